@@ -1,0 +1,103 @@
+// Command flowblame finds which process sent or received a host's traffic,
+// to where, and whether that looks malicious. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// Exit codes (part of the interface).
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2
+	exitFindings = 3
+)
+
+// usageError marks errors caused by bad command-line use (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// findingsError is returned by analyze --fail-on (exit code 3).
+type findingsError struct{ msg string }
+
+func (e findingsError) Error() string { return e.msg }
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:            "flowblame",
+		Usage:           "which process sent or received all that traffic, to where, and is it malicious",
+		Version:         version,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: false,
+		// Exit codes come from returned errors; App.Run never exits itself.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
+		Commands:       commands(),
+	}
+	return app
+}
+
+// commands lists the subcommands; each lives in its own file.
+func commands() []*cli.Command {
+	var cs []*cli.Command
+	for _, c := range []func() *cli.Command{
+		analyzeCommand,
+		collectCommand,
+		verifyCommand,
+		exportCommand,
+	} {
+		if c != nil {
+			if cmd := c(); cmd != nil {
+				cs = append(cs, cmd)
+			}
+		}
+	}
+	return cs
+}
+
+// exitCode maps an error returned by the app to the process exit code.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ue usageError
+	var fe findingsError
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.As(err, &fe):
+		return exitFindings
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return exitError
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flowblame:", err)
+	}
+	os.Exit(exitCode(err))
+}
