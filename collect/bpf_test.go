@@ -1,0 +1,219 @@
+package collect
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/flowblame/flowblame/ingest"
+	"golang.org/x/net/bpf"
+)
+
+// frame builds an Ethernet/IPv4 frame with a TCP or UDP header.
+func frame(proto byte, sport, dport uint16, size int) []byte {
+	b := make([]byte, size)
+	copy(b[0:6], []byte{2, 0, 0, 0, 0, 2})
+	copy(b[6:12], []byte{2, 0, 0, 0, 0, 1})
+	binary.BigEndian.PutUint16(b[12:], 0x0800)
+	ip := b[14:]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], uint16(size-14))
+	ip[8] = 64
+	ip[9] = proto
+	copy(ip[12:16], []byte{198, 51, 100, 1})
+	copy(ip[16:20], []byte{198, 51, 100, 2})
+	binary.BigEndian.PutUint16(ip[20:], sport)
+	binary.BigEndian.PutUint16(ip[22:], dport)
+	if proto == 6 {
+		ip[32] = 5 << 4
+	}
+	return b
+}
+
+// runVM runs prog over pkt in x/net/bpf's VM. The VM does not implement
+// the pkttype ancillary load, so an `ld #type` is replaced by a constant
+// load of pkttype: the layout and jumps under test are unchanged.
+func runVM(t *testing.T, prog []bpf.RawInstruction, pkt []byte, pkttype uint32) int {
+	t.Helper()
+	ins := make([]bpf.Instruction, len(prog))
+	for i, r := range prog {
+		d := r.Disassemble()
+		if e, ok := d.(bpf.LoadExtension); ok && e.Num == bpf.ExtType {
+			d = bpf.LoadConstant{Dst: bpf.RegA, Val: pkttype}
+		}
+		ins[i] = d
+	}
+	vm, err := bpf.NewVM(ins)
+	if err != nil {
+		t.Fatalf("NewVM: %v", err)
+	}
+	n, err := vm.Run(pkt)
+	if err != nil {
+		t.Fatalf("vm.Run: %v", err)
+	}
+	return n
+}
+
+// tcpPort80 is `tcpdump -ddd -y EN10MB -s 96 'tcp port 80'` (libpcap 1.10.3).
+const tcpPort80 = `20
+40 0 0 12
+21 0 6 34525
+48 0 0 20
+21 0 15 6
+40 0 0 54
+21 12 0 80
+40 0 0 56
+21 10 11 80
+21 0 10 2048
+48 0 0 23
+21 0 8 6
+40 0 0 20
+69 6 0 8191
+177 0 0 14
+72 0 0 14
+21 2 0 80
+72 0 0 16
+21 0 1 80
+6 0 0 96
+6 0 0 0
+`
+
+func TestBuildProgram(t *testing.T) {
+	user, err := ParseDDD(strings.NewReader(tcpPort80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	retA, _ := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 23, Size: 1}, // IPv4 protocol
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 17, SkipTrue: 1},
+		bpf.RetConstant{Val: 0},
+		bpf.LoadConstant{Dst: bpf.RegA, Val: 1500},
+		bpf.RetA{},
+	})
+	big := 1400
+	tests := []struct {
+		name     string
+		user     []bpf.RawInstruction
+		loopback bool
+		pkt      []byte
+		pkttype  uint32
+		want     int
+	}{
+		{"no filter", nil, false, frame(17, 1, 2, big), 0, 96},
+		{"no filter outgoing non-lo kept", nil, false, frame(17, 1, 2, big), packetOutgoing, 96},
+		{"lo outgoing dropped", nil, true, frame(17, 1, 2, big), packetOutgoing, 0},
+		{"lo host kept", nil, true, frame(17, 1, 2, big), 0, 96},
+		{"filter match", user, false, frame(6, 1234, 80, big), 0, 96},
+		{"filter no match", user, false, frame(6, 1234, 81, big), 0, 0},
+		{"filter udp no match", user, false, frame(17, 1234, 80, big), 0, 0},
+		{"lo filter match", user, true, frame(6, 80, 4321, big), 0, 96},
+		{"lo filter outgoing", user, true, frame(6, 80, 4321, big), packetOutgoing, 0},
+		{"lo filter no match", user, true, frame(6, 81, 4321, big), 0, 0},
+		{"short frame (kernel clips to len)", user, true, frame(6, 80, 4321, 60), 0, 96},
+		{"ret a accept", retA, true, frame(17, 1, 2, big), 0, 96},
+		{"ret a reject", retA, true, frame(6, 1, 2, big), 0, 0},
+		{"ret a outgoing", retA, true, frame(17, 1, 2, big), packetOutgoing, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			prog, err := BuildProgram(tc.user, 96, tc.loopback)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := runVM(t, prog, tc.pkt, tc.pkttype); got != tc.want {
+				t.Errorf("verdict = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBuildProgramErrors(t *testing.T) {
+	bad, _ := bpf.Assemble([]bpf.Instruction{
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 1, SkipTrue: 5},
+		bpf.RetConstant{Val: 1},
+	})
+	if _, err := BuildProgram(bad, 96, true); err == nil {
+		t.Error("jump past end: no error")
+	}
+	if _, err := BuildProgram(nil, 0, false); err == nil {
+		t.Error("snaplen 0: no error")
+	}
+}
+
+func TestParseDDD(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		n       int
+		wantErr error
+	}{
+		{"ok", tcpPort80, 20, nil},
+		{"empty", "", 0, ingest.ErrMalformed},
+		{"bad count", "x\n", 0, ingest.ErrMalformed},
+		{"short", "3\n6 0 0 96\n", 0, ingest.ErrTruncated},
+		{"too many", "1\n6 0 0 96\n6 0 0 0\n", 0, ingest.ErrMalformed},
+		{"bad field", "1\n6 0 300 96\n", 0, ingest.ErrMalformed},
+		{"three fields", "1\n6 0 0\n", 0, ingest.ErrMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := ParseDDD(strings.NewReader(tc.in))
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if len(p) != tc.n {
+				t.Errorf("len = %d, want %d", len(p), tc.n)
+			}
+		})
+	}
+}
+
+func TestCompileFilter(t *testing.T) {
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		t.Skip("tcpdump not installed")
+	}
+	ctx := context.Background()
+	prog, err := CompileFilter(ctx, "", "udp and port 53", ingest.LinkEthernet, 96)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := BuildProgram(prog, 96, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := runVM(t, full, frame(17, 5000, 53, 200), 0); got != 96 {
+		t.Errorf("udp/53 verdict %d, want 96", got)
+	}
+	if got := runVM(t, full, frame(6, 5000, 53, 200), 0); got != 0 {
+		t.Errorf("tcp/53 verdict %d, want 0", got)
+	}
+	if _, err := CompileFilter(ctx, "", "tcp[", ingest.LinkEthernet, 96); err == nil {
+		t.Error("syntax error: no error")
+	}
+	if p, err := CompileFilter(ctx, "", "  ", ingest.LinkEthernet, 96); err != nil || p != nil {
+		t.Errorf("empty expr = %v, %v", p, err)
+	}
+	if _, err := CompileFilter(ctx, "/nonexistent/tcpdump", "tcp", ingest.LinkEthernet, 96); err == nil {
+		t.Error("missing binary: no error")
+	}
+}
+
+func FuzzParseDDD(f *testing.F) {
+	f.Add(tcpPort80)
+	f.Add("1\n6 0 0 96\n")
+	f.Add("2\n21 0 1 4\n6 0 0 0\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseDDD(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		for _, lo := range []bool{false, true} {
+			if prog, err := BuildProgram(p, 96, lo); err == nil && len(prog) == 0 {
+				t.Fatal("empty program without error")
+			}
+		}
+	})
+}
