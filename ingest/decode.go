@@ -1,0 +1,885 @@
+package ingest
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+)
+
+// Frame decoding: link, IP and transport headers of one captured frame.
+//
+// The decoder is hand-written, allocation-free and bounds-checked. It reads
+// only what it needs: link headers (to find IP), the outermost IP header (the
+// packet's 5-tuple, IPLen, fragment state), the transport ports and TCP
+// flags, and the IP headers nested inside tunnels and ICMP error quotes
+// (Packet.Inner), which is what a tshark field walk or conversation table
+// counts.
+//
+// Decisions worth knowing:
+//   - ICMP and ICMPv6 tuples have ports 0 (type/code are not folded into
+//     ports); the quoted header of an ICMP error goes to Inner as
+//     LayerICMPQuoted.
+//   - A non-first IPv4 or IPv6 fragment takes its ports from the first
+//     fragment with the same (src, dst, proto, id) seen earlier by this
+//     Decoder; Fragment is set either way. The table is bounded (see
+//     fragTableSize) and evicts the oldest entry.
+//   - Headers inside a fragmented IP packet (tunnel payloads, ICMP quotes)
+//     are not decoded: that payload is only complete after reassembly, which
+//     flowblame does not do.
+//   - The IP payload is bounded by the IP length field, so an Ethernet FCS
+//     or padding is never taken as payload. An IPv4 total length of 0 (TCP
+//     segmentation offload) means "to the end of the frame".
+//   - A frame whose outer IP header is valid but whose transport header is
+//     cut by the snaplen is still KindIP, with zero ports.
+
+// Limits that bound the decoder's loops.
+const (
+	maxVLANTags  = 8  // 802.1Q/802.1ad tags in one Ethernet header
+	maxMPLSDepth = 16 // labels in one MPLS stack
+	maxIPv6Ext   = 16 // IPv6 extension headers in one packet
+	maxNesting   = 8  // link/IP headers nested through tunnels
+	payloadMax   = 64 // bytes of transport payload kept in Packet.Payload
+)
+
+// EtherTypes understood by the decoder.
+const (
+	etIPv4      uint16 = 0x0800
+	etARP       uint16 = 0x0806
+	etVLAN      uint16 = 0x8100
+	etQinQ      uint16 = 0x88a8
+	etQinQOld1  uint16 = 0x9100
+	etQinQOld2  uint16 = 0x9200
+	etIPv6      uint16 = 0x86dd
+	etMPLS      uint16 = 0x8847
+	etMPLSMC    uint16 = 0x8848
+	etPPPoES    uint16 = 0x8864
+	etTEB       uint16 = 0x6558 // transparent Ethernet bridging (Ethernet over GRE)
+	etERSPAN2   uint16 = 0x88be
+	etERSPAN3   uint16 = 0x22eb
+	etPPP       uint16 = 0x880b // PPP inside GRE (PPTP)
+	etNSH       uint16 = 0x894f
+	etLLCLength uint16 = 1500 // EtherType values ≤ this are 802.3 lengths
+)
+
+// PPP protocol numbers.
+const (
+	pppIPv4 uint16 = 0x0021
+	pppIPv6 uint16 = 0x0057
+)
+
+// UDP ports of decoded tunnels.
+const (
+	portVXLAN  uint16 = 4789
+	portGeneve uint16 = 6081
+	portTeredo uint16 = 3544
+	portAYIYA  uint16 = 5072
+	portGTPU   uint16 = 2152
+)
+
+// Decoder decodes link, IP and transport headers of one frame. Not safe for
+// concurrent use. It keeps IPv4/IPv6 fragment state (first-fragment ports).
+type Decoder struct {
+	frags fragTable
+}
+
+// NewDecoder returns a Decoder with an empty fragment table.
+func NewDecoder() *Decoder { return &Decoder{} }
+
+// errDecode is a decoding failure; Decode wraps it with ErrMalformed.
+type errDecode string
+
+func (e errDecode) Error() string { return string(e) }
+
+// Decoding failures. They are values, not allocations.
+const (
+	errShort       errDecode = "frame too short"
+	errIPVersion   errDecode = "bad IP version"
+	errIPHeaderLen errDecode = "bad IPv4 header length"
+	errLinkAF      errDecode = "unknown loopback address family"
+	errTooDeep     errDecode = "headers nested too deeply"
+)
+
+// decodeError reports a malformed frame; it wraps ErrMalformed.
+type decodeError struct {
+	link LinkType
+	why  error
+}
+
+func (e *decodeError) Error() string {
+	return fmt.Sprintf("%v: link type %d: %v", ErrMalformed, e.link, e.why)
+}
+
+func (e *decodeError) Unwrap() []error { return []error{ErrMalformed, e.why} }
+
+// UnsupportedLinkError is returned by Decode for a link type it does not
+// decode. It wraps ErrUnrecognized.
+type UnsupportedLinkError struct{ Link LinkType }
+
+func (e *UnsupportedLinkError) Error() string {
+	return fmt.Sprintf("unsupported link type %d", e.Link)
+}
+
+// Unwrap makes errors.Is(err, ErrUnrecognized) true.
+func (e *UnsupportedLinkError) Unwrap() error { return ErrUnrecognized }
+
+// Decode fills p.Link, Kind, EtherType, HasMAC/SrcMAC/DstMAC, SLLType, Dir
+// (SLL pkttype only), Tuple, IPLen, Fragment, TCPFlags, Inner/NInner, Payload
+// from frame (the captured bytes). It never panics and never retains frame
+// beyond p.Payload. A non-nil error means the frame is malformed or its link
+// type unsupported (p.Kind says which) — a record-level problem, not fatal.
+func (d *Decoder) Decode(link LinkType, frame []byte, p *Packet) (err error) {
+	p.Link = link
+	p.Kind = KindNonIP
+	p.EtherType = 0
+	p.HasMAC = false
+	p.SrcMAC = [6]byte{}
+	p.DstMAC = [6]byte{}
+	p.SLLType = -1
+	p.Tuple = FiveTuple{}
+	p.IPLen = 0
+	p.Fragment = false
+	p.TCPFlags = 0
+	p.Inner = [MaxInnerLayers]IPLayer{}
+	p.NInner = 0
+	p.Payload = nil
+	defer func() {
+		if r := recover(); r != nil {
+			p.Kind = KindMalformed
+			err = &decodeError{link: link, why: fmt.Errorf("decoder panic: %v", r)}
+		}
+	}()
+	st := state{d: d, p: p}
+	var e error
+	switch link {
+	case LinkEthernet:
+		e = st.ethernet(frame)
+	case LinkSLL:
+		e = st.sll(frame)
+	case LinkSLL2:
+		e = st.sll2(frame)
+	case LinkRaw, linkRawAlt:
+		e = st.rawIP(frame)
+	case LinkIPv4:
+		e = st.ipv4(frame)
+	case LinkIPv6:
+		e = st.ipv6(frame)
+	case LinkNull:
+		e = st.null(frame, false)
+	case LinkLoop:
+		e = st.null(frame, true)
+	case linkPPP:
+		e = st.ppp(frame, true)
+	case linkCHDLC:
+		e = st.chdlc(frame)
+	default:
+		p.Kind = KindUnsupportedLink
+		return &UnsupportedLinkError{Link: link}
+	}
+	if e != nil {
+		if p.Kind == KindIP {
+			// The outer header was decoded; a problem further in does not
+			// make the packet unusable.
+			return nil
+		}
+		p.Kind = KindMalformed
+		return &decodeError{link: link, why: e}
+	}
+	return nil
+}
+
+// Link types decoded beyond the named contract constants.
+const (
+	linkRawAlt LinkType = 12  // LINKTYPE_RAW on OpenBSD (DLT_RAW=14 maps here too)
+	linkPPP    LinkType = 9   // PPP with optional HDLC-like framing
+	linkCHDLC  LinkType = 104 // Cisco HDLC
+)
+
+// state is the per-frame decoding state.
+type state struct {
+	d *Decoder
+	p *Packet
+	// depth counts nested link/IP headers; outerDone says the outermost IP
+	// header has been decoded, so further IP headers go to Inner.
+	depth     int
+	outerDone bool
+	// innerKind is the LayerKind the next inner IP header gets.
+	innerKind LayerKind
+}
+
+func be16(b []byte, off int) uint16 { return binary.BigEndian.Uint16(b[off:]) }
+
+// ethernet decodes an Ethernet II / 802.3 header with any VLAN tags.
+func (s *state) ethernet(b []byte) error {
+	if len(b) < 14 {
+		return errShort
+	}
+	if !s.outerDone && !s.p.HasMAC {
+		s.p.HasMAC = true
+		copy(s.p.DstMAC[:], b[0:6])
+		copy(s.p.SrcMAC[:], b[6:12])
+	}
+	et := be16(b, 12)
+	b = b[14:]
+	for i := 0; isVLAN(et); i++ {
+		if i == maxVLANTags {
+			return errTooDeep
+		}
+		if len(b) < 4 {
+			return errShort
+		}
+		et = be16(b, 2)
+		b = b[4:]
+	}
+	if et <= etLLCLength {
+		return s.llc(b[:min(len(b), int(et))])
+	}
+	return s.etherType(et, b)
+}
+
+func isVLAN(et uint16) bool {
+	return et == etVLAN || et == etQinQ || et == etQinQOld1 || et == etQinQOld2
+}
+
+// llc decodes an 802.2 LLC header; only SNAP with an EtherType leads to IP.
+func (s *state) llc(b []byte) error {
+	if len(b) >= 8 && b[0] == 0xaa && b[1] == 0xaa && b[2] == 0x03 {
+		return s.etherType(be16(b, 6), b[8:])
+	}
+	return nil
+}
+
+// etherType dispatches on an EtherType-like protocol value.
+func (s *state) etherType(et uint16, b []byte) error {
+	if !s.outerDone {
+		s.p.EtherType = et
+	}
+	s.depth++
+	if s.depth > maxNesting {
+		return errTooDeep
+	}
+	switch et {
+	case etIPv4:
+		return s.ipv4(b)
+	case etIPv6:
+		return s.ipv6(b)
+	case etMPLS, etMPLSMC:
+		return s.mpls(b)
+	case etPPPoES:
+		if len(b) < 6 {
+			return errShort
+		}
+		return s.ppp(b[6:], false)
+	case etTEB:
+		return s.ethernet(b)
+	case etPPP:
+		return s.ppp(b, true)
+	}
+	return nil
+}
+
+// sll decodes a Linux cooked v1 header (16 bytes).
+func (s *state) sll(b []byte) error {
+	if len(b) < 16 {
+		return errShort
+	}
+	s.setSLLType(be16(b, 0))
+	hatype := be16(b, 2)
+	return s.sllPayload(hatype, be16(b, 14), b[16:])
+}
+
+// sll2 decodes a Linux cooked v2 header (20 bytes).
+func (s *state) sll2(b []byte) error {
+	if len(b) < 20 {
+		return errShort
+	}
+	s.setSLLType(uint16(b[10]))
+	return s.sllPayload(be16(b, 8), be16(b, 0), b[20:])
+}
+
+func (s *state) setSLLType(t uint16) {
+	s.p.SLLType = int8(min(t, 127))
+	switch t {
+	case 0:
+		s.p.Dir = DirIn
+	case 4:
+		s.p.Dir = DirOut
+	default:
+		s.p.Dir = DirUnknown
+	}
+}
+
+// sllPayload dispatches on the SLL protocol field. Values below 0x0600 are
+// Linux ETH_P_* pseudo-protocols: 0x0004 is 802.2 LLC.
+func (s *state) sllPayload(hatype, proto uint16, b []byte) error {
+	const arphrdIPGRE = 778
+	if hatype == arphrdIPGRE && proto == etTEB {
+		// GRE tunnel device: payload is a GRE header.
+		return s.etherType(etTEB, b)
+	}
+	if proto == 0x0004 {
+		return s.llc(b)
+	}
+	if proto < 0x0600 {
+		if !s.outerDone {
+			s.p.EtherType = proto
+		}
+		return nil
+	}
+	return s.etherType(proto, b)
+}
+
+// rawIP decodes a frame that starts with an IPv4 or IPv6 header.
+func (s *state) rawIP(b []byte) error {
+	if len(b) < 1 {
+		return errShort
+	}
+	switch b[0] >> 4 {
+	case 4:
+		return s.ipv4(b)
+	case 6:
+		return s.ipv6(b)
+	}
+	return errIPVersion
+}
+
+// null decodes a BSD loopback header: a 4-byte address family in host
+// (NULL) or network (LOOP) byte order. NULL accepts either order.
+func (s *state) null(b []byte, network bool) error {
+	if len(b) < 4 {
+		return errShort
+	}
+	af := binary.BigEndian.Uint32(b)
+	if !network && af > 0xffff {
+		af = binary.LittleEndian.Uint32(b)
+	}
+	switch af {
+	case 2:
+		return s.ipv4(b[4:])
+	case 10, 24, 28, 30:
+		return s.ipv6(b[4:])
+	}
+	if !network && af <= 0xffff && af >= 0x0600 {
+		// Some captures put an EtherType here.
+		return s.etherType(uint16(af), b[4:])
+	}
+	return errLinkAF
+}
+
+// ppp decodes a PPP header, optionally with HDLC address/control bytes.
+func (s *state) ppp(b []byte, hdlc bool) error {
+	if hdlc && len(b) >= 2 && b[0] == 0xff && b[1] == 0x03 {
+		b = b[2:]
+	}
+	if len(b) < 1 {
+		return errShort
+	}
+	var proto uint16
+	if b[0]&1 == 1 { // protocol-field compression
+		proto = uint16(b[0])
+		b = b[1:]
+	} else {
+		if len(b) < 2 {
+			return errShort
+		}
+		proto = be16(b, 0)
+		b = b[2:]
+	}
+	switch proto {
+	case pppIPv4:
+		return s.ipv4(b)
+	case pppIPv6:
+		return s.ipv6(b)
+	}
+	return nil
+}
+
+// chdlc decodes a Cisco HDLC header: address, control, EtherType.
+func (s *state) chdlc(b []byte) error {
+	if len(b) < 4 {
+		return errShort
+	}
+	return s.etherType(be16(b, 2), b[4:])
+}
+
+// mpls decodes an MPLS label stack and guesses the payload from its first
+// nibble, as Wireshark does: 4 is IPv4, 6 is IPv6, 0 is a pseudowire
+// control word followed by Ethernet.
+func (s *state) mpls(b []byte) error {
+	for i := 0; ; i++ {
+		if i == maxMPLSDepth {
+			return errTooDeep
+		}
+		if len(b) < 4 {
+			return errShort
+		}
+		bottom := b[2]&1 == 1
+		b = b[4:]
+		if bottom {
+			break
+		}
+	}
+	if len(b) < 1 {
+		return nil
+	}
+	switch b[0] >> 4 {
+	case 4:
+		return s.ipv4(b)
+	case 6:
+		return s.ipv6(b)
+	case 0:
+		if len(b) < 4 {
+			return errShort
+		}
+		return s.ethernet(b[4:])
+	}
+	return nil
+}
+
+// ipHeader records one decoded IP header: the outermost becomes the tuple,
+// later ones go to Inner. It returns the index of the Inner slot used, or -1.
+func (s *state) ipHeader(src, dst netip.Addr, proto uint8, ipLen int) int {
+	p := s.p
+	if !s.outerDone {
+		s.outerDone = true
+		p.Kind = KindIP
+		p.Tuple = FiveTuple{Proto: proto, Src: netip.AddrPortFrom(src, 0), Dst: netip.AddrPortFrom(dst, 0)}
+		p.IPLen = ipLen
+		return -1
+	}
+	if int(p.NInner) >= MaxInnerLayers {
+		return -2
+	}
+	i := int(p.NInner)
+	p.Inner[i] = IPLayer{Kind: s.innerKind, Proto: proto, Src: src, Dst: dst}
+	p.NInner++
+	return i
+}
+
+// ipv4 decodes an IPv4 header and what it carries.
+func (s *state) ipv4(b []byte) error {
+	if len(b) < 20 {
+		return errShort
+	}
+	if b[0]>>4 != 4 {
+		return errIPVersion
+	}
+	ihl := int(b[0]&0x0f) * 4
+	if ihl < 20 {
+		return errIPHeaderLen
+	}
+	total := int(be16(b, 2))
+	if total != 0 && total < ihl {
+		return errIPHeaderLen
+	}
+	src := netip.AddrFrom4([4]byte(b[12:16]))
+	dst := netip.AddrFrom4([4]byte(b[16:20]))
+	proto := b[9]
+	slot := s.ipHeader(src, dst, proto, total)
+	if slot == -2 {
+		return nil
+	}
+	if len(b) < ihl {
+		return errShort
+	}
+	payload := b[ihl:]
+	if total != 0 && total < len(b) {
+		payload = b[ihl:total]
+	}
+	fragOff := be16(b, 6) & 0x1fff
+	more := b[6]&0x20 != 0
+	if fragOff != 0 || more {
+		key := fragKey{src: src, dst: dst, proto: proto, id: uint32(be16(b, 4))}
+		return s.fragment(slot, key, fragOff != 0, proto, payload)
+	}
+	return s.transport(slot, proto, payload, false)
+}
+
+// fragment handles a fragment of an IP packet: the first one is decoded for
+// ports (and remembered); a later one gets the remembered ports.
+func (s *state) fragment(slot int, key fragKey, later bool, proto uint8, payload []byte) error {
+	if later {
+		if slot == -1 {
+			s.p.Fragment = true
+		}
+		if sp, dp, ok := s.d.frags.lookup(key); ok {
+			s.setPorts(slot, sp, dp)
+		}
+		return nil
+	}
+	err := s.transport(slot, proto, payload, true)
+	sp, dp := s.ports(slot)
+	if sp != 0 || dp != 0 {
+		s.d.frags.store(key, sp, dp)
+	}
+	return err
+}
+
+// ipv6 decodes an IPv6 header, its extension headers and what it carries.
+func (s *state) ipv6(b []byte) error {
+	if len(b) < 40 {
+		return errShort
+	}
+	if b[0]>>4 != 6 {
+		return errIPVersion
+	}
+	plen := int(be16(b, 4))
+	src := netip.AddrFrom16([16]byte(b[8:24]))
+	dst := netip.AddrFrom16([16]byte(b[24:40]))
+	next := b[6]
+	payload := b[40:]
+	if plen != 0 && plen < len(payload) {
+		payload = payload[:plen]
+	}
+	// Walk extension headers to find the upper-layer protocol.
+	var (
+		fragID    uint32
+		fragOff   uint16
+		fragMore  bool
+		fragFound bool
+		walkErr   error
+	)
+walk:
+	for i := 0; ; i++ {
+		if i == maxIPv6Ext {
+			walkErr = errTooDeep
+			break
+		}
+		switch next {
+		case 0, 43, 60, 140: // hop-by-hop, routing, destination options, shim6
+			if len(payload) < 8 {
+				walkErr = errShort
+				break walk
+			}
+			n := (int(payload[1]) + 1) * 8
+			if len(payload) < n {
+				walkErr = errShort
+				break walk
+			}
+			next = payload[0]
+			payload = payload[n:]
+		case 44: // fragment
+			if len(payload) < 8 {
+				walkErr = errShort
+				break walk
+			}
+			fragFound = true
+			fragOff = be16(payload, 2) >> 3
+			fragMore = payload[3]&1 != 0
+			fragID = binary.BigEndian.Uint32(payload[4:])
+			next = payload[0]
+			payload = payload[8:]
+		case 51: // AH: length in 4-byte units, minus 2
+			if len(payload) < 8 {
+				walkErr = errShort
+				break walk
+			}
+			n := (int(payload[1]) + 2) * 4
+			if len(payload) < n {
+				walkErr = errShort
+				break walk
+			}
+			next = payload[0]
+			payload = payload[n:]
+		default:
+			break walk
+		}
+	}
+	slot := s.ipHeader(src, dst, next, plen+40)
+	if slot == -2 || walkErr != nil {
+		return walkErr
+	}
+	if fragFound && (fragOff != 0 || fragMore) {
+		key := fragKey{src: src, dst: dst, proto: next, id: fragID}
+		return s.fragment(slot, key, fragOff != 0, next, payload)
+	}
+	return s.transport(slot, next, payload, false)
+}
+
+// ports returns the ports recorded for the header in slot (-1 = outer).
+func (s *state) ports(slot int) (uint16, uint16) {
+	switch {
+	case slot == -1:
+		return s.p.Tuple.Src.Port(), s.p.Tuple.Dst.Port()
+	case slot >= 0:
+		return s.p.Inner[slot].SrcPort, s.p.Inner[slot].DstPort
+	}
+	return 0, 0
+}
+
+// setPorts records ports for the header in slot (-1 = outer).
+func (s *state) setPorts(slot int, sp, dp uint16) {
+	switch {
+	case slot == -1:
+		t := &s.p.Tuple
+		t.Src = netip.AddrPortFrom(t.Src.Addr(), sp)
+		t.Dst = netip.AddrPortFrom(t.Dst.Addr(), dp)
+	case slot >= 0 && s.p.Inner[slot].Kind == LayerTunnel:
+		s.p.Inner[slot].SrcPort = sp
+		s.p.Inner[slot].DstPort = dp
+	}
+}
+
+// setPayload keeps the first bytes of the outermost transport payload.
+func (s *state) setPayload(slot int, b []byte) {
+	if slot == -1 {
+		s.p.Payload = b[:min(len(b), payloadMax):min(len(b), payloadMax)]
+	}
+}
+
+// transport decodes the transport header carried by an IP header (slot -1
+// is the outer one). fragmented says the payload is only the first
+// fragment, so nothing inside it is decoded beyond the ports.
+func (s *state) transport(slot int, proto uint8, b []byte, fragmented bool) error {
+	switch proto {
+	case ProtoTCP:
+		if len(b) < 14 {
+			return nil
+		}
+		s.setPorts(slot, be16(b, 0), be16(b, 2))
+		if slot == -1 {
+			s.p.TCPFlags = b[13]
+		}
+		off := int(b[12]>>4) * 4
+		if off >= 20 && off <= len(b) {
+			s.setPayload(slot, b[off:])
+		}
+		return nil
+	case ProtoUDP:
+		if len(b) < 4 {
+			return nil
+		}
+		sp, dp := be16(b, 0), be16(b, 2)
+		s.setPorts(slot, sp, dp)
+		if len(b) < 8 {
+			return nil
+		}
+		s.setPayload(slot, b[8:])
+		if fragmented {
+			return nil
+		}
+		return s.udpTunnel(sp, dp, b[8:])
+	case ProtoICMP:
+		s.setPayload(slot, b)
+		if fragmented || len(b) < 8 {
+			return nil
+		}
+		switch b[0] {
+		case 3, 4, 5, 11, 12: // unreachable, source quench, redirect, time exceeded, parameter problem
+			return s.quoted(b[8:], 4)
+		}
+		return nil
+	case ProtoICMPv6:
+		s.setPayload(slot, b)
+		if fragmented || len(b) < 8 {
+			return nil
+		}
+		switch b[0] {
+		case 1, 2, 3, 4: // unreachable, too big, time exceeded, parameter problem
+			return s.quoted(b[8:], 6)
+		}
+		return nil
+	}
+	s.setPayload(slot, b)
+	if fragmented {
+		return nil
+	}
+	switch proto {
+	case 4: // IP-in-IP
+		return s.tunnel(b, 4)
+	case 41: // IPv6-in-IP
+		return s.tunnel(b, 6)
+	case ProtoGRE:
+		return s.gre(b)
+	}
+	return nil
+}
+
+// nest guards recursion into a nested header.
+func (s *state) nest() bool {
+	s.depth++
+	return s.depth <= maxNesting
+}
+
+// tunnel decodes an IP header carried inside a tunnel.
+func (s *state) tunnel(b []byte, version int) error {
+	if !s.nest() {
+		return errTooDeep
+	}
+	s.innerKind = LayerTunnel
+	if version == 4 {
+		return s.ipv4(b)
+	}
+	return s.ipv6(b)
+}
+
+// quoted decodes the IP header quoted by an ICMP error message.
+func (s *state) quoted(b []byte, version int) error {
+	if !s.nest() {
+		return errTooDeep
+	}
+	s.innerKind = LayerICMPQuoted
+	if version == 4 {
+		return s.ipv4(b)
+	}
+	return s.ipv6(b)
+}
+
+// gre decodes a GRE header (RFC 2784/2890, and PPTP's version 1).
+func (s *state) gre(b []byte) error {
+	if len(b) < 4 {
+		return nil
+	}
+	flags := be16(b, 0)
+	proto := be16(b, 2)
+	n := 4
+	if flags&0x8000 != 0 || flags&0x4000 != 0 { // checksum or routing present
+		n += 4
+	}
+	if flags&0x2000 != 0 { // key
+		n += 4
+	}
+	if flags&0x1000 != 0 { // sequence
+		n += 4
+	}
+	if flags&0x0007 == 1 && flags&0x0080 != 0 { // PPTP acknowledgement
+		n += 4
+	}
+	if len(b) < n {
+		return nil
+	}
+	b = b[n:]
+	s.innerKind = LayerTunnel
+	switch proto {
+	case etERSPAN2:
+		if flags&0x1000 == 0 { // ERSPAN type I: no ERSPAN header
+			return s.etherType(etTEB, b)
+		}
+		if len(b) < 8 {
+			return nil
+		}
+		return s.etherType(etTEB, b[8:])
+	case etERSPAN3:
+		if len(b) < 12 {
+			return nil
+		}
+		hl := 12
+		if b[11]&1 != 0 { // platform-specific subheader
+			hl += 8
+		}
+		if len(b) < hl {
+			return nil
+		}
+		return s.etherType(etTEB, b[hl:])
+	}
+	return s.etherType(proto, b)
+}
+
+// udpTunnel decodes tunnels carried over UDP, chosen by well-known port.
+func (s *state) udpTunnel(sp, dp uint16, b []byte) error {
+	s.innerKind = LayerTunnel
+	has := func(port uint16) bool { return sp == port || dp == port }
+	switch {
+	case dp == portVXLAN:
+		if len(b) < 8 || b[0]&0x08 == 0 {
+			return nil
+		}
+		return s.etherType(etTEB, b[8:])
+	case dp == portGeneve:
+		if len(b) < 8 || b[0]>>6 != 0 {
+			return nil
+		}
+		n := 8 + int(b[0]&0x3f)*4
+		if len(b) < n {
+			return nil
+		}
+		return s.etherType(be16(b, 2), b[n:])
+	case has(portGTPU):
+		return s.gtpu(b)
+	case has(portTeredo):
+		return s.teredo(b)
+	case has(portAYIYA):
+		return s.ayiya(b)
+	}
+	return nil
+}
+
+// gtpu decodes a GTPv1-U header; a G-PDU carries an IP packet.
+func (s *state) gtpu(b []byte) error {
+	if len(b) < 8 || b[0]>>5 != 1 || b[1] != 0xff {
+		return nil
+	}
+	n := 8
+	if b[0]&0x07 != 0 {
+		if len(b) < 12 {
+			return nil
+		}
+		next := b[11]
+		n = 12
+		for i := 0; next != 0; i++ {
+			if i == maxIPv6Ext || len(b) < n+1 {
+				return nil
+			}
+			l := int(b[n]) * 4
+			if l == 0 || len(b) < n+l {
+				return nil
+			}
+			next = b[n+l-1]
+			n += l
+		}
+	}
+	return s.versionedIP(b[n:])
+}
+
+// versionedIP decodes an IPv4 or IPv6 header chosen by its version nibble;
+// anything else is ignored.
+func (s *state) versionedIP(b []byte) error {
+	if len(b) < 1 {
+		return nil
+	}
+	switch b[0] >> 4 {
+	case 4:
+		return s.tunnel(b, 4)
+	case 6:
+		return s.tunnel(b, 6)
+	}
+	return nil
+}
+
+// teredo decodes Teredo (RFC 4380): optional authentication and origin
+// indication headers, then IPv6.
+func (s *state) teredo(b []byte) error {
+	if len(b) >= 4 && be16(b, 0) == 0x0001 { // authentication
+		n := 4 + int(b[2]) + int(b[3]) + 9
+		if len(b) < n {
+			return nil
+		}
+		b = b[n:]
+	}
+	if len(b) >= 8 && be16(b, 0) == 0x0000 { // origin indication
+		b = b[8:]
+	}
+	if len(b) < 40 || b[0]>>4 != 6 {
+		return nil
+	}
+	return s.tunnel(b, 6)
+}
+
+// ayiya decodes an AYIYA header (Anything In Anything); next header 4 or 41.
+func (s *state) ayiya(b []byte) error {
+	if len(b) < 8 {
+		return nil
+	}
+	idLen := 1 << (b[0] >> 4)
+	sigLen := int(b[1]>>4) * 4
+	n := 8 + idLen + sigLen
+	if len(b) < n {
+		return nil
+	}
+	switch b[3] {
+	case 4:
+		return s.tunnel(b[n:], 4)
+	case 41:
+		return s.tunnel(b[n:], 6)
+	}
+	return nil
+}
