@@ -1,0 +1,159 @@
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const corpusDir = "../../shared/corpus"
+
+// manifestRow is one line of the corpus MANIFEST.tsv.
+type manifestRow struct {
+	file    string
+	packets int // -1 when capinfos gave no count
+	notes   string
+}
+
+func readManifest(t testing.TB) []manifestRow {
+	t.Helper()
+	f, err := os.Open(filepath.Join(corpusDir, "MANIFEST.tsv"))
+	if err != nil {
+		t.Skipf("corpus not available: %v", err)
+	}
+	defer f.Close()
+	var rows []manifestRow
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for first := true; sc.Scan(); first = false {
+		if first {
+			continue
+		}
+		c := strings.Split(sc.Text(), "\t")
+		if len(c) < 7 {
+			continue
+		}
+		n, err := strconv.Atoi(c[5])
+		if err != nil {
+			n = -1
+		}
+		rows = append(rows, manifestRow{file: c[0], packets: n, notes: c[6]})
+	}
+	return rows
+}
+
+// drain reads src to the end, bounding the number of iterations.
+func drain(t testing.TB, src PacketSource, limit int) (n int, err error) {
+	t.Helper()
+	var p Packet
+	for i := 0; i < limit; i++ {
+		if err := src.Next(&p); err != nil {
+			if err == io.EOF {
+				return n, nil
+			}
+			return n, err
+		}
+		n++
+	}
+	t.Fatalf("source did not end within %d iterations", limit)
+	return n, nil
+}
+
+// TestCorpusWalk opens every corpus capture: no panic, no hang (bounded
+// iterations), counts equal to capinfos' where it could read the file, and
+// an error or diagnostics for files tshark cannot read.
+func TestCorpusWalk(t *testing.T) {
+	for _, row := range readManifest(t) {
+		t.Run(row.file, func(t *testing.T) {
+			path := filepath.Join(corpusDir, row.file)
+			src, err := OpenCapture(path, Options{})
+			unreadable := strings.Contains(row.notes, "TSHARK-UNREADABLE")
+			if err != nil {
+				if !unreadable && row.packets > 0 {
+					t.Fatalf("OpenCapture: %v (capinfos counted %d packets)", err, row.packets)
+				}
+				if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrUnrecognized) {
+					t.Errorf("error %v wraps no sentinel", err)
+				}
+				return
+			}
+			defer src.Close()
+			n, err := drain(t, src, 1<<22)
+			if err != nil {
+				t.Fatalf("Next: %v", err)
+			}
+			st := src.Stats()
+			if st.Packets != int64(n) {
+				t.Errorf("Stats.Packets = %d, returned %d", st.Packets, n)
+			}
+			if row.packets >= 0 && !unreadable && n != row.packets {
+				t.Errorf("read %d packets, capinfos %d; diagnostics: %v", n, row.packets, src.Diagnostics())
+			}
+			if strings.Contains(row.notes, "CUT-OFF") || strings.Contains(row.notes, "cut short") {
+				if !hasKind(src.Diagnostics(), DiagTruncated) && !hasKind(src.Diagnostics(), DiagMalformed) {
+					t.Errorf("cut-off file without truncated diagnostic: %v", src.Diagnostics())
+				}
+			}
+		})
+	}
+}
+
+func hasKind(ds []Diagnostic, k DiagKind) bool {
+	for _, d := range ds {
+		if d.Kind == k {
+			return true
+		}
+	}
+	return false
+}
+
+func TestOpenErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		data    []byte
+		wantErr error
+	}{
+		{"empty", nil, ErrTruncated},
+		{"short magic", []byte{0xd4, 0xc3}, ErrTruncated},
+		{"unknown magic", []byte("GIF89a.........................."), ErrUnrecognized},
+		{"pcap header cut", []byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0}, ErrTruncated},
+		{"pcap version 1", pcapHeader(false, 1, 4, 65535, 1), ErrMalformed},
+		{"pcap reserved bits", pcapHeader(false, 2, 4, 65535, 0x00300000), ErrMalformed},
+		{"gzip garbage", []byte{0x1f, 0x8b, 0, 0, 0, 0}, ErrTruncated},
+		{"gzip of garbage", gzipBytes([]byte("hello world, not a capture")), ErrUnrecognized},
+		{"pcapng shb cut", []byte{0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a}, ErrTruncated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, err := NewReader(bytes.NewReader(tt.data), tt.name, Options{})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if src != nil {
+				t.Errorf("non-nil source with error")
+			}
+		})
+	}
+}
+
+func gzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+func TestOpenCaptureMissing(t *testing.T) {
+	_, err := OpenCapture(filepath.Join(t.TempDir(), "nope.pcap"), Options{})
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("err = %v, want ErrNotExist", err)
+	}
+}

@@ -1,0 +1,164 @@
+package ingest
+
+import (
+	"fmt"
+)
+
+// pcap linktype field layout (libpcap pcap-common.h LT_* macros).
+const (
+	ltLinkMask        = 0x0000ffff
+	ltReservedMask    = 0x03ff0000
+	ltFCSPresent      = 0x04000000
+	ltFCSLenShift     = 28
+	pcapGlobalHdrLen  = 24
+	pcapRecHdrLen     = 16
+	pcapModRecHdrLen  = 24 // Kuznetzov: + ifindex(4) protocol(2) pkt_type(1) pad(1)
+	pcapVersionMajor  = 2
+	pcapVersionMinor  = 4
+	nanosPerMicro     = 1000
+	fracLimitMicro    = 1000000
+	fracLimitNano     = 1000000000
+	pcapMaxRecordNote = "larger than 256 KiB and than the snaplen"
+)
+
+// pcapReader walks the records of a classic libpcap file.
+//
+// Header policy, following libpcap (sf-pcap.c) and Wireshark (libpcap.c):
+// major version other than 2 is fatal (both refuse version 1.x; tshark
+// cannot read libpcap/pcap-invalid-version-1.pcap); minor versions other
+// than 4 are read with an info diagnostic (Wireshark reads 2.5, as in
+// libpcap/pcap-invalid-version-2.pcap; for minor < 3 caplen and len are
+// swapped when caplen > len, as libpcap does for files of that era). A
+// linktype with the FCS-length bits set is masked to its low 16 bits with
+// an info diagnostic; non-zero reserved bits (0x03ff0000) are fatal, as in
+// both libpcap and Wireshark (libpcap/linktype-reserved-field-not-zero.pcap).
+type pcapReader struct {
+	fileBase
+	endian
+	nano     bool // nanosecond timestamps
+	modified bool // Kuznetzov records with 8 extra header bytes
+	oldMinor bool // version 2.0–2.2: caplen/len may be swapped
+	hdrLen   int  // record header length
+	link     LinkType
+	snaplen  uint32
+	limit    uint32 // largest caplen accepted
+	fracMax  uint32
+	fracMul  int64
+}
+
+func newPcapReader(base fileBase) (captureReader, error) {
+	r := &pcapReader{fileBase: base}
+	r.notPacket = true
+	defer func() { r.notPacket = false }()
+	h, ok := r.br.peek(pcapGlobalHdrLen)
+	if !ok {
+		if k := r.br.endKind(true); k == endIOError || k == endCorrupt {
+			return nil, fmt.Errorf("read %s: pcap header: %v: %w", r.name, r.br.err, ErrMalformed)
+		}
+		return nil, fmt.Errorf("read %s: pcap global header cut short (%d of %d bytes): %w",
+			r.name, len(h), pcapGlobalHdrLen, ErrTruncated)
+	}
+	switch be32(h) {
+	case magicPcapMicro, magicPcapNano, magicPcapModified:
+		r.be = true
+	}
+	switch be32(h) {
+	case magicPcapNano, magicPcapNanoSw:
+		r.nano = true
+	case magicPcapModified, magicPcapModSw:
+		r.modified = true
+	}
+	major, minor := r.u16(h[4:]), r.u16(h[6:])
+	r.snaplen = r.u32(h[16:])
+	lt := r.u32(h[20:])
+	if major != pcapVersionMajor {
+		return nil, fmt.Errorf("read %s: pcap version %d.%d unsupported: %w", r.name, major, minor, ErrMalformed)
+	}
+	if lt&ltReservedMask != 0 {
+		return nil, fmt.Errorf("read %s: pcap link type field %#08x has reserved bits set: %w", r.name, lt, ErrMalformed)
+	}
+	r.hdrLen = pcapRecHdrLen
+	if r.modified {
+		r.hdrLen = pcapModRecHdrLen
+	}
+	r.fracMax, r.fracMul = fracLimitMicro, nanosPerMicro
+	if r.nano {
+		r.fracMax, r.fracMul = fracLimitNano, 1
+	}
+	r.limit = maxRecordLen
+	if r.snaplen > maxRecordLen {
+		r.limit = min(r.snaplen, maxBlockLen)
+	}
+	r.link = LinkType(lt & ltLinkMask)
+	r.br.discard(pcapGlobalHdrLen)
+	if minor != pcapVersionMinor {
+		r.info("pcap-version", 0, fmt.Sprintf("pcap version %d.%d (expected 2.4); read as 2.4", major, minor))
+		r.oldMinor = minor < 3
+	}
+	if lt&ltFCSPresent != 0 || lt>>ltFCSLenShift != 0 {
+		r.info("pcap-fcs-bits", 0, fmt.Sprintf("link type field %#08x: FCS length %d (16-bit units) present; link type %d used",
+			lt, lt>>ltFCSLenShift, r.link))
+	}
+	if r.modified {
+		r.info("pcap-modified", 0, "modified (Kuznetzov) pcap: per-record packet type used for direction")
+	}
+	r.ifaces = []Interface{{File: r.name, Link: r.link, SnapLen: int(r.snaplen)}}
+	return r, nil
+}
+
+// Next implements PacketSource. p.Payload aliases the read buffer and is
+// valid only until the next call.
+func (r *pcapReader) Next(p *Packet) error {
+	if r.err != nil {
+		return r.err
+	}
+	br := r.br
+	off := br.off
+	r.recNo++
+	h, ok := br.peek(r.hdrLen)
+	if !ok {
+		return r.finish(false, len(h), "a record header")
+	}
+	caplen, wire := r.u32(h[8:]), r.u32(h[12:])
+	if r.oldMinor && caplen > wire {
+		caplen, wire = wire, caplen
+	}
+	if caplen > r.limit {
+		return r.malformedTail(off, fmt.Sprintf("record header claims %d captured bytes (%s %d)",
+			caplen, pcapMaxRecordNote, r.snaplen))
+	}
+	need := r.hdrLen + int(caplen)
+	rec, ok := br.peek(need)
+	if !ok {
+		return r.finish(true, len(rec), "a packet record")
+	}
+	sec, frac := r.u32(rec[0:]), r.u32(rec[4:])
+	var dir Direction
+	if r.modified {
+		switch rec[22] { // pkt_type: 0 host, 1 broadcast, 2 multicast, 3 other host, 4 outgoing
+		case 0, 1, 2:
+			dir = DirIn
+		case 4:
+			dir = DirOut
+		}
+	}
+	*p = Packet{
+		TS:        int64(sec)*1e9 + int64(frac)*r.fracMul,
+		WireLen:   int(wire),
+		CapLen:    int(caplen),
+		Truncated: caplen < wire,
+		Dir:       dir,
+		SLLType:   -1,
+	}
+	br.discard(need)
+	if frac >= r.fracMax {
+		r.info("ts-fraction", off, fmt.Sprintf("timestamp fraction %d out of range; added as is", frac))
+	}
+	if caplen > r.snaplen {
+		r.info("caplen-snaplen", off, fmt.Sprintf("captured length %d exceeds snaplen %d; kept", caplen, r.snaplen))
+	}
+	if caplen > wire {
+		r.info("caplen-wirelen", off, fmt.Sprintf("captured length %d exceeds wire length %d; wire length kept", caplen, wire))
+	}
+	return r.emit(p, r.link, rec[r.hdrLen:need], off)
+}
