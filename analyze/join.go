@@ -1,0 +1,496 @@
+package analyze
+
+import (
+	"cmp"
+	"math"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/flowblame/flowblame/ingest"
+)
+
+// JoinOptions configures a SocketIndex.
+type JoinOptions struct {
+	// Slack is how far (ns) outside a socket's observed lifetime a packet
+	// still matches it. Zero means the coverage's snapshot interval, or 1 s
+	// when the coverage has fewer than two inventories.
+	Slack int64
+	// HostPrefixes are the addresses of the captured host (from the
+	// manifest or --local). Loopback addresses always count as host
+	// addresses. Empty means "unknown": every local address is trusted.
+	HostPrefixes []netip.Prefix
+	// UninventoriedNetns is the number of network namespaces known to exist
+	// (manifest) whose sockets were not inventoried. When it is positive, a
+	// flow whose local address is neither a host address nor seen in any
+	// observation is reported as CauseOtherNetns instead of CauseNotLocal.
+	UninventoriedNetns int
+}
+
+// DefaultSlack is the slack used when neither JoinOptions.Slack nor the
+// coverage gives an interval.
+const DefaultSlack int64 = 1e9
+
+// SocketIndex joins flows to processes through socket observations. It
+// implements Attributor and is safe for concurrent use after construction
+// (it is read-only).
+//
+// # Lookup chain
+//
+// For a flow (proto, local, remote) and a packet time t, the first rule that
+// matches wins:
+//
+//  1. A connected socket with the same tuple (compared unmapped, without
+//     zone) whose lifetime covers t. Lifetime is [First, max(Last, Closed)]
+//     for sockets listed by an inventory; for sockets known only from a
+//     destroy or probe record it is (the inventory before First, Closed or
+//     Last]: the socket was not listed by that inventory, so it was created
+//     after it. Method: MethodExact; MethodMapped when the socket or the
+//     packet used the IPv4-mapped IPv6 form and the other did not;
+//     MethodEvent for destroy/probe-only sockets; MethodForeign for foreign
+//     dumps.
+//  2. The same within Slack of the lifetime: MethodExactSlack (MethodMapped,
+//     MethodEvent or MethodForeign as above, with lower confidence).
+//  3. A TCP listener on the local port (same address or wildcard) whose
+//     lifetime (± Slack) covers t: MethodListener (the server side of an
+//     accepted connection that lived between inventories).
+//  4. An unconnected UDP socket bound to the local port (same address or
+//     wildcard): MethodUnconnected.
+//  5. Otherwise unattributed, with a Cause: CauseClosedBetween when only
+//     holder-less TIME-WAIT/CLOSE sockets of the tuple were seen,
+//     CauseNoOwner when a holder-less socket in another state was seen,
+//     CauseNoSockets when there is no socket data at all, CauseOtherNetns /
+//     CauseNotLocal when the local address is not a host address and was
+//     never seen in any observation (see JoinOptions.UninventoriedNetns),
+//     CauseNoSnapshot when no inventory was taken within Slack of t, and
+//     CauseNeverSeen when one was but did not list the socket.
+//
+// Among several candidates of one rule (port reuse), the one whose lifetime
+// ends first is preferred (then the later First, then the lower cookie).
+//
+// # Confidence
+//
+//	method            native dump   foreign dump (MethodForeign)
+//	exact / mapped    high          medium
+//	event             high          -
+//	exact-slack       medium        low
+//	mapped/event ±slack medium      low
+//	listener          medium        low   (low for native too in its slack)
+//	unconnected-udp   medium        low   (low for native too in its slack)
+//
+// # Shared sockets and PID reuse
+//
+// All holders are reported in Attribution.Holders; the bytes are charged to
+// Attribution.Proc, the primary holder: the one with the earliest known start
+// time (the parent after a fork), ties and unknown starts broken by lowest
+// PID (unknown start times sort last). Processes are identified by (PID,
+// start): an observation held by (pid, start A) never names (pid, start B).
+//
+// # What the engine does
+//
+// MethodHint (a process recorded in the capture itself, Packet.Hint) is the
+// engine's business: it should use the hint only when this index answers
+// unattributed. A flow whose both ends are local (loopback, container ↔
+// host) is two sockets: the engine calls Attribute(proto, A, B, t) for the
+// A-side socket and Attribute(proto, B, A, t) for the B-side socket, and
+// charges packets sent from A to the A-side owner and packets sent from B to
+// the B-side owner (each process is charged what it sent; what it received
+// is charged to the other end).
+//
+// The validity range returned with each answer is the largest interval around
+// t in which the same rule and candidate apply; math.MinInt64/MaxInt64 mean
+// unbounded. SkewNS is the distance from t to the lifetime used (0 inside);
+// it is exact for t and an upper bound for the validity range only in the
+// direction of the lifetime.
+type SocketIndex struct {
+	slack int64
+	opts  JoinOptions
+	exact map[tupleKey][]*joinEntry
+	bound map[portKey][]*joinEntry
+	procs map[ingest.ProcKey]ingest.ProcessInfo
+	inv   []int64            // all inventory times, ascending
+	invNS map[uint64][]int64 // per netns
+	seen  map[netip.Addr]bool
+	empty bool
+	// covered are the maximal time ranges within slack of an inventory.
+	covered [][2]int64
+}
+
+type tupleKey struct {
+	proto         uint8
+	local, remote netip.AddrPort
+}
+
+type portKey struct {
+	proto uint8
+	port  uint16
+}
+
+type joinEntry struct {
+	obs       *ingest.SocketObservation
+	local     netip.Addr // unmapped, no zone
+	mapped    bool
+	event     bool
+	foreign   bool
+	listener  bool
+	coreFrom  int64
+	coreTo    int64
+	slackFrom int64
+	slackTo   int64
+	holders   []ingest.ProcKey // sorted, primary first
+}
+
+// NewSocketIndex builds the index. obs are the compiled observations (native
+// and/or foreign; see ingest.CompileNative, ingest.CompileSnapshots), procs
+// the process facts (for Attribution.Comm), cov the inventory coverage. The
+// index keeps obs and procs by reference.
+func NewSocketIndex(obs []ingest.SocketObservation, procs map[ingest.ProcKey]ingest.ProcessInfo, cov ingest.Coverage, opts JoinOptions) *SocketIndex {
+	x := &SocketIndex{
+		opts:  opts,
+		slack: opts.Slack,
+		exact: map[tupleKey][]*joinEntry{},
+		bound: map[portKey][]*joinEntry{},
+		procs: procs,
+		inv:   cov.Times(),
+		invNS: cov.Inventories,
+		seen:  map[netip.Addr]bool{},
+		empty: len(obs) == 0 && cov.Empty(),
+	}
+	if x.slack <= 0 {
+		x.slack = cov.Interval
+	}
+	if x.slack <= 0 {
+		x.slack = DefaultSlack
+	}
+	x.covered = coveredRuns(x.inv, x.slack)
+	for i := range obs {
+		o := &obs[i]
+		if !o.Local.IsValid() {
+			continue
+		}
+		e := &joinEntry{
+			obs:     o,
+			local:   o.Local.Addr().Unmap().WithZone(""),
+			mapped:  o.Local.Addr().Is4In6() || o.Remote.Addr().Is4In6(),
+			foreign: o.Source != ingest.FormatNative && o.Source != "",
+			holders: sortHolders(o.Holders),
+		}
+		if !e.local.IsUnspecified() {
+			x.seen[e.local] = true
+		}
+		end := max(o.Last, o.Closed)
+		e.coreFrom, e.coreTo = o.First, end
+		if o.Via == "destroy" || o.Via == "probe" {
+			e.event = true
+			if prev, ok := x.invBefore(o.Netns, o.First); ok {
+				e.coreFrom = prev + 1
+			} else {
+				e.coreFrom = o.First - x.slack
+			}
+			if o.Closed == 0 {
+				e.coreTo = o.Last + x.slack
+			}
+		}
+		e.slackFrom, e.slackTo = e.coreFrom-x.slack, e.coreTo+x.slack
+		if unconnected(o) {
+			e.listener = o.Proto == ingest.ProtoTCP
+			k := portKey{o.Proto, o.Local.Port()}
+			x.bound[k] = append(x.bound[k], e)
+			continue
+		}
+		k := tupleKey{o.Proto, netip.AddrPortFrom(e.local, o.Local.Port()), unmapPort(o.Remote)}
+		x.exact[k] = append(x.exact[k], e)
+	}
+	return x
+}
+
+// Len returns the number of indexed observations.
+func (x *SocketIndex) Len() int {
+	n := 0
+	for _, es := range x.exact {
+		n += len(es)
+	}
+	for _, es := range x.bound {
+		n += len(es)
+	}
+	return n
+}
+
+func unmapPort(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
+}
+
+// unconnected: a listener or an unconnected UDP socket (no peer).
+func unconnected(o *ingest.SocketObservation) bool {
+	if strings.EqualFold(o.State, "LISTEN") {
+		return true
+	}
+	return !o.Remote.IsValid() || o.Remote.Addr().Unmap().IsUnspecified() || o.Remote.Port() == 0
+}
+
+// sortHolders orders holders: known start ascending, unknown (0) last, then
+// PID; duplicates removed.
+func sortHolders(h []ingest.ProcKey) []ingest.ProcKey {
+	out := slices.Clone(h)
+	slices.SortFunc(out, func(a, b ingest.ProcKey) int {
+		if (a.Start == 0) != (b.Start == 0) {
+			if a.Start == 0 {
+				return 1
+			}
+			return -1
+		}
+		if c := cmp.Compare(a.Start, b.Start); c != 0 {
+			return c
+		}
+		return a.PID - b.PID
+	})
+	return slices.Compact(out)
+}
+
+// invBefore is the latest inventory of netns strictly before t (falling back
+// to all inventories when the netns has none).
+func (x *SocketIndex) invBefore(netns uint64, t int64) (int64, bool) {
+	ts := x.invNS[netns]
+	if len(ts) == 0 {
+		ts = x.inv
+	}
+	i := sort.Search(len(ts), func(i int) bool { return ts[i] >= t })
+	if i == 0 {
+		return 0, false
+	}
+	return ts[i-1], true
+}
+
+// closedState: states in which a socket no longer belongs to a process.
+func closedState(s string) bool {
+	switch strings.ToUpper(strings.ReplaceAll(s, "_", "-")) {
+	case "TIME-WAIT", "CLOSE", "CLOSED", "CLOSING", "LAST-ACK":
+		return true
+	}
+	return false
+}
+
+// Attribute implements Attributor.
+func (x *SocketIndex) Attribute(proto uint8, local, remote netip.AddrPort, ts int64) (Attribution, int64, int64) {
+	b := bounds{t: ts, from: math.MinInt64, until: math.MaxInt64}
+	ql := unmapPort(local)
+	qMapped := local.Addr().Is4In6() || remote.Addr().Is4In6()
+	k := tupleKey{proto, ql, unmapPort(remote)}
+	cands := x.exact[k]
+	for _, e := range cands {
+		b.entry(e)
+	}
+	var bound []*joinEntry
+	for _, e := range x.bound[portKey{proto, local.Port()}] {
+		if e.local.IsUnspecified() || e.local == ql.Addr() {
+			bound = append(bound, e)
+			b.entry(e)
+		}
+	}
+	a, ok := x.pick(cands, ts, qMapped, false)
+	if !ok {
+		a, ok = x.pick(bound, ts, qMapped, true)
+	}
+	if ok {
+		return a, b.from, b.until
+	}
+	// Unattributed: the cause also depends on the coverage around t.
+	a = Attribution{Method: MethodNone, Confidence: ConfNone}
+	holderless, closedOnly := false, true
+	for _, e := range append(slices.Clone(cands), bound...) {
+		if ts >= e.slackFrom && ts <= e.slackTo && len(e.holders) == 0 {
+			holderless = true
+			closedOnly = closedOnly && closedState(e.obs.State)
+		}
+	}
+	switch {
+	case holderless && closedOnly:
+		a.Cause = CauseClosedBetween
+	case holderless:
+		a.Cause = CauseNoOwner
+	case x.empty:
+		a.Cause = CauseNoSockets
+	case !x.hostAddr(ql.Addr()) && !x.seen[ql.Addr()]:
+		a.Cause = CauseNotLocal
+		if x.opts.UninventoriedNetns > 0 {
+			a.Cause = CauseOtherNetns
+		}
+	default:
+		a.Cause = CauseNeverSeen
+		if !x.inventoryNear(ts) {
+			a.Cause = CauseNoSnapshot
+		}
+		x.coverageBounds(&b)
+	}
+	return a, b.from, b.until
+}
+
+// hostAddr: a is a host address (or the host addresses are unknown).
+func (x *SocketIndex) hostAddr(a netip.Addr) bool {
+	if len(x.opts.HostPrefixes) == 0 || a.IsLoopback() {
+		return true
+	}
+	for _, p := range x.opts.HostPrefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// inventoryNear: some inventory was taken within slack of t.
+func (x *SocketIndex) inventoryNear(t int64) bool {
+	i := sort.Search(len(x.covered), func(i int) bool { return x.covered[i][1] >= t })
+	return i < len(x.covered) && x.covered[i][0] <= t
+}
+
+// coverageBounds narrows b by the edges where inventoryNear changes.
+func (x *SocketIndex) coverageBounds(b *bounds) {
+	i := sort.Search(len(x.covered), func(i int) bool { return x.covered[i][1] >= b.t })
+	if i < len(x.covered) {
+		b.edge(x.covered[i][0])
+		b.edge(x.covered[i][1] + 1)
+	}
+	if i > 0 {
+		b.edge(x.covered[i-1][1] + 1)
+	}
+}
+
+// coveredRuns merges [inv-slack, inv+slack] over all inventories.
+func coveredRuns(inv []int64, slack int64) [][2]int64 {
+	var runs [][2]int64
+	for _, t := range inv {
+		if n := len(runs); n > 0 && t-slack <= runs[n-1][1]+1 {
+			runs[n-1][1] = t + slack
+			continue
+		}
+		runs = append(runs, [2]int64{t - slack, t + slack})
+	}
+	return runs
+}
+
+// pick applies rules 1–2 (bound false) or 3–4 (bound true) to cands.
+func (x *SocketIndex) pick(cands []*joinEntry, ts int64, qMapped, bound bool) (Attribution, bool) {
+	var best *joinEntry
+	bestCore := false
+	var bestDist int64
+	for _, e := range cands {
+		if len(e.holders) == 0 || ts < e.slackFrom || ts > e.slackTo {
+			continue
+		}
+		core := ts >= e.coreFrom && ts <= e.coreTo
+		var dist int64
+		switch {
+		case core:
+		case ts < e.coreFrom:
+			dist = e.coreFrom - ts
+		default:
+			dist = ts - e.coreTo
+		}
+		if best == nil || better(e, core, dist, best, bestCore, bestDist) {
+			best, bestCore, bestDist = e, core, dist
+		}
+	}
+	if best == nil {
+		return Attribution{}, false
+	}
+	a := Attribution{
+		Proc:    best.holders[0],
+		Holders: best.holders,
+		SkewNS:  bestDist,
+	}
+	if p, ok := x.procs[a.Proc]; ok {
+		a.Comm = p.Comm
+	}
+	a.Method, a.Confidence = method(best, bestCore, qMapped, bound)
+	return a, true
+}
+
+// better orders candidates: inside the lifetime before slack; nearer first;
+// among overlapping ones the lifetime that ends first, then later First,
+// native before foreign, lower cookie.
+func better(e *joinEntry, core bool, dist int64, b *joinEntry, bCore bool, bDist int64) bool {
+	if core != bCore {
+		return core
+	}
+	if dist != bDist {
+		return dist < bDist
+	}
+	if e.foreign != b.foreign {
+		return !e.foreign
+	}
+	if e.coreTo != b.coreTo {
+		return e.coreTo < b.coreTo
+	}
+	if e.coreFrom != b.coreFrom {
+		return e.coreFrom > b.coreFrom
+	}
+	if e.obs.Cookie != b.obs.Cookie {
+		return e.obs.Cookie < b.obs.Cookie
+	}
+	return e.obs.Inode < b.obs.Inode
+}
+
+// method returns the method and confidence of a match (see the table in the
+// SocketIndex doc).
+func method(e *joinEntry, core, qMapped, bound bool) (Method, Confidence) {
+	conf := ConfHigh
+	if !core || bound {
+		conf = ConfMedium
+	}
+	if bound && !core {
+		conf = ConfLow
+	}
+	var m Method
+	switch {
+	case e.foreign:
+		m = MethodForeign
+		conf = lower(conf)
+	case bound && e.listener:
+		m = MethodListener
+	case bound:
+		m = MethodUnconnected
+	case e.event:
+		m = MethodEvent
+	case e.mapped != qMapped:
+		m = MethodMapped
+	case core:
+		m = MethodExact
+	default:
+		m = MethodExactSlack
+	}
+	return m, conf
+}
+
+func lower(c Confidence) Confidence {
+	switch c {
+	case ConfHigh:
+		return ConfMedium
+	default:
+		return ConfLow
+	}
+}
+
+// bounds accumulates the validity range around t from interval edges: an
+// edge is a time at which some candidate's membership changes.
+type bounds struct {
+	t, from, until int64
+}
+
+func (b *bounds) edge(v int64) {
+	if v <= b.t {
+		if v > b.from {
+			b.from = v
+		}
+	} else if v-1 < b.until {
+		b.until = v - 1
+	}
+}
+
+func (b *bounds) entry(e *joinEntry) {
+	b.edge(e.coreFrom)
+	b.edge(e.coreTo + 1)
+	b.edge(e.slackFrom)
+	b.edge(e.slackTo + 1)
+}

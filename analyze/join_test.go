@@ -1,0 +1,220 @@
+package analyze
+
+import (
+	"math"
+	"net/netip"
+	"testing"
+
+	"github.com/flowblame/flowblame/ingest"
+)
+
+const sec = int64(1e9)
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+// inventories returns a coverage with inventories every second from 0 to n s
+// (netns 0).
+func inventories(n int) ingest.Coverage {
+	var ts []int64
+	for i := 0; i <= n; i++ {
+		ts = append(ts, int64(i)*sec)
+	}
+	return ingest.Coverage{Inventories: map[uint64][]int64{0: ts}, Interval: sec, Source: ingest.FormatNative}
+}
+
+var (
+	parent = ingest.ProcKey{PID: 100, Start: 5 * sec}
+	child  = ingest.ProcKey{PID: 101, Start: 7 * sec}
+	reused = ingest.ProcKey{PID: 100, Start: 50 * sec}
+	nostrt = ingest.ProcKey{PID: 42}
+)
+
+func joinFixture() ([]ingest.SocketObservation, map[ingest.ProcKey]ingest.ProcessInfo) {
+	tcp, udp := ingest.ProtoTCP, ingest.ProtoUDP
+	obs := []ingest.SocketObservation{
+		// Long-lived bulk connection, seen 10 s..20 s.
+		{Proto: tcp, Local: ap("198.51.100.1:40000"), Remote: ap("203.0.113.9:443"), State: "ESTAB",
+			First: 10 * sec, Last: 20 * sec, Holders: []ingest.ProcKey{parent}, Source: ingest.FormatNative, Via: "snapshot"},
+		// Shared after fork: parent and child, child listed first.
+		{Proto: tcp, Local: ap("198.51.100.1:40001"), Remote: ap("203.0.113.9:443"), State: "ESTAB",
+			First: 10 * sec, Last: 12 * sec, Holders: []ingest.ProcKey{child, parent}, Source: ingest.FormatNative, Via: "snapshot"},
+		// IPv4-mapped form from a dual-stack socket.
+		{Proto: tcp, Local: ap("[::ffff:198.51.100.1]:8080"), Remote: ap("[::ffff:203.0.113.7]:5555"), State: "ESTAB",
+			First: 10 * sec, Last: 15 * sec, Holders: []ingest.ProcKey{parent}, Source: ingest.FormatNative, Via: "snapshot"},
+		// Short connection known only from its destroy event at 30.5 s.
+		{Proto: tcp, Local: ap("198.51.100.1:40002"), Remote: ap("203.0.113.9:80"), State: "CLOSE",
+			First: 30*sec + sec/2, Last: 30*sec + sec/2, Closed: 30*sec + sec/2, Holders: []ingest.ProcKey{child},
+			Source: ingest.FormatNative, Via: "destroy"},
+		// Listener on 22 (wildcard), all along.
+		{Proto: tcp, Local: ap("0.0.0.0:22"), Remote: ap("0.0.0.0:0"), State: "LISTEN",
+			First: 0, Last: 60 * sec, Holders: []ingest.ProcKey{parent}, Source: ingest.FormatNative, Via: "snapshot"},
+		// Unconnected UDP on [::]:53.
+		{Proto: udp, Local: ap("[::]:53"), Remote: ap("[::]:0"), State: "UNCONN",
+			First: 0, Last: 60 * sec, Holders: []ingest.ProcKey{child}, Source: ingest.FormatNative, Via: "snapshot"},
+		// TIME-WAIT leftover without owner.
+		{Proto: tcp, Local: ap("198.51.100.1:40003"), Remote: ap("203.0.113.9:80"), State: "TIME-WAIT",
+			First: 40 * sec, Last: 45 * sec, Source: ingest.FormatNative, Via: "snapshot"},
+		// Orphaned ESTAB socket (owner exited).
+		{Proto: tcp, Local: ap("198.51.100.1:40004"), Remote: ap("203.0.113.9:80"), State: "ESTAB",
+			First: 40 * sec, Last: 45 * sec, Source: ingest.FormatNative, Via: "snapshot"},
+		// PID reuse: same tuple port later held by pid 100 with another start.
+		{Proto: tcp, Local: ap("198.51.100.1:40000"), Remote: ap("203.0.113.9:443"), State: "ESTAB",
+			First: 50 * sec, Last: 55 * sec, Holders: []ingest.ProcKey{reused}, Source: ingest.FormatNative, Via: "snapshot"},
+		// Foreign dump observation.
+		{Proto: tcp, Local: ap("198.51.100.1:41000"), Remote: ap("203.0.113.5:22"), State: "ESTAB",
+			First: 10 * sec, Last: 12 * sec, Holders: []ingest.ProcKey{nostrt}, Source: ingest.FormatSS, Via: "snapshot"},
+	}
+	procs := map[ingest.ProcKey]ingest.ProcessInfo{
+		parent: {PID: 100, Start: parent.Start, Comm: "fb-bulk"},
+		child:  {PID: 101, Start: child.Start, Comm: "fb-child"},
+		reused: {PID: 100, Start: reused.Start, Comm: "fb-reuse"},
+		nostrt: {PID: 42, Comm: "ssh"},
+	}
+	return obs, procs
+}
+
+func TestSocketIndexAttribute(t *testing.T) {
+	obs, procs := joinFixture()
+	x := NewSocketIndex(obs, procs, inventories(60), JoinOptions{
+		HostPrefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/32"), netip.MustParsePrefix("2001:db8::1/128")},
+	})
+	tcp, udp := ingest.ProtoTCP, ingest.ProtoUDP
+	tests := []struct {
+		name     string
+		proto    uint8
+		local    string
+		remote   string
+		ts       int64
+		proc     ingest.ProcKey
+		comm     string
+		method   Method
+		conf     Confidence
+		cause    Cause
+		holders  int
+		skew     int64
+		validIn  [2]int64 // validFrom ≤ v0 and v1 ≤ validUntil
+		validOut int64    // must lie outside the range (0: not checked)
+	}{
+		{name: "exact inside", proto: tcp, local: "198.51.100.1:40000", remote: "203.0.113.9:443", ts: 15 * sec,
+			proc: parent, comm: "fb-bulk", method: MethodExact, conf: ConfHigh, holders: 1,
+			validIn: [2]int64{10 * sec, 20 * sec}, validOut: 21 * sec},
+		{name: "exact slack before", proto: tcp, local: "198.51.100.1:40000", remote: "203.0.113.9:443", ts: 9*sec + sec/2,
+			proc: parent, comm: "fb-bulk", method: MethodExactSlack, conf: ConfMedium, holders: 1, skew: sec / 2,
+			validIn: [2]int64{9 * sec, 10*sec - 1}, validOut: 10 * sec},
+		{name: "exact slack after", proto: tcp, local: "198.51.100.1:40000", remote: "203.0.113.9:443", ts: 21 * sec,
+			proc: parent, comm: "fb-bulk", method: MethodExactSlack, conf: ConfMedium, holders: 1, skew: sec},
+		{name: "pid reuse: later lifetime names the new process", proto: tcp, local: "198.51.100.1:40000", remote: "203.0.113.9:443", ts: 52 * sec,
+			proc: reused, comm: "fb-reuse", method: MethodExact, conf: ConfHigh, holders: 1},
+		{name: "between lifetimes, no owner lent", proto: tcp, local: "198.51.100.1:40000", remote: "203.0.113.9:443", ts: 35 * sec,
+			cause: CauseNeverSeen, method: MethodNone, conf: ConfNone},
+		{name: "shared after fork charges earliest start", proto: tcp, local: "198.51.100.1:40001", remote: "203.0.113.9:443", ts: 11 * sec,
+			proc: parent, comm: "fb-bulk", method: MethodExact, conf: ConfHigh, holders: 2},
+		{name: "v4 packet, mapped socket", proto: tcp, local: "198.51.100.1:8080", remote: "203.0.113.7:5555", ts: 12 * sec,
+			proc: parent, method: MethodMapped, conf: ConfHigh, holders: 1, comm: "fb-bulk"},
+		{name: "destroy event window", proto: tcp, local: "198.51.100.1:40002", remote: "203.0.113.9:80", ts: 30*sec + sec/4,
+			proc: child, comm: "fb-child", method: MethodEvent, conf: ConfHigh, holders: 1,
+			validIn: [2]int64{30*sec + 1, 30*sec + sec/2}},
+		{name: "destroy event slack", proto: tcp, local: "198.51.100.1:40002", remote: "203.0.113.9:80", ts: 31 * sec,
+			proc: child, comm: "fb-child", method: MethodEvent, conf: ConfMedium, holders: 1, skew: sec / 2},
+		{name: "listener fallback", proto: tcp, local: "198.51.100.1:22", remote: "203.0.113.77:50000", ts: 5 * sec,
+			proc: parent, comm: "fb-bulk", method: MethodListener, conf: ConfMedium, holders: 1},
+		{name: "unconnected udp on v6 wildcard", proto: udp, local: "198.51.100.1:53", remote: "203.0.113.77:50000", ts: 5 * sec,
+			proc: child, comm: "fb-child", method: MethodUnconnected, conf: ConfMedium, holders: 1},
+		{name: "unconnected udp v6", proto: udp, local: "[2001:db8::1]:53", remote: "[2001:db8::77]:50000", ts: 5 * sec,
+			proc: child, comm: "fb-child", method: MethodUnconnected, conf: ConfMedium, holders: 1},
+		{name: "time-wait only", proto: tcp, local: "198.51.100.1:40003", remote: "203.0.113.9:80", ts: 42 * sec,
+			cause: CauseClosedBetween, method: MethodNone, conf: ConfNone},
+		{name: "orphan", proto: tcp, local: "198.51.100.1:40004", remote: "203.0.113.9:80", ts: 42 * sec,
+			cause: CauseNoOwner, method: MethodNone, conf: ConfNone},
+		{name: "never seen", proto: tcp, local: "198.51.100.1:49999", remote: "203.0.113.9:80", ts: 42*sec + sec/2,
+			cause: CauseNeverSeen, method: MethodNone, conf: ConfNone, validIn: [2]int64{42 * sec, 43 * sec}},
+		{name: "no snapshot after the last inventory", proto: tcp, local: "198.51.100.1:49999", remote: "203.0.113.9:80", ts: 70 * sec,
+			cause: CauseNoSnapshot, method: MethodNone, conf: ConfNone, validIn: [2]int64{61*sec + 1, math.MaxInt64}},
+		{name: "not local", proto: tcp, local: "203.0.113.50:1234", remote: "203.0.113.9:80", ts: 42 * sec,
+			cause: CauseNotLocal, method: MethodNone, conf: ConfNone},
+		{name: "foreign dump inside", proto: tcp, local: "198.51.100.1:41000", remote: "203.0.113.5:22", ts: 11 * sec,
+			proc: nostrt, comm: "ssh", method: MethodForeign, conf: ConfMedium, holders: 1},
+		{name: "foreign dump slack", proto: tcp, local: "198.51.100.1:41000", remote: "203.0.113.5:22", ts: 13 * sec,
+			proc: nostrt, comm: "ssh", method: MethodForeign, conf: ConfLow, holders: 1, skew: sec},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, from, until := x.Attribute(tc.proto, ap(tc.local), ap(tc.remote), tc.ts)
+			if a.Proc != tc.proc || a.Method != tc.method || a.Confidence != tc.conf || a.Cause != tc.cause ||
+				len(a.Holders) != tc.holders || a.SkewNS != tc.skew || a.Comm != tc.comm {
+				t.Errorf("Attribute = %+v; want proc %v comm %q method %s conf %s cause %q holders %d skew %d",
+					a, tc.proc, tc.comm, tc.method, tc.conf, tc.cause, tc.holders, tc.skew)
+			}
+			if from > tc.ts || until < tc.ts {
+				t.Errorf("validity [%d, %d] does not contain t=%d", from, until, tc.ts)
+			}
+			if tc.validIn != [2]int64{} && (from > tc.validIn[0] || until < tc.validIn[1]) {
+				t.Errorf("validity [%d, %d] does not contain [%d, %d]", from, until, tc.validIn[0], tc.validIn[1])
+			}
+			if tc.validOut != 0 && tc.validOut >= from && tc.validOut <= until {
+				t.Errorf("validity [%d, %d] contains %d", from, until, tc.validOut)
+			}
+		})
+	}
+}
+
+// TestSocketIndexValidityConsistent checks that the answer is the same at
+// both ends of every validity range, over a sweep of times.
+func TestSocketIndexValidityConsistent(t *testing.T) {
+	obs, procs := joinFixture()
+	x := NewSocketIndex(obs, procs, inventories(60), JoinOptions{})
+	flows := [][2]string{
+		{"198.51.100.1:40000", "203.0.113.9:443"},
+		{"198.51.100.1:40002", "203.0.113.9:80"},
+		{"198.51.100.1:40003", "203.0.113.9:80"},
+		{"198.51.100.1:22", "203.0.113.77:50000"},
+		{"198.51.100.1:49999", "203.0.113.9:80"},
+	}
+	for _, f := range flows {
+		for ts := -5 * sec; ts < 70*sec; ts += sec / 4 {
+			a, from, until := x.Attribute(ingest.ProtoTCP, ap(f[0]), ap(f[1]), ts)
+			for _, edge := range []int64{from, until} {
+				if edge == math.MinInt64 || edge == math.MaxInt64 {
+					continue
+				}
+				b, _, _ := x.Attribute(ingest.ProtoTCP, ap(f[0]), ap(f[1]), edge)
+				if b.Proc != a.Proc || b.Method != a.Method || b.Confidence != a.Confidence || b.Cause != a.Cause {
+					t.Fatalf("%v at %d: %+v, but at range edge %d: %+v", f, ts, a, edge, b)
+				}
+			}
+		}
+	}
+}
+
+func TestSocketIndexNoData(t *testing.T) {
+	x := NewSocketIndex(nil, nil, ingest.Coverage{}, JoinOptions{})
+	a, from, until := x.Attribute(ingest.ProtoTCP, ap("198.51.100.1:1"), ap("203.0.113.1:2"), 5)
+	if a.Cause != CauseNoSockets || a.Attributed() || from != math.MinInt64 || until != math.MaxInt64 {
+		t.Errorf("got %+v [%d, %d]", a, from, until)
+	}
+}
+
+func TestSocketIndexOtherNetns(t *testing.T) {
+	obs, procs := joinFixture()
+	x := NewSocketIndex(obs, procs, inventories(60), JoinOptions{
+		HostPrefixes:       []netip.Prefix{netip.MustParsePrefix("198.51.100.1/32")},
+		UninventoriedNetns: 1,
+	})
+	a, _, _ := x.Attribute(ingest.ProtoTCP, ap("172.17.0.2:1"), ap("203.0.113.1:2"), 5*sec)
+	if a.Cause != CauseOtherNetns {
+		t.Errorf("got %+v", a)
+	}
+}
+
+func TestSortHolders(t *testing.T) {
+	got := sortHolders([]ingest.ProcKey{{PID: 9}, {PID: 3, Start: 20}, {PID: 5, Start: 10}, {PID: 2}, {PID: 3, Start: 20}})
+	want := []ingest.ProcKey{{PID: 5, Start: 10}, {PID: 3, Start: 20}, {PID: 2}, {PID: 9}}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+}

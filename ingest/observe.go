@@ -1,0 +1,566 @@
+package ingest
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Coverage says when socket inventories were taken, so that the attribution
+// join can tell "no inventory covers time t" from "the inventories around t
+// did not list that socket".
+type Coverage struct {
+	// Inventories lists, per network namespace inode (0 = unknown, as in
+	// foreign dumps), the times (Unix ns, ascending, distinct) at which a
+	// complete socket inventory of that namespace was taken.
+	Inventories map[uint64][]int64
+	// Interval is the median gap (ns) between consecutive inventories of one
+	// namespace; 0 when no namespace has two inventories.
+	Interval int64
+	// Source is where the inventories came from (native or a dump format;
+	// the first one when several were merged).
+	Source SocketFormat
+}
+
+// Times returns every inventory time of every namespace, ascending and
+// distinct.
+func (c Coverage) Times() []int64 {
+	var all []int64
+	for _, ts := range c.Inventories {
+		all = append(all, ts...)
+	}
+	slices.Sort(all)
+	return slices.Compact(all)
+}
+
+// Empty reports whether no inventory was recorded.
+func (c Coverage) Empty() bool {
+	for _, ts := range c.Inventories {
+		if len(ts) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Merge returns the union of c and o (inventories per namespace merged; the
+// interval is recomputed).
+func (c Coverage) Merge(o Coverage) Coverage {
+	out := Coverage{Inventories: map[uint64][]int64{}, Source: c.Source}
+	if out.Source == "" {
+		out.Source = o.Source
+	}
+	for _, src := range []map[uint64][]int64{c.Inventories, o.Inventories} {
+		for ns, ts := range src {
+			out.Inventories[ns] = append(out.Inventories[ns], ts...)
+		}
+	}
+	for ns, ts := range out.Inventories {
+		slices.Sort(ts)
+		out.Inventories[ns] = slices.Compact(ts)
+	}
+	out.Interval = medianGap(out.Inventories)
+	return out
+}
+
+// medianGap is the median of consecutive differences over all namespaces.
+func medianGap(inv map[uint64][]int64) int64 {
+	var gaps []int64
+	for _, ts := range inv {
+		for i := 1; i < len(ts); i++ {
+			gaps = append(gaps, ts[i]-ts[i-1])
+		}
+	}
+	if len(gaps) == 0 {
+		return 0
+	}
+	slices.Sort(gaps)
+	return gaps[len(gaps)/2]
+}
+
+// sockID identifies one socket across records: its cookie when known, else
+// its netns, protocol, tuple and inode (the "gone" record's rule).
+type sockID struct {
+	netns         uint64
+	cookie        uint64
+	proto         uint8
+	local, remote netip.AddrPort
+	inode         uint64
+}
+
+func recordID(r *SocketRecord, proto uint8, local, remote netip.AddrPort) sockID {
+	if r.Cookie != 0 {
+		return sockID{netns: r.Netns, cookie: r.Cookie}
+	}
+	return sockID{netns: r.Netns, proto: proto, local: local, remote: remote, inode: r.Inode}
+}
+
+// ParseProto maps "tcp"/"udp" (also "tcp6", "udp6", case-insensitive) or a
+// decimal protocol number to an IP protocol number.
+func ParseProto(s string) (uint8, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "tcp", "tcp4", "tcp6":
+		return ProtoTCP, true
+	case "udp", "udp4", "udp6":
+		return ProtoUDP, true
+	}
+	n, err := strconv.ParseUint(s, 10, 8)
+	if err != nil {
+		return 0, false
+	}
+	return uint8(n), true
+}
+
+// ParseEndpoint parses a socket endpoint as written in sockets.jsonl and by ss:
+// "198.51.100.1:443", "[2001:db8::1]:443", "*:53" or "0.0.0.0:*" (wildcard
+// address or port). A zone suffix is kept.
+func ParseEndpoint(s string) (netip.AddrPort, error) {
+	if s == "" {
+		return netip.AddrPort{}, nil
+	}
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return netip.AddrPort{}, fmt.Errorf("endpoint %q: no port: %w", s, ErrMalformed)
+	}
+	host, port := s[:i], s[i+1:]
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	var a netip.Addr
+	switch host {
+	case "*", "":
+		a = netip.IPv4Unspecified()
+		if strings.HasPrefix(s, "[") {
+			a = netip.IPv6Unspecified()
+		}
+	default:
+		var err error
+		if a, err = netip.ParseAddr(host); err != nil {
+			return netip.AddrPort{}, fmt.Errorf("endpoint %q: %w", s, ErrMalformed)
+		}
+	}
+	var p uint64
+	if port != "*" {
+		var err error
+		if p, err = strconv.ParseUint(port, 10, 16); err != nil {
+			return netip.AddrPort{}, fmt.Errorf("endpoint %q: bad port: %w", s, ErrMalformed)
+		}
+	}
+	return netip.AddrPortFrom(a, uint16(p)), nil
+}
+
+// CompileNative turns the records of sockets.jsonl (in file order) into one
+// SocketObservation per socket lifetime, plus the inventory coverage.
+//
+// Semantics: a "seen" record opens an observation at T (or, when the socket
+// is already open with other holders, ends the old observation at the
+// previous inventory and opens a new one: holders changed). An open socket
+// is listed by every inventory of its netns until its "gone" record, so its
+// Last is the last inventory before the "gone" (or the last inventory of the
+// bundle). "destroy" sets Closed and the final byte counters (a socket known
+// only from its destroy event gets First = Last = Closed = T, Via "destroy").
+// "probe" records open observations like "seen" (Via "probe"). "bytes"
+// updates counters. Records that cannot be interpreted are skipped and
+// reported as Diagnostics with their 1-based record index in Where.
+func CompileNative(records []SocketRecord) ([]SocketObservation, Coverage, []Diagnostic) {
+	c := compiler{
+		open:     map[sockID]int{},
+		inodeIdx: map[[2]uint64]int{},
+		ended:    map[sockID]int{},
+		inv:      map[uint64][]int64{},
+		snapT:    map[[2]uint64]int64{},
+		diags:    newDiagFolder(SocketsFile, 0),
+	}
+	// Inventory times first: "gone" records refer to snapshot numbers.
+	for _, r := range records {
+		if r.Kind == "snapshot" {
+			c.inv[r.Netns] = append(c.inv[r.Netns], r.T)
+			c.snapT[[2]uint64{r.Netns, uint64(r.Seq)}] = r.T
+		}
+	}
+	for ns, ts := range c.inv {
+		slices.Sort(ts)
+		c.inv[ns] = slices.Compact(ts)
+	}
+	for i := range records {
+		c.record(i+1, &records[i])
+	}
+	for _, idx := range c.openIdx() {
+		c.finish(idx, 1<<62)
+	}
+	cov := Coverage{Inventories: c.inv, Interval: medianGap(c.inv), Source: FormatNative}
+	sortObservations(c.obs)
+	return c.obs, cov, c.diags.diagnostics()
+}
+
+type compiler struct {
+	obs      []SocketObservation
+	open     map[sockID]int    // open observations by socket id
+	inodeIdx map[[2]uint64]int // (netns, inode) → open observation (probe ↔ seen merge)
+	ended    map[sockID]int    // last finished observation per socket id (late destroy records)
+	inv      map[uint64][]int64
+	snapT    map[[2]uint64]int64
+	diags    *diagFolder
+}
+
+// note records a skipped record; the message is its class.
+func (f *diagFolder) note(where, msg string, err error) {
+	f.add(msg, DiagMalformed, where, -1, 0, msg, err)
+}
+
+func (c *compiler) openIdx() []int {
+	var idx []int
+	for _, i := range c.open {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	return idx
+}
+
+// lastInvBefore is the latest inventory time of netns ≤ t (ok false if none).
+func (c *compiler) lastInvBefore(netns uint64, t int64) (int64, bool) {
+	ts := c.inv[netns]
+	i := sort.Search(len(ts), func(i int) bool { return ts[i] > t })
+	if i == 0 {
+		return 0, false
+	}
+	return ts[i-1], true
+}
+
+// finish closes open observation idx: it was last listed by the last
+// inventory strictly before `before`.
+func (c *compiler) finish(idx int, before int64) {
+	o := &c.obs[idx]
+	// Only sockets listed by an inventory stay listed until they are gone;
+	// a socket known from a probe alone was seen once.
+	if t, ok := c.lastInvBefore(o.Netns, before-1); ok && t > o.Last && o.Via == "snapshot" {
+		o.Last = t
+	}
+	c.forget(idx)
+}
+
+func (c *compiler) forget(idx int) {
+	o := &c.obs[idx]
+	for id, i := range c.open {
+		if i == idx {
+			delete(c.open, id)
+			c.ended[id] = idx
+		}
+	}
+	if o.Inode != 0 && c.inodeIdx[[2]uint64{o.Netns, o.Inode}] == idx {
+		delete(c.inodeIdx, [2]uint64{o.Netns, o.Inode})
+	}
+}
+
+func (c *compiler) record(n int, r *SocketRecord) {
+	where := "record " + strconv.Itoa(n)
+	switch r.Kind {
+	case "snapshot":
+		return
+	case "seen", "probe", "destroy", "gone", "bytes":
+	default:
+		c.diags.note(where, fmt.Sprintf("unknown record kind %q", r.Kind), ErrMalformed)
+		return
+	}
+	var proto uint8
+	var local, remote netip.AddrPort
+	if r.Proto != "" || r.Local != "" {
+		var ok bool
+		if proto, ok = ParseProto(r.Proto); !ok {
+			c.diags.note(where, fmt.Sprintf("%s record: bad proto %q", r.Kind, r.Proto), ErrMalformed)
+			return
+		}
+		var err error
+		if local, err = ParseEndpoint(r.Local); err != nil {
+			c.diags.note(where, fmt.Sprintf("%s record: bad local endpoint", r.Kind), err)
+			return
+		}
+		if remote, err = ParseEndpoint(r.Remote); err != nil {
+			c.diags.note(where, fmt.Sprintf("%s record: bad remote endpoint", r.Kind), err)
+			return
+		}
+	}
+	id := recordID(r, proto, local, remote)
+	idx, isOpen := c.open[id]
+	if !isOpen && r.Inode != 0 {
+		if i, ok := c.inodeIdx[[2]uint64{r.Netns, r.Inode}]; ok && c.obs[i].Local == local && c.obs[i].Remote == remote {
+			idx, isOpen = i, true
+			c.open[id] = i
+		}
+	}
+	switch r.Kind {
+	case "seen", "probe":
+		if !local.IsValid() {
+			c.diags.note(where, r.Kind+" record without local endpoint", ErrMalformed)
+			return
+		}
+		if isOpen {
+			o := &c.obs[idx]
+			if sameHolders(o.Holders, r.Holders) || len(r.Holders) == 0 {
+				c.touch(o, r)
+				if r.Kind == "seen" {
+					o.Via = "snapshot"
+				}
+				return
+			}
+			// Holders changed: end the old observation, open a new one.
+			c.finish(idx, r.T)
+		}
+		via := "snapshot"
+		if r.Kind == "probe" {
+			via = "probe"
+		}
+		c.obs = append(c.obs, SocketObservation{
+			Proto: proto, Local: local, Remote: remote, State: r.State, Inode: r.Inode, Cookie: r.Cookie,
+			UID: r.UID, Netns: r.Netns, First: r.T, Last: r.T, Holders: slices.Clone(r.Holders),
+			Source: FormatNative, Via: via, BytesAcked: r.BytesAcked, BytesReceived: r.BytesReceived,
+			Partial: r.Partial,
+		})
+		i := len(c.obs) - 1
+		c.open[id] = i
+		if r.Inode != 0 {
+			c.inodeIdx[[2]uint64{r.Netns, r.Inode}] = i
+		}
+	case "gone":
+		if !isOpen {
+			c.diags.note(where, "gone record for a socket that is not open", ErrMalformed)
+			return
+		}
+		before := r.T
+		if t, ok := c.snapT[[2]uint64{r.Netns, uint64(r.Snap)}]; ok && r.Snap != 0 {
+			before = t
+		}
+		c.finish(idx, before)
+	case "destroy":
+		if i, ok := c.ended[id]; ok && !isOpen && c.obs[i].Closed == 0 && r.T >= c.obs[i].First {
+			// The destroy event was written after the "gone" record.
+			o := &c.obs[i]
+			o.Closed = r.T
+			setCounters(o, r)
+			return
+		}
+		if isOpen {
+			o := &c.obs[idx]
+			c.finish(idx, r.T+1)
+			o.Closed = r.T
+			if o.Last > r.T {
+				o.Last = r.T
+			}
+			if len(o.Holders) == 0 {
+				o.Holders = slices.Clone(r.Holders)
+			}
+			setCounters(o, r)
+			return
+		}
+		if !local.IsValid() {
+			c.diags.note(where, "destroy record without tuple for an unknown socket", ErrMalformed)
+			return
+		}
+		c.obs = append(c.obs, SocketObservation{
+			Proto: proto, Local: local, Remote: remote, State: r.State, Inode: r.Inode, Cookie: r.Cookie,
+			UID: r.UID, Netns: r.Netns, First: r.T, Last: r.T, Closed: r.T, Holders: slices.Clone(r.Holders),
+			Source: FormatNative, Via: "destroy", BytesAcked: r.BytesAcked, BytesReceived: r.BytesReceived,
+			Partial: r.Partial,
+		})
+	case "bytes":
+		if isOpen {
+			setCounters(&c.obs[idx], r)
+		}
+	}
+}
+
+// touch updates an open observation with a later record of the same socket.
+func (c *compiler) touch(o *SocketObservation, r *SocketRecord) {
+	if r.T > o.Last {
+		o.Last = r.T
+	}
+	if r.T < o.First {
+		o.First = r.T
+	}
+	if r.State != "" {
+		o.State = r.State
+	}
+	if r.Cookie != 0 {
+		o.Cookie = r.Cookie
+	}
+	if len(o.Holders) == 0 {
+		o.Holders = slices.Clone(r.Holders)
+	}
+	setCounters(o, r)
+}
+
+func setCounters(o *SocketObservation, r *SocketRecord) {
+	if r.BytesAcked > o.BytesAcked {
+		o.BytesAcked = r.BytesAcked
+	}
+	if r.BytesReceived > o.BytesReceived {
+		o.BytesReceived = r.BytesReceived
+	}
+}
+
+func sameHolders(a, b []ProcKey) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.SortFunc(x, cmpProcKey)
+	slices.SortFunc(y, cmpProcKey)
+	return slices.Equal(x, y)
+}
+
+func cmpProcKey(a, b ProcKey) int {
+	if a.PID != b.PID {
+		return a.PID - b.PID
+	}
+	return cmp.Compare(a.Start, b.Start)
+}
+
+// sortObservations orders observations deterministically (first seen, then
+// tuple, then cookie/inode).
+func sortObservations(obs []SocketObservation) {
+	sort.SliceStable(obs, func(i, j int) bool {
+		a, b := &obs[i], &obs[j]
+		if a.First != b.First {
+			return a.First < b.First
+		}
+		if a.Proto != b.Proto {
+			return a.Proto < b.Proto
+		}
+		if c := a.Local.Compare(b.Local); c != 0 {
+			return c < 0
+		}
+		if c := a.Remote.Compare(b.Remote); c != 0 {
+			return c < 0
+		}
+		if a.Cookie != b.Cookie {
+			return a.Cookie < b.Cookie
+		}
+		return a.Inode < b.Inode
+	})
+}
+
+// foreignKey identifies a socket across foreign dumps (no cookies): netns,
+// protocol, tuple, inode and holders (a holder change starts a new lifetime).
+type foreignKey struct {
+	netns         uint64
+	proto         uint8
+	local, remote netip.AddrPort
+	inode         uint64
+	holders       string
+}
+
+// CompileSnapshots turns foreign socket dumps (ss, lsof, netstat, ...) into
+// observations: a socket's lifetime runs from the first to the last dump that
+// lists it (consecutively: a socket missing from one dump and listed again
+// later starts a new observation), its Holders come from the dump and Source
+// is the dump format. It also returns the coverage (the dumps' times; all
+// dumps count as inventories of netns 0) and the processes the dumps name,
+// keyed by holder.
+//
+// Dumps carry no process start times, so PID reuse is detected by name: when
+// a PID's command name changes between dumps, holders of the later program
+// get ProcKey.Start = the time of the first dump that lists it under the new
+// name (an approximate start; documented as such in ProcessInfo.Start of the
+// returned map).
+func CompileSnapshots(snaps []SocketSnapshot) ([]SocketObservation, Coverage, map[ProcKey]ProcessInfo) {
+	ordered := slices.Clone(snaps)
+	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].Taken < ordered[j].Taken })
+	cov := Coverage{Inventories: map[uint64][]int64{}}
+	procs := map[ProcKey]ProcessInfo{}
+	var obs []SocketObservation
+	open := map[foreignKey]int{}
+	// pidName tracks the current (name, start) per PID for reuse detection.
+	type pidState struct {
+		comm  string
+		start int64
+	}
+	pids := map[int]pidState{}
+	for si := range ordered {
+		s := &ordered[si]
+		if cov.Source == "" {
+			cov.Source = s.Source
+		}
+		cov.Inventories[0] = append(cov.Inventories[0], s.Taken)
+		seen := map[foreignKey]bool{}
+		for ei := range s.Sockets {
+			e := &s.Sockets[ei]
+			holders := make([]ProcKey, len(e.Holders))
+			for hi, h := range e.Holders {
+				comm := ""
+				if hi < len(e.Comms) {
+					comm = e.Comms[hi]
+				}
+				if p, ok := s.Procs[h]; ok && comm == "" {
+					comm = p.Comm
+				}
+				if h.Start == 0 && comm != "" {
+					st, ok := pids[h.PID]
+					switch {
+					case !ok:
+						st = pidState{comm: comm}
+					case st.comm != comm:
+						st = pidState{comm: comm, start: s.Taken}
+					}
+					pids[h.PID] = st
+					h.Start = st.start
+				}
+				holders[hi] = h
+				p := procs[h]
+				if pi, ok := s.Procs[e.Holders[hi]]; ok {
+					p = pi
+				}
+				p.PID, p.Start = h.PID, h.Start
+				if p.Comm == "" {
+					p.Comm = comm
+				}
+				if p.FirstSeen == 0 || s.Taken < p.FirstSeen {
+					p.FirstSeen = s.Taken
+				}
+				if s.Taken > p.LastSeen {
+					p.LastSeen = s.Taken
+				}
+				procs[h] = p
+			}
+			slices.SortFunc(holders, cmpProcKey)
+			holders = slices.Compact(holders)
+			k := foreignKey{netns: e.Netns, proto: e.Proto, local: e.Local, remote: e.Remote, inode: e.Inode, holders: fmt.Sprint(holders)}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if i, ok := open[k]; ok {
+				o := &obs[i]
+				o.Last = s.Taken
+				o.State = e.State
+				if e.BytesAcked > o.BytesAcked {
+					o.BytesAcked = e.BytesAcked
+				}
+				if e.BytesReceived > o.BytesReceived {
+					o.BytesReceived = e.BytesReceived
+				}
+				continue
+			}
+			obs = append(obs, SocketObservation{
+				Proto: e.Proto, Local: e.Local, Remote: e.Remote, State: e.State, Inode: e.Inode,
+				Cookie: e.Cookie, UID: e.UID, Netns: e.Netns, First: s.Taken, Last: s.Taken,
+				Holders: holders, Source: s.Source, Via: "snapshot",
+				BytesAcked: e.BytesAcked, BytesReceived: e.BytesReceived,
+			})
+			open[k] = len(obs) - 1
+		}
+		for k := range open {
+			if !seen[k] {
+				delete(open, k)
+			}
+		}
+	}
+	for ns, ts := range cov.Inventories {
+		slices.Sort(ts)
+		cov.Inventories[ns] = slices.Compact(ts)
+	}
+	cov.Interval = medianGap(cov.Inventories)
+	sortObservations(obs)
+	return obs, cov, procs
+}

@@ -1,0 +1,131 @@
+package ingest
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const s1 = int64(1e9)
+
+func TestCompileNative(t *testing.T) {
+	p1 := ProcKey{PID: 10, Start: 1}
+	p2 := ProcKey{PID: 11, Start: 2}
+	recs := []SocketRecord{
+		{Kind: "snapshot", T: 1 * s1, Seq: 1, Netns: 7, Count: 2},
+		{Kind: "seen", T: 1 * s1, Snap: 1, Netns: 7, Proto: "tcp", Local: "198.51.100.1:40000", Remote: "203.0.113.9:443", State: "ESTAB", Cookie: 5, Inode: 50, Holders: []ProcKey{p1}},
+		{Kind: "seen", T: 1 * s1, Snap: 1, Netns: 7, Proto: "tcp", Local: "0.0.0.0:22", Remote: "0.0.0.0:0", State: "LISTEN", Cookie: 6, Holders: []ProcKey{p1}},
+		{Kind: "snapshot", T: 2 * s1, Seq: 2, Netns: 7, Count: 2},
+		// Holders change: p2 joins after fork.
+		{Kind: "seen", T: 2 * s1, Snap: 2, Netns: 7, Proto: "tcp", Local: "198.51.100.1:40000", Remote: "203.0.113.9:443", State: "ESTAB", Cookie: 5, Inode: 50, Holders: []ProcKey{p1, p2}},
+		{Kind: "bytes", T: 2 * s1, Cookie: 5, Netns: 7, BytesAcked: 1000, BytesReceived: 10},
+		{Kind: "snapshot", T: 3 * s1, Seq: 3, Netns: 7, Count: 2},
+		{Kind: "probe", T: 3*s1 + s1/2, Netns: 7, Proto: "udp", Local: "198.51.100.1:5353", Remote: "203.0.113.1:53", Inode: 99, Holders: []ProcKey{p2}},
+		{Kind: "destroy", T: 3*s1 + s1/4, Netns: 7, Proto: "tcp", Local: "198.51.100.1:40001", Remote: "203.0.113.9:80", Cookie: 8, BytesAcked: 77, Holders: []ProcKey{p2}},
+		{Kind: "snapshot", T: 4 * s1, Seq: 4, Netns: 7, Count: 1},
+		{Kind: "gone", T: 4 * s1, Snap: 4, Netns: 7, Cookie: 5},
+		{Kind: "destroy", T: 3*s1 + 8*s1/10, Netns: 7, Cookie: 5, BytesAcked: 5000, BytesReceived: 20},
+		{Kind: "snapshot", T: 5 * s1, Seq: 5, Netns: 7, Count: 1},
+		{Kind: "weird", T: 5 * s1},
+		{Kind: "seen", T: 5 * s1, Proto: "tcp", Local: "bogus", Remote: "203.0.113.9:80"},
+	}
+	obs, cov, diags := CompileNative(recs)
+	ep := netip.MustParseAddrPort
+	want := []SocketObservation{
+		{Proto: ProtoTCP, Local: ep("0.0.0.0:22"), Remote: ep("0.0.0.0:0"), State: "LISTEN", Cookie: 6, Netns: 7,
+			First: 1 * s1, Last: 5 * s1, Holders: []ProcKey{p1}, Source: FormatNative, Via: "snapshot"},
+		{Proto: ProtoTCP, Local: ep("198.51.100.1:40000"), Remote: ep("203.0.113.9:443"), State: "ESTAB", Cookie: 5, Inode: 50, Netns: 7,
+			First: 1 * s1, Last: 1 * s1, Holders: []ProcKey{p1}, Source: FormatNative, Via: "snapshot"},
+		{Proto: ProtoTCP, Local: ep("198.51.100.1:40000"), Remote: ep("203.0.113.9:443"), State: "ESTAB", Cookie: 5, Inode: 50, Netns: 7,
+			First: 2 * s1, Last: 3 * s1, Closed: 3*s1 + 8*s1/10, Holders: []ProcKey{p1, p2}, Source: FormatNative, Via: "snapshot",
+			BytesAcked: 5000, BytesReceived: 20},
+		{Proto: ProtoTCP, Local: ep("198.51.100.1:40001"), Remote: ep("203.0.113.9:80"), Cookie: 8, Netns: 7,
+			First: 3*s1 + s1/4, Last: 3*s1 + s1/4, Closed: 3*s1 + s1/4, Holders: []ProcKey{p2}, Source: FormatNative, Via: "destroy", BytesAcked: 77},
+		{Proto: ProtoUDP, Local: ep("198.51.100.1:5353"), Remote: ep("203.0.113.1:53"), Inode: 99, Netns: 7,
+			First: 3*s1 + s1/2, Last: 3*s1 + s1/2, Holders: []ProcKey{p2}, Source: FormatNative, Via: "probe"},
+	}
+	if d := cmp.Diff(want, obs, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); d != "" {
+		t.Errorf("observations (-want +got):\n%s", d)
+	}
+	if cov.Interval != s1 || len(cov.Inventories[7]) != 5 || cov.Source != FormatNative {
+		t.Errorf("coverage = %+v", cov)
+	}
+	if len(diags) != 2 {
+		t.Errorf("diagnostics = %v, want 2", diags)
+	}
+	for _, d := range diags {
+		if d.Where == "" || d.File != SocketsFile {
+			t.Errorf("diagnostic without position: %+v", d)
+		}
+	}
+}
+
+func TestCompileSnapshots(t *testing.T) {
+	ep := netip.MustParseAddrPort
+	entry := func(local string, pid int, comm string) SocketEntry {
+		return SocketEntry{Proto: ProtoTCP, Local: ep(local), Remote: ep("203.0.113.9:443"), State: "ESTAB", UID: -1,
+			Holders: []ProcKey{{PID: pid}}, Comms: []string{comm}}
+	}
+	snaps := []SocketSnapshot{
+		{Taken: 2 * s1, Source: FormatSS, Sockets: []SocketEntry{entry("198.51.100.1:1000", 5, "fb-bulk"), entry("198.51.100.1:1001", 6, "fb-churn")}},
+		{Taken: 1 * s1, Source: FormatSS, Sockets: []SocketEntry{entry("198.51.100.1:1000", 5, "fb-bulk")}},
+		{Taken: 3 * s1, Source: FormatSS, Sockets: []SocketEntry{entry("198.51.100.1:1000", 5, "fb-bulk")}},
+		// PID 6 reused by another program.
+		{Taken: 4 * s1, Source: FormatSS, Sockets: []SocketEntry{entry("198.51.100.1:1000", 5, "fb-bulk"), entry("198.51.100.1:1002", 6, "fb-reuse")}},
+	}
+	obs, cov, procs := CompileSnapshots(snaps)
+	if len(obs) != 3 {
+		t.Fatalf("got %d observations: %+v", len(obs), obs)
+	}
+	if o := obs[0]; o.Local.Port() != 1000 || o.First != s1 || o.Last != 4*s1 || o.Source != FormatSS {
+		t.Errorf("bulk observation = %+v", o)
+	}
+	if o := obs[1]; o.Local.Port() != 1001 || o.First != 2*s1 || o.Last != 2*s1 || o.Holders[0] != (ProcKey{PID: 6}) {
+		t.Errorf("churn observation = %+v", o)
+	}
+	if o := obs[2]; o.Holders[0] != (ProcKey{PID: 6, Start: 4 * s1}) {
+		t.Errorf("reused pid observation = %+v", o)
+	}
+	if procs[ProcKey{PID: 6}].Comm != "fb-churn" || procs[ProcKey{PID: 6, Start: 4 * s1}].Comm != "fb-reuse" {
+		t.Errorf("procs = %+v", procs)
+	}
+	if cov.Interval != s1 || len(cov.Inventories[0]) != 4 || cov.Source != FormatSS {
+		t.Errorf("coverage = %+v", cov)
+	}
+}
+
+func TestParseEndpoint(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{in: "198.51.100.1:443", want: "198.51.100.1:443"},
+		{in: "[2001:db8::1]:80", want: "[2001:db8::1]:80"},
+		{in: "*:53", want: "0.0.0.0:53"},
+		{in: "[::]:*", want: "[::]:0"},
+		{in: "[::ffff:198.51.100.1]:22", want: "[::ffff:198.51.100.1]:22"},
+		{in: "nope", wantErr: true},
+		{in: "1.2.3.4:99999", wantErr: true},
+	}
+	for _, tc := range tests {
+		got, err := ParseEndpoint(tc.in)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%q: err = %v", tc.in, err)
+			continue
+		}
+		if err == nil && got.String() != tc.want {
+			t.Errorf("%q: got %v, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestCoverageMerge(t *testing.T) {
+	a := Coverage{Inventories: map[uint64][]int64{0: {1, 3}}, Source: FormatSS}
+	b := Coverage{Inventories: map[uint64][]int64{0: {2, 3}, 9: {10}}}
+	m := a.Merge(b)
+	if d := cmp.Diff([]int64{1, 2, 3, 10}, m.Times()); d != "" || m.Interval != 1 || m.Source != FormatSS || m.Empty() {
+		t.Errorf("merge = %+v %s", m, d)
+	}
+}
