@@ -58,7 +58,13 @@ const (
 	etERSPAN3   uint16 = 0x22eb
 	etPPP       uint16 = 0x880b // PPP inside GRE (PPTP)
 	etNSH       uint16 = 0x894f
-	etLLCLength uint16 = 1500 // EtherType values ≤ this are 802.3 lengths
+	etVNTag     uint16 = 0x8926
+	etPBB       uint16 = 0x88e7 // 802.1ah provider backbone bridging (MAC-in-MAC)
+	etCFP       uint16 = 0x8903 // Cisco FabricPath
+	etCMD       uint16 = 0x8909 // Cisco MetaData (TrustSec)
+	etWCCP      uint16 = 0x883e // WCCP redirect inside GRE
+	etAruba     uint16 = 0x8200 // Aruba: 802.11 frames inside GRE
+	etLLCLength uint16 = 1500   // EtherType values ≤ this are 802.3 lengths
 )
 
 // PPP protocol numbers.
@@ -67,13 +73,23 @@ const (
 	pppIPv6 uint16 = 0x0057
 )
 
+// IP protocol numbers of decoded encapsulations.
+const (
+	protoPIM    uint8 = 103
+	protoIPComp uint8 = 108
+)
+
 // UDP ports of decoded tunnels.
 const (
-	portVXLAN  uint16 = 4789
-	portGeneve uint16 = 6081
-	portTeredo uint16 = 3544
-	portAYIYA  uint16 = 5072
-	portGTPU   uint16 = 2152
+	portVXLAN   uint16 = 4789
+	portGeneve  uint16 = 6081
+	portTeredo  uint16 = 3544
+	portAYIYA   uint16 = 5072
+	portGTPU    uint16 = 2152
+	portGTPv0   uint16 = 3386 // GTP' and GTPv0
+	portGREUDP  uint16 = 4754 // GRE-in-UDP (RFC 8086)
+	portMPLSUDP uint16 = 6635 // MPLS-in-UDP (RFC 7510)
+	portGPE     uint16 = 4790 // VXLAN-GPE
 )
 
 // Decoder decodes link, IP and transport headers of one frame. Not safe for
@@ -97,6 +113,7 @@ const (
 	errIPHeaderLen errDecode = "bad IPv4 header length"
 	errLinkAF      errDecode = "unknown loopback address family"
 	errTooDeep     errDecode = "headers nested too deeply"
+	errUnsupported errDecode = "unsupported link type"
 )
 
 // decodeError reports a malformed frame; it wraps ErrMalformed.
@@ -159,10 +176,9 @@ func (d *Decoder) Decode(link LinkType, frame []byte, p *Packet) (err error) {
 		e = st.sll2(frame)
 	case LinkRaw, linkRawAlt:
 		e = st.rawIP(frame)
-	case LinkIPv4:
-		e = st.ipv4(frame)
-	case LinkIPv6:
-		e = st.ipv6(frame)
+	case LinkIPv4, LinkIPv6:
+		// tshark dissects these by the version nibble too.
+		e = st.rawIP(frame)
 	case LinkNull:
 		e = st.null(frame, false)
 	case LinkLoop:
@@ -172,8 +188,11 @@ func (d *Decoder) Decode(link LinkType, frame []byte, p *Packet) (err error) {
 	case linkCHDLC:
 		e = st.chdlc(frame)
 	default:
-		p.Kind = KindUnsupportedLink
-		return &UnsupportedLinkError{Link: link}
+		e = st.otherLink(link, frame)
+		if e == errUnsupported {
+			p.Kind = KindUnsupportedLink
+			return &UnsupportedLinkError{Link: link}
+		}
 	}
 	if e != nil {
 		if p.Kind == KindIP {
@@ -220,24 +239,35 @@ func (s *state) ethernet(b []byte) error {
 	}
 	et := be16(b, 12)
 	b = b[14:]
-	for i := 0; isVLAN(et); i++ {
-		if i == maxVLANTags {
-			return errTooDeep
+	// Tags and MAC-in-MAC headers: every pass consumes bytes, so the loop
+	// is bounded by the frame length.
+	for {
+		n := 0
+		switch et {
+		case etVLAN, etQinQ, etQinQOld1, etQinQOld2:
+			n = 4 // 802.1Q/802.1ad tag: TCI, EtherType
+		case etVNTag:
+			n = 6 // VN-Tag: 4 bytes, EtherType
+		case etPBB:
+			n = 18 // 802.1ah I-TAG, customer DA and SA, EtherType
+		case etCFP:
+			n = 16 // Cisco FabricPath FTAG/TTL, inner DA and SA, EtherType
+		case etCMD:
+			n = 8 // Cisco MetaData: version, length, option, SGT, EtherType
 		}
-		if len(b) < 4 {
+		if n == 0 {
+			break
+		}
+		if len(b) < n {
 			return errShort
 		}
-		et = be16(b, 2)
-		b = b[4:]
+		et = be16(b, n-2)
+		b = b[n:]
 	}
 	if et <= etLLCLength {
 		return s.llc(b[:min(len(b), int(et))])
 	}
 	return s.etherType(et, b)
-}
-
-func isVLAN(et uint16) bool {
-	return et == etVLAN || et == etQinQ || et == etQinQOld1 || et == etQinQOld2
 }
 
 // llc decodes an 802.2 LLC header; only SNAP with an EtherType leads to IP.
@@ -273,6 +303,38 @@ func (s *state) etherType(et uint16, b []byte) error {
 		return s.ethernet(b)
 	case etPPP:
 		return s.ppp(b, true)
+	case etNSH:
+		return s.nsh(b)
+	}
+	return nil
+}
+
+// nsh decodes a Network Service Header (RFC 8300).
+func (s *state) nsh(b []byte) error {
+	if len(b) < 8 {
+		return nil
+	}
+	n := int(b[1]&0x3f) * 4
+	if n < 8 || len(b) < n {
+		return nil
+	}
+	return s.nextProto(b[3], b[n:])
+}
+
+// nextProto dispatches on the "next protocol" numbering shared by NSH and
+// VXLAN-GPE: 1 IPv4, 2 IPv6, 3 Ethernet, 4 NSH, 5 MPLS.
+func (s *state) nextProto(np uint8, b []byte) error {
+	switch np {
+	case 1:
+		return s.etherType(etIPv4, b)
+	case 2:
+		return s.etherType(etIPv6, b)
+	case 3:
+		return s.etherType(etTEB, b)
+	case 4:
+		return s.etherType(etNSH, b)
+	case 5:
+		return s.etherType(etMPLS, b)
 	}
 	return nil
 }
@@ -690,6 +752,16 @@ func (s *state) transport(slot int, proto uint8, b []byte, fragmented bool) erro
 		return s.tunnel(b, 6)
 	case ProtoGRE:
 		return s.gre(b)
+	case protoPIM:
+		// PIMv2 Register (type 1) carries the multicast packet.
+		if len(b) >= 8 && b[0] == 0x21 {
+			return s.versionedIP(b[8:])
+		}
+	case protoIPComp:
+		// The payload is only decodable when it carries an IP packet.
+		if len(b) >= 4 && (b[0] == 4 || b[0] == 41) {
+			return s.versionedIP(b[4:])
+		}
 	}
 	return nil
 }
@@ -758,6 +830,21 @@ func (s *state) gre(b []byte) error {
 			return nil
 		}
 		return s.etherType(etTEB, b[8:])
+	case etWCCP:
+		if len(b) > 0 && b[0]>>4 != 4 { // WCCPv2 redirect header
+			if len(b) < 4 {
+				return nil
+			}
+			b = b[4:]
+		}
+		return s.etherType(etIPv4, b)
+	case etAruba:
+		return s.wifi(b)
+	case etCMD:
+		if len(b) < 8 {
+			return nil
+		}
+		return s.etherType(be16(b, 0), b[8:])
 	case etERSPAN3:
 		if len(b) < 12 {
 			return nil
@@ -793,8 +880,25 @@ func (s *state) udpTunnel(sp, dp uint16, b []byte) error {
 			return nil
 		}
 		return s.etherType(be16(b, 2), b[n:])
+	case dp == portGPE:
+		if len(b) < 8 || b[0]&0x04 == 0 {
+			return nil
+		}
+		return s.nextProto(b[3], b[8:])
 	case has(portGTPU):
 		return s.gtpu(b)
+	case has(portGTPv0):
+		// GTPv0/GTP' T-PDU (message type 255): 20-byte (v0) or 6-byte (GTP') header.
+		if len(b) >= 20 && b[0]>>5 == 0 && b[1] == 0xff {
+			if b[0]&0x10 != 0 {
+				return s.versionedIP(b[20:])
+			}
+			return s.versionedIP(b[6:])
+		}
+	case dp == portGREUDP:
+		return s.gre(b)
+	case dp == portMPLSUDP:
+		return s.etherType(etMPLS, b)
 	case has(portTeredo):
 		return s.teredo(b)
 	case has(portAYIYA):
@@ -880,6 +984,251 @@ func (s *state) ayiya(b []byte) error {
 		return s.tunnel(b[n:], 4)
 	case 41:
 		return s.tunnel(b[n:], 6)
+	}
+	return nil
+}
+
+// Further link types: those the corpus holds that tshark decodes to IP
+// cheaply.
+const (
+	linkFDDI       LinkType = 10
+	link80211      LinkType = 105
+	linkFrelay     LinkType = 107
+	linkRadiotap   LinkType = 127
+	linkArcnet     LinkType = 129 // ARCNET_LINUX
+	linkUser2      LinkType = 149 // Apple PKTAP as written by macOS
+	linkJuniperEth LinkType = 178
+	linkPPI        LinkType = 192
+	linkIPNet      LinkType = 226
+	linkNFLog      LinkType = 239
+	linkIPoIB      LinkType = 242
+	linkPKTAP      LinkType = 258
+)
+
+// otherLink decodes the less common link types; errUnsupported for the rest.
+func (s *state) otherLink(link LinkType, b []byte) error {
+	s.depth++
+	if s.depth > maxNesting {
+		return errTooDeep
+	}
+	switch link {
+	case linkFDDI: // frame control, DA, SA, then 802.2 LLC
+		if len(b) < 13 {
+			return errShort
+		}
+		return s.llc(b[13:])
+	case link80211:
+		return s.wifi(b)
+	case linkRadiotap: // version, pad, little-endian length
+		if len(b) < 4 {
+			return errShort
+		}
+		n := int(binary.LittleEndian.Uint16(b[2:]))
+		if n < 4 || len(b) < n {
+			return errShort
+		}
+		return s.wifi(b[n:])
+	case linkPPI: // version, flags, little-endian length and DLT
+		if len(b) < 8 {
+			return errShort
+		}
+		n := int(binary.LittleEndian.Uint16(b[2:]))
+		if n < 8 || len(b) < n {
+			return errShort
+		}
+		return s.subLink(LinkType(binary.LittleEndian.Uint32(b[4:])), b[n:])
+	case linkPKTAP, linkUser2: // little-endian header length and DLT
+		if len(b) < 8 {
+			return errShort
+		}
+		n := int(binary.LittleEndian.Uint32(b))
+		if n < 8 || len(b) < n {
+			return errShort
+		}
+		return s.subLink(LinkType(binary.LittleEndian.Uint32(b[4:])), b[n:])
+	case linkFrelay:
+		return s.frelay(b)
+	case linkArcnet:
+		return s.arcnet(b)
+	case linkJuniperEth:
+		// "MGC" magic, flags, optional extensions, then Ethernet.
+		if len(b) < 4 || b[0] != 'M' || b[1] != 'G' || b[2] != 'C' {
+			return errShort
+		}
+		n := 4
+		if b[3]&0x80 != 0 {
+			if len(b) < 6 {
+				return errShort
+			}
+			n = 6 + int(be16(b, 4))
+		}
+		if len(b) < n {
+			return errShort
+		}
+		return s.ethernet(b[n:])
+	case linkIPNet: // Solaris ipnet: version, family, ..., 24 bytes
+		if len(b) < 24 {
+			return errShort
+		}
+		switch b[1] {
+		case 2:
+			return s.ipv4(b[24:])
+		case 26:
+			return s.ipv6(b[24:])
+		}
+		return nil
+	case linkIPoIB: // 40 bytes of addresses, EtherType, reserved
+		if len(b) < 44 {
+			return errShort
+		}
+		return s.etherType(be16(b, 40), b[44:])
+	case linkNFLog:
+		return s.nflog(b)
+	}
+	return errUnsupported
+}
+
+// subLink decodes a frame of an encapsulated link type (PPI, PKTAP).
+func (s *state) subLink(link LinkType, b []byte) error {
+	switch link {
+	case LinkEthernet:
+		return s.ethernet(b)
+	case LinkNull:
+		return s.null(b, false)
+	case LinkRaw, linkRawAlt, LinkIPv4, LinkIPv6:
+		return s.rawIP(b)
+	case LinkSLL:
+		return s.sll(b)
+	case linkPPP:
+		return s.ppp(b, true)
+	}
+	return s.otherLink(link, b)
+}
+
+// wifi decodes an 802.11 data frame up to its LLC/SNAP header.
+func (s *state) wifi(b []byte) error {
+	if len(b) < 24 {
+		return nil
+	}
+	fc0, fc1 := b[0], b[1]
+	if (fc0>>2)&3 != 2 || fc1&0x40 != 0 { // not data, or protected
+		return nil
+	}
+	subtype := fc0 >> 4
+	if subtype&0x4 != 0 { // null function: no body
+		return nil
+	}
+	n := 24
+	if fc1&0x03 == 0x03 { // ToDS and FromDS: fourth address
+		n += 6
+	}
+	if subtype&0x8 != 0 { // QoS control, and HT control when ordered
+		n += 2
+		if fc1&0x80 != 0 {
+			n += 4
+		}
+	}
+	if len(b) < n {
+		return nil
+	}
+	return s.llc(b[n:])
+}
+
+// frelay decodes a Frame Relay header: Q.922 address, then RFC 2427 NLPID
+// or a Cisco-style EtherType.
+func (s *state) frelay(b []byte) error {
+	n := 0
+	for n < len(b) && n < 4 {
+		n++
+		if b[n-1]&1 == 1 { // address extension bit ends the address
+			break
+		}
+	}
+	b = b[n:]
+	if len(b) < 2 {
+		return errShort
+	}
+	if b[0] != 0x03 {
+		return s.etherType(be16(b, 0), b[2:])
+	}
+	b = b[1:]
+	if b[0] == 0 && len(b) > 1 { // padding
+		b = b[1:]
+	}
+	switch b[0] {
+	case 0xcc:
+		return s.ipv4(b[1:])
+	case 0x8e:
+		return s.ipv6(b[1:])
+	case 0x80: // SNAP: OUI, EtherType
+		if len(b) < 6 {
+			return errShort
+		}
+		return s.etherType(be16(b, 4), b[6:])
+	}
+	return nil
+}
+
+// arcnet decodes a Linux ARCNET header: source, destination, offset,
+// protocol, and for RFC 1201 protocols a split flag and sequence number.
+func (s *state) arcnet(b []byte) error {
+	if len(b) < 5 {
+		return errShort
+	}
+	proto := b[4]
+	b = b[5:]
+	switch proto {
+	case 0xd4, 0xc4, 0xd5, 0xd6: // RFC 1201: IP, IPv6, ARP, RARP
+		if len(b) < 3 {
+			return errShort
+		}
+		n := 3
+		if b[0] == 0xff { // exception packet
+			n += 4
+		}
+		if len(b) < n {
+			return errShort
+		}
+		b = b[n:]
+	}
+	switch proto {
+	case 0xd4, 0xf0: // IP (RFC 1201, RFC 1051)
+		return s.ipv4(b)
+	case 0xc4:
+		return s.ipv6(b)
+	}
+	return nil
+}
+
+// nflog decodes a Linux NFLOG record: family, version, resource id, then
+// TLVs (host-order length and type, 4-byte aligned); type 9 is the packet.
+func (s *state) nflog(b []byte) error {
+	if len(b) < 4 {
+		return errShort
+	}
+	family := b[0]
+	b = b[4:]
+	for len(b) >= 4 {
+		l := int(binary.LittleEndian.Uint16(b))
+		t := binary.LittleEndian.Uint16(b[2:]) & 0x7fff
+		if l < 4 || l > len(b) {
+			return errShort
+		}
+		if t == 9 {
+			v := b[4:l]
+			switch family {
+			case 2:
+				return s.ipv4(v)
+			case 10:
+				return s.ipv6(v)
+			}
+			return nil
+		}
+		l = (l + 3) &^ 3
+		if l > len(b) {
+			return nil
+		}
+		b = b[l:]
 	}
 	return nil
 }
