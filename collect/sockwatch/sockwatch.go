@@ -1,7 +1,6 @@
 package sockwatch
 
 import (
-	"context"
 	"time"
 
 	"github.com/flowblame/flowblame/ingest"
@@ -54,11 +53,4 @@ type Stats struct {
 	Events, EventsLost   int64
 	Netns                []ingest.NetnsInfo
 	Notes                []string
-}
-
-// Run observes until ctx is done, then flushes (final inventory) and returns.
-func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
-	cfg = cfg.withDefaults()
-	<-ctx.Done()
-	return Stats{Notes: []string{"sockwatch: not implemented yet"}}, nil
 }

@@ -1,0 +1,158 @@
+package sockwatch
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// diagConn is one NETLINK_SOCK_DIAG socket bound to the network namespace it
+// was created in. It reuses its buffers: a dump allocates nothing in steady
+// state.
+type diagConn struct {
+	fd  int
+	seq uint32
+	req [nlmsgHdrLen + inetDiagReqLen]byte
+	buf []byte
+}
+
+// openDiag opens a NETLINK_SOCK_DIAG socket in the caller's network namespace.
+func openDiag() (*diagConn, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return nil, fmt.Errorf("open sock_diag socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bind sock_diag socket: %w", err)
+	}
+	// A dump blocks only while the kernel fills it; the timeout guards
+	// against a lost reply.
+	tv := unix.NsecToTimeval(int64(5 * time.Second))
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	return &diagConn{fd: fd, buf: make([]byte, 256<<10)}, nil
+}
+
+func (c *diagConn) Close() error { return unix.Close(c.fd) }
+
+// dumpSpec is one of the dumps an inventory makes.
+type dumpSpec struct {
+	family, proto uint8
+	ext           uint8
+}
+
+// inventoryDumps are the four dumps of an inventory: TCP with tcp_info, UDP
+// without (inet_diag has no UDP byte counters), IPv4 and IPv6.
+var inventoryDumps = [...]dumpSpec{
+	{unix.AF_INET, ipprotoTCP, 1 << (inetDiagInfo - 1)},
+	{unix.AF_INET6, ipprotoTCP, 1 << (inetDiagInfo - 1)},
+	{unix.AF_INET, ipprotoUDP, 0},
+	{unix.AF_INET6, ipprotoUDP, 0},
+}
+
+// dump runs one sock_diag dump and calls fn for each socket; s is reused
+// between calls. Messages that do not decode are counted in bad and skipped.
+func (c *diagConn) dump(d dumpSpec, states uint32, fn func(s *diagSock)) (bad int, err error) {
+	c.seq++
+	n := buildInetDiagReq(c.req[:], d.family, d.proto, states, d.ext, c.seq)
+	if err := unix.Sendto(c.fd, c.req[:n], 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return 0, fmt.Errorf("send sock_diag request: %w", err)
+	}
+	var s diagSock
+	done := false
+	var perr error
+	handle := func(typ, _ uint16, seq uint32, p []byte) error {
+		if seq != c.seq {
+			return nil // stale reply of an earlier, timed-out dump
+		}
+		switch typ {
+		case nlmsgDone:
+			done = true
+		case nlmsgError:
+			if len(p) >= 4 {
+				if e := int32(uint32(p[0]) | uint32(p[1])<<8 | uint32(p[2])<<16 | uint32(p[3])<<24); e != 0 {
+					done = true
+					perr = fmt.Errorf("sock_diag dump: %w", unix.Errno(-e))
+				}
+			}
+		case sockDiagByFam:
+			if parseInetDiag(p, d.proto, &s) != nil {
+				bad++
+				return nil
+			}
+			fn(&s)
+		}
+		return nil
+	}
+	for !done {
+		m, _, err := unix.Recvfrom(c.fd, c.buf, 0)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return bad, fmt.Errorf("receive sock_diag dump: %w", err)
+		}
+		if err := nlMessages(c.buf[:m], handle); err != nil {
+			return bad + 1, fmt.Errorf("sock_diag dump: %w", err)
+		}
+	}
+	return bad, perr
+}
+
+// destroyGroups is the bitmask of the four sock_diag destroy multicast groups
+// (SKNLGRP_INET_TCP_DESTROY .. SKNLGRP_INET6_UDP_DESTROY).
+const destroyGroups = 1<<(1-1) | 1<<(2-1) | 1<<(3-1) | 1<<(4-1)
+
+// openDestroy opens a socket subscribed to sock_diag destroy notifications in
+// the caller's network namespace. It needs CAP_NET_ADMIN.
+func openDestroy() (int, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return -1, fmt.Errorf("open sock_diag destroy socket: %w", err)
+	}
+	// 8 MiB so bursts of closes do not overflow (ENOBUFS); FORCE needs
+	// CAP_NET_ADMIN, which the groups need anyway.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20); err != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: destroyGroups}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("join sock_diag destroy groups: %w", err)
+	}
+	tv := unix.NsecToTimeval(int64(200 * time.Millisecond))
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	return fd, nil
+}
+
+// inNetns runs fn on a locked OS thread switched into the network namespace
+// open at nsfd, then switches back. Sockets created by fn stay bound to that
+// namespace. It runs on its own goroutine: if switching back fails, that
+// goroutine exits with its thread still locked, so the runtime discards it.
+func inNetns(nsfd int, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() { errc <- inNetnsLocked(nsfd, fn) }()
+	return <-errc
+}
+
+func inNetnsLocked(nsfd int, fn func() error) error {
+	runtime.LockOSThread()
+	self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("open own netns: %w", err)
+	}
+	defer unix.Close(self)
+	if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter netns: %w", err)
+	}
+	ferr := fn()
+	if err := unix.Setns(self, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("leave netns: %w", err) // thread stays locked and dies with the goroutine
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}

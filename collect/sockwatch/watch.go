@@ -1,0 +1,1092 @@
+package sockwatch
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/flowblame/flowblame/ingest"
+)
+
+// Tuning that Config does not expose.
+const (
+	fallbackWalkGap = 10 * time.Second // min gap between unknown-inode full walks
+	probeCacheTTL   = 2 * time.Minute  // probe-found sockets kept for destroy joins
+	maxNetnsPIDs    = 5
+)
+
+// probeDelays are when a new process's fds are probed after fork/exec.
+var probeDelays = [...]time.Duration{10 * time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond}
+
+// sockState is one socket of an inventory, with what was last reported.
+type sockState struct {
+	diagSock
+	netns   uint64
+	gen     uint64
+	holders []ingest.ProcKey
+	partial string
+	// reported byte counters (a "bytes" record is emitted when they move)
+	repAcked, repRecv, repSent uint64
+}
+
+// pidState is what the walks know about one process.
+type pidState struct {
+	start   int64
+	fdCount int64
+	inodes  []uint64 // socket inodes, sorted
+	netns   uint64
+}
+
+// netState is one network namespace with its sock_diag sockets.
+type netState struct {
+	info      ingest.NetnsInfo
+	diag      *diagConn
+	destroyFD int
+	socks     map[uint64]*sockState // by cookie
+	gen       uint64
+	alive     bool
+}
+
+// destroyEvent is a decoded destroy notification.
+type destroyEvent struct {
+	s     diagSock
+	netns uint64
+	t     int64
+}
+
+// probeItem is one scheduled probe of a new process.
+type probeItem struct {
+	due time.Time
+	pid int
+}
+
+type probeHeap []probeItem
+
+func (h probeHeap) Len() int           { return len(h) }
+func (h probeHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h probeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *probeHeap) Push(x any)        { *h = append(*h, x.(probeItem)) }
+func (h *probeHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// probeEntry is a socket found by a probe but not (yet) in an inventory.
+type probeEntry struct {
+	s       diagSock
+	netns   uint64
+	holders []ingest.ProcKey
+	t       time.Time
+}
+
+// watcher is Run's state; everything but the listener goroutines runs on
+// Run's goroutine.
+type watcher struct {
+	cfg    Config
+	sink   Sink
+	stats  Stats
+	now    func() time.Time
+	walker *fdWalker
+	pr     *procReader
+	root   bool
+
+	hostNs uint64
+	nets   []*netState // host first
+	seq    int
+
+	pids      map[int]*pidState
+	holders   map[uint64][]ingest.ProcKey // socket inode → holders
+	byInode   map[uint64]*sockState
+	byCookie  map[uint64]*sockState
+	probed    map[uint64]*probeEntry // by cookie
+	nonInet   map[uint64]struct{}    // inodes known not to be TCP/UDP
+	procs     map[ingest.ProcKey]*ingest.ProcessInfo
+	procOrder []ingest.ProcKey
+
+	lastFull, lastFallback time.Time
+	notes                  map[string]bool
+
+	destroyCh chan destroyEvent
+	procCh    chan procEvent
+	lostMu    sync.Mutex
+	lost      int64
+	events    int64
+	wg        sync.WaitGroup
+	stop      chan struct{}
+
+	probes     probeHeap
+	monoToRT   int64 // CLOCK_REALTIME − CLOCK_MONOTONIC, ns
+	changed    []*sockState
+	scratch    []uint64
+	pidList    []int
+	hasDestroy bool
+}
+
+// Run observes until ctx is done, then flushes (final inventory) and returns.
+func Run(ctx context.Context, cfg Config, sink Sink) (Stats, error) {
+	w := newWatcher(cfg.withDefaults(), sink, "/proc")
+	defer w.close()
+	err := w.run(ctx)
+	return w.finalStats(), err
+}
+
+func newWatcher(cfg Config, sink Sink, proc string) *watcher {
+	boot := BootTimeNs()
+	w := &watcher{
+		cfg: cfg, sink: sink, now: time.Now,
+		walker:    newFDWalker(proc),
+		pr:        newProcReader(proc, boot, cfg.HashMaxBytes, cfg.HashBudget),
+		root:      unix.Geteuid() == 0,
+		pids:      map[int]*pidState{},
+		holders:   map[uint64][]ingest.ProcKey{},
+		byInode:   map[uint64]*sockState{},
+		byCookie:  map[uint64]*sockState{},
+		probed:    map[uint64]*probeEntry{},
+		nonInet:   map[uint64]struct{}{},
+		procs:     map[ingest.ProcKey]*ingest.ProcessInfo{},
+		notes:     map[string]bool{},
+		destroyCh: make(chan destroyEvent, 4096),
+		procCh:    make(chan procEvent, 4096),
+		stop:      make(chan struct{}),
+	}
+	var rt, mono unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
+	w.monoToRT = rt.Nano() - mono.Nano()
+	return w
+}
+
+func (w *watcher) note(s string) {
+	if !w.notes[s] {
+		w.notes[s] = true
+		w.stats.Notes = append(w.stats.Notes, s)
+	}
+}
+
+func (w *watcher) close() {
+	close(w.stop)
+	w.wg.Wait()
+	for _, n := range w.nets {
+		if n.diag != nil {
+			n.diag.Close()
+		}
+		if n.destroyFD >= 0 {
+			unix.Close(n.destroyFD)
+		}
+	}
+}
+
+func (w *watcher) finalStats() Stats {
+	s := w.stats
+	w.lostMu.Lock()
+	s.EventsLost = w.lost
+	s.Events = w.events
+	w.lostMu.Unlock()
+	s.Netns = nil
+	for _, n := range w.nets {
+		s.Netns = append(s.Netns, n.info)
+	}
+	s.Notes = append(append([]string(nil), s.Notes...), w.pr.notes()...)
+	if s.EventsLost > 0 {
+		s.Notes = append(s.Notes, fmt.Sprintf("event sockets overflowed %d time(s) (ENOBUFS): some destroy/process events were lost", s.EventsLost))
+	}
+	return s
+}
+
+func (w *watcher) run(ctx context.Context) error {
+	if !w.root {
+		w.note("not root: only the collector's own processes can be walked; most sockets stay owner-unknown")
+	}
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/net", &st); err != nil {
+		return fmt.Errorf("stat own netns: %w", err)
+	}
+	w.hostNs = st.Ino
+	d, err := openDiag()
+	if err != nil {
+		return err
+	}
+	host := &netState{info: ingest.NetnsInfo{Inode: w.hostNs, Host: true, PIDs: []int{unix.Getpid()}},
+		diag: d, destroyFD: -1, socks: map[uint64]*sockState{}, alive: true}
+	w.nets = append(w.nets, host)
+	if fd, err := openDestroy(); err == nil {
+		host.destroyFD = fd
+		w.hasDestroy = true
+		w.listenDestroy(fd, w.hostNs)
+	} else {
+		w.note("no sock_diag destroy events (" + err.Error() + "): sockets closed between inventories are missed; TIME-WAIT sockets are inventoried instead")
+	}
+	if fd, err := openProcConn(); err == nil {
+		w.listenProc(fd)
+	} else {
+		w.note("no proc connector (" + err.Error() + "): no exec probes; short-lived processes are attributed only by periodic walks")
+	}
+
+	if err := w.inventory(true); err != nil {
+		return err
+	}
+	tick := time.NewTicker(w.cfg.Interval)
+	defer tick.Stop()
+	probeT := time.NewTimer(time.Hour)
+	defer probeT.Stop()
+	for {
+		w.armProbeTimer(probeT)
+		select {
+		case <-ctx.Done():
+			w.drain()
+			return w.inventoryFinal()
+		case <-tick.C:
+			if err := w.inventory(false); err != nil {
+				return err
+			}
+		case ev := <-w.destroyCh:
+			if err := w.onDestroy(ev); err != nil {
+				return err
+			}
+		case ev := <-w.procCh:
+			if err := w.onProcEvent(ev); err != nil {
+				return err
+			}
+		case <-probeT.C:
+			if err := w.runDueProbes(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (w *watcher) armProbeTimer(t *time.Timer) {
+	if len(w.probes) == 0 {
+		t.Reset(time.Hour)
+		return
+	}
+	t.Reset(max(time.Until(w.probes[0].due), 0))
+}
+
+// drain handles events already queued when the context ended.
+func (w *watcher) drain() {
+	for {
+		select {
+		case ev := <-w.destroyCh:
+			_ = w.onDestroy(ev)
+		case ev := <-w.procCh:
+			_ = w.onProcEvent(ev)
+		default:
+			return
+		}
+	}
+}
+
+func (w *watcher) inventoryFinal() error {
+	if err := w.inventory(false); err != nil {
+		return err
+	}
+	// Final process updates carry LastSeen (and Exited when seen).
+	for _, k := range w.procOrder {
+		if err := w.sink.Process(*w.procs[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listenDestroy reads destroy notifications from fd on its own goroutine.
+func (w *watcher) listenDestroy(fd int, netns uint64) {
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		buf := make([]byte, 64<<10)
+		var s diagSock
+		for {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			n, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil {
+				if errors.Is(err, unix.ENOBUFS) {
+					w.lostMu.Lock()
+					w.lost++
+					w.lostMu.Unlock()
+				}
+				if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) || errors.Is(err, unix.ENOBUFS) {
+					continue
+				}
+				return
+			}
+			t := time.Now().UnixNano()
+			_ = nlMessages(buf[:n], func(typ, _ uint16, _ uint32, p []byte) error {
+				if typ != sockDiagByFam || parseInetDiag(p, 0, &s) != nil {
+					return nil
+				}
+				w.lostMu.Lock()
+				w.events++
+				w.lostMu.Unlock()
+				select {
+				case w.destroyCh <- destroyEvent{s: s, netns: netns, t: t}:
+				case <-w.stop:
+				}
+				return nil
+			})
+		}
+	}()
+}
+
+// listenProc reads proc-connector events on its own goroutine.
+func (w *watcher) listenProc(fd int) {
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer unix.Close(fd)
+		buf := make([]byte, 64<<10)
+		for {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			n, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil {
+				if errors.Is(err, unix.ENOBUFS) {
+					w.lostMu.Lock()
+					w.lost++
+					w.lostMu.Unlock()
+				}
+				if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) || errors.Is(err, unix.ENOBUFS) {
+					continue
+				}
+				return
+			}
+			_ = nlMessages(buf[:n], func(_, _ uint16, _ uint32, p []byte) error {
+				ev, ok, err := parseProcEvent(p)
+				if err != nil || !ok {
+					return nil
+				}
+				w.lostMu.Lock()
+				w.events++
+				w.lostMu.Unlock()
+				select {
+				case w.procCh <- ev:
+				case <-w.stop:
+				}
+				return nil
+			})
+		}
+	}()
+}
+
+// ---- inventory ----
+
+// inventory dumps every netns, resolves owners and emits records.
+func (w *watcher) inventory(first bool) error {
+	now := w.now()
+	full := first || now.Sub(w.lastFull) >= w.cfg.FullWalkEvery
+	if full {
+		w.fullWalk(now)
+	}
+	states := uint32(statesNoTWNoSyn)
+	if !w.hasDestroy {
+		states = allStates &^ (1 << tcpStateNewSyn)
+	}
+	w.changed = w.changed[:0]
+	for _, n := range w.nets {
+		if !n.alive {
+			continue
+		}
+		n.gen++
+		for _, d := range inventoryDumps {
+			bad, err := n.diag.dump(d, states, func(s *diagSock) { w.observe(n, s) })
+			if bad > 0 {
+				w.note(fmt.Sprintf("sock_diag: %d undecodable message(s) skipped", bad))
+			}
+			if err != nil {
+				if n.info.Host {
+					return err
+				}
+				w.note(fmt.Sprintf("netns %d: %v", n.info.Inode, err))
+				n.alive = false
+				break
+			}
+		}
+	}
+	// Owners: sockets whose inode has no known holder.
+	if !full {
+		w.resolveUnknown(now)
+	}
+	t := w.now().UnixNano()
+	w.stats.Snapshots++
+	for _, n := range w.nets {
+		if !n.alive {
+			continue
+		}
+		if err := w.emitNetns(n, t); err != nil {
+			return err
+		}
+	}
+	w.expireProbed(now)
+	return nil
+}
+
+// observe records one dumped socket.
+func (w *watcher) observe(n *netState, s *diagSock) {
+	ss := n.socks[s.Cookie]
+	if ss == nil {
+		ss = &sockState{diagSock: *s, netns: n.info.Inode}
+		n.socks[s.Cookie] = ss
+		ss.gen = 0 // marks "new" for emitNetns
+		w.byCookie[s.Cookie] = ss
+		if s.Inode != 0 {
+			w.byInode[s.Inode] = ss
+		}
+	} else {
+		if ss.State != s.State || ss.Inode != s.Inode {
+			ss.partial = "\x00changed" // forces a seen record
+			if s.Inode != 0 {
+				w.byInode[s.Inode] = ss
+			}
+		}
+		ss.diagSock = *s
+	}
+	if ss.gen != n.gen-1 && ss.gen != 0 {
+		// listed again after a gap: treat as new
+		ss.gen = 0
+	}
+	if ss.gen == 0 {
+		w.changed = append(w.changed, ss)
+	}
+	ss.gen = n.gen
+}
+
+// needsOwner says whether a socket should have a holder.
+func needsOwner(s *sockState) bool {
+	return s.Inode != 0 && s.State != tcpStateTW && s.State != tcpStateNewSyn
+}
+
+// resolveUnknown runs targeted walks for socket inodes without holders: first
+// pids that are new or whose fd count changed (newest first), then pids of the
+// sockets' uids when few, then a rate-limited full walk.
+func (w *watcher) resolveUnknown(now time.Time) {
+	unknown := w.scratch[:0]
+	for ino, s := range w.byInode {
+		if needsOwner(s) && len(w.holders[ino]) == 0 {
+			unknown = append(unknown, ino)
+		}
+	}
+	w.scratch = unknown
+	if len(unknown) == 0 {
+		return
+	}
+	want := make(map[uint64]bool, len(unknown))
+	uids := map[uint32]bool{}
+	for _, ino := range unknown {
+		want[ino] = true
+		uids[w.byInode[ino].UID] = true
+	}
+	pids, err := w.walker.pids(w.pidList[:0])
+	w.pidList = pids
+	if err != nil {
+		return
+	}
+	slices.SortFunc(pids, func(a, b int) int { return cmp.Compare(b, a) }) // newest (highest) first
+	var cands, byUID []int
+	for _, pid := range pids {
+		cnt, uid, err := w.fdStat(pid)
+		if err != nil {
+			continue
+		}
+		ps := w.pids[pid]
+		if ps == nil || ps.fdCount != cnt || cnt == 0 {
+			cands = append(cands, pid)
+		} else if uids[uid] {
+			byUID = append(byUID, pid)
+		}
+	}
+	left := len(want)
+	walk := func(list []int) {
+		for _, pid := range list {
+			if left == 0 {
+				return
+			}
+			for _, ino := range w.walkPid(pid) {
+				if want[ino] {
+					want[ino] = false
+					left--
+				}
+			}
+		}
+	}
+	walk(cands)
+	if left > 0 && len(byUID)*4 <= len(pids) {
+		walk(byUID)
+	}
+	if left == 0 {
+		return
+	}
+	if now.Sub(w.lastFallback) >= fallbackWalkGap && now.Sub(w.lastFull) >= fallbackWalkGap {
+		w.lastFallback = now
+		w.fullWalk(now)
+		return
+	}
+	for ino, v := range want {
+		if v {
+			if s := w.byInode[ino]; s != nil && len(s.holders) == 0 {
+				s.partial = "walk-lag"
+			}
+		}
+	}
+}
+
+// fdStat returns st_size (open fds, Linux ≥ 6.2) and owner of /proc/PID/fd.
+func (w *watcher) fdStat(pid int) (int64, uint32, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(w.walker.proc+"/"+strconv.Itoa(pid)+"/fd", &st); err != nil {
+		return 0, 0, err
+	}
+	return st.Size, st.Uid, nil
+}
+
+// fullWalk rebuilds the inode→holders map from every process.
+func (w *watcher) fullWalk(now time.Time) {
+	w.lastFull = now
+	w.stats.FullWalks++
+	pids, err := w.walker.pids(w.pidList[:0])
+	w.pidList = pids
+	if err != nil {
+		w.note("cannot list /proc: " + err.Error())
+		return
+	}
+	present := make(map[int]bool, len(pids))
+	denied := 0
+	for _, pid := range pids {
+		present[pid] = true
+		if _, err := w.walkPidErr(pid); errors.Is(err, unix.EACCES) {
+			denied++
+		}
+	}
+	for pid := range w.pids {
+		if !present[pid] {
+			w.setPid(pid, nil, nil)
+		}
+	}
+	if denied > 0 {
+		w.note(fmt.Sprintf("fd walk: permission denied for %d process(es) (not root?)", denied))
+	}
+	t := now.UnixNano()
+	for k, p := range w.procs {
+		if present[k.PID] && p.Exited == 0 {
+			if ps := w.pids[k.PID]; ps == nil || ps.start == k.Start || ps.start == 0 {
+				p.LastSeen = t
+			}
+		}
+	}
+	w.discoverNetns()
+}
+
+func (w *watcher) walkPid(pid int) []uint64 {
+	inos, _ := w.walkPidErr(pid)
+	return inos
+}
+
+// walkPidErr walks one process's fds and updates its holder entries. It
+// returns the socket inodes found.
+func (w *watcher) walkPidErr(pid int) ([]uint64, error) {
+	var inos []uint64
+	cnt, err := w.walker.socketInodes(pid, func(_ int, ino uint64) { inos = append(inos, ino) })
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
+			w.setPid(pid, nil, nil)
+		}
+		return nil, err
+	}
+	slices.Sort(inos)
+	inos = slices.Compact(inos)
+	ps := w.pids[pid]
+	if ps == nil {
+		ps = &pidState{}
+	}
+	ps.fdCount = int64(cnt)
+	if len(inos) > 0 && (ps.start == 0 || len(ps.inodes) == 0) {
+		_, start, err := w.pr.stat(pid)
+		if err != nil {
+			return nil, err
+		}
+		if ps.start != 0 && ps.start != start {
+			w.setPid(pid, nil, nil) // pid reused
+			ps = &pidState{fdCount: int64(cnt)}
+		}
+		ps.start = start
+		var st unix.Stat_t
+		if unix.Stat(w.walker.proc+"/"+strconv.Itoa(pid)+"/ns/net", &st) == nil {
+			ps.netns = st.Ino
+		}
+	}
+	w.setPid(pid, ps, inos)
+	return inos, nil
+}
+
+// setPid replaces pid's socket inodes (nil ps: the process is gone).
+func (w *watcher) setPid(pid int, ps *pidState, inos []uint64) {
+	old := w.pids[pid]
+	var oldInos []uint64
+	var oldKey ingest.ProcKey
+	if old != nil {
+		oldInos = old.inodes
+		oldKey = ingest.ProcKey{PID: pid, Start: old.start}
+	}
+	if ps == nil {
+		delete(w.pids, pid)
+	} else {
+		w.pids[pid] = ps
+	}
+	newKey := ingest.ProcKey{PID: pid}
+	if ps != nil {
+		newKey.Start = ps.start
+	}
+	sameKey := old != nil && ps != nil && oldKey == newKey
+	for _, ino := range oldInos {
+		if sameKey {
+			if _, found := slices.BinarySearch(inos, ino); found {
+				continue
+			}
+		}
+		w.holders[ino] = removeKey(w.holders[ino], oldKey)
+		if len(w.holders[ino]) == 0 {
+			delete(w.holders, ino)
+		}
+	}
+	for _, ino := range inos {
+		if sameKey {
+			if _, found := slices.BinarySearch(oldInos, ino); found {
+				continue
+			}
+		}
+		w.holders[ino] = addKey(w.holders[ino], newKey)
+	}
+	if ps != nil {
+		ps.inodes = inos
+	}
+}
+
+func cmpKey(a, b ingest.ProcKey) int {
+	if c := cmp.Compare(a.PID, b.PID); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Start, b.Start)
+}
+
+func addKey(ks []ingest.ProcKey, k ingest.ProcKey) []ingest.ProcKey {
+	i, found := slices.BinarySearchFunc(ks, k, cmpKey)
+	if found {
+		return ks
+	}
+	return slices.Insert(ks, i, k)
+}
+
+func removeKey(ks []ingest.ProcKey, k ingest.ProcKey) []ingest.ProcKey {
+	i, found := slices.BinarySearchFunc(ks, k, cmpKey)
+	if !found {
+		return ks
+	}
+	out := make([]ingest.ProcKey, 0, len(ks)-1) // copy: emitted records may share ks
+	out = append(out, ks[:i]...)
+	return append(out, ks[i+1:]...)
+}
+
+// discoverNetns opens sock_diag sockets in network namespaces of processes
+// that hold sockets, and retires namespaces no process lives in anymore.
+func (w *watcher) discoverNetns() {
+	seen := map[uint64][]int{}
+	for pid, ps := range w.pids {
+		if ps.netns != 0 && len(ps.inodes) > 0 {
+			seen[ps.netns] = append(seen[ps.netns], pid)
+		}
+	}
+	known := map[uint64]*netState{}
+	for _, n := range w.nets {
+		known[n.info.Inode] = n
+	}
+	inos := make([]uint64, 0, len(seen))
+	for ino := range seen {
+		inos = append(inos, ino)
+	}
+	slices.Sort(inos)
+	for _, ino := range inos {
+		pids := seen[ino]
+		slices.Sort(pids)
+		if n := known[ino]; n != nil {
+			if !n.info.Host && len(n.info.PIDs) < maxNetnsPIDs {
+				for _, p := range pids {
+					if len(n.info.PIDs) < maxNetnsPIDs && !slices.Contains(n.info.PIDs, p) {
+						n.info.PIDs = append(n.info.PIDs, p)
+					}
+				}
+			}
+			continue
+		}
+		n := &netState{info: ingest.NetnsInfo{Inode: ino, PIDs: pids[:min(len(pids), maxNetnsPIDs)]},
+			destroyFD: -1, socks: map[uint64]*sockState{}}
+		if err := w.openNetns(n, pids[0]); err != nil {
+			w.note(fmt.Sprintf("netns %d (pid %d): %v; its sockets are not inventoried", ino, pids[0], err))
+			n.info.Name = "unobserved"
+		} else {
+			n.alive = true
+		}
+		w.nets = append(w.nets, n)
+	}
+}
+
+func (w *watcher) openNetns(n *netState, pid int) error {
+	nsfd, err := unix.Open(w.walker.proc+"/"+strconv.Itoa(pid)+"/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(nsfd)
+	return inNetns(nsfd, func() error {
+		d, err := openDiag()
+		if err != nil {
+			return err
+		}
+		n.diag = d
+		if fd, err := openDestroy(); err == nil {
+			n.destroyFD = fd
+			w.listenDestroy(fd, n.info.Inode)
+		}
+		return nil
+	})
+}
+
+// ---- emission ----
+
+func (w *watcher) sockRecord(kind string, s *sockState, t int64) ingest.SocketRecord {
+	r := ingest.SocketRecord{
+		Kind: kind, T: t, Netns: s.netns, Proto: protoName(s.Proto),
+		Local: s.Local.String(), Remote: s.Remote.String(), State: stateName(s.Proto, s.State),
+		Inode: s.Inode, Cookie: s.Cookie, UID: int(s.UID), CgroupID: s.CgroupID,
+		Holders: s.holders, Partial: s.partial,
+	}
+	if s.HasInfo {
+		r.BytesAcked, r.BytesReceived, r.BytesSent = s.BytesAcked, s.BytesReceived, s.BytesSent
+	}
+	return r
+}
+
+// emitNetns emits seen, gone and bytes records and the snapshot marker of
+// one namespace.
+func (w *watcher) emitNetns(n *netState, t int64) error {
+	w.seq++
+	seq := w.seq
+	count := 0
+	var gone []*sockState
+	for c, s := range n.socks {
+		if s.gen != n.gen {
+			gone = append(gone, s)
+			delete(n.socks, c)
+			continue
+		}
+		count++
+	}
+	// seen: new or changed sockets, and sockets whose holders changed.
+	emitSeen := func(s *sockState) error {
+		s.partial = w.partialFor(s)
+		if err := w.ensureProcs(s.holders); err != nil {
+			return err
+		}
+		r := w.sockRecord("seen", s, t)
+		r.Snap = seq
+		s.repAcked, s.repRecv, s.repSent = s.BytesAcked, s.BytesReceived, s.BytesSent
+		return w.sink.Socket(r)
+	}
+	for _, s := range w.changed {
+		if s.netns != n.info.Inode || s.gen != n.gen {
+			continue
+		}
+		s.holders = w.holdersFor(s)
+		s.gen = n.gen | 1<<63 // emitted this round
+		if err := emitSeen(s); err != nil {
+			return err
+		}
+	}
+	var rest []*sockState
+	for _, s := range n.socks {
+		if s.gen&(1<<63) != 0 {
+			s.gen &^= 1 << 63
+			continue
+		}
+		rest = append(rest, s)
+	}
+	slices.SortFunc(rest, func(a, b *sockState) int { return cmp.Compare(a.Cookie, b.Cookie) })
+	for _, s := range rest {
+		h := w.holdersFor(s)
+		if !slices.Equal(h, s.holders) || s.partial == "\x00changed" {
+			s.holders = h
+			if err := emitSeen(s); err != nil {
+				return err
+			}
+			continue
+		}
+		if s.HasInfo && (s.BytesAcked != s.repAcked || s.BytesReceived != s.repRecv || s.BytesSent != s.repSent) {
+			s.repAcked, s.repRecv, s.repSent = s.BytesAcked, s.BytesReceived, s.BytesSent
+			if err := w.sink.Socket(ingest.SocketRecord{Kind: "bytes", T: t, Snap: seq, Netns: s.netns,
+				Cookie: s.Cookie, BytesAcked: s.BytesAcked, BytesReceived: s.BytesReceived, BytesSent: s.BytesSent}); err != nil {
+				return err
+			}
+		}
+	}
+	slices.SortFunc(gone, func(a, b *sockState) int { return cmp.Compare(a.Cookie, b.Cookie) })
+	for _, s := range gone {
+		w.forget(s)
+		r := ingest.SocketRecord{Kind: "gone", T: t, Snap: seq, Netns: s.netns, Proto: protoName(s.Proto),
+			Local: s.Local.String(), Remote: s.Remote.String(), Inode: s.Inode, Cookie: s.Cookie}
+		if err := w.sink.Socket(r); err != nil {
+			return err
+		}
+	}
+	return w.sink.Socket(ingest.SocketRecord{Kind: "snapshot", T: t, Seq: seq, Netns: n.info.Inode, Count: count})
+}
+
+// forget drops a socket from the lookup maps.
+func (w *watcher) forget(s *sockState) {
+	if w.byCookie[s.Cookie] == s {
+		delete(w.byCookie, s.Cookie)
+	}
+	if s.Inode != 0 && w.byInode[s.Inode] == s {
+		delete(w.byInode, s.Inode)
+	}
+}
+
+// holdersFor returns the current holders of s, keeping the last known ones
+// when every known holder has gone (the socket outlives them, or is held by a
+// process not walked yet).
+func (w *watcher) holdersFor(s *sockState) []ingest.ProcKey {
+	if s.Inode != 0 {
+		if h := w.holders[s.Inode]; len(h) > 0 {
+			return h
+		}
+	}
+	if pe := w.probed[s.Cookie]; pe != nil && len(s.holders) == 0 {
+		return pe.holders
+	}
+	return s.holders
+}
+
+func (w *watcher) partialFor(s *sockState) string {
+	switch {
+	case s.State == tcpStateTW:
+		return "time-wait"
+	case s.Inode == 0 && s.State != tcpStateNewSyn:
+		return "inode-0"
+	case len(s.holders) > 0:
+		return ""
+	case s.partial == "walk-lag":
+		return "walk-lag"
+	case s.State == tcpStateNewSyn:
+		return ""
+	}
+	return "owner-unknown"
+}
+
+// ensureProcs emits ProcessInfo for holders not reported yet.
+func (w *watcher) ensureProcs(hs []ingest.ProcKey) error {
+	for _, k := range hs {
+		if _, ok := w.procs[k]; ok {
+			continue
+		}
+		t := w.now().UnixNano()
+		p, err := w.pr.info(k.PID, t)
+		if err != nil || p.Start != k.Start {
+			p = ingest.ProcessInfo{PID: k.PID, Start: k.Start, UID: -1, FirstSeen: t, LastSeen: t}
+		}
+		w.procs[k] = &p
+		w.procOrder = append(w.procOrder, k)
+		if err := w.sink.Process(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- events ----
+
+func (w *watcher) onDestroy(ev destroyEvent) error {
+	s := &sockState{diagSock: ev.s, netns: ev.netns}
+	if old := w.byCookie[ev.s.Cookie]; old != nil {
+		s.holders = old.holders
+		s.Inode = old.Inode
+		s.UID = old.UID
+		s.CgroupID = max(s.CgroupID, old.CgroupID)
+		w.forget(old)
+		for _, n := range w.nets {
+			if n.socks[ev.s.Cookie] == old {
+				delete(n.socks, ev.s.Cookie)
+			}
+		}
+	} else if pe := w.probed[ev.s.Cookie]; pe != nil {
+		s.holders = pe.holders
+		s.Inode = pe.s.Inode
+		s.UID = pe.s.UID
+	}
+	delete(w.probed, ev.s.Cookie)
+	if len(s.holders) == 0 {
+		s.partial = "owner-unknown"
+	}
+	if err := w.ensureProcs(s.holders); err != nil {
+		return err
+	}
+	return w.sink.Socket(w.sockRecord("destroy", s, ev.t))
+}
+
+func (w *watcher) onProcEvent(ev procEvent) error {
+	switch ev.What {
+	case procEventFork, procEventExec:
+		base := time.Unix(0, ev.Mono+w.monoToRT)
+		if base.After(w.now()) || w.now().Sub(base) > time.Second {
+			base = w.now()
+		}
+		for _, d := range probeDelays {
+			heap.Push(&w.probes, probeItem{due: base.Add(d), pid: ev.PID})
+		}
+		if ev.What == procEventExec {
+			if ps := w.pids[ev.PID]; ps != nil {
+				k := ingest.ProcKey{PID: ev.PID, Start: ps.start}
+				if p := w.procs[k]; p != nil {
+					// Its facts changed: report them again (later lines win).
+					if np, err := w.pr.info(ev.PID, w.now().UnixNano()); err == nil && np.Start == k.Start {
+						np.FirstSeen = p.FirstSeen
+						*p = np
+						return w.sink.Process(np)
+					}
+				}
+			}
+		}
+	case procEventExit:
+		t := ev.Mono + w.monoToRT
+		if ps := w.pids[ev.PID]; ps != nil {
+			k := ingest.ProcKey{PID: ev.PID, Start: ps.start}
+			if p := w.procs[k]; p != nil && p.Exited == 0 {
+				p.Exited, p.LastSeen = t, t
+				if err := w.sink.Process(*p); err != nil {
+					return err
+				}
+			}
+			w.setPid(ev.PID, nil, nil)
+		}
+	}
+	return nil
+}
+
+func (w *watcher) runDueProbes() error {
+	now := w.now()
+	for len(w.probes) > 0 && !w.probes[0].due.After(now) {
+		it := heap.Pop(&w.probes).(probeItem)
+		if err := w.probe(it.pid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// probe walks one new process's fds and reports sockets it holds that were
+// not yet attributed to it.
+func (w *watcher) probe(pid int) error {
+	var fds []int
+	var inos []uint64
+	cnt, err := w.walker.socketInodes(pid, func(fd int, ino uint64) { fds = append(fds, fd); inos = append(inos, ino) })
+	if err != nil || len(inos) == 0 {
+		if ps := w.pids[pid]; ps != nil && err == nil {
+			ps.fdCount = int64(cnt)
+		}
+		return nil
+	}
+	before := map[uint64]bool{}
+	if ps := w.pids[pid]; ps != nil {
+		for _, ino := range ps.inodes {
+			before[ino] = true
+		}
+	}
+	if _, err := w.walkPidErr(pid); err != nil {
+		return nil
+	}
+	ps := w.pids[pid]
+	if ps == nil {
+		return nil
+	}
+	key := ingest.ProcKey{PID: pid, Start: ps.start}
+	t := w.now()
+	for i, ino := range inos {
+		if before[ino] {
+			continue
+		}
+		if _, no := w.nonInet[ino]; no {
+			continue
+		}
+		var s *sockState
+		if ss := w.byInode[ino]; ss != nil {
+			s = ss
+			if slices.Contains(s.holders, key) {
+				continue
+			}
+			s.holders = w.holders[ino]
+			s.partial = ""
+		} else {
+			pe := w.probedByInode(ino)
+			if pe == nil {
+				var ds diagSock
+				if err := sockFromFD(pid, fds[i], &ds); err != nil {
+					if errors.Is(err, errNotInet) {
+						if len(w.nonInet) > 200_000 {
+							clear(w.nonInet)
+						}
+						w.nonInet[ino] = struct{}{}
+					}
+					continue
+				}
+				pe = &probeEntry{s: ds, netns: ps.netns}
+				if pe.netns == 0 {
+					pe.netns = w.hostNs
+				}
+				w.probed[ds.Cookie] = pe
+			}
+			pe.holders = w.holders[ino]
+			pe.t = t
+			s = &sockState{diagSock: pe.s, netns: pe.netns, holders: pe.holders}
+		}
+		if err := w.ensureProcs(s.holders); err != nil {
+			return err
+		}
+		if err := w.sink.Socket(w.sockRecord("probe", s, t.UnixNano())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *watcher) probedByInode(ino uint64) *probeEntry {
+	for _, pe := range w.probed {
+		if pe.s.Inode == ino {
+			return pe
+		}
+	}
+	return nil
+}
+
+func (w *watcher) expireProbed(now time.Time) {
+	for c, pe := range w.probed {
+		if now.Sub(pe.t) > probeCacheTTL {
+			delete(w.probed, c)
+		}
+	}
+}
+
+// sortStrings sorts in place (kept here so procinfo.go needs no slices import).
+func sortStrings(s []string) { slices.Sort(s) }
