@@ -3,6 +3,8 @@ package analyze
 import (
 	"cmp"
 	"context"
+	"io"
+	"math"
 	"net/netip"
 	"slices"
 
@@ -144,8 +146,12 @@ type Totals struct {
 
 // IfaceSeries is the per-second series of one interface.
 type IfaceSeries struct {
-	Index  int            `json:"index"`
-	Series []SecondBucket `json:"series"`
+	Index int `json:"index"`
+	// Unknown and UnknownRate are the interface's direction-unknown frames
+	// (IfaceStat.Traffic holds only TX and RX).
+	Unknown     Counts         `json:"unknown"`
+	UnknownRate WindowRates    `json:"unknown_rate"`
+	Series      []SecondBucket `json:"series"`
 }
 
 // ProcessStat is the traffic charged to one process. Out is what the
@@ -205,7 +211,14 @@ type MethodCoverage struct {
 // A fatal source error is returned with the partial Result analysed so far;
 // record-level problems are in Result.Diagnostics. ctx cancels the reading.
 func Analyze(ctx context.Context, src ingest.PacketSource, opts Options) (*Result, error) {
-	return analyze(ctx, src, opts)
+	e := newEngine(opts)
+	var err error
+	if opts.Serial {
+		err = e.runSerial(ctx, src)
+	} else {
+		err = e.runPipelined(ctx, src)
+	}
+	return e.result(src), err
 }
 
 // SortBy orders traffic rows, like iftop -o.
@@ -352,4 +365,494 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// batchLen is the number of records handed between goroutines at once.
+const batchLen = 4096
+
+type batch struct {
+	recs []rec
+	n    int
+}
+
+// reader reads and classifies frames: the part of the work that does not
+// touch the aggregation state, so it can run on another core.
+type reader struct {
+	src     ingest.PacketSource
+	cls     *classifier
+	win     Window
+	outside Counts
+	tried   int
+	p       ingest.Packet
+}
+
+func newReader(src ingest.PacketSource, opts Options) *reader {
+	return &reader{src: src, cls: newClassifier(opts), win: opts.Window, tried: -1}
+}
+
+// fill reads up to len(b.recs) frames into b. It returns io.EOF (with the
+// last records in b) at the end.
+func (rd *reader) fill(b *batch) error {
+	b.n = 0
+	p := &rd.p
+	for b.n < len(b.recs) {
+		if err := rd.src.Next(p); err != nil {
+			return err
+		}
+		if (rd.win.From != 0 && p.TS < rd.win.From) || (rd.win.To != 0 && p.TS > rd.win.To) {
+			rd.outside.Packets++
+			rd.outside.Wire += int64(p.WireLen)
+			rd.outside.IP += int64(p.IPLen)
+			rd.outside.Captured += int64(p.CapLen)
+			continue
+		}
+		if p.Iface >= rd.cls.nIfaces && p.Iface > rd.tried {
+			rd.tried = p.Iface
+			rd.cls.refresh(rd.src.Interfaces())
+		}
+		r := &b.recs[b.n]
+		b.n++
+		r.ts = p.TS
+		r.wire = int64(p.WireLen)
+		r.ipl = int32(p.IPLen)
+		r.capl = int32(p.CapLen)
+		r.iface = int32(p.Iface)
+		if p.Kind == ingest.KindIP {
+			r.ip = true
+			rd.cls.classify(p, r)
+		} else {
+			r.ip = false
+			r.dir = rd.cls.frameDir(p)
+		}
+	}
+	return nil
+}
+
+const progressEvery = 1 << 20
+
+func (e *engine) addBatch(b *batch) {
+	for i := range b.recs[:b.n] {
+		e.add(&b.recs[i])
+		if e.opts.Progress != nil && e.packets%progressEvery == 0 {
+			e.opts.Progress(e.packets, e.maxTS)
+		}
+	}
+}
+
+func (e *engine) runSerial(ctx context.Context, src ingest.PacketSource) error {
+	rd := newReader(src, e.opts)
+	b := &batch{recs: make([]rec, batchLen)}
+	defer func() { e.outside = rd.outside }()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := rd.fill(b)
+		e.addBatch(b)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// runPipelined reads and classifies in one goroutine while this one
+// aggregates; batches are recycled through a free list.
+func (e *engine) runPipelined(ctx context.Context, src ingest.PacketSource) error {
+	const inFlight = 4
+	rd := newReader(src, e.opts)
+	full := make(chan *batch, inFlight)
+	free := make(chan *batch, inFlight)
+	for range inFlight {
+		free <- &batch{recs: make([]rec, batchLen)}
+	}
+	done := make(chan struct{})
+	var rerr error
+	go func() {
+		defer close(full)
+		for {
+			if err := ctx.Err(); err != nil {
+				rerr = err
+				return
+			}
+			var b *batch
+			select {
+			case b = <-free:
+			case <-done:
+				return
+			}
+			err := rd.fill(b)
+			full <- b
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				rerr = err
+				return
+			}
+		}
+	}()
+	for b := range full {
+		e.addBatch(b)
+		free <- b
+	}
+	close(done)
+	e.outside = rd.outside
+	return rerr
+}
+
+// result builds the Result from the aggregation state.
+func (e *engine) result(src ingest.PacketSource) *Result {
+	r := &Result{Version: ResultVersion}
+	ifs := src.Interfaces()
+	r.Meta = Meta{
+		Window:          e.opts.Window,
+		Packets:         e.packets,
+		Outside:         e.outside,
+		Reordered:       e.reordered,
+		Interfaces:      ifs,
+		Stats:           src.Stats(),
+		Attributed:      e.opts.Attributor != nil,
+		AttributorCalls: e.calls,
+	}
+	if e.packets > 0 {
+		r.Meta.First, r.Meta.Last = e.first, e.last
+		r.Meta.Duration = float64(e.last-e.first) / 1e9
+	}
+	at := e.opts.At
+	if at == 0 && e.packets > 0 {
+		at = e.maxTS
+	}
+	r.Meta.At = at
+	atSec := floorSec(at)
+	r.Diagnostics = src.Diagnostics()
+
+	// Totals.
+	r.Series = e.ser.sorted()
+	r.Totals.All = DirCounts{Out: e.all[dirOut], In: e.all[dirIn], Unknown: e.all[dirUnknown]}
+	r.Totals.NonIP = DirCounts{Out: e.nonIP[dirOut], In: e.nonIP[dirIn], Unknown: e.nonIP[dirUnknown]}
+	r.Totals.Traffic = seriesTraffic(r.Series, e.all[dirOut], e.all[dirIn], at, r.Meta.First, r.Meta.Last)
+	_, _, r.Totals.UnknownRate = WindowRatesAt(r.Series, at)
+	_, _, r.Totals.PeakUnknown, r.Totals.PeakAll = PeaksOf(r.Series)
+
+	// Interfaces: every one the source described, and any index seen.
+	if len(ifs) > 0 {
+		e.iface(int32(len(ifs) - 1))
+	}
+	for i := range e.ifaces {
+		ie := &e.ifaces[i]
+		ser := ie.ser.sorted()
+		st := IfaceStat{Index: i, Traffic: seriesTraffic(ser, ie.cnt[dirOut], ie.cnt[dirIn], at, ie.first, ie.last)}
+		if i < len(ifs) {
+			st.Info = ifs[i]
+		}
+		if ie.first > ie.last { // an interface index no frame was seen on
+			st.Traffic.First, st.Traffic.Last = 0, 0
+		}
+		r.Ifaces = append(r.Ifaces, st)
+		_, _, ur := WindowRatesAt(ser, at)
+		r.IfaceSeries = append(r.IfaceSeries, IfaceSeries{Index: i, Unknown: ie.cnt[dirUnknown], UnknownRate: ur, Series: ser})
+	}
+
+	// Flows.
+	ents := e.ft.ents
+	sums := e.wl.sums(len(ents), atSec)
+	r.Flows = make([]Flow, len(ents))
+	pairs := make([]HostPair, len(e.pairs))
+	pairSums := make([]winSums, len(e.pairs))
+	for i := range e.pairs {
+		pe := &e.pairs[i]
+		pairs[i] = HostPair{A: addr16(pe.k.a, pe.k.flags&fV4 != 0), B: addr16(pe.k.b, pe.k.flags&fV4 != 0), Oriented: pe.k.flags&fOriented != 0}
+		pairs[i].Traffic.First, pairs[i].Traffic.Last = math.MaxInt64, math.MinInt64
+		t := &pairs[i].Traffic
+		t.PeakOut, t.PeakIn, t.Peak = pe.pk.peaks()
+	}
+	remotes := make([]RemoteHost, len(e.remotes))
+	remSums := make([]winSums, len(e.remotes))
+	for i := range e.remotes {
+		re := &e.remotes[i]
+		remotes[i] = RemoteHost{Addr: addr16(re.k.b, re.k.v4)}
+		remotes[i].Traffic.First, remotes[i].Traffic.Last = math.MaxInt64, math.MinInt64
+		t := &remotes[i].Traffic
+		t.PeakOut, t.PeakIn, t.Peak = re.pk.peaks()
+	}
+	for i := range ents {
+		f := &ents[i]
+		fl := &r.Flows[i]
+		fl.Key = f.k.flowKey()
+		fl.Iface = int(f.iface)
+		t := &fl.Traffic
+		t.Out, t.In = f.cnt[0], f.cnt[1]
+		t.OutRate, t.InRate = sums[i].rates()
+		t.PeakOut, t.PeakIn, t.Peak = f.pk.peaks()
+		t.First, t.Last = f.first, f.last
+		addTo(&pairs[f.pair].Traffic, f)
+		pairs[f.pair].Flows++
+		pairSums[f.pair].add(&sums[i])
+		if f.remote >= 0 {
+			addTo(&remotes[f.remote].Traffic, f)
+			remotes[f.remote].Flows++
+			remSums[f.remote].add(&sums[i])
+		}
+	}
+	for i := range pairs {
+		pairs[i].Traffic.OutRate, pairs[i].Traffic.InRate = pairSums[i].rates()
+	}
+	for i := range remotes {
+		remotes[i].Traffic.OutRate, remotes[i].Traffic.InRate = remSums[i].rates()
+	}
+	e.owned(r, remotes, at)
+	sortResult(r, pairs, remotes)
+	return r
+}
+
+func addTo(t *Traffic, f *flowEnt) {
+	t.Out.Add(f.cnt[0])
+	t.In.Add(f.cnt[1])
+	t.First = min(t.First, f.first)
+	t.Last = max(t.Last, f.last)
+}
+
+// seriesTraffic builds a Traffic from counts and a per-second series.
+func seriesTraffic(ser []SecondBucket, out, in Counts, at, first, last int64) Traffic {
+	t := Traffic{Out: out, In: in, First: first, Last: last}
+	t.OutRate, t.InRate, _ = WindowRatesAt(ser, at)
+	t.PeakOut, t.PeakIn, t.Peak = peakOfOutIn(ser)
+	return t
+}
+
+// owned fills Flow.Owners, Processes, Unattributed, Coverage and
+// RemoteHost.Processes from the owner shares.
+func (e *engine) owned(r *Result, remotes []RemoteHost, at int64) {
+	type procAcc struct {
+		flows   map[int32]struct{}
+		remotes map[netip.Addr]int64
+		methods map[Method]*MethodCounts
+	}
+	accs := make([]procAcc, len(e.procs))
+	procs := make([]ProcessStat, len(e.procs))
+	for i := range e.procs {
+		pe := &e.procs[i]
+		procs[i] = ProcessStat{Key: pe.key, Comm: pe.comm}
+		procs[i].Series = pe.ser.sorted()
+		procs[i].Traffic = seriesTraffic(procs[i].Series, Counts{}, Counts{}, at, math.MaxInt64, math.MinInt64)
+		accs[i] = procAcc{flows: map[int32]struct{}{}, remotes: map[netip.Addr]int64{}, methods: map[Method]*MethodCounts{}}
+	}
+	unatt := map[Cause]*UnattributedStat{}
+	unattFlows := map[Cause]map[int32]struct{}{}
+	getU := func(c Cause) *UnattributedStat {
+		u, ok := unatt[c]
+		if !ok {
+			u = &UnattributedStat{Cause: c}
+			unatt[c] = u
+			unattFlows[c] = map[int32]struct{}{}
+		}
+		return u
+	}
+	methods := map[Method]*MethodCoverage{}
+	remProcs := make([]map[ingest.ProcKey]int64, len(remotes))
+	for si := range e.shares {
+		sh := &e.shares[si]
+		f := &e.ft.ents[sh.flow]
+		o := &e.owners[sh.owner]
+		fl := &r.Flows[sh.flow]
+		tot := sh.cnt[0]
+		tot.Add(sh.cnt[1])
+		fl.Owners = append(fl.Owners, OwnerShare{Owner: o.a, Traffic: tot, Out: sh.cnt[0], In: sh.cnt[1]})
+		if o.proc < 0 {
+			u := getU(o.a.Cause)
+			if f.k.flags&fOriented != 0 {
+				u.Out.Add(sh.cnt[0])
+				u.In.Add(sh.cnt[1])
+			} else {
+				u.Unknown.Add(tot)
+			}
+			unattFlows[o.a.Cause][sh.flow] = struct{}{}
+			continue
+		}
+		p := &procs[o.proc]
+		acc := &accs[o.proc]
+		p.Traffic.Out.Add(sh.cnt[0])
+		p.Traffic.In.Add(sh.cnt[1])
+		p.Traffic.First = min(p.Traffic.First, f.first)
+		p.Traffic.Last = max(p.Traffic.Last, f.last)
+		acc.flows[sh.flow] = struct{}{}
+		acc.remotes[fl.Key.B.Addr()] += tot.Wire
+		mc, ok := acc.methods[o.a.Method]
+		if !ok {
+			mc = &MethodCounts{Method: o.a.Method}
+			acc.methods[o.a.Method] = mc
+		}
+		mc.Out.Add(sh.cnt[0])
+		mc.In.Add(sh.cnt[1])
+		cv, ok := methods[o.a.Method]
+		if !ok {
+			cv = &MethodCoverage{Method: o.a.Method}
+			methods[o.a.Method] = cv
+		}
+		cv.Out.Add(sh.cnt[0])
+		cv.In.Add(sh.cnt[1])
+		if f.remote >= 0 {
+			if remProcs[f.remote] == nil {
+				remProcs[f.remote] = map[ingest.ProcKey]int64{}
+			}
+			remProcs[f.remote][p.Key] += tot.Wire
+		}
+	}
+	for i := range r.Flows {
+		slices.SortStableFunc(r.Flows[i].Owners, func(a, b OwnerShare) int {
+			if c := cmp.Compare(b.Traffic.Wire, a.Traffic.Wire); c != 0 {
+				return c
+			}
+			return compareAttribution(a.Owner, b.Owner)
+		})
+	}
+	for i := range procs {
+		acc := &accs[i]
+		procs[i].Flows = len(acc.flows)
+		procs[i].Remotes = sortedByBytes(acc.remotes, func(a, b netip.Addr) int { return a.Compare(b) })
+		for _, mc := range acc.methods {
+			procs[i].ByMethod = append(procs[i].ByMethod, *mc)
+		}
+		slices.SortFunc(procs[i].ByMethod, func(a, b MethodCounts) int {
+			if c := cmp.Compare(b.Out.Wire+b.In.Wire, a.Out.Wire+a.In.Wire); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.Method, b.Method)
+		})
+		if procs[i].Traffic.First == math.MaxInt64 {
+			procs[i].Traffic.First, procs[i].Traffic.Last = 0, 0
+		}
+	}
+	for i := range remotes {
+		remotes[i].Processes = sortedByBytes(remProcs[i], compareProcKey)
+	}
+	if nonIP := r.Totals.NonIP; nonIP.Sum().Packets > 0 {
+		u := getU(CauseNonIP)
+		u.Out.Add(nonIP.Out)
+		u.In.Add(nonIP.In)
+		u.Unknown.Add(nonIP.Unknown)
+	}
+	for c, u := range unatt {
+		u.Flows = len(unattFlows[c])
+		r.Unattributed = append(r.Unattributed, *u)
+	}
+	slices.SortFunc(r.Unattributed, func(a, b UnattributedStat) int {
+		wa := a.Out.Wire + a.In.Wire + a.Unknown.Wire
+		wb := b.Out.Wire + b.In.Wire + b.Unknown.Wire
+		if c := cmp.Compare(wb, wa); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Cause, b.Cause)
+	})
+	tx, rx := r.Totals.All.Out.Wire, r.Totals.All.In.Wire
+	var atx, arx int64
+	for _, cv := range methods {
+		cv.TX, cv.RX = share(cv.Out.Wire, tx), share(cv.In.Wire, rx)
+		atx += cv.Out.Wire
+		arx += cv.In.Wire
+		r.Coverage.ByMethod = append(r.Coverage.ByMethod, *cv)
+	}
+	r.Coverage.TX, r.Coverage.RX = share(atx, tx), share(arx, rx)
+	slices.SortFunc(r.Coverage.ByMethod, func(a, b MethodCoverage) int {
+		if c := cmp.Compare(b.Out.Wire+b.In.Wire, a.Out.Wire+a.In.Wire); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Method, b.Method)
+	})
+	r.Processes = procs
+}
+
+func share(part, whole int64) float64 {
+	if whole <= 0 {
+		return 0
+	}
+	return float64(part) / float64(whole)
+}
+
+// sortedByBytes returns the keys of m by value descending, then key.
+func sortedByBytes[K comparable](m map[K]int64, cmpKey func(a, b K) int) []K {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b K) int {
+		if c := cmp.Compare(m[b], m[a]); c != 0 {
+			return c
+		}
+		return cmpKey(a, b)
+	})
+	return keys
+}
+
+func compareProcKey(a, b ingest.ProcKey) int {
+	if c := cmp.Compare(a.PID, b.PID); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Start, b.Start)
+}
+
+func compareAttribution(a, b Attribution) int {
+	if c := compareProcKey(a.Proc, b.Proc); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Method, b.Method); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Cause, b.Cause); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Confidence, b.Confidence); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Comm, b.Comm)
+}
+
+func totalWire(t *Traffic) int64 { return t.Out.Wire + t.In.Wire }
+
+// sortResult orders every slice of r (see Result).
+func sortResult(r *Result, pairs []HostPair, remotes []RemoteHost) {
+	slices.SortFunc(r.Flows, func(a, b Flow) int {
+		if c := cmp.Compare(totalWire(&b.Traffic), totalWire(&a.Traffic)); c != 0 {
+			return c
+		}
+		return compareFlowKey(a.Key, b.Key)
+	})
+	slices.SortFunc(pairs, func(a, b HostPair) int {
+		if c := cmp.Compare(totalWire(&b.Traffic), totalWire(&a.Traffic)); c != 0 {
+			return c
+		}
+		return comparePair(a, b)
+	})
+	slices.SortFunc(remotes, func(a, b RemoteHost) int {
+		if c := cmp.Compare(totalWire(&b.Traffic), totalWire(&a.Traffic)); c != 0 {
+			return c
+		}
+		return a.Addr.Compare(b.Addr)
+	})
+	slices.SortFunc(r.Processes, func(a, b ProcessStat) int {
+		if c := cmp.Compare(totalWire(&b.Traffic), totalWire(&a.Traffic)); c != 0 {
+			return c
+		}
+		return compareProcKey(a.Key, b.Key)
+	})
+	r.Pairs, r.Remotes = pairs, remotes
+	if r.Flows == nil {
+		r.Flows = []Flow{}
+	}
+}
+
+func comparePair(a, b HostPair) int {
+	if c := a.A.Compare(b.A); c != 0 {
+		return c
+	}
+	if c := a.B.Compare(b.B); c != 0 {
+		return c
+	}
+	return cmp.Compare(b2i(a.Oriented), b2i(b.Oriented))
 }

@@ -1,0 +1,268 @@
+package analyze
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/flowblame/flowblame/ingest"
+)
+
+// memSource is an in-memory PacketSource yielding hand-built packets.
+type memSource struct {
+	pkts []ingest.Packet
+	ifs  []ingest.Interface
+	err  error // returned after the packets instead of io.EOF
+	i    int
+}
+
+func (m *memSource) Next(p *ingest.Packet) error {
+	if m.i >= len(m.pkts) {
+		if m.err != nil {
+			return m.err
+		}
+		return io.EOF
+	}
+	*p = m.pkts[m.i]
+	m.i++
+	return nil
+}
+func (m *memSource) Interfaces() []ingest.Interface   { return m.ifs }
+func (m *memSource) Diagnostics() []ingest.Diagnostic { return nil }
+func (m *memSource) Stats() ingest.SourceStats {
+	return ingest.SourceStats{Files: 1, Packets: int64(m.i)}
+}
+func (m *memSource) Close() error { return nil }
+
+const t0 = int64(1_700_000_000) * nsPerSec // a whole second
+
+// pkt builds an IP packet "proto src > dst" of wire length n at t0+sec
+// seconds (fractional seconds allowed through ms).
+func pkt(ms int64, proto uint8, src, dst string, n int) ingest.Packet {
+	return ingest.Packet{
+		TS: t0 + ms*1e6, WireLen: n, CapLen: min(n, 96), IPLen: n - 14, Kind: ingest.KindIP, SLLType: -1,
+		Tuple: ingest.FiveTuple{Proto: proto, Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort(dst)},
+	}
+}
+
+func run(t *testing.T, pkts []ingest.Packet, opts Options) *Result {
+	t.Helper()
+	res := map[bool]*Result{}
+	for _, serial := range []bool{true, false} {
+		o := opts
+		o.Serial = serial
+		r, err := Analyze(context.Background(), &memSource{pkts: pkts}, o)
+		if err != nil {
+			t.Fatalf("Analyze(serial=%v): %v", serial, err)
+		}
+		if err := r.Validate(); err != nil {
+			t.Fatalf("Validate(serial=%v): %v", serial, err)
+		}
+		res[serial] = r
+	}
+	if d := cmp.Diff(res[true], res[false], cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{})); d != "" {
+		t.Fatalf("serial and pipelined results differ (-serial +pipelined):\n%s", d)
+	}
+	return res[true]
+}
+
+var local24 = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}
+
+func TestAnalyzeTotalsFlowsPairs(t *testing.T) {
+	pkts := []ingest.Packet{
+		pkt(0, ingest.ProtoTCP, "198.51.100.1:40000", "203.0.113.5:443", 1000),   // TX
+		pkt(500, ingest.ProtoTCP, "203.0.113.5:443", "198.51.100.1:40000", 100),  // RX
+		pkt(1200, ingest.ProtoTCP, "198.51.100.1:40001", "203.0.113.5:443", 400), // TX, 2nd flow same pair
+		pkt(1300, ingest.ProtoUDP, "198.51.100.1:53", "203.0.113.9:5353", 200),   // TX other remote
+		pkt(3100, ingest.ProtoUDP, "203.0.113.7:1", "203.0.113.8:2", 60),         // neither local: unknown
+		{TS: t0 + 3200*1e6, WireLen: 42, CapLen: 42, Kind: ingest.KindNonIP, EtherType: 0x0806, SLLType: -1},
+	}
+	r := run(t, pkts, Options{Local: local24})
+	wantAll := DirCounts{
+		Out:     Counts{Packets: 3, Wire: 1600, IP: 1600 - 42, Captured: 96 + 96 + 96},
+		In:      Counts{Packets: 1, Wire: 100, IP: 86, Captured: 96},
+		Unknown: Counts{Packets: 2, Wire: 102, IP: 46, Captured: 60 + 42},
+	}
+	if d := cmp.Diff(wantAll, r.Totals.All); d != "" {
+		t.Errorf("Totals.All (-want +got):\n%s", d)
+	}
+	if got := r.Totals.NonIP.Unknown.Packets; got != 1 {
+		t.Errorf("NonIP.Unknown.Packets = %d, want 1", got)
+	}
+	if len(r.Flows) != 4 || len(r.Pairs) != 3 || len(r.Remotes) != 2 {
+		t.Fatalf("got %d flows, %d pairs, %d remotes; want 4, 3, 2", len(r.Flows), len(r.Pairs), len(r.Remotes))
+	}
+	f := r.Flows[0]
+	wantKey := FlowKey{Proto: ingest.ProtoTCP, A: netip.MustParseAddrPort("198.51.100.1:40000"), B: netip.MustParseAddrPort("203.0.113.5:443"), Oriented: true}
+	if f.Key != wantKey || f.Traffic.Out.Wire != 1000 || f.Traffic.In.Wire != 100 {
+		t.Errorf("top flow = %v out %d in %d, want %v 1000/100", f.Key, f.Traffic.Out.Wire, f.Traffic.In.Wire, wantKey)
+	}
+	p := r.Pairs[0]
+	if p.A != netip.MustParseAddr("198.51.100.1") || p.B != netip.MustParseAddr("203.0.113.5") || p.Flows != 2 || p.Traffic.Out.Wire != 1400 {
+		t.Errorf("top pair = %+v", p)
+	}
+	u := r.Flows[3]
+	if u.Key.Oriented || u.Key.A != netip.MustParseAddrPort("203.0.113.7:1") || u.Traffic.Out.Wire != 60 {
+		t.Errorf("unknown-direction flow = %+v", u)
+	}
+	wantUn := []UnattributedStat{
+		{Cause: CauseNoSockets, Out: Counts{3, 1600, 1558, 288}, In: Counts{1, 100, 86, 96}, Flows: 3},
+		{Cause: CauseUnknownDir, Unknown: Counts{1, 60, 46, 60}, Flows: 1},
+		{Cause: CauseNonIP, Unknown: Counts{1, 42, 0, 42}},
+	}
+	if d := cmp.Diff(wantUn, r.Unattributed); d != "" {
+		t.Errorf("Unattributed (-want +got):\n%s", d)
+	}
+	if r.Meta.At != t0+3200*1e6 || r.Meta.First != t0 || r.Meta.Duration != 3.2 {
+		t.Errorf("Meta = %+v", r.Meta)
+	}
+}
+
+// fakeAttributor owns 198.51.100.1:40000 by pid 10 until t0+2s, then by pid
+// 20 (PID reuse: a different process), and nothing else.
+type fakeAttributor struct{ calls int }
+
+func (a *fakeAttributor) Attribute(proto uint8, local, remote netip.AddrPort, ts int64) (Attribution, int64, int64) {
+	a.calls++
+	if local.Port() != 40000 {
+		return Attribution{Method: MethodNone, Cause: CauseNeverSeen}, ts, ts + 10*nsPerSec
+	}
+	if ts < t0+2*nsPerSec {
+		return Attribution{Proc: ingest.ProcKey{PID: 10, Start: 1}, Comm: "curl", Method: MethodExact, Confidence: ConfHigh}, t0 - nsPerSec, t0 + 2*nsPerSec - 1
+	}
+	return Attribution{Proc: ingest.ProcKey{PID: 20, Start: 2}, Comm: "kdevtmpfsi", Method: MethodExactSlack, Confidence: ConfMedium}, t0 + 2*nsPerSec, t0 + 100*nsPerSec
+}
+
+func TestAnalyzeAttribution(t *testing.T) {
+	var pkts []ingest.Packet
+	for ms := int64(0); ms < 4000; ms += 250 {
+		pkts = append(pkts, pkt(ms, ingest.ProtoTCP, "198.51.100.1:40000", "203.0.113.5:443", 100))
+		pkts = append(pkts, pkt(ms, ingest.ProtoTCP, "203.0.113.5:443", "198.51.100.1:40000", 50))
+	}
+	pkts = append(pkts, pkt(3900, ingest.ProtoUDP, "198.51.100.1:53", "203.0.113.9:53", 80))
+	fa := &fakeAttributor{}
+	r := run(t, pkts, Options{Local: local24, Attributor: fa})
+	if r.Meta.AttributorCalls != 3 {
+		t.Errorf("AttributorCalls = %d, want 3 (one per flow, one on owner expiry)", r.Meta.AttributorCalls)
+	}
+	if len(r.Processes) != 2 {
+		t.Fatalf("got %d processes, want 2", len(r.Processes))
+	}
+	// 8 packets each way per owner: 800 out, 400 in.
+	for _, p := range r.Processes {
+		if p.Traffic.Out.Wire != 800 || p.Traffic.In.Wire != 400 || p.Flows != 1 {
+			t.Errorf("process %v: out %d in %d flows %d; want 800/400/1", p.Key, p.Traffic.Out.Wire, p.Traffic.In.Wire, p.Flows)
+		}
+	}
+	if r.Processes[0].Key.PID != 10 || r.Processes[1].Comm != "kdevtmpfsi" {
+		t.Errorf("process order: %v %v", r.Processes[0].Key, r.Processes[1].Key)
+	}
+	if got := r.Processes[1].ByMethod; len(got) != 1 || got[0].Method != MethodExactSlack {
+		t.Errorf("ByMethod = %+v", got)
+	}
+	if n := len(r.Flows[0].Owners); n != 2 {
+		t.Errorf("top flow has %d owners, want 2", n)
+	}
+	if r.Remotes[0].Processes[0].PID != 10 || len(r.Remotes[0].Processes) != 2 {
+		t.Errorf("remote processes = %v", r.Remotes[0].Processes)
+	}
+	wantTX := 1600.0 / 1680
+	if r.Coverage.TX != wantTX || r.Coverage.RX != 1 {
+		t.Errorf("Coverage = %v/%v, want %v/1", r.Coverage.TX, r.Coverage.RX, wantTX)
+	}
+	// Per-process window rate at At (t0+3.9 s): pid 20 sent 400 B in second 3 → 2 s rate (400+400)/2.
+	if got := r.Processes[1].Traffic.OutRate.S2; got != 400 {
+		t.Errorf("pid 20 2 s out rate = %v, want 400", got)
+	}
+}
+
+func TestAnalyzeWindowAndAt(t *testing.T) {
+	pkts := []ingest.Packet{
+		pkt(0, ingest.ProtoTCP, "198.51.100.1:1", "203.0.113.5:2", 100),
+		pkt(5000, ingest.ProtoTCP, "198.51.100.1:1", "203.0.113.5:2", 200),
+		pkt(9000, ingest.ProtoTCP, "198.51.100.1:1", "203.0.113.5:2", 300),
+		pkt(12000, ingest.ProtoTCP, "198.51.100.1:1", "203.0.113.5:2", 400),
+	}
+	r := run(t, pkts, Options{Local: local24, Window: Window{From: t0 + 1*nsPerSec, To: t0 + 10*nsPerSec}, At: t0 + 9*nsPerSec + 5})
+	if r.Meta.Packets != 2 || r.Meta.Outside.Packets != 2 || r.Meta.Outside.Wire != 500 {
+		t.Errorf("Packets %d, Outside %+v; want 2 and 2/500", r.Meta.Packets, r.Meta.Outside)
+	}
+	want := WindowRates{S2: 150, S10: 50, S40: 12.5}
+	if got := r.Flows[0].Traffic.OutRate; got != want {
+		t.Errorf("flow OutRate = %+v, want %+v", got, want)
+	}
+	if got := r.Totals.Traffic.OutRate; got != want {
+		t.Errorf("totals OutRate = %+v, want %+v", got, want)
+	}
+	if got, want := r.Flows[0].Traffic.Peak, (PeakRate{Rate: 150, At: t0 + 9*nsPerSec}); got != want {
+		t.Errorf("flow Peak = %+v, want %+v", got, want)
+	}
+}
+
+func TestAnalyzeSourceError(t *testing.T) {
+	boom := errors.New("boom")
+	src := &memSource{pkts: []ingest.Packet{pkt(0, ingest.ProtoTCP, "198.51.100.1:1", "203.0.113.5:2", 100)}, err: boom}
+	for _, serial := range []bool{true, false} {
+		r, err := Analyze(context.Background(), src, Options{Serial: serial})
+		if !errors.Is(err, boom) || r == nil || r.Meta.Packets != 1 {
+			t.Errorf("serial=%v: err %v, result %v; want boom and the packet read", serial, err, r)
+		}
+		src.i = 0
+	}
+}
+
+func TestAnalyzeCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, serial := range []bool{true, false} {
+		_, err := Analyze(ctx, &memSource{}, Options{Serial: serial})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("serial=%v: err = %v, want context.Canceled", serial, err)
+		}
+	}
+}
+
+func TestAnalyzeEmpty(t *testing.T) {
+	r := run(t, nil, Options{})
+	if r.Meta.Packets != 0 || len(r.Flows) != 0 || r.Meta.At != 0 {
+		t.Errorf("empty: %+v", r.Meta)
+	}
+}
+
+func TestRows(t *testing.T) {
+	pkts := []ingest.Packet{
+		pkt(0, ingest.ProtoTCP, "198.51.100.1:1", "203.0.113.5:2", 1000), // old big flow
+		pkt(9000, ingest.ProtoTCP, "198.51.100.1:3", "203.0.113.6:4", 300),
+		pkt(9500, ingest.ProtoTCP, "198.51.100.1:5", "203.0.113.6:6", 200),
+	}
+	r := run(t, pkts, Options{Local: local24})
+	tests := []struct {
+		name  string
+		g     GroupBy
+		s     SortBy
+		n     int
+		wantB []string
+	}{
+		{"flows by total", GroupFlow, SortTotal, 0, []string{"203.0.113.5:2", "203.0.113.6:4", "203.0.113.6:6"}},
+		{"flows by 2s top2", GroupFlow, Sort2s, 2, []string{"203.0.113.6:4", "203.0.113.6:6"}},
+		{"pairs by total", GroupPair, SortTotal, 0, []string{"203.0.113.5:0", "203.0.113.6:0"}},
+		{"remotes by 2s", GroupRemote, Sort2s, 0, []string{"203.0.113.6:0", "203.0.113.5:0"}},
+		{"remotes by 40s", GroupRemote, Sort40s, 1, []string{"203.0.113.5:0"}}, // second 0 is inside (At-40s, At]
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, row := range r.Rows(tt.g, tt.s, tt.n) {
+				got = append(got, row.Key.B.String())
+			}
+			if d := cmp.Diff(tt.wantB, got); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+		})
+	}
+}

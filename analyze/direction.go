@@ -1,0 +1,260 @@
+package analyze
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/flowblame/flowblame/ingest"
+)
+
+// Directions of a frame relative to the local host, as array indices.
+const (
+	dirOut     = 0 // TX
+	dirIn      = 1 // RX
+	dirUnknown = 2
+)
+
+// Key flags.
+const (
+	fOriented = 1 << iota // A is the local endpoint
+	fV4                   // addresses are IPv4 (stored v4-mapped)
+)
+
+// fkey is the compact, comparable flow key the hot path works on: a
+// direction-normalised 5-tuple with addresses in 16-byte form.
+type fkey struct {
+	a, b   [16]byte
+	pa, pb uint16
+	proto  uint8
+	flags  uint8
+}
+
+// flowKey converts k to the public FlowKey.
+func (k *fkey) flowKey() FlowKey {
+	return FlowKey{
+		Proto:    k.proto,
+		A:        netip.AddrPortFrom(k.addrA(), k.pa),
+		B:        netip.AddrPortFrom(k.addrB(), k.pb),
+		Oriented: k.flags&fOriented != 0,
+	}
+}
+
+func (k *fkey) addrA() netip.Addr { return addr16(k.a, k.flags&fV4 != 0) }
+func (k *fkey) addrB() netip.Addr { return addr16(k.b, k.flags&fV4 != 0) }
+
+func addr16(a [16]byte, v4 bool) netip.Addr {
+	ip := netip.AddrFrom16(a)
+	if v4 {
+		return ip.Unmap()
+	}
+	return ip
+}
+
+// prefix16 is a prefix in 16-byte form (IPv4 as v4-mapped), for matching
+// without netip's method overhead.
+type prefix16 struct {
+	hi, lo         uint64 // masked address, big-endian halves
+	maskHi, maskLo uint64
+	v4             bool
+}
+
+func newPrefix16(p netip.Prefix) prefix16 {
+	p = p.Masked()
+	bits := p.Bits()
+	v4 := p.Addr().Is4()
+	if v4 {
+		bits += 96
+	}
+	a := p.Addr().As16()
+	var maskHi, maskLo uint64
+	switch {
+	case bits >= 64:
+		maskHi = ^uint64(0)
+		if bits > 64 {
+			maskLo = ^uint64(0) << (128 - bits)
+		}
+	case bits > 0:
+		maskHi = ^uint64(0) << (64 - bits)
+	}
+	return prefix16{
+		hi: binary.BigEndian.Uint64(a[:8]) & maskHi, lo: binary.BigEndian.Uint64(a[8:]) & maskLo,
+		maskHi: maskHi, maskLo: maskLo, v4: v4,
+	}
+}
+
+func (p *prefix16) contains(a *[16]byte, v4 bool) bool {
+	return p.v4 == v4 &&
+		binary.BigEndian.Uint64(a[:8])&p.maskHi == p.hi &&
+		binary.BigEndian.Uint64(a[8:])&p.maskLo == p.lo
+}
+
+// classifier decides the direction of frames and builds their flow keys.
+// It runs in the reading goroutine.
+type classifier struct {
+	prefixes []prefix16 // Options.Local
+	hosts    [][16]byte // host addresses, any family (v4 mapped; v4 flag kept apart)
+	hostV4   []bool
+	macs     [][6]byte
+	nIfaces  int // interfaces of the source already merged in
+	base     Options
+}
+
+func newClassifier(opts Options) *classifier {
+	c := &classifier{base: opts}
+	for _, p := range opts.Local {
+		if p.IsValid() {
+			c.prefixes = append(c.prefixes, newPrefix16(p))
+		}
+	}
+	// Sorted iteration keeps the classifier deterministic whatever the
+	// map order (only membership matters, but keep it tidy).
+	for i := range maxKey(opts.IfaceAddrs) + 1 {
+		for _, p := range opts.IfaceAddrs[i] {
+			c.addHost(p.Addr())
+		}
+	}
+	for _, m := range opts.LocalMACs {
+		c.addMAC(m[:])
+	}
+	return c
+}
+
+func maxKey(m map[int][]netip.Prefix) int {
+	mx := -1
+	for k := range m {
+		mx = max(mx, k)
+	}
+	return mx
+}
+
+func (c *classifier) addHost(a netip.Addr) {
+	if !a.IsValid() {
+		return
+	}
+	a16 := a.Unmap().As16()
+	v4 := a.Unmap().Is4()
+	for i, h := range c.hosts {
+		if h == a16 && c.hostV4[i] == v4 {
+			return
+		}
+	}
+	c.hosts = append(c.hosts, a16)
+	c.hostV4 = append(c.hostV4, v4)
+}
+
+func (c *classifier) addMAC(m []byte) {
+	if len(m) != 6 {
+		return
+	}
+	var k [6]byte
+	copy(k[:], m)
+	if k == ([6]byte{}) {
+		return // loopback "MAC" 00:00:00:00:00:00 identifies nothing
+	}
+	for _, h := range c.macs {
+		if h == k {
+			return
+		}
+	}
+	c.macs = append(c.macs, k)
+}
+
+// refresh merges addresses and MACs of interfaces the source has described
+// since the last call.
+func (c *classifier) refresh(ifs []ingest.Interface) {
+	for ; c.nIfaces < len(ifs); c.nIfaces++ {
+		it := ifs[c.nIfaces]
+		for _, p := range it.Addrs {
+			c.addHost(p.Addr())
+		}
+		c.addMAC(it.MAC)
+	}
+}
+
+func (c *classifier) isLocal(a *[16]byte, v4 bool) bool {
+	for i := range c.hosts {
+		if c.hosts[i] == *a && c.hostV4[i] == v4 {
+			return true
+		}
+	}
+	for i := range c.prefixes {
+		if c.prefixes[i].contains(a, v4) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *classifier) isLocalMAC(m *[6]byte) bool {
+	for i := range c.macs {
+		if c.macs[i] == *m {
+			return true
+		}
+	}
+	return false
+}
+
+// frameDir decides the direction of a frame from what the capture recorded
+// (EPB flags, SLL type), then MACs; used after addresses failed to decide.
+func (c *classifier) frameDir(p *ingest.Packet) uint8 {
+	switch p.Dir {
+	case ingest.DirOut:
+		return dirOut
+	case ingest.DirIn:
+		return dirIn
+	}
+	if p.HasMAC && len(c.macs) > 0 {
+		if c.isLocalMAC(&p.SrcMAC) {
+			return dirOut
+		}
+		if c.isLocalMAC(&p.DstMAC) {
+			return dirIn
+		}
+	}
+	return dirUnknown
+}
+
+// classify fills r from p: direction, key, hash. p must be KindIP.
+func (c *classifier) classify(p *ingest.Packet, r *rec) {
+	sa, da := p.Tuple.Src.Addr(), p.Tuple.Dst.Addr()
+	v4 := sa.Is4()
+	s16, d16 := sa.As16(), da.As16()
+	sp, dp := p.Tuple.Src.Port(), p.Tuple.Dst.Port()
+	var d uint8
+	sl, dl := c.isLocal(&s16, v4), c.isLocal(&d16, v4)
+	switch {
+	case sl && !dl:
+		d = dirOut
+	case dl && !sl:
+		d = dirIn
+	default:
+		d = c.frameDir(p)
+	}
+	r.dir = d
+	k := &r.k
+	k.proto = p.Tuple.Proto
+	k.flags = 0
+	if v4 {
+		k.flags = fV4
+	}
+	rev := false
+	switch d {
+	case dirOut:
+		k.flags |= fOriented
+	case dirIn:
+		k.flags |= fOriented
+		rev = true
+	default:
+		c := bytes.Compare(s16[:], d16[:])
+		rev = c > 0 || (c == 0 && sp > dp)
+	}
+	if rev {
+		k.a, k.b, k.pa, k.pb = d16, s16, dp, sp
+		r.rev = 1
+	} else {
+		k.a, k.b, k.pa, k.pb = s16, d16, sp, dp
+		r.rev = 0
+	}
+	r.hash = k.hash()
+}
