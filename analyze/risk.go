@@ -1,0 +1,238 @@
+package analyze
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/flowblame/flowblame/ingest"
+)
+
+// Risk severities (RiskFact.Severity), most severe first.
+const (
+	RiskHigh   = "high"
+	RiskMedium = "medium"
+	RiskLow    = "low"
+	RiskInfo   = "info"
+)
+
+// RiskFact is one fact about a process that makes it more (or less) likely
+// to be malicious: the runbook's "is this process normal?" step.
+type RiskFact struct {
+	// ID is stable: "exe-in-tmp", "exe-hidden-dir", "exe-deleted",
+	// "comm-exe-mismatch", "kthread-name-with-exe", "system-name-odd-path",
+	// "system-name-odd-parent", "windows-system-name-odd-path",
+	// "windows-exe-in-temp", "vendor-agent", "vendor-name-odd-path".
+	ID string `json:"id"`
+	// Severity is RiskHigh, RiskMedium, RiskLow or RiskInfo.
+	Severity string `json:"severity"`
+	// Text is a one-line explanation with the evidence.
+	Text string `json:"text"`
+}
+
+// systemDirs hold the executables of system daemons on Linux.
+var systemDirs = []string{"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/", "/usr/lib/systemd/", "/lib/systemd/"}
+
+// systemDaemons are names that malware likes to borrow.
+var systemDaemons = []string{"sshd", "cron", "crond", "atd", "anacron", "rsyslogd", "syslogd", "syslog-ng", "dbus-daemon",
+	"dbus-broker", "init", "agetty", "udevd", "auditd", "polkitd", "irqbalance", "chronyd", "ntpd", "containerd", "dockerd",
+	"snapd", "NetworkManager", "dhclient", "accounts-daemon", "avahi-daemon", "cupsd", "rpcbind", "acpid"}
+
+// systemDaemonParents are parents a system daemon normally has.
+var systemDaemonParents = []string{"systemd", "init", "containerd-shim", "runc", "sshd", "cron", "crond", "master"}
+
+// kthreadPrefixes are kernel thread names; a process with an exe cannot be
+// one.
+var kthreadPrefixes = []string{"kworker", "kthreadd", "ksoftirqd", "kswapd", "migration/", "rcu_", "watchdog", "kdevtmpfs",
+	"kblockd", "kcompactd", "khugepaged", "kintegrityd", "kauditd", "jbd2/", "ext4-", "xfs", "scsi_", "irq/", "cpuhp/",
+	"idle_inject", "oom_reaper", "writeback", "kstrp", "ipv6_addrconf", "md", "kthrotld", "kpsmoused", "ttm_swap",
+	"netns", "khungtaskd", "ksmd", "edac-poller", "devfreq_wq", "kworker/"}
+
+// windowsSystemNames live in C:\Windows\System32 (or SysWOW64); explorer.exe
+// lives in C:\Windows.
+var windowsSystemNames = []string{"svchost.exe", "lsass.exe", "csrss.exe", "smss.exe", "wininit.exe", "winlogon.exe",
+	"services.exe", "spoolsv.exe", "taskhostw.exe", "taskhost.exe", "lsm.exe", "dllhost.exe", "conhost.exe",
+	"rundll32.exe", "dwm.exe", "runtimebroker.exe", "sihost.exe", "wmiprvse.exe", "searchindexer.exe", "ctfmon.exe",
+	"fontdrvhost.exe", "audiodg.exe", "explorer.exe", "regsvr32.exe", "msiexec.exe", "taskmgr.exe", "wuauclt.exe"}
+
+// interpreters run scripts: their comm is the script's name, not the exe's.
+var interpreters = []string{"python", "perl", "ruby", "node", "java", "php", "bash", "sh", "dash", "busybox", "lua",
+	"pwsh", "dotnet", "mono", "tclsh", "env"}
+
+// ProcessRisk returns the risk facts of p (parent is its parent process, nil
+// if unknown), most severe first, deterministic order. Facts are derived from
+// the exe path, comm, cmdline, user and parent only; no file is read.
+func ProcessRisk(p ingest.ProcessInfo, parent *ingest.ProcessInfo) []RiskFact {
+	var out []RiskFact
+	add := func(id, sev, format string, args ...any) {
+		out = append(out, RiskFact{ID: id, Severity: sev, Text: fmt.Sprintf(format, args...)})
+	}
+	exe := strings.TrimSuffix(p.Exe, " (deleted)")
+	deleted := p.ExeDeleted || strings.HasSuffix(p.Exe, " (deleted)")
+	windows := isWindowsPath(exe) || strings.HasSuffix(strings.ToLower(p.Comm), ".exe")
+	base := baseName(exe)
+	argv0 := ""
+	if len(p.Cmdline) > 0 {
+		argv0 = p.Cmdline[0]
+	}
+	vendor := matchVendor(p)
+
+	if windows {
+		lexe := strings.ToLower(exe)
+		name := strings.ToLower(base)
+		if name == "" {
+			name = strings.ToLower(p.Comm)
+		}
+		if slices.Contains(windowsSystemNames, name) && exe != "" && !windowsSystemPath(lexe, name) {
+			add("windows-system-name-odd-path", RiskHigh, "%s runs from %s, not from C:\\Windows\\System32", base, exe)
+		}
+		if strings.Contains(lexe, `\temp\`) || strings.Contains(lexe, `\users\public\`) || strings.Contains(lexe, `\appdata\local\temp\`) {
+			add("windows-exe-in-temp", RiskHigh, "executable %s is in a temporary or public directory", exe)
+		}
+	} else {
+		for _, d := range []string{"/tmp/", "/var/tmp/", "/dev/shm/"} {
+			if strings.HasPrefix(exe, d) {
+				add("exe-in-tmp", RiskHigh, "executable %s is under %s (world-writable scratch space)", exe, d)
+				break
+			}
+		}
+		if c := hiddenComponent(exe); c != "" {
+			add("exe-hidden-dir", RiskHigh, "executable %s is in a hidden path component %q", exe, c)
+		}
+		if deleted {
+			add("exe-deleted", RiskHigh, "executable %s was deleted after the process started", exe)
+		}
+		if kthreadLike(p.Comm, argv0) && exe != "" {
+			add("kthread-name-with-exe", RiskHigh, "name %q looks like a kernel thread but the process runs %s", kthreadName(p.Comm, argv0), exe)
+		}
+		if name := daemonName(p.Comm, base); name != "" && exe != "" && vendor == nil {
+			if !inDirs(exe, systemDirs) {
+				add("system-name-odd-path", RiskHigh, "system daemon name %q runs from %s, not a system directory", name, exe)
+			} else if parent != nil && p.PPID > 1 && !slices.Contains(systemDaemonParents, parent.Comm) && parent.Comm != p.Comm {
+				add("system-name-odd-parent", RiskMedium, "system daemon %q has parent %s (pid %d), not systemd/init", name, parent.Comm, parent.PID)
+			}
+		}
+		if exe != "" && p.Comm != "" && !commMatches(p.Comm, base) && !interpreter(base) && vendor == nil {
+			add("comm-exe-mismatch", RiskMedium, "process name %q differs from its executable %s", p.Comm, base)
+		}
+	}
+	if vendor != nil {
+		if exe != "" && !vendorDir(vendor, exe) && !inDirs(exe, systemDirs) && !interpreter(base) {
+			add("vendor-name-odd-path", RiskHigh, "%s agent name runs from unexpected path %s", vendor.vendor, exe)
+		} else {
+			add("vendor-agent", RiskInfo, "%s agent (%s): open a ticket with the vendor if it is the bandwidth hog", vendor.vendor, firstNonEmpty(base, p.Comm))
+		}
+	}
+	order := map[string]int{RiskHigh: 0, RiskMedium: 1, RiskLow: 2, RiskInfo: 3}
+	slices.SortStableFunc(out, func(a, b RiskFact) int { return order[a.Severity] - order[b.Severity] })
+	return out
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func isWindowsPath(p string) bool {
+	return len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/') || strings.HasPrefix(p, `\\`)
+}
+
+func windowsSystemPath(lexe, name string) bool {
+	lexe = strings.ReplaceAll(lexe, "/", `\`)
+	dir := strings.TrimSuffix(lexe, name)
+	switch dir {
+	case `c:\windows\system32\`, `c:\windows\syswow64\`, `c:\windows\system32\wbem\`, `c:\windows\syswow64\wbem\`:
+		return true
+	case `c:\windows\`:
+		return name == "explorer.exe"
+	}
+	return false
+}
+
+// hiddenComponent returns the first directory or file name of path that
+// starts with a dot ("." and ".." excluded).
+func hiddenComponent(path string) string {
+	for _, c := range strings.Split(path, "/") {
+		if strings.HasPrefix(c, ".") && c != "." && c != ".." {
+			return c
+		}
+	}
+	return ""
+}
+
+func kthreadName(comm, argv0 string) string {
+	if strings.HasPrefix(argv0, "[") {
+		return argv0
+	}
+	return comm
+}
+
+// kthreadLike: the comm or argv[0] is bracketed like ps shows kernel threads,
+// or the comm starts like a kernel thread name.
+func kthreadLike(comm, argv0 string) bool {
+	for _, s := range []string{comm, strings.TrimSpace(argv0)} {
+		if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
+			return true
+		}
+	}
+	for _, k := range kthreadPrefixes {
+		if k == "md" || k == "xfs" || k == "netns" {
+			if comm == k {
+				return true
+			}
+			continue
+		}
+		if strings.HasPrefix(comm, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// daemonName returns the system daemon name p goes by (comm or exe base,
+// including "systemd-*"), or "".
+func daemonName(comm, base string) string {
+	for _, n := range []string{comm, base} {
+		if n == "" {
+			continue
+		}
+		if slices.Contains(systemDaemons, n) || n == "systemd" || strings.HasPrefix(n, "systemd-") {
+			return n
+		}
+	}
+	return ""
+}
+
+// inDirs: exe is directly in one of dirs, or anywhere below the
+// package-managed trees /usr/lib, /lib, /usr/lib64 and /usr/libexec.
+func inDirs(exe string, dirs []string) bool {
+	for _, d := range dirs {
+		if !strings.HasPrefix(exe, d) {
+			continue
+		}
+		if !strings.Contains(exe[len(d):], "/") {
+			return true
+		}
+	}
+	for _, d := range []string{"/usr/lib/", "/lib/", "/usr/libexec/", "/usr/lib64/"} {
+		if strings.HasPrefix(exe, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// commMatches: comm is the exe basename, allowing the kernel's 15-byte
+// truncation.
+func commMatches(comm, base string) bool {
+	return comm == base || comm == truncComm(base)
+}
+
+func interpreter(base string) bool {
+	b := strings.TrimRight(base, "0123456789.")
+	return slices.Contains(interpreters, b)
+}

@@ -1,0 +1,70 @@
+package analyze
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/flowblame/flowblame/ingest"
+)
+
+func TestProcessRisk(t *testing.T) {
+	systemd := &ingest.ProcessInfo{PID: 1, Comm: "systemd", Exe: "/usr/lib/systemd/systemd"}
+	bash := &ingest.ProcessInfo{PID: 500, Comm: "bash", Exe: "/usr/bin/bash"}
+	tests := []struct {
+		name   string
+		p      ingest.ProcessInfo
+		parent *ingest.ProcessInfo
+		want   []string // fact IDs, in order
+	}{
+		{name: "clean sshd", p: ingest.ProcessInfo{PID: 700, PPID: 1, Comm: "sshd", Exe: "/usr/sbin/sshd"}, parent: systemd},
+		{name: "sshd session child of sshd", p: ingest.ProcessInfo{PID: 701, PPID: 700, Comm: "sshd", Exe: "/usr/sbin/sshd"},
+			parent: &ingest.ProcessInfo{PID: 700, Comm: "sshd", Exe: "/usr/sbin/sshd"}},
+		{name: "journald under /usr/lib/systemd", p: ingest.ProcessInfo{Comm: "systemd-journal", Exe: "/usr/lib/systemd/systemd-journald"}},
+		{name: "miner in /tmp", p: ingest.ProcessInfo{Comm: "kdevtmpfsi", Exe: "/tmp/kdevtmpfsi"},
+			want: []string{"exe-in-tmp", "kthread-name-with-exe"}},
+		{name: "dev shm hidden", p: ingest.ProcessInfo{Comm: "x", Exe: "/dev/shm/.x/x"},
+			want: []string{"exe-in-tmp", "exe-hidden-dir"}},
+		{name: "var tmp", p: ingest.ProcessInfo{Comm: "a", Exe: "/var/tmp/a"}, want: []string{"exe-in-tmp"}},
+		{name: "hidden dir in home", p: ingest.ProcessInfo{Comm: "xmrig", Exe: "/root/.cache/xmrig"}, want: []string{"exe-hidden-dir"}},
+		{name: "deleted exe", p: ingest.ProcessInfo{Comm: "updater", Exe: "/usr/local/bin/updater (deleted)"}, want: []string{"exe-deleted"}},
+		{name: "deleted flag", p: ingest.ProcessInfo{Comm: "updater", Exe: "/usr/local/bin/updater", ExeDeleted: true}, want: []string{"exe-deleted"}},
+		{name: "comm truncated is fine", p: ingest.ProcessInfo{Comm: "a-very-long-pro", Exe: "/opt/x/a-very-long-program-name"}},
+		{name: "comm mismatch", p: ingest.ProcessInfo{Comm: "nginx", Exe: "/opt/x/xmrig"}, want: []string{"comm-exe-mismatch"}},
+		{name: "interpreter comm is the script", p: ingest.ProcessInfo{Comm: "myscript.py", Exe: "/usr/bin/python3.11"}},
+		{name: "bracketed argv0 with exe", p: ingest.ProcessInfo{Comm: "kworker/0:1", Exe: "/usr/local/bin/kw", Cmdline: []string{"[kworker/0:1]"}},
+			want: []string{"kthread-name-with-exe", "comm-exe-mismatch"}},
+		{name: "real kernel thread has no exe", p: ingest.ProcessInfo{PID: 12, PPID: 2, Comm: "kworker/0:1"}},
+		{name: "sshd at odd path", p: ingest.ProcessInfo{Comm: "sshd", Exe: "/usr/local/games/sshd"},
+			want: []string{"system-name-odd-path"}},
+		{name: "systemd-x at odd path", p: ingest.ProcessInfo{Comm: "systemd-resolve", Exe: "/opt/systemd-resolved"},
+			want: []string{"system-name-odd-path"}},
+		{name: "cron with odd parent", p: ingest.ProcessInfo{PID: 900, PPID: 500, Comm: "cron", Exe: "/usr/sbin/cron"}, parent: bash,
+			want: []string{"system-name-odd-parent"}},
+		{name: "windows svchost in system32", p: ingest.ProcessInfo{Comm: "svchost.exe", Exe: `C:\Windows\System32\svchost.exe`}},
+		{name: "windows svchost case-insensitive", p: ingest.ProcessInfo{Comm: "svchost.exe", Exe: `c:\WINDOWS\system32\SVCHOST.EXE`}},
+		{name: "windows svchost elsewhere", p: ingest.ProcessInfo{Comm: "svchost.exe", Exe: `C:\Windows\svchost.exe`},
+			want: []string{"windows-system-name-odd-path"}},
+		{name: "windows lsass in temp", p: ingest.ProcessInfo{Comm: "lsass.exe", Exe: `C:\Users\bob\AppData\Local\Temp\lsass.exe`},
+			want: []string{"windows-system-name-odd-path", "windows-exe-in-temp"}},
+		{name: "windows explorer in windows dir", p: ingest.ProcessInfo{Comm: "explorer.exe", Exe: `C:\Windows\explorer.exe`}},
+		{name: "vendor agent", p: ingest.ProcessInfo{Comm: "YDService", Exe: "/usr/local/qcloud/YunJing/YDEyes/YDService"},
+			want: []string{"vendor-agent"}},
+		{name: "vendor name in tmp", p: ingest.ProcessInfo{Comm: "YDService", Exe: "/tmp/YDService"},
+			want: []string{"exe-in-tmp", "vendor-name-odd-path"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			facts := ProcessRisk(tc.p, tc.parent)
+			var got []string
+			for _, f := range facts {
+				got = append(got, f.ID)
+				if f.Text == "" || f.Severity == "" {
+					t.Errorf("fact without text/severity: %+v", f)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("facts = %v (%+v); want %v", got, facts, tc.want)
+			}
+		})
+	}
+}
