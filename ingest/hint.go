@@ -28,7 +28,8 @@ const maxCommLen = 15
 //	Args: curl https://example.com
 //
 // Keys are matched case-insensitively; "Command" is accepted for "Cmd",
-// "Comm" gives the comm directly, and "pid=N" alone (or "pid: N") is enough.
+// "Comm" gives the comm directly, and a line of space-separated key=value
+// pairs ("pid=N comm=sshd") is read as well.
 // Comm is the base name of Cmd cut to 15 bytes, as the kernel stores it;
 // Cmd is the full command line (Args) or else the executable path. Lines of
 // other keys (ThreadId, ParentPID, ContainerName...) are ignored. It returns
@@ -39,14 +40,7 @@ func ParseProcessHint(comment string) *ProcessHint {
 	}
 	var h ProcessHint
 	var exe, args string
-	for line := range strings.SplitSeq(comment, "\n") {
-		key, val, ok := strings.Cut(line, ":")
-		if !ok {
-			key, val, ok = strings.Cut(line, "=")
-		}
-		if !ok {
-			continue
-		}
+	set := func(key, val string) {
 		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
 		switch strings.ToLower(key) {
 		case "pid":
@@ -64,6 +58,17 @@ func ParseProcessHint(comment string) *ProcessHint {
 		case "comm":
 			if h.Comm == "" {
 				h.Comm = val
+			}
+		}
+	}
+	for line := range strings.SplitSeq(comment, "\n") {
+		if key, val, ok := strings.Cut(line, ":"); ok {
+			set(key, val)
+			continue
+		}
+		for field := range strings.FieldsSeq(line) {
+			if key, val, ok := strings.Cut(field, "="); ok {
+				set(key, val)
 			}
 		}
 	}

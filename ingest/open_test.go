@@ -50,7 +50,7 @@ func readManifest(t testing.TB) []manifestRow {
 }
 
 // drain reads src to the end, bounding the number of iterations.
-func drain(t testing.TB, src PacketSource, limit int) (n int, err error) {
+func drainSource(t testing.TB, src PacketSource, limit int) (n int, err error) {
 	t.Helper()
 	var p Packet
 	for i := 0; i < limit; i++ {
@@ -85,7 +85,7 @@ func TestCorpusWalk(t *testing.T) {
 				return
 			}
 			defer src.Close()
-			n, err := drain(t, src, 1<<22)
+			n, err := drainSource(t, src, 1<<22)
 			if err != nil {
 				t.Fatalf("Next: %v", err)
 			}
@@ -127,7 +127,7 @@ func TestOpenErrors(t *testing.T) {
 		{"pcap version 1", pcapHeader(false, 1, 4, 65535, 1), ErrMalformed},
 		{"pcap reserved bits", pcapHeader(false, 2, 4, 65535, 0x00300000), ErrMalformed},
 		{"gzip garbage", []byte{0x1f, 0x8b, 0, 0, 0, 0}, ErrTruncated},
-		{"gzip of garbage", gzipBytes([]byte("hello world, not a capture")), ErrUnrecognized},
+		{"gzip of garbage", gzipData([]byte("hello world, not a capture")), ErrUnrecognized},
 		{"pcapng shb cut", []byte{0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a}, ErrTruncated},
 	}
 	for _, tt := range tests {
@@ -143,7 +143,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-func gzipBytes(b []byte) []byte {
+func gzipData(b []byte) []byte {
 	var buf bytes.Buffer
 	w := gzip.NewWriter(&buf)
 	w.Write(b)

@@ -1,18 +1,314 @@
 package ingest
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
 
-// pcapHeader builds a pcap global header.
+	"github.com/google/go-cmp/cmp"
+)
+
+// pcapHeader builds a pcap global header (µs magic).
 func pcapHeader(be bool, major, minor uint16, snaplen, link uint32) []byte {
-	var bo binary.ByteOrder = binary.LittleEndian
-	if be {
-		bo = binary.BigEndian
-	}
+	return pcapHeaderMagic(be, magicPcapMicro, major, minor, snaplen, link)
+}
+
+func pcapHeaderMagic(be bool, magic uint32, major, minor uint16, snaplen, link uint32) []byte {
+	bo := byteOrder(be)
 	h := make([]byte, 24)
-	bo.PutUint32(h, magicPcapMicro)
+	bo.PutUint32(h, magic)
 	bo.PutUint16(h[4:], major)
 	bo.PutUint16(h[6:], minor)
 	bo.PutUint32(h[16:], snaplen)
 	bo.PutUint32(h[20:], link)
 	return h
+}
+
+func byteOrder(be bool) binary.ByteOrder {
+	if be {
+		return binary.BigEndian
+	}
+	return binary.LittleEndian
+}
+
+// pcapRecord builds a record; extra is appended to the header (modified
+// format) before the data.
+func pcapRecord(be bool, sec, frac, caplen, wire uint32, extra, data []byte) []byte {
+	bo := byteOrder(be)
+	h := make([]byte, 16)
+	bo.PutUint32(h, sec)
+	bo.PutUint32(h[4:], frac)
+	bo.PutUint32(h[8:], caplen)
+	bo.PutUint32(h[12:], wire)
+	return append(append(h, extra...), data...)
+}
+
+func TestPcapFormats(t *testing.T) {
+	f := udpFrame(t, "198.51.100.7", "203.0.113.1", 5000, 443, "abc")
+	n := uint32(len(f))
+	tests := []struct {
+		name     string
+		data     func() []byte
+		want     []readRec
+		wantInfo bool
+	}{
+		{"little-endian µs", func() []byte {
+			return joinBytes(pcapHeader(false, 2, 4, 65535, 1), pcapRecord(false, 10, 5, n, n, nil, f), pcapRecord(false, 11, 999999, 20, 100, nil, f[:20]))
+		}, []readRec{{TS: 10_000_005_000, Wire: int(n), Cap: int(n)}, {TS: 11_999_999_000, Wire: 100, Cap: 20, Trunc: true}}, false},
+		{"big-endian ns", func() []byte {
+			return joinBytes(pcapHeaderMagic(true, magicPcapNano, 2, 4, 65535, 1), pcapRecord(true, 10, 5, n, n, nil, f))
+		}, []readRec{{TS: 10_000_000_005, Wire: int(n), Cap: int(n)}}, false},
+		{"little-endian ns", func() []byte {
+			return joinBytes(pcapHeaderMagic(false, magicPcapNano, 2, 4, 65535, 1), pcapRecord(false, 1, 1, n, n, nil, f))
+		}, []readRec{{TS: 1_000_000_001, Wire: int(n), Cap: int(n)}}, false},
+		{"modified outgoing", func() []byte {
+			return joinBytes(pcapHeaderMagic(false, magicPcapModified, 2, 4, 65535, 1),
+				pcapRecord(false, 1, 0, n, n, []byte{0, 0, 0, 0, 8, 0, 4, 0}, f),
+				pcapRecord(false, 2, 0, n, n, []byte{0, 0, 0, 0, 8, 0, 0, 0}, f))
+		}, []readRec{{TS: 1e9, Wire: int(n), Cap: int(n), Dir: DirOut}, {TS: 2e9, Wire: int(n), Cap: int(n), Dir: DirIn}}, true},
+		{"version 2.2 swapped lengths", func() []byte {
+			return joinBytes(pcapHeader(false, 2, 2, 65535, 1), pcapRecord(false, 1, 0, 100, 20, nil, f[:20]))
+		}, []readRec{{TS: 1e9, Wire: 100, Cap: 20, Trunc: true}}, true},
+		{"fcs bits masked", func() []byte {
+			return joinBytes(pcapHeader(false, 2, 4, 65535, 0x14000001), pcapRecord(false, 1, 0, n, n, nil, f))
+		}, []readRec{{TS: 1e9, Wire: int(n), Cap: int(n)}}, true},
+		{"caplen over snaplen kept", func() []byte {
+			return joinBytes(pcapHeader(false, 2, 4, 10, 1), pcapRecord(false, 1, 0, n, n, nil, f))
+		}, []readRec{{TS: 1e9, Wire: int(n), Cap: int(n)}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, err := NewReader(bytes.NewReader(tt.data()), "f.pcap", Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkts, err := readAll(t, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range pkts { // decoder fields are tested in decode_test.go
+				pkts[i].Kind, pkts[i].Src, pkts[i].Dst, pkts[i].PayloadPresent = 0, "", "", false
+			}
+			if d := cmp.Diff(tt.want, pkts); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+			if hasKind(src.Diagnostics(), DiagInfo) != tt.wantInfo {
+				t.Errorf("diagnostics: %v", src.Diagnostics())
+			}
+			if ifs := src.Interfaces(); len(ifs) != 1 || ifs[0].Link != LinkEthernet {
+				t.Errorf("interfaces: %+v", ifs)
+			}
+		})
+	}
+}
+
+func joinBytes(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+
+func TestPcapCorrupt(t *testing.T) {
+	f := udpFrame(t, "198.51.100.7", "203.0.113.1", 5000, 443, "abc")
+	n := uint32(len(f))
+	hdr := pcapHeader(false, 2, 4, 65535, 1)
+	rec := pcapRecord(false, 1, 0, n, n, nil, f)
+	tests := []struct {
+		name      string
+		data      []byte
+		wantPkts  int
+		wantKind  DiagKind
+		wantBytes int64
+		strictErr bool
+	}{
+		{"insane caplen", joinBytes(hdr, rec, pcapRecord(false, 1, 0, 1<<30, 1<<30, nil, f), rec), 1, DiagMalformed, int64(2 * len(rec)), true},
+		{"cut in record header", joinBytes(hdr, rec, rec[:9]), 1, DiagTruncated, 9, false},
+		{"cut in data", joinBytes(hdr, rec, rec[:30]), 1, DiagTruncated, 30, false},
+		{"header only", hdr, 0, "", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, err := NewReader(bytes.NewReader(tt.data), "c.pcap", Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkts, err := readAll(t, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pkts) != tt.wantPkts {
+				t.Errorf("got %d packets, want %d", len(pkts), tt.wantPkts)
+			}
+			ds := src.Diagnostics()
+			if tt.wantKind == "" {
+				if len(ds) != 0 {
+					t.Errorf("diagnostics: %v", ds)
+				}
+			} else if len(ds) != 1 || ds[0].Kind != tt.wantKind || ds[0].Bytes != tt.wantBytes || ds[0].Offset != int64(24+len(rec)) {
+				t.Errorf("diagnostics: %+v, want one %s of %d bytes at %d", ds, tt.wantKind, tt.wantBytes, 24+len(rec))
+			}
+			if st := src.Stats(); st.SkippedBytes != tt.wantBytes {
+				t.Errorf("SkippedBytes = %d, want %d", st.SkippedBytes, tt.wantBytes)
+			}
+			src, _ = NewReader(bytes.NewReader(tt.data), "c.pcap", Options{Strict: true})
+			_, err = readAll(t, src)
+			if (err != nil) != tt.strictErr || (err != nil && !errors.Is(err, ErrMalformed)) {
+				t.Errorf("strict: err = %v", err)
+			}
+		})
+	}
+}
+
+// TestPacketZeroCopy documents buffer ownership: Payload aliases the read
+// buffer and is overwritten by a later Next once the buffer is refilled;
+// Comment and every other field are copies that stay valid.
+func TestPacketZeroCopy(t *testing.T) {
+	f1 := udpFrame(t, "198.51.100.7", "203.0.113.1", 5000, 443, "first-payload")
+	f2 := udpFrame(t, "198.51.100.8", "203.0.113.2", 5001, 443, "other-payload")
+	b := newNG(false)
+	b.idb(uint16(LinkEthernet), 0)
+	b.epb(0, 1, f1, uint32(len(f1)), b.opt(optComment, []byte("note one")))
+	for range 50 {
+		b.epb(0, 2, f2, uint32(len(f2)), b.opt(optComment, []byte("note two")))
+	}
+	// A 256-byte buffer forces a refill (and compaction) on every record.
+	src, err := newReader(bytes.NewReader(b.buf.Bytes()), "z.pcapng", Options{}, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Packet
+	if err := src.Next(&p); err != nil {
+		t.Fatal(err)
+	}
+	first, comment, tuple := p.Payload, p.Comment, p.Tuple
+	if string(first) != "first-payload" {
+		t.Fatalf("payload = %q", first)
+	}
+	saved := string(first)
+	for range 50 {
+		if err := src.Next(&p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(first) == saved {
+		t.Errorf("payload of packet 1 survived 50 Next calls on a 256-byte buffer: aliasing contract not exercised")
+	}
+	if comment != "note one" || tuple.Src.Port() != 5000 {
+		t.Errorf("copied fields changed: %q %v", comment, tuple)
+	}
+	if string(p.Payload) != "other-payload" {
+		t.Errorf("current payload = %q", p.Payload)
+	}
+}
+
+// TestPcapAllocs: no allocation per packet in steady state.
+func TestPcapAllocs(t *testing.T) {
+	f := udpFrame(t, "198.51.100.7", "203.0.113.1", 5000, 443, "abc")
+	var buf bytes.Buffer
+	buf.Write(pcapHeader(false, 2, 4, 65535, 1))
+	for i := range 20000 {
+		buf.Write(pcapRecord(false, uint32(i), 0, uint32(len(f)), uint32(len(f)), nil, f))
+	}
+	src, err := NewReader(bytes.NewReader(buf.Bytes()), "a.pcap", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Packet
+	allocs := testing.AllocsPerRun(10000, func() {
+		if err := src.Next(&p); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.2f allocations per packet", allocs)
+	}
+}
+
+// fuzzBound is the most packets a reader may return for n input bytes:
+// every record or block takes at least 12 bytes.
+func fuzzBound(n int) int { return n/12 + 1 }
+
+// checkSource drains src and checks that Stats agree with what Next
+// returned, that the loop ends, and that the end is sticky.
+func checkSource(t *testing.T, src PacketSource, limit int) {
+	t.Helper()
+	var p Packet
+	var want SourceStats
+	want.Files = 1
+	var end error
+	for i := 0; ; i++ {
+		if i > limit {
+			t.Fatalf("more than %d packets", limit)
+		}
+		if end = src.Next(&p); end != nil {
+			break
+		}
+		want.Packets++
+		want.Bytes += int64(p.WireLen)
+		want.CapturedBytes += int64(p.CapLen)
+		if p.Truncated {
+			want.Truncated++
+		}
+		switch p.Kind {
+		case KindMalformed:
+			want.Malformed++
+		case KindNonIP:
+			want.NonIP++
+		case KindUnsupportedLink:
+			want.Unsupported++
+		}
+		if p.Iface < 0 || p.Iface >= len(src.Interfaces()) {
+			t.Fatalf("packet %d: interface %d of %d", i, p.Iface, len(src.Interfaces()))
+		}
+		if p.CapLen < 0 || p.WireLen < 0 || len(p.Payload) > p.CapLen {
+			t.Fatalf("packet %d: lengths %d/%d/%d", i, p.CapLen, p.WireLen, len(p.Payload))
+		}
+	}
+	got := src.Stats()
+	got.SkippedBytes = 0
+	if got != want {
+		t.Fatalf("Stats = %+v, counted %+v", got, want)
+	}
+	if again := src.Next(&p); again != end {
+		t.Fatalf("end not sticky: %v then %v", end, again)
+	}
+	for _, d := range src.Diagnostics() {
+		if d.Count < 1 || d.File == "" {
+			t.Fatalf("bad diagnostic %+v", d)
+		}
+	}
+	src.Close()
+}
+
+// addCorpusSeeds adds the corpus files under 64 KiB whose names end in
+// one of exts (read at test time; the corpus is not copied).
+func addCorpusSeeds(f *testing.F, exts ...string) {
+	for _, row := range readManifest(f) {
+		ok := false
+		for _, e := range exts {
+			ok = ok || strings.HasSuffix(row.file, e)
+		}
+		if !ok {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(corpusDir, row.file))
+		if err == nil && len(data) < 64<<10 {
+			f.Add(data)
+		}
+	}
+}
+
+func FuzzReadPcap(f *testing.F) {
+	addCorpusSeeds(f, ".pcap", ".pcap.gz", ".cap", ".dmp")
+	f.Add(joinBytes(pcapHeader(true, 2, 4, 65535, 1), pcapRecord(true, 1, 2, 3, 4, nil, []byte{1, 2, 3})))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		src, err := NewReader(bytes.NewReader(data), "fuzz.pcap", Options{})
+		if err != nil {
+			if !errors.Is(err, ErrUnrecognized) && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTruncated) {
+				t.Fatalf("error without sentinel: %v", err)
+			}
+			return
+		}
+		checkSource(t, src, fuzzBound(len(data))*64) // gzip may expand
+	})
 }

@@ -1,0 +1,101 @@
+package ingest
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestMerge(t *testing.T) {
+	f := udpFrame(t, "198.51.100.7", "203.0.113.1", 5000, 443, "abc")
+	n := uint32(len(f))
+	// File A (pcap, one interface): TS 1, 3, 3, 9 s.
+	a := joinBytes(pcapHeader(false, 2, 4, 65535, 1),
+		pcapRecord(false, 1, 0, n, n, nil, f), pcapRecord(false, 3, 0, n, n, nil, f),
+		pcapRecord(false, 3, 0, n, n, nil, f), pcapRecord(false, 9, 0, n, n, nil, f))
+	// File B (pcapng, two interfaces, the second used first): TS 2, 3, 10 s.
+	b := newNG(false)
+	b.idb(uint16(LinkEthernet), 0, b.opt(optIfName, []byte("b0")), b.opt(optIfTsresol, []byte{0}))
+	b.idb(uint16(LinkEthernet), 0, b.opt(optIfName, []byte("b1")), b.opt(optIfTsresol, []byte{0}))
+	b.epb(1, 2, f, n)
+	b.epb(1, 3, f, n)
+	b.epb(0, 10, f, n)
+	// File C: empty pcap with an unused interface.
+	c := pcapHeader(false, 2, 4, 65535, 101)
+	dir := t.TempDir()
+	var paths []string
+	for name, data := range map[string][]byte{"a.pcap": a, "b.pcapng": b.buf.Bytes(), "c.pcap.gz": gzipData(c)} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	paths = []string{filepath.Join(dir, "a.pcap"), filepath.Join(dir, "b.pcapng"), filepath.Join(dir, "c.pcap.gz")}
+	src, err := OpenCaptures(paths, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	type ti struct {
+		TS    int64
+		Iface int
+	}
+	var got []ti
+	var p Packet
+	for {
+		if err := src.Next(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ti{p.TS / 1e9, p.Iface})
+		if st := src.Stats(); st.Packets != int64(len(got)) {
+			t.Fatalf("after %d packets Stats.Packets = %d", len(got), st.Packets)
+		}
+	}
+	// Global interfaces in order of first appearance: a's (0), b1 (1), b0 (2), then c's (3).
+	want := []ti{{1, 0}, {2, 1}, {3, 0}, {3, 0}, {3, 1}, {9, 0}, {10, 2}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	var names []string
+	for _, i := range src.Interfaces() {
+		names = append(names, filepath.Base(i.File)+":"+i.Name)
+	}
+	if d := cmp.Diff([]string{"a.pcap:", "b.pcapng:b1", "b.pcapng:b0", "c.pcap.gz:"}, names); d != "" {
+		t.Errorf("interfaces (-want +got):\n%s", d)
+	}
+	st := src.Stats()
+	if st.Files != 3 || st.Packets != 7 || st.Bytes != 7*int64(n) {
+		t.Errorf("stats %+v", st)
+	}
+	if src.Next(&p) != io.EOF {
+		t.Errorf("EOF not sticky")
+	}
+}
+
+func TestMergeError(t *testing.T) {
+	f := udpFrame(t, "198.51.100.7", "203.0.113.1", 5000, 443, "abc")
+	n := uint32(len(f))
+	good := joinBytes(pcapHeader(false, 2, 4, 65535, 1), pcapRecord(false, 1, 0, n, n, nil, f), pcapRecord(false, 5, 0, n, n, nil, f))
+	bad := joinBytes(pcapHeader(false, 2, 4, 65535, 1), pcapRecord(false, 2, 0, n, n, nil, f), pcapRecord(false, 3, 0, 1<<30, n, nil, f))
+	s1, _ := NewReader(bytes.NewReader(good), "good", Options{Strict: true})
+	s2, _ := NewReader(bytes.NewReader(bad), "bad", Options{Strict: true})
+	m := Merge(s1, s2)
+	var p Packet
+	var err error
+	for i := 0; i < 10 && err == nil; i++ {
+		err = m.Next(&p)
+	}
+	if err == nil || err == io.EOF {
+		t.Fatalf("err = %v, want the strict error of file bad", err)
+	}
+	if m.Next(&p) != err {
+		t.Errorf("error not sticky")
+	}
+}
