@@ -10,7 +10,10 @@ import (
 	"github.com/flowblame/flowblame/ingest"
 )
 
-type printSink struct{ t *testing.T; n map[string]int }
+type printSink struct {
+	t *testing.T
+	n map[string]int
+}
 
 func (p *printSink) Socket(r ingest.SocketRecord) error {
 	p.n[r.Kind]++

@@ -62,6 +62,12 @@ type destroyEvent struct {
 	t     int64
 }
 
+// fdIno is one socket fd of a process.
+type fdIno struct {
+	fd  int
+	ino uint64
+}
+
 // probeItem is one scheduled probe of a new process.
 type probeItem struct {
 	due time.Time
@@ -109,7 +115,9 @@ type watcher struct {
 	byInode   map[uint64]*sockState
 	byCookie  map[uint64]*sockState
 	probed    map[uint64]*probeEntry // by cookie
-	nonInet   map[uint64]struct{}    // inodes known not to be TCP/UDP
+	recent    map[uint64]*sockState  // gone sockets by cookie, for late destroy events
+	recentOld map[uint64]*sockState
+	nonInet   map[uint64]struct{} // inodes known not to be TCP/UDP
 	procs     map[ingest.ProcKey]*ingest.ProcessInfo
 	procOrder []ingest.ProcKey
 
@@ -127,6 +135,7 @@ type watcher struct {
 	probes     probeHeap
 	monoToRT   int64 // CLOCK_REALTIME − CLOCK_MONOTONIC, ns
 	changed    []*sockState
+	fdPairs    []fdIno // socket fds of the last walked process
 	scratch    []uint64
 	pidList    []int
 	hasDestroy bool
@@ -152,6 +161,7 @@ func newWatcher(cfg Config, sink Sink, proc string) *watcher {
 		byInode:   map[uint64]*sockState{},
 		byCookie:  map[uint64]*sockState{},
 		probed:    map[uint64]*probeEntry{},
+		recent:    map[uint64]*sockState{},
 		nonInet:   map[uint64]struct{}{},
 		procs:     map[ingest.ProcKey]*ingest.ProcessInfo{},
 		notes:     map[string]bool{},
@@ -300,13 +310,17 @@ func (w *watcher) inventoryFinal() error {
 	return nil
 }
 
-// listenDestroy reads destroy notifications from fd on its own goroutine.
-func (w *watcher) listenDestroy(fd int, netns uint64) {
+// listen reads datagrams from the event socket fd on its own goroutine until
+// Run stops, calling fn with each netlink message. Receive-queue overflows
+// (ENOBUFS) are counted as lost events.
+func (w *watcher) listen(fd int, closeFD bool, fn func(typ uint16, p []byte)) {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
+		if closeFD {
+			defer unix.Close(fd)
+		}
 		buf := make([]byte, 64<<10)
-		var s diagSock
 		for {
 			select {
 			case <-w.stop:
@@ -325,65 +339,49 @@ func (w *watcher) listenDestroy(fd int, netns uint64) {
 				}
 				return
 			}
-			t := time.Now().UnixNano()
 			_ = nlMessages(buf[:n], func(typ, _ uint16, _ uint32, p []byte) error {
-				if typ != sockDiagByFam || parseInetDiag(p, 0, &s) != nil {
-					return nil
-				}
-				w.lostMu.Lock()
-				w.events++
-				w.lostMu.Unlock()
-				select {
-				case w.destroyCh <- destroyEvent{s: s, netns: netns, t: t}:
-				case <-w.stop:
-				}
+				fn(typ, p)
 				return nil
 			})
 		}
 	}()
 }
 
-// listenProc reads proc-connector events on its own goroutine.
-func (w *watcher) listenProc(fd int) {
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		defer unix.Close(fd)
-		buf := make([]byte, 64<<10)
-		for {
-			select {
-			case <-w.stop:
-				return
-			default:
-			}
-			n, _, err := unix.Recvfrom(fd, buf, 0)
-			if err != nil {
-				if errors.Is(err, unix.ENOBUFS) {
-					w.lostMu.Lock()
-					w.lost++
-					w.lostMu.Unlock()
-				}
-				if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) || errors.Is(err, unix.ENOBUFS) {
-					continue
-				}
-				return
-			}
-			_ = nlMessages(buf[:n], func(_, _ uint16, _ uint32, p []byte) error {
-				ev, ok, err := parseProcEvent(p)
-				if err != nil || !ok {
-					return nil
-				}
-				w.lostMu.Lock()
-				w.events++
-				w.lostMu.Unlock()
-				select {
-				case w.procCh <- ev:
-				case <-w.stop:
-				}
-				return nil
-			})
+func (w *watcher) countEvent() {
+	w.lostMu.Lock()
+	w.events++
+	w.lostMu.Unlock()
+}
+
+// listenDestroy forwards destroy notifications of netns to the main loop.
+func (w *watcher) listenDestroy(fd int, netns uint64) {
+	var s diagSock
+	w.listen(fd, false, func(typ uint16, p []byte) {
+		if typ != sockDiagByFam || parseInetDiag(p, 0, &s) != nil {
+			return
 		}
-	}()
+		t := time.Now().UnixNano()
+		w.countEvent()
+		select {
+		case w.destroyCh <- destroyEvent{s: s, netns: netns, t: t}:
+		case <-w.stop:
+		}
+	})
+}
+
+// listenProc forwards proc-connector events to the main loop.
+func (w *watcher) listenProc(fd int) {
+	w.listen(fd, true, func(_ uint16, p []byte) {
+		ev, ok, err := parseProcEvent(p)
+		if err != nil || !ok {
+			return
+		}
+		w.countEvent()
+		select {
+		case w.procCh <- ev:
+		case <-w.stop:
+		}
+	})
 }
 
 // ---- inventory ----
@@ -435,6 +433,8 @@ func (w *watcher) inventory(first bool) error {
 		}
 	}
 	w.expireProbed(now)
+	// Gone sockets stay joinable for destroy events for two inventories.
+	w.recentOld, w.recent = w.recent, make(map[uint64]*sockState, len(w.recentOld))
 	return nil
 }
 
@@ -602,7 +602,11 @@ func (w *watcher) walkPid(pid int) []uint64 {
 // returns the socket inodes found.
 func (w *watcher) walkPidErr(pid int) ([]uint64, error) {
 	var inos []uint64
-	cnt, err := w.walker.socketInodes(pid, func(_ int, ino uint64) { inos = append(inos, ino) })
+	w.fdPairs = w.fdPairs[:0]
+	cnt, err := w.walker.socketInodes(pid, func(fd int, ino uint64) {
+		inos = append(inos, ino)
+		w.fdPairs = append(w.fdPairs, fdIno{fd, ino})
+	})
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
 			w.setPid(pid, nil, nil)
@@ -846,6 +850,7 @@ func (w *watcher) emitNetns(n *netState, t int64) error {
 	slices.SortFunc(gone, func(a, b *sockState) int { return cmp.Compare(a.Cookie, b.Cookie) })
 	for _, s := range gone {
 		w.forget(s)
+		w.recent[s.Cookie] = s
 		r := ingest.SocketRecord{Kind: "gone", T: t, Snap: seq, Netns: s.netns, Proto: protoName(s.Proto),
 			Local: s.Local.String(), Remote: s.Remote.String(), Inode: s.Inode, Cookie: s.Cookie}
 		if err := w.sink.Socket(r); err != nil {
@@ -920,7 +925,14 @@ func (w *watcher) ensureProcs(hs []ingest.ProcKey) error {
 
 func (w *watcher) onDestroy(ev destroyEvent) error {
 	s := &sockState{diagSock: ev.s, netns: ev.netns}
-	if old := w.byCookie[ev.s.Cookie]; old != nil {
+	old := w.byCookie[ev.s.Cookie]
+	if old == nil {
+		old = w.recent[ev.s.Cookie]
+	}
+	if old == nil {
+		old = w.recentOld[ev.s.Cookie]
+	}
+	if old != nil {
 		s.holders = old.holders
 		s.Inode = old.Inode
 		s.UID = old.UID
@@ -999,31 +1011,24 @@ func (w *watcher) runDueProbes() error {
 // probe walks one new process's fds and reports sockets it holds that were
 // not yet attributed to it.
 func (w *watcher) probe(pid int) error {
-	var fds []int
-	var inos []uint64
-	cnt, err := w.walker.socketInodes(pid, func(fd int, ino uint64) { fds = append(fds, fd); inos = append(inos, ino) })
-	if err != nil || len(inos) == 0 {
-		if ps := w.pids[pid]; ps != nil && err == nil {
-			ps.fdCount = int64(cnt)
-		}
-		return nil
-	}
 	before := map[uint64]bool{}
 	if ps := w.pids[pid]; ps != nil {
 		for _, ino := range ps.inodes {
 			before[ino] = true
 		}
 	}
-	if _, err := w.walkPidErr(pid); err != nil {
+	if inos, err := w.walkPidErr(pid); err != nil || len(inos) == 0 {
 		return nil
 	}
+	pairs := slices.Clone(w.fdPairs)
 	ps := w.pids[pid]
 	if ps == nil {
 		return nil
 	}
 	key := ingest.ProcKey{PID: pid, Start: ps.start}
 	t := w.now()
-	for i, ino := range inos {
+	for _, fi := range pairs {
+		ino := fi.ino
 		if before[ino] {
 			continue
 		}
@@ -1042,7 +1047,7 @@ func (w *watcher) probe(pid int) error {
 			pe := w.probedByInode(ino)
 			if pe == nil {
 				var ds diagSock
-				if err := sockFromFD(pid, fds[i], &ds); err != nil {
+				if err := sockFromFD(pid, fi.fd, &ds); err != nil {
 					if errors.Is(err, errNotInet) {
 						if len(w.nonInet) > 200_000 {
 							clear(w.nonInet)

@@ -1,0 +1,153 @@
+package sockwatch
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseProcStat(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    procStat
+		wantErr bool
+	}{
+		{
+			name: "plain",
+			in:   "1234 (sshd) S 1 1234 1234 0 -1 4194560 1000 0 0 0 5 3 0 0 20 0 1 0 98765 12345678 900 18446744073709551615 1 1 0 0 0 0 0 4096 81926 0 0 0 17 0 0 0 0 0 0\n",
+			want: procStat{Comm: "sshd", PPID: 1, StartTick: 98765},
+		},
+		{
+			name: "comm with spaces and parentheses",
+			in:   "77 (a) b (c)) R 5 77 77 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 42 0 0\n",
+			want: procStat{Comm: "a) b (c)", PPID: 5, StartTick: 42},
+		},
+		{name: "no comm", in: "77 a R 5", wantErr: true},
+		{name: "too few fields", in: "77 (x) R 5 6 7", wantErr: true},
+		{name: "bad ppid", in: "77 (x) R x 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 0 0", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseProcStat([]byte(tt.in))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			if err == nil && got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseStatusUID(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+		ok   bool
+	}{
+		{"Name:\tsshd\nUmask:\t0022\nUid:\t1000\t0\t0\t0\nGid:\t0\t0\t0\t0\n", 1000, true},
+		{"Name:\tx\n", 0, false},
+		{"Uid:\n", 0, false},
+		{"Uid:\tabc\t0\t0\t0", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := parseStatusUID([]byte(tt.in))
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("parseStatusUID(%q) = %d, %v", tt.in, got, ok)
+		}
+	}
+}
+
+func TestParseCgroupAndContainer(t *testing.T) {
+	const id = "3f2a6b1c9d8e7f60a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718"
+	tests := []struct {
+		name, in, cgroup, container string
+	}{
+		{"v2 systemd service", "0::/system.slice/sshd.service\n", "/system.slice/sshd.service", ""},
+		{"v2 docker scope", "0::/system.slice/docker-" + id + ".scope\n", "/system.slice/docker-" + id + ".scope", id},
+		{"v1 docker", "12:pids:/docker/" + id + "\n11:cpu:/docker/" + id + "\n", "/docker/" + id, id},
+		{"containerd cri", "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-" + id + ".scope\n",
+			"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-" + id + ".scope", id},
+		{"kubepods cgroupfs", "0::/kubepods/besteffort/pod0a1b/" + id + "\n", "/kubepods/besteffort/pod0a1b/" + id, id},
+		{"podman", "0::/machine.slice/libpod-" + id + ".scope/container\n", "/machine.slice/libpod-" + id + ".scope/container", id},
+		{"crio", "0::/crio-" + id + ".scope\n", "/crio-" + id + ".scope", id},
+		{"mixed v1 then v2 wins", "1:name=systemd:/user.slice\n0::/init.scope\n", "/init.scope", ""},
+		{"hex too short", "0::/docker/abc123\n", "/docker/abc123", ""},
+		{"empty", "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cg := parseCgroup([]byte(tt.in))
+			if cg != tt.cgroup {
+				t.Errorf("cgroup %q, want %q", cg, tt.cgroup)
+			}
+			if c := containerID(cg); c != tt.container {
+				t.Errorf("container %q, want %q", c, tt.container)
+			}
+		})
+	}
+}
+
+func TestParseCmdline(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"/usr/sbin/sshd\x00-D\x00", []string{"/usr/sbin/sshd", "-D"}},
+		{"", nil},
+		{"\x00\x00", nil},
+		{"kdevtmpfsi", []string{"kdevtmpfsi"}},
+		{"a\x00\x00b\x00", []string{"a", "", "b"}},
+	}
+	for _, tt := range tests {
+		if d := cmp.Diff(tt.want, parseCmdline([]byte(tt.in))); d != "" {
+			t.Errorf("%q: %s", tt.in, d)
+		}
+	}
+}
+
+func TestParsePasswd(t *testing.T) {
+	in := "# comment\nroot:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33::/var/www:/usr/sbin/nologin\nbroken line\nbad:x:notanumber:0::/:/bin/sh\ntoor:x:0:0::/:/bin/sh\n"
+	want := map[int]string{0: "root", 33: "www-data"}
+	if d := cmp.Diff(want, parsePasswd(strings.NewReader(in))); d != "" {
+		t.Error(d)
+	}
+}
+
+// TestProcReaderSelf reads this test process's own facts, which needs no
+// privileges.
+func TestProcReaderSelf(t *testing.T) {
+	pr := newProcReader("/proc", BootTimeNs(), DefaultHashMaxBytes, DefaultHashBudget)
+	pid := os.Getpid()
+	p, err := pr.info(pid, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.PID != pid || p.PPID != os.Getppid() || p.UID != os.Getuid() || p.Start <= 0 || p.Comm == "" {
+		t.Errorf("facts: %+v", p)
+	}
+	exe, _ := os.Executable()
+	if p.Exe != exe || p.ExeSize <= 0 || len(p.ExeSHA256) != 64 || p.Netns == 0 {
+		t.Errorf("exe facts: exe %q (want %q) size %d sha %q netns %d", p.Exe, exe, p.ExeSize, p.ExeSHA256, p.Netns)
+	}
+	// A second read uses the hash cache and the same start time.
+	q, _ := pr.info(pid, 2)
+	if q.Start != p.Start || q.ExeSHA256 != p.ExeSHA256 || pr.hashUsed != p.ExeSize {
+		t.Errorf("second read differs: start %d/%d, hashed %d bytes", q.Start, p.Start, pr.hashUsed)
+	}
+	// Caps: a tiny per-file cap skips hashing and says why.
+	small := newProcReader("/proc", BootTimeNs(), 1, DefaultHashBudget)
+	if p, _ := small.info(pid, 1); p.ExeSHA256 != "" {
+		t.Error("hash computed despite the cap")
+	}
+	if n := small.notes(); len(n) != 1 || !strings.Contains(n[0], "larger than 1 bytes") {
+		t.Errorf("notes %q", n)
+	}
+	budget := newProcReader("/proc", BootTimeNs(), DefaultHashMaxBytes, 1)
+	if p, _ := budget.info(pid, 1); p.ExeSHA256 != "" || !strings.Contains(strings.Join(budget.notes(), ""), "budget") {
+		t.Errorf("budget not applied: %v", budget.notes())
+	}
+}
