@@ -34,11 +34,9 @@ import (
 
 // Limits that bound the decoder's loops.
 const (
-	maxVLANTags  = 8  // 802.1Q/802.1ad tags in one Ethernet header
-	maxMPLSDepth = 16 // labels in one MPLS stack
-	maxIPv6Ext   = 16 // IPv6 extension headers in one packet
-	maxNesting   = 8  // link/IP headers nested through tunnels
-	payloadMax   = 64 // bytes of transport payload kept in Packet.Payload
+	maxIPv6Ext = 16 // IPv6 extension headers in one packet
+	maxNesting = 8  // link/IP headers nested through tunnels
+	payloadMax = 64 // bytes of transport payload kept in Packet.Payload
 )
 
 // EtherTypes understood by the decoder.
@@ -75,8 +73,7 @@ const (
 
 // IP protocol numbers of decoded encapsulations.
 const (
-	protoPIM    uint8 = 103
-	protoIPComp uint8 = 108
+	protoPIM uint8 = 103
 )
 
 // UDP ports of decoded tunnels.
@@ -96,6 +93,9 @@ const (
 // concurrent use. It keeps IPv4/IPv6 fragment state (first-fragment ports).
 type Decoder struct {
 	frags fragTable
+	// replay holds the head of a completed fragmented packet while what
+	// it carries is decoded.
+	replay [fragKeep]byte
 }
 
 // NewDecoder returns a Decoder with an empty fragment table.
@@ -176,9 +176,10 @@ func (d *Decoder) Decode(link LinkType, frame []byte, p *Packet) (err error) {
 		e = st.sll2(frame)
 	case LinkRaw, linkRawAlt:
 		e = st.rawIP(frame)
-	case LinkIPv4, LinkIPv6:
-		// tshark dissects these by the version nibble too.
-		e = st.rawIP(frame)
+	case LinkIPv4:
+		e = st.ipv4(frame) // hands a version-6 header to ipv6, as tshark does
+	case LinkIPv6:
+		e = st.ipv6(frame)
 	case LinkNull:
 		e = st.null(frame, false)
 	case LinkLoop:
@@ -223,6 +224,12 @@ type state struct {
 	outerDone bool
 	// innerKind is the LayerKind the next inner IP header gets.
 	innerKind LayerKind
+	// reported is the IP payload length the IP header announced for the
+	// transport being decoded (bounds UDP lengths, as Wireshark checks).
+	reported int
+	// replay: decoding the head of a reassembled packet; Payload and
+	// TCPFlags keep the values of the frame's own headers.
+	replay bool
 }
 
 func be16(b []byte, off int) uint16 { return binary.BigEndian.Uint16(b[off:]) }
@@ -260,6 +267,11 @@ func (s *state) ethernet(b []byte) error {
 		}
 		if len(b) < n {
 			return errShort
+		}
+		if et == etCFP && len(b) >= n+4 {
+			// Wireshark dissects the frame inside FabricPath as
+			// Ethernet with a trailing FCS.
+			b = b[:len(b)-4]
 		}
 		et = be16(b, n-2)
 		b = b[n:]
@@ -467,10 +479,7 @@ func (s *state) chdlc(b []byte) error {
 // nibble, as Wireshark does: 4 is IPv4, 6 is IPv6, 0 is a pseudowire
 // control word followed by Ethernet.
 func (s *state) mpls(b []byte) error {
-	for i := 0; ; i++ {
-		if i == maxMPLSDepth {
-			return errTooDeep
-		}
+	for { // bounded: every label consumes 4 bytes
 		if len(b) < 4 {
 			return errShort
 		}
@@ -517,8 +526,12 @@ func (s *state) ipHeader(src, dst netip.Addr, proto uint8, ipLen int) int {
 	return i
 }
 
-// ipv4 decodes an IPv4 header and what it carries.
+// ipv4 decodes an IPv4 header and what it carries. Like Wireshark's
+// dissector, it hands a version-6 header to ipv6.
 func (s *state) ipv4(b []byte) error {
+	if len(b) >= 1 && b[0]>>4 == 6 {
+		return s.ipv6(b)
+	}
 	if len(b) < 20 {
 		return errShort
 	}
@@ -533,6 +546,11 @@ func (s *state) ipv4(b []byte) error {
 	if total != 0 && total < ihl {
 		return errIPHeaderLen
 	}
+	if len(b) < ihl && !optionsCaptured(b[20:], ihl-20) {
+		// tshark looks for a source route in the options before it
+		// records the destination; options cut by the snaplen stop it.
+		return errShort
+	}
 	src := netip.AddrFrom4([4]byte(b[12:16]))
 	dst := netip.AddrFrom4([4]byte(b[16:20]))
 	proto := b[9]
@@ -544,35 +562,82 @@ func (s *state) ipv4(b []byte) error {
 		return errShort
 	}
 	payload := b[ihl:]
-	if total != 0 && total < len(b) {
-		payload = b[ihl:total]
+	reported := len(payload)
+	if total != 0 {
+		reported = total - ihl
+		if total < len(b) {
+			payload = b[ihl:total]
+		}
 	}
-	fragOff := be16(b, 6) & 0x1fff
+	fragOff := int(be16(b, 6)&0x1fff) * 8
 	more := b[6]&0x20 != 0
 	if fragOff != 0 || more {
-		key := fragKey{src: src, dst: dst, proto: proto, id: uint32(be16(b, 4))}
-		return s.fragment(slot, key, fragOff != 0, proto, payload)
+		f := fragInfo{
+			key:    fragKey{src: src, dst: dst, proto: proto, id: uint32(be16(b, 4))},
+			offset: fragOff, more: more, length: reported,
+		}
+		return s.fragment(slot, f, proto, payload)
 	}
+	s.reported = reported
 	return s.transport(slot, proto, payload, false)
 }
 
-// fragment handles a fragment of an IP packet: the first one is decoded for
-// ports (and remembered); a later one gets the remembered ports.
-func (s *state) fragment(slot int, key fragKey, later bool, proto uint8, payload []byte) error {
-	if later {
-		if slot == -1 {
-			s.p.Fragment = true
+// optionsCaptured says whether a walk over n bytes of IPv4 options, of
+// which only opts were captured, stays within the captured bytes (it stops
+// at End of Option List or a source-route option, as Wireshark's does).
+func optionsCaptured(opts []byte, n int) bool {
+	for i := 0; i < n; {
+		if i >= len(opts) {
+			return false
 		}
-		if sp, dp, ok := s.d.frags.lookup(key); ok {
-			s.setPorts(slot, sp, dp)
+		switch opts[i] {
+		case 0: // end of option list
+			return true
+		case 1: // no operation
+			i++
+			continue
 		}
-		return nil
+		if i+1 >= len(opts) {
+			return false
+		}
+		l := int(opts[i+1])
+		if opts[i] == 131 || opts[i] == 137 { // loose or strict source route
+			return i+2 < len(opts)
+		}
+		if l < 2 {
+			return true
+		}
+		i += l
 	}
-	err := s.transport(slot, proto, payload, true)
-	sp, dp := s.ports(slot)
-	if sp != 0 || dp != 0 {
-		s.d.frags.store(key, sp, dp)
+	return true
+}
+
+// fragment handles one fragment of an IP packet. The first fragment gives
+// the ports (remembered for the others); nothing inside a fragment is
+// decoded, except in the frame that completes the packet, where the
+// headers at the start of the first fragment are decoded as if reassembled
+// — which is where tshark, reassembling by default, dissects them.
+func (s *state) fragment(slot int, f fragInfo, proto uint8, payload []byte) error {
+	if f.offset != 0 && slot == -1 {
+		s.p.Fragment = true
 	}
+	e, done := s.d.frags.add(f, payload)
+	var err error
+	if f.offset == 0 {
+		err = s.transport(slot, proto, payload, true)
+		e.sp, e.dp = s.ports(slot)
+	} else if e.hasFirst {
+		s.setPorts(slot, e.sp, e.dp)
+	}
+	if !done {
+		return err
+	}
+	e.forget()
+	n := copy(s.d.replay[:], e.head[:e.n])
+	s.reported = e.total
+	s.replay = true
+	err = s.transport(slot, proto, s.d.replay[:n], false)
+	s.replay = false
 	return err
 }
 
@@ -592,6 +657,7 @@ func (s *state) ipv6(b []byte) error {
 	if plen != 0 && plen < len(payload) {
 		payload = payload[:plen]
 	}
+	before := len(payload)
 	// Walk extension headers to find the upper-layer protocol.
 	var (
 		fragID    uint32
@@ -650,10 +716,18 @@ walk:
 	if slot == -2 || walkErr != nil {
 		return walkErr
 	}
-	if fragFound && (fragOff != 0 || fragMore) {
-		key := fragKey{src: src, dst: dst, proto: next, id: fragID}
-		return s.fragment(slot, key, fragOff != 0, next, payload)
+	reported := len(payload)
+	if plen != 0 {
+		reported = plen - (before - len(payload)) // minus extension headers
 	}
+	if fragFound && (fragOff != 0 || fragMore) {
+		f := fragInfo{
+			key:    fragKey{src: src, dst: dst, proto: next, id: fragID},
+			offset: int(fragOff) * 8, more: fragMore, length: reported,
+		}
+		return s.fragment(slot, f, next, payload)
+	}
+	s.reported = reported
 	return s.transport(slot, next, payload, false)
 }
 
@@ -683,7 +757,7 @@ func (s *state) setPorts(slot int, sp, dp uint16) {
 
 // setPayload keeps the first bytes of the outermost transport payload.
 func (s *state) setPayload(slot int, b []byte) {
-	if slot == -1 {
+	if slot == -1 && !s.replay {
 		s.p.Payload = b[:min(len(b), payloadMax):min(len(b), payloadMax)]
 	}
 }
@@ -698,7 +772,7 @@ func (s *state) transport(slot int, proto uint8, b []byte, fragmented bool) erro
 			return nil
 		}
 		s.setPorts(slot, be16(b, 0), be16(b, 2))
-		if slot == -1 {
+		if slot == -1 && !s.replay {
 			s.p.TCPFlags = b[13]
 		}
 		off := int(b[12]>>4) * 4
@@ -716,10 +790,12 @@ func (s *state) transport(slot int, proto uint8, b []byte, fragmented bool) erro
 			return nil
 		}
 		s.setPayload(slot, b[8:])
-		if fragmented {
+		ulen := int(be16(b, 4))
+		if fragmented || ulen < 8 || ulen > s.reported {
+			// tshark stops at a bogus UDP length.
 			return nil
 		}
-		return s.udpTunnel(sp, dp, b[8:])
+		return s.udpTunnel(sp, dp, b[8:min(len(b), ulen)])
 	case ProtoICMP:
 		s.setPayload(slot, b)
 		if fragmented || len(b) < 8 {
@@ -757,11 +833,6 @@ func (s *state) transport(slot int, proto uint8, b []byte, fragmented bool) erro
 		if len(b) >= 8 && b[0] == 0x21 {
 			return s.versionedIP(b[8:])
 		}
-	case protoIPComp:
-		// The payload is only decodable when it carries an IP packet.
-		if len(b) >= 4 && (b[0] == 4 || b[0] == 41) {
-			return s.versionedIP(b[4:])
-		}
 	}
 	return nil
 }
@@ -773,23 +844,17 @@ func (s *state) nest() bool {
 }
 
 // tunnel decodes an IP header carried inside a tunnel.
-func (s *state) tunnel(b []byte, version int) error {
-	if !s.nest() {
-		return errTooDeep
-	}
-	s.innerKind = LayerTunnel
-	if version == 4 {
-		return s.ipv4(b)
-	}
-	return s.ipv6(b)
-}
+func (s *state) tunnel(b []byte, version int) error { return s.nested(b, version, LayerTunnel) }
 
 // quoted decodes the IP header quoted by an ICMP error message.
-func (s *state) quoted(b []byte, version int) error {
+func (s *state) quoted(b []byte, version int) error { return s.nested(b, version, LayerICMPQuoted) }
+
+// nested decodes an IP header inside the packet, recorded as kind.
+func (s *state) nested(b []byte, version int, kind LayerKind) error {
 	if !s.nest() {
 		return errTooDeep
 	}
-	s.innerKind = LayerICMPQuoted
+	s.innerKind = kind
 	if version == 4 {
 		return s.ipv4(b)
 	}
