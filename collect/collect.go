@@ -1,0 +1,547 @@
+package collect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowblame/flowblame/collect/sockwatch"
+	"github.com/flowblame/flowblame/ingest"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// Defaults of Options.
+const (
+	// DefaultSnapLen keeps the headers only: Ethernet (14) + two VLAN tags
+	// (8) + IPv6 (40) + TCP with a typical 12-byte option block (32) = 94.
+	// Payload is not needed for rates or attribution and would cost disk
+	// and privacy.
+	DefaultSnapLen = 96
+	// DefaultRotateSize is the size at which capture files rotate.
+	DefaultRotateSize = 64 << 20
+	// DefaultInterval is the socket inventory period.
+	DefaultInterval = 2 * time.Second
+)
+
+// Stop reasons recorded in Manifest.Capture.StopReason.
+const (
+	StopDuration  = "duration"
+	StopSignal    = "signal"
+	StopMaxSize   = "max-size"
+	StopDiskFloor = "disk-floor"
+)
+
+// SocketObserver runs the socket↔process observation until ctx is done
+// and writes its records to sink; sockwatch.Run is the default.
+type SocketObserver func(ctx context.Context, cfg sockwatch.Config, sink sockwatch.Sink) (sockwatch.Stats, error)
+
+// Options configure Run. Zero values select the defaults.
+type Options struct {
+	// Duration stops the collection after this long; 0 runs until ctx is
+	// cancelled.
+	Duration time.Duration
+	// Interfaces to capture; empty = every interface that is up, except
+	// loopback unless IncludeLoopback.
+	Interfaces      []string
+	IncludeLoopback bool
+	// SnapLen is the number of bytes kept per frame (DefaultSnapLen).
+	SnapLen int
+	// Filter is a pcap-filter expression (tcpdump syntax), compiled with
+	// tcpdump; empty = everything.
+	Filter string
+	// Interval is the socket inventory period (DefaultInterval).
+	Interval time.Duration
+	// MaxSize caps the whole bundle in bytes; the oldest capture files
+	// are deleted to stay under it. 0 = no cap.
+	MaxSize int64
+	// Out is the bundle directory; "" = ./flowblame-<host>-<UTC time>.
+	// The finished bundle is Out.tar.gz unless NoTar.
+	Out   string
+	NoTar bool
+	// RotateSize is the capture file rotation size (DefaultRotateSize).
+	RotateSize int64
+	// MinFree stops the collection when the bundle's file system has less
+	// free space: 0 = max(1 GiB, 5 %), negative = no floor.
+	MinFree int64
+	// LowPriority lowers the collector's CPU (nice 10) and I/O
+	// (best-effort 7) priority.
+	LowPriority bool
+	// Tool is written to the manifest ("flowblame 0.1.0").
+	Tool string
+	// TCPDump is the tcpdump binary that compiles Filter ("" = PATH).
+	TCPDump string
+	// Sockets observes sockets and processes; nil = sockwatch.Run.
+	Sockets SocketObserver
+	// Progress receives a few human-readable status lines; nil = none.
+	Progress io.Writer
+}
+
+// Result describes a finished collection.
+type Result struct {
+	// Path is the finished bundle: the .tar.gz, or the directory with
+	// NoTar. Pass it to the analyzer for the on-host verdict.
+	Path     string
+	Manifest ingest.Manifest
+}
+
+// Run collects a bundle until Duration elapses, ctx is cancelled, the disk
+// floor is reached or MaxSize cannot be honoured, then seals it. A bundle
+// is returned whenever one was written, even with an error.
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	o, err := withDefaults(opts)
+	if err != nil {
+		return nil, err
+	}
+	host, notes := hostInfo()
+	if o.Out == "" {
+		o.Out = fmt.Sprintf("flowblame-%s-%s", sanitize(host.Hostname), time.Now().UTC().Format("20060102T150405Z"))
+	}
+	ifs, err := listInterfaces()
+	if err != nil {
+		return nil, err
+	}
+	sel, err := selectInterfaces(ifs, o.Interfaces, o.IncludeLoopback)
+	if err != nil {
+		return nil, err
+	}
+	caps, pifs, err := prepareCaptures(ctx, ifs, sel, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := makeBundleDir(o.Out); err != nil {
+		return nil, err
+	}
+	if o.LowPriority {
+		notes = append(notes, lowerPriority()...)
+	}
+	s := &session{opts: o, dir: o.Out, caps: caps}
+	s.m = ingest.Manifest{
+		Format:     ingest.BundleFormat,
+		Tool:       o.Tool,
+		Host:       host,
+		Interfaces: ifs,
+		Notes:      notes,
+		Files:      []ingest.FileEntry{},
+		Capture: ingest.CaptureParams{
+			Interfaces: sel,
+			SnapLen:    o.SnapLen,
+			Filter:     o.Filter,
+			Interval:   o.Interval.Seconds(),
+			MaxSize:    o.MaxSize,
+			StopReason: "running",
+		},
+	}
+	return s.run(ctx, pifs)
+}
+
+func withDefaults(o Options) (Options, error) {
+	if o.SnapLen == 0 {
+		o.SnapLen = DefaultSnapLen
+	}
+	if o.SnapLen < 0 || o.SnapLen > 262144 {
+		return o, fmt.Errorf("snaplen %d out of range 1..262144", o.SnapLen)
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.Duration < 0 || o.MaxSize < 0 || o.RotateSize < 0 {
+		return o, errors.New("duration, max-size and rotate-size must not be negative")
+	}
+	o.RotateSize = effectiveRotate(o.RotateSize, o.MaxSize)
+	if o.Tool == "" {
+		o.Tool = "flowblame"
+	}
+	if o.Sockets == nil {
+		o.Sockets = sockwatch.Run
+	}
+	return o, nil
+}
+
+// sanitize keeps a host name usable in a file name.
+func sanitize(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '-' || r == '.' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, s)
+	if s == "" {
+		return "host"
+	}
+	return s
+}
+
+// selectInterfaces resolves the interfaces to capture: the named ones (each
+// must exist), or every interface that is up (loopback only with
+// includeLoopback).
+func selectInterfaces(ifs []ingest.IfaceInfo, names []string, includeLoopback bool) ([]string, error) {
+	byName := map[string]ingest.IfaceInfo{}
+	for _, i := range ifs {
+		byName[i.Name] = i
+	}
+	var out []string
+	if len(names) > 0 {
+		for _, n := range names {
+			if _, ok := byName[n]; !ok {
+				return nil, fmt.Errorf("no interface %q", n)
+			}
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+		return out, nil
+	}
+	for _, i := range ifs {
+		up, lo := slices.Contains(i.Flags, "up"), slices.Contains(i.Flags, "loopback")
+		if up && (!lo || includeLoopback) {
+			if _, err := linkOf(i.Name); err == nil {
+				out = append(out, i.Name)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no interface to capture (none is up; name one with --interfaces)")
+	}
+	return out, nil
+}
+
+// prepareCaptures compiles the filter per link type and opens one ring per
+// selected interface. The rings start filling immediately; frames stamped
+// before their filter was attached are discarded by run.
+func prepareCaptures(ctx context.Context, ifs []ingest.IfaceInfo, sel []string, o Options) ([]*ifaceCapture, []PcapngIface, error) {
+	progs := map[ingest.LinkType][]bpf.RawInstruction{}
+	var caps []*ifaceCapture
+	var pifs []PcapngIface
+	closeAll := func() {
+		for _, c := range caps {
+			c.tp.Close()
+		}
+	}
+	blocks := ringBlocks(len(sel))
+	for pos, name := range sel {
+		info := ifs[slices.IndexFunc(ifs, func(i ingest.IfaceInfo) bool { return i.Name == name })]
+		lt, err := linkOf(name)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		user, ok := progs[lt]
+		if !ok {
+			if user, err = CompileFilter(ctx, o.TCPDump, o.Filter, lt, o.SnapLen); err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			progs[lt] = user
+		}
+		lo := slices.Contains(info.Flags, "loopback")
+		prog, err := BuildProgram(user, uint32(o.SnapLen), lo)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		tp, err := openRing(name, blocks, prog)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		caps = append(caps, &ifaceCapture{pos: pos, name: name, index: info.Index, loopback: lo, tp: tp, started: time.Now()})
+		pi := PcapngIface{Name: name, Link: lt, SnapLen: uint32(o.SnapLen), Filter: o.Filter, OS: "Linux",
+			Description: fmt.Sprintf("ifindex %d", info.Index)}
+		if mac, err := net.ParseMAC(info.MAC); err == nil {
+			pi.MAC = mac
+		}
+		for _, a := range info.Addrs {
+			if p, err := netip.ParsePrefix(a); err == nil {
+				pi.Addrs = append(pi.Addrs, p)
+			}
+		}
+		pifs = append(pifs, pi)
+	}
+	return caps, pifs, nil
+}
+
+// makeBundleDir creates the bundle directory (which must not exist or be
+// empty) and its capture/ subdirectory.
+func makeBundleDir(dir string) error {
+	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+		return fmt.Errorf("bundle directory %s exists and is not empty", dir)
+	}
+	if _, err := os.Stat(dir + ".tar.gz"); err == nil {
+		return fmt.Errorf("bundle %s.tar.gz already exists", dir)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, ingest.CaptureDir), 0o755); err != nil {
+		return fmt.Errorf("create bundle directory: %w", err)
+	}
+	return nil
+}
+
+// lowerPriority sets nice 10 and I/O best-effort 7 on every thread of the
+// process (both are per thread on Linux; later threads inherit them).
+func lowerPriority() []string {
+	const (
+		ioprioWhoProcess = 1
+		ioprioClassBE    = 2
+		ioprioClassShift = 13
+	)
+	tids, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return []string{"low priority: " + err.Error()}
+	}
+	var failed int
+	for _, t := range tids {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if unix.Setpriority(unix.PRIO_PROCESS, tid, 10) != nil {
+			failed++
+		}
+		if _, _, e := unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, uintptr(tid), ioprioClassBE<<ioprioClassShift|7); e != 0 {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return []string{fmt.Sprintf("low priority: %d setpriority/ioprio_set calls failed", failed)}
+	}
+	return nil
+}
+
+// session is one running collection.
+type session struct {
+	opts Options
+	dir  string
+	caps []*ifaceCapture
+	m    ingest.Manifest
+	rec  *records
+	cs   *captureSet
+}
+
+func (s *session) progress(format string, a ...any) {
+	if s.opts.Progress != nil {
+		fmt.Fprintf(s.opts.Progress, format+"\n", a...)
+	}
+}
+
+func (s *session) run(ctx context.Context, pifs []PcapngIface) (*Result, error) {
+	for _, c := range s.caps {
+		defer c.tp.Close()
+	}
+	start := time.Now()
+	s.m.Capture.Start = start.UnixNano()
+	s.m.Clock.RealtimeStart, s.m.Clock.MonotonicStart = clocks()
+	ifIdx := map[string]int{}
+	for i := range s.m.Interfaces {
+		ifc := &s.m.Interfaces[i]
+		ifIdx[ifc.Name] = i
+		ifc.Captured = slices.Contains(s.m.Capture.Interfaces, ifc.Name)
+		if c, err := readCounters(sysClassNet, ifc.Name); err == nil {
+			ifc.CountersStart = &c
+		}
+	}
+	if err := writeManifest(s.dir, &s.m); err != nil {
+		return nil, err
+	}
+	var err error
+	if s.rec, err = openRecords(s.dir); err != nil {
+		return nil, err
+	}
+	s.cs = &captureSet{dir: s.dir, app: s.opts.Tool, os: "Linux " + s.m.Host.Kernel, ifaces: pifs,
+		rotateSize: s.opts.RotateSize, maxSize: s.opts.MaxSize, start: start,
+		stats: func(i int) PcapngStats { return s.caps[i].readStats() }}
+	if err := s.cs.open(); err != nil {
+		s.rec.close()
+		return nil, err
+	}
+	s.progress("flowblame: capturing on %s into %s (Ctrl-C to stop)", strings.Join(s.m.Capture.Interfaces, ", "), s.dir)
+
+	var (
+		stop      atomic.Bool
+		reasonMu  sync.Mutex
+		reason    string
+		wg        sync.WaitGroup
+		stopOnce  sync.Once
+		stopCh    = make(chan struct{})
+		errs      []error
+		sockStats sockwatch.Stats
+	)
+	halt := func(r string, err error) {
+		reasonMu.Lock()
+		if reason == "" {
+			reason = r
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+		reasonMu.Unlock()
+		stopOnce.Do(func() { stop.Store(true); close(stopCh) })
+	}
+	for _, c := range s.caps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.run(&stop, s.cs); err != nil {
+				if errors.Is(err, errMaxSize) {
+					halt(StopMaxSize, nil)
+				} else {
+					halt("error: "+err.Error(), err)
+				}
+			}
+		}()
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	sockDone := make(chan struct{})
+	go func() {
+		defer close(sockDone)
+		st, err := s.opts.Sockets(sctx, sockwatch.Config{Interval: s.opts.Interval}, s.rec)
+		sockStats = st
+		if err != nil {
+			halt("error: sockets: "+err.Error(), fmt.Errorf("socket observer: %w", err))
+		}
+	}()
+
+	var deadline <-chan time.Time
+	if s.opts.Duration > 0 {
+		t := time.NewTimer(s.opts.Duration)
+		defer t.Stop()
+		deadline = t.C
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	addrs := addrsOf(s.m.Interfaces)
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			halt(StopSignal, nil)
+		case <-deadline:
+			halt(StopDuration, nil)
+		case <-stopCh:
+			break loop
+		case now := <-tick.C:
+			if r, err := s.everySecond(now, &addrs); r != "" {
+				halt(r, err)
+			}
+		}
+	}
+
+	wg.Wait()
+	scancel()
+	<-sockDone
+	end := time.Now()
+	for _, c := range s.caps {
+		st := c.readStats()
+		ifc := &s.m.Interfaces[ifIdx[c.name]]
+		ifc.CaptureReceived, ifc.CaptureDropped = st.Received, st.Dropped
+		c.mu.Lock()
+		if c.statsErr != nil {
+			s.m.Notes = append(s.m.Notes, fmt.Sprintf("capture stats of %s: %v", c.name, c.statsErr))
+		}
+		if c.early > 0 {
+			s.m.Notes = append(s.m.Notes, fmt.Sprintf("%s: %d frames queued before the filter was attached were discarded", c.name, c.early))
+		}
+		if c.noDirection > 0 {
+			s.m.Notes = append(s.m.Notes, fmt.Sprintf("%s: packet type (direction) unknown for %d frames", c.name, c.noDirection))
+		}
+		c.mu.Unlock()
+	}
+	if err := s.cs.finish(end); err != nil {
+		errs = append(errs, err)
+	}
+	for i := range s.m.Interfaces {
+		ifc := &s.m.Interfaces[i]
+		if c, err := readCounters(sysClassNet, ifc.Name); err == nil {
+			ifc.CountersEnd = &c
+		}
+	}
+	if err := s.rec.close(); err != nil {
+		errs = append(errs, err)
+	}
+	s.m.Capture.End = end.UnixNano()
+	s.m.Capture.Duration = end.Sub(start).Seconds()
+	s.m.Capture.StopReason = reason
+	s.m.Capture.DroppedFiles = s.cs.dropped
+	s.m.Clock.RealtimeEnd, s.m.Clock.MonotonicEnd = clocks()
+	s.m.Collector.Snapshots, s.m.Collector.FullWalks = sockStats.Snapshots, sockStats.FullWalks
+	s.m.Collector.Events, s.m.Collector.EventsLost = sockStats.Events, sockStats.EventsLost
+	s.m.Netns = sockStats.Netns
+	s.m.Notes = append(s.m.Notes, sockStats.Notes...)
+	if len(s.cs.dropped) > 0 {
+		s.m.Notes = append(s.m.Notes, fmt.Sprintf("max-size: %d oldest capture files deleted", len(s.cs.dropped)))
+	}
+	selfUsage(&s.m.Collector)
+	res, err := s.seal()
+	errs = append(errs, err)
+	return res, errors.Join(errs...)
+}
+
+// everySecond samples counters, polls addresses, flushes the files and
+// checks the disk floor. It returns a stop reason when one applies.
+func (s *session) everySecond(now time.Time, addrs *addrSet) (string, error) {
+	t := now.UnixNano()
+	for _, ifc := range s.m.Interfaces {
+		if c, err := readCounters(sysClassNet, ifc.Name); err == nil {
+			if err := s.rec.counter(ingest.CounterSample{T: t, Iface: ifc.Name, IfaceCounters: c}); err != nil {
+				return "error: " + err.Error(), err
+			}
+		}
+	}
+	if ifs, err := listInterfaces(); err == nil {
+		cur := addrsOf(ifs)
+		s.m.AddrChanges = append(s.m.AddrChanges, diffAddrs(*addrs, cur, t)...)
+		*addrs = cur
+	}
+	n, err := s.rec.flush()
+	s.cs.other.Store(n + 64<<10) // + room for the final manifest
+	if err == nil {
+		err = s.cs.flush()
+	}
+	if err != nil {
+		return "error: " + err.Error(), err
+	}
+	if free, total, err := diskFree(s.dir); err == nil {
+		if floor := floorFor(s.opts.MinFree, total); free < floor {
+			return StopDiskFloor, nil
+		}
+	}
+	return "", nil
+}
+
+// seal lists and hashes every file into the manifest, writes it and, unless
+// NoTar, archives the directory as DIR.tar.gz and removes the directory.
+func (s *session) seal() (*Result, error) {
+	files, err := listFiles(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	s.m.Files = files
+	if err := writeManifest(s.dir, &s.m); err != nil {
+		return nil, err
+	}
+	res := &Result{Path: s.dir, Manifest: s.m}
+	if s.opts.NoTar {
+		s.progress("flowblame: bundle %s (%s)", s.dir, s.m.Capture.StopReason)
+		return res, nil
+	}
+	out := strings.TrimSuffix(s.dir, string(filepath.Separator)) + ".tar.gz"
+	if err := writeTarGz(s.dir, out); err != nil {
+		return res, err
+	}
+	if err := os.RemoveAll(s.dir); err != nil {
+		return res, fmt.Errorf("remove bundle directory after archiving: %w", err)
+	}
+	res.Path = out
+	s.progress("flowblame: bundle %s (%s)", out, s.m.Capture.StopReason)
+	return res, nil
+}

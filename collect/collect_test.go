@@ -1,0 +1,146 @@
+package collect
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/flowblame/flowblame/collect/sockwatch"
+	"github.com/flowblame/flowblame/ingest"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// needRoot skips a test that needs root, unless CI=true (then it fails).
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("this test needs root (CI=true: not skipping)")
+		}
+		t.Skip("needs root (AF_PACKET capture, network namespaces)")
+	}
+}
+
+// fakeSockets writes one snapshot record and one process, then waits.
+func fakeSockets(ctx context.Context, _ sockwatch.Config, sink sockwatch.Sink) (sockwatch.Stats, error) {
+	if err := sink.Process(ingest.ProcessInfo{PID: 1, Comm: "init"}); err != nil {
+		return sockwatch.Stats{}, err
+	}
+	<-ctx.Done()
+	err := sink.Socket(ingest.SocketRecord{Kind: "snapshot", T: 1, Seq: 1})
+	return sockwatch.Stats{Snapshots: 1}, err
+}
+
+// pcapPackets reads every capture file of a bundle directory in name order
+// and returns the frames.
+func pcapPackets(t *testing.T, dir string) (frames [][]byte, flags []uint32) {
+	t.Helper()
+	names, _ := filepath.Glob(filepath.Join(dir, ingest.CaptureDir, "*.pcapng"))
+	sort.Strings(names)
+	for _, n := range names {
+		f, err := os.Open(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := pcapgo.NewNgReader(f, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+		if err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		for {
+			data, _, err := r.ReadPacketData()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", n, err)
+			}
+			frames = append(frames, data)
+		}
+		f.Close()
+	}
+	return frames, nil
+}
+
+// udpDstPort returns the UDP destination port of an Ethernet/IPv4 frame.
+func udpDstPort(f []byte) int {
+	if len(f) < 14+20+8 || binary.BigEndian.Uint16(f[12:]) != 0x0800 || f[23] != 17 {
+		return -1
+	}
+	ihl := int(f[14]&0xf) * 4
+	if len(f) < 14+ihl+4 {
+		return -1
+	}
+	return int(binary.BigEndian.Uint16(f[14+ihl+2:]))
+}
+
+func TestRunLoopbackNoDuplicates(t *testing.T) {
+	needRoot(t)
+	dir := filepath.Join(t.TempDir(), "b")
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type out struct {
+		r   *Result
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		r, err := Run(ctx, Options{Interfaces: []string{"lo"}, Out: dir, NoTar: true, Sockets: fakeSockets, MinFree: -1})
+		done <- out{r, err}
+	}()
+	// wait for the capture file to appear: the ring is open by then
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(filepath.Join(dir, ingest.CaptureDir, "00000.pcapng")); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c, err := net.Dial("udp4", conn.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	payload := make([]byte, 1000)
+	for range n {
+		if _, err := c.Write(payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	o := <-done
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	if o.r.Path != dir || o.r.Manifest.Capture.StopReason != StopSignal {
+		t.Errorf("result %q, stop %q", o.r.Path, o.r.Manifest.Capture.StopReason)
+	}
+	frames, _ := pcapPackets(t, dir)
+	var got int
+	for _, f := range frames {
+		if len(f) > 96 {
+			t.Fatalf("frame of %d bytes > snaplen", len(f))
+		}
+		if udpDstPort(f) == port {
+			got++
+		}
+	}
+	if got != n {
+		t.Errorf("captured %d datagrams to port %d, want %d (loopback duplicates?)", got, port, n)
+	}
+	if err := Verify(dir, io.Discard); err != nil {
+		t.Errorf("verify: %v", err)
+	}
+}
