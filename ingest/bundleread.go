@@ -1,0 +1,502 @@
+package ingest
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Limits on what OpenBundle reads into memory.
+const (
+	maxManifestBytes = 64 << 20 // manifest.json
+	maxJSONLine      = 1 << 20  // one line of a .jsonl file
+)
+
+// Bundle is an opened capture bundle (a directory, or a .tar.gz / .tar
+// whose capture files were extracted to a temporary directory). The socket,
+// process and counter files are parsed when the bundle is opened; packets
+// are streamed by Packets.
+type Bundle struct {
+	// Path is the path OpenBundle was given.
+	Path string
+	// Manifest is manifest.json.
+	Manifest Manifest
+	// CaptureFiles are the capture files on disk (inside the bundle
+	// directory or the extraction directory), sorted by name.
+	CaptureFiles []string
+	// Observations are the sockets of sockets.jsonl compiled by
+	// CompileNative; Coverage the inventories they come from.
+	Observations []SocketObservation
+	Coverage     Coverage
+	// Processes are processes.jsonl by (pid, start). Several lines of one
+	// process are merged (later lines win; first/last seen widened).
+	Processes map[ProcKey]ProcessInfo
+	// Counters are counters.jsonl in file order.
+	Counters []CounterSample
+	// Diagnostics: missing files, unparseable lines (with line numbers),
+	// files the manifest lists that are absent or of another size.
+	Diagnostics []Diagnostic
+
+	opts Options
+	tmp  string // extraction directory, removed by Close
+}
+
+// IfaceAddrs are one interface's link and network addresses, for deciding
+// packet direction.
+type IfaceAddrs struct {
+	Index int
+	Name  string
+	// MAC is nil when the manifest has none (or it is unparseable).
+	MAC   net.HardwareAddr
+	Addrs []netip.Prefix
+}
+
+// OpenBundle opens a bundle directory or a .tar.gz/.tar file (recognised by
+// content, not name). A missing or invalid manifest.json is fatal (wrapped
+// ErrUnrecognized/ErrMalformed); everything else that is missing or broken
+// becomes a Diagnostic. Tar archives are streamed once: capture files are
+// extracted to a temporary directory (removed by Close), the small files are
+// parsed on the fly, so memory stays bounded by the parsed records.
+func OpenBundle(p string, opts Options) (*Bundle, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, fmt.Errorf("open bundle: %w", err)
+	}
+	b := &Bundle{Path: p, opts: opts, Processes: map[ProcKey]ProcessInfo{}}
+	if st.IsDir() {
+		err = b.readDir(p)
+	} else {
+		err = b.readTar(p)
+	}
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	sort.Strings(b.CaptureFiles)
+	if len(b.CaptureFiles) == 0 {
+		b.diag(CaptureDir, DiagSkipped, "", "bundle has no capture files")
+	}
+	return b, nil
+}
+
+// Close removes the extraction directory of a tar bundle.
+func (b *Bundle) Close() error {
+	if b.tmp == "" {
+		return nil
+	}
+	err := os.RemoveAll(b.tmp)
+	b.tmp = ""
+	return err
+}
+
+// Packets opens the bundle's capture files as one time-ordered source.
+func (b *Bundle) Packets() (PacketSource, error) {
+	if len(b.CaptureFiles) == 0 {
+		return nil, fmt.Errorf("open bundle %s: no capture files: %w", b.Path, ErrUnrecognized)
+	}
+	return OpenCaptures(b.CaptureFiles, b.opts)
+}
+
+// Ifaces returns every interface of the manifest with its MAC and all the
+// addresses it had at any time of the capture (addresses added during the
+// capture included), in manifest order.
+func (b *Bundle) Ifaces() []IfaceAddrs {
+	var out []IfaceAddrs
+	byName := map[string]int{}
+	for _, in := range b.Manifest.Interfaces {
+		ia := IfaceAddrs{Index: in.Index, Name: in.Name}
+		if mac, err := net.ParseMAC(in.MAC); err == nil {
+			ia.MAC = mac
+		}
+		for _, a := range in.Addrs {
+			if pf, ok := parsePrefix(a); ok {
+				ia.Addrs = append(ia.Addrs, pf)
+			}
+		}
+		byName[in.Name] = len(out)
+		out = append(out, ia)
+	}
+	for _, c := range b.Manifest.AddrChanges {
+		i, ok := byName[c.Iface]
+		pf, pok := parsePrefix(c.Addr)
+		if !ok || !pok || c.Action != "add" || slices.Contains(out[i].Addrs, pf) {
+			continue
+		}
+		out[i].Addrs = append(out[i].Addrs, pf)
+	}
+	return out
+}
+
+// LocalPrefixes returns the host's own addresses (every interface, every
+// address it had during the capture) as single-address prefixes (/32, /128),
+// sorted and distinct. These decide direction: a packet from one of them is
+// outgoing.
+func (b *Bundle) LocalPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, in := range b.Ifaces() {
+		for _, a := range in.Addrs {
+			out = append(out, netip.PrefixFrom(a.Addr(), a.Addr().BitLen()))
+		}
+	}
+	slices.SortFunc(out, func(x, y netip.Prefix) int { return x.Addr().Compare(y.Addr()) })
+	return slices.Compact(out)
+}
+
+// parsePrefix accepts "198.51.100.1/24" or a bare address.
+func parsePrefix(s string) (netip.Prefix, bool) {
+	if pf, err := netip.ParsePrefix(s); err == nil {
+		return pf, true
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), true
+	}
+	return netip.Prefix{}, false
+}
+
+func (b *Bundle) diag(file string, kind DiagKind, where, msg string) {
+	b.Diagnostics = append(b.Diagnostics, Diagnostic{File: file, Kind: kind, Where: where, Offset: -1, Count: 1, Msg: msg})
+}
+
+// isCaptureName says a bundle member is a capture file.
+func isCaptureName(name string) bool {
+	if path.Dir(name) != CaptureDir {
+		return false
+	}
+	n := strings.TrimSuffix(path.Base(name), ".gz")
+	return strings.HasSuffix(n, ".pcapng") || strings.HasSuffix(n, ".pcap")
+}
+
+func (b *Bundle) readDir(dir string) error {
+	mf, err := os.Open(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		return fmt.Errorf("open bundle %s: %w: %w", dir, ErrUnrecognized, err)
+	}
+	m, err := parseManifest(mf)
+	mf.Close()
+	if err != nil {
+		return fmt.Errorf("open bundle %s: %w", dir, err)
+	}
+	b.Manifest = *m
+	present := map[string]int64{}
+	ents, err := os.ReadDir(filepath.Join(dir, CaptureDir))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("open bundle %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		name := CaptureDir + "/" + e.Name()
+		if e.Type().IsRegular() && isCaptureName(name) {
+			b.CaptureFiles = append(b.CaptureFiles, filepath.Join(dir, CaptureDir, e.Name()))
+			if info, err := e.Info(); err == nil {
+				present[name] = info.Size()
+			}
+		}
+	}
+	for _, name := range []string{SocketsFile, ProcessesFile, CountersFile} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			continue
+		}
+		if info, err := f.Stat(); err == nil {
+			present[name] = info.Size()
+		}
+		b.readMember(name, f)
+		f.Close()
+	}
+	present[ManifestFile] = -1
+	b.finish(present)
+	return nil
+}
+
+func (b *Bundle) readTar(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("open bundle: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	var r io.Reader = br
+	if head, _ := br.Peek(2); len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("open bundle %s: %w: %w", p, ErrMalformed, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	tr := tar.NewReader(r)
+	present := map[string]int64{}
+	haveManifest := false
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if len(present) == 0 {
+				return fmt.Errorf("open bundle %s: not a tar archive: %w: %w", p, ErrUnrecognized, err)
+			}
+			b.Diagnostics = append(b.Diagnostics, Diagnostic{File: p, Kind: DiagTruncated, Where: fmt.Sprintf("after %d members", len(present)),
+				Offset: -1, Count: 1, Msg: "bundle archive ends early; members read so far are kept", Err: err})
+			break
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		name := bundleMemberName(h.Name)
+		if name == "" {
+			continue
+		}
+		present[name] = h.Size
+		switch {
+		case name == ManifestFile:
+			m, err := parseManifest(tr)
+			if err != nil {
+				return fmt.Errorf("open bundle %s: %w", p, err)
+			}
+			b.Manifest, haveManifest = *m, true
+		case isCaptureName(name):
+			if err := b.extract(name, tr); err != nil {
+				return fmt.Errorf("open bundle %s: extract %s: %w", p, name, err)
+			}
+		case name == SocketsFile || name == ProcessesFile || name == CountersFile:
+			b.readMember(name, tr)
+		}
+	}
+	if !haveManifest {
+		return fmt.Errorf("open bundle %s: no %s: %w", p, ManifestFile, ErrUnrecognized)
+	}
+	present[ManifestFile] = -1
+	b.finish(present)
+	return nil
+}
+
+// bundleMemberName maps a tar member name to its bundle-relative name: the
+// bundle may be archived with a top directory ("bundle-x/manifest.json").
+// Unsafe names return "".
+func bundleMemberName(n string) string {
+	n = strings.TrimPrefix(path.Clean("/"+strings.TrimPrefix(n, "./")), "/")
+	if !fs.ValidPath(n) || n == "." {
+		return ""
+	}
+	parts := strings.Split(n, "/")
+	switch {
+	case len(parts) == 1:
+		return n
+	case len(parts) == 2 && parts[0] == CaptureDir:
+		return n
+	case len(parts) >= 2 && parts[0] != CaptureDir:
+		return strings.Join(parts[1:], "/")
+	}
+	return ""
+}
+
+func (b *Bundle) extract(name string, r io.Reader) error {
+	if b.tmp == "" {
+		d, err := os.MkdirTemp("", "flowblame-bundle-")
+		if err != nil {
+			return err
+		}
+		b.tmp = d
+	}
+	dst := filepath.Join(b.tmp, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	b.CaptureFiles = append(b.CaptureFiles, dst)
+	return nil
+}
+
+// finish compiles the sockets and compares the manifest's file list with
+// what the bundle holds.
+func (b *Bundle) finish(present map[string]int64) {
+	for _, name := range []string{SocketsFile, ProcessesFile, CountersFile} {
+		if _, ok := present[name]; !ok {
+			msg := "file missing from bundle"
+			if name == SocketsFile {
+				msg += ": no socket data, traffic cannot be attributed to processes"
+			}
+			b.diag(name, DiagSkipped, "", msg)
+		}
+	}
+	for _, fe := range b.Manifest.Files {
+		size, ok := present[fe.Path]
+		switch {
+		case !ok:
+			b.diag(fe.Path, DiagSkipped, "", "listed in manifest but missing from bundle")
+		case size >= 0 && size != fe.Size:
+			b.diag(fe.Path, DiagMalformed, "", fmt.Sprintf("size %d, manifest says %d", size, fe.Size))
+		}
+	}
+}
+
+// readMember parses one of the .jsonl files.
+func (b *Bundle) readMember(name string, r io.Reader) {
+	switch name {
+	case SocketsFile:
+		recs, diags := readSocketsJSONL(r, name)
+		b.Diagnostics = append(b.Diagnostics, diags...)
+		obs, cov, cd := CompileNative(recs)
+		b.Observations, b.Coverage = obs, cov
+		b.Diagnostics = append(b.Diagnostics, cd...)
+	case ProcessesFile:
+		b.Diagnostics = append(b.Diagnostics, readJSONL(r, name, func(line []byte) error {
+			var p ProcessInfo
+			if err := json.Unmarshal(line, &p); err != nil {
+				return err
+			}
+			b.addProcess(p)
+			return nil
+		})...)
+	case CountersFile:
+		b.Diagnostics = append(b.Diagnostics, readJSONL(r, name, func(line []byte) error {
+			var c CounterSample
+			if err := json.Unmarshal(line, &c); err != nil {
+				return err
+			}
+			b.Counters = append(b.Counters, c)
+			return nil
+		})...)
+	}
+}
+
+func (b *Bundle) addProcess(p ProcessInfo) {
+	k := p.Key()
+	if old, ok := b.Processes[k]; ok {
+		if old.FirstSeen != 0 && (p.FirstSeen == 0 || old.FirstSeen < p.FirstSeen) {
+			p.FirstSeen = old.FirstSeen
+		}
+		p.LastSeen = max(p.LastSeen, old.LastSeen)
+		if p.Exited == 0 {
+			p.Exited = old.Exited
+		}
+	}
+	b.Processes[k] = p
+}
+
+// parseManifest decodes manifest.json and checks its format version and
+// file paths.
+func parseManifest(r io.Reader) (*Manifest, error) {
+	var m Manifest
+	dec := json.NewDecoder(io.LimitReader(r, maxManifestBytes))
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decode %s: %w: %w", ManifestFile, ErrMalformed, err)
+	}
+	if m.Format != BundleFormat {
+		return nil, fmt.Errorf("%s format %d, want %d: %w", ManifestFile, m.Format, BundleFormat, ErrUnrecognized)
+	}
+	for _, f := range m.Files {
+		if f.Path == "" || strings.HasPrefix(f.Path, "/") || !fs.ValidPath(f.Path) {
+			return nil, fmt.Errorf("%s: file path %q: %w", ManifestFile, f.Path, ErrMalformed)
+		}
+	}
+	return &m, nil
+}
+
+// readSocketsJSONL parses sockets.jsonl; bad lines are skipped with a
+// Diagnostic giving the line number.
+func readSocketsJSONL(r io.Reader, name string) ([]SocketRecord, []Diagnostic) {
+	var recs []SocketRecord
+	diags := readJSONL(r, name, func(line []byte) error {
+		var rec SocketRecord
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return err
+		}
+		if rec.Kind == "" {
+			return errors.New("record without kind")
+		}
+		recs = append(recs, rec)
+		return nil
+	})
+	return recs, diags
+}
+
+// readJSONL calls fn for every non-blank line of r (at most maxJSONLine
+// bytes; longer lines are skipped). Lines fn rejects, over-long lines and a
+// last line cut without newline that fn rejects become folded Diagnostics
+// with 1-based line numbers.
+func readJSONL(r io.Reader, name string, fn func(line []byte) error) []Diagnostic {
+	folder := newDiagFolder(name, 0)
+	br := bufio.NewReaderSize(r, 64<<10)
+	var off int64
+	for lineNo := 1; ; lineNo++ {
+		line, n, long, err := readLine(br)
+		where := "line " + strconv.Itoa(lineNo)
+		start := off
+		off += n
+		if long {
+			folder.add("long-line", DiagSkipped, where, start, n, fmt.Sprintf("line longer than %d bytes skipped", maxJSONLine), nil)
+		} else if t := bytes.TrimSpace(line); len(t) > 0 {
+			if ferr := fn(t); ferr != nil {
+				if err == io.EOF && !bytes.HasSuffix(line, []byte("\n")) {
+					folder.add("truncated", DiagTruncated, where, start, n, "last line cut short", ferr)
+				} else {
+					folder.add("bad-json", DiagMalformed, where, start, n, "unparseable line skipped: "+shortErr(ferr), ferr)
+				}
+			}
+		}
+		if err != nil {
+			if err != io.EOF {
+				folder.add("read-error", DiagTruncated, where, off, 0, "read error: "+err.Error(), err)
+			}
+			return folder.diagnostics()
+		}
+	}
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	if len(s) > 120 {
+		s = s[:120] + "..."
+	}
+	return s
+}
+
+// readLine returns the next line (with its newline), the bytes consumed, and
+// whether it was too long (then line is nil and the rest was discarded).
+func readLine(br *bufio.Reader) (line []byte, n int64, long bool, err error) {
+	var buf []byte
+	for {
+		chunk, e := br.ReadSlice('\n')
+		n += int64(len(chunk))
+		if !long {
+			if len(buf)+len(chunk) > maxJSONLine {
+				long, buf = true, nil
+			} else {
+				buf = append(buf, chunk...)
+			}
+		}
+		if e == bufio.ErrBufferFull {
+			continue
+		}
+		if long {
+			return nil, n, true, e
+		}
+		return buf, n, false, e
+	}
+}

@@ -1,0 +1,300 @@
+package ingest
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// tinyPcap returns a pcap (LINKTYPE_RAW) with one IPv4/UDP packet
+// 198.51.100.1:5000 → 203.0.113.9:53 at t = 10 s.
+func tinyPcap() []byte {
+	var b bytes.Buffer
+	hdr := []uint32{0xa1b2c3d4, 0x00040002, 0, 0, 65535, uint32(LinkRaw)}
+	binary.Write(&b, binary.LittleEndian, hdr[0])
+	binary.Write(&b, binary.LittleEndian, uint16(2))
+	binary.Write(&b, binary.LittleEndian, uint16(4))
+	binary.Write(&b, binary.LittleEndian, uint32(0))
+	binary.Write(&b, binary.LittleEndian, uint32(0))
+	binary.Write(&b, binary.LittleEndian, uint32(65535))
+	binary.Write(&b, binary.LittleEndian, uint32(LinkRaw))
+	pkt := []byte{
+		0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 198, 51, 100, 1, 203, 0, 113, 9,
+		0x13, 0x88, 0, 53, 0, 8, 0, 0,
+	}
+	binary.Write(&b, binary.LittleEndian, []uint32{10, 0, uint32(len(pkt)), uint32(len(pkt))})
+	b.Write(pkt)
+	return b.Bytes()
+}
+
+const testManifest = `{"format":1,"tool":"flowblame test","host":{"hostname":"h"},
+ "interfaces":[{"index":2,"name":"veth0","mac":"02:00:00:00:00:01","addrs":["198.51.100.1/24","2001:db8::1/64"],"captured":true},
+               {"index":1,"name":"lo","addrs":["127.0.0.1/8"]}],
+ "addr_changes":[{"t":5,"iface":"veth0","addr":"203.0.113.200/24","action":"add"}],
+ "capture":{"interfaces":["veth0"],"snapshot_interval_s":1},
+ "files":[{"path":"capture/0001.pcap","size":68,"sha256":"x"},{"path":"sockets.jsonl","size":1,"sha256":"x"},{"path":"capture/0002.pcap","size":1,"sha256":"x"}]}`
+
+const testSockets = `{"kind":"snapshot","t":1000000000,"seq":1,"count":1}
+{"kind":"seen","t":1000000000,"snap":1,"proto":"udp","local":"198.51.100.1:5000","remote":"203.0.113.9:53","state":"ESTAB","cookie":9,"holders":[{"pid":10,"start":1}]}
+this is not json
+{"kind":"snapshot","t":2000000000,"seq":2,"count":1}
+{"kind":"seen","t":2000000000,"snap":2,"proto":"tcp","local":"198.51.100.1:1","remote":"203.0.113.9:2","cookie":10,"holders":[{"pid":11,"start":1}]}
+{"kind":"snapshot","t":3000000000,"seq":3,"coun`
+
+const testProcesses = `{"pid":10,"start":1,"comm":"fb-udp","first_seen":1,"last_seen":5}
+{"pid":10,"start":1,"comm":"fb-udp","first_seen":3,"last_seen":9}
+{"pid":11,"start":1,"comm":"fb-tcp"
+`
+
+const testCounters = `{"t":1,"iface":"veth0","rx_bytes":10,"tx_bytes":20}
+{"t":2,"iface":"veth0","rx_bytes":11,"tx_bytes":22}
+`
+
+func writeTestBundle(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string][]byte{
+		ManifestFile:        []byte(testManifest),
+		SocketsFile:         []byte(testSockets),
+		ProcessesFile:       []byte(testProcesses),
+		CountersFile:        []byte(testCounters),
+		"capture/0001.pcap": tinyPcap(),
+		"capture/notes.txt": []byte("not a capture"),
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// tarBundle archives dir under a top directory "bundle/".
+func tarBundle(t *testing.T, dir string, gz bool) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "b.tar.gz")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var w io.Writer = f
+	var zw *gzip.Writer
+	if gz {
+		zw = gzip.NewWriter(f)
+		w = zw
+	}
+	tw := tar.NewWriter(w)
+	var names []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, p)
+		}
+		return nil
+	})
+	sort.Strings(names)
+	for _, p := range names {
+		data, _ := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		tw.WriteHeader(&tar.Header{Name: "bundle/" + filepath.ToSlash(rel), Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
+		tw.Write(data)
+	}
+	tw.Close()
+	if zw != nil {
+		zw.Close()
+	}
+	return out
+}
+
+func TestOpenBundle(t *testing.T) {
+	dir := writeTestBundle(t)
+	for _, tc := range []struct {
+		name string
+		path string
+	}{
+		{name: "dir", path: dir},
+		{name: "tar.gz", path: tarBundle(t, dir, true)},
+		{name: "tar", path: tarBundle(t, dir, false)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := OpenBundle(tc.path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			if b.Manifest.Tool != "flowblame test" || len(b.CaptureFiles) != 1 {
+				t.Errorf("manifest/captures: %+v %v", b.Manifest, b.CaptureFiles)
+			}
+			if len(b.Observations) != 2 || b.Observations[0].Holders[0].PID != 10 {
+				t.Errorf("observations = %+v", b.Observations)
+			}
+			if len(b.Coverage.Times()) != 2 {
+				t.Errorf("coverage = %+v", b.Coverage)
+			}
+			if p := b.Processes[ProcKey{PID: 10, Start: 1}]; p.Comm != "fb-udp" || p.FirstSeen != 1 || p.LastSeen != 9 || len(b.Processes) != 1 {
+				t.Errorf("processes = %+v", b.Processes)
+			}
+			if len(b.Counters) != 2 {
+				t.Errorf("counters = %+v", b.Counters)
+			}
+			want := map[string]bool{
+				"sockets.jsonl/line 3/malformed":   true, // not json
+				"sockets.jsonl/line 6/truncated":   true, // cut last line
+				"processes.jsonl/line 3/malformed": true, // unterminated object, but newline-terminated
+				"capture/0002.pcap//skipped":       true, // in manifest, missing
+				"sockets.jsonl//malformed":         true, // size differs from manifest
+			}
+			got := map[string]bool{}
+			for _, d := range b.Diagnostics {
+				got[d.File+"/"+d.Where+"/"+string(d.Kind)] = true
+			}
+			for k := range want {
+				if !got[k] {
+					t.Errorf("missing diagnostic %s; got %v", k, b.Diagnostics)
+				}
+			}
+			if len(got) != len(want) {
+				t.Errorf("diagnostics = %v", b.Diagnostics)
+			}
+			lp := b.LocalPrefixes()
+			wantLP := []string{"127.0.0.1/32", "198.51.100.1/32", "203.0.113.200/32", "2001:db8::1/128"}
+			if len(lp) != len(wantLP) {
+				t.Fatalf("LocalPrefixes = %v", lp)
+			}
+			for i := range wantLP {
+				if lp[i].String() != wantLP[i] {
+					t.Errorf("LocalPrefixes = %v, want %v", lp, wantLP)
+				}
+			}
+			ifs := b.Ifaces()
+			if ifs[0].MAC.String() != "02:00:00:00:00:01" || ifs[1].MAC != nil || len(ifs[0].Addrs) != 3 {
+				t.Errorf("Ifaces = %+v", ifs)
+			}
+			src, err := b.Packets()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			var p Packet
+			if err := src.Next(&p); err != nil {
+				t.Fatal(err)
+			}
+			if p.Tuple.Src != netip.MustParseAddrPort("198.51.100.1:5000") {
+				t.Errorf("packet = %+v", p.Tuple)
+			}
+			tmp := b.tmp
+			b.Close()
+			if tmp != "" {
+				if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("extraction dir %s not removed", tmp)
+				}
+			}
+		})
+	}
+}
+
+func TestOpenBundleFatal(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := OpenBundle(dir, Options{}); !errors.Is(err, ErrUnrecognized) {
+		t.Errorf("no manifest: err = %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, ManifestFile), []byte(`{"format":1,`), 0o644)
+	if _, err := OpenBundle(dir, Options{}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("bad manifest: err = %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, ManifestFile), []byte(`{"format":99}`), 0o644)
+	if _, err := OpenBundle(dir, Options{}); !errors.Is(err, ErrUnrecognized) {
+		t.Errorf("future format: err = %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, ManifestFile), []byte(`{"format":1,"files":[{"path":"../x"}]}`), 0o644)
+	if _, err := OpenBundle(dir, Options{}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("unsafe path: err = %v", err)
+	}
+	notTar := filepath.Join(dir, "x.tar.gz")
+	os.WriteFile(notTar, []byte("hello, not a tar archive at all"), 0o644)
+	if _, err := OpenBundle(notTar, Options{}); !errors.Is(err, ErrUnrecognized) {
+		t.Errorf("not a tar: err = %v", err)
+	}
+}
+
+func TestOpenBundleNoSockets(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, ManifestFile), []byte(`{"format":1}`), 0o644)
+	b, err := OpenBundle(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, d := range b.Diagnostics {
+		msgs = append(msgs, d.File+": "+d.Msg)
+	}
+	s := strings.Join(msgs, "\n")
+	for _, want := range []string{"sockets.jsonl: file missing", "processes.jsonl: file missing", "counters.jsonl: file missing", "capture: bundle has no capture files"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("diagnostics lack %q:\n%s", want, s)
+		}
+	}
+	if _, err := b.Packets(); err == nil {
+		t.Error("Packets on a bundle without captures succeeded")
+	}
+}
+
+func TestReadJSONLLongLine(t *testing.T) {
+	in := `{"kind":"snapshot","t":1}` + "\n" + `{"kind":"x","pad":"` + strings.Repeat("a", maxJSONLine+10) + `"}` + "\n" + `{"kind":"snapshot","t":2}` + "\n"
+	recs, diags := readSocketsJSONL(strings.NewReader(in), SocketsFile)
+	if len(recs) != 2 || len(diags) != 1 || diags[0].Where != "line 2" || diags[0].Kind != DiagSkipped {
+		t.Errorf("recs %d, diags %v", len(recs), diags)
+	}
+}
+
+func FuzzManifest(f *testing.F) {
+	f.Add([]byte(testManifest))
+	f.Add([]byte(`{"format":1}`))
+	f.Add([]byte(`{"format":1,"files":[{"path":"a/../../b"}]}`))
+	f.Add([]byte(`{"format":1,"interfaces":[{"name":"x","mac":"zz","addrs":["1.2.3.4","bad","::1/200"]}],"addr_changes":[{"iface":"x","addr":"1.1.1.1/8","action":"add"},{"iface":"nope","addr":"1.1.1.1","action":"add"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := parseManifest(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		b := &Bundle{Manifest: *m}
+		for _, p := range b.LocalPrefixes() {
+			if !p.IsValid() || !p.IsSingleIP() {
+				t.Fatalf("bad local prefix %v", p)
+			}
+		}
+		b.finish(map[string]int64{})
+	})
+}
+
+func FuzzSocketsJSONL(f *testing.F) {
+	f.Add([]byte(testSockets))
+	f.Add([]byte(`{"kind":"destroy","t":5,"proto":"tcp","local":"[::1]:1","remote":"[::1]:2","cookie":1}
+{"kind":"gone","t":6,"snap":3,"cookie":1}
+{"kind":"probe","t":7,"proto":"udp","local":"*:53","remote":"*:*","inode":4}
+{"kind":"seen","t":8,"proto":"tcp","local":"1.2.3.4:5","remote":"5.6.7.8:9","inode":4,"holders":[{"pid":1}]}
+{"kind":"bytes","t":9,"inode":4,"bytes_acked":5}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		recs, _ := readSocketsJSONL(bytes.NewReader(data), SocketsFile)
+		obs, cov, _ := CompileNative(recs)
+		for _, o := range obs {
+			if !o.Local.IsValid() {
+				t.Fatalf("observation without local endpoint: %+v", o)
+			}
+		}
+		_ = cov.Times()
+	})
+}
