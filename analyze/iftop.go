@@ -446,10 +446,13 @@ func (st *iftopState) hwDir(p *ingest.Packet) int {
 		if p.DstMAC == [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff} {
 			return 0
 		}
-	case p.SLLType == 0 && (p.Link == ingest.LinkSLL || p.Link == ingest.LinkSLL2):
-		return 0
-	case p.SLLType == 4:
-		return 1
+	case p.Link == ingest.LinkSLL || p.Link == ingest.LinkSLL2:
+		switch p.SLLType {
+		case 0: // LINUX_SLL_HOST
+			return 0
+		case 4: // LINUX_SLL_OUTGOING
+			return 1
+		}
 	}
 	return -1
 }
