@@ -142,14 +142,11 @@ func (r *pcapReader) Next(p *Packet) error {
 			dir = DirOut
 		}
 	}
-	*p = Packet{
-		TS:        int64(sec)*1e9 + int64(frac)*r.fracMul,
-		WireLen:   int(wire),
-		CapLen:    int(caplen),
-		Truncated: caplen < wire,
-		Dir:       dir,
-		SLLType:   -1,
-	}
+	// Decode resets every decoded field; set the capture fields here
+	// rather than zeroing the whole (large) Packet.
+	p.TS = int64(sec)*1e9 + int64(frac)*r.fracMul
+	p.WireLen, p.CapLen, p.Truncated = int(wire), int(caplen), caplen < wire
+	p.Iface, p.Dir, p.Comment, p.Hint = 0, dir, "", nil
 	br.discard(need)
 	if frac >= r.fracMax {
 		r.info("ts-fraction", off, fmt.Sprintf("timestamp fraction %d out of range; added as is", frac))
