@@ -1,0 +1,133 @@
+package ingest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// lsof field output: `lsof -i -n -P -F pcuLftPnT` (or plain -F, or -F0 with
+// NUL-terminated fields). Each line is one field: a one-letter identifier
+// followed by its value. A process set starts with p; a file set with f.
+
+// parseLsofF parses the field output of one `lsof -i -n -P -F ...` run.
+func parseLsofF(r io.Reader) (SocketSnapshot, []Diagnostic, error) {
+	return parseSingle(r, FormatLsofF, parseLsofFLines)
+}
+
+// readLsofF parses an lsof -F dump file as one snapshot.
+func readLsofF(path string) (SocketSnapshot, []Diagnostic, error) {
+	return readSingle(path, parseLsofF)
+}
+
+var lsofFProcRE = regexp.MustCompile(`(?m)^p[0-9]+\x00?\r?\n?(g[0-9]+\x00?\r?\n)?(R[0-9]+\x00?\r?\n)?c`)
+
+// sniffLsofF reports whether head looks like lsof -F output: a p<pid> line
+// followed by process fields and an f<fd> line.
+func sniffLsofF(head []byte) bool {
+	h := bytes.ReplaceAll(head, []byte{0}, []byte("\n"))
+	return lsofFProcRE.Match(h) && bytes.Contains(h, []byte("\nf"))
+}
+
+func parseLsofFLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
+	// Sample (lsof 4.95.0, `lsof -i -n -P -F pcuLftPnT`), one field a line:
+	//   p7029 / cpython3 / u0 / Lroot / f7 / tIPv4 / PTCP /
+	//   n198.51.100.1:22->198.51.100.2:50670 / TST=ESTABLISHED / TQR=0 / TQS=0
+	// plain -F adds g (pgid), R (ppid), a, l, G, d (device = socket inode), o.
+	var (
+		proc    ProcessInfo
+		haveP   bool
+		file    struct{ typ, proto, name, state, dev string }
+		haveF   bool
+		fileAt  dumpLine
+		badProc bool
+	)
+	flushFile := func() {
+		if !haveF {
+			return
+		}
+		haveF = false
+		if !haveP || badProc {
+			ds.add(DiagMalformed, fileAt, "lsofF-nopid", "lsof -F file set without a valid p (process) field skipped")
+			return
+		}
+		if file.typ != "IPv4" && file.typ != "IPv6" {
+			ds.add(DiagSkipped, fileAt, "lsofF-other", fmt.Sprintf("non-inet file (type %q) skipped", file.typ))
+			return
+		}
+		if file.proto != "TCP" && file.proto != "UDP" {
+			ds.add(DiagSkipped, fileAt, "lsofF-other", fmt.Sprintf("non-TCP/UDP socket (protocol %q) skipped", file.proto))
+			return
+		}
+		name := file.name
+		if file.state != "" {
+			name += " (" + file.state + ")"
+		}
+		e, err := lsofName(file.proto, file.typ == "IPv6", name)
+		if err != nil {
+			ds.add(DiagUnsupported, fileAt, "lsofF-name", fmt.Sprintf("lsof n field %q: %v", clip(file.name), err))
+			return
+		}
+		e.Inode, _ = strconv.ParseUint(file.dev, 10, 64)
+		e.UID = proc.UID
+		b.add(e, proc.PID, proc.Comm)
+	}
+	for _, l := range lines {
+		s := l.s
+		if s == "" {
+			continue
+		}
+		id, v := s[0], s[1:]
+		switch id {
+		case 'p':
+			flushFile()
+			if haveP && !badProc {
+				b.proc(proc)
+			}
+			pid, ok := atoiPos(v)
+			badProc = !ok || pid == 0
+			if badProc {
+				ds.add(DiagMalformed, l, "lsofF-pid", fmt.Sprintf("lsof -F pid %q is not a number", clip(v)))
+			}
+			proc, haveP = ProcessInfo{PID: pid, UID: -1}, true
+		case 'c':
+			proc.Comm = lsofUnescape(v)
+		case 'u':
+			if n, ok := atoiPos(v); ok {
+				proc.UID = n
+			}
+		case 'L':
+			proc.User = v
+		case 'R':
+			if n, ok := atoiPos(v); ok {
+				proc.PPID = n
+			}
+		case 'f':
+			flushFile()
+			haveF, fileAt = true, l
+			file.typ, file.proto, file.name, file.state, file.dev = "", "", "", "", ""
+		case 't':
+			file.typ = v
+		case 'P':
+			file.proto = v
+		case 'n':
+			file.name = v
+		case 'd':
+			file.dev = v
+		case 'T':
+			if st, ok := strings.CutPrefix(v, "ST="); ok {
+				file.state = st
+			}
+		case 'g', 'a', 'l', 'G', 'o', 'i', 's', 'D', 'k', 'K', 'S', 'N', 'Z', 'C', 'F', 'M':
+		default:
+			ds.add(DiagMalformed, l, "lsofF-field", fmt.Sprintf("unknown lsof -F field %q", clip(s)))
+		}
+	}
+	flushFile()
+	if haveP && !badProc {
+		b.proc(proc)
+	}
+}

@@ -1,0 +1,400 @@
+package ingest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/tools/txtar"
+)
+
+// sockFixtures is where the socket-dump txtar fixtures live.
+const sockFixtures = "../fixtures/sockets"
+
+// fixtureMtime stands in for the file mtime of fixture inputs.
+var fixtureMtime = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+// goldenDump is the JSON form of ParseSocketDump's result in goldens.
+type goldenDump struct {
+	Format      SocketFormat     `json:"format"`
+	Error       string           `json:"error,omitempty"`
+	Snapshots   []goldenSnapshot `json:"snapshots"`
+	Diagnostics []Diagnostic     `json:"diagnostics"`
+}
+
+type goldenSnapshot struct {
+	Taken         string         `json:"taken"`
+	Source        SocketFormat   `json:"source"`
+	TimeFromMtime bool           `json:"time_from_mtime,omitempty"`
+	Sockets       []goldenSocket `json:"sockets"`
+	Procs         []ProcessInfo  `json:"procs,omitempty"`
+}
+
+type goldenSocket struct {
+	Proto         string   `json:"proto"`
+	Local         string   `json:"local"`
+	Remote        string   `json:"remote,omitempty"`
+	State         string   `json:"state,omitempty"`
+	Inode         uint64   `json:"inode,omitempty"`
+	Cookie        uint64   `json:"cookie,omitempty"`
+	UID           int      `json:"uid"`
+	Holders       []string `json:"holders,omitempty"` // "pid" or "pid@start"
+	Comms         []string `json:"comms,omitempty"`
+	BytesAcked    uint64   `json:"bytes_acked,omitempty"`
+	BytesReceived uint64   `json:"bytes_received,omitempty"`
+}
+
+func toGolden(s SocketSnapshot) goldenSnapshot {
+	g := goldenSnapshot{
+		Taken:         time.Unix(0, s.Taken).UTC().Format(time.RFC3339Nano),
+		Source:        s.Source,
+		TimeFromMtime: s.TimeFromMtime,
+		Sockets:       []goldenSocket{},
+	}
+	for _, e := range s.Sockets {
+		r := ""
+		if e.Remote.IsValid() {
+			r = e.Remote.String()
+		}
+		g.Sockets = append(g.Sockets, goldenSocket{
+			Proto: ProtoName(e.Proto), Local: e.Local.String(), Remote: r, State: e.State, Inode: e.Inode,
+			Cookie: e.Cookie, UID: e.UID, Holders: goldenHolders(e.Holders), Comms: e.Comms,
+			BytesAcked: e.BytesAcked, BytesReceived: e.BytesReceived,
+		})
+	}
+	for _, p := range s.Procs {
+		g.Procs = append(g.Procs, p)
+	}
+	sort.Slice(g.Procs, func(i, j int) bool {
+		if g.Procs[i].PID != g.Procs[j].PID {
+			return g.Procs[i].PID < g.Procs[j].PID
+		}
+		return g.Procs[i].Start < g.Procs[j].Start
+	})
+	return g
+}
+
+func goldenHolders(hs []ProcKey) []string {
+	var out []string
+	for _, h := range hs {
+		s := strconv.Itoa(h.PID)
+		if h.Start != 0 {
+			s += "@" + time.Unix(0, h.Start).UTC().Format(time.RFC3339Nano)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func dumpJSON(t *testing.T, name string, data []byte) []byte {
+	t.Helper()
+	snaps, diags, err := ParseSocketDump(bytes.NewReader(data), name, fixtureMtime)
+	g := goldenDump{Snapshots: []goldenSnapshot{}, Diagnostics: diags}
+	if f, derr := DetectSocketDump(data[:min(len(data), sniffBytes)]); derr == nil {
+		g.Format = f
+	}
+	if err != nil {
+		g.Error = err.Error()
+	}
+	for _, s := range snaps {
+		if cerr := checkSnapshot(s); cerr != nil {
+			t.Errorf("%s: invalid snapshot: %v", name, cerr)
+		}
+		g.Snapshots = append(g.Snapshots, toGolden(s))
+	}
+	if g.Diagnostics == nil {
+		g.Diagnostics = []Diagnostic{}
+	}
+	out, jerr := json.MarshalIndent(g, "", "  ")
+	if jerr != nil {
+		t.Fatalf("%s: marshal: %v", name, jerr)
+	}
+	return append(out, '\n')
+}
+
+// TestSocketDumpGoldens parses every input of every fixtures/sockets/*.txtar
+// archive and compares the decoded dump with the archive's NAME.json member.
+// With -update the archives' .json members are rewritten.
+func TestSocketDumpGoldens(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(sockFixtures, "*.txtar"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures in %s: %v", sockFixtures, err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			ar, err := txtar.ParseFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := map[string]int{}
+			for i, f := range ar.Files {
+				golden[f.Name] = i
+			}
+			var out []txtar.File
+			changed := false
+			for _, f := range ar.Files {
+				if _, isGolden := golden[strings.TrimSuffix(f.Name, ".json")]; isGolden && strings.HasSuffix(f.Name, ".json") {
+					continue
+				}
+				got := dumpJSON(t, f.Name, f.Data)
+				out = append(out, f, txtar.File{Name: f.Name + ".json", Data: got})
+				i, ok := golden[f.Name+".json"]
+				if !ok || !bytes.Equal(ar.Files[i].Data, got) {
+					changed = true
+					if !*update {
+						var want []byte
+						if ok {
+							want = ar.Files[i].Data
+						}
+						t.Errorf("%s: decoded dump differs from golden (-want +got):\n%s", f.Name, cmp.Diff(string(want), string(got)))
+					}
+				}
+			}
+			if *update && changed {
+				ar.Files = out
+				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func TestTimestampLines(t *testing.T) {
+	tests := []struct {
+		name     string
+		in       string
+		want     string // RFC3339Nano, "" for zero
+		ok       bool
+		wantWarn bool
+	}{
+		{"epoch-ns", "1795867294.123456789", "2026-11-28T12:01:34.123456789Z", true, false},
+		{"epoch-s", "1795867294", "2026-11-28T12:01:34Z", true, false},
+		{"iso-ns-comma", "2026-11-28T12:01:34,123456789+00:00", "2026-11-28T12:01:34.123456789Z", true, false},
+		{"iso-s-offset", "2026-11-28T13:01:34+01:00", "2026-11-28T12:01:34Z", true, false},
+		{"date-default", "Sat Nov 28 12:01:34 UTC 2026", "2026-11-28T12:01:34Z", true, false},
+		{"date-padded-day", "Sun Nov  1 02:03:04 UTC 2026", "2026-11-01T02:03:04Z", true, false},
+		{"date-en-us-pm", "Sat Nov 28 01:01:34 PM UTC 2026", "2026-11-28T13:01:34Z", true, false},
+		{"date-en-gb", "Sat 28 Nov 2026 12:01:34 UTC", "2026-11-28T12:01:34Z", true, false},
+		{"date-other-zone", "Sat Nov 28 12:01:34 CET 2026", "2026-11-28T12:01:34Z", true, true},
+		{"marker", "# flowblame-ts: 2026-11-28T12:01:34.1234567Z", "2026-11-28T12:01:34.1234567Z", true, false},
+		{"marker-crlf", "# flowblame-ts: 2026-11-28T12:01:34.1234567Z\r", "2026-11-28T12:01:34.1234567Z", true, false},
+		{"marker-bad", "# flowblame-ts: yesterday", "", true, true},
+		{"bare-o-format", "2026-11-28T12:01:34.1234567Z", "2026-11-28T12:01:34.1234567Z", true, false},
+		{"ss-row", "tcp ESTAB 0 0 198.51.100.1:22 198.51.100.2:50670", "", false, false},
+		{"number-too-short", "12345", "", false, false},
+		{"header", "Active Connections", "", false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok, warn := isTimestampLine(tc.in)
+			if ok != tc.ok || (warn != "") != tc.wantWarn {
+				t.Fatalf("isTimestampLine(%q) ok=%v warn=%q, want ok=%v warn=%v", tc.in, ok, warn, tc.ok, tc.wantWarn)
+			}
+			gs := ""
+			if !got.IsZero() {
+				gs = got.Format(time.RFC3339Nano)
+			}
+			if gs != tc.want {
+				t.Errorf("isTimestampLine(%q) = %s, want %s", tc.in, gs, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseDumpEndpoint(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		wild6   bool
+		remote  bool
+		want    string // "" zero AddrPort
+		wantErr bool
+	}{
+		{"v4", "198.51.100.1:22", false, false, "198.51.100.1:22", false},
+		{"v6-bracket", "[2001:db8::1]:443", true, false, "[2001:db8::1]:443", false},
+		{"ss-zone-after-bracket", "[fe80::1]%eth0:5353", true, false, "[fe80::1]:5353", false},
+		{"v4-zone", "127.0.0.53%lo:53", false, false, "127.0.0.53:53", false},
+		{"win-zone-inside", "[fe80::1%12]:49712", true, false, "[fe80::1]:49712", false},
+		{"netstat-unbracketed", ":::22", true, false, "[::]:22", false},
+		{"mapped-kept", "[::ffff:198.51.100.1]:8443", true, false, "[::ffff:198.51.100.1]:8443", false},
+		{"mapped-unbracketed", "::ffff:198.51.100.1:80", true, false, "[::ffff:198.51.100.1]:80", false},
+		{"star-local-v6", "*:8443", true, false, "[::]:8443", false},
+		{"star-local-v4", "*:53", false, false, "0.0.0.0:53", false},
+		{"service", "198.51.100.1:ssh", false, false, "198.51.100.1:22", false},
+		{"localhost", "localhost:8443", false, false, "127.0.0.1:8443", false},
+		{"remote-star", "*:*", true, true, "", false},
+		{"remote-any-star", "0.0.0.0:*", false, true, "", false},
+		{"remote-any-zero", "[::]:0", true, true, "", false},
+		{"hostname", "Ridge-PC:54581", false, true, "", true},
+		{"unknown-service", "198.51.100.1:frobnicate", false, false, "", true},
+		{"no-port", "198.51.100.1", false, false, "", true},
+		{"bad-bracket", "[2001:db8::1:80", true, false, "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got netip.AddrPort
+			var err error
+			if tc.remote {
+				got, err = parseRemote(tc.in, tc.wild6)
+			} else {
+				got, err = parseLocal(tc.in, tc.wild6)
+			}
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("parse(%q) err = %v, wantErr %v", tc.in, err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			gs := ""
+			if got.IsValid() {
+				gs = got.String()
+			}
+			if gs != tc.want {
+				t.Errorf("parse(%q) = %q, want %q", tc.in, gs, tc.want)
+			}
+		})
+	}
+}
+
+func TestDetectSocketDump(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    SocketFormat
+		wantErr bool
+	}{
+		{"ss", "tcp ESTAB 0 0 198.51.100.1:22 198.51.100.2:50670 users:((\"sshd\",pid=1,fd=3))\n", FormatSS, false},
+		{"ss-header", "Netid State Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n", FormatSS, false},
+		{"lsof", "COMMAND PID USER FD TYPE DEVICE SIZE/OFF NODE NAME\n", FormatLsof, false},
+		{"lsof-F", "p1\ncsshd\nf3\ntIPv4\n", FormatLsofF, false},
+		{"netstat", "tcp        0      0 198.51.100.1:22         0.0.0.0:*               LISTEN      7/sshd\n", FormatNetstat, false},
+		{"netstat-ano", "\nActive Connections\n\n  Proto  Local Address          Foreign Address        State           PID\n  TCP    0.0.0.0:135            0.0.0.0:0              LISTENING       1264\n", FormatNetstatANO, false},
+		{"ps-csv", "#TYPE Selected.Microsoft.Management.Infrastructure.CimInstance\n\"LocalAddress\",\"LocalPort\",\"OwningProcess\"\n", FormatPowerShell, false},
+		{"ps-json", "[{\"LocalAddress\":\"::\",\"LocalPort\":135,\"OwningProcess\":4}]", FormatPowerShell, false},
+		{"timestamps-only-skipped", "1795874494.1\ntcp ESTAB 0 0 198.51.100.1:22 198.51.100.2:5 \n", FormatSS, false},
+		{"utf16", string(utf16le("  TCP    0.0.0.0:135            0.0.0.0:0              LISTENING       1264\r\n")), FormatNetstatANO, false},
+		{"garbage", "hello world\n", "", true},
+		{"empty", "", "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := DetectSocketDump([]byte(tc.in))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if err != nil && !errors.Is(err, ErrUnrecognized) {
+				t.Errorf("err = %v, want ErrUnrecognized", err)
+			}
+			if got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// utf16le encodes s as UTF-16LE with a BOM, as Windows PowerShell 5.1's `>`
+// writes files.
+func utf16le(s string) []byte {
+	out := []byte{0xff, 0xfe}
+	for _, r := range s {
+		if r >= 0x10000 {
+			r -= 0x10000
+			hi, lo := 0xd800+(r>>10), 0xdc00+(r&0x3ff)
+			out = append(out, byte(hi), byte(hi>>8), byte(lo), byte(lo>>8))
+			continue
+		}
+		out = append(out, byte(r), byte(r>>8))
+	}
+	return out
+}
+
+func TestParseSocketDumpUTF16AndGzip(t *testing.T) {
+	plain := "# flowblame-ts: 2026-11-28T12:00:01Z\r\n  TCP    198.51.100.7:49712   203.0.113.9:443   ESTABLISHED   4321\r\n\"svchost.exe\",\"4321\",\"Services\",\"0\",\"12,344 K\"\r\n"
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"utf16", utf16le(plain)},
+		{"gzip", gzipBytes(t, []byte(plain))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			snaps, diags, err := ParseSocketDump(bytes.NewReader(tc.data), tc.name, fixtureMtime)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(snaps) != 1 || len(snaps[0].Sockets) != 1 {
+				t.Fatalf("snaps = %+v, diags = %v", snaps, diags)
+			}
+			e := snaps[0].Sockets[0]
+			want := SocketEntry{Proto: ProtoTCP, Local: netip.MustParseAddrPort("198.51.100.7:49712"),
+				Remote: netip.MustParseAddrPort("203.0.113.9:443"), State: "ESTAB", UID: -1,
+				Holders: []ProcKey{{PID: 4321}}, Comms: []string{"svchost.exe"}}
+			if d := cmp.Diff(want, e, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); d != "" {
+				t.Errorf("socket (-want +got):\n%s", d)
+			}
+			if snaps[0].Taken != time.Date(2026, 11, 28, 12, 0, 1, 0, time.UTC).UnixNano() {
+				t.Errorf("Taken = %d", snaps[0].Taken)
+			}
+		})
+	}
+}
+
+func TestReadSocketDumpsStrict(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.ss")
+	bad := filepath.Join(dir, "bad.ss")
+	os.WriteFile(good, []byte("1795874494\ntcp ESTAB 0 0 198.51.100.1:22 198.51.100.2:50670\n"), 0o644)
+	os.WriteFile(bad, []byte("1795874490\ntcp ESTAB 0 0 198.51.100.1:22 nohost:50670\n"), 0o644)
+	tests := []struct {
+		name      string
+		paths     []string
+		strict    bool
+		wantSnaps int
+		wantErr   error
+	}{
+		{"good", []string{good}, false, 1, nil},
+		{"bad-lenient", []string{good, bad}, false, 2, nil},
+		{"bad-strict", []string{good, bad}, true, 1, ErrMalformed},
+		{"missing", []string{filepath.Join(dir, "nope")}, false, 0, os.ErrNotExist},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			snaps, _, err := ReadSocketDumps(tc.paths, Options{Strict: tc.strict})
+			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if len(snaps) != tc.wantSnaps {
+				t.Fatalf("%d snapshots, want %d", len(snaps), tc.wantSnaps)
+			}
+			for i := 1; i < len(snaps); i++ {
+				if snaps[i-1].Taken > snaps[i].Taken {
+					t.Errorf("snapshots not sorted by time")
+				}
+			}
+		})
+	}
+}
+
+func gzipBytes(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}

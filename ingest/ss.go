@@ -1,0 +1,282 @@
+package ingest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// ss (iproute2) socket tables: `ss -tunap`, with or without -H (header),
+// -e (uid:, ino:, sk: cookie), -i (tcp_info continuation lines), -n or not.
+
+// parseSS parses the output of one `ss -tunap[eiH]` run.
+func parseSS(r io.Reader) (SocketSnapshot, []Diagnostic, error) {
+	return parseSingle(r, FormatSS, parseSSLines)
+}
+
+// readSS parses an ss dump file as one snapshot.
+func readSS(path string) (SocketSnapshot, []Diagnostic, error) { return readSingle(path, parseSS) }
+
+var (
+	ssHeaderRE = regexp.MustCompile(`^(Netid\s+)?State\s+Recv-Q\s+Send-Q\s`)
+	ssRowRE    = regexp.MustCompile(`(?m)^(tcp|udp|raw|u_str|u_dgr|u_seq|nl|p_raw|p_dgr|sctp|mptcp|tipc|xdp|v_str|v_dgr)?\s*(ESTAB|LISTEN|UNCONN|TIME-WAIT|SYN-SENT|SYN-RECV|FIN-WAIT-1|FIN-WAIT-2|CLOSE-WAIT|LAST-ACK|CLOSING|CLOSE|UNKNOWN)\s+\d+\s+\d+\s+\S+\s+\S+`)
+)
+
+// sniffSS reports whether head looks like ss output: its header line, or
+// socket rows of netid, state, two queue sizes and two endpoints.
+func sniffSS(head []byte) bool {
+	for _, l := range bytes.Split(head, []byte("\n")) {
+		if ssHeaderRE.Match(l) {
+			return true
+		}
+	}
+	return ssRowRE.Match(head)
+}
+
+// ssNetids are the netids ss prints; only tcp and udp are kept.
+var ssNetids = map[string]uint8{
+	"tcp": ProtoTCP, "udp": ProtoUDP, "raw": 0, "u_str": 0, "u_dgr": 0, "u_seq": 0, "nl": 0, "p_raw": 0,
+	"p_dgr": 0, "sctp": 0, "mptcp": 0, "tipc": 0, "xdp": 0, "v_str": 0, "v_dgr": 0, "icmp6": 0,
+}
+
+// ssPending is the socket row whose -i continuation lines may follow.
+type ssPending struct {
+	e     SocketEntry
+	users []ssUser
+	ok    bool
+}
+
+type ssUser struct {
+	comm string
+	pid  int
+}
+
+func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
+	var pend ssPending
+	flush := func() {
+		if !pend.ok {
+			return
+		}
+		if len(pend.users) == 0 {
+			b.add(pend.e, 0, "")
+		}
+		for _, u := range pend.users {
+			b.add(pend.e, u.pid, u.comm)
+		}
+		pend = ssPending{}
+	}
+	hasNetid := -1 // unknown until a header or the first row says
+	for _, l := range lines {
+		s := l.s
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		if s[0] == ' ' || s[0] == '\t' {
+			// -i continuation line, e.g.
+			// "\t ts sack cubic wscale:7,7 ... bytes_sent:5000 bytes_acked:5000 bytes_received:100000 ..."
+			if pend.ok {
+				ssTCPInfo(s, &pend.e)
+			} else {
+				ds.add(DiagSkipped, l, "ss-orphan-info", "indented line without a socket line before it skipped")
+			}
+			continue
+		}
+		if m := ssHeaderRE.FindStringSubmatch(s); m != nil {
+			flush()
+			if m[1] != "" {
+				hasNetid = 1
+			} else {
+				hasNetid = 0
+			}
+			continue
+		}
+		flush()
+		// Sample (ss -tunapeH, iproute2 6.1.0; -H drops the header, -e adds
+		// ino:, sk: (cookie, hex) and uid: (only when non-zero)):
+		// tcp ESTAB  0      0      198.51.100.1:22  198.51.100.2:50670 users:(("python3",pid=7029,fd=7)) ino:10695 sk:3 cgroup:unreachable:1 <->
+		// Without -t/-u mixing, ss omits the Netid column:
+		// ESTAB 0 0 198.51.100.1:22 198.51.100.2:50670 users:(("sshd",pid=812,fd=4))
+		tok, rest := cutFields(s, 6)
+		netidCol := hasNetid
+		if netidCol < 0 {
+			netidCol = 1
+			if _, ok := ssNetids[tok[0]]; !ok {
+				if _, isState := normState(tok[0]); isState {
+					netidCol = 0
+				}
+			}
+		}
+		if netidCol == 0 {
+			tok, rest = cutFields(s, 5)
+			tok = append([]string{""}, tok...)
+		}
+		if len(tok) < 6 {
+			ds.add(DiagMalformed, l, "ss-short", fmt.Sprintf("ss line has %d fields, want at least %d: %q", len(tok), 6-(1-netidCol), clip(s)))
+			continue
+		}
+		var proto uint8
+		if netidCol == 0 {
+			proto = ProtoTCP
+			if tok[1] == "UNCONN" {
+				proto = ProtoUDP
+			}
+			ds.add(DiagInfo, l, "ss-no-netid", "ss output has no Netid column (single protocol); assuming tcp, and udp for UNCONN (use ss -tunap)")
+		} else {
+			p, known := ssNetids[tok[0]]
+			if !known {
+				ds.add(DiagMalformed, l, "ss-netid", fmt.Sprintf("unknown ss netid %q in %q", tok[0], clip(s)))
+				continue
+			}
+			if p == 0 {
+				ds.add(DiagSkipped, l, "ss-other-netid", fmt.Sprintf("non-TCP/UDP socket (netid %s) skipped", tok[0]))
+				continue
+			}
+			proto = p
+		}
+		state, _ := normState(tok[1])
+		if _, err := strconv.ParseUint(tok[2], 10, 64); err != nil {
+			ds.add(DiagMalformed, l, "ss-queue", fmt.Sprintf("ss Recv-Q %q is not a number", tok[2]))
+			continue
+		}
+		local, err := parseLocal(tok[4], true)
+		if err != nil {
+			ds.add(DiagUnsupported, l, "ss-addr", fmt.Sprintf("ss local address: %v", err))
+			continue
+		}
+		remote, err := parseRemote(tok[5], true)
+		if err != nil {
+			ds.add(DiagUnsupported, l, "ss-addr", fmt.Sprintf("ss peer address: %v", err))
+			continue
+		}
+		e := SocketEntry{Proto: proto, Local: local, Remote: remote, State: state, UID: -1}
+		users, rest, err := ssUsers(rest)
+		if err != nil {
+			ds.add(DiagMalformed, l, "ss-users", fmt.Sprintf("ss users field: %v", err))
+		}
+		sawIno, sawUID := false, false
+		for _, f := range strings.Fields(rest) {
+			k, v, ok := strings.Cut(f, ":")
+			if !ok {
+				continue
+			}
+			switch k {
+			case "uid":
+				if n, ok := atoiPos(v); ok {
+					e.UID, sawUID = n, true
+				}
+			case "ino":
+				if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+					e.Inode, sawIno = n, true
+				}
+			case "sk":
+				if n, err := strconv.ParseUint(v, 16, 64); err == nil {
+					e.Cookie = n
+				}
+			}
+		}
+		if sawIno && !sawUID {
+			e.UID = 0 // ss -e prints uid: only when it is not 0
+		}
+		pend = ssPending{e: e, users: users, ok: true}
+	}
+	flush()
+}
+
+// ssTCPInfo picks the byte counters out of a -i continuation line.
+func ssTCPInfo(s string, e *SocketEntry) {
+	for _, f := range strings.Fields(s) {
+		k, v, ok := strings.Cut(f, ":")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "bytes_acked":
+			if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+				e.BytesAcked = n
+			}
+		case "bytes_received":
+			if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+				e.BytesReceived = n
+			}
+		}
+	}
+}
+
+// ssUsers extracts `users:(("nginx",pid=123,fd=6),("nginx",pid=124,fd=6))`
+// from rest and returns the users and rest without it. Comms may contain
+// spaces, commas and parentheses; ss does not escape them.
+func ssUsers(rest string) ([]ssUser, string, error) {
+	i := strings.Index(rest, "users:(")
+	if i < 0 {
+		return nil, rest, nil
+	}
+	before, s := rest[:i], rest[i+len("users:("):]
+	var users []ssUser
+	for {
+		if strings.HasPrefix(s, ")") {
+			return users, before + " " + s[1:], nil
+		}
+		if strings.HasPrefix(s, ",") {
+			s = s[1:]
+			continue
+		}
+		if !strings.HasPrefix(s, `("`) {
+			return users, before + " " + s, fmt.Errorf("want (\"comm\",pid=N,...) at %q", clip(s))
+		}
+		s = s[2:]
+		j := strings.Index(s, `",`)
+		if j < 0 {
+			return users, before, fmt.Errorf("unterminated comm in %q", clip(s))
+		}
+		comm := s[:j]
+		s = s[j+2:]
+		k := strings.IndexByte(s, ')')
+		if k < 0 {
+			return users, before, fmt.Errorf("unterminated user in %q", clip(s))
+		}
+		u := ssUser{comm: comm}
+		for _, kv := range strings.Split(s[:k], ",") {
+			if v, ok := strings.CutPrefix(kv, "pid="); ok {
+				if n, ok := atoiPos(v); ok && n > 0 {
+					u.pid = n
+				}
+			}
+		}
+		s = s[k+1:]
+		if u.pid > 0 {
+			users = append(users, u)
+		}
+	}
+}
+
+// cutFields splits off the first n whitespace-separated fields of s and
+// returns them with the remainder (leading spaces trimmed).
+func cutFields(s string, n int) ([]string, string) {
+	var out []string
+	for len(out) < n {
+		s = strings.TrimLeft(s, " \t")
+		if s == "" {
+			break
+		}
+		i := strings.IndexAny(s, " \t")
+		if i < 0 {
+			out = append(out, s)
+			s = ""
+			break
+		}
+		out = append(out, s[:i])
+		s = s[i:]
+	}
+	return out, strings.TrimLeft(s, " \t")
+}
+
+// clip shortens s for a diagnostic message.
+func clip(s string) string {
+	if len(s) > 120 {
+		return s[:120] + "…"
+	}
+	return s
+}
