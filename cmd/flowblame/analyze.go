@@ -1,6 +1,470 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
-// analyzeCommand is not built yet.
-func analyzeCommand() *cli.Command { return nil }
+	"github.com/urfave/cli/v2"
+
+	"github.com/flowblame/flowblame/analyze"
+	"github.com/flowblame/flowblame/ingest"
+	"github.com/flowblame/flowblame/report"
+)
+
+// analyzeOptions is everything `flowblame analyze` needs; Action fills it
+// from flags and runAnalyze does the work.
+type analyzeOptions struct {
+	Inputs    []string // bundle, or capture files
+	Pcaps     []string
+	Sockets   []string
+	Format    string
+	Output    string
+	Local     []string
+	LocalMACs []string
+	Top       int
+	Group     string
+	Sort      string
+	From, To  string
+	At        string
+	Bytes     bool
+	Strict    bool
+	FailOn    string
+	// iftop view
+	Ports     bool
+	Lines     int
+	Order     string
+	NetFilter string
+	LinkLocal bool
+	Phase     float64
+	Iface     string
+
+	Command string
+	Version string
+}
+
+func analyzeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "analyze",
+		Usage:     "replay a bundle or captures: rates, owning processes, remote hosts, findings",
+		ArgsUsage: "BUNDLE | CAPTURE...",
+		Description: `Analyze a bundle written by 'flowblame collect' (a directory or .tar.gz), or bare
+pcap/pcapng(.gz) captures (several files are merged in time order). With --sockets,
+ss/lsof/netstat/PowerShell dumps taken in a loop join the capture's flows to processes.
+
+Volumes count wire bytes (original frame length, as tshark). Rates are averages over the
+2 s / 10 s / 40 s before the report instant (--at; default: the last packet), in bits/s
+unless --bytes; peak is the highest 2 s average over the whole capture.
+
+--format iftop prints exactly what 'iftop -t -s AT -n -N' (1.0pre4) would have printed,
+had it been started at the capture's first packet; -P, -B, -L, -o, -F as in iftop.
+
+Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "pcap", Usage: "capture `FILE` (repeatable; also accepted as arguments)"},
+			&cli.StringSliceFlag{Name: "sockets", Usage: "socket dump `FILE` (ss -tunap, lsof -i, netstat, Windows netstat -ano + tasklist, PowerShell); repeatable"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "output `FORMAT`: text, json, iftop"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` instead of stdout"},
+			&cli.StringSliceFlag{Name: "local", Usage: "local address `CIDR`s (comma-separated) for direction; default: the bundle's interface addresses"},
+			&cli.StringSliceFlag{Name: "local-mac", Usage: "local interface `MAC`(s) for direction (and iftop's hardware direction)"},
+			&cli.IntFlag{Name: "top", Aliases: []string{"n"}, Value: 10, Usage: "rows per table (-1: all)"},
+			&cli.StringFlag{Name: "group", Value: "pair", Usage: "conversation rows: pair (host pairs), flow (5-tuples) or remote (remote hosts)"},
+			&cli.StringFlag{Name: "sort", Value: "total", Usage: "order conversations by total, 2s, 10s, 40s or peak"},
+			&cli.StringFlag{Name: "from", Usage: "analyse from `TIME` (RFC 3339, or seconds after the first packet)"},
+			&cli.StringFlag{Name: "to", Usage: "analyse up to `TIME` (RFC 3339, or seconds after the first packet)"},
+			&cli.StringFlag{Name: "at", Usage: "report instant `TIME` for 2/10/40 s rates (RFC 3339, or seconds after the first packet); for --format iftop, iftop's -s seconds (default 10)"},
+			&cli.BoolFlag{Name: "bytes", Aliases: []string{"B"}, Usage: "rates in bytes/s instead of bits/s"},
+			&cli.BoolFlag{Name: "strict", Usage: "treat any unreadable record as a fatal error"},
+			&cli.StringFlag{Name: "fail-on", Usage: "exit 3 when a finding of `SEVERITY` or worse exists (info, low, medium, high, critical)"},
+			&cli.BoolFlag{Name: "ports", Aliases: []string{"P"}, Usage: "iftop view: show ports (iftop -P)"},
+			&cli.IntFlag{Name: "lines", Aliases: []string{"L"}, Value: 10, Usage: "iftop view: number of lines (iftop -L)"},
+			&cli.StringFlag{Name: "order", Value: "10s", Usage: "iftop view: sort by 2s, 10s, 40s, source or destination (iftop -o)"},
+			&cli.StringFlag{Name: "net-filter", Aliases: []string{"F"}, Usage: "iftop view: `NET/LEN` decides direction (iftop -F / -G for IPv6)"},
+			&cli.BoolFlag{Name: "link-local", Usage: "iftop view: count IPv6 link-local traffic (iftop -l)"},
+			&cli.Float64Flag{Name: "phase", Usage: "iftop view: emulate libpcap's 1 s block delivery with this phase in [0,1) (spec/iftop.md §1.5)"},
+			&cli.StringFlag{Name: "interface", Aliases: []string{"i"}, Usage: "iftop view: interface name for the 'Listening on' line"},
+		},
+		Action: func(c *cli.Context) error {
+			o := analyzeOptions{
+				Inputs: c.Args().Slice(), Pcaps: c.StringSlice("pcap"), Sockets: c.StringSlice("sockets"),
+				Format: c.String("format"), Output: c.String("output"), Local: c.StringSlice("local"),
+				LocalMACs: c.StringSlice("local-mac"), Top: c.Int("top"), Group: c.String("group"), Sort: c.String("sort"),
+				From: c.String("from"), To: c.String("to"), At: c.String("at"), Bytes: c.Bool("bytes"),
+				Strict: c.Bool("strict"), FailOn: c.String("fail-on"), Ports: c.Bool("ports"), Lines: c.Int("lines"),
+				Order: c.String("order"), NetFilter: c.String("net-filter"), LinkLocal: c.Bool("link-local"),
+				Phase: c.Float64("phase"), Iface: c.String("interface"),
+				Command: "flowblame " + strings.Join(os.Args[1:], " "), Version: version,
+			}
+			return runAnalyze(c.Context, o, c.App.Writer, c.App.ErrWriter)
+		},
+	}
+}
+
+// parseTimeArg accepts RFC 3339 or seconds after first (Unix ns). Zero
+// means unset.
+func parseTimeArg(s string, first int64) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UnixNano(), nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 {
+		return 0, usagef("bad time %q: want RFC 3339 or seconds after the first packet", s)
+	}
+	return first + int64(f*1e9), nil
+}
+
+// isBundle reports whether path is a bundle (directory with manifest.json or
+// a tar archive).
+func isBundle(path string) bool {
+	st, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	if st.IsDir() {
+		_, err := os.Stat(filepath.Join(path, ingest.ManifestFile))
+		return err == nil
+	}
+	n := strings.ToLower(path)
+	return strings.HasSuffix(n, ".tar.gz") || strings.HasSuffix(n, ".tgz") || strings.HasSuffix(n, ".tar")
+}
+
+// analysisInput is what the inputs resolve to.
+type analysisInput struct {
+	bundle  *ingest.Bundle
+	src     ingest.PacketSource
+	local   []netip.Prefix
+	macs    [][6]byte
+	attr    analyze.Attributor
+	procs   map[ingest.ProcKey]ingest.ProcessInfo
+	diags   []ingest.Diagnostic
+	sources []string
+}
+
+func (in *analysisInput) Close() {
+	if in.src != nil {
+		in.src.Close()
+	}
+	if in.bundle != nil {
+		in.bundle.Close()
+	}
+}
+
+// openInputs resolves a bundle or captures plus socket dumps.
+func openInputs(o analyzeOptions) (*analysisInput, error) {
+	in := &analysisInput{}
+	iopts := ingest.Options{Strict: o.Strict}
+	caps := append([]string(nil), o.Pcaps...)
+	var bundlePath string
+	for _, a := range o.Inputs {
+		if isBundle(a) {
+			if bundlePath != "" {
+				return nil, usagef("analyze one bundle at a time (got %s and %s)", bundlePath, a)
+			}
+			bundlePath = a
+			continue
+		}
+		caps = append(caps, a)
+	}
+	if bundlePath == "" && len(caps) == 0 {
+		return nil, usagef("nothing to analyze: give a bundle or capture files (see --help)")
+	}
+	if bundlePath != "" && len(caps) > 0 {
+		return nil, usagef("give either a bundle or capture files, not both")
+	}
+	for _, s := range o.Local {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, usagef("bad --local %q: want CIDR or address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		in.local = append(in.local, p.Masked())
+	}
+	for _, s := range o.LocalMACs {
+		m, err := net.ParseMAC(strings.TrimSpace(s))
+		if err != nil || len(m) != 6 {
+			return nil, usagef("bad --local-mac %q", s)
+		}
+		in.macs = append(in.macs, [6]byte(m))
+	}
+	var obs []ingest.SocketObservation
+	var cov ingest.Coverage
+	in.procs = map[ingest.ProcKey]ingest.ProcessInfo{}
+	if bundlePath != "" {
+		b, err := ingest.OpenBundle(bundlePath, iopts)
+		if err != nil {
+			return nil, err
+		}
+		in.bundle = b
+		in.sources = []string{bundlePath}
+		in.diags = append(in.diags, b.Diagnostics...)
+		if len(in.local) == 0 {
+			in.local = b.LocalPrefixes()
+		}
+		if len(in.macs) == 0 {
+			for _, i := range b.Ifaces() {
+				if len(i.MAC) == 6 && i.Name != "lo" {
+					in.macs = append(in.macs, [6]byte(i.MAC))
+				}
+			}
+		}
+		obs, cov = b.Observations, b.Coverage
+		for k, v := range b.Processes {
+			in.procs[k] = v
+		}
+		src, err := b.Packets()
+		if err != nil {
+			in.Close()
+			return nil, err
+		}
+		in.src = src
+	} else {
+		src, err := ingest.OpenCaptures(caps, iopts)
+		if err != nil {
+			return nil, err
+		}
+		in.src = src
+		in.sources = caps
+	}
+	if len(o.Sockets) > 0 {
+		snaps, diags, err := ingest.ReadSocketDumps(o.Sockets, iopts)
+		if err != nil {
+			in.Close()
+			return nil, err
+		}
+		in.diags = append(in.diags, diags...)
+		fobs, fcov, fprocs := ingest.CompileSnapshots(snaps)
+		obs = append(obs, fobs...)
+		cov = cov.Merge(fcov)
+		for k, v := range fprocs {
+			if _, ok := in.procs[k]; !ok {
+				in.procs[k] = v
+			}
+		}
+		in.sources = append(in.sources, o.Sockets...)
+	}
+	if len(obs) > 0 || !cov.Empty() {
+		in.attr = analyze.NewSocketIndex(obs, in.procs, cov, analyze.JoinOptions{HostPrefixes: in.local})
+	}
+	return in, nil
+}
+
+func parseGroup(s string) (analyze.GroupBy, error) {
+	switch s {
+	case "pair", "":
+		return analyze.GroupPair, nil
+	case "flow", "5tuple", "5-tuple":
+		return analyze.GroupFlow, nil
+	case "remote":
+		return analyze.GroupRemote, nil
+	}
+	return 0, usagef("bad --group %q: want pair, flow or remote", s)
+}
+
+func parseSort(s string) (analyze.SortBy, error) {
+	switch s {
+	case "total", "":
+		return analyze.SortTotal, nil
+	case "2s":
+		return analyze.Sort2s, nil
+	case "10s":
+		return analyze.Sort10s, nil
+	case "40s":
+		return analyze.Sort40s, nil
+	case "peak":
+		return analyze.SortPeak, nil
+	}
+	return 0, usagef("bad --sort %q: want total, 2s, 10s, 40s or peak", s)
+}
+
+// runAnalyze is `flowblame analyze`.
+func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer) (err error) {
+	if o.FailOn != "" && report.SeverityRank(o.FailOn) == 0 {
+		return usagef("bad --fail-on %q: want info, low, medium, high or critical", o.FailOn)
+	}
+	group, err := parseGroup(o.Group)
+	if err != nil {
+		return err
+	}
+	sortBy, err := parseSort(o.Sort)
+	if err != nil {
+		return err
+	}
+	var rend report.Renderer
+	if o.Format != "iftop" {
+		if rend, err = report.RendererFor(o.Format); err != nil {
+			return usageError{err}
+		}
+	}
+	in, err := openInputs(o)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+
+	out := stdout
+	if o.Output != "" {
+		f, err := os.Create(o.Output)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}()
+		out = f
+	}
+	if o.Format == "iftop" {
+		return runIftop(ctx, o, in, out, stderr)
+	}
+
+	aopts := analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr}
+	// Times relative to the first packet need the first packet: a bundle's
+	// manifest knows it; for bare captures, relative times are relative to
+	// the capture start as recorded in the first packet.
+	first := int64(0)
+	if in.bundle != nil {
+		first = in.bundle.Manifest.Capture.Start
+	}
+	if (o.From != "" || o.To != "" || o.At != "") && first == 0 {
+		first, err = firstPacketTime(o, in)
+		if err != nil {
+			return err
+		}
+	}
+	if aopts.Window.From, err = parseTimeArg(o.From, first); err != nil {
+		return err
+	}
+	if aopts.Window.To, err = parseTimeArg(o.To, first); err != nil {
+		return err
+	}
+	if aopts.At, err = parseTimeArg(o.At, first); err != nil {
+		return err
+	}
+	res, err := analyze.Analyze(ctx, in.src, aopts)
+	if err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	var man *ingest.Manifest
+	if in.bundle != nil {
+		man = &in.bundle.Manifest
+	}
+	doc, err := report.Build(report.Input{Result: res, Procs: in.procs, Manifest: man, Diagnostics: in.diags},
+		report.Options{Top: o.Top, Group: group, Sort: sortBy, Bytes: o.Bytes, Source: in.sources,
+			Command: o.Command, Tool: "flowblame " + o.Version})
+	if err != nil {
+		return err
+	}
+	if err := rend.Render(out, doc); err != nil {
+		return err
+	}
+	if o.FailOn != "" {
+		for _, f := range doc.Findings {
+			if report.SeverityRank(f.Severity) >= report.SeverityRank(o.FailOn) {
+				return findingsError{fmt.Sprintf("finding %s (%s) at or above --fail-on %s", f.ID, f.Severity, o.FailOn)}
+			}
+		}
+	}
+	return nil
+}
+
+// firstPacketTime opens the captures once more to read the first timestamp.
+func firstPacketTime(o analyzeOptions, in *analysisInput) (int64, error) {
+	var src ingest.PacketSource
+	var err error
+	if in.bundle != nil {
+		src, err = in.bundle.Packets()
+	} else {
+		src, err = ingest.OpenCaptures(in.sources[:len(in.sources)-len(o.Sockets)], ingest.Options{})
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	var p ingest.Packet
+	if err := src.Next(&p); err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	return p.TS, nil
+}
+
+func runIftop(ctx context.Context, o analyzeOptions, in *analysisInput, out, stderr io.Writer) error {
+	io := analyze.IftopOptions{At: 10, Bytes: o.Bytes, Lines: o.Lines, LinkLocal: o.LinkLocal, Phase: o.Phase, Interface: o.Iface}
+	if o.At != "" {
+		s, err := strconv.Atoi(o.At)
+		if err != nil || s < 1 {
+			return usagef("bad --at %q for the iftop view: want whole seconds ≥ 1 (iftop -s)", o.At)
+		}
+		io.At = s
+	}
+	if o.Ports {
+		io.PortDisplay = analyze.IftopPortsOn
+	}
+	ord, err := analyze.ParseIftopOrder(o.Order)
+	if err != nil {
+		return usageError{err}
+	}
+	io.Order = ord
+	if o.NetFilter != "" {
+		p, err := analyze.ParseIftopNetFilter(o.NetFilter)
+		if err != nil {
+			return usageError{err}
+		}
+		if p.Addr().Is4() {
+			io.NetFilter4 = p
+		} else {
+			io.NetFilter6 = p
+		}
+	}
+	// iftop takes the first IPv4 and first global IPv6 address and the MAC
+	// of the interface.
+	for _, p := range in.local {
+		a := p.Addr()
+		if a.Is4() && !io.LocalIPv4.IsValid() && !a.IsLoopback() {
+			io.LocalIPv4 = a
+		}
+		if a.Is6() && !io.LocalIPv6.IsValid() && !a.IsLoopback() && !a.IsLinkLocalUnicast() && !isSiteLocal(a) {
+			io.LocalIPv6 = a
+		}
+	}
+	if len(in.macs) > 0 {
+		io.LocalMAC = in.macs[0][:]
+	}
+	if io.Interface == "" && in.bundle != nil && len(in.bundle.Manifest.Capture.Interfaces) > 0 {
+		io.Interface = in.bundle.Manifest.Capture.Interfaces[0]
+	}
+	scr, err := analyze.Iftop(ctx, in.src, io)
+	if err != nil {
+		return fmt.Errorf("iftop view: %w", err)
+	}
+	if w := scr.Warning(); w != "" {
+		fmt.Fprintln(stderr, "flowblame:", w)
+	}
+	return report.RenderIftop(out, scr)
+}
+
+// isSiteLocal reports fec0::/10 (deprecated site-local), which iftop skips.
+func isSiteLocal(a netip.Addr) bool {
+	return netip.MustParsePrefix("fec0::/10").Contains(a)
+}

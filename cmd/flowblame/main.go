@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -65,6 +66,9 @@ func commands() []*cli.Command {
 	} {
 		if c != nil {
 			if cmd := c(); cmd != nil {
+				if cmd.OnUsageError == nil {
+					cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+				}
 				cs = append(cs, cmd)
 			}
 		}
@@ -94,10 +98,65 @@ func exitCode(err error) int {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newApp(os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	app := newApp(os.Stdout, os.Stderr)
+	err := app.RunContext(ctx, interspersed(app, os.Args))
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "flowblame:", err)
 	}
 	os.Exit(exitCode(err))
+}
+
+// interspersed moves a subcommand's flags in front of its positional
+// arguments, so `flowblame analyze BUNDLE --format json` works as users
+// expect (urfave/cli v2 stops parsing flags at the first argument). "--"
+// ends flag handling as usual.
+func interspersed(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	var cmd *cli.Command
+	for _, c := range app.Commands {
+		if c.HasName(args[1]) {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	var flags, pos []string
+	rest := args[2:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" {
+			pos = append(pos, rest[i+1:]...)
+			break
+		}
+		if len(a) > 1 && a[0] == '-' {
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if strings.Contains(name, "=") {
+				continue
+			}
+			if takesValue[name] && i+1 < len(rest) {
+				flags = append(flags, rest[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	out := append([]string{args[0], args[1]}, flags...)
+	if len(pos) > 0 {
+		out = append(out, "--")
+		out = append(out, pos...)
+	}
+	return out
 }

@@ -1,0 +1,744 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/flowblame/flowblame/analyze"
+	"github.com/flowblame/flowblame/ingest"
+)
+
+// DocumentVersion is the version of the JSON report schema (README "JSON
+// schema"). It changes when a field is removed or changes meaning; added
+// fields do not change it.
+const DocumentVersion = 1
+
+// Input is everything a report is built from.
+type Input struct {
+	Result *analyze.Result
+	// Procs are the process facts of the bundle or dumps (may be nil).
+	Procs map[ingest.ProcKey]ingest.ProcessInfo
+	// Manifest of the bundle (nil for bare captures).
+	Manifest *ingest.Manifest
+	// Findings of analyze's rules (may be nil).
+	Findings []analyze.Finding
+	// Geo answers country/ASN questions (nil: special ranges only).
+	Geo analyze.GeoLookup
+	// Extra diagnostics (bundle, socket dumps) beyond Result.Diagnostics.
+	Diagnostics []ingest.Diagnostic
+}
+
+// Options control what a report shows. They never change the numbers.
+type Options struct {
+	// Top is how many rows each table keeps (default 10; 0 = default, <0 = all).
+	Top int
+	// Group selects conversation rows: host pairs (default), 5-tuples or remote hosts.
+	Group analyze.GroupBy
+	// Sort orders conversation rows (iftop -o): total (default), 2s, 10s, 40s, peak.
+	Sort analyze.SortBy
+	// Bytes shows rates in bytes/s instead of bits/s.
+	Bytes bool
+	// Source names what was analysed (bundle or capture paths).
+	Source []string
+	// Command reproduces the report ("flowblame analyze ...").
+	Command string
+	// Tool is "flowblame <version>".
+	Tool string
+}
+
+// Document is the report model every renderer prints. Rows carry raw values
+// (serialised to JSON) and their formatted twins (json:"-") for text formats.
+type Document struct {
+	Schema   int       `json:"schema"`
+	Tool     string    `json:"tool"`
+	Command  string    `json:"command"`
+	Source   []string  `json:"source"`
+	Host     *Host     `json:"host,omitempty"`
+	Capture  Capture   `json:"capture"`
+	Verdict  Verdict   `json:"verdict"`
+	Findings []Finding `json:"findings"`
+	Totals   Totals    `json:"totals"`
+	// Processes by bytes (TX+RX wire), with facts and risk.
+	Processes []ProcessRow `json:"processes"`
+	// Remotes: remote hosts by bytes, with country/ASN.
+	Remotes []RemoteRow `json:"remotes"`
+	// Conversations: host pairs, 5-tuples or remote hosts (Options.Group).
+	Group         string    `json:"group"`
+	Sort          string    `json:"sort"`
+	Conversations []ConvRow `json:"conversations"`
+	Coverage      Coverage  `json:"coverage"`
+	Diagnostics   []Diag    `json:"diagnostics"`
+	Evidence      Evidence  `json:"evidence"`
+	Units         Units     `json:"units"`
+	// Series is the per-second traffic of the whole capture (for charts).
+	Series []analyze.SecondBucket `json:"series,omitempty"`
+	// ProcessSeries are the per-second series of the top processes.
+	ProcessSeries []ProcSeries `json:"process_series,omitempty"`
+	// Geo names the database that answered location questions.
+	Geo GeoSource `json:"geo"`
+}
+
+// Units says which byte count and unit each column uses.
+type Units struct {
+	Bytes string `json:"bytes"` // "wire"
+	Rates string `json:"rates"` // "bits/s" or "bytes/s"
+	Note  string `json:"note"`
+}
+
+// Host is the captured host.
+type Host struct {
+	Hostname string   `json:"hostname"`
+	Kernel   string   `json:"kernel,omitempty"`
+	BootID   string   `json:"boot_id,omitempty"`
+	Addrs    []string `json:"addrs,omitempty"`
+}
+
+// Capture summarises what was captured and how completely.
+type Capture struct {
+	First, Last   time.Time `json:"-"`
+	FirstNS       int64     `json:"first"`
+	LastNS        int64     `json:"last"`
+	Duration      float64   `json:"duration_s"`
+	Packets       int64     `json:"packets"`
+	Wire          int64     `json:"wire_bytes"`
+	IP            int64     `json:"ip_bytes"`
+	Captured      int64     `json:"captured_bytes"`
+	Truncated     int64     `json:"truncated_packets"`
+	NonIP         int64     `json:"non_ip_packets"`
+	Malformed     int64     `json:"malformed_packets"`
+	Interfaces    []Iface   `json:"interfaces"`
+	KernelDropped uint64    `json:"kernel_dropped"`
+	SnapLen       int       `json:"snaplen,omitempty"`
+	HeadersOnly   bool      `json:"headers_only"`
+	CounterTX     int64     `json:"counter_tx_bytes,omitempty"` // interface counters (bundle) over the capture
+	CounterRX     int64     `json:"counter_rx_bytes,omitempty"`
+	Text          []string  `json:"-"` // formatted summary lines
+}
+
+// Iface is one capture interface.
+type Iface struct {
+	Name     string   `json:"name"`
+	Link     int      `json:"link_type"`
+	TX       int64    `json:"tx_bytes"`
+	RX       int64    `json:"rx_bytes"`
+	Unknown  int64    `json:"unknown_bytes"`
+	Dropped  uint64   `json:"kernel_dropped"`
+	Received uint64   `json:"kernel_received"`
+	Fmt      []string `json:"-"`
+}
+
+// Verdict is the report's first line: who used the bandwidth, to where, and
+// what that looks like.
+type Verdict struct {
+	Severity string `json:"severity"` // highest finding severity, or "none"
+	Summary  string `json:"summary"`
+	Next     string `json:"next_step,omitempty"`
+}
+
+// Finding is one rule's conclusion with its evidence.
+type Finding struct {
+	ID       string   `json:"id"`
+	Severity string   `json:"severity"`
+	Summary  string   `json:"summary"`
+	Evidence []string `json:"evidence"`
+	Next     string   `json:"next_step"`
+}
+
+// Totals are the whole capture's traffic by direction.
+type Totals struct {
+	TX, RX, Unknown analyze.Counts      `json:"-"`
+	TXRaw           analyze.Counts      `json:"tx"`
+	RXRaw           analyze.Counts      `json:"rx"`
+	UnknownRaw      analyze.Counts      `json:"unknown"`
+	TXRate          analyze.WindowRates `json:"tx_rate"`
+	RXRate          analyze.WindowRates `json:"rx_rate"`
+	Peak            analyze.PeakRate    `json:"peak"`
+	PeakTX          analyze.PeakRate    `json:"peak_tx"`
+	PeakRX          analyze.PeakRate    `json:"peak_rx"`
+	At              int64               `json:"at"`
+	Fmt             []string            `json:"-"`
+}
+
+// ProcessRow is one process's traffic and facts.
+type ProcessRow struct {
+	PID        int                 `json:"pid"`
+	Start      int64               `json:"start"`
+	Comm       string              `json:"comm"`
+	User       string              `json:"user,omitempty"`
+	UID        int                 `json:"uid"`
+	Exe        string              `json:"exe,omitempty"`
+	ExeDeleted bool                `json:"exe_deleted,omitempty"`
+	Cmdline    string              `json:"cmdline,omitempty"`
+	PPID       int                 `json:"ppid,omitempty"`
+	Container  string              `json:"container,omitempty"`
+	ExeSHA256  string              `json:"exe_sha256,omitempty"`
+	Vendor     string              `json:"vendor_agent,omitempty"`
+	TX         analyze.Counts      `json:"tx"`
+	RX         analyze.Counts      `json:"rx"`
+	Share      float64             `json:"share"` // of all attributed+unattributed wire bytes
+	TXRate     analyze.WindowRates `json:"tx_rate"`
+	RXRate     analyze.WindowRates `json:"rx_rate"`
+	Peak       analyze.PeakRate    `json:"peak"`
+	Flows      int                 `json:"flows"`
+	Remotes    []string            `json:"remotes,omitempty"`
+	Methods    []MethodShare       `json:"methods"`
+	Risk       []analyze.RiskFact  `json:"risk,omitempty"`
+	Unknown    bool                `json:"unattributed"` // the "unattributed" pseudo-row
+	Fmt        map[string]string   `json:"-"`
+}
+
+// MethodShare is the share of a process's bytes attributed by one method.
+type MethodShare struct {
+	Method analyze.Method `json:"method"`
+	Bytes  int64          `json:"wire_bytes"`
+	Share  float64        `json:"share"`
+}
+
+// RemoteRow is one remote host.
+type RemoteRow struct {
+	Addr        string              `json:"addr"`
+	Country     string              `json:"country,omitempty"` // ISO code
+	CountryName string              `json:"country_name,omitempty"`
+	ASN         uint                `json:"asn,omitempty"`
+	ASOrg       string              `json:"as_org,omitempty"`
+	Special     string              `json:"special,omitempty"` // "private (RFC 1918)", "cloud metadata", ...
+	Foreign     bool                `json:"foreign,omitempty"`
+	TX          analyze.Counts      `json:"tx"`
+	RX          analyze.Counts      `json:"rx"`
+	TXRate      analyze.WindowRates `json:"tx_rate"`
+	RXRate      analyze.WindowRates `json:"rx_rate"`
+	Peak        analyze.PeakRate    `json:"peak"`
+	Flows       int                 `json:"flows"`
+	Processes   []string            `json:"processes,omitempty"` // "comm[pid]"
+	Fmt         map[string]string   `json:"-"`
+}
+
+// ConvRow is one conversation line (host pair, 5-tuple or remote host).
+type ConvRow struct {
+	Proto    string              `json:"proto,omitempty"`
+	A        string              `json:"a"`
+	B        string              `json:"b"`
+	Oriented bool                `json:"oriented"` // A is the local side; Out = TX
+	Out      analyze.Counts      `json:"out"`
+	In       analyze.Counts      `json:"in"`
+	OutRate  analyze.WindowRates `json:"out_rate"`
+	InRate   analyze.WindowRates `json:"in_rate"`
+	Peak     analyze.PeakRate    `json:"peak"`
+	First    int64               `json:"first"`
+	Last     int64               `json:"last"`
+	Flows    int                 `json:"flows"`
+	Owner    string              `json:"owner,omitempty"` // for 5-tuples: "comm[pid] (method)"
+	Fmt      map[string]string   `json:"-"`
+}
+
+// Coverage says how much of the traffic was joined to processes.
+type Coverage struct {
+	TX         float64        `json:"tx"`
+	RX         float64        `json:"rx"`
+	HasSockets bool           `json:"has_socket_data"`
+	ByMethod   []CoverageLine `json:"by_method"`
+	ByCause    []CoverageLine `json:"unattributed_by_cause"`
+	Text       []string       `json:"-"`
+}
+
+// CoverageLine is bytes attributed by one method or unattributed by one cause.
+type CoverageLine struct {
+	Name    string  `json:"name"`
+	TX      int64   `json:"tx_bytes"`
+	RX      int64   `json:"rx_bytes"`
+	Unknown int64   `json:"unknown_bytes,omitempty"`
+	Share   float64 `json:"share"` // of all wire bytes
+	Flows   int     `json:"flows,omitempty"`
+}
+
+// Diag is a diagnostic about the input.
+type Diag struct {
+	File    string `json:"file"`
+	Kind    string `json:"kind"`
+	Where   string `json:"where"`
+	Count   int64  `json:"count"`
+	Message string `json:"message"`
+}
+
+// Evidence identifies the analysed input.
+type Evidence struct {
+	Files     []ingest.FileEntry `json:"files,omitempty"`
+	Tool      string             `json:"tool"`
+	Command   string             `json:"command"`
+	Collector string             `json:"collector,omitempty"`
+}
+
+// ProcSeries is one process's per-second series.
+type ProcSeries struct {
+	Label  string                 `json:"label"`
+	Series []analyze.SecondBucket `json:"series"`
+}
+
+// GeoSource names the database that answered country/ASN questions.
+type GeoSource struct {
+	Country string `json:"country_db,omitempty"`
+	ASN     string `json:"asn_db,omitempty"`
+	Note    string `json:"note,omitempty"`
+}
+
+func procLabel(comm string, pid int) string { return fmt.Sprintf("%s[%d]", comm, pid) }
+
+// Build turns an analysis into the report model. All ordering decisions are
+// made here (stable, with explicit tie-breakers), never in renderers.
+func Build(in Input, opts Options) (*Document, error) {
+	r := in.Result
+	if r == nil {
+		return nil, fmt.Errorf("build report: no analysis result")
+	}
+	top := opts.Top
+	if top == 0 {
+		top = 10
+	}
+	f := formatter{bits: !opts.Bytes}
+	d := &Document{
+		Schema:  DocumentVersion,
+		Tool:    opts.Tool,
+		Command: opts.Command,
+		Source:  opts.Source,
+		Group:   opts.Group.String(),
+		Sort:    opts.Sort.String(),
+		Units: Units{Bytes: "wire", Rates: f.rateUnit(),
+			Note: "Volumes count original frame lengths (wire bytes, as tshark). Rates are " + f.rateUnit() + " of wire bytes, SI prefixes (k = 1000), averaged over the 2 s / 10 s / 40 s before the report instant; peak is the highest 2 s average."},
+	}
+	if in.Geo != nil {
+		d.Geo = GeoSource{Country: in.Geo.CountrySource(), ASN: in.Geo.ASNSource()}
+	} else {
+		d.Geo = GeoSource{Note: "no geo database: special ranges only"}
+	}
+	if m := in.Manifest; m != nil {
+		h := &Host{Hostname: m.Host.Hostname, Kernel: m.Host.Kernel, BootID: m.Host.BootID}
+		for _, i := range m.Interfaces {
+			if i.Captured {
+				for _, a := range i.Addrs {
+					h.Addrs = append(h.Addrs, i.Name+" "+a)
+				}
+			}
+		}
+		d.Host = h
+		d.Evidence.Files = m.Files
+		d.Evidence.Collector = m.Tool
+	}
+	d.Evidence.Tool = opts.Tool
+	d.Evidence.Command = opts.Command
+	buildCapture(d, in, f)
+	buildTotals(d, r, f)
+	buildProcesses(d, in, f, top)
+	buildRemotes(d, in, f, top)
+	buildConversations(d, in, opts, f, top)
+	buildCoverage(d, r, f)
+	buildFindings(d, in)
+	for _, dg := range append(append([]ingest.Diagnostic(nil), in.Diagnostics...), r.Diagnostics...) {
+		d.Diagnostics = append(d.Diagnostics, Diag{File: dg.File, Kind: string(dg.Kind), Where: dg.Where, Count: max(dg.Count, 1), Message: dg.Msg})
+	}
+	d.Series = r.Series
+	return d, nil
+}
+
+func buildCapture(d *Document, in Input, f formatter) {
+	r := in.Result
+	c := &d.Capture
+	c.FirstNS, c.LastNS = r.Meta.First, r.Meta.Last
+	c.First, c.Last = time.Unix(0, r.Meta.First).UTC(), time.Unix(0, r.Meta.Last).UTC()
+	c.Duration = r.Meta.Duration
+	st := r.Meta.Stats
+	c.Packets, c.Wire, c.Captured = st.Packets, st.Bytes, st.CapturedBytes
+	c.IP = r.Totals.All.Sum().IP
+	c.Truncated, c.NonIP, c.Malformed = st.Truncated, st.NonIP, st.Malformed
+	for _, is := range r.Ifaces {
+		ifc := Iface{Name: is.Info.Name, Link: int(is.Info.Link), Dropped: is.Info.Dropped, Received: is.Info.Received}
+		if ifc.Name == "" {
+			ifc.Name = fmt.Sprintf("#%d (%s)", is.Index, filepath.Base(is.Info.File))
+		}
+		if is.Traffic.Out.Wire+is.Traffic.In.Wire == 0 {
+			continue
+		}
+		ifc.TX, ifc.RX = is.Traffic.Out.Wire, is.Traffic.In.Wire
+		c.KernelDropped += is.Info.Dropped
+		if is.Info.SnapLen > 0 && (c.SnapLen == 0 || is.Info.SnapLen < c.SnapLen) {
+			c.SnapLen = is.Info.SnapLen
+		}
+		c.Interfaces = append(c.Interfaces, ifc)
+	}
+	if m := in.Manifest; m != nil {
+		c.SnapLen = m.Capture.SnapLen
+		for _, i := range m.Interfaces {
+			if i.Captured && i.CountersStart != nil && i.CountersEnd != nil {
+				c.CounterTX += int64(i.CountersEnd.TxBytes - i.CountersStart.TxBytes)
+				c.CounterRX += int64(i.CountersEnd.RxBytes - i.CountersStart.RxBytes)
+			}
+			if i.Captured && i.CaptureDropped > c.KernelDropped {
+				c.KernelDropped = i.CaptureDropped
+			}
+		}
+	}
+	c.HeadersOnly = c.Truncated > 0 && c.Truncated*2 >= c.Packets
+	c.Text = append(c.Text,
+		fmt.Sprintf("%s → %s (%s)", c.First.Format(time.RFC3339Nano), c.Last.Format(time.RFC3339Nano), fmtDuration(c.Duration)),
+		fmt.Sprintf("%d packets, %s on the wire (%s IP, %s captured)", c.Packets, f.bytes(c.Wire), f.bytes(c.IP), f.bytes(c.Captured)))
+	if c.Truncated > 0 {
+		c.Text = append(c.Text, fmt.Sprintf("%d packets cut by snaplen %d: volumes still count their full wire length", c.Truncated, c.SnapLen))
+	}
+	if c.NonIP > 0 || c.Malformed > 0 {
+		c.Text = append(c.Text, fmt.Sprintf("%d non-IP and %d malformed frames counted in totals only", c.NonIP, c.Malformed))
+	}
+	if c.KernelDropped > 0 {
+		c.Text = append(c.Text, fmt.Sprintf("kernel dropped %d packets during capture: totals are a lower bound", c.KernelDropped))
+	} else if len(c.Interfaces) > 0 {
+		c.Text = append(c.Text, "no kernel drops recorded")
+	}
+	if c.CounterTX+c.CounterRX > 0 {
+		c.Text = append(c.Text, fmt.Sprintf("interface counters over the capture: TX %s, RX %s (capture saw %s / %s)",
+			f.bytes(c.CounterTX), f.bytes(c.CounterRX), f.bytes(r.Totals.All.Out.Wire), f.bytes(r.Totals.All.In.Wire)))
+	}
+}
+
+func buildTotals(d *Document, r *analyze.Result, f formatter) {
+	t := &d.Totals
+	t.TX, t.RX, t.Unknown = r.Totals.All.Out, r.Totals.All.In, r.Totals.All.Unknown
+	t.TXRaw, t.RXRaw, t.UnknownRaw = t.TX, t.RX, t.Unknown
+	t.TXRate, t.RXRate = r.Totals.Traffic.OutRate, r.Totals.Traffic.InRate
+	t.Peak, t.PeakTX, t.PeakRX = r.Totals.PeakAll, r.Totals.Traffic.PeakOut, r.Totals.Traffic.PeakIn
+	t.At = r.Meta.At
+}
+
+func methodOrder(m analyze.Method) int {
+	for i, x := range []analyze.Method{analyze.MethodExact, analyze.MethodExactSlack, analyze.MethodMapped, analyze.MethodEvent,
+		analyze.MethodListener, analyze.MethodUnconnected, analyze.MethodHint, analyze.MethodForeign} {
+		if x == m {
+			return i
+		}
+	}
+	return 99
+}
+
+func buildProcesses(d *Document, in Input, f formatter, top int) {
+	r := in.Result
+	all := r.Totals.All.Sum().Wire
+	rows := make([]ProcessRow, 0, len(r.Processes))
+	for _, p := range r.Processes {
+		row := ProcessRow{PID: p.Key.PID, Start: p.Key.Start, Comm: p.Comm, TX: p.Traffic.Out, RX: p.Traffic.In,
+			TXRate: p.Traffic.OutRate, RXRate: p.Traffic.InRate, Peak: p.Traffic.Peak, Flows: p.Flows, UID: -1}
+		for i, a := range p.Remotes {
+			if i == 5 {
+				row.Remotes = append(row.Remotes, fmt.Sprintf("+%d more", len(p.Remotes)-5))
+				break
+			}
+			row.Remotes = append(row.Remotes, a.String())
+		}
+		tot := p.Traffic.Out.Wire + p.Traffic.In.Wire
+		if all > 0 {
+			row.Share = float64(tot) / float64(all)
+		}
+		for _, m := range p.ByMethod {
+			b := m.Out.Wire + m.In.Wire
+			ms := MethodShare{Method: m.Method, Bytes: b}
+			if tot > 0 {
+				ms.Share = float64(b) / float64(tot)
+			}
+			row.Methods = append(row.Methods, ms)
+		}
+		slices.SortStableFunc(row.Methods, func(a, b MethodShare) int {
+			if c := cmp.Compare(b.Bytes, a.Bytes); c != 0 {
+				return c
+			}
+			return cmp.Compare(methodOrder(a.Method), methodOrder(b.Method))
+		})
+		if pi, ok := in.Procs[p.Key]; ok {
+			row.User, row.UID, row.Exe, row.ExeDeleted, row.PPID = pi.User, pi.UID, pi.Exe, pi.ExeDeleted, pi.PPID
+			row.Cmdline = strings.Join(pi.Cmdline, " ")
+			row.Container, row.ExeSHA256 = pi.Container, pi.ExeSHA256
+			if row.Comm == "" {
+				row.Comm = pi.Comm
+			}
+			var parent *ingest.ProcessInfo
+			for k, q := range in.Procs {
+				if k.PID == pi.PPID && pi.PPID != 0 {
+					q := q
+					if parent == nil || q.Start > parent.Start {
+						parent = &q
+					}
+				}
+			}
+			row.Risk = analyze.ProcessRisk(pi, parent)
+			if v, ok := analyze.VendorAgent(pi); ok {
+				row.Vendor = v
+			}
+		}
+		rows = append(rows, row)
+	}
+	// Unattributed traffic as one pseudo-row so shares add up to 100 %.
+	var un ProcessRow
+	un.Unknown, un.Comm, un.UID = true, "(unattributed)", -1
+	for _, u := range r.Unattributed {
+		un.TX.Add(u.Out)
+		un.RX.Add(u.In)
+		un.Flows += u.Flows
+	}
+	if un.TX.Wire+un.RX.Wire > 0 && all > 0 {
+		un.Share = float64(un.TX.Wire+un.RX.Wire) / float64(all)
+		rows = append(rows, un)
+	}
+	slices.SortStableFunc(rows, func(a, b ProcessRow) int {
+		if c := cmp.Compare(b.TX.Wire+b.RX.Wire, a.TX.Wire+a.RX.Wire); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.PID, b.PID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Start, b.Start)
+	})
+	rows = capRows(rows, top)
+	for i := range rows {
+		row := &rows[i]
+		row.Fmt = map[string]string{
+			"proc":  procLabel(row.Comm, row.PID),
+			"tx":    f.bytes(row.TX.Wire),
+			"rx":    f.bytes(row.RX.Wire),
+			"share": fmtPct(row.Share),
+			"2s":    f.rate(row.TXRate.S2 + row.RXRate.S2),
+			"10s":   f.rate(row.TXRate.S10 + row.RXRate.S10),
+			"40s":   f.rate(row.TXRate.S40 + row.RXRate.S40),
+			"peak":  f.rate(row.Peak.Rate),
+			"flows": fmt.Sprint(row.Flows),
+		}
+		if row.Unknown {
+			row.Fmt["proc"] = "(unattributed)"
+		}
+		var how []string
+		for _, m := range row.Methods {
+			how = append(how, fmt.Sprintf("%s %s", m.Method, fmtPct(m.Share)))
+		}
+		row.Fmt["method"] = strings.Join(how, ", ")
+		var notes []string
+		if row.Vendor != "" {
+			notes = append(notes, "cloud agent: "+row.Vendor)
+		}
+		for _, rf := range row.Risk {
+			if rf.Severity != analyze.RiskInfo {
+				notes = append(notes, rf.ID)
+			}
+		}
+		row.Fmt["notes"] = strings.Join(notes, ", ")
+		exe := row.Exe
+		if row.ExeDeleted {
+			exe += " (deleted)"
+		}
+		row.Fmt["exe"] = exe
+		row.Fmt["remotes"] = strings.Join(row.Remotes, " ")
+	}
+	d.Processes = rows
+	// Per-second series of the top processes (for charts).
+	for _, p := range r.Processes {
+		if len(d.ProcessSeries) == 8 {
+			break
+		}
+		if len(p.Series) > 0 {
+			d.ProcessSeries = append(d.ProcessSeries, ProcSeries{Label: procLabel(p.Comm, p.Key.PID), Series: p.Series})
+		}
+	}
+}
+
+func capRows[T any](rows []T, top int) []T {
+	if top > 0 && len(rows) > top {
+		return rows[:top]
+	}
+	return rows
+}
+
+func buildRemotes(d *Document, in Input, f formatter, top int) {
+	r := in.Result
+	procNames := map[ingest.ProcKey]string{}
+	for _, p := range r.Processes {
+		procNames[p.Key] = procLabel(p.Comm, p.Key.PID)
+	}
+	rows := make([]RemoteRow, 0, len(r.Remotes))
+	for _, h := range r.Remotes {
+		row := RemoteRow{Addr: h.Addr.String(), TX: h.Traffic.Out, RX: h.Traffic.In, TXRate: h.Traffic.OutRate,
+			RXRate: h.Traffic.InRate, Peak: h.Traffic.Peak, Flows: h.Flows}
+		for _, k := range h.Processes {
+			if n, ok := procNames[k]; ok {
+				row.Processes = append(row.Processes, n)
+			}
+		}
+		rows = append(rows, row)
+	}
+	// Result.Remotes is already sorted by bytes; keep it, but be explicit.
+	slices.SortStableFunc(rows, func(a, b RemoteRow) int {
+		if c := cmp.Compare(b.TX.Wire+b.RX.Wire, a.TX.Wire+a.RX.Wire); c != 0 {
+			return c
+		}
+		aa, _ := netip.ParseAddr(a.Addr)
+		bb, _ := netip.ParseAddr(b.Addr)
+		return aa.Compare(bb)
+	})
+	rows = capRows(rows, top)
+	for i := range rows {
+		row := &rows[i]
+		a, _ := netip.ParseAddr(row.Addr)
+		loc := analyze.Locate(in.Geo, a)
+		row.Country, row.CountryName, row.ASN, row.ASOrg, row.Special = loc.Country, loc.CountryName, loc.ASN, loc.ASOrg, loc.Special
+		place := loc.String()
+		row.Fmt = map[string]string{
+			"tx": f.bytes(row.TX.Wire), "rx": f.bytes(row.RX.Wire),
+			"2s":    f.rate(row.TXRate.S2 + row.RXRate.S2),
+			"10s":   f.rate(row.TXRate.S10 + row.RXRate.S10),
+			"40s":   f.rate(row.TXRate.S40 + row.RXRate.S40),
+			"peak":  f.rate(row.Peak.Rate),
+			"where": place, "procs": strings.Join(row.Processes, " "), "flows": fmt.Sprint(row.Flows),
+		}
+	}
+	d.Remotes = rows
+}
+
+func buildConversations(d *Document, in Input, opts Options, f formatter, top int) {
+	r := in.Result
+	rows := r.Rows(opts.Group, opts.Sort, top)
+	owners := map[analyze.FlowKey]string{}
+	if opts.Group == analyze.GroupFlow {
+		for _, fl := range r.Flows {
+			if len(fl.Owners) == 0 {
+				continue
+			}
+			best := fl.Owners[0]
+			for _, o := range fl.Owners[1:] {
+				if o.Traffic.Wire > best.Traffic.Wire {
+					best = o
+				}
+			}
+			if best.Owner.Attributed() {
+				owners[fl.Key] = fmt.Sprintf("%s (%s)", procLabel(best.Owner.Comm, best.Owner.Proc.PID), best.Owner.Method)
+			} else {
+				owners[fl.Key] = "? (" + string(best.Owner.Cause) + ")"
+			}
+		}
+	}
+	for _, row := range rows {
+		c := ConvRow{Oriented: row.Key.Oriented, Out: row.Traffic.Out, In: row.Traffic.In, OutRate: row.Traffic.OutRate,
+			InRate: row.Traffic.InRate, Peak: row.Traffic.Peak, First: row.Traffic.First, Last: row.Traffic.Last, Flows: row.Flows}
+		switch opts.Group {
+		case analyze.GroupFlow:
+			c.Proto = ingest.ProtoName(row.Key.Proto)
+			c.A, c.B = row.Key.A.String(), row.Key.B.String()
+			c.Owner = owners[row.Key]
+		case analyze.GroupPair:
+			c.A, c.B = row.Key.A.Addr().String(), row.Key.B.Addr().String()
+		case analyze.GroupRemote:
+			c.A, c.B = "(local)", row.Key.B.Addr().String()
+		}
+		arrow := "⇄"
+		if c.Oriented {
+			arrow = "→"
+		}
+		c.Fmt = map[string]string{
+			"pair":  c.A + " " + arrow + " " + c.B,
+			"out":   f.bytes(c.Out.Wire),
+			"in":    f.bytes(c.In.Wire),
+			"out2s": f.rate(c.OutRate.S2), "out10s": f.rate(c.OutRate.S10), "out40s": f.rate(c.OutRate.S40),
+			"in2s": f.rate(c.InRate.S2), "in10s": f.rate(c.InRate.S10), "in40s": f.rate(c.InRate.S40),
+			"peak":  f.rate(c.Peak.Rate),
+			"owner": c.Owner,
+			"flows": fmt.Sprint(c.Flows),
+		}
+		if c.Proto != "" {
+			c.Fmt["pair"] = c.Proto + " " + c.Fmt["pair"]
+		}
+		d.Conversations = append(d.Conversations, c)
+	}
+}
+
+func buildCoverage(d *Document, r *analyze.Result, f formatter) {
+	cv := &d.Coverage
+	cv.TX, cv.RX, cv.HasSockets = r.Coverage.TX, r.Coverage.RX, r.Meta.Attributed
+	all := r.Totals.All.Sum().Wire
+	share := func(b int64) float64 {
+		if all == 0 {
+			return 0
+		}
+		return float64(b) / float64(all)
+	}
+	for _, m := range r.Coverage.ByMethod {
+		cv.ByMethod = append(cv.ByMethod, CoverageLine{Name: string(m.Method), TX: m.Out.Wire, RX: m.In.Wire, Share: share(m.Out.Wire + m.In.Wire)})
+	}
+	for _, u := range r.Unattributed {
+		cv.ByCause = append(cv.ByCause, CoverageLine{Name: string(u.Cause), TX: u.Out.Wire, RX: u.In.Wire, Unknown: u.Unknown.Wire,
+			Share: share(u.Out.Wire + u.In.Wire + u.Unknown.Wire), Flows: u.Flows})
+	}
+	sortLines := func(ls []CoverageLine) {
+		slices.SortStableFunc(ls, func(a, b CoverageLine) int {
+			if c := cmp.Compare(b.TX+b.RX+b.Unknown, a.TX+a.RX+a.Unknown); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.Name, b.Name)
+		})
+	}
+	sortLines(cv.ByMethod)
+	sortLines(cv.ByCause)
+	if !cv.HasSockets {
+		cv.Text = append(cv.Text, "no socket data: traffic is not attributed to processes (analyze a bundle, or add --sockets dumps)")
+	} else {
+		cv.Text = append(cv.Text, fmt.Sprintf("%s of TX bytes and %s of RX bytes attributed to a process", fmtPct(cv.TX), fmtPct(cv.RX)))
+	}
+	for _, l := range cv.ByMethod {
+		cv.Text = append(cv.Text, fmt.Sprintf("  %s by %s", fmtPct(l.Share), l.Name))
+	}
+	for _, l := range cv.ByCause {
+		cv.Text = append(cv.Text, fmt.Sprintf("  %s unattributed: %s (%d flows)", fmtPct(l.Share), l.Name, l.Flows))
+	}
+}
+
+func sevRank(s string) int {
+	switch s {
+	case "critical":
+		return 5
+	case "high":
+		return 4
+	case "medium":
+		return 3
+	case "low":
+		return 2
+	case "info":
+		return 1
+	}
+	return 0
+}
+
+// SeverityRank orders severities: none < info < low < medium < high < critical.
+func SeverityRank(s string) int { return sevRank(s) }
+
+func buildFindings(d *Document, in Input) {
+	for _, fd := range in.Findings {
+		d.Findings = append(d.Findings, Finding{ID: fd.ID, Severity: string(fd.Severity), Summary: fd.Summary, Evidence: fd.Evidence, Next: fd.Next})
+	}
+	slices.SortStableFunc(d.Findings, func(a, b Finding) int {
+		if c := cmp.Compare(sevRank(b.Severity), sevRank(a.Severity)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	d.Verdict = Verdict{Severity: "none"}
+	if len(d.Findings) > 0 {
+		top := d.Findings[0]
+		d.Verdict = Verdict{Severity: top.Severity, Summary: top.Summary, Next: top.Next}
+		return
+	}
+	// No rule fired: state the top talker plainly.
+	if len(d.Processes) > 0 && !d.Processes[0].Unknown {
+		p := d.Processes[0]
+		d.Verdict.Summary = fmt.Sprintf("%s sent %s and received %s (%s of all traffic); no suspicious pattern found",
+			p.Fmt["proc"], p.Fmt["tx"], p.Fmt["rx"], p.Fmt["share"])
+	} else if d.Totals.TX.Wire+d.Totals.RX.Wire+d.Totals.Unknown.Wire > 0 {
+		d.Verdict.Summary = "traffic could not be attributed to processes; no suspicious pattern found in the packets"
+	} else {
+		d.Verdict.Summary = "no IP traffic in the capture"
+	}
+}
