@@ -152,16 +152,17 @@ func (d *Decoder) Decode(link LinkType, frame []byte, p *Packet) (err error) {
 	p.SrcMAC = [6]byte{}
 	p.DstMAC = [6]byte{}
 	p.SLLType = -1
-	p.Tuple = FiveTuple{}
 	p.IPLen = 0
 	p.Fragment = false
 	p.TCPFlags = 0
-	p.Inner = [MaxInnerLayers]IPLayer{}
+	// Only the layers in use can hold anything; the rest stay zero.
+	clear(p.Inner[:min(int(p.NInner), MaxInnerLayers)])
 	p.NInner = 0
 	p.Payload = nil
 	defer func() {
 		if r := recover(); r != nil {
 			p.Kind = KindMalformed
+			p.Tuple = FiveTuple{}
 			err = &decodeError{link: link, why: fmt.Errorf("decoder panic: %v", r)}
 		}
 	}()
@@ -195,6 +196,13 @@ func (d *Decoder) Decode(link LinkType, frame []byte, p *Packet) (err error) {
 			return &UnsupportedLinkError{Link: link}
 		}
 	}
+	if st.outerDone {
+		p.Tuple.Proto = st.proto
+		p.Tuple.Src = netip.AddrPortFrom(st.src, st.sp)
+		p.Tuple.Dst = netip.AddrPortFrom(st.dst, st.dp)
+	} else {
+		p.Tuple = FiveTuple{}
+	}
 	if e != nil {
 		if p.Kind == KindIP {
 			// The outer header was decoded; a problem further in does not
@@ -227,6 +235,11 @@ type state struct {
 	// reported is the IP payload length the IP header announced for the
 	// transport being decoded (bounds UDP lengths, as Wireshark checks).
 	reported int
+	// The outermost header's 5-tuple, written to Packet.Tuple once at the
+	// end of Decode.
+	src, dst netip.Addr
+	sp, dp   uint16
+	proto    uint8
 	// replay: decoding the head of a reassembled packet; Payload and
 	// TCPFlags keep the values of the frame's own headers.
 	replay bool
@@ -513,7 +526,7 @@ func (s *state) ipHeader(src, dst netip.Addr, proto uint8, ipLen int) int {
 	if !s.outerDone {
 		s.outerDone = true
 		p.Kind = KindIP
-		p.Tuple = FiveTuple{Proto: proto, Src: netip.AddrPortFrom(src, 0), Dst: netip.AddrPortFrom(dst, 0)}
+		s.src, s.dst, s.proto = src, dst, proto
 		p.IPLen = ipLen
 		return -1
 	}
@@ -735,7 +748,7 @@ walk:
 func (s *state) ports(slot int) (uint16, uint16) {
 	switch {
 	case slot == -1:
-		return s.p.Tuple.Src.Port(), s.p.Tuple.Dst.Port()
+		return s.sp, s.dp
 	case slot >= 0:
 		return s.p.Inner[slot].SrcPort, s.p.Inner[slot].DstPort
 	}
@@ -746,9 +759,7 @@ func (s *state) ports(slot int) (uint16, uint16) {
 func (s *state) setPorts(slot int, sp, dp uint16) {
 	switch {
 	case slot == -1:
-		t := &s.p.Tuple
-		t.Src = netip.AddrPortFrom(t.Src.Addr(), sp)
-		t.Dst = netip.AddrPortFrom(t.Dst.Addr(), dp)
+		s.sp, s.dp = sp, dp
 	case slot >= 0 && s.p.Inner[slot].Kind == LayerTunnel:
 		s.p.Inner[slot].SrcPort = sp
 		s.p.Inner[slot].DstPort = dp
