@@ -387,14 +387,10 @@ func (r *pcapngReader) packetBlock(p *Packet, body []byte, off int64, old bool) 
 			fmt.Sprintf("captured length %d beyond its %d-byte block; skipped", caplen, blkLen))
 	}
 	frame := body[20 : 20+caplen]
-	*p = Packet{
-		TS:        ni.nanos(units),
-		WireLen:   int(wire),
-		CapLen:    int(caplen),
-		Truncated: caplen < wire,
-		Iface:     ni.global,
-		SLLType:   -1,
-	}
+	// Decode resets every decoded field; set only the capture fields.
+	p.TS = ni.nanos(units)
+	p.WireLen, p.CapLen, p.Truncated = int(wire), int(caplen), caplen < wire
+	p.Iface, p.Dir, p.Comment, p.Hint = ni.global, DirUnknown, "", nil
 	if optStart := 20 + (int(caplen)+3)&^3; optStart < len(body) {
 		r.packetOptions(p, body[optStart:], off)
 	}

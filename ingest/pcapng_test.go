@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -380,4 +384,96 @@ func FuzzReadPcapng(f *testing.F) {
 		}
 		checkSource(t, src, fuzzBound(len(data))*64)
 	})
+}
+
+// writeBenchPcapng writes n EPBs (nanosecond resolution, epb_flags on
+// each, as the collector writes them) with frames cut at 96 bytes.
+func writeBenchPcapng(tb testing.TB, path string, n int) {
+	tb.Helper()
+	b := newNG(false)
+	b.idb(uint16(LinkEthernet), 96, b.opt(optIfName, []byte("eth0")), b.opt(optIfTsresol, []byte{9}))
+	var frames [][]byte
+	for i := range 64 {
+		f := udpFrame(tb, "198.51.100.7", fmt.Sprintf("203.0.113.%d", i), uint16(1000+i), 443, strings.Repeat("x", 100+i*10))
+		frames = append(frames, f)
+	}
+	for i := range n {
+		f := frames[i%len(frames)]
+		b.epb(0, uint64(i)*1000, f[:96], uint32(len(f)), b.opt(optEpbFlags, b.u32(uint32(1+i%2))))
+		if b.buf.Len() > 1<<20 {
+			appendFile(tb, path, b.buf.Bytes())
+			b.buf.Reset()
+		}
+	}
+	appendFile(tb, path, b.buf.Bytes())
+}
+
+func appendFile(tb testing.TB, path string, data []byte) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		tb.Fatal(err)
+	}
+	f.Close()
+}
+
+// BenchmarkReadPcapng reads a generated 1 M-packet pcapng.
+func BenchmarkReadPcapng(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "bench.pcapng")
+	writeBenchPcapng(b, path, 1_000_000)
+	fi, _ := os.Stat(path)
+	for _, walkOnly := range []bool{true, false} {
+		name := "decode"
+		if walkOnly {
+			name = "walk"
+		}
+		b.Run(name, func(b *testing.B) {
+			var pkts int64
+			var p Packet
+			for b.Loop() {
+				src, err := OpenCapture(path, Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				src.(*pcapngReader).walkOnly = walkOnly
+				for src.Next(&p) == nil {
+				}
+				pkts += src.Stats().Packets
+				src.Close()
+			}
+			sec := b.Elapsed().Seconds()
+			b.ReportMetric(float64(pkts)/sec, "records/s")
+			b.ReportMetric(float64(fi.Size())*float64(b.N)/sec/1e6, "MB/s")
+		})
+	}
+}
+
+// TestPcapngAllocs: no allocation per packet in steady state, comments
+// repeated by a run of packets included.
+func TestPcapngAllocs(t *testing.T) {
+	f := udpFrame(t, "198.51.100.7", "203.0.113.1", 5000, 443, "abc")
+	b := newNG(false)
+	b.idb(uint16(LinkEthernet), 0)
+	for range 20000 {
+		b.epb(0, 1, f, uint32(len(f)), b.opt(optEpbFlags, b.u32(1)), b.opt(optComment, []byte("PID: 1\nCmd: x")))
+	}
+	src, err := NewReader(bytes.NewReader(b.buf.Bytes()), "a.pcapng", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Packet
+	src.Next(&p)
+	allocs := testing.AllocsPerRun(10000, func() {
+		if err := src.Next(&p); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.2f allocations per packet", allocs)
+	}
+	if p.Hint == nil || p.Hint.PID != 1 {
+		t.Errorf("hint %+v", p.Hint)
+	}
 }
