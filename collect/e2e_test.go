@@ -49,7 +49,7 @@ func TestE2EHelper(t *testing.T) {
 func e2eCollect(t *testing.T) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	uc, err := net.ListenPacket("udp4", fmt.Sprintf("%s:%d", e2eAddrA, e2eUDP))
+	uc, err := net.ListenPacket("udp4", net.JoinHostPort(e2eAddrA, fmt.Sprint(e2eUDP)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func e2eCollect(t *testing.T) {
 			}
 		}
 	}()
-	ln, err := net.Listen("tcp4", fmt.Sprintf("%s:%d", e2eAddrA, e2eTCP))
+	ln, err := net.Listen("tcp4", net.JoinHostPort(e2eAddrA, fmt.Sprint(e2eTCP)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func e2eCollect(t *testing.T) {
 
 // e2eSend runs in namespace B and sends the known volumes.
 func e2eSend(t *testing.T) {
-	uc, err := net.Dial("udp4", fmt.Sprintf("%s:%d", e2eAddrA, e2eUDP))
+	uc, err := net.Dial("udp4", net.JoinHostPort(e2eAddrA, fmt.Sprint(e2eUDP)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func e2eSend(t *testing.T) {
 		}
 	}
 	uc.Close()
-	tc, err := net.Dial("tcp4", fmt.Sprintf("%s:%d", e2eAddrA, e2eTCP))
+	tc, err := net.Dial("tcp4", net.JoinHostPort(e2eAddrA, fmt.Sprint(e2eTCP)))
 	if err != nil {
 		t.Fatal(err)
 	}
