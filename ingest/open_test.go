@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 const corpusDir = "../../shared/corpus"
@@ -155,5 +158,89 @@ func TestOpenCaptureMissing(t *testing.T) {
 	_, err := OpenCapture(filepath.Join(t.TempDir(), "nope.pcap"), Options{})
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("err = %v, want ErrNotExist", err)
+	}
+}
+
+const fixtureDir = "../fixtures/captures"
+
+// TestFixtures reads the crafted captures of fixtures/captures.
+func TestFixtures(t *testing.T) {
+	type summary struct {
+		Packets, Comments, Hints, In, Out, Truncated int
+		Links                                        []LinkType
+		Stats                                        []string
+		DiagKinds                                    []DiagKind
+		FirstTS                                      int64
+	}
+	tests := []struct {
+		file string
+		want summary
+	}{
+		{"two-links.pcapng", summary{Packets: 31, Comments: 19, Hints: 19, In: 8, Out: 22, Truncated: 17,
+			Links: []LinkType{LinkEthernet, LinkRaw}, Stats: []string{"40/3", "8/0"}, FirstTS: 1714564800000000000}},
+		{"two-links.truncated-tail.pcapng", summary{Packets: 30, Comments: 19, Hints: 19, In: 8, Out: 22, Truncated: 17,
+			Links: []LinkType{LinkEthernet, LinkRaw}, Stats: []string{"-", "-"}, DiagKinds: []DiagKind{DiagTruncated}, FirstTS: 1714564800000000000}},
+		{"small.pcap", summary{Packets: 23, Truncated: 17, Links: []LinkType{LinkEthernet}, Stats: []string{"-"}, FirstTS: 1714564800000000000}},
+		{"small-ns.pcap", summary{Packets: 23, Truncated: 17, Links: []LinkType{LinkEthernet}, Stats: []string{"-"}, FirstTS: 1714564800000000123}},
+		{"small.pcap.gz", summary{Packets: 23, Truncated: 17, Links: []LinkType{LinkEthernet}, Stats: []string{"-"}, FirstTS: 1714564800000000000}},
+		{"small.truncated-tail.pcap", summary{Packets: 22, Truncated: 17, Links: []LinkType{LinkEthernet}, Stats: []string{"-"},
+			DiagKinds: []DiagKind{DiagTruncated}, FirstTS: 1714564800000000000}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			src, err := OpenCapture(filepath.Join(fixtureDir, tt.file), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			var s summary
+			var p Packet
+			for {
+				if err := src.Next(&p); err == io.EOF {
+					break
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				if s.Packets == 0 {
+					s.FirstTS = p.TS
+				}
+				s.Packets++
+				if p.Comment != "" {
+					s.Comments++
+				}
+				if p.Hint != nil && p.Hint.PID == 812 && p.Hint.Comm == "nginx" {
+					s.Hints++
+				}
+				switch p.Dir {
+				case DirIn:
+					s.In++
+				case DirOut:
+					s.Out++
+				}
+				if p.Truncated {
+					s.Truncated++
+				}
+				if p.Kind != KindIP {
+					t.Errorf("packet %d: kind %v", s.Packets, p.Kind)
+				}
+			}
+			if tt.want.In == 0 { // pcap: direction unknown
+				s.In, s.Out = 0, 0
+			}
+			for _, i := range src.Interfaces() {
+				s.Links = append(s.Links, i.Link)
+				st := "-"
+				if i.HasStats {
+					st = fmt.Sprintf("%d/%d", i.Received, i.Dropped)
+				}
+				s.Stats = append(s.Stats, st)
+			}
+			for _, d := range src.Diagnostics() {
+				s.DiagKinds = append(s.DiagKinds, d.Kind)
+			}
+			if d := cmp.Diff(tt.want, s); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+		})
 	}
 }
