@@ -126,9 +126,10 @@ type IftopOptions struct {
 	Start int64
 	// EmulateBlocks turns on the libpcap block-delivery model: a packet
 	// captured at ts is processed at second ceil(ts - Phase) instead of
-	// floor(ts) (spec/iftop.md §1.5).
+	// floor(ts) (spec/iftop.md §1.5). A non-zero Phase turns it on too;
+	// φ = 0 needs EmulateBlocks.
 	EmulateBlocks bool
-	// Phase is φ in [0,1) seconds, used when EmulateBlocks is set.
+	// Phase is φ in [0,1) seconds (its fractional part is used).
 	Phase float64
 	// Variant selects pre4 (default) or post-2017 git semantics.
 	Variant IftopVariant
@@ -321,9 +322,15 @@ type iftopState struct {
 // error is non-nil only when src fails or ctx is cancelled.
 func Iftop(ctx context.Context, src ingest.PacketSource, opts IftopOptions) (*IftopScreen, error) {
 	st := &iftopState{opts: opts, hist: newIftopHash[*iftopHist](), hlen: 1}
-	if opts.EmulateBlocks {
+	if opts.Phase != 0 {
+		st.opts.EmulateBlocks = true
+	}
+	if st.opts.EmulateBlocks {
 		ph := opts.Phase - math.Floor(opts.Phase)
-		st.phaseNanos = int64(math.Round(ph * 1e9))
+		if math.IsNaN(ph) || math.IsInf(opts.Phase, 0) {
+			ph = 0
+		}
+		st.phaseNanos = min(int64(math.Round(ph*1e9)), 1e9-1)
 	}
 	if opts.Start != 0 {
 		st.first = floorDiv(opts.Start, 1e9)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"net/netip"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -367,4 +369,75 @@ func TestIftopOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIftopCorpus replays every capture of the shared corpus: no panic, and
+// the counted packets never exceed the clock-driving ones.
+func TestIftopCorpus(t *testing.T) {
+	const dir = "../../shared/corpus"
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch filepath.Ext(path) {
+		case ".pcap", ".pcapng", ".cap", ".gz", ".dmp", ".trace", ".pcapng0", "":
+			if !d.IsDir() {
+				files = append(files, path)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(files) == 0 {
+		t.Skipf("corpus not available at %s: %v", dir, err)
+	}
+	opened := 0
+	for _, f := range files {
+		src, err := ingest.OpenCapture(f, ingest.Options{})
+		if err != nil {
+			continue // not a capture, or unreadable: ingest's business
+		}
+		opened++
+		for _, o := range []IftopOptions{{At: 4, PortDisplay: IftopPortsOn, Lines: 100}, {At: 1 << 30, Order: IftopOrderSource, EmulateBlocks: true, Phase: 0.3}} {
+			src, err := ingest.OpenCapture(f, ingest.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			scr, err := Iftop(context.Background(), src, o)
+			src.Close()
+			if err != nil {
+				continue // a fatal source error is returned, not a panic
+			}
+			if scr.Counted > scr.Packets || scr.CumSent < 0 || scr.CumRecv < 0 {
+				t.Errorf("%s: counted %d of %d packets, cum %d/%d", f, scr.Counted, scr.Packets, scr.CumSent, scr.CumRecv)
+			}
+		}
+		src.Close()
+	}
+	t.Logf("replayed %d of %d corpus files", opened, len(files))
+}
+
+// BenchmarkIftop replays 100k packets over 1000 flows and 60 s.
+func BenchmarkIftop(b *testing.B) {
+	pkts := make([]ingest.Packet, 100_000)
+	for i := range pkts {
+		flow := i % 1000
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, 1}), uint16(10000+flow))
+		dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(flow % 250)}), 443)
+		p := ipPkt(1_700_000_000+float64(i)*60/float64(len(pkts)), src.String(), dst.String(), 100+flow, tMAC, tPeer)
+		if i%3 == 0 {
+			p.Tuple = p.Tuple.Reverse()
+			p.SrcMAC, p.DstMAC = tPeer, tMAC
+		}
+		pkts[i] = p
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		scr, err := Iftop(context.Background(), &iftopPkts{pkts: pkts}, IftopOptions{At: 1 << 30, PortDisplay: IftopPortsOn, LocalMAC: tMAC[:]})
+		if err != nil || scr.AllLines != 1000 {
+			b.Fatalf("%v, %d lines", err, scr.AllLines)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(pkts)), "ns/packet")
 }
