@@ -779,10 +779,13 @@ func (s *state) setPayload(slot int, b []byte) {
 func (s *state) transport(slot int, proto uint8, b []byte, fragmented bool) error {
 	switch proto {
 	case ProtoTCP:
-		if len(b) < 14 {
+		if len(b) < 4 {
 			return nil
 		}
 		s.setPorts(slot, be16(b, 0), be16(b, 2))
+		if len(b) < 14 {
+			return nil
+		}
 		if slot == -1 && !s.replay {
 			s.p.TCPFlags = b[13]
 		}

@@ -293,3 +293,208 @@ func TestDecodeMatchesGopacket(t *testing.T) {
 		t.Errorf("only %d frames compared; corpus or reader broken?", compared)
 	}
 }
+
+// Frame builders for TestDecodeLayers. Lengths are computed; checksums are
+// zero (the decoder does not verify them).
+
+func cat(parts ...[]byte) []byte {
+	var b []byte
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
+
+func eth(et uint16, payload []byte) []byte {
+	return cat([]byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, byte(et >> 8), byte(et)}, payload)
+}
+
+// ip4f builds an IPv4 header with fragment fields (offset in bytes).
+func ip4f(proto uint8, src, dst string, id uint16, off int, more bool, payload []byte) []byte {
+	s, d := netip.MustParseAddr(src).As4(), netip.MustParseAddr(dst).As4()
+	total := 20 + len(payload)
+	fo := uint16(off / 8)
+	if more {
+		fo |= 0x2000
+	}
+	h := []byte{0x45, 0, byte(total >> 8), byte(total), byte(id >> 8), byte(id), byte(fo >> 8), byte(fo), 64, proto, 0, 0}
+	return cat(h, s[:], d[:], payload)
+}
+
+func ip4(proto uint8, src, dst string, payload []byte) []byte {
+	return ip4f(proto, src, dst, 1, 0, false, payload)
+}
+
+func ip6(next uint8, src, dst string, payload []byte) []byte {
+	s, d := netip.MustParseAddr(src).As16(), netip.MustParseAddr(dst).As16()
+	n := len(payload)
+	return cat([]byte{0x60, 0, 0, 0, byte(n >> 8), byte(n), next, 64}, s[:], d[:], payload)
+}
+
+func udp(sp, dp uint16, payload []byte) []byte {
+	n := 8 + len(payload)
+	return cat([]byte{byte(sp >> 8), byte(sp), byte(dp >> 8), byte(dp), byte(n >> 8), byte(n), 0, 0}, payload)
+}
+
+func tcp(sp, dp uint16, flags uint8, payload []byte) []byte {
+	return cat([]byte{byte(sp >> 8), byte(sp), byte(dp >> 8), byte(dp), 0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0}, payload)
+}
+
+func tup(proto uint8, src, dst string) FiveTuple {
+	return FiveTuple{Proto: proto, Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort(dst)}
+}
+
+func layer(kind LayerKind, proto uint8, src, dst string, sp, dp uint16) IPLayer {
+	return IPLayer{Kind: kind, Proto: proto, Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), SrcPort: sp, DstPort: dp}
+}
+
+func TestDecodeLayers(t *testing.T) {
+	const a, b, c, d = "198.51.100.1", "198.51.100.2", "203.0.113.1", "203.0.113.2"
+	const a6, b6 = "2001:db8::1", "2001:db8::2"
+	inner := ip4(ProtoTCP, c, d, tcp(1234, 443, 0x02, nil))
+	innerEth := eth(0x0800, inner)
+	hop := []byte{ProtoUDP, 0, 1, 4, 0, 0, 0, 0} // hop-by-hop, 8 bytes, next UDP
+	tests := []struct {
+		name     string
+		link     LinkType
+		frame    []byte
+		tuple    FiveTuple
+		inner    []IPLayer
+		ipLen    int
+		payload  int
+		fragment bool
+	}{
+		{name: "ipv4 options", link: LinkRaw,
+			frame: func() []byte {
+				f := ip4(ProtoTCP, a, b, cat([]byte{1, 1, 1, 0}, tcp(1, 2, 0x10, []byte("hi"))))
+				f[0] = 0x46 // IHL 6: one 4-byte option (NOP NOP NOP EOL)
+				return f
+			}(),
+			tuple: tup(ProtoTCP, a+":1", b+":2"), ipLen: 46, payload: 2},
+		{name: "tcp cut by snaplen", link: LinkRaw, frame: ip4(ProtoTCP, a, b, nil),
+			tuple: tup(ProtoTCP, a+":0", b+":0"), ipLen: 20},
+		{name: "ipv6 hop-by-hop udp", link: LinkRaw, frame: ip6(0, a6, b6, cat(hop, udp(5353, 5353, []byte{1, 2, 3}))),
+			tuple: tup(ProtoUDP, "["+a6+"]:5353", "["+b6+"]:5353"), ipLen: 59, payload: 3},
+		{name: "ipv6 jumbo length 0", link: LinkRaw,
+			frame: func() []byte { f := ip6(ProtoUDP, a6, b6, udp(1, 2, nil)); f[4], f[5] = 0, 0; return f }(),
+			tuple: tup(ProtoUDP, "["+a6+"]:1", "["+b6+"]:2"), ipLen: 40},
+		{name: "icmp unreachable quote", link: LinkRaw,
+			frame: ip4(ProtoICMP, b, a, cat([]byte{3, 3, 0, 0, 0, 0, 0, 0}, ip4(ProtoUDP, a, c, udp(999, 53, nil)))),
+			tuple: tup(ProtoICMP, b+":0", a+":0"), inner: []IPLayer{layer(LayerICMPQuoted, ProtoUDP, a, c, 0, 0)}, ipLen: 56, payload: 36},
+		{name: "icmp echo has no quote", link: LinkRaw,
+			frame: ip4(ProtoICMP, b, a, cat([]byte{8, 0, 0, 0, 0, 0, 0, 0}, ip4(ProtoUDP, a, c, udp(999, 53, nil)))),
+			tuple: tup(ProtoICMP, b+":0", a+":0"), ipLen: 56, payload: 36},
+		{name: "icmpv6 too big quote", link: LinkRaw,
+			frame: ip6(ProtoICMPv6, b6, a6, cat([]byte{2, 0, 0, 0, 0, 0, 5, 0}, ip6(ProtoTCP, a6, "2001:db8::9", tcp(1, 2, 0, nil)))),
+			tuple: tup(ProtoICMPv6, "["+b6+"]:0", "["+a6+"]:0"), inner: []IPLayer{layer(LayerICMPQuoted, ProtoTCP, a6, "2001:db8::9", 0, 0)}, ipLen: 108, payload: 64},
+		{name: "ip-in-ip", link: LinkRaw, frame: ip4(4, a, b, inner),
+			tuple: tup(4, a+":0", b+":0"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 60, payload: 40},
+		{name: "6in4", link: LinkRaw, frame: ip4(41, a, b, ip6(ProtoUDP, a6, b6, udp(1, 2, nil))),
+			tuple: tup(41, a+":0", b+":0"), inner: []IPLayer{layer(LayerTunnel, ProtoUDP, a6, b6, 1, 2)}, ipLen: 68, payload: 48},
+		{name: "gre with key", link: LinkRaw, frame: ip4(ProtoGRE, a, b, cat([]byte{0x20, 0, 0x08, 0, 0, 0, 0, 7}, inner)),
+			tuple: tup(ProtoGRE, a+":0", b+":0"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 68, payload: 48},
+		{name: "gre ethernet", link: LinkRaw, frame: ip4(ProtoGRE, a, b, cat([]byte{0, 0, 0x65, 0x58}, innerEth)),
+			tuple: tup(ProtoGRE, a+":0", b+":0"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 78, payload: 58},
+		{name: "vxlan", link: LinkEthernet, frame: eth(0x0800, ip4(ProtoUDP, a, b, udp(40000, 4789, cat([]byte{8, 0, 0, 0, 0, 0, 1, 0}, innerEth)))),
+			tuple: tup(ProtoUDP, a+":40000", b+":4789"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 90, payload: 62},
+		{name: "geneve", link: LinkEthernet, frame: eth(0x0800, ip4(ProtoUDP, a, b, udp(40000, 6081, cat([]byte{0, 0, 0x65, 0x58, 0, 0, 1, 0}, innerEth)))),
+			tuple: tup(ProtoUDP, a+":40000", b+":6081"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 90, payload: 62},
+		{name: "gtp-u", link: LinkEthernet, frame: eth(0x0800, ip4(ProtoUDP, a, b, udp(2152, 2152, cat([]byte{0x30, 0xff, 0, 40, 0, 0, 0, 1}, inner)))),
+			tuple: tup(ProtoUDP, a+":2152", b+":2152"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 76, payload: 48},
+		{name: "teredo", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(3544, 50000, ip6(ProtoUDP, a6, b6, udp(1, 2, nil)))),
+			tuple: tup(ProtoUDP, a+":3544", b+":50000"), inner: []IPLayer{layer(LayerTunnel, ProtoUDP, a6, b6, 1, 2)}, ipLen: 76, payload: 48},
+		{name: "udp length bogus stops tunnel", link: LinkRaw,
+			frame: func() []byte {
+				f := ip4(ProtoUDP, a, b, udp(40000, 4789, cat([]byte{8, 0, 0, 0, 0, 0, 1, 0}, innerEth)))
+				f[24], f[25] = 0, 0
+				return f
+			}(),
+			tuple: tup(ProtoUDP, a+":40000", b+":4789"), ipLen: 90, payload: 62},
+		{name: "mpls two labels", link: LinkEthernet, frame: eth(0x8847, cat([]byte{0, 1, 0, 64, 0, 2, 1, 64}, inner)),
+			tuple: tup(ProtoTCP, c+":1234", d+":443"), ipLen: 40},
+		{name: "pppoe session", link: LinkEthernet, frame: eth(0x8864, cat([]byte{0x11, 0, 0, 1, 0, 42, 0, 0x21}, inner)),
+			tuple: tup(ProtoTCP, c+":1234", d+":443"), ipLen: 40},
+		{name: "llc snap", link: LinkEthernet, frame: eth(48, cat([]byte{0xaa, 0xaa, 3, 0, 0, 0, 8, 0}, inner)),
+			tuple: tup(ProtoTCP, c+":1234", d+":443"), ipLen: 40},
+		{name: "inner layers capped", link: LinkRaw,
+			frame: ip4(4, a, b, ip4(4, a, b, ip4(4, a, b, ip4(4, a, b, ip4(4, a, b, ip4(4, a, b, inner)))))),
+			tuple: tup(4, a+":0", b+":0"), ipLen: 160, payload: 64,
+			inner: []IPLayer{layer(LayerTunnel, 4, a, b, 0, 0), layer(LayerTunnel, 4, a, b, 0, 0), layer(LayerTunnel, 4, a, b, 0, 0), layer(LayerTunnel, 4, a, b, 0, 0)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var p Packet
+			err := NewDecoder().Decode(tc.link, tc.frame, &p)
+			checkDecoded(t, tc.link, tc.frame, &p, err)
+			if err != nil || p.Kind != KindIP {
+				t.Fatalf("kind %v, err %v", p.Kind, err)
+			}
+			got := p.Inner[:p.NInner]
+			if p.Tuple != tc.tuple || p.IPLen != tc.ipLen || len(p.Payload) != tc.payload || p.Fragment != tc.fragment ||
+				len(got) != len(tc.inner) {
+				t.Fatalf("got tuple %v iplen %d payload %d fragment %v inner %+v\nwant %v %d %d %v %+v",
+					p.Tuple, p.IPLen, len(p.Payload), p.Fragment, got, tc.tuple, tc.ipLen, tc.payload, tc.fragment, tc.inner)
+			}
+			for i := range got {
+				if got[i] != tc.inner[i] {
+					t.Errorf("inner %d: got %+v, want %+v", i, got[i], tc.inner[i])
+				}
+			}
+		})
+	}
+}
+
+// TestDecodeFragments: later fragments get the first fragment's ports, and
+// headers inside a fragmented packet are decoded in the frame completing
+// it, in any arrival order — where tshark's reassembly dissects them.
+func TestDecodeFragments(t *testing.T) {
+	const a, b, c, d = "198.51.100.1", "198.51.100.2", "203.0.113.1", "203.0.113.2"
+	body := cat(udp(5000, 4789, cat([]byte{8, 0, 0, 0, 0, 0, 1, 0}, eth(0x0800, ip4(ProtoTCP, c, d, tcp(1, 2, 0, make([]byte, 40)))))))
+	// body is 8+8+14+20+20+40 = 110 bytes: fragments of 56 and 54 bytes.
+	first := ip4f(ProtoUDP, a, b, 77, 0, true, body[:56])
+	last := ip4f(ProtoUDP, a, b, 77, 56, false, body[56:])
+	want := tup(ProtoUDP, a+":5000", b+":4789")
+	wantInner := layer(LayerTunnel, ProtoTCP, c, d, 1, 2)
+	for _, order := range []string{"in order", "last first"} {
+		t.Run(order, func(t *testing.T) {
+			frames := [][]byte{first, last}
+			if order == "last first" {
+				frames = [][]byte{last, first}
+			}
+			dec := NewDecoder()
+			var ps [2]Packet
+			for i, f := range frames {
+				if err := dec.Decode(LinkRaw, f, &ps[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pf, pl := ps[0], ps[1]
+			if order == "last first" {
+				pf, pl = ps[1], ps[0]
+			}
+			if pf.Tuple != want || pf.Fragment {
+				t.Errorf("first fragment: %v fragment=%v", pf.Tuple, pf.Fragment)
+			}
+			if !pl.Fragment || (order == "in order" && pl.Tuple != want) {
+				t.Errorf("last fragment: %v fragment=%v", pl.Tuple, pl.Fragment)
+			}
+			completing := ps[1] // the second frame completes the packet
+			other := ps[0]
+			if completing.NInner != 1 || completing.Inner[0] != wantInner || other.NInner != 0 {
+				t.Errorf("inner: completing frame %+v, other %d layers", completing.Inner[:completing.NInner], other.NInner)
+			}
+		})
+	}
+	// The fragment table is bounded: a packet whose first fragment was
+	// evicted gets no ports.
+	dec := NewDecoder()
+	var p Packet
+	_ = dec.Decode(LinkRaw, first, &p)
+	for i := range fragTableSize {
+		_ = dec.Decode(LinkRaw, ip4f(ProtoUDP, a, b, uint16(1000+i), 0, true, udp(1, 2, nil)), &p)
+	}
+	_ = dec.Decode(LinkRaw, last, &p)
+	if p.Tuple.Src.Port() != 0 || !p.Fragment || p.NInner != 0 {
+		t.Errorf("evicted: %v fragment=%v inner=%d", p.Tuple, p.Fragment, p.NInner)
+	}
+}
