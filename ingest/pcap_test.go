@@ -231,7 +231,7 @@ func fuzzBound(n int) int { return n/12 + 1 }
 
 // checkSource drains src and checks that Stats agree with what Next
 // returned, that the loop ends, and that the end is sticky.
-func checkSource(t *testing.T, src PacketSource, limit int) {
+func checkSource(t *testing.T, src PacketSource, limit int) int {
 	t.Helper()
 	var p Packet
 	var want SourceStats
@@ -279,6 +279,7 @@ func checkSource(t *testing.T, src PacketSource, limit int) {
 		}
 	}
 	src.Close()
+	return int(want.Packets)
 }
 
 // addCorpusSeeds adds the corpus files under 64 KiB whose names end in
