@@ -92,6 +92,17 @@ func TestIftopMatchesRealIftop(t *testing.T) {
 		{name: "-P", args: []string{"-P"}, opts: func(o *analyze.IftopOptions) { o.PortDisplay = analyze.IftopPortsOn }},
 		{name: "default", opts: func(o *analyze.IftopOptions) {}},
 		{name: "-B", args: []string{"-B"}, opts: func(o *analyze.IftopOptions) { o.Bytes = true }},
+		{name: "-P -F", args: []string{"-P", "-F", liveB4 + "/32"}, opts: func(o *analyze.IftopOptions) {
+			o.PortDisplay = analyze.IftopPortsOn
+			o.NetFilter4 = netip.MustParsePrefix(liveB4 + "/32")
+		}},
+		{name: "-P -G -o 2s -L 4", args: []string{"-P", "-G", liveB6 + "/128", "-o", "2s", "-L", "4"}, opts: func(o *analyze.IftopOptions) {
+			o.PortDisplay = analyze.IftopPortsOn
+			o.NetFilter6 = netip.MustParsePrefix(liveB6 + "/128")
+			o.Order = analyze.IftopOrder2s
+			o.Lines = 4
+		}},
+		{name: "-o source", args: []string{"-o", "source"}, opts: func(o *analyze.IftopOptions) { o.Order = analyze.IftopOrderSource }},
 	}
 	// Start iftop early in a second so that its time(NULL) start is
 	// unambiguous.
@@ -153,9 +164,15 @@ func TestIftopMatchesRealIftop(t *testing.T) {
 		sleepUntil(at(s))
 		send(socks.a4, socks.b4addr, 3, 300, false)
 		send(socks.b4, socks.a4addr, 2, 200, false)
-		if s == 6.5 {
+		switch s {
+		case 5.5:
+			// TCP and UDP on the same ports are two lines with -P.
+			socks.tcpConnect(t, nsA, 6000, 300)
+		case 6.5:
 			socks.sendForeign(t, "198.51.100.240", "198.51.100.9", 3333, 4444, 100, 2)
 			socks.sendForeign(t, "198.51.100.240", "198.51.100.230", 1111, 2222, 100, 1)
+		case 7.5:
+			socks.tcpClose()
 		}
 	}
 	sleepUntil(at(14.5))
@@ -416,6 +433,9 @@ func readLivePcap(t *testing.T, path string) []ingest.Packet {
 
 // liveSockets are UDP sockets bound inside the two namespaces.
 type liveSockets struct {
+	tcpLn                    *net.TCPListener // in nsB on 198.51.100.2:6000
+	tcp                      *net.TCPConn     // from nsA, 198.51.100.1:5000
+	tcpDone                  chan struct{}
 	raw                      int // AF_PACKET socket on vethB
 	rawIdx                   int
 	rawMACs                  [2]net.HardwareAddr
@@ -449,8 +469,26 @@ func openLiveSockets(t *testing.T, nsA, nsB string) *liveSockets {
 	}
 	listen(nsA, map[**net.UDPConn]*net.UDPAddr{&s.a4: s.a4addr, &s.a4x: s.a4xaddr, &s.a6: s.a6addr})
 	listen(nsB, map[**net.UDPConn]*net.UDPAddr{&s.b4: s.b4addr, &s.b4x: s.b4xaddr, &s.b6: s.b6addr})
-	s.raw = -1
 	err := inNetns(nsB, func() error {
+		ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.ParseIP(liveB4), Port: 6000})
+		s.tcpLn = ln
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen TCP in %s: %v", nsB, err)
+	}
+	s.tcpDone = make(chan struct{})
+	go func() {
+		defer close(s.tcpDone)
+		c, err := s.tcpLn.Accept()
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, c) // until the client closes
+		c.Close()
+	}()
+	s.raw = -1
+	err = inNetns(nsB, func() error {
 		ifc, err := net.InterfaceByName("vethB")
 		if err != nil {
 			return err
@@ -469,6 +507,10 @@ func openLiveSockets(t *testing.T, nsA, nsB string) *liveSockets {
 	t.Cleanup(func() {
 		if s.raw >= 0 {
 			unix.Close(s.raw)
+		}
+		s.tcpLn.Close()
+		if s.tcp != nil {
+			s.tcp.Close()
 		}
 		for _, c := range []*net.UDPConn{s.a4, s.a4x, s.a6, s.b4, s.b4x, s.b6} {
 			if c != nil {
@@ -531,5 +573,35 @@ func (s *liveSockets) sendForeign(t *testing.T, src, dst string, sport, dport, i
 		if err := unix.Sendto(s.raw, buf.Bytes(), 0, &unix.SockaddrLinklayer{Ifindex: s.rawIdx}); err != nil {
 			t.Fatalf("send foreign frame: %v", err)
 		}
+	}
+}
+
+// tcpConnect opens a TCP connection from nsA (198.51.100.1:5000) to the
+// listener in nsB and writes n bytes (one segment).
+func (s *liveSockets) tcpConnect(t *testing.T, nsA string, port, n int) {
+	t.Helper()
+	err := inNetns(nsA, func() error {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(liveA4), Port: 5000}}
+		c, err := d.Dial("tcp", net.JoinHostPort(liveB4, fmt.Sprint(port)))
+		if err != nil {
+			return err
+		}
+		s.tcp = c.(*net.TCPConn)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("TCP connect: %v", err)
+	}
+	if _, err := s.tcp.Write(make([]byte, n)); err != nil {
+		t.Fatalf("TCP write: %v", err)
+	}
+}
+
+// tcpClose closes the client side and waits for the server to finish.
+func (s *liveSockets) tcpClose() {
+	if s.tcp != nil {
+		s.tcp.Close()
+		s.tcp = nil
+		<-s.tcpDone
 	}
 }
