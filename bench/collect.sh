@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# bench/collect.sh — `make bench-collect`: flowblame collect against
+# `tcpdump -s 96 -w` at the same loads, in one run, across a veth pair
+# between two network namespaces this script creates (198.51.100.0/24).
+#
+# For each load (iperf3 TCP bulk; iperf3 UDP with 64-byte datagrams) and each
+# capturer it reports: packets captured vs offered (the veth's kernel
+# counters), kernel drops, capturer CPU (utime+stime from /proc/PID/stat),
+# peak RSS (VmHWM) and bytes written per minute, as a Markdown table.
+# Compare rows of one run only: the machine may be shared.
+#
+# Needs root, iproute2, iperf3, tcpdump, capinfos (wireshark-common), Go.
+# Tunables: SECS (load seconds, default 10), TCP_RATE (default 1G),
+# UDP_RATE (default 20M).
+set -euo pipefail
+
+SECS=${SECS:-10}
+TCP_RATE=${TCP_RATE:-1G}
+UDP_RATE=${UDP_RATE:-20M}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ID=$$
+NSA=fbbA$ID NSB=fbbB$ID VA=fbbvA$ID VB=fbbvB$ID
+A=198.51.100.1 B=198.51.100.2
+WORK=$(mktemp -d /tmp/flowblame-bench-collect.XXXXXX)
+
+[ "$(id -u)" = 0 ] || { echo "bench-collect needs root" >&2; exit 1; }
+for t in ip iperf3 tcpdump capinfos go; do
+	command -v $t >/dev/null || { echo "missing $t" >&2; exit 1; }
+done
+
+cleanup() {
+	pkill -P $$ 2>/dev/null || true
+	ip netns del $NSA 2>/dev/null || true
+	ip netns del $NSB 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+(cd "$ROOT" && CGO_ENABLED=0 go build -o "$WORK/flowblame" ./cmd/flowblame)
+
+ip netns add $NSA
+ip netns add $NSB
+ip link add $VA netns $NSA type veth peer name $VB netns $NSB
+for x in "$NSA $VA $A" "$NSB $VB $B"; do
+	set -- $x
+	ip netns exec $1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+	ip -n $1 addr add $3/24 dev $2
+	ip -n $1 link set lo up
+	ip -n $1 link set $2 up
+done
+ip -n $NSB route get $A | grep -q "dev $VB" || { echo "route to $A not via $VB" >&2; exit 1; }
+
+counters() { # rx_packets + tx_packets of the veth in namespace A
+	ip netns exec $NSA sh -c "echo \$(( \$(cat /sys/class/net/$VA/statistics/rx_packets) + \$(cat /sys/class/net/$VA/statistics/tx_packets) ))"
+}
+cpu_ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
+hwm_kb() { awk '/VmHWM/ {print $2}' /proc/$1/status; }
+npackets() { # total packets in capture files
+	local n=0 f
+	for f in "$@"; do n=$((n + $(capinfos -c -M "$f" | awk -F': *' '/Number of packets/ {print $2}'))); done
+	echo $n
+}
+
+HZ=$(getconf CLK_TCK)
+echo "| load | capturer | offered pkts | captured | captured/offered | kernel drops | CPU % of 1 core | peak RSS MiB | MB written / min |"
+echo "|---|---|---|---|---|---|---|---|---|"
+
+run() { # run LOADNAME CAPTURER IPERF-ARGS...
+	local load=$1 cap=$2; shift 2
+	local out=$WORK/$load-$cap pid
+	ip netns exec $NSA iperf3 -s -1 -B $A >/dev/null 2>&1 &
+	local srv=$!
+	sleep 0.5
+	local c0; c0=$(counters)
+	case $cap in
+	tcpdump)
+		ip netns exec $NSA tcpdump -i $VA -s 96 -w $out.pcap -n 2>$out.err &
+		pid=$!;;
+	flowblame)
+		ip netns exec $NSA "$WORK/flowblame" collect -i $VA --no-tar --min-free 0 -o $out >/dev/null 2>$out.err &
+		pid=$!;;
+	esac
+	sleep 1.5
+	local t0; t0=$(date +%s.%N)
+	local k0; k0=$(cpu_ticks $pid)
+	ip netns exec $NSB iperf3 -c $A -t $SECS "$@" >/dev/null 2>&1 || true
+	sleep 1
+	local k1; k1=$(cpu_ticks $pid)
+	local hwm; hwm=$(hwm_kb $pid)
+	local t1; t1=$(date +%s.%N)
+	kill -INT $pid
+	wait $pid 2>/dev/null || true
+	wait $srv 2>/dev/null || true
+	local c1; c1=$(counters)
+	local offered=$((c1 - c0)) captured drops bytes
+	case $cap in
+	tcpdump)
+		captured=$(npackets $out.pcap)
+		drops=$(awk '/dropped by kernel/ {print $1}' $out.err)
+		bytes=$(stat -c %s $out.pcap);;
+	flowblame)
+		captured=$(npackets $out/capture/*.pcapng)
+		drops=$(python3 -c "import json,sys; m=json.load(open('$out/manifest.json')); print(sum(i['capture_dropped'] for i in m['interfaces'] if i['captured']))")
+		bytes=$(du -sb $out | cut -f1);;
+	esac
+	awk -v l="$load" -v c="$cap" -v o=$offered -v n=$captured -v d=${drops:-?} -v k=$((k1 - k0)) -v hz=$HZ \
+		-v t0=$t0 -v t1=$t1 -v r=$hwm -v b=$bytes 'BEGIN {
+		el = t1 - t0
+		printf "| %s | %s | %d | %d | %.4f | %s | %.1f | %.1f | %.1f |\n", l, c, o, n, (o ? n / o : 0), d,
+			100 * k / hz / el, r / 1024, b / 1e6 / (el + 1.5) * 60 }'
+}
+
+for cap in tcpdump flowblame; do
+	run "tcp-bulk-$TCP_RATE" $cap -b $TCP_RATE
+done
+for cap in tcpdump flowblame; do
+	run "udp64-$UDP_RATE" $cap -u -l 64 -b $UDP_RATE
+done
+echo
+echo "offered = rx+tx packets of the captured veth end over the capture window (kernel counters);"
+echo "CPU = capturer utime+stime over the load window (flowblame includes its socket/process watcher);"
+echo "flowblame bytes = whole bundle directory. $(nproc) CPUs, kernel $(uname -r), ${SECS}s per run."
