@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -181,6 +182,7 @@ type procReader struct {
 	hashes   map[exeKey]string
 	skipped  map[string]int // reason → processes
 	hashUsed int64
+	mu       sync.Mutex // guards the hash state: the prober reads facts too
 }
 
 func newProcReader(proc string, bootNs, hashMax, budget int64) *procReader {
@@ -251,6 +253,8 @@ func (pr *procReader) info(pid int, now int64) (ingest.ProcessInfo, error) {
 // (dev, inode, mtime) is hashed once; files over hashMax and hashing past the
 // budget are skipped (counted in pr.skipped).
 func (pr *procReader) hashExe(pid int, p *ingest.ProcessInfo) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
 	f, err := os.Open(pr.path(pid, "exe"))
 	if err != nil {
 		pr.skipped["exe not readable"]++
@@ -289,6 +293,8 @@ func (pr *procReader) hashExe(pid int, p *ingest.ProcessInfo) {
 
 // notes describes skipped hashes, sorted.
 func (pr *procReader) notes() []string {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
 	var out []string
 	for why, n := range pr.skipped {
 		out = append(out, fmt.Sprintf("exe SHA-256 left empty for %d process(es): %s", n, why))

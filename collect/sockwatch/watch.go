@@ -2,7 +2,6 @@ package sockwatch
 
 import (
 	"cmp"
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -22,9 +21,6 @@ const (
 	probeCacheTTL   = 2 * time.Minute  // probe-found sockets kept for destroy joins
 	maxNetnsPIDs    = 5
 )
-
-// probeDelays are when a new process's fds are probed after fork/exec.
-var probeDelays = [...]time.Duration{10 * time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond}
 
 // sockState is one socket of an inventory, with what was last reported.
 type sockState struct {
@@ -68,25 +64,6 @@ type fdIno struct {
 	ino uint64
 }
 
-// probeItem is one scheduled probe of a new process.
-type probeItem struct {
-	due time.Time
-	pid int
-}
-
-type probeHeap []probeItem
-
-func (h probeHeap) Len() int           { return len(h) }
-func (h probeHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h probeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *probeHeap) Push(x any)        { *h = append(*h, x.(probeItem)) }
-func (h *probeHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
 // probeEntry is a socket found by a probe but not (yet) in an inventory.
 type probeEntry struct {
 	s       diagSock
@@ -115,9 +92,9 @@ type watcher struct {
 	byInode   map[uint64]*sockState
 	byCookie  map[uint64]*sockState
 	probed    map[uint64]*probeEntry // by cookie
+	probedIno map[uint64]*probeEntry // the same by inode
 	recent    map[uint64]*sockState  // gone sockets by cookie, for late destroy events
 	recentOld map[uint64]*sockState
-	nonInet   map[uint64]struct{} // inodes known not to be TCP/UDP
 	procs     map[ingest.ProcKey]*ingest.ProcessInfo
 	procOrder []ingest.ProcKey
 
@@ -125,14 +102,13 @@ type watcher struct {
 	notes                  map[string]bool
 
 	destroyCh chan destroyEvent
-	procCh    chan procEvent
+	procCh    chan procMsg
 	lostMu    sync.Mutex
 	lost      int64
 	events    int64
 	wg        sync.WaitGroup
 	stop      chan struct{}
 
-	probes     probeHeap
 	monoToRT   int64 // CLOCK_REALTIME − CLOCK_MONOTONIC, ns
 	changed    []*sockState
 	fdPairs    []fdIno // socket fds of the last walked process
@@ -162,11 +138,11 @@ func newWatcher(cfg Config, sink Sink, proc string) *watcher {
 		byCookie:  map[uint64]*sockState{},
 		probed:    map[uint64]*probeEntry{},
 		recent:    map[uint64]*sockState{},
-		nonInet:   map[uint64]struct{}{},
+		probedIno: map[uint64]*probeEntry{},
 		procs:     map[ingest.ProcKey]*ingest.ProcessInfo{},
 		notes:     map[string]bool{},
 		destroyCh: make(chan destroyEvent, 4096),
-		procCh:    make(chan procEvent, 4096),
+		procCh:    make(chan procMsg, 4096),
 		stop:      make(chan struct{}),
 	}
 	var rt, mono unix.Timespec
@@ -247,10 +223,7 @@ func (w *watcher) run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(w.cfg.Interval)
 	defer tick.Stop()
-	probeT := time.NewTimer(time.Hour)
-	defer probeT.Stop()
 	for {
-		w.armProbeTimer(probeT)
 		select {
 		case <-ctx.Done():
 			w.drain()
@@ -263,24 +236,12 @@ func (w *watcher) run(ctx context.Context) error {
 			if err := w.onDestroy(ev); err != nil {
 				return err
 			}
-		case ev := <-w.procCh:
-			if err := w.onProcEvent(ev); err != nil {
-				return err
-			}
-		case <-probeT.C:
-			if err := w.runDueProbes(); err != nil {
+		case m := <-w.procCh:
+			if err := w.onProcMsg(m); err != nil {
 				return err
 			}
 		}
 	}
-}
-
-func (w *watcher) armProbeTimer(t *time.Timer) {
-	if len(w.probes) == 0 {
-		t.Reset(time.Hour)
-		return
-	}
-	t.Reset(max(time.Until(w.probes[0].due), 0))
 }
 
 // drain handles events already queued when the context ended.
@@ -289,8 +250,8 @@ func (w *watcher) drain() {
 		select {
 		case ev := <-w.destroyCh:
 			_ = w.onDestroy(ev)
-		case ev := <-w.procCh:
-			_ = w.onProcEvent(ev)
+		case m := <-w.procCh:
+			_ = w.onProcMsg(m)
 		default:
 			return
 		}
@@ -313,10 +274,13 @@ func (w *watcher) inventoryFinal() error {
 // listen reads datagrams from the event socket fd on its own goroutine until
 // Run stops, calling fn with each netlink message. Receive-queue overflows
 // (ENOBUFS) are counted as lost events.
-func (w *watcher) listen(fd int, closeFD bool, fn func(typ uint16, p []byte)) {
+func (w *watcher) listen(fd int, closeFD, boost bool, fn func(typ uint16, p []byte)) {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
+		if boost {
+			boostThread()
+		}
 		if closeFD {
 			defer unix.Close(fd)
 		}
@@ -356,7 +320,7 @@ func (w *watcher) countEvent() {
 // listenDestroy forwards destroy notifications of netns to the main loop.
 func (w *watcher) listenDestroy(fd int, netns uint64) {
 	var s diagSock
-	w.listen(fd, false, func(typ uint16, p []byte) {
+	w.listen(fd, false, false, func(typ uint16, p []byte) {
 		if typ != sockDiagByFam || parseInetDiag(p, 0, &s) != nil {
 			return
 		}
@@ -369,19 +333,28 @@ func (w *watcher) listenDestroy(fd int, netns uint64) {
 	})
 }
 
-// listenProc forwards proc-connector events to the main loop.
+// listenProc feeds proc-connector events to a prober goroutine, which
+// probes new processes on time even while the main loop is busy with an
+// inventory, and forwards events and probe results to the main loop.
 func (w *watcher) listenProc(fd int) {
-	w.listen(fd, true, func(_ uint16, p []byte) {
+	evs := make(chan procEvent, 4096)
+	w.listen(fd, true, true, func(_ uint16, p []byte) {
 		ev, ok, err := parseProcEvent(p)
 		if err != nil || !ok {
 			return
 		}
 		w.countEvent()
 		select {
-		case w.procCh <- ev:
+		case evs <- ev:
 		case <-w.stop:
 		}
 	})
+	pb := newProber(w.walker.proc, w.pr, w.monoToRT)
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		pb.run(evs, w.procCh, w.stop)
+	}()
 }
 
 // ---- inventory ----
@@ -630,6 +603,8 @@ func (w *watcher) walkPidErr(pid int) ([]uint64, error) {
 			ps = &pidState{fdCount: int64(cnt)}
 		}
 		ps.start = start
+	}
+	if len(inos) > 0 && ps.netns == 0 {
 		var st unix.Stat_t
 		if unix.Stat(w.walker.proc+"/"+strconv.Itoa(pid)+"/ns/net", &st) == nil {
 			ps.netns = st.Ino
@@ -948,7 +923,10 @@ func (w *watcher) onDestroy(ev destroyEvent) error {
 		s.Inode = pe.s.Inode
 		s.UID = pe.s.UID
 	}
-	delete(w.probed, ev.s.Cookie)
+	if pe := w.probed[ev.s.Cookie]; pe != nil {
+		delete(w.probedIno, pe.s.Inode)
+		delete(w.probed, ev.s.Cookie)
+	}
 	if len(s.holders) == 0 {
 		s.partial = "owner-unknown"
 	}
@@ -958,137 +936,11 @@ func (w *watcher) onDestroy(ev destroyEvent) error {
 	return w.sink.Socket(w.sockRecord("destroy", s, ev.t))
 }
 
-func (w *watcher) onProcEvent(ev procEvent) error {
-	switch ev.What {
-	case procEventFork, procEventExec:
-		base := time.Unix(0, ev.Mono+w.monoToRT)
-		if base.After(w.now()) || w.now().Sub(base) > time.Second {
-			base = w.now()
-		}
-		for _, d := range probeDelays {
-			heap.Push(&w.probes, probeItem{due: base.Add(d), pid: ev.PID})
-		}
-		if ev.What == procEventExec {
-			if ps := w.pids[ev.PID]; ps != nil {
-				k := ingest.ProcKey{PID: ev.PID, Start: ps.start}
-				if p := w.procs[k]; p != nil {
-					// Its facts changed: report them again (later lines win).
-					if np, err := w.pr.info(ev.PID, w.now().UnixNano()); err == nil && np.Start == k.Start {
-						np.FirstSeen = p.FirstSeen
-						*p = np
-						return w.sink.Process(np)
-					}
-				}
-			}
-		}
-	case procEventExit:
-		t := ev.Mono + w.monoToRT
-		if ps := w.pids[ev.PID]; ps != nil {
-			k := ingest.ProcKey{PID: ev.PID, Start: ps.start}
-			if p := w.procs[k]; p != nil && p.Exited == 0 {
-				p.Exited, p.LastSeen = t, t
-				if err := w.sink.Process(*p); err != nil {
-					return err
-				}
-			}
-			w.setPid(ev.PID, nil, nil)
-		}
-	}
-	return nil
-}
-
-func (w *watcher) runDueProbes() error {
-	now := w.now()
-	for len(w.probes) > 0 && !w.probes[0].due.After(now) {
-		it := heap.Pop(&w.probes).(probeItem)
-		if err := w.probe(it.pid); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// probe walks one new process's fds and reports sockets it holds that were
-// not yet attributed to it.
-func (w *watcher) probe(pid int) error {
-	before := map[uint64]bool{}
-	if ps := w.pids[pid]; ps != nil {
-		for _, ino := range ps.inodes {
-			before[ino] = true
-		}
-	}
-	if inos, err := w.walkPidErr(pid); err != nil || len(inos) == 0 {
-		return nil
-	}
-	pairs := slices.Clone(w.fdPairs)
-	ps := w.pids[pid]
-	if ps == nil {
-		return nil
-	}
-	key := ingest.ProcKey{PID: pid, Start: ps.start}
-	t := w.now()
-	for _, fi := range pairs {
-		ino := fi.ino
-		if before[ino] {
-			continue
-		}
-		if _, no := w.nonInet[ino]; no {
-			continue
-		}
-		var s *sockState
-		if ss := w.byInode[ino]; ss != nil {
-			s = ss
-			if slices.Contains(s.holders, key) {
-				continue
-			}
-			s.holders = w.holders[ino]
-			s.partial = ""
-		} else {
-			pe := w.probedByInode(ino)
-			if pe == nil {
-				var ds diagSock
-				if err := sockFromFD(pid, fi.fd, &ds); err != nil {
-					if errors.Is(err, errNotInet) {
-						if len(w.nonInet) > 200_000 {
-							clear(w.nonInet)
-						}
-						w.nonInet[ino] = struct{}{}
-					}
-					continue
-				}
-				pe = &probeEntry{s: ds, netns: ps.netns}
-				if pe.netns == 0 {
-					pe.netns = w.hostNs
-				}
-				w.probed[ds.Cookie] = pe
-			}
-			pe.holders = w.holders[ino]
-			pe.t = t
-			s = &sockState{diagSock: pe.s, netns: pe.netns, holders: pe.holders}
-		}
-		if err := w.ensureProcs(s.holders); err != nil {
-			return err
-		}
-		if err := w.sink.Socket(w.sockRecord("probe", s, t.UnixNano())); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (w *watcher) probedByInode(ino uint64) *probeEntry {
-	for _, pe := range w.probed {
-		if pe.s.Inode == ino {
-			return pe
-		}
-	}
-	return nil
-}
-
 func (w *watcher) expireProbed(now time.Time) {
 	for c, pe := range w.probed {
 		if now.Sub(pe.t) > probeCacheTTL {
 			delete(w.probed, c)
+			delete(w.probedIno, pe.s.Inode)
 		}
 	}
 }

@@ -1,0 +1,337 @@
+package sockwatch
+
+import (
+	"container/heap"
+	"errors"
+	"runtime"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/flowblame/flowblame/ingest"
+	"golang.org/x/sys/unix"
+)
+
+// probeDelays are when a new process's fds are probed after fork/exec. A
+// process that lives 100 ms gets 4–5 probes while alive, even when its
+// start-up is slowed by a busy host. An exec cancels the probes of the fork
+// (or earlier exec) of the same pid.
+var probeDelays = [...]time.Duration{10 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond,
+	100 * time.Millisecond, 150 * time.Millisecond, 250 * time.Millisecond}
+
+// probeItem is one scheduled probe of a new process.
+type probeItem struct {
+	due  time.Time
+	pid  int
+	gen  uint64 // stale when the pid's generation moved on
+	last bool
+}
+
+type probeHeap []probeItem
+
+func (h probeHeap) Len() int           { return len(h) }
+func (h probeHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h probeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *probeHeap) Push(x any)        { *h = append(*h, x.(probeItem)) }
+func (h *probeHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// probedSock is one socket fd found by a probe.
+type probedSock struct {
+	fd   int
+	ino  uint64
+	inet bool     // s is valid
+	s    diagSock // from the fd itself (pidfd_getfd), when inet
+}
+
+// probeResult is what one probe of a live process captured.
+type probeResult struct {
+	pid     int
+	start   int64
+	netns   uint64
+	fdCount int64
+	t       time.Time
+	socks   []probedSock
+	info    *ingest.ProcessInfo // facts read while the process lived (first time only)
+}
+
+// procMsg travels from the prober to the main loop, in event order: a
+// proc-connector event or a probe result.
+type procMsg struct {
+	ev    procEvent
+	probe *probeResult
+}
+
+// prober runs on its own goroutine: it schedules and runs probes of new
+// processes and describes the sockets it finds straight from their fds, so a
+// probe result is complete even if the main loop reads it after the process
+// has exited.
+type prober struct {
+	walker   *fdWalker
+	pr       *procReader
+	monoToRT int64
+	heap     probeHeap
+	gen      uint64
+	gens     map[int]uint64
+	known    map[uint64]probedSock // inode → last description (complete inet sockets and non-inet)
+	infoDone map[ingest.ProcKey]bool
+}
+
+func newProber(proc string, pr *procReader, monoToRT int64) *prober {
+	return &prober{walker: newFDWalker(proc), pr: pr, monoToRT: monoToRT,
+		gens: map[int]uint64{}, known: map[uint64]probedSock{}, infoDone: map[ingest.ProcKey]bool{}}
+}
+
+func (p *prober) run(evs <-chan procEvent, out chan<- procMsg, stop <-chan struct{}) {
+	boostThread()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	send := func(m procMsg) bool {
+		select {
+		case out <- m:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	for {
+		if len(p.heap) > 0 {
+			timer.Reset(max(time.Until(p.heap[0].due), 0))
+		} else {
+			timer.Reset(time.Hour)
+		}
+		select {
+		case <-stop:
+			return
+		case ev := <-evs:
+			if ev.What == procEventFork || ev.What == procEventExec {
+				p.schedule(ev)
+			} else if ev.What == procEventExit {
+				delete(p.gens, ev.PID)
+			}
+			if !send(procMsg{ev: ev}) {
+				return
+			}
+		case <-timer.C:
+			now := time.Now()
+			for len(p.heap) > 0 && !p.heap[0].due.After(now) {
+				it := heap.Pop(&p.heap).(probeItem)
+				if g, ok := p.gens[it.pid]; !ok || g != it.gen {
+					continue
+				}
+				if it.last {
+					delete(p.gens, it.pid)
+				}
+				if r := p.probe(it.pid); r != nil && !send(procMsg{probe: r}) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func (p *prober) schedule(ev procEvent) {
+	now := time.Now()
+
+	base := time.Unix(0, ev.Mono+p.monoToRT)
+	if base.After(now) || now.Sub(base) > time.Second {
+		base = now
+	}
+	p.gen++
+	p.gens[ev.PID] = p.gen
+	for i, d := range probeDelays {
+		heap.Push(&p.heap, probeItem{due: base.Add(d), pid: ev.PID, gen: p.gen, last: i == len(probeDelays)-1})
+	}
+}
+
+// probe walks pid's fds and describes its sockets; nil when the process is
+// gone or holds no sockets.
+func (p *prober) probe(pid int) *probeResult {
+	r := &probeResult{pid: pid, t: time.Now()}
+	cnt, err := p.walker.socketInodes(pid, func(fd int, ino uint64) {
+		r.socks = append(r.socks, probedSock{fd: fd, ino: ino})
+	})
+
+	if err != nil || len(r.socks) == 0 {
+		return nil
+	}
+	r.fdCount = int64(cnt)
+	_, start, err := p.pr.stat(pid)
+	if err != nil {
+		return nil
+	}
+	r.start = start
+	var st unix.Stat_t
+	if unix.Stat(p.walker.proc+"/"+strconv.Itoa(pid)+"/ns/net", &st) == nil {
+		r.netns = st.Ino
+	}
+	if len(p.known) > 200_000 {
+		clear(p.known)
+	}
+	inet := false
+	for i := range r.socks {
+		ps := &r.socks[i]
+		if k, ok := p.known[ps.ino]; ok {
+			ps.inet, ps.s = k.inet, k.s
+			inet = inet || k.inet
+			continue
+		}
+		err := sockFromFD(pid, ps.fd, &ps.s)
+		switch {
+		case errors.Is(err, errNotInet):
+			p.known[ps.ino] = probedSock{}
+		case err == nil:
+			ps.inet, inet = true, true
+			if complete(&ps.s) {
+				p.known[ps.ino] = *ps
+			}
+		}
+	}
+	if !inet {
+		return nil
+	}
+	key := ingest.ProcKey{PID: pid, Start: start}
+	if !p.infoDone[key] {
+		if info, err := p.pr.info(pid, r.t.UnixNano()); err == nil && info.Start == start {
+			r.info = &info
+			if len(p.infoDone) > 100_000 {
+				clear(p.infoDone)
+			}
+			p.infoDone[key] = true
+		}
+	}
+	return r
+}
+
+// boostThread locks the calling goroutine to its OS thread and raises that
+// thread's priority (nice −10, when permitted): a probe that runs 100 ms
+// late on a busy host misses a 100 ms process. Only the proc-event listener
+// and the prober run boosted; their work is small and bounded.
+func boostThread() {
+	runtime.LockOSThread()
+	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), -10)
+}
+
+// complete says a socket's tuple is final: TCP connected or listening, UDP
+// bound.
+func complete(s *diagSock) bool {
+	if s.Proto == ipprotoTCP {
+		return s.State != tcpStateClose && s.State != 2 // not yet connected, SYN-SENT
+	}
+	return s.Local.Port() != 0
+}
+
+// onProcMsg handles, on the main loop, a proc event or a probe result.
+func (w *watcher) onProcMsg(m procMsg) error {
+	if m.probe != nil {
+		return w.onProbe(m.probe)
+	}
+	ev := m.ev
+	switch ev.What {
+	case procEventExec:
+		ps := w.pids[ev.PID]
+		if ps == nil {
+			return nil
+		}
+		ps.netns = 0 // setns before exec (ip netns exec, nsenter): read it again
+		k := ingest.ProcKey{PID: ev.PID, Start: ps.start}
+		if p := w.procs[k]; p != nil {
+			// Its facts changed: report them again (later lines win).
+			if np, err := w.pr.info(ev.PID, w.now().UnixNano()); err == nil && np.Start == k.Start {
+				np.FirstSeen = p.FirstSeen
+				*p = np
+				return w.sink.Process(np)
+			}
+		}
+	case procEventExit:
+		t := ev.Mono + w.monoToRT
+		if ps := w.pids[ev.PID]; ps != nil {
+			k := ingest.ProcKey{PID: ev.PID, Start: ps.start}
+			if p := w.procs[k]; p != nil && p.Exited == 0 {
+				p.Exited, p.LastSeen = t, t
+				if err := w.sink.Process(*p); err != nil {
+					return err
+				}
+			}
+			w.setPid(ev.PID, nil, nil)
+		}
+	}
+	return nil
+}
+
+// onProbe merges a probe result: the process becomes a holder of its
+// sockets, and each inet socket newly attributed to it (or whose tuple
+// became known) is reported as a "probe" record.
+func (w *watcher) onProbe(r *probeResult) error {
+	ps := w.pids[r.pid]
+	if ps != nil && ps.start != r.start {
+		w.setPid(r.pid, nil, nil) // pid reused
+		ps = nil
+	}
+	before := map[uint64]bool{}
+	if ps != nil {
+		for _, ino := range ps.inodes {
+			before[ino] = true
+		}
+	} else {
+		ps = &pidState{start: r.start}
+	}
+	ps.fdCount, ps.netns = r.fdCount, r.netns
+	inos := make([]uint64, 0, len(r.socks))
+	for _, s := range r.socks {
+		inos = append(inos, s.ino)
+	}
+	slices.Sort(inos)
+	w.setPid(r.pid, ps, slices.Compact(inos))
+	key := ingest.ProcKey{PID: r.pid, Start: r.start}
+	if r.info != nil {
+		if _, ok := w.procs[key]; !ok {
+			w.procs[key] = r.info
+			w.procOrder = append(w.procOrder, key)
+			if err := w.sink.Process(*r.info); err != nil {
+				return err
+			}
+		}
+	}
+	netns := r.netns
+	if netns == 0 {
+		netns = w.hostNs
+	}
+	for _, fs := range r.socks {
+		if !fs.inet {
+			continue
+		}
+		var s *sockState
+		if ss := w.byInode[fs.ino]; ss != nil {
+			if before[fs.ino] && slices.Contains(ss.holders, key) {
+				continue
+			}
+			ss.holders = w.holders[fs.ino]
+			ss.partial = ""
+			s = ss
+		} else {
+			pe := w.probed[fs.s.Cookie]
+			if pe != nil && pe.s == fs.s && slices.Contains(pe.holders, key) {
+				continue // nothing new
+			}
+			if pe == nil {
+				pe = &probeEntry{netns: netns}
+				w.probed[fs.s.Cookie] = pe
+			}
+			pe.s, pe.holders, pe.t = fs.s, w.holders[fs.ino], r.t
+			w.probedIno[fs.ino] = pe
+			s = &sockState{diagSock: pe.s, netns: pe.netns, holders: pe.holders}
+		}
+		if err := w.ensureProcs(s.holders); err != nil {
+			return err
+		}
+		if err := w.sink.Socket(w.sockRecord("probe", s, r.t.UnixNano())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
