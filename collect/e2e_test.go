@@ -49,34 +49,10 @@ func TestE2EHelper(t *testing.T) {
 func e2eCollect(t *testing.T) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	uc, err := net.ListenPacket("udp4", net.JoinHostPort(e2eAddrA, fmt.Sprint(e2eUDP)))
-	if err != nil {
-		t.Fatal(err)
+	if os.Getenv("FB_E2E_IFACE") != "lo" {
+		stopSinks := e2eSinks(t)
+		defer stopSinks()
 	}
-	defer uc.Close()
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			if _, _, err := uc.ReadFrom(buf); err != nil {
-				return
-			}
-		}
-	}()
-	ln, err := net.Listen("tcp4", net.JoinHostPort(e2eAddrA, fmt.Sprint(e2eTCP)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			io.Copy(io.Discard, c)
-			c.Close()
-		}
-	}()
 	dir := os.Getenv("FB_E2E_DIR")
 	go func() {
 		for i := 0; i < 200; i++ {
@@ -92,6 +68,37 @@ func e2eCollect(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Println("DONE", res.Manifest.Capture.StopReason)
+}
+
+// e2eSinks listens for the sender's UDP datagrams and TCP stream.
+func e2eSinks(t *testing.T) (stop func()) {
+	uc, err := net.ListenPacket("udp4", net.JoinHostPort(e2eAddrA, fmt.Sprint(e2eUDP)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := uc.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	ln, err := net.Listen("tcp4", net.JoinHostPort(e2eAddrA, fmt.Sprint(e2eTCP)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	return func() { uc.Close(); ln.Close() }
 }
 
 // e2eSend runs in namespace B and sends the known volumes.
@@ -267,5 +274,66 @@ func TestE2ENetns(t *testing.T) {
 	}
 	if total := dirs["0x00000001"] + dirs["0x00000002"]; total != len(frames) || dirs["0x00000001"] == 0 || dirs["0x00000002"] == 0 {
 		t.Errorf("tshark directions %v, want all %d frames inbound (1) or outbound (2)", dirs, len(frames))
+	}
+}
+
+// TestKilledBundleReadable SIGKILLs a collector on lo and checks that what
+// it left is usable: the partial manifest and the capture up to the last
+// once-a-second flush.
+func TestKilledBundleReadable(t *testing.T) {
+	needRoot(t)
+	if testing.Short() {
+		t.Skip("kill test (-short)")
+	}
+	dir := filepath.Join(t.TempDir(), "bundle")
+	col := exec.Command(os.Args[0], "-test.run=^TestE2EHelper$")
+	col.Env = append(os.Environ(), "FB_E2E_MODE=collect", "FB_E2E_DIR="+dir, "FB_E2E_IFACE=lo")
+	stdout, _ := col.StdoutPipe()
+	if err := col.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { col.Process.Kill(); col.Wait() })
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && sc.Text() != "READY" {
+	}
+	rc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	c, err := net.Dial("udp4", rc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		c.Write([]byte("before the kill"))
+	}
+	c.Close()
+	time.Sleep(2500 * time.Millisecond) // at least two flushes
+	col.Process.Kill()
+	col.Wait()
+
+	f, err := os.Open(filepath.Join(dir, ingest.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadManifest(f)
+	f.Close()
+	if err != nil {
+		t.Fatalf("partial manifest: %v", err)
+	}
+	if m.Capture.StopReason != "running" || m.Capture.Start == 0 || len(m.Interfaces) == 0 {
+		t.Errorf("partial manifest: %+v", m.Capture)
+	}
+	port := rc.LocalAddr().(*net.UDPAddr).Port
+	frames, _ := pcapPackets(t, dir)
+	var n int
+	for _, fr := range frames {
+		if udpDstPort(fr) == port {
+			n++
+		}
+	}
+	if n != 20 {
+		t.Errorf("killed capture holds %d of the 20 datagrams sent 2.5 s before the kill", n)
 	}
 }

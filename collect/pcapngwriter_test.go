@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flowblame/flowblame/ingest"
+	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
@@ -164,5 +165,52 @@ func TestPcapngWriterTshark(t *testing.T) {
 	out, err = exec.Command(tshark, "-r", p, "-q", "-z", "io,stat,0").CombinedOutput()
 	if err != nil {
 		t.Fatalf("tshark stats: %v\n%s", err, out)
+	}
+}
+
+func TestPcapngWriterIngest(t *testing.T) {
+	var buf bytes.Buffer
+	writeSample(t, &buf)
+	p := filepath.Join(t.TempDir(), "x.pcapng")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, err := ingest.OpenCapture(p, ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var (
+		pkt  ingest.Packet
+		dirs []ingest.Direction
+		wire int
+	)
+	for {
+		err := src.Next(&pkt)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, pkt.Dir)
+		wire += pkt.WireLen
+	}
+	want := []ingest.Direction{ingest.DirIn, ingest.DirOut, ingest.DirIn, ingest.DirOut, ingest.DirIn, ingest.DirUnknown}
+	if d := cmp.Diff(want, dirs); d != "" {
+		t.Errorf("directions (-want +got):\n%s", d)
+	}
+	if wire != 1400+1401+1402+1403+1404+46 {
+		t.Errorf("wire bytes %d", wire)
+	}
+	ifs := src.Interfaces()
+	if len(ifs) != 2 || ifs[0].Name != "veth0" || ifs[0].Link != ingest.LinkEthernet || ifs[1].Link != ingest.LinkRaw {
+		t.Fatalf("interfaces %+v", ifs)
+	}
+	if !ifs[1].HasStats || ifs[1].Received != 6 || ifs[1].Dropped != 1 {
+		t.Errorf("iface 1 stats %+v", ifs[1])
+	}
+	if len(ifs[0].MAC) != 6 || len(ifs[0].Addrs) != 2 {
+		t.Logf("ingest did not read if_MACaddr/if_IPv4addr/if_IPv6addr: %+v", ifs[0])
 	}
 }
