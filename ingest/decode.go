@@ -24,8 +24,20 @@ import (
 //     Decoder; Fragment is set either way. The table is bounded (see
 //     fragTableSize) and evicts the oldest entry.
 //   - Headers inside a fragmented IP packet (tunnel payloads, ICMP quotes)
-//     are not decoded: that payload is only complete after reassembly, which
-//     flowblame does not do.
+//     are decoded in the frame that completes the packet (all payload bytes
+//     seen, in any order), from the first fragment's leading bytes — the
+//     frame where tshark, which reassembles by default, dissects them.
+//     flowblame does not otherwise reassemble.
+//   - Payload is the transport payload for TCP and UDP, and the whole IP
+//     payload (ICMP message, GRE header, ...) for other protocols; it is
+//     empty for non-first fragments.
+//   - Where tshark stops dissecting, the decoder stops too, so that counts
+//     agree with tshark: a UDP length below 8 or beyond the IP payload, an
+//     IPv4 header whose options were cut by the snaplen, a version-6 header
+//     on the IPv6 link type. A version-6 header after an IPv4 EtherType or
+//     on the IPv4 link type is decoded as IPv6, as Wireshark does.
+//   - Errors are returned only for frames that carry no usable outer IP
+//     header; building one allocates, the success path never does.
 //   - The IP payload is bounded by the IP length field, so an Ethernet FCS
 //     or padding is never taken as payload. An IPv4 total length of 0 (TCP
 //     segmentation offload) means "to the end of the frame".
@@ -42,7 +54,6 @@ const (
 // EtherTypes understood by the decoder.
 const (
 	etIPv4      uint16 = 0x0800
-	etARP       uint16 = 0x0806
 	etVLAN      uint16 = 0x8100
 	etQinQ      uint16 = 0x88a8
 	etQinQOld1  uint16 = 0x9100
@@ -90,7 +101,9 @@ const (
 )
 
 // Decoder decodes link, IP and transport headers of one frame. Not safe for
-// concurrent use. It keeps IPv4/IPv6 fragment state (first-fragment ports).
+// concurrent use. It keeps IPv4/IPv6 fragment state (first-fragment ports
+// and leading bytes, for fragTableSize packets), so use one Decoder per
+// capture, fed in capture order.
 type Decoder struct {
 	frags fragTable
 	// replay holds the head of a completed fragmented packet while what
@@ -111,7 +124,6 @@ const (
 	errShort       errDecode = "frame too short"
 	errIPVersion   errDecode = "bad IP version"
 	errIPHeaderLen errDecode = "bad IPv4 header length"
-	errLinkAF      errDecode = "unknown loopback address family"
 	errTooDeep     errDecode = "headers nested too deeply"
 	errUnsupported errDecode = "unsupported link type"
 )
@@ -370,8 +382,7 @@ func (s *state) sll(b []byte) error {
 		return errShort
 	}
 	s.setSLLType(be16(b, 0))
-	hatype := be16(b, 2)
-	return s.sllPayload(hatype, be16(b, 14), b[16:])
+	return s.sllPayload(be16(b, 14), b[16:])
 }
 
 // sll2 decodes a Linux cooked v2 header (20 bytes).
@@ -380,7 +391,7 @@ func (s *state) sll2(b []byte) error {
 		return errShort
 	}
 	s.setSLLType(uint16(b[10]))
-	return s.sllPayload(be16(b, 8), be16(b, 0), b[20:])
+	return s.sllPayload(be16(b, 0), b[20:])
 }
 
 func (s *state) setSLLType(t uint16) {
@@ -397,12 +408,10 @@ func (s *state) setSLLType(t uint16) {
 
 // sllPayload dispatches on the SLL protocol field. Values below 0x0600 are
 // Linux ETH_P_* pseudo-protocols: 0x0004 is 802.2 LLC.
-func (s *state) sllPayload(hatype, proto uint16, b []byte) error {
-	const arphrdIPGRE = 778
-	if hatype == arphrdIPGRE && proto == etTEB {
-		// GRE tunnel device: payload is a GRE header.
-		return s.etherType(etTEB, b)
-	}
+func (s *state) sllPayload(proto uint16, b []byte) error {
+	// On a GRE device (ARPHRD_IPGRE) the protocol field is the GRE protocol
+	// type and the payload what GRE carries: the EtherType dispatch below
+	// covers it (0x6558 is Ethernet).
 	if proto == 0x0004 {
 		return s.llc(b)
 	}
@@ -442,14 +451,14 @@ func (s *state) null(b []byte, network bool) error {
 	switch af {
 	case 2:
 		return s.ipv4(b[4:])
-	case 10, 24, 28, 30:
+	case 24, 28, 30: // AF_INET6 on NetBSD/OpenBSD, FreeBSD, Darwin
 		return s.ipv6(b[4:])
 	}
 	if !network && af <= 0xffff && af >= 0x0600 {
 		// Some captures put an EtherType here.
 		return s.etherType(uint16(af), b[4:])
 	}
-	return errLinkAF
+	return nil // another address family: not IP
 }
 
 // ppp decodes a PPP header, optionally with HDLC address/control bytes.
