@@ -36,18 +36,29 @@ const (
 // sniffing the format from its magic number. The returned source owns the
 // file and closes it in Close.
 func OpenCapture(path string, opts Options) (PacketSource, error) {
+	return openCapture(path, opts, readBufSize)
+}
+
+func openCapture(path string, opts Options, bufSize int) (captureReader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open capture: %w", err)
 	}
-	src, err := newReader(f, path, opts, readBufSize)
+	src, err := newReader(f, path, opts, bufSize)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	src.setCloser(f)
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		src.setSize(fi.Size())
+	}
 	return src, nil
 }
+
+// mergeBufBudget caps the read buffers of all files of one merge: many
+// rotated files get smaller buffers (at least 64 KiB each).
+const mergeBufBudget = 64 << 20
 
 // OpenCaptures opens several capture files and merges them into one source
 // in timestamp order (ties go to the earlier file in paths). Interface
@@ -60,9 +71,10 @@ func OpenCaptures(paths []string, opts Options) (PacketSource, error) {
 	if len(paths) == 1 {
 		return OpenCapture(paths[0], opts)
 	}
+	bufSize := max(64<<10, min(readBufSize, mergeBufBudget/len(paths)))
 	srcs := make([]PacketSource, 0, len(paths))
 	for _, p := range paths {
-		s, err := OpenCapture(p, opts)
+		s, err := openCapture(p, opts, bufSize)
 		if err != nil {
 			for _, o := range srcs {
 				o.Close()
@@ -84,6 +96,7 @@ func NewReader(r io.Reader, name string, opts Options) (PacketSource, error) {
 type captureReader interface {
 	PacketSource
 	setCloser(c io.Closer)
+	setSize(n int64)
 }
 
 func newReader(r io.Reader, name string, opts Options, bufSize int) (captureReader, error) {
@@ -303,6 +316,7 @@ type fileBase struct {
 	ifaces  []Interface
 	closers []io.Closer
 	err     error // sticky: io.EOF or a fatal error
+	size    int64 // input size when known (a regular file), else 0
 	recNo   int64 // 1-based number of the current packet record
 	// notPacket: the current record is not a packet (pcapng non-packet
 	// blocks); Where then gives only the offset.
@@ -312,6 +326,8 @@ type fileBase struct {
 }
 
 func (f *fileBase) setCloser(c io.Closer) { f.closers = append(f.closers, c) }
+
+func (f *fileBase) setSize(n int64) { f.size = n }
 
 // Interfaces implements PacketSource.
 func (f *fileBase) Interfaces() []Interface {
@@ -399,7 +415,14 @@ func (f *fileBase) finish(inRecord bool, partial int, what string) error {
 
 // malformedTail stops reading: the rest of the input cannot be trusted.
 func (f *fileBase) malformedTail(off int64, msg string) error {
-	skipped := f.br.skip(1<<62) + 0
+	// Count the bytes given up: from the file size when known (no need to
+	// read gigabytes of garbage), else by reading them.
+	var skipped int64
+	if f.size > 0 && !f.br.gzip {
+		skipped = max(0, f.size-off)
+	} else {
+		skipped = f.br.skip(1 << 62)
+	}
 	f.stats.SkippedBytes += skipped
 	f.diags.add("malformed-tail", DiagMalformed, f.where(off), off, skipped,
 		fmt.Sprintf("%s; stopped reading, %d bytes skipped", msg, skipped), ErrMalformed)
