@@ -248,6 +248,15 @@ func TestIftopClock(t *testing.T) {
 		t.Errorf("PeakSent = %d, warning %q", scr.PeakSent, scr.Warning())
 	}
 
+	// A malformed IPv4 frame passes "ip" and ticks, but is not counted;
+	// a non-IP frame does neither.
+	bad := ingest.Packet{TS: int64((base + 12.6) * 1e9), Kind: ingest.KindMalformed, EtherType: 0x0800, Link: ingest.LinkEthernet}
+	arp := ingest.Packet{TS: int64((base + 12.5) * 1e9), Kind: ingest.KindNonIP, EtherType: 0x0806, Link: ingest.LinkEthernet}
+	scr, err = Iftop(context.Background(), &iftopPkts{pkts: []ingest.Packet{out(3.5, 10000), arp, bad}}, opts)
+	if err != nil || !scr.Reached || scr.Packets != 2 || scr.Counted != 1 {
+		t.Errorf("malformed trigger: err %v Reached %v packets %d counted %d", err, scr.Reached, scr.Packets, scr.Counted)
+	}
+
 	// The capture ends before the tick: the state at the end, Reached false.
 	src = &iftopPkts{pkts: []ingest.Packet{out(3.5, 10000), out(5.5, 100)}}
 	scr, err = Iftop(context.Background(), src, opts)
