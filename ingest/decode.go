@@ -85,6 +85,7 @@ const (
 // IP protocol numbers of decoded encapsulations.
 const (
 	protoPIM uint8 = 103
+	protoAH  uint8 = 51
 )
 
 // UDP ports of decoded tunnels.
@@ -600,8 +601,29 @@ func (s *state) ipv4(b []byte) error {
 		}
 		return s.fragment(slot, f, proto, payload)
 	}
+	// Skip IPsec AH headers, so that Proto names the upper layer as it
+	// does for IPv6 (bounded: each consumes at least 8 bytes).
+	for proto == protoAH && len(payload) >= 8 {
+		n := (int(payload[1]) + 2) * 4
+		if len(payload) < n {
+			break
+		}
+		proto = payload[0]
+		payload, reported = payload[n:], reported-n
+		s.setProto(slot, proto)
+	}
 	s.reported = reported
 	return s.transport(slot, proto, payload, false)
+}
+
+// setProto records the upper-layer protocol of the header in slot.
+func (s *state) setProto(slot int, proto uint8) {
+	switch {
+	case slot == -1:
+		s.proto = proto
+	case slot >= 0:
+		s.p.Inner[slot].Proto = proto
+	}
 }
 
 // optionsCaptured says whether a walk over n bytes of IPv4 options, of
@@ -718,7 +740,7 @@ walk:
 			fragID = binary.BigEndian.Uint32(payload[4:])
 			next = payload[0]
 			payload = payload[8:]
-		case 51: // AH: length in 4-byte units, minus 2
+		case protoAH: // length in 4-byte units, minus 2
 			if len(payload) < 8 {
 				walkErr = errShort
 				break walk

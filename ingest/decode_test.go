@@ -375,6 +375,8 @@ func TestDecodeLayers(t *testing.T) {
 			tuple: tup(ProtoTCP, a+":0", b+":0"), ipLen: 20},
 		{name: "ipv6 hop-by-hop udp", link: LinkRaw, frame: ip6(0, a6, b6, cat(hop, udp(5353, 5353, []byte{1, 2, 3}))),
 			tuple: tup(ProtoUDP, "["+a6+"]:5353", "["+b6+"]:5353"), ipLen: 59, payload: 3},
+		{name: "ipv4 ah tcp", link: LinkRaw, frame: ip4(protoAH, a, b, cat([]byte{ProtoTCP, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, tcp(1, 2, 0x10, nil))),
+			tuple: tup(ProtoTCP, a+":1", b+":2"), ipLen: 64},
 		{name: "ipv6 jumbo length 0", link: LinkRaw,
 			frame: func() []byte { f := ip6(ProtoUDP, a6, b6, udp(1, 2, nil)); f[4], f[5] = 0, 0; return f }(),
 			tuple: tup(ProtoUDP, "["+a6+"]:1", "["+b6+"]:2"), ipLen: 40},
