@@ -120,6 +120,10 @@ type IftopOptions struct {
 	// Interface is the name printed in "Listening on"; empty takes the
 	// first interface name of the source.
 	Interface string
+	// OnlyInterface, when set, keeps only packets captured on interfaces
+	// of that name (iftop watches one interface; a bundle may hold
+	// several). Packets whose interface has no name are kept.
+	OnlyInterface string
 	// Start is when iftop started (Unix ns): its clock starts at
 	// floor(Start) and packets captured before Start are ignored. Zero
 	// takes the clock second of the first IP packet.
@@ -357,6 +361,11 @@ func Iftop(ctx context.Context, src ingest.PacketSource, opts IftopOptions) (*If
 		malformedIP := p.Kind == ingest.KindMalformed && (p.EtherType == 0x0800 || p.EtherType == 0x86dd)
 		if p.Kind != ingest.KindIP && !malformedIP {
 			continue
+		}
+		if opts.OnlyInterface != "" {
+			if ifs := src.Interfaces(); p.Iface >= 0 && p.Iface < len(ifs) && ifs[p.Iface].Name != "" && ifs[p.Iface].Name != opts.OnlyInterface {
+				continue
+			}
 		}
 		if opts.Start != 0 && p.TS < opts.Start {
 			continue

@@ -32,7 +32,9 @@ func (s *iftopPkts) Next(p *ingest.Packet) error {
 	s.i++
 	return nil
 }
-func (s *iftopPkts) Interfaces() []ingest.Interface   { return []ingest.Interface{{Name: "eth0"}} }
+func (s *iftopPkts) Interfaces() []ingest.Interface {
+	return []ingest.Interface{{Name: "eth0"}, {Name: "lo"}, {}}
+}
 func (s *iftopPkts) Diagnostics() []ingest.Diagnostic { return nil }
 func (s *iftopPkts) Stats() ingest.SourceStats        { return ingest.SourceStats{} }
 func (s *iftopPkts) Close() error                     { return nil }
@@ -255,6 +257,17 @@ func TestIftopClock(t *testing.T) {
 	scr, err = Iftop(context.Background(), &iftopPkts{pkts: []ingest.Packet{out(3.5, 10000), arp, bad}}, opts)
 	if err != nil || !scr.Reached || scr.Packets != 2 || scr.Counted != 1 {
 		t.Errorf("malformed trigger: err %v Reached %v packets %d counted %d", err, scr.Reached, scr.Packets, scr.Counted)
+	}
+
+	// OnlyInterface drops packets of other named interfaces (index 1 "lo"),
+	// keeps unnamed ones (index 2).
+	onLo, unnamed := out(4.5, 300), out(4.6, 50)
+	onLo.Iface, unnamed.Iface = 1, 2
+	o2 := opts
+	o2.OnlyInterface = "eth0"
+	scr, err = Iftop(context.Background(), &iftopPkts{pkts: []ingest.Packet{out(3.5, 10000), onLo, unnamed, out(12.6, 1)}}, o2)
+	if err != nil || scr.CumSent != 10050 {
+		t.Errorf("OnlyInterface: err %v cum %d, want 10050", err, scr.CumSent)
 	}
 
 	// The capture ends before the tick: the state at the end, Reached false.
