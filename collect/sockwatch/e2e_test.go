@@ -88,6 +88,8 @@ func runHelper(role, addr string) error {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		in.Close()
 		return child.Wait()
+	case "farm":
+		return runFarm(addr)
 	case "holder":
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		return nil

@@ -25,10 +25,11 @@ const (
 // sockState is one socket of an inventory, with what was last reported.
 type sockState struct {
 	diagSock
-	netns   uint64
-	gen     uint64
-	holders []ingest.ProcKey
-	partial string
+	netns    uint64
+	gen      uint64
+	firstInv int // inventory that first listed it
+	holders  []ingest.ProcKey
+	partial  string
 	// reported byte counters (a "bytes" record is emitted when they move)
 	repAcked, repRecv, repSent uint64
 }
@@ -99,6 +100,7 @@ type watcher struct {
 	procOrder []ingest.ProcKey
 
 	lastFull, lastFallback time.Time
+	inv, fullInv           int // inventories done; first inventory not covered by a full walk
 	notes                  map[string]bool
 
 	destroyCh chan destroyEvent
@@ -111,6 +113,7 @@ type watcher struct {
 
 	monoToRT   int64 // CLOCK_REALTIME − CLOCK_MONOTONIC, ns
 	changed    []*sockState
+	rest       []*sockState
 	fdPairs    []fdIno // socket fds of the last walked process
 	scratch    []uint64
 	pidList    []int
@@ -365,6 +368,7 @@ func (w *watcher) inventory(first bool) error {
 	full := first || now.Sub(w.lastFull) >= w.cfg.FullWalkEvery
 	if full {
 		w.fullWalk(now)
+		w.fullInv = w.inv // sockets created during this walk are still searched
 	}
 	states := uint32(statesNoTWNoSyn)
 	if !w.hasDestroy {
@@ -397,6 +401,7 @@ func (w *watcher) inventory(first bool) error {
 	}
 	t := w.now().UnixNano()
 	w.stats.Snapshots++
+	w.inv++
 	for _, n := range w.nets {
 		if !n.alive {
 			continue
@@ -415,7 +420,7 @@ func (w *watcher) inventory(first bool) error {
 func (w *watcher) observe(n *netState, s *diagSock) {
 	ss := n.socks[s.Cookie]
 	if ss == nil {
-		ss = &sockState{diagSock: *s, netns: n.info.Inode}
+		ss = &sockState{diagSock: *s, netns: n.info.Inode, firstInv: w.inv}
 		n.socks[s.Cookie] = ss
 		ss.gen = 0 // marks "new" for emitNetns
 		w.byCookie[s.Cookie] = ss
@@ -452,7 +457,10 @@ func needsOwner(s *sockState) bool {
 func (w *watcher) resolveUnknown(now time.Time) {
 	unknown := w.scratch[:0]
 	for ino, s := range w.byInode {
-		if needsOwner(s) && len(w.holders[ino]) == 0 {
+		// A socket a full walk has already missed (held by a process in
+		// another pid namespace, or by the kernel) waits for the next
+		// periodic full walk instead of forcing one every few seconds.
+		if needsOwner(s) && len(w.holders[ino]) == 0 && s.firstInv >= w.fullInv {
 			unknown = append(unknown, ino)
 		}
 	}
@@ -509,6 +517,7 @@ func (w *watcher) resolveUnknown(now time.Time) {
 	if now.Sub(w.lastFallback) >= fallbackWalkGap && now.Sub(w.lastFull) >= fallbackWalkGap {
 		w.lastFallback = now
 		w.fullWalk(now)
+		w.fullInv = w.inv + 1 // this walk ran after the dumps
 		return
 	}
 	for ino, v := range want {
@@ -796,14 +805,18 @@ func (w *watcher) emitNetns(n *netState, t int64) error {
 			return err
 		}
 	}
-	var rest []*sockState
+	rest := w.rest[:0]
 	for _, s := range n.socks {
 		if s.gen&(1<<63) != 0 {
 			s.gen &^= 1 << 63
 			continue
 		}
-		rest = append(rest, s)
+		if s.partial == "\x00changed" || !slices.Equal(w.holdersFor(s), s.holders) ||
+			s.HasInfo && (s.BytesAcked != s.repAcked || s.BytesReceived != s.repRecv || s.BytesSent != s.repSent) {
+			rest = append(rest, s)
+		}
 	}
+	w.rest = rest
 	slices.SortFunc(rest, func(a, b *sockState) int { return cmp.Compare(a.Cookie, b.Cookie) })
 	for _, s := range rest {
 		h := w.holdersFor(s)
