@@ -19,7 +19,9 @@ type Coverage struct {
 	// complete socket inventory of that namespace was taken.
 	Inventories map[uint64][]int64
 	// Interval is the median gap (ns) between consecutive inventories of one
-	// namespace; 0 when no namespace has two inventories.
+	// namespace (for foreign dumps: of one dump file, the largest over the
+	// files, since two interleaved dump loops do not halve the interval);
+	// 0 when there are never two inventories.
 	Interval int64
 	// Source is where the inventories came from (native or a dump format;
 	// the first one when several were merged).
@@ -48,7 +50,7 @@ func (c Coverage) Empty() bool {
 }
 
 // Merge returns the union of c and o (inventories per namespace merged; the
-// interval is recomputed).
+// interval is the larger of the two).
 func (c Coverage) Merge(o Coverage) Coverage {
 	out := Coverage{Inventories: map[uint64][]int64{}, Source: c.Source}
 	if out.Source == "" {
@@ -63,7 +65,8 @@ func (c Coverage) Merge(o Coverage) Coverage {
 		slices.Sort(ts)
 		out.Inventories[ns] = slices.Compact(ts)
 	}
-	out.Interval = medianGap(out.Inventories)
+	// Interleaved sources do not make either one's interval shorter.
+	out.Interval = max(c.Interval, o.Interval)
 	return out
 }
 
@@ -169,6 +172,7 @@ func CompileNative(records []SocketRecord) ([]SocketObservation, Coverage, []Dia
 		open:     map[sockID]int{},
 		inodeIdx: map[[2]uint64]int{},
 		ended:    map[sockID]int{},
+		ids:      map[int][]sockID{},
 		inv:      map[uint64][]int64{},
 		snapT:    map[[2]uint64]int64{},
 		diags:    newDiagFolder(SocketsFile, 0),
@@ -200,6 +204,7 @@ type compiler struct {
 	open     map[sockID]int    // open observations by socket id
 	inodeIdx map[[2]uint64]int // (netns, inode) → open observation (probe ↔ seen merge)
 	ended    map[sockID]int    // last finished observation per socket id (late destroy records)
+	ids      map[int][]sockID  // open observation → the ids it is open under
 	inv      map[uint64][]int64
 	snapT    map[[2]uint64]int64
 	diags    *diagFolder
@@ -216,7 +221,7 @@ func (c *compiler) openIdx() []int {
 		idx = append(idx, i)
 	}
 	sort.Ints(idx)
-	return idx
+	return slices.Compact(idx)
 }
 
 // lastInvBefore is the latest inventory time of netns ≤ t (ok false if none).
@@ -243,12 +248,13 @@ func (c *compiler) finish(idx int, before int64) {
 
 func (c *compiler) forget(idx int) {
 	o := &c.obs[idx]
-	for id, i := range c.open {
-		if i == idx {
+	for _, id := range c.ids[idx] {
+		if c.open[id] == idx {
 			delete(c.open, id)
 			c.ended[id] = idx
 		}
 	}
+	delete(c.ids, idx)
 	if o.Inode != 0 && c.inodeIdx[[2]uint64{o.Netns, o.Inode}] == idx {
 		delete(c.inodeIdx, [2]uint64{o.Netns, o.Inode})
 	}
@@ -288,6 +294,7 @@ func (c *compiler) record(n int, r *SocketRecord) {
 		if i, ok := c.inodeIdx[[2]uint64{r.Netns, r.Inode}]; ok && c.obs[i].Local == local && c.obs[i].Remote == remote {
 			idx, isOpen = i, true
 			c.open[id] = i
+			c.ids[i] = append(c.ids[i], id)
 		}
 	}
 	switch r.Kind {
@@ -320,6 +327,7 @@ func (c *compiler) record(n int, r *SocketRecord) {
 		})
 		i := len(c.obs) - 1
 		c.open[id] = i
+		c.ids[i] = append(c.ids[i], id)
 		if r.Inode != 0 {
 			c.inodeIdx[[2]uint64{r.Netns, r.Inode}] = i
 		}
@@ -560,7 +568,19 @@ func CompileSnapshots(snaps []SocketSnapshot) ([]SocketObservation, Coverage, ma
 		slices.Sort(ts)
 		cov.Inventories[ns] = slices.Compact(ts)
 	}
-	cov.Interval = medianGap(cov.Inventories)
+	perFile := map[uint64][]int64{}
+	files := map[string]uint64{}
+	for _, s := range ordered {
+		id, ok := files[s.File]
+		if !ok {
+			id = uint64(len(files))
+			files[s.File] = id
+		}
+		perFile[id] = append(perFile[id], s.Taken)
+	}
+	for id := range perFile {
+		cov.Interval = max(cov.Interval, medianGap(map[uint64][]int64{0: perFile[id]}))
+	}
 	sortObservations(obs)
 	return obs, cov, procs
 }

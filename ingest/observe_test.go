@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"net/netip"
+	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -93,6 +94,17 @@ func TestCompileSnapshots(t *testing.T) {
 	if cov.Interval != s1 || len(cov.Inventories[0]) != 4 || cov.Source != FormatSS {
 		t.Errorf("coverage = %+v", cov)
 	}
+	// A second dump loop interleaved half a second later keeps the
+	// interval at one second.
+	for i := range snaps {
+		snaps[i].File = "a"
+		s := snaps[i]
+		s.File, s.Taken = "b", s.Taken+s1/2
+		snaps = append(snaps, s)
+	}
+	if _, cov, _ := CompileSnapshots(snaps); cov.Interval != s1 || len(cov.Inventories[0]) != 8 {
+		t.Errorf("interleaved coverage = %+v", cov)
+	}
 }
 
 func TestParseEndpoint(t *testing.T) {
@@ -123,9 +135,32 @@ func TestParseEndpoint(t *testing.T) {
 
 func TestCoverageMerge(t *testing.T) {
 	a := Coverage{Inventories: map[uint64][]int64{0: {1, 3}}, Source: FormatSS}
-	b := Coverage{Inventories: map[uint64][]int64{0: {2, 3}, 9: {10}}}
+	a.Interval = 2
+	b := Coverage{Inventories: map[uint64][]int64{0: {2, 3}, 9: {10}}, Interval: 5}
 	m := a.Merge(b)
-	if d := cmp.Diff([]int64{1, 2, 3, 10}, m.Times()); d != "" || m.Interval != 1 || m.Source != FormatSS || m.Empty() {
+	if d := cmp.Diff([]int64{1, 2, 3, 10}, m.Times()); d != "" || m.Interval != 5 || m.Source != FormatSS || m.Empty() {
 		t.Errorf("merge = %+v %s", m, d)
+	}
+}
+
+// BenchmarkCompileNative compiles 20,000 sockets listed by 10 inventories
+// (the busy-host size of spec/collector.md §2).
+func BenchmarkCompileNative(b *testing.B) {
+	var recs []SocketRecord
+	for snap := 1; snap <= 10; snap++ {
+		recs = append(recs, SocketRecord{Kind: "snapshot", T: int64(snap) * s1, Seq: snap, Count: 20000})
+		if snap == 1 {
+			for i := 0; i < 20000; i++ {
+				recs = append(recs, SocketRecord{Kind: "seen", T: s1, Snap: 1, Proto: "tcp", Cookie: uint64(i + 1),
+					Local: "127.0.0.1:" + strconv.Itoa(10000+i%50000), Remote: "127.0.0.1:80", Holders: []ProcKey{{PID: 1 + i%10, Start: 1}}})
+			}
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		obs, _, _ := CompileNative(recs)
+		if len(obs) != 20000 {
+			b.Fatalf("%d observations", len(obs))
+		}
 	}
 }
