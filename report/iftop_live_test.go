@@ -23,7 +23,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/sys/unix"
 
 	"github.com/flowblame/flowblame/analyze"
@@ -397,36 +396,30 @@ func stopTcpdump(t *testing.T, cmd *exec.Cmd) {
 	}
 }
 
-// readLivePcap decodes the capture with the ingest decoder.
+// readLivePcap reads the capture through ingest.OpenCapture, the reader
+// flowblame analyze uses.
 func readLivePcap(t *testing.T, path string) []ingest.Packet {
 	t.Helper()
-	f, err := os.Open(path)
+	src, err := ingest.OpenCapture(path, ingest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := ingest.NewDecoder()
-	link := ingest.LinkType(r.LinkType())
+	defer src.Close()
 	var pkts []ingest.Packet
 	for {
-		data, ci, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		var p ingest.Packet
+		err := src.Next(&p)
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p ingest.Packet
-		_ = dec.Decode(link, data, &p) // malformed frames keep their Kind
-		p.TS = ci.Timestamp.UnixNano()
-		p.WireLen, p.CapLen = ci.Length, ci.CaptureLength
-		p.Truncated = p.CapLen < p.WireLen
 		p.Payload = nil
 		pkts = append(pkts, p)
+	}
+	for _, d := range src.Diagnostics() {
+		t.Logf("capture diagnostic: %s", d)
 	}
 	return pkts
 }
