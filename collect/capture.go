@@ -22,17 +22,24 @@ const (
 	ringPollTimeout  = 200 * time.Millisecond
 	ringTotalBudget  = 64 << 20
 	ringMinPerIface  = 8 << 20
+	ringHardBudget   = 256 << 20
 	// drainLimit bounds how long a ring is drained after the stop signal.
 	drainLimit = time.Second
 )
 
 // ringBlocks returns the number of 1 MiB blocks per interface when n
-// interfaces are captured: 64 MiB shared, at least 8 MiB each.
+// interfaces are captured: 64 MiB shared, at least 8 MiB each, but no more
+// than 256 MiB in all (then down to 2 MiB each, e.g. on a host with many
+// container veths).
 func ringBlocks(n int) int {
 	if n < 1 {
 		n = 1
 	}
-	return max(ringTotalBudget/n, ringMinPerIface) / ringBlockSize
+	per := max(ringTotalBudget/n, ringMinPerIface)
+	if n*per > ringHardBudget {
+		per = max(ringHardBudget/n, 2*ringBlockSize)
+	}
+	return per / ringBlockSize
 }
 
 // ifaceCapture is one interface's TPACKET_V3 ring and its loop state.

@@ -350,6 +350,12 @@ func (s *session) run(ctx context.Context, pifs []PcapngIface) (*Result, error) 
 			ifc.CountersStart = &c
 		}
 	}
+	// Frames stamped before this instant are discarded, so the capture
+	// window lies within the counters' window.
+	started := time.Now()
+	for _, c := range s.caps {
+		c.started = started
+	}
 	if err := writeManifest(s.dir, &s.m); err != nil {
 		return nil, err
 	}
