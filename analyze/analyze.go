@@ -379,6 +379,7 @@ type batch struct {
 // touch the aggregation state, so it can run on another core.
 type reader struct {
 	src     ingest.PacketSource
+	ft      *flowTable
 	cls     *classifier
 	win     Window
 	outside Counts
@@ -386,13 +387,21 @@ type reader struct {
 	p       ingest.Packet
 }
 
-func newReader(src ingest.PacketSource, opts Options) *reader {
-	return &reader{src: src, cls: newClassifier(opts), win: opts.Window, tried: -1}
+func newReader(src ingest.PacketSource, ft *flowTable, opts Options) *reader {
+	return &reader{src: src, ft: ft, cls: newClassifier(opts), win: opts.Window, tried: -1}
 }
 
-// fill reads up to len(b.recs) frames into b. It returns io.EOF (with the
-// last records in b) at the end.
+// fill reads up to len(b.recs) frames into b and resolves their flows. It
+// returns io.EOF (with the last records in b) at the end.
 func (rd *reader) fill(b *batch) error {
+	err := rd.read(b)
+	for i := 0; i < b.n; i += chunkLen {
+		rd.ft.resolve(b.recs[i:min(i+chunkLen, b.n)])
+	}
+	return err
+}
+
+func (rd *reader) read(b *batch) error {
 	b.n = 0
 	p := &rd.p
 	for b.n < len(b.recs) {
@@ -431,16 +440,20 @@ func (rd *reader) fill(b *batch) error {
 const progressEvery = 1 << 20
 
 func (e *engine) addBatch(b *batch) {
-	for i := range b.recs[:b.n] {
-		e.add(&b.recs[i])
-		if e.opts.Progress != nil && e.packets%progressEvery == 0 {
+	recs := b.recs[:b.n]
+	for len(recs) > 0 {
+		n := min(len(recs), chunkLen)
+		before := e.packets
+		e.addChunk(recs[:n])
+		recs = recs[n:]
+		if e.opts.Progress != nil && e.packets/progressEvery != before/progressEvery {
 			e.opts.Progress(e.packets, e.maxTS)
 		}
 	}
 }
 
 func (e *engine) runSerial(ctx context.Context, src ingest.PacketSource) error {
-	rd := newReader(src, e.opts)
+	rd := newReader(src, e.ft, e.opts)
 	b := &batch{recs: make([]rec, batchLen)}
 	defer func() { e.outside = rd.outside }()
 	for {
@@ -462,7 +475,7 @@ func (e *engine) runSerial(ctx context.Context, src ingest.PacketSource) error {
 // aggregates; batches are recycled through a free list.
 func (e *engine) runPipelined(ctx context.Context, src ingest.PacketSource) error {
 	const inFlight = 4
-	rd := newReader(src, e.opts)
+	rd := newReader(src, e.ft, e.opts)
 	full := make(chan *batch, inFlight)
 	free := make(chan *batch, inFlight)
 	for range inFlight {
@@ -557,36 +570,39 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	}
 
 	// Flows.
-	ents := e.ft.ents
+	for i := range e.ents {
+		e.closeShare(int32(i))
+	}
+	ents := e.ents
 	sums := e.wl.sums(len(ents), atSec)
 	r.Flows = make([]Flow, len(ents))
 	pairs := make([]HostPair, len(e.pairs))
 	pairSums := make([]winSums, len(e.pairs))
 	for i := range e.pairs {
-		pe := &e.pairs[i]
-		pairs[i] = HostPair{A: addr16(pe.k.a, pe.k.flags&fV4 != 0), B: addr16(pe.k.b, pe.k.flags&fV4 != 0), Oriented: pe.k.flags&fOriented != 0}
+		k := &e.pairKeys[i]
+		pairs[i] = HostPair{A: addr16(k.a, k.flags&fV4 != 0), B: addr16(k.b, k.flags&fV4 != 0), Oriented: k.flags&fOriented != 0}
 		pairs[i].Traffic.First, pairs[i].Traffic.Last = math.MaxInt64, math.MinInt64
 		t := &pairs[i].Traffic
-		t.PeakOut, t.PeakIn, t.Peak = pe.pk.peaks()
+		t.PeakOut, t.PeakIn, t.Peak = e.pairs[i].peaks(&e.pairAt[i])
 	}
 	remotes := make([]RemoteHost, len(e.remotes))
 	remSums := make([]winSums, len(e.remotes))
 	for i := range e.remotes {
-		re := &e.remotes[i]
-		remotes[i] = RemoteHost{Addr: addr16(re.k.b, re.k.v4)}
+		k := &e.remKeys[i]
+		remotes[i] = RemoteHost{Addr: addr16(k.b, k.v4)}
 		remotes[i].Traffic.First, remotes[i].Traffic.Last = math.MaxInt64, math.MinInt64
 		t := &remotes[i].Traffic
-		t.PeakOut, t.PeakIn, t.Peak = re.pk.peaks()
+		t.PeakOut, t.PeakIn, t.Peak = e.remotes[i].peaks(&e.remAt[i])
 	}
 	for i := range ents {
 		f := &ents[i]
 		fl := &r.Flows[i]
-		fl.Key = f.k.flowKey()
+		fl.Key = e.ft.keys[i].flowKey()
 		fl.Iface = int(f.iface)
 		t := &fl.Traffic
 		t.Out, t.In = f.cnt[0], f.cnt[1]
 		t.OutRate, t.InRate = sums[i].rates()
-		t.PeakOut, t.PeakIn, t.Peak = f.pk.peaks()
+		t.PeakOut, t.PeakIn, t.Peak = f.pk.peaks(&e.flowAt[i])
 		t.First, t.Last = f.first, f.last
 		addTo(&pairs[f.pair].Traffic, f)
 		pairs[f.pair].Flows++
@@ -655,7 +671,7 @@ func (e *engine) owned(r *Result, remotes []RemoteHost, at int64) {
 	remProcs := make([]map[ingest.ProcKey]int64, len(remotes))
 	for si := range e.shares {
 		sh := &e.shares[si]
-		f := &e.ft.ents[sh.flow]
+		f := &e.ents[sh.flow]
 		o := &e.owners[sh.owner]
 		fl := &r.Flows[sh.flow]
 		tot := sh.cnt[0]
@@ -663,7 +679,7 @@ func (e *engine) owned(r *Result, remotes []RemoteHost, at int64) {
 		fl.Owners = append(fl.Owners, OwnerShare{Owner: o.a, Traffic: tot, Out: sh.cnt[0], In: sh.cnt[1]})
 		if o.proc < 0 {
 			u := getU(o.a.Cause)
-			if f.k.flags&fOriented != 0 {
+			if fl.Key.Oriented {
 				u.Out.Add(sh.cnt[0])
 				u.In.Add(sh.cnt[1])
 			} else {

@@ -33,14 +33,25 @@ func (k *fkey) hash() uint64 {
 	return mix(h^hk3, hk0)
 }
 
+// eq reports k == o, comparing 8 bytes at a time.
+func (k *fkey) eq(o *fkey) bool {
+	return binary.LittleEndian.Uint64(k.a[:8]) == binary.LittleEndian.Uint64(o.a[:8]) &&
+		binary.LittleEndian.Uint64(k.a[8:]) == binary.LittleEndian.Uint64(o.a[8:]) &&
+		binary.LittleEndian.Uint64(k.b[:8]) == binary.LittleEndian.Uint64(o.b[:8]) &&
+		binary.LittleEndian.Uint64(k.b[8:]) == binary.LittleEndian.Uint64(o.b[8:]) &&
+		k.pa == o.pa && k.pb == o.pb && k.proto == o.proto && k.flags == o.flags
+}
+
 // flowTable is an open-addressing hash table (linear probing, load ≤ 1/2)
-// from fkey to an index into ents. Each slot holds the upper 32 bits of the
-// key's hash and the index+1, so a probe touches the entry only when the
-// tags match.
+// from fkey to a flow index. Each slot holds the upper 32 bits of the key's
+// hash and the index+1, so a probe reads keys[i] only when the tags match.
+// Keys live apart from the flows' state so that resolving a batch of keys
+// touches little memory.
 type flowTable struct {
 	slots []uint64
 	mask  uint64
-	ents  []flowEnt
+	keys  []fkey
+	sink  uint64 // keeps the prefetching loads alive
 }
 
 func newFlowTable(hint int) *flowTable {
@@ -51,24 +62,24 @@ func newFlowTable(hint int) *flowTable {
 	return &flowTable{slots: make([]uint64, n), mask: uint64(n - 1)}
 }
 
-// lookup returns the index of k's entry, creating it (zero-valued but for
-// key and hash) when absent; created reports that.
+// lookup returns the index of k, adding it when absent (created is then
+// true and the index is len(keys)-1).
 func (t *flowTable) lookup(k *fkey, h uint64) (idx int32, created bool) {
 	tag := h >> 32
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i]
 		if s == 0 {
-			idx = int32(len(t.ents))
-			t.ents = append(t.ents, flowEnt{k: *k, hash: h})
+			idx = int32(len(t.keys))
+			t.keys = append(t.keys, *k)
 			t.slots[i] = tag<<32 | uint64(idx+1)
-			if uint64(len(t.ents))*2 > t.mask {
+			if uint64(len(t.keys))*2 > t.mask {
 				t.grow()
 			}
 			return idx, true
 		}
 		if s>>32 == tag {
 			j := int32(uint32(s)) - 1
-			if t.ents[j].k == *k {
+			if t.keys[j].eq(k) {
 				return j, false
 			}
 		}
@@ -79,8 +90,8 @@ func (t *flowTable) grow() {
 	n := uint64(len(t.slots)) * 2
 	t.slots = make([]uint64, n)
 	t.mask = n - 1
-	for j := range t.ents {
-		h := t.ents[j].hash
+	for j := range t.keys {
+		h := t.keys[j].hash()
 		i := h & t.mask
 		for t.slots[i] != 0 {
 			i = (i + 1) & t.mask
@@ -89,37 +100,49 @@ func (t *flowTable) grow() {
 	}
 }
 
-// flowEnt is the aggregation state of one flow.
+// flowEnt is the per-packet aggregation state of one flow (its key is
+// flowTable.keys at the same index, its owner history in flowCold). It is
+// exactly three cache lines, and large slices are page-aligned, so an entry
+// never straddles more lines than it needs.
 type flowEnt struct {
-	k           fkey
-	hash        uint64
-	cnt         [2]Counts // Out (A→B), In (B→A)
+	cnt [2]Counts // Out (A→B), In (B→A)
+
 	first, last int64
+	validUntil  int64 // end of the current owner's validity (start in flowCold)
+	logSec      int64
+	logIdx      int32
 	iface       int32
 	pair        int32
 	remote      int32 // -1 when not oriented
-	share       int32 // current owner share (index into engine.shares)
-	shareHead   int32 // first share of this flow
-	logIdx      int32
-	logSec      int64
-	validFrom   int64 // validity of the current share's attribution
-	validUntil  int64
-	pk          peakTracker
+	proc        int32 // current owner's process, -1 when unattributed
+	_           [12]byte
+
+	pk peakTracker
+}
+
+// flowCold is the state of a flow used only when its owner changes.
+type flowCold struct {
+	validFrom int64     // start of the current owner's validity
+	share     int32     // current owner share (index into engine.shares)
+	shareHead int32     // first share of this flow
+	base      [2]Counts // flow counts when the current share began
 }
 
 // rec is the compact record of one frame handed from the reading goroutine
 // to the aggregating one: only what aggregation needs, copied out of Packet.
 type rec struct {
-	k     fkey
-	hash  uint64
-	ts    int64
-	wire  int64
-	ipl   int32
-	capl  int32
-	iface int32
-	dir   uint8 // dirOut, dirIn, dirUnknown
-	rev   uint8 // 0: the frame went A→B, 1: B→A
-	ip    bool  // KindIP (k, hash, rev valid)
+	k       fkey
+	hash    uint64
+	ts      int64
+	wire    int64
+	ipl     int32
+	capl    int32
+	iface   int32
+	dir     uint8 // dirOut, dirIn, dirUnknown
+	rev     uint8 // 0: the frame went A→B, 1: B→A
+	ip      bool  // KindIP (k, hash, rev valid)
+	flow    int32 // flow index (flowTable.resolve)
+	created bool  // the flow is new
 }
 
 func (c *Counts) addRec(r *rec) {
@@ -135,19 +158,9 @@ type pairKey struct {
 	flags uint8
 }
 
-type pairEnt struct {
-	k  pairKey
-	pk peakTracker
-}
-
 type remoteKey struct {
 	b  [16]byte
 	v4 bool
-}
-
-type remoteEnt struct {
-	k  remoteKey
-	pk peakTracker
 }
 
 type ifaceEnt struct {
@@ -185,14 +198,22 @@ type procEnt struct {
 	ser  series
 }
 
-// engine is the aggregation state. Only the aggregating goroutine touches it.
+// engine is the aggregation state. Only the aggregating goroutine touches
+// it, except ft, which belongs to the reading goroutine until it is done.
 type engine struct {
 	opts     Options
 	ft       *flowTable
+	ents     []flowEnt
+	flowAt   []peakAt
+	cold     []flowCold
 	pairIdx  map[pairKey]int32
-	pairs    []pairEnt
+	pairKeys []pairKey
+	pairs    []peakTracker
+	pairAt   []peakAt
 	remIdx   map[remoteKey]int32
-	remotes  []remoteEnt
+	remKeys  []remoteKey
+	remotes  []peakTracker
+	remAt    []peakAt
 	ifaces   []ifaceEnt
 	shares   []shareEnt
 	ownerIdx map[ownerKey]int32
@@ -206,6 +227,7 @@ type engine struct {
 	outside  Counts
 
 	packets, reordered, calls int64
+	sink                      uint64 // keeps the prefetching loads alive
 	first, last, maxTS        int64
 }
 
@@ -224,7 +246,62 @@ func newEngine(opts Options) *engine {
 	}
 }
 
-// add aggregates one frame. This is the hot path.
+// chunkLen is how many records are resolved or prefetched together.
+const chunkLen = 64
+
+// resolve sets the flow index of a few records. It runs in the reading
+// goroutine, which owns the flow table while packets are read. The first
+// two passes only touch the slots and keys the lookups will read, so the
+// cache misses of different records overlap instead of queueing.
+func (t *flowTable) resolve(recs []rec) {
+	var sink uint64
+	for i := range recs {
+		if r := &recs[i]; r.ip {
+			sink += t.slots[r.hash&t.mask]
+		}
+	}
+	for i := range recs {
+		if r := &recs[i]; r.ip {
+			if s := t.slots[r.hash&t.mask]; s != 0 {
+				k := &t.keys[uint32(s)-1]
+				sink += uint64(k.a[0]) + uint64(k.flags)
+			}
+		}
+	}
+	for i := range recs {
+		if r := &recs[i]; r.ip {
+			r.flow, r.created = t.lookup(&r.k, r.hash)
+		}
+	}
+	t.sink += sink
+}
+
+// addChunk aggregates a few records in two passes so that the cache misses
+// of different records overlap: touch every entry the update will write,
+// then update.
+func (e *engine) addChunk(recs []rec) {
+	var sink uint64
+	for i := range recs {
+		r := &recs[i]
+		if !r.ip {
+			continue
+		}
+		if r.created {
+			e.newFlow(r)
+		}
+		f := &e.ents[r.flow]
+		sink += uint64(f.cnt[0].Packets + f.last + f.pk.sec + e.pairs[f.pair].sec)
+		if f.remote >= 0 {
+			sink += uint64(e.remotes[f.remote].sec)
+		}
+	}
+	e.sink += sink
+	for i := range recs {
+		e.add(&recs[i])
+	}
+}
+
+// add aggregates one frame whose flow is resolved. This is the hot path.
 func (e *engine) add(r *rec) {
 	e.packets++
 	if r.ts < e.maxTS {
@@ -246,27 +323,25 @@ func (e *engine) add(r *rec) {
 		e.nonIP[r.dir].addRec(r)
 		return
 	}
-	idx, created := e.ft.lookup(&r.k, r.hash)
-	f := &e.ft.ents[idx]
-	if created {
-		e.newFlow(f, r)
+	idx := r.flow
+	f := &e.ents[idx]
+	// A packet before f.last is after the current validity's start
+	// (that began at or before some packet ≤ f.last); only older packets
+	// need the start, kept in the cold state.
+	if r.ts > f.validUntil || (r.ts < f.last && r.ts < e.cold[idx].validFrom) {
+		e.reattribute(idx, &r.k, r.ts)
 	}
 	f.cnt[r.rev].addRec(r)
 	f.first = min(f.first, r.ts)
 	f.last = max(f.last, r.ts)
-	f.pk.add(sec, r.rev, r.wire)
-	e.pairs[f.pair].pk.add(sec, r.rev, r.wire)
+	f.pk.add(sec, r.rev, r.wire, &e.flowAt[idx])
+	e.pairs[f.pair].add(sec, r.rev, r.wire, &e.pairAt[f.pair])
 	if f.remote >= 0 {
-		e.remotes[f.remote].pk.add(sec, r.rev, r.wire)
+		e.remotes[f.remote].add(sec, r.rev, r.wire, &e.remAt[f.remote])
 	}
 	e.logWindow(idx, f, sec, r)
-	if r.ts < f.validFrom || r.ts > f.validUntil {
-		e.reattribute(idx, f, r.ts)
-	}
-	sh := &e.shares[f.share]
-	sh.cnt[r.rev].addRec(r)
-	if p := e.owners[sh.owner].proc; p >= 0 {
-		e.procs[p].ser.add(sec, r.rev, r.wire)
+	if f.proc >= 0 {
+		e.procs[f.proc].ser.add(sec, r.rev, r.wire)
 	}
 }
 
@@ -297,47 +372,63 @@ func (e *engine) iface(i int32) *ifaceEnt {
 	return &e.ifaces[i]
 }
 
-func (e *engine) newFlow(f *flowEnt, r *rec) {
+// newFlow initialises the state of the flow just added for r.
+func (e *engine) newFlow(r *rec) {
+	if int(r.flow) != len(e.ents) {
+		panic("analyze: flows created out of order") // resolve and addChunk see records in the same order
+	}
+	e.ents = append(e.ents, flowEnt{})
+	e.flowAt = append(e.flowAt, peakAt{})
+	e.cold = append(e.cold, flowCold{share: -1, shareHead: -1, validFrom: math.MaxInt64})
+	f := &e.ents[len(e.ents)-1]
+	k := &r.k
 	f.iface = r.iface
 	f.first, f.last = r.ts, r.ts
 	f.logSec = math.MinInt64
-	f.share, f.shareHead = -1, -1
-	f.validFrom, f.validUntil = math.MaxInt64, math.MinInt64
+	f.proc = -1
+	f.validUntil = math.MinInt64
 	f.pk = newPeakTracker()
-	pk := pairKey{a: f.k.a, b: f.k.b, flags: f.k.flags}
+	pk := pairKey{a: k.a, b: k.b, flags: k.flags}
 	p, ok := e.pairIdx[pk]
 	if !ok {
 		p = int32(len(e.pairs))
-		e.pairs = append(e.pairs, pairEnt{k: pk, pk: newPeakTracker()})
+		e.pairs = append(e.pairs, newPeakTracker())
+		e.pairAt = append(e.pairAt, peakAt{})
+		e.pairKeys = append(e.pairKeys, pk)
 		e.pairIdx[pk] = p
 	}
 	f.pair = p
 	f.remote = -1
-	if f.k.flags&fOriented != 0 {
-		rk := remoteKey{b: f.k.b, v4: f.k.flags&fV4 != 0}
+	if k.flags&fOriented != 0 {
+		rk := remoteKey{b: k.b, v4: k.flags&fV4 != 0}
 		ri, ok := e.remIdx[rk]
 		if !ok {
 			ri = int32(len(e.remotes))
-			e.remotes = append(e.remotes, remoteEnt{k: rk, pk: newPeakTracker()})
+			e.remotes = append(e.remotes, newPeakTracker())
+			e.remAt = append(e.remAt, peakAt{})
+			e.remKeys = append(e.remKeys, rk)
 			e.remIdx[rk] = ri
 		}
 		f.remote = ri
 	}
 }
 
-// reattribute asks who owns f at ts and makes that owner's share current.
-func (e *engine) reattribute(idx int32, f *flowEnt, ts int64) {
+// reattribute asks who owns flow idx at ts and makes that owner's share
+// current, closing the previous share.
+func (e *engine) reattribute(idx int32, k *fkey, ts int64) {
+	f, c := &e.ents[idx], &e.cold[idx]
+	e.closeShare(idx)
 	var a Attribution
 	from, until := int64(math.MinInt64), int64(math.MaxInt64)
 	switch {
-	case f.k.flags&fOriented == 0:
+	case k.flags&fOriented == 0:
 		a = Attribution{Method: MethodNone, Confidence: ConfNone, Cause: CauseUnknownDir}
 	case e.opts.Attributor == nil:
 		a = Attribution{Method: MethodNone, Confidence: ConfNone, Cause: CauseNoSockets}
 	default:
 		e.calls++
-		a, from, until = e.opts.Attributor.Attribute(f.k.proto,
-			netip.AddrPortFrom(f.k.addrA(), f.k.pa), netip.AddrPortFrom(f.k.addrB(), f.k.pb), ts)
+		a, from, until = e.opts.Attributor.Attribute(k.proto,
+			netip.AddrPortFrom(k.addrA(), k.pa), netip.AddrPortFrom(k.addrB(), k.pb), ts)
 		if from > ts || until < ts {
 			from, until = ts, ts // an answer must at least hold for the packet asked about
 		}
@@ -356,17 +447,31 @@ func (e *engine) reattribute(idx int32, f *flowEnt, ts int64) {
 			a.Cause = ""
 		}
 	}
-	f.validFrom, f.validUntil = from, until
+	c.validFrom, f.validUntil = from, until
 	o := e.owner(a)
-	for s := f.shareHead; s >= 0; s = e.shares[s].next {
+	f.proc = e.owners[o].proc
+	for s := c.shareHead; s >= 0; s = e.shares[s].next {
 		if e.shares[s].owner == o {
-			f.share = s
+			c.share = s
 			return
 		}
 	}
 	s := int32(len(e.shares))
-	e.shares = append(e.shares, shareEnt{owner: o, flow: idx, next: f.shareHead})
-	f.shareHead, f.share = s, s
+	e.shares = append(e.shares, shareEnt{owner: o, flow: idx, next: c.shareHead})
+	c.shareHead, c.share = s, s
+}
+
+// closeShare charges what flow idx carried since its current share began
+// to that share.
+func (e *engine) closeShare(idx int32) {
+	f, c := &e.ents[idx], &e.cold[idx]
+	if c.share >= 0 {
+		sh := &e.shares[c.share]
+		for d := range f.cnt {
+			sh.cnt[d].Add(sub(f.cnt[d], c.base[d]))
+		}
+	}
+	c.base = f.cnt
 }
 
 func (e *engine) owner(a Attribution) int32 {

@@ -161,26 +161,30 @@ func (s *series) sorted() []SecondBucket {
 
 // peakTracker follows the peak 2-second rate of one entity while packets
 // stream in, keeping only the current and previous second. A packet older
-// than the current second is charged to the current second.
+// than the current second is charged to the current second. It is 64 bytes
+// (one cache line); the seconds where the bests happened live apart, in a
+// peakAt, because they are rarely written.
 type peakTracker struct {
-	sec    int64
-	cur    [2]int64 // bytes of second sec: Out, In
-	prev   [2]int64 // bytes of second sec-1
-	best   [3]int64 // best 2-second sums: Out, In, both
-	bestAt [3]int64 // the second each best ended at
+	sec  int64
+	cur  [2]int64 // bytes of second sec: Out, In
+	prev [2]int64 // bytes of second sec-1
+	best [3]int64 // best 2-second sums: Out, In, both
 }
+
+// peakAt holds the second each best of a peakTracker ended at.
+type peakAt [3]int64
 
 func newPeakTracker() peakTracker { return peakTracker{sec: math.MinInt64} }
 
-func (p *peakTracker) add(sec int64, d uint8, n int64) {
+func (p *peakTracker) add(sec int64, d uint8, n int64, at *peakAt) {
 	if sec > p.sec {
-		p.roll(sec)
+		p.roll(sec, at)
 	}
 	p.cur[d] += n
 }
 
-func (p *peakTracker) roll(sec int64) {
-	p.flush()
+func (p *peakTracker) roll(sec int64, at *peakAt) {
+	p.flush(at)
 	if p.sec != math.MinInt64 && sec == p.sec+1 {
 		p.prev = p.cur
 	} else {
@@ -191,28 +195,28 @@ func (p *peakTracker) roll(sec int64) {
 }
 
 // flush evaluates the pair of seconds ending at p.sec.
-func (p *peakTracker) flush() {
+func (p *peakTracker) flush(at *peakAt) {
 	o, i := p.prev[0]+p.cur[0], p.prev[1]+p.cur[1]
 	if o > p.best[0] {
-		p.best[0], p.bestAt[0] = o, p.sec
+		p.best[0], at[0] = o, p.sec
 	}
 	if i > p.best[1] {
-		p.best[1], p.bestAt[1] = i, p.sec
+		p.best[1], at[1] = i, p.sec
 	}
 	if o+i > p.best[2] {
-		p.best[2], p.bestAt[2] = o+i, p.sec
+		p.best[2], at[2] = o+i, p.sec
 	}
 }
 
 // peaks returns the final peaks (Out, In, both). It flushes the current
 // second; call it once, at the end.
-func (p *peakTracker) peaks() (out, in, both PeakRate) {
-	p.flush()
+func (p *peakTracker) peaks(at *peakAt) (out, in, both PeakRate) {
+	p.flush(at)
 	pr := func(i int) PeakRate {
 		if p.best[i] == 0 {
 			return PeakRate{}
 		}
-		return PeakRate{Rate: float64(p.best[i]) / 2, At: p.bestAt[i] * nsPerSec}
+		return PeakRate{Rate: float64(p.best[i]) / 2, At: at[i] * nsPerSec}
 	}
 	return pr(0), pr(1), pr(2)
 }

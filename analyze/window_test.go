@@ -80,16 +80,17 @@ func TestPeakTrackerMatchesSeries(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for trial := range 200 {
 		pt := newPeakTracker()
+		var at peakAt
 		var s series
 		sec := int64(rng.IntN(5))
 		for range rng.IntN(60) {
 			sec += int64(rng.IntN(3))
 			d := uint8(rng.IntN(2))
 			n := int64(rng.IntN(1500))
-			pt.add(sec, d, n)
+			pt.add(sec, d, n, &at)
 			s.add(sec, d, n)
 		}
-		o, i, b := pt.peaks()
+		o, i, b := pt.peaks(&at)
 		wo, wi, wb := peakOfOutIn(s.sorted())
 		if d := cmp.Diff([]PeakRate{wo, wi, wb}, []PeakRate{o, i, b}); d != "" {
 			t.Fatalf("trial %d (-series +tracker):\n%s", trial, d)
