@@ -97,7 +97,7 @@ func parseNetstatLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		if len(f) == 6 {
 			if _, known := normState(f[5]); known || !strings.Contains(f[5], "/") && f[5] != "-" {
 				state = f[5]
-				pidprog = rest
+				pidprog = strings.TrimSpace(rest)
 			} else {
 				pidprog = strings.TrimSpace(f[5] + " " + rest)
 			}

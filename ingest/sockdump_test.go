@@ -5,9 +5,11 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -397,4 +399,100 @@ func gzipBytes(t *testing.T, b []byte) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// seedDumps adds every input member of fixtures/sockets/<archive> whose name
+// ends in suffix to the fuzz corpus.
+func seedDumps(f *testing.F, archive, suffix string) {
+	f.Helper()
+	ar, err := txtar.ParseFile(filepath.Join(sockFixtures, archive))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, m := range ar.Files {
+		if strings.HasSuffix(m.Name, suffix) && !strings.HasSuffix(m.Name, suffix+".json") {
+			f.Add(m.Data)
+		}
+	}
+}
+
+// fuzzParser is the body of every per-format fuzz target: no panic, and a
+// snapshot that passes checkSnapshot whenever err is nil.
+func fuzzParser(f *testing.F, parse func(r io.Reader) (SocketSnapshot, []Diagnostic, error)) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, diags, err := parse(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		if cerr := checkSnapshot(s); cerr != nil {
+			t.Fatalf("invalid snapshot: %v", cerr)
+		}
+		for _, d := range diags {
+			if d.Count < 1 {
+				t.Fatalf("diagnostic with count %d: %v", d.Count, d)
+			}
+		}
+	})
+}
+
+func FuzzParseSocketDump(f *testing.F) {
+	for _, a := range []string{"ss.txtar", "lsof.txtar", "netstat.txtar", "netstat-ano.txtar", "powershell.txtar", "garbled.txtar"} {
+		seedDumps(f, a, "")
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		snaps, _, err := ParseSocketDump(bytes.NewReader(data), "fuzz", fixtureMtime)
+		if err != nil {
+			if !errors.Is(err, ErrUnrecognized) && !errors.Is(err, ErrMalformed) {
+				t.Fatalf("unexpected error kind: %v", err)
+			}
+			return
+		}
+		for _, s := range snaps {
+			if cerr := checkSnapshot(s); cerr != nil {
+				t.Fatalf("invalid snapshot: %v", cerr)
+			}
+		}
+	})
+}
+
+func TestParseSocketDumpNoFinalNewline(t *testing.T) {
+	in := "1795867294\ntcp ESTAB 0 0 198.51.100.1:22 198.51.100.2:50670 users:((\"sshd\",pid=812,fd=4))\n1795867295\ntcp ESTAB 0 0 198.51.100.1:22 198.51.100.2:5067"
+	snaps, diags, err := ParseSocketDump(strings.NewReader(in), "cut.ss", fixtureMtime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) != 2 {
+		t.Fatalf("%d snapshots, want 2", len(snaps))
+	}
+	found := false
+	for _, d := range diags {
+		if d.Kind == DiagTruncated && d.Where == "line 4" && errors.Is(d.Err, ErrTruncated) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no truncated diagnostic for the cut last line: %v", diags)
+	}
+}
+
+func TestParseSocketDumpLongLine(t *testing.T) {
+	in := "tcp ESTAB 0 0 198.51.100.1:22 198.51.100.2:50670 users:((\"" + strings.Repeat("x", maxDumpLine+10) + "\",pid=812,fd=4))\n" +
+		"tcp ESTAB 0 0 198.51.100.1:22 198.51.100.2:50671\n"
+	snaps, diags, err := ParseSocketDump(strings.NewReader(in), "long.ss", fixtureMtime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) != 1 || len(snaps[0].Sockets) != 2 {
+		t.Fatalf("snaps = %+v", snaps)
+	}
+	if !snaps[0].TimeFromMtime || snaps[0].Taken != fixtureMtime.UnixNano() {
+		t.Errorf("want time from mtime, got %+v", snaps[0])
+	}
+	var kinds []DiagKind
+	for _, d := range diags {
+		kinds = append(kinds, d.Kind)
+	}
+	if !slices.Contains(kinds, DiagTruncated) {
+		t.Errorf("no diagnostic for the long line: %v", diags)
+	}
 }

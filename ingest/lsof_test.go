@@ -1,0 +1,57 @@
+package ingest
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestParseLsof(t *testing.T) {
+	tests := []struct {
+		name      string
+		in        string
+		want      []SocketEntry
+		wantDiags []string
+	}{
+		{
+			name: "shared-listener-merged",
+			in: "COMMAND  PID USER   FD   TYPE DEVICE SIZE/OFF NODE NAME\n" +
+				"nginx    123 root    6u  IPv4  10691      0t0  TCP *:80 (LISTEN)\n" +
+				"nginx    124 www-data 6u IPv4  10691      0t0  TCP *:80 (LISTEN)\n",
+			want: []SocketEntry{{Proto: ProtoTCP, Local: netip.MustParseAddrPort("0.0.0.0:80"), State: "LISTEN", Inode: 10691, UID: 0,
+				Holders: []ProcKey{{PID: 123}, {PID: 124}}, Comms: []string{"nginx", "nginx"}}},
+		},
+		{
+			name: "v6-udp-connected-and-escaped-comm",
+			in: "my\\x20app 991 1001   5u  IPv6  10801      0t0  UDP [2001:db8::1]:5000->[2001:db8::2]:6000\n" +
+				"sshd  990 alice 4u IPv6 10800 0t0 TCP 198.51.100.1:22->198.51.100.2:50670 (CLOSE_WAIT)\n",
+			want: []SocketEntry{
+				{Proto: ProtoUDP, Local: netip.MustParseAddrPort("[2001:db8::1]:5000"), Remote: netip.MustParseAddrPort("[2001:db8::2]:6000"), State: "ESTAB",
+					Inode: 10801, UID: 1001, Holders: []ProcKey{{PID: 991}}, Comms: []string{"my app"}},
+				{Proto: ProtoTCP, Local: netip.MustParseAddrPort("198.51.100.1:22"), Remote: netip.MustParseAddrPort("198.51.100.2:50670"), State: "CLOSE-WAIT",
+					Inode: 10800, UID: -1, Holders: []ProcKey{{PID: 990}}, Comms: []string{"sshd"}},
+			},
+		},
+		{
+			name: "tid-column",
+			in: "COMMAND PID TID TASKCMD USER FD TYPE DEVICE SIZE/OFF NODE NAME\n" +
+				"java 500 501 worker 1000 7u IPv4 555 0t0 TCP 198.51.100.1:8080->203.0.113.5:40000 (ESTABLISHED)\n",
+			want: []SocketEntry{{Proto: ProtoTCP, Local: netip.MustParseAddrPort("198.51.100.1:8080"), Remote: netip.MustParseAddrPort("203.0.113.5:40000"),
+				State: "ESTAB", Inode: 555, UID: 1000, Holders: []ProcKey{{PID: 500}}, Comms: []string{"java"}}},
+		},
+		{
+			name:      "garbage",
+			in:        "lsof: WARNING: can't stat() fuse\nx y\nsshd 812 root 5u sock 0,8 0t0 7000 protocol: NETLINK\nsshd x root 3u IPv4 1 0t0 TCP *:22 (LISTEN)\n",
+			wantDiags: []string{"info", "malformed", "skipped", "malformed"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { checkParse(t, parseLsof, tc.in, tc.want, tc.wantDiags) })
+	}
+}
+
+func FuzzParseLsof(f *testing.F) {
+	seedDumps(f, "lsof.txtar", "P.lsof")
+	seedDumps(f, "lsof.txtar", "names.lsof")
+	seedDumps(f, "garbled.txtar", ".lsof")
+	fuzzParser(f, parseLsof)
+}
