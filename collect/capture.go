@@ -71,6 +71,9 @@ func openRing(iface string, blocks int, prog []bpf.RawInstruction) (*afpacket.TP
 		afpacket.OptPollTimeout(ringPollTimeout),
 	)
 	if err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return nil, fmt.Errorf("open capture ring on %s: %w (run as root or with CAP_NET_RAW)", iface, err)
+		}
 		return nil, fmt.Errorf("open capture ring on %s: %w", iface, err)
 	}
 	if err := tp.SetBPF(prog); err != nil {

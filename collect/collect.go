@@ -487,6 +487,11 @@ loop:
 		s.m.Notes = append(s.m.Notes, fmt.Sprintf("max-size: %d oldest capture files deleted", len(s.cs.dropped)))
 	}
 	selfUsage(&s.m.Collector)
+	var dropped uint64
+	for _, ifc := range s.m.Interfaces {
+		dropped += ifc.CaptureDropped
+	}
+	s.progress("flowblame: %d packets captured, %d dropped by the kernel, stopped: %s", s.cs.packets, dropped, reason)
 	res, err := s.seal()
 	errs = append(errs, err)
 	return res, errors.Join(errs...)

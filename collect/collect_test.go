@@ -3,9 +3,11 @@ package collect
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -79,8 +81,31 @@ func udpDstPort(f []byte) int {
 	return int(binary.BigEndian.Uint16(f[14+ihl+2:]))
 }
 
-func TestRunLoopbackNoDuplicates(t *testing.T) {
+func TestRunLoopback(t *testing.T) {
 	needRoot(t)
+	tests := []struct {
+		name   string
+		filter bool // capture only the test's UDP port
+	}{
+		{"no filter", false},
+		{"udp port filter", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.filter {
+				if _, err := exec.LookPath("tcpdump"); err != nil {
+					t.Skip("tcpdump not installed")
+				}
+			}
+			runLoopback(t, tc.filter)
+		})
+	}
+}
+
+// runLoopback collects on lo while sending 50 datagrams and checks each was
+// captured exactly once (no PACKET_OUTGOING duplicate), truncated to the
+// snaplen, and with a filter that nothing else was.
+func runLoopback(t *testing.T, filter bool) {
 	dir := filepath.Join(t.TempDir(), "b")
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -88,6 +113,10 @@ func TestRunLoopbackNoDuplicates(t *testing.T) {
 	}
 	defer conn.Close()
 	port := conn.LocalAddr().(*net.UDPAddr).Port
+	opts := Options{Interfaces: []string{"lo"}, Out: dir, NoTar: true, Sockets: fakeSockets, MinFree: -1}
+	if filter {
+		opts.Filter = fmt.Sprintf("udp dst port %d", port)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type out struct {
@@ -96,7 +125,7 @@ func TestRunLoopbackNoDuplicates(t *testing.T) {
 	}
 	done := make(chan out, 1)
 	go func() {
-		r, err := Run(ctx, Options{Interfaces: []string{"lo"}, Out: dir, NoTar: true, Sockets: fakeSockets, MinFree: -1})
+		r, err := Run(ctx, opts)
 		done <- out{r, err}
 	}()
 	// wait for the capture file to appear: the ring is open by then
@@ -124,8 +153,8 @@ func TestRunLoopbackNoDuplicates(t *testing.T) {
 	if o.err != nil {
 		t.Fatal(o.err)
 	}
-	if o.r.Path != dir || o.r.Manifest.Capture.StopReason != StopSignal {
-		t.Errorf("result %q, stop %q", o.r.Path, o.r.Manifest.Capture.StopReason)
+	if o.r.Path != dir || o.r.Manifest.Capture.StopReason != StopSignal || o.r.Manifest.Capture.Filter != opts.Filter {
+		t.Errorf("result %q, stop %q, filter %q", o.r.Path, o.r.Manifest.Capture.StopReason, o.r.Manifest.Capture.Filter)
 	}
 	frames, _ := pcapPackets(t, dir)
 	var got int
@@ -139,6 +168,9 @@ func TestRunLoopbackNoDuplicates(t *testing.T) {
 	}
 	if got != n {
 		t.Errorf("captured %d datagrams to port %d, want %d (loopback duplicates?)", got, port, n)
+	}
+	if filter && len(frames) != n {
+		t.Errorf("filter let %d other frames through", len(frames)-n)
 	}
 	if err := Verify(dir, io.Discard); err != nil {
 		t.Errorf("verify: %v", err)
