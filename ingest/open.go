@@ -100,6 +100,11 @@ type captureReader interface {
 }
 
 func newReader(r io.Reader, name string, opts Options, bufSize int) (captureReader, error) {
+	gzBufSize := bufSize // decompressed data is larger than its input
+	if l, ok := r.(interface{ Len() int }); ok && l.Len() < bufSize {
+		// In-memory input (tests, fuzzing): no buffer larger than it.
+		bufSize = max(l.Len(), 64)
+	}
 	br := newByteReader(r, bufSize)
 	head, ok := br.peek(4)
 	if !ok {
@@ -119,7 +124,7 @@ func newReader(r io.Reader, name string, opts Options, bufSize int) (captureRead
 			}
 			return nil, fmt.Errorf("read %s: gzip header: %v: %w", name, err, ErrMalformed)
 		}
-		br = newByteReader(gz, bufSize)
+		br = newByteReader(gz, gzBufSize)
 		br.gzip = true
 		head, ok = br.peek(4)
 		if !ok {
@@ -185,17 +190,21 @@ func (b *byteReader) peek(n int) (data []byte, ok bool) {
 }
 
 func (b *byteReader) fill(n int) {
-	if n > len(b.buf) {
-		nb := make([]byte, max(n, 2*len(b.buf)))
-		b.w = copy(nb, b.buf[b.r:b.w])
-		b.r = 0
-		b.buf = nb
-	} else if b.r+n > len(b.buf) {
+	if b.r+n > len(b.buf) && b.r > 0 {
 		b.w = copy(b.buf, b.buf[b.r:b.w])
 		b.r = 0
 	}
 	zeros := 0
 	for b.w-b.r < n && b.err == nil {
+		if b.w == len(b.buf) {
+			// Only for a record longer than the buffer. Grow as the data
+			// arrives, so that a length field claiming megabytes at the
+			// end of a short file costs no big allocation.
+			nb := make([]byte, min(2*len(b.buf), max(n, len(b.buf)+readBufSize)))
+			b.w = copy(nb, b.buf[b.r:b.w])
+			b.r = 0
+			b.buf = nb
+		}
 		m, err := b.src.Read(b.buf[b.w:])
 		if m < 0 || m > len(b.buf)-b.w {
 			m, err = 0, errors.New("reader returned an invalid count")
