@@ -26,6 +26,11 @@ type JoinOptions struct {
 	// flow whose local address is neither a host address nor seen in any
 	// observation is reported as CauseOtherNetns instead of CauseNotLocal.
 	UninventoriedNetns int
+	// Netns is the inode of the captured network namespace (the bundle's
+	// host netns); when several namespaces hold a socket with the same
+	// tuple (tests and containers reuse addresses), the one in Netns wins.
+	// Zero means no preference.
+	Netns uint64
 }
 
 // DefaultSlack is the slack used when neither JoinOptions.Slack nor the
@@ -388,7 +393,7 @@ func (x *SocketIndex) pick(cands []*joinEntry, ts int64, qMapped, bound bool) (A
 		default:
 			dist = ts - e.coreTo
 		}
-		if best == nil || better(e, core, dist, best, bestCore, bestDist) {
+		if best == nil || x.better(e, core, dist, best, bestCore, bestDist) {
 			best, bestCore, bestDist = e, core, dist
 		}
 	}
@@ -407,10 +412,14 @@ func (x *SocketIndex) pick(cands []*joinEntry, ts int64, qMapped, bound bool) (A
 	return a, true
 }
 
-// better orders candidates: inside the lifetime before slack; nearer first;
+// better orders candidates: the captured netns first; inside the lifetime
+// before slack; nearer first;
 // among overlapping ones the lifetime that ends first, then later First,
 // native before foreign, lower cookie.
-func better(e *joinEntry, core bool, dist int64, b *joinEntry, bCore bool, bDist int64) bool {
+func (x *SocketIndex) better(e *joinEntry, core bool, dist int64, b *joinEntry, bCore bool, bDist int64) bool {
+	if x.opts.Netns != 0 && (e.obs.Netns == x.opts.Netns) != (b.obs.Netns == x.opts.Netns) {
+		return e.obs.Netns == x.opts.Netns
+	}
 	if core != bCore {
 		return core
 	}
@@ -493,4 +502,30 @@ func (b *bounds) entry(e *joinEntry) {
 	b.edge(e.coreTo + 1)
 	b.edge(e.slackFrom)
 	b.edge(e.slackTo + 1)
+}
+
+// IndexBundle builds the index of an opened bundle: its observations,
+// processes and coverage, with the options the manifest implies filled in
+// where opts leaves them zero (HostPrefixes = the host's addresses, Netns =
+// the captured netns, UninventoriedNetns = namespaces the manifest lists
+// without any inventory).
+func IndexBundle(b *ingest.Bundle, opts JoinOptions) *SocketIndex {
+	if len(opts.HostPrefixes) == 0 {
+		opts.HostPrefixes = b.LocalPrefixes()
+	}
+	if opts.Netns == 0 {
+		opts.Netns = b.HostNetns()
+	}
+	if opts.UninventoriedNetns == 0 {
+		opts.UninventoriedNetns = b.UninventoriedNetns()
+	}
+	return NewSocketIndex(b.Observations, b.Processes, b.Coverage, opts)
+}
+
+// IndexSnapshots builds the index of foreign socket dumps (ss, lsof,
+// netstat, ...; see ingest.ReadSocketDumps): every attribution it makes is
+// MethodForeign.
+func IndexSnapshots(snaps []ingest.SocketSnapshot, opts JoinOptions) *SocketIndex {
+	obs, cov, procs := ingest.CompileSnapshots(snaps)
+	return NewSocketIndex(obs, procs, cov, opts)
 }

@@ -218,3 +218,40 @@ func TestSortHolders(t *testing.T) {
 		}
 	}
 }
+
+func TestSocketIndexPrefersCapturedNetns(t *testing.T) {
+	mk := func(netns uint64, pid int, first int64) ingest.SocketObservation {
+		return ingest.SocketObservation{Proto: ingest.ProtoTCP, Local: ap("198.51.100.1:40000"), Remote: ap("198.51.100.2:5001"),
+			State: "ESTAB", Netns: netns, First: first, Last: 10 * sec, Holders: []ingest.ProcKey{{PID: pid, Start: 1}},
+			Source: ingest.FormatNative, Via: "snapshot"}
+	}
+	obs := []ingest.SocketObservation{mk(1, 10, 0), mk(2, 20, 5*sec)}
+	for _, tc := range []struct {
+		netns uint64
+		pid   int
+	}{{netns: 0, pid: 20 /* no preference: later First */}, {netns: 1, pid: 10}, {netns: 2, pid: 20}} {
+		x := NewSocketIndex(obs, nil, inventories(10), JoinOptions{Netns: tc.netns})
+		// At 6 s both sockets are inside their lifetimes.
+		a, _, _ := x.Attribute(ingest.ProtoTCP, ap("198.51.100.1:40000"), ap("198.51.100.2:5001"), 6*sec)
+		if a.Proc.PID != tc.pid {
+			t.Errorf("netns %d: got pid %d, want %d", tc.netns, a.Proc.PID, tc.pid)
+		}
+	}
+}
+
+func TestIndexSnapshots(t *testing.T) {
+	snaps := []ingest.SocketSnapshot{
+		{Taken: 1 * sec, Source: ingest.FormatLsof, Sockets: []ingest.SocketEntry{{Proto: ingest.ProtoTCP,
+			Local: ap("198.51.100.1:40000"), Remote: ap("203.0.113.9:443"), Holders: []ingest.ProcKey{{PID: 7}}, Comms: []string{"curl"}}}},
+		{Taken: 2 * sec, Source: ingest.FormatLsof},
+	}
+	x := IndexSnapshots(snaps, JoinOptions{})
+	a, _, _ := x.Attribute(ingest.ProtoTCP, ap("198.51.100.1:40000"), ap("203.0.113.9:443"), sec)
+	if a.Method != MethodForeign || a.Confidence != ConfMedium || a.Comm != "curl" || a.Proc.PID != 7 {
+		t.Errorf("got %+v", a)
+	}
+	a, _, _ = x.Attribute(ingest.ProtoTCP, ap("198.51.100.1:40001"), ap("203.0.113.9:443"), 2*sec)
+	if a.Cause != CauseNeverSeen {
+		t.Errorf("got %+v", a)
+	}
+}

@@ -72,7 +72,8 @@ func TestAttribution(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer src.Close()
-		check(t, sc, src, obs, procs, cov)
+		local := []netip.Prefix{netip.PrefixFrom(LocalIP, 32)}
+		check(t, sc, src, analyze.NewSocketIndex(obs, procs, cov, analyze.JoinOptions{HostPrefixes: local}), obs)
 	})
 	t.Run("native-bundle", func(t *testing.T) {
 		if !sc.collectOK {
@@ -92,7 +93,7 @@ func TestAttribution(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer src.Close()
-		check(t, sc, src, b.Observations, b.Processes, b.Coverage)
+		check(t, sc, src, analyze.IndexBundle(b, analyze.JoinOptions{}), b.Observations)
 	})
 }
 
@@ -248,13 +249,11 @@ func waitFile(p string, d time.Duration) {
 	}
 }
 
-// check analyses src with the observations and asserts the acceptance
-// criteria.
-func check(t *testing.T, sc *scenario, src ingest.PacketSource, obs []ingest.SocketObservation,
-	procs map[ingest.ProcKey]ingest.ProcessInfo, cov ingest.Coverage) {
+// check analyses src with idx and asserts the acceptance criteria; obs are
+// the observations behind idx (to tell which sockets were seen).
+func check(t *testing.T, sc *scenario, src ingest.PacketSource, idx *analyze.SocketIndex, obs []ingest.SocketObservation) {
 	t.Helper()
 	local := []netip.Prefix{netip.PrefixFrom(LocalIP, 32)}
-	idx := analyze.NewSocketIndex(obs, procs, cov, analyze.JoinOptions{HostPrefixes: local})
 	tee := NewTruthSource(src)
 	res, err := analyze.Analyze(context.Background(), tee, analyze.Options{Local: local, Attributor: idx, Serial: true})
 	if err != nil {

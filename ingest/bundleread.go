@@ -157,6 +157,30 @@ func (b *Bundle) LocalPrefixes() []netip.Prefix {
 	return slices.Compact(out)
 }
 
+// HostNetns returns the inode of the network namespace the bundle was
+// captured in (the manifest's netns marked host), or 0 if unknown.
+func (b *Bundle) HostNetns() uint64 {
+	for _, n := range b.Manifest.Netns {
+		if n.Host {
+			return n.Inode
+		}
+	}
+	return 0
+}
+
+// UninventoriedNetns counts the network namespaces the manifest lists
+// whose sockets were never inventoried (sockets.jsonl has no snapshot of
+// them).
+func (b *Bundle) UninventoriedNetns() int {
+	n := 0
+	for _, ns := range b.Manifest.Netns {
+		if len(b.Coverage.Inventories[ns.Inode]) == 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // parsePrefix accepts "198.51.100.1/24" or a bare address.
 func parsePrefix(s string) (netip.Prefix, bool) {
 	if pf, err := netip.ParsePrefix(s); err == nil {

@@ -41,6 +41,7 @@ const testManifest = `{"format":1,"tool":"flowblame test","host":{"hostname":"h"
                {"index":1,"name":"lo","addrs":["127.0.0.1/8"]}],
  "addr_changes":[{"t":5,"iface":"veth0","addr":"203.0.113.200/24","action":"add"}],
  "capture":{"interfaces":["veth0"],"snapshot_interval_s":1},
+ "netns":[{"inode":0,"host":true},{"inode":77}],
  "files":[{"path":"capture/0001.pcap","size":68,"sha256":"x"},{"path":"sockets.jsonl","size":1,"sha256":"x"},{"path":"capture/0002.pcap","size":1,"sha256":"x"}]}`
 
 const testSockets = `{"kind":"snapshot","t":1000000000,"seq":1,"count":1}
@@ -178,6 +179,9 @@ func TestOpenBundle(t *testing.T) {
 				if lp[i].String() != wantLP[i] {
 					t.Errorf("LocalPrefixes = %v, want %v", lp, wantLP)
 				}
+			}
+			if b.HostNetns() != 0 || b.UninventoriedNetns() != 1 {
+				t.Errorf("netns: host %d, uninventoried %d", b.HostNetns(), b.UninventoriedNetns())
 			}
 			ifs := b.Ifaces()
 			if ifs[0].MAC.String() != "02:00:00:00:00:01" || ifs[1].MAC != nil || len(ifs[0].Addrs) != 3 {
