@@ -603,6 +603,10 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 		t.Out, t.In = f.cnt[0], f.cnt[1]
 		t.OutRate, t.InRate = sums[i].rates()
 		t.PeakOut, t.PeakIn, t.Peak = f.pk.peaks(&e.flowAt[i])
+		if e.pairSolo[f.pair] == int32(i) {
+			pt := &pairs[f.pair].Traffic
+			pt.PeakOut, pt.PeakIn, pt.Peak = t.PeakOut, t.PeakIn, t.Peak
+		}
 		t.First, t.Last = f.first, f.last
 		addTo(&pairs[f.pair].Traffic, f)
 		pairs[f.pair].Flows++

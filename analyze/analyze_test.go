@@ -3,7 +3,9 @@ package analyze
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 
@@ -264,5 +266,88 @@ func TestRows(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// bruteTraffic recomputes an entity's window rates and peaks from its
+// packets by the documented definitions.
+func bruteTraffic(t *testing.T, pkts []ingest.Packet, at int64, outOf func(p *ingest.Packet) (in bool, ok bool)) (WindowRates, WindowRates, PeakRate) {
+	t.Helper()
+	var s series
+	for i := range pkts {
+		in, ok := outOf(&pkts[i])
+		if !ok {
+			continue
+		}
+		d := uint8(dirOut)
+		if in {
+			d = dirIn
+		}
+		s.add(floorSec(pkts[i].TS), d, int64(pkts[i].WireLen))
+	}
+	ser := s.sorted()
+	o, i, _ := WindowRatesAt(ser, at)
+	_, _, both := peakOfOutIn(ser)
+	return o, i, both
+}
+
+// Random traffic: every flow, pair and remote's rates and peaks equal a
+// brute-force computation, in order and with flows joining pairs late.
+func TestAnalyzeMatchesBruteForce(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	locals := []string{"198.51.100.1", "198.51.100.2"}
+	remotes := []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"}
+	var pkts []ingest.Packet
+	ms := int64(0)
+	for range 3000 {
+		ms += int64(rng.IntN(120))
+		l := locals[rng.IntN(len(locals))]
+		r := remotes[rng.IntN(len(remotes))]
+		lp, rp := 1000+rng.IntN(4), 80+rng.IntN(2)
+		src, dst := fmt.Sprintf("%s:%d", l, lp), fmt.Sprintf("%s:%d", r, rp)
+		if rng.IntN(2) == 0 {
+			src, dst = dst, src
+		}
+		pkts = append(pkts, pkt(ms, ingest.ProtoTCP, src, dst, 60+rng.IntN(1400)))
+		if rng.IntN(50) == 0 { // a pair with a single flow
+			pkts = append(pkts, pkt(ms, ingest.ProtoUDP, "198.51.100.3:53", "203.0.113.9:53", 60+rng.IntN(1400)))
+		}
+	}
+	for _, at := range []int64{0, t0 + 100*nsPerSec + 3} {
+		r := run(t, pkts, Options{Local: local24, At: at})
+		at = r.Meta.At
+		for _, f := range r.Flows {
+			o, i, pk := bruteTraffic(t, pkts, at, func(p *ingest.Packet) (bool, bool) {
+				if p.Tuple.Src == f.Key.A && p.Tuple.Dst == f.Key.B {
+					return false, true
+				}
+				return true, p.Tuple.Src == f.Key.B && p.Tuple.Dst == f.Key.A
+			})
+			if d := cmp.Diff([]any{o, i, pk}, []any{f.Traffic.OutRate, f.Traffic.InRate, f.Traffic.Peak}); d != "" {
+				t.Errorf("at %d flow %v (-brute +got):\n%s", at, f.Key, d)
+			}
+		}
+		for _, h := range r.Pairs {
+			o, i, pk := bruteTraffic(t, pkts, at, func(p *ingest.Packet) (bool, bool) {
+				if p.Tuple.Src.Addr() == h.A && p.Tuple.Dst.Addr() == h.B {
+					return false, true
+				}
+				return true, p.Tuple.Src.Addr() == h.B && p.Tuple.Dst.Addr() == h.A
+			})
+			if d := cmp.Diff([]any{o, i, pk}, []any{h.Traffic.OutRate, h.Traffic.InRate, h.Traffic.Peak}); d != "" {
+				t.Errorf("at %d pair %v-%v (-brute +got):\n%s", at, h.A, h.B, d)
+			}
+		}
+		for _, h := range r.Remotes {
+			o, i, pk := bruteTraffic(t, pkts, at, func(p *ingest.Packet) (bool, bool) {
+				return p.Tuple.Src.Addr() == h.Addr, p.Tuple.Src.Addr() == h.Addr || p.Tuple.Dst.Addr() == h.Addr
+			})
+			if d := cmp.Diff([]any{o, i, pk}, []any{h.Traffic.OutRate, h.Traffic.InRate, h.Traffic.Peak}); d != "" {
+				t.Errorf("at %d remote %v (-brute +got):\n%s", at, h.Addr, d)
+			}
+		}
+		if len(r.Pairs) != 7 || len(r.Remotes) != 4 || len(r.Flows) != 49 {
+			t.Errorf("got %d pairs %d remotes %d flows, want 7, 4, 49", len(r.Pairs), len(r.Remotes), len(r.Flows))
+		}
 	}
 }

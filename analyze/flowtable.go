@@ -115,7 +115,8 @@ type flowEnt struct {
 	pair        int32
 	remote      int32 // -1 when not oriented
 	proc        int32 // current owner's process, -1 when unattributed
-	_           [12]byte
+	pairPk      int32 // pair whose peak tracker this flow feeds; -1 while the pair has only this flow
+	_           [8]byte
 
 	pk peakTracker
 }
@@ -210,6 +211,7 @@ type engine struct {
 	pairKeys []pairKey
 	pairs    []peakTracker
 	pairAt   []peakAt
+	pairSolo []int32 // the pair's only flow, -1 once it has two
 	remIdx   map[remoteKey]int32
 	remKeys  []remoteKey
 	remotes  []peakTracker
@@ -290,7 +292,10 @@ func (e *engine) addChunk(recs []rec) {
 			e.newFlow(r)
 		}
 		f := &e.ents[r.flow]
-		sink += uint64(f.cnt[0].Packets + f.last + f.pk.sec + e.pairs[f.pair].sec)
+		sink += uint64(f.cnt[0].Packets + f.last + f.pk.sec)
+		if f.pairPk >= 0 {
+			sink += uint64(e.pairs[f.pairPk].sec)
+		}
 		if f.remote >= 0 {
 			sink += uint64(e.remotes[f.remote].sec)
 		}
@@ -335,7 +340,9 @@ func (e *engine) add(r *rec) {
 	f.first = min(f.first, r.ts)
 	f.last = max(f.last, r.ts)
 	f.pk.add(sec, r.rev, r.wire, &e.flowAt[idx])
-	e.pairs[f.pair].add(sec, r.rev, r.wire, &e.pairAt[f.pair])
+	if f.pairPk >= 0 {
+		e.pairs[f.pairPk].add(sec, r.rev, r.wire, &e.pairAt[f.pairPk])
+	}
 	if f.remote >= 0 {
 		e.remotes[f.remote].add(sec, r.rev, r.wire, &e.remAt[f.remote])
 	}
@@ -348,8 +355,11 @@ func (e *engine) add(r *rec) {
 func (e *engine) logWindow(idx int32, f *flowEnt, sec int64, r *rec) {
 	if f.logSec == sec {
 		if s := &e.wl.slots[sec&63]; s.sec == sec {
-			s.ents[f.logIdx].b[r.rev] += r.wire
-			return
+			le := &s.ents[f.logIdx]
+			if v := uint64(le.b[r.rev]) + uint64(r.wire); v <= math.MaxUint32 {
+				le.b[r.rev] = uint32(v)
+				return
+			} // else: start another entry for this flow and second
 		}
 	}
 	s := e.wl.slot(sec)
@@ -358,7 +368,7 @@ func (e *engine) logWindow(idx int32, f *flowEnt, sec int64, r *rec) {
 	}
 	f.logSec, f.logIdx = sec, int32(len(s.ents))
 	le := logEnt{flow: idx}
-	le.b[r.rev] = r.wire
+	le.b[r.rev] = uint32(r.wire)
 	s.ents = append(s.ents, le)
 }
 
@@ -388,6 +398,7 @@ func (e *engine) newFlow(r *rec) {
 	f.proc = -1
 	f.validUntil = math.MinInt64
 	f.pk = newPeakTracker()
+	e.flowAt[r.flow] = peakAt{}
 	pk := pairKey{a: k.a, b: k.b, flags: k.flags}
 	p, ok := e.pairIdx[pk]
 	if !ok {
@@ -395,7 +406,18 @@ func (e *engine) newFlow(r *rec) {
 		e.pairs = append(e.pairs, newPeakTracker())
 		e.pairAt = append(e.pairAt, peakAt{})
 		e.pairKeys = append(e.pairKeys, pk)
+		e.pairSolo = append(e.pairSolo, r.flow)
 		e.pairIdx[pk] = p
+		f.pairPk = -1 // the flow's own tracker stands for the pair's
+	} else {
+		if solo := e.pairSolo[p]; solo >= 0 {
+			// Second flow of the pair: until now the pair's traffic was
+			// exactly the first flow's, so its tracker starts as a copy.
+			e.pairs[p], e.pairAt[p] = e.ents[solo].pk, e.flowAt[solo]
+			e.ents[solo].pairPk = p
+			e.pairSolo[p] = -1
+		}
+		f.pairPk = p
 	}
 	f.pair = p
 	f.remote = -1

@@ -234,10 +234,11 @@ func (w *winSums) add(o *winSums) {
 
 func (w *winSums) rates() (out, in WindowRates) { return ratesOf(w[0]), ratesOf(w[1]) }
 
-// logEnt is the bytes of one flow in one second (for window rates).
+// logEnt is the bytes of one flow in one second (for window rates). A flow
+// whose bytes in one second would overflow gets further entries.
 type logEnt struct {
 	flow int32
-	b    [2]int64
+	b    [2]uint32
 }
 
 // logSlot is one second of the window log.
@@ -305,8 +306,8 @@ func (w *windowLog) sums(nflows int, at int64) []winSums {
 			ws := &out[e.flow]
 			for wi, n := range windowLens {
 				if s.sec > at-n {
-					ws[0][wi] += e.b[0]
-					ws[1][wi] += e.b[1]
+					ws[0][wi] += int64(e.b[0])
+					ws[1][wi] += int64(e.b[1])
 				}
 			}
 		}

@@ -113,7 +113,7 @@ func TestWindowLog(t *testing.T) {
 			w := newWindowLog(tt.at)
 			for i, s := range tt.secs {
 				if sl := w.slot(s); sl != nil {
-					sl.ents = append(sl.ents, logEnt{flow: int32(i), b: [2]int64{s, 0}})
+					sl.ents = append(sl.ents, logEnt{flow: int32(i), b: [2]uint32{uint32(s), 0}})
 				}
 			}
 			at := floorSec(tt.at)
