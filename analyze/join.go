@@ -293,9 +293,9 @@ func (x *SocketIndex) Attribute(proto uint8, local, remote netip.AddrPort, ts in
 			b.entry(e)
 		}
 	}
-	a, ok := x.pick(cands, ts, qMapped, false)
+	a, ok := x.pick(cands, ts, qMapped, false, &b)
 	if !ok {
-		a, ok = x.pick(bound, ts, qMapped, true)
+		a, ok = x.pick(bound, ts, qMapped, true, &b)
 	}
 	if ok {
 		return a, b.from, b.until
@@ -376,7 +376,7 @@ func coveredRuns(inv []int64, slack int64) [][2]int64 {
 }
 
 // pick applies rules 1–2 (bound false) or 3–4 (bound true) to cands.
-func (x *SocketIndex) pick(cands []*joinEntry, ts int64, qMapped, bound bool) (Attribution, bool) {
+func (x *SocketIndex) pick(cands []*joinEntry, ts int64, qMapped, bound bool, bd *bounds) (Attribution, bool) {
 	var best *joinEntry
 	bestCore := false
 	var bestDist int64
@@ -399,6 +399,22 @@ func (x *SocketIndex) pick(cands []*joinEntry, ts int64, qMapped, bound bool) (A
 	}
 	if best == nil {
 		return Attribution{}, false
+	}
+	if !bestCore {
+		// In the slack zone the nearest lifetime wins: the choice can flip
+		// where the distances to two lifetimes are equal.
+		for _, e := range cands {
+			if e == best || len(e.holders) == 0 {
+				continue
+			}
+			for _, p := range []int64{best.coreFrom, best.coreTo} {
+				for _, q := range []int64{e.coreFrom, e.coreTo} {
+					m := p/2 + q/2 + (p%2+q%2)/2
+					bd.edge(m)
+					bd.edge(m + 1)
+				}
+			}
+		}
 	}
 	a := Attribution{
 		Proc:    best.holders[0],

@@ -1,8 +1,10 @@
 package analyze
 
 import (
+	"encoding/json"
 	"math"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/flowblame/flowblame/ingest"
@@ -254,4 +256,44 @@ func TestIndexSnapshots(t *testing.T) {
 	if a.Cause != CauseNeverSeen {
 		t.Errorf("got %+v", a)
 	}
+}
+
+// FuzzJoin compiles arbitrary sockets.jsonl lines and checks the join's
+// invariants: no panic, the validity range contains the time asked about,
+// and the answer is the same at both ends of the range.
+func FuzzJoin(f *testing.F) {
+	f.Add([]byte(`{"kind":"snapshot","t":1000,"seq":1}
+{"kind":"seen","t":1000,"snap":1,"proto":"tcp","local":"198.51.100.1:1","remote":"203.0.113.1:2","holders":[{"pid":1,"start":5}]}
+{"kind":"seen","t":1000,"snap":1,"proto":"udp","local":"[::]:53","remote":"[::]:0","holders":[{"pid":2}]}
+{"kind":"destroy","t":1500,"proto":"tcp","local":"198.51.100.1:3","remote":"203.0.113.1:2","holders":[{"pid":3}]}
+{"kind":"snapshot","t":2000,"seq":2}
+{"kind":"gone","t":2000,"snap":2,"proto":"tcp","local":"198.51.100.1:1","remote":"203.0.113.1:2"}`), int64(1200))
+	f.Fuzz(func(t *testing.T, data []byte, ts int64) {
+		var recs []ingest.SocketRecord
+		for _, line := range strings.Split(string(data), "\n") {
+			var r ingest.SocketRecord
+			if json.Unmarshal([]byte(line), &r) == nil {
+				recs = append(recs, r)
+			}
+		}
+		obs, cov, _ := ingest.CompileNative(recs)
+		x := NewSocketIndex(obs, nil, cov, JoinOptions{})
+		for i, o := range obs {
+			if i > 8 {
+				break
+			}
+			for _, q := range []int64{ts, o.First, o.Last, o.First - 1} {
+				a, from, until := x.Attribute(o.Proto, o.Local, o.Remote, q)
+				if from > q || until < q {
+					t.Fatalf("validity [%d, %d] excludes %d", from, until, q)
+				}
+				for _, edge := range []int64{from, until} {
+					b, _, _ := x.Attribute(o.Proto, o.Local, o.Remote, edge)
+					if a.Proc != b.Proc || a.Method != b.Method || a.Cause != b.Cause || a.Confidence != b.Confidence {
+						t.Fatalf("answer at %d (%+v) differs at range edge %d (%+v)", q, a, edge, b)
+					}
+				}
+			}
+		}
+	})
 }
