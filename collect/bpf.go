@@ -27,74 +27,223 @@ const maxBPFInstructions = 4096
 // which compiles it, is not installed.
 var ErrNoFilterCompiler = errors.New("tcpdump not found: --filter needs tcpdump (apt install tcpdump) to compile pcap-filter expressions; without it flowblame captures everything (snaplen still applies)")
 
+// ProgramSpec says what the capture program keeps of each frame.
+type ProgramSpec struct {
+	// SnapLen is the number of bytes kept of an accepted frame.
+	SnapLen uint32
+	// Loopback drops PACKET_OUTGOING copies (every lo frame is seen twice).
+	Loopback bool
+	// Link is the interface's framing, needed for the JSON payload test.
+	Link ingest.LinkType
+	// JSONSnap, when larger than SnapLen, keeps this many bytes of TCP
+	// segments (IPv4 unfragmented, IPv6 without extension headers) whose
+	// payload starts with '{': the first bytes of JSON-over-TCP protocols
+	// such as Stratum mining JSON-RPC, at no cost for other frames.
+	JSONSnap uint32
+}
+
 // BuildProgram returns the classic BPF program attached to a capture socket:
 // on loopback interfaces a prefix that drops PACKET_OUTGOING duplicates,
-// then the user's compiled filter (nil = accept all) with every accepting
-// `ret #k` (k != 0) rewritten to `ret #snaplen`, so the kernel truncates
-// each frame to snaplen before copying it into the ring. A `ret a` is
-// routed through an appended tail returning 0 when A is 0, else snaplen.
-// Relative jumps of the user program stay valid because the prefix only
-// precedes it.
-func BuildProgram(user []bpf.RawInstruction, snaplen uint32, loopback bool) ([]bpf.RawInstruction, error) {
-	if snaplen == 0 {
+// then the user's compiled filter (nil = accept all) whose accepting
+// returns (`ret #k`, k != 0, and `ret a` with A != 0) are rewritten to go
+// to the accept tail, which returns SnapLen (or JSONSnap for a JSON-looking
+// TCP payload), so the kernel truncates each frame before copying it into
+// the ring. Relative jumps of the user program stay valid because the
+// prefix only precedes it and the tail only follows it. Every load of the
+// tail is bounds-checked first: a short frame is kept, never dropped.
+func BuildProgram(user []bpf.RawInstruction, spec ProgramSpec) ([]bpf.RawInstruction, error) {
+	if spec.SnapLen == 0 {
 		return nil, errors.New("build bpf program: snaplen must be > 0")
 	}
-	var prog []bpf.Instruction
-	if loopback {
-		prog = append(prog,
+	var out []bpf.RawInstruction
+	if spec.Loopback {
+		out, _ = bpf.Assemble([]bpf.Instruction{
 			bpf.LoadExtension{Num: bpf.ExtType},
 			bpf.JumpIf{Cond: bpf.JumpEqual, Val: packetOutgoing, SkipTrue: 0, SkipFalse: 1},
 			bpf.RetConstant{Val: 0},
-		)
+		})
 	}
-	out, err := bpf.Assemble(prog)
+	accept, err := acceptTail(spec)
 	if err != nil {
-		return nil, fmt.Errorf("assemble bpf prefix: %w", err)
+		return nil, err
 	}
 	if len(user) == 0 {
-		ret, _ := bpf.RetConstant{Val: snaplen}.Assemble()
-		return append(out, ret), nil
+		return append(out, accept...), nil
 	}
 	base := len(out)
-	retOK, _ := bpf.RetConstant{Val: snaplen}.Assemble()
-	var retAIdx []int
+	// simple: the accept tail is a single `ret #snaplen`, which the user's
+	// accepting returns become directly.
+	simple := len(accept) == 1
+	var toAccept, retA []int
 	for i, ri := range user {
 		switch ins := ri.Disassemble().(type) {
 		case bpf.RetConstant:
 			if ins.Val != 0 {
-				ri = retOK
+				if simple {
+					ri = accept[0]
+				} else {
+					toAccept = append(toAccept, base+i)
+				}
 			}
 		case bpf.RetA:
-			retAIdx = append(retAIdx, base+i)
+			retA = append(retA, base+i)
 		case bpf.Jump:
-			if base+i+1+int(ins.Skip) >= base+len(user) {
+			if i+1+int(ins.Skip) >= len(user) {
 				return nil, fmt.Errorf("build bpf program: instruction %d jumps past the end", i)
 			}
 		case bpf.JumpIf, bpf.JumpIfX:
-			jt, jf := int(ri.Jt), int(ri.Jf)
-			if i+1+jt >= len(user) || i+1+jf >= len(user) {
+			if i+1+int(ri.Jt) >= len(user) || i+1+int(ri.Jf) >= len(user) {
 				return nil, fmt.Errorf("build bpf program: instruction %d jumps past the end", i)
 			}
 		}
 		out = append(out, ri)
 	}
-	if len(retAIdx) > 0 {
-		tail := len(out)
+	if len(retA) > 0 {
+		// ret a: A == 0 rejects, anything else accepts.
+		at := len(out)
 		t, _ := bpf.Assemble([]bpf.Instruction{
 			bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 0, SkipFalse: 1},
 			bpf.RetConstant{Val: 0},
-			bpf.RetConstant{Val: snaplen},
 		})
 		out = append(out, t...)
-		for _, i := range retAIdx {
-			ja, _ := bpf.Jump{Skip: uint32(tail - i - 1)}.Assemble()
-			out[i] = ja
+		for _, i := range retA {
+			out[i], _ = bpf.Jump{Skip: uint32(at - i - 1)}.Assemble()
 		}
 	}
+	at := len(out)
+	for _, i := range toAccept {
+		out[i], _ = bpf.Jump{Skip: uint32(at - i - 1)}.Assemble()
+	}
+	out = append(out, accept...)
 	if len(out) > maxBPFInstructions {
 		return nil, fmt.Errorf("build bpf program: %d instructions exceed the kernel limit %d", len(out), maxBPFInstructions)
 	}
 	return out, nil
+}
+
+// acceptTail is the end of every accepting path: `ret #snaplen`, or the
+// JSON payload test when spec.JSONSnap > spec.SnapLen on an Ethernet or
+// raw-IP interface.
+func acceptTail(spec ProgramSpec) ([]bpf.RawInstruction, error) {
+	var off uint32
+	switch {
+	case spec.JSONSnap <= spec.SnapLen:
+		return bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: spec.SnapLen}})
+	case spec.Link == ingest.LinkEthernet:
+		off = 14
+	case spec.Link == ingest.LinkRaw:
+		off = 0
+	default:
+		return bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: spec.SnapLen}})
+	}
+	var a lasm
+	ldLen := bpf.LoadExtension{Num: bpf.ExtLen}
+	a.op(ldLen)
+	a.jif(bpf.JumpLessThan, off+40, "snap", "")
+	if off == 14 {
+		a.op(bpf.LoadAbsolute{Off: 12, Size: 2})
+		a.jif(bpf.JumpEqual, 0x0800, "v4", "")
+		a.jif(bpf.JumpEqual, 0x86dd, "v6", "snap")
+	} else {
+		a.op(bpf.LoadAbsolute{Off: 0, Size: 1}, bpf.ALUOpConstant{Op: bpf.ALUOpShiftRight, Val: 4})
+		a.jif(bpf.JumpEqual, 4, "v4", "")
+		a.jif(bpf.JumpEqual, 6, "v6", "snap")
+	}
+	// IPv4: TCP, first fragment, payload at off + ihl + tcp header length.
+	a.label("v4")
+	a.op(bpf.LoadAbsolute{Off: off + 9, Size: 1})
+	a.jif(bpf.JumpEqual, 6, "", "snap")
+	a.op(bpf.LoadAbsolute{Off: off + 6, Size: 2})
+	a.jif(bpf.JumpBitsSet, 0x1fff, "snap", "")
+	a.op(bpf.LoadMemShift{Off: off}, bpf.TXA{}, bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: off + 12}, bpf.TAX{}, ldLen)
+	a.jifx(bpf.JumpGreaterThan, "", "snap")
+	a.op(bpf.LoadIndirect{Off: 0, Size: 1},
+		bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf0}, bpf.ALUOpConstant{Op: bpf.ALUOpShiftRight, Val: 2},
+		bpf.ALUOpX{Op: bpf.ALUOpAdd}, bpf.ALUOpConstant{Op: bpf.ALUOpSub, Val: 12}, bpf.TAX{}, ldLen)
+	a.jifx(bpf.JumpGreaterThan, "", "snap")
+	a.op(bpf.LoadIndirect{Off: 0, Size: 1})
+	a.jif(bpf.JumpEqual, '{', "json", "snap")
+	// IPv6: next header TCP (no extension headers), payload at off+40+thl.
+	a.label("v6")
+	a.op(ldLen)
+	a.jif(bpf.JumpLessThan, off+61, "snap", "")
+	a.op(bpf.LoadAbsolute{Off: off + 6, Size: 1})
+	a.jif(bpf.JumpEqual, 6, "", "snap")
+	a.op(bpf.LoadAbsolute{Off: off + 52, Size: 1},
+		bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xf0}, bpf.ALUOpConstant{Op: bpf.ALUOpShiftRight, Val: 2},
+		bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: off + 40}, bpf.TAX{}, ldLen)
+	a.jifx(bpf.JumpGreaterThan, "", "snap")
+	a.op(bpf.LoadIndirect{Off: 0, Size: 1})
+	a.jif(bpf.JumpEqual, '{', "json", "snap")
+	a.label("snap")
+	a.op(bpf.RetConstant{Val: spec.SnapLen})
+	a.label("json")
+	a.op(bpf.RetConstant{Val: spec.JSONSnap})
+	return a.assemble()
+}
+
+// lasm assembles a short cBPF sequence with named jump targets ("" = the
+// next instruction).
+type lasm struct {
+	ins    []bpf.Instruction
+	jumps  []ljump
+	labels map[string]int
+}
+
+type ljump struct {
+	at   int
+	t, f string
+}
+
+func (a *lasm) op(ins ...bpf.Instruction) { a.ins = append(a.ins, ins...) }
+
+func (a *lasm) label(l string) {
+	if a.labels == nil {
+		a.labels = map[string]int{}
+	}
+	a.labels[l] = len(a.ins)
+}
+
+func (a *lasm) jif(c bpf.JumpTest, v uint32, t, f string) {
+	a.jumps = append(a.jumps, ljump{len(a.ins), t, f})
+	a.ins = append(a.ins, bpf.JumpIf{Cond: c, Val: v})
+}
+
+func (a *lasm) jifx(c bpf.JumpTest, t, f string) {
+	a.jumps = append(a.jumps, ljump{len(a.ins), t, f})
+	a.ins = append(a.ins, bpf.JumpIfX{Cond: c})
+}
+
+func (a *lasm) assemble() ([]bpf.RawInstruction, error) {
+	skip := func(at int, l string) (uint8, error) {
+		if l == "" {
+			return 0, nil
+		}
+		to, ok := a.labels[l]
+		if !ok || to <= at || to-at-1 > 255 {
+			return 0, fmt.Errorf("assemble bpf: bad jump from %d to %q", at, l)
+		}
+		return uint8(to - at - 1), nil
+	}
+	for _, j := range a.jumps {
+		t, err := skip(j.at, j.t)
+		if err != nil {
+			return nil, err
+		}
+		f, err := skip(j.at, j.f)
+		if err != nil {
+			return nil, err
+		}
+		switch ins := a.ins[j.at].(type) {
+		case bpf.JumpIf:
+			ins.SkipTrue, ins.SkipFalse = t, f
+			a.ins[j.at] = ins
+		case bpf.JumpIfX:
+			ins.SkipTrue, ins.SkipFalse = t, f
+			a.ins[j.at] = ins
+		}
+	}
+	return bpf.Assemble(a.ins)
 }
 
 // ParseDDD parses the output of `tcpdump -ddd`: a line with the instruction

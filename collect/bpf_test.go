@@ -119,7 +119,7 @@ func TestBuildProgram(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			prog, err := BuildProgram(tc.user, 96, tc.loopback)
+			prog, err := BuildProgram(tc.user, ProgramSpec{SnapLen: 96, Loopback: tc.loopback})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,10 +135,10 @@ func TestBuildProgramErrors(t *testing.T) {
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 1, SkipTrue: 5},
 		bpf.RetConstant{Val: 1},
 	})
-	if _, err := BuildProgram(bad, 96, true); err == nil {
+	if _, err := BuildProgram(bad, ProgramSpec{SnapLen: 96, Loopback: true}); err == nil {
 		t.Error("jump past end: no error")
 	}
-	if _, err := BuildProgram(nil, 0, false); err == nil {
+	if _, err := BuildProgram(nil, ProgramSpec{}); err == nil {
 		t.Error("snaplen 0: no error")
 	}
 }
@@ -180,7 +180,7 @@ func TestCompileFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full, err := BuildProgram(prog, 96, true)
+	full, err := BuildProgram(prog, ProgramSpec{SnapLen: 96, Loopback: true, Link: ingest.LinkEthernet, JSONSnap: 256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,9 +211,105 @@ func FuzzParseDDD(f *testing.F) {
 			return
 		}
 		for _, lo := range []bool{false, true} {
-			if prog, err := BuildProgram(p, 96, lo); err == nil && len(prog) == 0 {
+			if prog, err := BuildProgram(p, ProgramSpec{SnapLen: 96, Loopback: lo, Link: ingest.LinkEthernet, JSONSnap: 256}); err == nil && len(prog) == 0 {
 				t.Fatal("empty program without error")
 			}
 		}
 	})
+}
+
+// tcpFrame builds an Ethernet (eth=true) or raw IPv4/IPv6 TCP frame with
+// the given payload and TCP header length.
+func tcpFrame(eth, v6 bool, thl int, payload string) []byte {
+	var ip []byte
+	if v6 {
+		ip = make([]byte, 40+thl)
+		ip[0] = 0x60
+		binary.BigEndian.PutUint16(ip[4:], uint16(thl+len(payload)))
+		ip[6] = 6
+		ip[7] = 64
+		ip[40+12] = byte(thl/4) << 4
+	} else {
+		ip = make([]byte, 20+thl)
+		ip[0] = 0x45
+		binary.BigEndian.PutUint16(ip[2:], uint16(20+thl+len(payload)))
+		ip[8] = 64
+		ip[9] = 6
+		ip[20+12] = byte(thl/4) << 4
+	}
+	ip = append(ip, payload...)
+	if !eth {
+		return ip
+	}
+	f := make([]byte, 14, 14+len(ip))
+	if v6 {
+		binary.BigEndian.PutUint16(f[12:], 0x86dd)
+	} else {
+		binary.BigEndian.PutUint16(f[12:], 0x0800)
+	}
+	return append(f, ip...)
+}
+
+func TestBuildProgramJSONSnap(t *testing.T) {
+	stratum := `{"id":1,"method":"mining.subscribe","params":["cpuminer"]}` + "\n"
+	frag := tcpFrame(true, false, 20, stratum)
+	frag[14+7] = 10 // non-first fragment offset
+	udp := frame(17, 1, 2, 200)
+	tests := []struct {
+		name string
+		link ingest.LinkType
+		pkt  []byte
+		want int
+	}{
+		{"eth v4 json", ingest.LinkEthernet, tcpFrame(true, false, 20, stratum), 256},
+		{"eth v4 json with tcp options", ingest.LinkEthernet, tcpFrame(true, false, 32, stratum), 256},
+		{"eth v4 http", ingest.LinkEthernet, tcpFrame(true, false, 20, "GET / HTTP/1.1\r\n"), 96},
+		{"eth v4 pure ack", ingest.LinkEthernet, tcpFrame(true, false, 20, ""), 96},
+		{"eth v4 ack with options, no payload", ingest.LinkEthernet, tcpFrame(true, false, 40, ""), 96},
+		{"eth v4 fragment", ingest.LinkEthernet, frag, 96},
+		{"eth v6 json", ingest.LinkEthernet, tcpFrame(true, true, 20, stratum), 256},
+		{"eth v6 pure ack", ingest.LinkEthernet, tcpFrame(true, true, 20, ""), 96},
+		{"eth udp", ingest.LinkEthernet, udp, 96},
+		{"eth runt", ingest.LinkEthernet, udp[:20], 96},
+		{"eth arp", ingest.LinkEthernet, append([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 6}, make([]byte, 46)...), 96},
+		{"raw v4 json", ingest.LinkRaw, tcpFrame(false, false, 20, stratum), 256},
+		{"raw v6 json", ingest.LinkRaw, tcpFrame(false, true, 20, stratum), 256},
+		{"raw v4 ack", ingest.LinkRaw, tcpFrame(false, false, 20, ""), 96},
+		{"raw short", ingest.LinkRaw, []byte{0x45}, 96},
+		{"sll: no json test", ingest.LinkSLL, tcpFrame(true, false, 20, stratum), 96},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, lo := range []bool{false, true} {
+				prog, err := BuildProgram(nil, ProgramSpec{SnapLen: 96, Loopback: lo, Link: tc.link, JSONSnap: 256})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := runVM(t, prog, tc.pkt, 0); got != tc.want {
+					t.Errorf("loopback=%v: verdict %d, want %d", lo, got, tc.want)
+				}
+			}
+			// behind a user filter that accepts TCP only (ret #65535 / ret #0)
+			user, _ := bpf.Assemble([]bpf.Instruction{
+				bpf.LoadAbsolute{Off: 23, Size: 1},
+				bpf.JumpIf{Cond: bpf.JumpEqual, Val: 6, SkipFalse: 1},
+				bpf.RetConstant{Val: 65535},
+				bpf.RetConstant{Val: 0},
+			})
+			if tc.link != ingest.LinkEthernet || len(tc.pkt) < 24 {
+				return
+			}
+			prog, err := BuildProgram(user, ProgramSpec{SnapLen: 96, Link: tc.link, JSONSnap: 256})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tc.want
+			if len(tc.pkt) < 24 || tc.pkt[23] != 6 || binary.BigEndian.Uint16(tc.pkt[12:]) != 0x0800 {
+				want = 0
+			}
+			if got := runVM(t, prog, tc.pkt, 0); got != want {
+				t.Errorf("with filter: verdict %d, want %d", got, want)
+			}
+		})
+	}
 }

@@ -29,6 +29,9 @@ const (
 	// Payload is not needed for rates or attribution and would cost disk
 	// and privacy.
 	DefaultSnapLen = 96
+	// DefaultJSONSnapLen is the bytes kept of TCP segments that start
+	// with '{' (the first line of a JSON-RPC exchange).
+	DefaultJSONSnapLen = 256
 	// DefaultRotateSize is the size at which capture files rotate.
 	DefaultRotateSize = 64 << 20
 	// DefaultInterval is the socket inventory period.
@@ -58,6 +61,11 @@ type Options struct {
 	IncludeLoopback bool
 	// SnapLen is the number of bytes kept per frame (DefaultSnapLen).
 	SnapLen int
+	// JSONSnapLen keeps this many bytes (instead of SnapLen) of TCP
+	// segments whose payload starts with '{', so Stratum mining JSON-RPC
+	// and similar JSON-over-TCP protocols can be recognised offline;
+	// 0 = DefaultJSONSnapLen, negative = off.
+	JSONSnapLen int
 	// Filter is a pcap-filter expression (tcpdump syntax), compiled with
 	// tcpdump; empty = everything.
 	Filter string
@@ -126,6 +134,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if o.LowPriority {
 		notes = append(notes, lowerPriority()...)
 	}
+	if o.JSONSnapLen > 0 {
+		notes = append(notes, fmt.Sprintf("snaplen %d, but %d bytes of TCP segments whose payload starts with '{' (JSON-RPC such as Stratum)", o.SnapLen, o.JSONSnapLen))
+	}
 	s := &session{opts: o, dir: o.Out, caps: caps}
 	s.m = ingest.Manifest{
 		Format:     ingest.BundleFormat,
@@ -155,6 +166,12 @@ func withDefaults(o Options) (Options, error) {
 	}
 	if o.Interval <= 0 {
 		o.Interval = DefaultInterval
+	}
+	switch {
+	case o.JSONSnapLen == 0:
+		o.JSONSnapLen = DefaultJSONSnapLen
+	case o.JSONSnapLen < 0 || o.JSONSnapLen <= o.SnapLen:
+		o.JSONSnapLen = 0
 	}
 	if o.Duration < 0 || o.MaxSize < 0 || o.RotateSize < 0 {
 		return o, errors.New("duration, max-size and rotate-size must not be negative")
@@ -246,7 +263,7 @@ func prepareCaptures(ctx context.Context, ifs []ingest.IfaceInfo, sel []string, 
 			progs[lt] = user
 		}
 		lo := slices.Contains(info.Flags, "loopback")
-		prog, err := BuildProgram(user, uint32(o.SnapLen), lo)
+		prog, err := BuildProgram(user, ProgramSpec{SnapLen: uint32(o.SnapLen), Loopback: lo, Link: lt, JSONSnap: uint32(max(o.JSONSnapLen, 0))})
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -257,7 +274,7 @@ func prepareCaptures(ctx context.Context, ifs []ingest.IfaceInfo, sel []string, 
 			return nil, nil, err
 		}
 		caps = append(caps, &ifaceCapture{pos: pos, name: name, index: info.Index, loopback: lo, tp: tp, started: time.Now()})
-		pi := PcapngIface{Name: name, Link: lt, SnapLen: uint32(o.SnapLen), Filter: o.Filter, OS: "Linux",
+		pi := PcapngIface{Name: name, Link: lt, SnapLen: uint32(max(o.SnapLen, o.JSONSnapLen)), Filter: o.Filter, OS: "Linux",
 			Description: fmt.Sprintf("ifindex %d", info.Index)}
 		if mac, err := net.ParseMAC(info.MAC); err == nil {
 			pi.MAC = mac

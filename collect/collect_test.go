@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -147,6 +148,25 @@ func runLoopback(t *testing.T, filter bool) {
 		}
 	}
 	c.Close()
+	// a Stratum-like JSON-RPC line over TCP: kept beyond the snaplen
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if a, err := ln.Accept(); err == nil {
+			io.Copy(io.Discard, a)
+			a.Close()
+		}
+	}()
+	tc, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stratum := `{"id":1,"method":"mining.subscribe","params":["flowblame-test/1.0"]}` + "\n"
+	tc.Write([]byte(stratum))
+	tc.Close()
 	time.Sleep(300 * time.Millisecond)
 	cancel()
 	o := <-done
@@ -157,8 +177,12 @@ func runLoopback(t *testing.T, filter bool) {
 		t.Errorf("result %q, stop %q, filter %q", o.r.Path, o.r.Manifest.Capture.StopReason, o.r.Manifest.Capture.Filter)
 	}
 	frames, _ := pcapPackets(t, dir)
-	var got int
+	var got, json int
 	for _, f := range frames {
+		if bytes.HasSuffix(f, []byte(stratum)) {
+			json++
+			continue
+		}
 		if len(f) > 96 {
 			t.Fatalf("frame of %d bytes > snaplen", len(f))
 		}
@@ -168,6 +192,9 @@ func runLoopback(t *testing.T, filter bool) {
 	}
 	if got != n {
 		t.Errorf("captured %d datagrams to port %d, want %d (loopback duplicates?)", got, port, n)
+	}
+	if want := map[bool]int{false: 1, true: 0}[filter]; json != want {
+		t.Errorf("%d frames hold the whole JSON-RPC line, want %d", json, want)
 	}
 	if filter && len(frames) != n {
 		t.Errorf("filter let %d other frames through", len(frames)-n)

@@ -36,6 +36,7 @@ capture is readable up to the last second. Runs at low CPU and I/O priority.`,
 			&cli.StringSliceFlag{Name: "interfaces", Aliases: []string{"i"}, Usage: "interfaces to capture (comma-separated or repeated); default: every interface that is up, except lo"},
 			&cli.BoolFlag{Name: "include-loopback", Usage: "with the default interface list, capture lo too (local traffic between processes)"},
 			&cli.IntFlag{Name: "snaplen", Value: collect.DefaultSnapLen, Usage: "bytes kept per packet; 96 holds Ethernet+VLAN+IPv6+TCP headers with options, no payload (smaller files, no content)"},
+			&cli.IntFlag{Name: "json-snaplen", Value: collect.DefaultJSONSnapLen, Usage: "bytes kept of TCP segments whose payload starts with '{' (JSON-RPC such as Stratum mining, so analyze can spot miners); 0 = headers only for everything"},
 			&cli.StringFlag{Name: "filter", Aliases: []string{"f"}, Usage: "tcpdump filter expression, e.g. 'not port 22' (compiled with tcpdump, which must be installed)"},
 			&cli.DurationFlag{Name: "interval", Value: collect.DefaultInterval, Usage: "how often sockets are listed and joined to processes (shorter catches shorter connections, costs more CPU)"},
 			&cli.StringFlag{Name: "max-size", Usage: "hard cap on the bundle size (e.g. 500MiB, 2G); the oldest capture files are deleted to stay under it"},
@@ -52,6 +53,7 @@ capture is readable up to the last second. Runs at low CPU and I/O priority.`,
 				Duration:        c.Duration("duration"),
 				IncludeLoopback: c.Bool("include-loopback"),
 				SnapLen:         c.Int("snaplen"),
+				JSONSnapLen:     c.Int("json-snaplen"),
 				Filter:          c.String("filter"),
 				Interval:        c.Duration("interval"),
 				Out:             c.String("out"),
@@ -81,6 +83,9 @@ capture is readable up to the last second. Runs at low CPU and I/O priority.`,
 				if o.MinFree == 0 {
 					o.MinFree = -1
 				}
+			}
+			if o.JSONSnapLen == 0 {
+				o.JSONSnapLen = -1
 			}
 			if o.SnapLen <= 0 {
 				return usagef("--snaplen must be positive")
