@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# bench/run.sh (make bench): offline analysis speed of flowblame against
+# tcpdump and tshark, measured in ONE run so the ratios are meaningful on a
+# shared machine (see spec/perf.md).
+#
+# Generates bench/data/bench-<N>.pcap once (N = $BENCH_N, default 20000000;
+# snaplen 96, 200k 5-tuples, 10k remote hosts, 600 s) and a 2 M-packet cut
+# for tshark, then prints a Markdown table: wall time, packets/s, MB/s of
+# file read, peak RSS, and the ratio to tcpdump on the same file.
+#
+# Environment:
+#   BENCH_N          packets in the big file (default 20000000)
+#   BENCH_ANALYZER   analyzer command; the capture path is appended
+#                    (default: bench/analyzebench, a thin OpenCapture +
+#                    analyze.Analyze driver). Example:
+#                    BENCH_ANALYZER="bin/flowblame analyze --format json --local 198.51.100.0/24,2001:db8:1::/64"
+#   BENCH_SKIP_TSHARK=1  skip tshark (it needs ~1 GiB per 2 M packets)
+#
+# Needs: go, tcpdump, tshark + editcap (wireshark-common), GNU time
+# (/usr/bin/time, Debian package "time").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=$PATH:/usr/local/go/bin
+
+N=${BENCH_N:-20000000}
+CUT=2000000
+SMALLN=$(( N < CUT ? N : CUT ))
+DATA=bench/data
+BIG=$DATA/bench-$N.pcap
+SMALL=$DATA/bench-$N-cut$CUT.pcap
+mkdir -p "$DATA"
+
+if [ ! -x /usr/bin/time ]; then
+	echo "bench: GNU time missing: apt-get install -y time" >&2
+	exit 1
+fi
+if [ ! -s "$BIG" ]; then
+	echo "bench: generating $BIG ($N packets)..." >&2
+	go run ./bench/gen -n "$N" -o "$BIG.tmp"
+	mv "$BIG.tmp" "$BIG"
+fi
+if [ ! -s "$SMALL" ]; then
+	if [ "$N" -le "$CUT" ]; then
+		cp "$BIG" "$SMALL"
+	else
+		editcap -r "$BIG" "$SMALL.tmp" "1-$CUT"
+		mv "$SMALL.tmp" "$SMALL"
+	fi
+fi
+
+if [ -n "${BENCH_ANALYZER:-}" ]; then
+	read -r -a ANALYZER <<<"$BENCH_ANALYZER"
+	ANAME="${ANALYZER[*]}"
+else
+	go build -o "$DATA/analyzebench" ./bench/analyzebench
+	ANALYZER=("$DATA/analyzebench" -local 198.51.100.0/24,2001:db8:1::/64)
+	ANAME="analyzebench (ingest.OpenCapture + analyze.Analyze)"
+fi
+
+# Warm the page cache so the first tool is not penalised.
+cat "$BIG" "$SMALL" >/dev/null
+
+declare -A WALL RSS
+measure() { # name file cmd...
+	local name=$1 file=$2
+	shift 2
+	local out
+	/usr/bin/time -o "$DATA/time.out" -f "%e %M" "$@" >/dev/null 2>"$DATA/$name.stderr" ||
+		echo "bench: $name failed, see $DATA/$name.stderr" >&2
+	out=$(tail -1 "$DATA/time.out")
+	WALL[$name]=${out% *}
+	RSS[$name]=${out#* }
+	echo "bench: $name: ${WALL[$name]} s, ${RSS[$name]} KiB" >&2
+}
+
+measure tcpdump-big "$BIG" tcpdump -nn -r "$BIG" -w /dev/null
+measure analyzer-big "$BIG" "${ANALYZER[@]}" "$BIG"
+measure tcpdump-small "$SMALL" tcpdump -nn -r "$SMALL" -w /dev/null
+measure analyzer-small "$SMALL" "${ANALYZER[@]}" "$SMALL"
+if [ -z "${BENCH_SKIP_TSHARK:-}" ]; then
+	measure tshark-small "$SMALL" tshark -n -q -r "$SMALL" -z conv,ip
+fi
+
+row() { # name label file packets base
+	local name=$1 label=$2 file=$3 pk=$4 base=$5
+	[ -n "${WALL[$name]:-}" ] || return 0
+	awk -v l="$label" -v f="$(basename "$file")" -v w="${WALL[$name]}" -v m="${RSS[$name]}" \
+		-v p="$pk" -v s="$(stat -c %s "$file")" -v b="${WALL[$base]}" 'BEGIN {
+		if (w <= 0) w = 0.01
+		printf "| %s | %s | %.2f | %.2f M | %.0f | %.0f | %.2f× |\n", l, f, w, p / w / 1e6, s / w / 1e6, m / 1024, w / b
+	}'
+}
+
+echo
+echo "Offline analysis speed, one run on $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| tool | file | wall s | packets/s | MB/s read | peak MB | wall vs tcpdump |"
+echo "|---|---|---|---|---|---|---|"
+row tcpdump-big "tcpdump -nn -r F -w /dev/null" "$BIG" "$N" tcpdump-big
+row analyzer-big "$ANAME" "$BIG" "$N" tcpdump-big
+row tcpdump-small "tcpdump -nn -r F -w /dev/null" "$SMALL" "$SMALLN" tcpdump-small
+row analyzer-small "$ANAME" "$SMALL" "$SMALLN" tcpdump-small
+row tshark-small "tshark -n -q -z conv,ip" "$SMALL" "$SMALLN" tcpdump-small
