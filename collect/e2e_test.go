@@ -210,7 +210,8 @@ func TestE2ENetns(t *testing.T) {
 	if out, err := send.CombinedOutput(); err != nil || !strings.Contains(string(out), "SENT") {
 		t.Fatalf("sender: %v\n%s", err, out)
 	}
-	time.Sleep(500 * time.Millisecond) // last ACKs
+	ipCmd(t, "-n", nsA, "addr", "add", "198.51.100.11/24", "dev", vA)
+	time.Sleep(1500 * time.Millisecond) // last ACKs; one address poll
 	col.Process.Signal(syscall.SIGTERM)
 	if l := wait("DONE"); l != "DONE "+StopSignal {
 		t.Errorf("collector: %q", l)
@@ -235,6 +236,13 @@ func TestE2ENetns(t *testing.T) {
 	}
 	if ifc == nil || ifc.CountersStart == nil || ifc.CountersEnd == nil || !ifc.Captured {
 		t.Fatalf("manifest lacks %s or its counters: %+v", vA, m.Interfaces)
+	}
+	var added bool
+	for _, a := range m.AddrChanges {
+		added = added || (a.Iface == vA && a.Addr == "198.51.100.11/24" && a.Action == "add")
+	}
+	if !added {
+		t.Errorf("address change not recorded: %+v", m.AddrChanges)
 	}
 	offered := (ifc.CountersEnd.RxPackets - ifc.CountersStart.RxPackets) + (ifc.CountersEnd.TxPackets - ifc.CountersStart.TxPackets)
 	frames, _ := pcapPackets(t, dir)
