@@ -34,3 +34,21 @@ func BenchmarkDecodeVXLAN(b *testing.B) {
 		b.Fatalf("bad decode: %d inner", p.NInner)
 	}
 }
+
+// BenchmarkDecodeFragment decodes a non-first IPv4 fragment with a full
+// fragment table: the worst case of the table's linear scan.
+func BenchmarkDecodeFragment(b *testing.B) {
+	d := NewDecoder()
+	var p Packet
+	for i := range fragTableSize {
+		_ = d.Decode(LinkRaw, ip4f(ProtoUDP, "198.51.100.1", "198.51.100.2", uint16(i), 0, true, udp(1, 2, make([]byte, 16))), &p)
+	}
+	frame := ip4f(ProtoUDP, "198.51.100.1", "198.51.100.2", fragTableSize-1, 24, true, make([]byte, 16))
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = d.Decode(LinkRaw, frame, &p)
+	}
+	if p.Tuple.Dst.Port() != 2 {
+		b.Fatalf("bad decode: %v", p.Tuple)
+	}
+}

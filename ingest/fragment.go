@@ -56,7 +56,7 @@ func (t *fragTable) get(key fragKey) *fragEntry {
 func (t *fragTable) find(key fragKey) *fragEntry {
 	for i := range t.entries {
 		e := &t.entries[i]
-		if e.used && e.key == key {
+		if e.key.id == key.id && e.used && e.key == key { // id first: cheap and selective
 			return e
 		}
 	}
