@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowblame/flowblame/ingest"
@@ -79,15 +80,19 @@ type prober struct {
 	gens     map[int]uint64
 	known    map[uint64]probedSock // inode → last description (complete inet sockets and non-inet)
 	infoDone map[ingest.ProcKey]bool
+	counts   map[int]int64 // pid → fd count at its last probe
+	// tid is the prober's OS thread (for the cost benchmark).
+	tid atomic.Int32
 }
 
 func newProber(proc string, pr *procReader, monoToRT int64) *prober {
 	return &prober{walker: newFDWalker(proc), pr: pr, monoToRT: monoToRT,
-		gens: map[int]uint64{}, known: map[uint64]probedSock{}, infoDone: map[ingest.ProcKey]bool{}}
+		gens: map[int]uint64{}, known: map[uint64]probedSock{}, infoDone: map[ingest.ProcKey]bool{}, counts: map[int]int64{}}
 }
 
 func (p *prober) run(evs <-chan procEvent, out chan<- procMsg, stop <-chan struct{}) {
 	boostThread()
+	p.tid.Store(int32(unix.Gettid()))
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	send := func(m procMsg) bool {
@@ -112,6 +117,7 @@ func (p *prober) run(evs <-chan procEvent, out chan<- procMsg, stop <-chan struc
 				p.schedule(ev)
 			} else if ev.What == procEventExit {
 				delete(p.gens, ev.PID)
+				delete(p.counts, ev.PID)
 			}
 			if !send(procMsg{ev: ev}) {
 				return
@@ -123,10 +129,12 @@ func (p *prober) run(evs <-chan procEvent, out chan<- procMsg, stop <-chan struc
 				if g, ok := p.gens[it.pid]; !ok || g != it.gen {
 					continue
 				}
+				r := p.probe(it.pid)
 				if it.last {
 					delete(p.gens, it.pid)
+					delete(p.counts, it.pid)
 				}
-				if r := p.probe(it.pid); r != nil && !send(procMsg{probe: r}) {
+				if r != nil && !send(procMsg{probe: r}) {
 					return
 				}
 			}
@@ -143,6 +151,7 @@ func (p *prober) schedule(ev procEvent) {
 	}
 	p.gen++
 	p.gens[ev.PID] = p.gen
+	delete(p.counts, ev.PID)
 	for i, d := range probeDelays {
 		heap.Push(&p.heap, probeItem{due: base.Add(d), pid: ev.PID, gen: p.gen, last: i == len(probeDelays)-1})
 	}
@@ -151,6 +160,15 @@ func (p *prober) schedule(ev procEvent) {
 // probe walks pid's fds and describes its sockets; nil when the process is
 // gone or holds no sockets.
 func (p *prober) probe(pid int) *probeResult {
+	// Skip the walk when the fd count (st_size of /proc/PID/fd, Linux ≥ 6.2)
+	// did not move since the last probe of this process.
+	if cnt, err := p.walker.fdCount(pid); err != nil {
+		return nil
+	} else if last, ok := p.counts[pid]; ok && cnt != 0 && cnt == last {
+		return nil
+	} else {
+		p.counts[pid] = cnt
+	}
 	r := &probeResult{pid: pid, t: time.Now()}
 	cnt, err := p.walker.socketInodes(pid, func(fd int, ino uint64) {
 		r.socks = append(r.socks, probedSock{fd: fd, ino: ino})
@@ -188,6 +206,8 @@ func (p *prober) probe(pid int) *probeResult {
 			ps.inet, inet = true, true
 			if complete(&ps.s) {
 				p.known[ps.ino] = *ps
+			} else {
+				delete(p.counts, pid) // connect pending: look again next time
 			}
 		}
 	}

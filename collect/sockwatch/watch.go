@@ -81,6 +81,10 @@ type watcher struct {
 	stats  Stats
 	now    func() time.Time
 	walker *fdWalker
+	pb     *prober // nil without the proc connector
+	// hostOnly skips other network namespaces (the cost benchmark uses it
+	// to measure the host namespace alone on a shared machine).
+	hostOnly bool
 	pr     *procReader
 	root   bool
 
@@ -353,6 +357,7 @@ func (w *watcher) listenProc(fd int) {
 		}
 	})
 	pb := newProber(w.walker.proc, w.pr, w.monoToRT)
+	w.pb = pb
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -411,7 +416,7 @@ func (w *watcher) inventory(first bool) error {
 		}
 	}
 	w.expireProbed(now)
-	// Gone sockets stay joinable for destroy events for two inventories.
+	// Gone sockets stay joinable for destroy events until the next inventory ends.
 	w.recentOld, w.recent = w.recent, make(map[uint64]*sockState, len(w.recentOld))
 	return nil
 }
@@ -694,6 +699,9 @@ func removeKey(ks []ingest.ProcKey, k ingest.ProcKey) []ingest.ProcKey {
 // discoverNetns opens sock_diag sockets in network namespaces of processes
 // that hold sockets, and retires namespaces no process lives in anymore.
 func (w *watcher) discoverNetns() {
+	if w.hostOnly {
+		return
+	}
 	seen := map[uint64][]int{}
 	for pid, ps := range w.pids {
 		if ps.netns != 0 && len(ps.inodes) > 0 {
