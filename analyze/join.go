@@ -63,7 +63,8 @@ const DefaultSlack int64 = 1e9
 //  4. An unconnected UDP socket bound to the local port (same address or
 //     wildcard): MethodUnconnected.
 //  5. Otherwise unattributed, with a Cause: CauseClosedBetween when only
-//     holder-less TIME-WAIT/CLOSE sockets of the tuple were seen,
+//     holder-less TIME-WAIT/CLOSE sockets or holder-less destroy events of
+//     the tuple were seen (it lived and died between inventories),
 //     CauseNoOwner when a holder-less socket in another state was seen,
 //     CauseNoSockets when there is no socket data at all, CauseOtherNetns /
 //     CauseNotLocal when the local address is not a host address and was
@@ -306,7 +307,9 @@ func (x *SocketIndex) Attribute(proto uint8, local, remote netip.AddrPort, ts in
 	for _, e := range append(slices.Clone(cands), bound...) {
 		if ts >= e.slackFrom && ts <= e.slackTo && len(e.holders) == 0 {
 			holderless = true
-			closedOnly = closedOnly && closedState(e.obs.State)
+			// Known only from its close (destroy event) or left in a
+			// closing state: it lived and died between inventories.
+			closedOnly = closedOnly && (closedState(e.obs.State) || e.obs.Via == "destroy")
 		}
 	}
 	switch {

@@ -297,3 +297,13 @@ func FuzzJoin(f *testing.F) {
 		}
 	})
 }
+
+func TestSocketIndexHolderlessDestroy(t *testing.T) {
+	obs := []ingest.SocketObservation{{Proto: ingest.ProtoTCP, Local: ap("198.51.100.1:4000"), Remote: ap("198.51.100.2:80"),
+		State: "UNCONN", First: 5*sec + 1, Last: 5*sec + 1, Closed: 5*sec + 1, Source: ingest.FormatNative, Via: "destroy", Partial: "owner-unknown"}}
+	x := NewSocketIndex(obs, nil, inventories(10), JoinOptions{})
+	a, _, _ := x.Attribute(ingest.ProtoTCP, ap("198.51.100.1:4000"), ap("198.51.100.2:80"), 5*sec)
+	if a.Cause != CauseClosedBetween {
+		t.Errorf("got %+v", a)
+	}
+}
