@@ -85,8 +85,8 @@ type watcher struct {
 	// hostOnly skips other network namespaces (the cost benchmark uses it
 	// to measure the host namespace alone on a shared machine).
 	hostOnly bool
-	pr     *procReader
-	root   bool
+	pr       *procReader
+	root     bool
 
 	hostNs uint64
 	nets   []*netState // host first
