@@ -500,3 +500,73 @@ func TestDecodeFragments(t *testing.T) {
 		t.Errorf("evicted: %v fragment=%v inner=%d", p.Tuple, p.Fragment, p.NInner)
 	}
 }
+
+// TestDecodeLinks decodes the same IPv4/TCP packet under every supported
+// link type and link-level encapsulation.
+func TestDecodeLinks(t *testing.T) {
+	pkt := ip4(ProtoTCP, "198.51.100.1", "203.0.113.2", tcp(40000, 443, 0x18, []byte("x")))
+	want := tup(ProtoTCP, "198.51.100.1:40000", "203.0.113.2:443")
+	snap := cat([]byte{0xaa, 0xaa, 3, 0, 0, 0, 8, 0}, pkt)
+	le32 := func(v int) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }
+	wifiData := cat([]byte{0x08, 0x01, 0, 0}, make([]byte, 20), snap)              // data frame, ToDS
+	wifiQoS := cat([]byte{0x88, 0x02, 0, 0}, make([]byte, 20), []byte{0, 0}, snap) // QoS data, FromDS
+	tests := []struct {
+		name  string
+		link  LinkType
+		frame []byte
+	}{
+		{"ppp hdlc", linkPPP, cat([]byte{0xff, 0x03, 0x00, 0x21}, pkt)},
+		{"ppp compressed", linkPPP, cat([]byte{0x21}, pkt)},
+		{"cisco hdlc", linkCHDLC, cat([]byte{0x0f, 0, 0x08, 0}, pkt)},
+		{"fddi", linkFDDI, cat([]byte{0x50}, make([]byte, 12), snap)},
+		{"frame relay nlpid", linkFrelay, cat([]byte{0x18, 0x41, 0x03, 0xcc}, pkt)},
+		{"frame relay cisco", linkFrelay, cat([]byte{0x18, 0x41, 0x08, 0x00}, pkt)},
+		{"arcnet rfc1201", linkArcnet, cat([]byte{1, 2, 0, 0, 0xd4, 0, 0, 1}, pkt)},
+		{"arcnet rfc1051", linkArcnet, cat([]byte{1, 2, 0, 0, 0xf0}, pkt)},
+		{"ipnet", linkIPNet, cat([]byte{1, 2}, make([]byte, 22), pkt)},
+		{"ipoib", linkIPoIB, cat(make([]byte, 40), []byte{8, 0, 0, 0}, pkt)},
+		{"juniper ether", linkJuniperEth, cat([]byte{'M', 'G', 'C', 0x80, 0, 2, 9, 9}, eth(0x0800, pkt))},
+		{"pktap", linkPKTAP, cat(le32(12), le32(1), le32(0), eth(0x0800, pkt))},
+		{"ppi 802.11", linkPPI, cat([]byte{0, 0, 8, 0}, le32(105), wifiData)},
+		{"radiotap qos", linkRadiotap, cat([]byte{0, 0, 8, 0, 0, 0, 0, 0}, wifiQoS)},
+		{"nflog", linkNFLog, cat([]byte{2, 0, 0, 1}, []byte{8, 0, 1, 0, 8, 0, 1, 0}, []byte{byte(4 + len(pkt)), 0, 9, 0}, pkt)},
+		{"pbb", LinkEthernet, eth(0x88e7, cat([]byte{0, 0, 0, 1}, make([]byte, 12), []byte{8, 0}, pkt))},
+		{"vntag", LinkEthernet, eth(0x8926, cat([]byte{0, 0, 0, 0, 8, 0}, pkt))},
+		{"fabricpath", LinkEthernet, eth(0x8903, cat([]byte{0, 0}, eth(0x0800, pkt), []byte{1, 2, 3, 4}))},
+		{"cisco metadata", LinkEthernet, eth(0x8909, cat([]byte{1, 1, 0, 1, 0, 0, 8, 0}, pkt))},
+		{"vlan in vlan", LinkEthernet, eth(0x8100, cat([]byte{0, 1, 0x81, 0}, []byte{0, 2, 8, 0}, pkt))},
+		{"ipv4 link", LinkIPv4, pkt},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var p Packet
+			err := NewDecoder().Decode(tc.link, tc.frame, &p)
+			checkDecoded(t, tc.link, tc.frame, &p, err)
+			if err != nil || p.Tuple != want || p.TCPFlags != 0x18 || string(p.Payload) != "x" {
+				t.Errorf("err %v kind %v tuple %v flags %#x payload %q", err, p.Kind, p.Tuple, p.TCPFlags, p.Payload)
+			}
+		})
+	}
+	// Non-IP and stop rules.
+	for _, tc := range []struct {
+		name  string
+		link  LinkType
+		frame []byte
+		kind  PacketKind
+	}{
+		{"ipv6 link with ipv4 inside", LinkIPv6, pkt, KindMalformed},
+		{"null other family", LinkNull, cat([]byte{7, 0, 0, 0}, pkt), KindNonIP},
+		{"802.11 protected", link80211, cat([]byte{0x08, 0x41, 0, 0}, make([]byte, 20), snap), KindNonIP},
+		{"802.11 beacon", link80211, cat([]byte{0x80, 0, 0, 0}, make([]byte, 20), snap), KindNonIP},
+		{"sll arp", LinkSLL, cat([]byte{0, 1, 0, 1, 0, 6}, make([]byte, 8), []byte{8, 6}, make([]byte, 28)), KindNonIP},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p Packet
+			err := NewDecoder().Decode(tc.link, tc.frame, &p)
+			checkDecoded(t, tc.link, tc.frame, &p, err)
+			if p.Kind != tc.kind {
+				t.Errorf("kind %v, want %v (err %v)", p.Kind, tc.kind, err)
+			}
+		})
+	}
+}
