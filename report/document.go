@@ -716,15 +716,11 @@ func sevRank(s string) int {
 func SeverityRank(s string) int { return sevRank(s) }
 
 func buildFindings(d *Document, in Input) {
-	for _, fd := range in.Findings {
+	fs := slices.Clone(in.Findings)
+	analyze.SortFindings(fs)
+	for _, fd := range fs {
 		d.Findings = append(d.Findings, Finding{ID: fd.ID, Severity: string(fd.Severity), Summary: fd.Summary, Evidence: fd.Evidence, Next: fd.Next})
 	}
-	slices.SortStableFunc(d.Findings, func(a, b Finding) int {
-		if c := cmp.Compare(sevRank(b.Severity), sevRank(a.Severity)); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
-	})
 	d.Verdict = Verdict{Severity: "none"}
 	if len(d.Findings) > 0 {
 		top := d.Findings[0]

@@ -18,6 +18,7 @@ func renderers() map[string]Renderer {
 	return map[string]Renderer{
 		"text": TextRenderer{},
 		"json": JSONRenderer{},
+		"md":   MarkdownRenderer{},
 	}
 }
 

@@ -88,18 +88,7 @@ func (TextRenderer) Render(w io.Writer, d *Document) error {
 	}
 	if len(d.Conversations) > 0 {
 		p("Top conversations by %s (group: %s; out = A→B, in = B→A; → means A is local)\n", d.Sort, d.Group)
-		var rows [][]string
-		for _, c := range d.Conversations {
-			row := []string{c.Fmt["pair"], c.Fmt["out"], c.Fmt["in"], c.Fmt["out2s"] + " / " + c.Fmt["in2s"], c.Fmt["out10s"] + " / " + c.Fmt["in10s"], c.Fmt["out40s"] + " / " + c.Fmt["in40s"], c.Fmt["peak"]}
-			if d.Group == "flow" {
-				row = append(row, c.Fmt["owner"])
-			}
-			rows = append(rows, row)
-		}
-		h := []string{"conversation", "out", "in", "2s out/in", "10s out/in", "40s out/in", "peak"}
-		if d.Group == "flow" {
-			h = append(h, "process")
-		}
+		h, rows := conversationCells(d, "")
 		if err := table(ew, h, rows); err != nil {
 			return err
 		}
@@ -155,4 +144,22 @@ func (e *errWriter) Write(b []byte) (int, error) {
 	n, err := e.w.Write(b)
 	e.err = err
 	return n, err
+}
+
+// conversationCells is the conversation table shared by the text and
+// Markdown renderers; quote wraps the conversation cell (e.g. "`").
+func conversationCells(d *Document, quote string) ([]string, [][]string) {
+	var rows [][]string
+	for _, c := range d.Conversations {
+		row := []string{quote + c.Fmt["pair"] + quote, c.Fmt["out"], c.Fmt["in"], c.Fmt["out2s"] + " / " + c.Fmt["in2s"], c.Fmt["out10s"] + " / " + c.Fmt["in10s"], c.Fmt["out40s"] + " / " + c.Fmt["in40s"], c.Fmt["peak"]}
+		if d.Group == "flow" {
+			row = append(row, c.Fmt["owner"])
+		}
+		rows = append(rows, row)
+	}
+	h := []string{"conversation", "out", "in", "2s out/in", "10s out/in", "40s out/in", "peak"}
+	if d.Group == "flow" {
+		h = append(h, "process")
+	}
+	return h, rows
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowblame/flowblame/analyze"
+	"github.com/flowblame/flowblame/analyze/geoip"
 	"github.com/flowblame/flowblame/ingest"
 	"github.com/flowblame/flowblame/report"
 )
@@ -46,6 +47,11 @@ type analyzeOptions struct {
 	LinkLocal bool
 	Phase     float64
 	Iface     string
+
+	GeoDB       string
+	ASNDB       string
+	HomeCountry string
+	Policy      string
 
 	Command string
 	Version string
@@ -84,6 +90,10 @@ Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
 			&cli.BoolFlag{Name: "bytes", Aliases: []string{"B"}, Usage: "rates in bytes/s instead of bits/s"},
 			&cli.BoolFlag{Name: "strict", Usage: "treat any unreadable record as a fatal error"},
 			&cli.StringFlag{Name: "fail-on", Usage: "exit 3 when a finding of `SEVERITY` or worse exists (info, low, medium, high, critical)"},
+			&cli.StringFlag{Name: "policy", Usage: "allow-list `FILE` (JSON: processes, countries, ASNs, rate limits); traffic outside it is a policy-violation finding"},
+			&cli.StringFlag{Name: "geoip-db", Usage: "country (or city) mmdb `FILE` (GeoLite2, DB-IP); default: $FLOWBLAME_GEOIP_DB, /usr/share/GeoIP, /var/lib/GeoIP, else the embedded DB-IP Lite country database"},
+			&cli.StringFlag{Name: "asn-db", Usage: "ASN mmdb `FILE` (GeoLite2-ASN, DB-IP ASN Lite); default: $FLOWBLAME_ASN_DB or the usual locations"},
+			&cli.StringFlag{Name: "home-country", Usage: "ISO `CODE` of the host's country; other countries are flagged foreign (default: the country of the host's own public address)"},
 			&cli.BoolFlag{Name: "ports", Aliases: []string{"P"}, Usage: "iftop view: show ports (iftop -P)"},
 			&cli.IntFlag{Name: "lines", Aliases: []string{"L"}, Value: 10, Usage: "iftop view: number of lines (iftop -L)"},
 			&cli.StringFlag{Name: "order", Value: "10s", Usage: "iftop view: sort by 2s, 10s, 40s, source or destination (iftop -o)"},
@@ -101,7 +111,8 @@ Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
 				Strict: c.Bool("strict"), FailOn: c.String("fail-on"), Ports: c.Bool("ports"), Lines: c.Int("lines"),
 				Order: c.String("order"), NetFilter: c.String("net-filter"), LinkLocal: c.Bool("link-local"),
 				Phase: c.Float64("phase"), Iface: c.String("interface"),
-				Command: "flowblame " + strings.Join(os.Args[1:], " "), Version: version,
+				GeoDB: c.String("geoip-db"), ASNDB: c.String("asn-db"), HomeCountry: c.String("home-country"), Policy: c.String("policy"),
+				Command: commandLine(c), Version: version,
 			}
 			return runAnalyze(c.Context, o, c.App.Writer, c.App.ErrWriter)
 		},
@@ -336,6 +347,23 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 		return runIftop(ctx, o, in, out, stderr)
 	}
 
+	var policy *analyze.Policy
+	if o.Policy != "" {
+		f, err := os.Open(o.Policy)
+		if err != nil {
+			return err
+		}
+		policy, err = analyze.ParsePolicy(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", o.Policy, err)
+		}
+	}
+	geo, err := geoip.Open(geoip.Options{CountryDB: o.GeoDB, ASNDB: o.ASNDB})
+	if err != nil {
+		return err
+	}
+	defer geo.Close()
 	aopts := analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr}
 	// Times relative to the first packet need the first packet: a bundle's
 	// manifest knows it; for bare captures, relative times are relative to
@@ -359,7 +387,8 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 	if aopts.At, err = parseTimeArg(o.At, first); err != nil {
 		return err
 	}
-	res, err := analyze.Analyze(ctx, in.src, aopts)
+	sig := analyze.NewSignalSource(in.src, in.local, in.macs)
+	res, err := analyze.Analyze(ctx, sig, aopts)
 	if err != nil {
 		return fmt.Errorf("analyze: %w", err)
 	}
@@ -367,7 +396,9 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 	if in.bundle != nil {
 		man = &in.bundle.Manifest
 	}
-	doc, err := report.Build(report.Input{Result: res, Procs: in.procs, Manifest: man, Diagnostics: in.diags},
+	findings := policy.Filter(analyze.Findings(analyze.FindingInput{Result: res, Procs: in.procs, Manifest: man,
+		Signals: sig.Signals(), Geo: geo, HomeCountry: o.HomeCountry, Policy: policy}))
+	doc, err := report.Build(report.Input{Result: res, Procs: in.procs, Manifest: man, Diagnostics: in.diags, Findings: findings, Geo: geo},
 		report.Options{Top: o.Top, Group: group, Sort: sortBy, Bytes: o.Bytes, Source: in.sources,
 			Command: o.Command, Tool: "flowblame " + o.Version})
 	if err != nil {
@@ -467,4 +498,11 @@ func runIftop(ctx context.Context, o analyzeOptions, in *analysisInput, out, std
 // isSiteLocal reports fec0::/10 (deprecated site-local), which iftop skips.
 func isSiteLocal(a netip.Addr) bool {
 	return netip.MustParsePrefix("fec0::/10").Contains(a)
+}
+
+// commandLine is the command that reproduces this run, as main recorded it
+// in App.Metadata (tests record their own).
+func commandLine(c *cli.Context) string {
+	s, _ := c.App.Metadata["command"].(string)
+	return s
 }

@@ -99,6 +99,7 @@ func exitCode(err error) int {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	app := newApp(os.Stdout, os.Stderr)
+	app.Metadata = map[string]any{"command": "flowblame " + strings.Join(os.Args[1:], " ")}
 	err := app.RunContext(ctx, interspersed(app, os.Args))
 	stop()
 	if err != nil {

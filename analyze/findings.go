@@ -1,0 +1,760 @@
+package analyze
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/flowblame/flowblame/ingest"
+)
+
+// FindingInput is what the finding rules look at.
+type FindingInput struct {
+	Result   *Result
+	Procs    map[ingest.ProcKey]ingest.ProcessInfo
+	Manifest *ingest.Manifest // nil for bare captures
+	Signals  Signals
+	Geo      GeoLookup // nil: special ranges only
+	// HomeCountry is the ISO code of the host's country; destinations
+	// elsewhere are "foreign". Empty: taken from the host's own public
+	// address when it has one, else unknown.
+	HomeCountry string
+	Policy      *Policy // allow-lists; nil = none
+}
+
+// Rule IDs (stable; documented in README "Findings").
+const (
+	RuleBandwidthHog   = "bandwidth-hog"
+	RuleMining         = "crypto-mining"
+	RuleMiningPorts    = "mining-pool-port"
+	RuleUDPFlood       = "ddos-udp-flood"
+	RuleSYNFlood       = "ddos-syn-flood"
+	RuleSpoofed        = "spoofed-source"
+	RuleExfiltration   = "exfiltration"
+	RuleSuspiciousProc = "suspicious-process"
+	RuleCloudAgent     = "cloud-agent"
+	RuleScanning       = "scanning"
+	RuleBruteForce     = "brute-force"
+	RuleBlindSpot      = "capture-blind-spot"
+	RuleUnattributed   = "unattributed-traffic"
+	RulePolicy         = "policy-violation"
+)
+
+// Next steps, following the runbook (DESIGN.md §1).
+const (
+	nextCapacity    = "The process is an expected service: this is a capacity problem. Check whether the load is legitimate (access logs, a CDN, rate limits) and scale the bandwidth or the service."
+	nextContain     = "Treat the host as compromised: isolate it (security group / firewall the remote addresses), keep this bundle as evidence, back up data, then rebuild from a clean image and rotate credentials; do not just kill the process."
+	nextContainTail = "isolate it, keep this bundle as evidence, back up data, rebuild from a clean image and rotate credentials."
+	nextVendor      = "This is the cloud vendor's own agent: open a ticket with the vendor, attaching this report; stopping the agent may break monitoring or security services."
+	nextCapture     = "The capture missed traffic: re-collect with a larger ring (fewer interfaces, a --filter) or trust the interface counters for totals."
+)
+
+type findCtx struct {
+	in      FindingInput
+	r       *Result
+	names   map[ingest.ProcKey]string
+	owner   map[FlowKey]Attribution
+	home    string
+	out     []Finding
+	flagged map[ingest.ProcKey]bool
+}
+
+// Findings runs every rule and returns the findings, most severe first
+// (ties by rule ID, then summary): deterministic.
+func Findings(in FindingInput) []Finding {
+	r := in.Result
+	if r == nil {
+		return nil
+	}
+	c := &findCtx{in: in, r: r, names: map[ingest.ProcKey]string{}, owner: map[FlowKey]Attribution{}, flagged: map[ingest.ProcKey]bool{}}
+	for _, p := range r.Processes {
+		c.names[p.Key] = fmt.Sprintf("%s[%d]", p.Comm, p.Key.PID)
+	}
+	for _, f := range r.Flows {
+		var best OwnerShare
+		for _, o := range f.Owners {
+			if o.Traffic.Wire > best.Traffic.Wire {
+				best = o
+			}
+		}
+		c.owner[f.Key] = best.Owner
+	}
+	c.home = strings.ToUpper(in.HomeCountry)
+	if c.home == "" && in.Manifest != nil && in.Geo != nil {
+		for _, i := range in.Manifest.Interfaces {
+			for _, a := range i.Addrs {
+				if p, err := netip.ParsePrefix(a); err == nil {
+					if l := Locate(in.Geo, p.Addr()); l.Country != "" && c.home == "" {
+						c.home = l.Country
+					}
+				}
+			}
+		}
+	}
+	c.mining()
+	c.floods()
+	c.suspicious()
+	c.exfiltration()
+	c.scanning()
+	c.bruteForce()
+	c.bandwidthHog()
+	c.cloudAgents()
+	c.blindSpots()
+	c.policy()
+	SortFindings(c.out)
+	return c.out
+}
+
+// rulePriority orders findings of equal severity: specific threats before
+// the generic bandwidth finding, so the first finding is the verdict.
+var rulePriority = []string{RuleMining, RuleSYNFlood, RuleUDPFlood, RuleSpoofed, RuleSuspiciousProc, RuleExfiltration,
+	RuleScanning, RuleBruteForce, RuleMiningPorts, RuleBandwidthHog, RuleCloudAgent, RulePolicy, RuleBlindSpot, RuleUnattributed}
+
+func rulePrio(id string) int {
+	if i := slices.Index(rulePriority, id); i >= 0 {
+		return i
+	}
+	return len(rulePriority)
+}
+
+// SortFindings orders findings most severe first, then by rule priority
+// (specific threats before generic ones), then by summary: the first one is
+// the report's verdict.
+func SortFindings(fs []Finding) {
+	slices.SortStableFunc(fs, func(a, b Finding) int {
+		if x := cmp.Compare(sevRank(b.Severity), sevRank(a.Severity)); x != 0 {
+			return x
+		}
+		if x := cmp.Compare(rulePrio(a.ID), rulePrio(b.ID)); x != 0 {
+			return x
+		}
+		if x := cmp.Compare(a.ID, b.ID); x != 0 {
+			return x
+		}
+		return cmp.Compare(a.Summary, b.Summary)
+	})
+}
+
+func sevRank(s Severity) int {
+	return slices.Index([]Severity{SevInfo, SevLow, SevMedium, SevHigh, SevCritical}, s) + 1
+}
+
+func (c *findCtx) add(f Finding) { c.out = append(c.out, f) }
+
+func human(b int64) string {
+	v := float64(b)
+	for _, u := range []string{"B", "kB", "MB", "GB", "TB"} {
+		if v < 999.95 || u == "TB" {
+			if u == "B" {
+				return fmt.Sprintf("%.0f %s", v, u)
+			}
+			return fmt.Sprintf("%.1f %s", v, u)
+		}
+		v /= 1000
+	}
+	return ""
+}
+
+func humanRate(bps float64) string { return strings.Replace(human(int64(bps*8)), "B", "b", 1) + "/s" }
+
+func pct(x float64) string { return fmt.Sprintf("%.0f%%", x*100) }
+
+func tsStr(ns int64) string { return time.Unix(0, ns).UTC().Format("15:04:05Z") }
+
+func (c *findCtx) where(a netip.Addr) string {
+	l := Locate(c.in.Geo, a)
+	s := l.String()
+	if c.home != "" && l.Country != "" && l.Country != c.home {
+		s += " (foreign)"
+	}
+	return s
+}
+
+func (c *findCtx) foreign(a netip.Addr) bool {
+	l := Locate(c.in.Geo, a)
+	return c.home != "" && l.Country != "" && l.Country != c.home
+}
+
+func (c *findCtx) proc(k ingest.ProcKey) (ingest.ProcessInfo, bool) {
+	p, ok := c.in.Procs[k]
+	return p, ok
+}
+
+func (c *findCtx) procDesc(k ingest.ProcKey) string {
+	name := c.names[k]
+	if name == "" {
+		name = fmt.Sprintf("pid %d", k.PID)
+	}
+	if p, ok := c.proc(k); ok {
+		var facts []string
+		if p.User != "" {
+			facts = append(facts, "user "+p.User)
+		} else if p.UID >= 0 {
+			facts = append(facts, fmt.Sprintf("uid %d", p.UID))
+		}
+		if p.Exe != "" {
+			e := p.Exe
+			if p.ExeDeleted {
+				e += " (deleted)"
+			}
+			facts = append(facts, e)
+		}
+		if len(facts) > 0 {
+			name += " (" + strings.Join(facts, ", ") + ")"
+		}
+	}
+	return name
+}
+
+func (c *findCtx) parent(p ingest.ProcessInfo) *ingest.ProcessInfo {
+	var best *ingest.ProcessInfo
+	for k, q := range c.in.Procs {
+		if k.PID == p.PPID && p.PPID != 0 && q.Start <= p.Start {
+			q := q
+			if best == nil || q.Start > best.Start {
+				best = &q
+			}
+		}
+	}
+	return best
+}
+
+// remotesOf returns a process's remote hosts with its wire bytes to each.
+func (c *findCtx) remotesOf(k ingest.ProcKey) []struct {
+	addr    netip.Addr
+	out, in int64
+	flows   int
+} {
+	m := map[netip.Addr]int{}
+	counted := map[FlowKey]bool{}
+	var rs []struct {
+		addr    netip.Addr
+		out, in int64
+		flows   int
+	}
+	for _, f := range c.r.Flows {
+		for _, o := range f.Owners {
+			if o.Owner.Proc != k || !o.Owner.Attributed() {
+				continue
+			}
+			a := f.Key.B.Addr()
+			i, ok := m[a]
+			if !ok {
+				i = len(rs)
+				m[a] = i
+				rs = append(rs, struct {
+					addr    netip.Addr
+					out, in int64
+					flows   int
+				}{addr: a})
+			}
+			rs[i].out += o.Out.Wire
+			rs[i].in += o.In.Wire
+			if !counted[f.Key] {
+				counted[f.Key] = true
+				rs[i].flows++
+			}
+		}
+	}
+	slices.SortStableFunc(rs, func(a, b struct {
+		addr    netip.Addr
+		out, in int64
+		flows   int
+	}) int {
+		if x := cmp.Compare(b.out+b.in, a.out+a.in); x != 0 {
+			return x
+		}
+		return a.addr.Compare(b.addr)
+	})
+	return rs
+}
+
+func (c *findCtx) ownerName(k FlowKey) (string, ingest.ProcKey) {
+	o, ok := c.owner[k]
+	if !ok || !o.Attributed() {
+		if ok && o.Cause != "" {
+			return "an unattributed socket (" + string(o.Cause) + ")", ingest.ProcKey{}
+		}
+		return "an unattributed socket", ingest.ProcKey{}
+	}
+	return c.procDesc(o.Proc), o.Proc
+}
+
+func (c *findCtx) flowFor(t ingest.FiveTuple) (FlowKey, bool) {
+	for _, f := range c.r.Flows {
+		if f.Key.Proto != t.Proto {
+			continue
+		}
+		if (f.Key.A == t.Src && f.Key.B == t.Dst) || (f.Key.A == t.Dst && f.Key.B == t.Src) {
+			return f.Key, true
+		}
+	}
+	return FlowKey{}, false
+}
+
+var poolPorts = map[uint16]bool{3333: true, 3334: true, 3357: true, 4444: true, 5555: true, 5730: true, 6666: true, 7777: true,
+	8888: true, 9999: true, 10128: true, 13333: true, 14433: true, 14444: true, 20535: true, 45560: true, 45700: true}
+
+func (c *findCtx) mining() {
+	done := map[ingest.ProcKey]bool{}
+	for _, h := range c.in.Signals.Stratum {
+		k, ok := c.flowFor(h.Tuple)
+		if !ok {
+			continue
+		}
+		who, pk := c.ownerName(k)
+		if done[pk] && pk != (ingest.ProcKey{}) {
+			continue
+		}
+		done[pk] = true
+		c.flagged[pk] = true
+		remote := k.B
+		f := Finding{ID: RuleMining, Severity: SevCritical, Flows: []FlowKey{k},
+			Summary: fmt.Sprintf("crypto mining: %s speaks the Stratum mining protocol (%s) to %s in %s", who, h.Method, remote, c.where(remote.Addr())),
+			Next:    nextContain}
+		if pk != (ingest.ProcKey{}) {
+			f.Procs = []ingest.ProcKey{pk}
+		}
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%s at %s: payload %q", h.Tuple, tsStr(h.TS), h.Excerpt))
+		for _, fl := range c.r.Flows {
+			if o := c.owner[fl.Key]; pk != (ingest.ProcKey{}) && o.Proc == pk {
+				d := time.Duration(fl.Traffic.Last - fl.Traffic.First).Round(time.Second)
+				f.Evidence = append(f.Evidence, fmt.Sprintf("flow %s → %s (%s): %s out, %s in over %s, long-lived and steady",
+					fl.Key.A, fl.Key.B, c.where(fl.Key.B.Addr()), human(fl.Traffic.Out.Wire), human(fl.Traffic.In.Wire), d))
+			}
+		}
+		c.add(f)
+	}
+	// Without payload evidence: long-lived, low-rate TCP flows to pool ports.
+	byProc := map[ingest.ProcKey][]Flow{}
+	for _, fl := range c.r.Flows {
+		if fl.Key.Proto != ingest.ProtoTCP || !fl.Key.Oriented || !poolPorts[fl.Key.B.Port()] {
+			continue
+		}
+		d := float64(fl.Traffic.Last-fl.Traffic.First) / 1e9
+		if d < 30 || float64(fl.Traffic.Out.Wire+fl.Traffic.In.Wire)/d > 20000 {
+			continue
+		}
+		o := c.owner[fl.Key]
+		if done[o.Proc] && o.Attributed() {
+			continue
+		}
+		byProc[o.Proc] = append(byProc[o.Proc], fl)
+	}
+	keys := make([]ingest.ProcKey, 0, len(byProc))
+	for k := range byProc {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b ingest.ProcKey) int { return cmp.Or(cmp.Compare(a.PID, b.PID), cmp.Compare(a.Start, b.Start)) })
+	for _, k := range keys {
+		fls := byProc[k]
+		who, _ := c.ownerName(fls[0].Key)
+		f := Finding{ID: RuleMiningPorts, Severity: SevMedium, Next: "Look at the process and its binary; if it is not a known service, treat the host as compromised: " + nextContainTail,
+			Summary: fmt.Sprintf("possible crypto mining: %s keeps long-lived, low-rate connections to mining-pool port(s)", who)}
+		for _, fl := range fls {
+			f.Flows = append(f.Flows, fl.Key)
+			f.Evidence = append(f.Evidence, fmt.Sprintf("%s → %s (%s) port %d for %s, %s total",
+				fl.Key.A, fl.Key.B.Addr(), c.where(fl.Key.B.Addr()), fl.Key.B.Port(), time.Duration(fl.Traffic.Last-fl.Traffic.First).Round(time.Second), human(fl.Traffic.Out.Wire+fl.Traffic.In.Wire)))
+		}
+		c.add(f)
+	}
+}
+
+func (c *findCtx) floods() {
+	// UDP floods: many small outgoing datagrams to one target.
+	type agg struct {
+		pkts, bytes int64
+		first, last int64
+		procs       map[ingest.ProcKey]bool
+		ports       map[uint16]bool
+	}
+	udp := map[netip.Addr]*agg{}
+	for _, fl := range c.r.Flows {
+		if fl.Key.Proto != ingest.ProtoUDP || !fl.Key.Oriented {
+			continue
+		}
+		a := udp[fl.Key.B.Addr()]
+		if a == nil {
+			a = &agg{first: fl.Traffic.First, procs: map[ingest.ProcKey]bool{}, ports: map[uint16]bool{}}
+			udp[fl.Key.B.Addr()] = a
+		}
+		a.pkts += fl.Traffic.Out.Packets
+		a.bytes += fl.Traffic.Out.Wire
+		a.first = min(a.first, fl.Traffic.First)
+		a.last = max(a.last, fl.Traffic.Last)
+		a.ports[fl.Key.B.Port()] = true
+		if o := c.owner[fl.Key]; o.Attributed() {
+			a.procs[o.Proc] = true
+		}
+	}
+	for _, t := range sortedAddrs(udp) {
+		a := udp[t]
+		d := max(float64(a.last-a.first)/1e9, 1)
+		pps := float64(a.pkts) / d
+		if a.pkts < 1000 || pps < 500 || a.bytes/a.pkts > 300 {
+			continue
+		}
+		who := "unattributed sockets"
+		var pks []ingest.ProcKey
+		for k := range a.procs {
+			pks = append(pks, k)
+		}
+		slices.SortFunc(pks, func(x, y ingest.ProcKey) int { return cmp.Compare(x.PID, y.PID) })
+		if len(pks) > 0 {
+			who = c.procDesc(pks[0])
+			c.flagged[pks[0]] = true
+		}
+		c.add(Finding{ID: RuleUDPFlood, Severity: SevHigh, Procs: pks, Next: nextContain,
+			Summary: fmt.Sprintf("DDoS participation: %s floods %s (%s) with small UDP packets, %.0f packets/s", who, t, c.where(t), pps),
+			Evidence: []string{fmt.Sprintf("%d UDP packets (%s, %d B average) to %s on %d port(s) between %s and %s",
+				a.pkts, human(a.bytes), a.bytes/a.pkts, t, len(a.ports), tsStr(a.first), tsStr(a.last))}})
+	}
+	for _, s := range c.in.Signals.SYNOut {
+		d := max(float64(s.Last-s.First)/1e9, 1)
+		if s.SYNs < 500 || float64(s.SYNs)/d < 100 {
+			continue
+		}
+		c.add(Finding{ID: RuleSYNFlood, Severity: SevHigh, Next: nextContain,
+			Summary: fmt.Sprintf("DDoS participation: SYN flood from this host to %s (%s), %.0f SYNs/s", s.Addr, c.where(s.Addr), float64(s.SYNs)/d),
+			Evidence: []string{fmt.Sprintf("%d bare SYNs to %s on %d port(s) from %d source address(es), %s–%s",
+				s.SYNs, s.Addr, s.Ports, s.Peers, tsStr(s.First), tsStr(s.Last))}})
+	}
+	if sp := c.in.Signals; sp.Spoofed >= 100 {
+		var tg []string
+		for _, a := range sp.SpoofedTargets {
+			tg = append(tg, a.String())
+		}
+		var sm []string
+		for _, a := range sp.SpoofedSample {
+			sm = append(sm, a.String())
+		}
+		c.add(Finding{ID: RuleSpoofed, Severity: SevHigh, Next: nextContain + " Spoofing needs raw sockets: look for processes running as root with CAP_NET_RAW.",
+			Summary: fmt.Sprintf("DDoS participation: %d packets left this host with forged source addresses (%d distinct)", sp.Spoofed, sp.SpoofedSources),
+			Evidence: []string{"targets: " + strings.Join(tg, ", "), "forged sources, e.g.: " + strings.Join(sm, ", "),
+				"no local socket can own these packets, so they stay unattributed (cause " + string(CauseNotLocal) + ")"}})
+	}
+}
+
+func (c *findCtx) suspicious() {
+	for _, p := range c.r.Processes {
+		info, ok := c.proc(p.Key)
+		if !ok {
+			continue
+		}
+		facts := ProcessRisk(info, c.parent(info))
+		sev := SevInfo
+		var ev []string
+		headline := ""
+		for _, f := range facts {
+			switch f.Severity {
+			case RiskHigh:
+				sev = SevHigh
+			case RiskMedium:
+				if sev != SevHigh {
+					sev = SevMedium
+				}
+			default:
+				continue
+			}
+			if headline == "" {
+				headline = f.Text
+			}
+			ev = append(ev, f.Text)
+		}
+		if sev == SevInfo {
+			continue
+		}
+		c.flagged[p.Key] = true
+		ev = append(ev, fmt.Sprintf("traffic: %s sent, %s received over %d flow(s)", human(p.Traffic.Out.Wire), human(p.Traffic.In.Wire), p.Flows))
+		ev = append(ev, c.remoteEvidence(p.Key, 3, "to ")...)
+		if info.ExeSHA256 != "" {
+			ev = append(ev, "exe sha256 "+info.ExeSHA256)
+		}
+		summary := fmt.Sprintf("suspicious process: %s — %s", c.procDesc(p.Key), headline)
+		if rs := c.remotesOf(p.Key); len(rs) > 0 {
+			summary += fmt.Sprintf("; it sent %s and received %s, mostly with %s (%s)", human(p.Traffic.Out.Wire), human(p.Traffic.In.Wire), rs[0].addr, c.where(rs[0].addr))
+		}
+		c.add(Finding{ID: RuleSuspiciousProc, Severity: sev, Procs: []ingest.ProcKey{p.Key}, Evidence: ev, Next: nextContain, Summary: summary})
+	}
+}
+
+func (c *findCtx) exfiltration() {
+	for _, p := range c.r.Processes {
+		if info, ok := c.proc(p.Key); ok {
+			if _, vendor := VendorAgent(info); vendor {
+				continue
+			}
+		}
+		tx, rx := p.Traffic.Out.Wire, p.Traffic.In.Wire
+		if tx < 1_000_000 || tx < 10*rx {
+			continue
+		}
+		rs := c.remotesOf(p.Key)
+		if len(rs) == 0 || rs[0].out*2 < tx {
+			continue // spread over many peers: a server, not a drop point
+		}
+		r := rs[0]
+		if _, special := SpecialRange(r.addr); special {
+			continue
+		}
+		d := float64(p.Traffic.Last-p.Traffic.First) / 1e9
+		if d < 20 {
+			continue
+		}
+		sev := SevMedium
+		if c.foreign(r.addr) || c.flagged[p.Key] {
+			sev = SevHigh
+		}
+		c.add(Finding{ID: RuleExfiltration, Severity: sev, Procs: []ingest.ProcKey{p.Key}, Next: "Find what the process read (its cwd, open files, cmdline) and whether the destination is a known backup or sync target; if it is not, treat the host as compromised: " + nextContainTail,
+			Summary: fmt.Sprintf("possible exfiltration: %s uploaded %s to %s (%s), %.0f× more than it received", c.procDesc(p.Key), human(r.out), r.addr, c.where(r.addr), float64(r.out)/float64(max(r.in, 1))),
+			Evidence: []string{fmt.Sprintf("sustained for %.0f s at %s on average (peak %s at %s)", d, humanRate(float64(tx)/d), humanRate(p.Traffic.Peak.Rate), tsStr(p.Traffic.Peak.At)),
+				fmt.Sprintf("%s of the process's TX went to this one host over %d flow(s)", pct(float64(r.out)/float64(tx)), r.flows)}})
+	}
+}
+
+func (c *findCtx) scanning() {
+	type key struct{ k ingest.ProcKey }
+	remotes := map[ingest.ProcKey]map[netip.Addr]bool{}
+	ports := map[ingest.ProcKey]map[netip.AddrPort]bool{}
+	bytes := map[ingest.ProcKey]int64{}
+	for _, fl := range c.r.Flows {
+		if !fl.Key.Oriented || fl.Key.Proto == ingest.ProtoICMP || fl.Key.A.Port() <= fl.Key.B.Port() {
+			continue // server side of a connection, or ICMP
+		}
+		o := c.owner[fl.Key]
+		if remotes[o.Proc] == nil {
+			remotes[o.Proc] = map[netip.Addr]bool{}
+			ports[o.Proc] = map[netip.AddrPort]bool{}
+		}
+		remotes[o.Proc][fl.Key.B.Addr()] = true
+		ports[o.Proc][fl.Key.B] = true
+		bytes[o.Proc] += fl.Traffic.Out.Wire + fl.Traffic.In.Wire
+	}
+	var ks []ingest.ProcKey
+	for k := range remotes {
+		ks = append(ks, k)
+	}
+	slices.SortFunc(ks, func(a, b ingest.ProcKey) int { return cmp.Or(cmp.Compare(a.PID, b.PID), cmp.Compare(a.Start, b.Start)) })
+	for _, k := range ks {
+		n, np := len(remotes[k]), len(ports[k])
+		if np < 100 || bytes[k]/int64(np) > 2000 {
+			continue
+		}
+		who := "unattributed sockets"
+		if k != (ingest.ProcKey{}) {
+			who = c.procDesc(k)
+		}
+		c.add(Finding{ID: RuleScanning, Severity: SevHigh, Procs: []ingest.ProcKey{k}, Next: nextContain,
+			Summary:  fmt.Sprintf("scanning: %s contacted %d remote endpoints on %d hosts with %s on average each", who, np, n, human(bytes[k]/int64(np))),
+			Evidence: []string{fmt.Sprintf("%d distinct remote hosts, %d distinct host:port endpoints, %s in all", n, np, human(bytes[k]))}})
+	}
+	for _, s := range c.in.Signals.SYNIn {
+		if s.Ports >= 100 {
+			c.add(Finding{ID: RuleScanning, Severity: SevLow, Next: "Inbound scans are background noise on public hosts; make sure only intended ports are open.",
+				Summary: fmt.Sprintf("inbound port scan from %s (%s): SYNs to %d ports", s.Addr, c.where(s.Addr), s.Ports)})
+		}
+	}
+}
+
+func (c *findCtx) bruteForce() {
+	type agg struct {
+		flows int
+		bytes int64
+		port  uint16
+	}
+	m := map[netip.Addr]*agg{}
+	for _, fl := range c.r.Flows {
+		p := fl.Key.A.Port()
+		if !fl.Key.Oriented || fl.Key.Proto != ingest.ProtoTCP || (p != 22 && p != 3389 && p != 23 && p != 5900) {
+			continue
+		}
+		a := m[fl.Key.B.Addr()]
+		if a == nil {
+			a = &agg{port: p}
+			m[fl.Key.B.Addr()] = a
+		}
+		a.flows++
+		a.bytes += fl.Traffic.Out.Wire + fl.Traffic.In.Wire
+	}
+	for _, a := range sortedAddrs(m) {
+		g := m[a]
+		if g.flows < 20 || g.bytes/int64(g.flows) > 20000 {
+			continue
+		}
+		svc := map[uint16]string{22: "SSH", 3389: "RDP", 23: "telnet", 5900: "VNC"}[g.port]
+		c.add(Finding{ID: RuleBruteForce, Severity: SevMedium,
+			Next:     "Block the source, allow " + svc + " only from known addresses, disable password logins, and check the auth log for a successful login.",
+			Summary:  fmt.Sprintf("brute force against %s: %d short connections from %s (%s)", svc, g.flows, a, c.where(a)),
+			Evidence: []string{fmt.Sprintf("%d connections to port %d, %s on average each", g.flows, g.port, human(g.bytes/int64(g.flows)))}})
+	}
+}
+
+func (c *findCtx) bandwidthHog() {
+	tx, rx := c.r.Totals.All.Out.Wire, c.r.Totals.All.In.Wire
+	if tx+rx == 0 {
+		return
+	}
+	var un Counts
+	for _, u := range c.r.Unattributed {
+		un.Add(u.Out)
+		un.Add(u.In)
+	}
+	var top *ProcessStat
+	for i := range c.r.Processes {
+		p := &c.r.Processes[i]
+		if top == nil || p.Traffic.Out.Wire+p.Traffic.In.Wire > top.Traffic.Out.Wire+top.Traffic.In.Wire {
+			top = p
+		}
+	}
+	share := func(a, b int64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return float64(a) / float64(b)
+	}
+	if top == nil || un.Wire > top.Traffic.Out.Wire+top.Traffic.In.Wire {
+		if share(un.Wire, tx+rx) >= 0.5 && c.r.Meta.Attributed {
+			c.add(Finding{ID: RuleUnattributed, Severity: SevLow, Next: "See the coverage section for why; re-collect with a shorter --interval if sockets were too short-lived.",
+				Summary: fmt.Sprintf("most traffic (%s of %s) could not be joined to a process", human(un.Wire), human(tx+rx))})
+		}
+		return
+	}
+	st, sr := share(top.Traffic.Out.Wire, tx), share(top.Traffic.In.Wire, rx)
+	if st < 0.5 && sr < 0.5 {
+		return
+	}
+	dir, s := "sent", st
+	if sr > st {
+		dir, s = "received", sr
+	}
+	what := "TX"
+	if dir == "received" {
+		what = "RX"
+	}
+	ev := c.remoteEvidence(top.Key, 3, "")
+	if n := len(c.remotesOf(top.Key)); n > 3 {
+		ev = append(ev, fmt.Sprintf("… and %d more remote hosts", n-3))
+	}
+	ev = append(ev, fmt.Sprintf("peak %s at %s; %s of TX, %s of RX", humanRate(top.Traffic.Peak.Rate), tsStr(top.Traffic.Peak.At), pct(st), pct(sr)))
+	f := Finding{ID: RuleBandwidthHog, Procs: []ingest.ProcKey{top.Key}, Evidence: ev,
+		Summary: fmt.Sprintf("%s %s %s of the host's %s (%s sent, %s received)", c.procDesc(top.Key), dir, pct(s), what, human(top.Traffic.Out.Wire), human(top.Traffic.In.Wire))}
+	info, _ := c.proc(top.Key)
+	var other *Finding
+	for i := range c.out {
+		if slices.Contains(c.out[i].Procs, top.Key) && (other == nil || sevRank(c.out[i].Severity) > sevRank(other.Severity)) {
+			other = &c.out[i]
+		}
+	}
+	switch vendor, isVendor := VendorAgent(info); {
+	case c.flagged[top.Key]:
+		f.Severity, f.Next = SevHigh, nextContain
+		f.Summary += ": an abnormal process"
+	case other != nil:
+		f.Severity, f.Next = other.Severity, other.Next
+		f.Summary += ": see " + other.ID
+	case isVendor:
+		f.Severity, f.Next = SevMedium, nextVendor
+		f.Summary += ": the cloud vendor's agent (" + vendor + ")"
+	default:
+		f.Severity, f.Next = SevInfo, nextCapacity
+		f.Summary += ": a normal service, nothing suspicious found"
+	}
+	c.add(f)
+}
+
+func (c *findCtx) cloudAgents() {
+	for _, p := range c.r.Processes {
+		info, ok := c.proc(p.Key)
+		if !ok {
+			continue
+		}
+		vendor, isVendor := VendorAgent(info)
+		if !isVendor || p.Traffic.Out.Wire+p.Traffic.In.Wire == 0 {
+			continue
+		}
+		ev := c.remoteEvidence(p.Key, 3, "")
+		c.add(Finding{ID: RuleCloudAgent, Severity: SevInfo, Procs: []ingest.ProcKey{p.Key}, Evidence: ev, Next: nextVendor,
+			Summary: fmt.Sprintf("cloud vendor agent: %s is %s; it sent %s and received %s", c.procDesc(p.Key), vendor, human(p.Traffic.Out.Wire), human(p.Traffic.In.Wire))})
+	}
+}
+
+func (c *findCtx) blindSpots() {
+	var dropped, received uint64
+	for _, i := range c.r.Meta.Interfaces {
+		dropped += i.Dropped
+		received += i.Received
+	}
+	var ctx, crx int64
+	if m := c.in.Manifest; m != nil {
+		var md uint64
+		for _, i := range m.Interfaces {
+			md += i.CaptureDropped
+			if i.Captured && i.CountersStart != nil && i.CountersEnd != nil {
+				ctx += int64(i.CountersEnd.TxBytes - i.CountersStart.TxBytes)
+				crx += int64(i.CountersEnd.RxBytes - i.CountersStart.RxBytes)
+			}
+		}
+		dropped = max(dropped, md)
+	}
+	var ev []string
+	sev := Severity("")
+	if dropped > 0 {
+		sev = SevMedium
+		ev = append(ev, fmt.Sprintf("the kernel dropped %d packets the capture should have seen", dropped))
+	}
+	capTX, capRX := c.r.Totals.All.Out.Wire, c.r.Totals.All.In.Wire
+	if ctx+crx > 1_000_000 && float64(capTX+capRX) < 0.8*float64(ctx+crx) {
+		sev = SevMedium
+		ev = append(ev, fmt.Sprintf("the capture holds %s but the interface counters moved %s (%s missing)",
+			human(capTX+capRX), human(ctx+crx), pct(1-float64(capTX+capRX)/float64(ctx+crx))))
+	}
+	all := c.r.Totals.All.Sum().Wire
+	for _, u := range c.r.Unattributed {
+		b := u.Out.Wire + u.In.Wire + u.Unknown.Wire
+		if u.Cause == CauseNoSnapshot && all > 0 && float64(b) > 0.05*float64(all) {
+			if sev == "" {
+				sev = SevLow
+			}
+			ev = append(ev, fmt.Sprintf("%s of the traffic fell in times no socket inventory covers", pct(float64(b)/float64(all))))
+		}
+	}
+	if sev == "" {
+		return
+	}
+	c.add(Finding{ID: RuleBlindSpot, Severity: sev, Evidence: ev, Next: nextCapture,
+		Summary: "capture blind spot: the numbers above are a lower bound"})
+}
+
+func (c *findCtx) policy() {
+	if c.in.Policy == nil {
+		return
+	}
+	for _, f := range c.in.Policy.Check(c.r, c.in.Procs, c.in.Geo) {
+		c.add(f)
+	}
+}
+
+// remoteEvidence describes a process's top n remote hosts, one line each.
+func (c *findCtx) remoteEvidence(k ingest.ProcKey, n int, prefix string) []string {
+	var ev []string
+	for i, r := range c.remotesOf(k) {
+		if i == n {
+			break
+		}
+		ev = append(ev, fmt.Sprintf("%s%s (%s): %s out, %s in", prefix, r.addr, c.where(r.addr), human(r.out), human(r.in)))
+	}
+	return ev
+}
+
+// sortedAddrs returns a map's address keys in address order.
+func sortedAddrs[V any](m map[netip.Addr]V) []netip.Addr {
+	out := make([]netip.Addr, 0, len(m))
+	for a := range m {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
+	return out
+}

@@ -1,0 +1,213 @@
+package analyze
+
+import (
+	"bytes"
+	"cmp"
+	"net/netip"
+	"slices"
+
+	"github.com/flowblame/flowblame/ingest"
+)
+
+// SignalSource wraps a PacketSource and, as packets pass through it to
+// Analyze, notes the few per-packet facts the findings need that flow totals
+// cannot give: Stratum JSON-RPC in payloads (crypto mining), bare SYNs per
+// target (SYN floods, scans), and outgoing packets with a source address that
+// is not the host's (spoofing). The checks are branch-cheap for ordinary
+// packets; maps are touched only for the rare matching ones.
+type SignalSource struct {
+	ingest.PacketSource
+	local     []netip.Prefix
+	localMACs [][6]byte
+	sig       Signals
+	synOut    map[netip.Addr]*SYNTarget
+	synIn     map[netip.Addr]*SYNTarget
+	stratum   map[ingest.FiveTuple]int
+}
+
+// Signals are the per-packet facts gathered by a SignalSource.
+type Signals struct {
+	// Stratum lists flows whose payload carried mining-protocol JSON-RPC.
+	Stratum []StratumHit `json:"stratum,omitempty"`
+	// SYNOut are targets of outgoing bare SYNs (no ACK), most first.
+	SYNOut []SYNTarget `json:"syn_out,omitempty"`
+	// SYNIn are sources of incoming bare SYNs, most first.
+	SYNIn []SYNTarget `json:"syn_in,omitempty"`
+	// Spoofed counts outgoing packets whose source is not a local address.
+	Spoofed        int64        `json:"spoofed_packets"`
+	SpoofedSources int          `json:"spoofed_sources"`
+	SpoofedSample  []netip.Addr `json:"spoofed_sample,omitempty"`
+	SpoofedTargets []netip.Addr `json:"spoofed_targets,omitempty"`
+	spoofSrc       map[netip.Addr]struct{}
+	spoofDst       map[netip.Addr]int64
+}
+
+// StratumHit is one flow seen speaking a mining protocol.
+type StratumHit struct {
+	Tuple   ingest.FiveTuple `json:"tuple"`
+	TS      int64            `json:"ts"`
+	Method  string           `json:"method"`
+	Excerpt string           `json:"excerpt"`
+}
+
+// SYNTarget counts bare SYNs to (or from) one address.
+type SYNTarget struct {
+	Addr  netip.Addr `json:"addr"`
+	SYNs  int64      `json:"syns"`
+	Ports int        `json:"ports"`
+	Peers int        `json:"peers"`
+	First int64      `json:"first"`
+	Last  int64      `json:"last"`
+	ports map[uint16]struct{}
+	peers map[netip.Addr]struct{}
+}
+
+// NewSignalSource wraps src. local and localMACs decide which packets are
+// outgoing, as in Options.
+func NewSignalSource(src ingest.PacketSource, local []netip.Prefix, localMACs [][6]byte) *SignalSource {
+	return &SignalSource{PacketSource: src, local: local, localMACs: localMACs,
+		synOut: map[netip.Addr]*SYNTarget{}, synIn: map[netip.Addr]*SYNTarget{}, stratum: map[ingest.FiveTuple]int{}}
+}
+
+func (s *SignalSource) isLocal(a netip.Addr) bool {
+	for _, p := range s.local {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *SignalSource) macLocal(m [6]byte) bool {
+	for _, l := range s.localMACs {
+		if l == m {
+			return true
+		}
+	}
+	return false
+}
+
+var stratumMethods = [][]byte{[]byte(`"mining.subscribe"`), []byte(`"mining.authorize"`), []byte(`"mining.submit"`),
+	[]byte(`"mining.notify"`), []byte(`"mining.set_difficulty"`), []byte(`"method":"login"`), []byte(`"method":"submit"`),
+	[]byte(`"method":"job"`), []byte(`"method": "login"`), []byte(`"method": "submit"`), []byte(`"eth_submitLogin"`), []byte(`"eth_submitWork"`)}
+
+// Next implements ingest.PacketSource.
+func (s *SignalSource) Next(p *ingest.Packet) error {
+	if err := s.PacketSource.Next(p); err != nil {
+		return err
+	}
+	if p.Kind != ingest.KindIP {
+		return nil
+	}
+	if len(p.Payload) > 8 && p.Payload[0] == '{' {
+		s.checkStratum(p)
+	}
+	if p.Tuple.Proto == ingest.ProtoTCP && p.TCPFlags&0x12 == 0x02 { // SYN without ACK
+		src, dst := p.Tuple.Src.Addr(), p.Tuple.Dst.Addr()
+		switch {
+		case s.isLocal(src) && !s.isLocal(dst):
+			s.count(s.synOut, dst, p.Tuple.Dst.Port(), src, p.TS)
+		case s.isLocal(dst) && !s.isLocal(src):
+			s.count(s.synIn, src, p.Tuple.Dst.Port(), dst, p.TS)
+		}
+	}
+	out := p.Dir == ingest.DirOut || (p.HasMAC && len(s.localMACs) > 0 && s.macLocal(p.SrcMAC))
+	if out && len(s.local) > 0 {
+		if src := p.Tuple.Src.Addr(); !s.isLocal(src) && !src.IsLoopback() && !s.isLocal(p.Tuple.Dst.Addr()) {
+			s.sig.Spoofed++
+			if s.sig.spoofSrc == nil {
+				s.sig.spoofSrc = map[netip.Addr]struct{}{}
+				s.sig.spoofDst = map[netip.Addr]int64{}
+			}
+			if len(s.sig.spoofSrc) < 100000 {
+				s.sig.spoofSrc[src] = struct{}{}
+			}
+			s.sig.spoofDst[p.Tuple.Dst.Addr()]++
+		}
+	}
+	return nil
+}
+
+func (s *SignalSource) checkStratum(p *ingest.Packet) {
+	if _, seen := s.stratum[p.Tuple]; seen {
+		return
+	}
+	for _, m := range stratumMethods {
+		if bytes.Contains(p.Payload, m) {
+			s.stratum[p.Tuple] = len(s.sig.Stratum)
+			ex := p.Payload
+			if len(ex) > 60 {
+				ex = ex[:60]
+			}
+			s.sig.Stratum = append(s.sig.Stratum, StratumHit{Tuple: p.Tuple, TS: p.TS, Method: string(bytes.Trim(m, `"`)), Excerpt: string(bytes.ToValidUTF8(ex, []byte("?")))})
+			return
+		}
+	}
+}
+
+func (s *SignalSource) count(m map[netip.Addr]*SYNTarget, a netip.Addr, port uint16, peer netip.Addr, ts int64) {
+	t := m[a]
+	if t == nil {
+		if len(m) > 200000 {
+			return
+		}
+		t = &SYNTarget{Addr: a, First: ts, ports: map[uint16]struct{}{}, peers: map[netip.Addr]struct{}{}}
+		m[a] = t
+	}
+	t.SYNs++
+	t.Last = ts
+	if len(t.ports) < 65536 {
+		t.ports[port] = struct{}{}
+	}
+	if len(t.peers) < 65536 {
+		t.peers[peer] = struct{}{}
+	}
+}
+
+// Signals returns what was seen, deterministically ordered. Call it after
+// the source is exhausted.
+func (s *SignalSource) Signals() Signals {
+	sig := s.sig
+	flatten := func(m map[netip.Addr]*SYNTarget) []SYNTarget {
+		var out []SYNTarget
+		for _, t := range m {
+			c := *t
+			c.Ports, c.Peers = len(t.ports), len(t.peers)
+			c.ports, c.peers = nil, nil
+			out = append(out, c)
+		}
+		slices.SortFunc(out, func(a, b SYNTarget) int {
+			if c := cmp.Compare(b.SYNs, a.SYNs); c != 0 {
+				return c
+			}
+			return a.Addr.Compare(b.Addr)
+		})
+		if len(out) > 50 {
+			out = out[:50]
+		}
+		return out
+	}
+	sig.SYNOut, sig.SYNIn = flatten(s.synOut), flatten(s.synIn)
+	sig.SpoofedSources = len(sig.spoofSrc)
+	for a := range sig.spoofSrc {
+		sig.SpoofedSample = append(sig.SpoofedSample, a)
+	}
+	slices.SortFunc(sig.SpoofedSample, func(a, b netip.Addr) int { return a.Compare(b) })
+	if len(sig.SpoofedSample) > 5 {
+		sig.SpoofedSample = sig.SpoofedSample[:5]
+	}
+	for a := range sig.spoofDst {
+		sig.SpoofedTargets = append(sig.SpoofedTargets, a)
+	}
+	slices.SortFunc(sig.SpoofedTargets, func(a, b netip.Addr) int {
+		if c := cmp.Compare(sig.spoofDst[b], sig.spoofDst[a]); c != 0 {
+			return c
+		}
+		return a.Compare(b)
+	})
+	if len(sig.SpoofedTargets) > 5 {
+		sig.SpoofedTargets = sig.SpoofedTargets[:5]
+	}
+	sig.spoofSrc, sig.spoofDst = nil, nil
+	return sig
+}

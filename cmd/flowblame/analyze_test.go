@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in fixtures/golden")
+
+var bundles = []string{"webserver", "miner", "floodbot", "exfil", "masquerade", "cloudagent"}
+
+// scrub removes what cannot be deterministic across builds (the tool
+// version), in one place.
+func scrub(s string) string {
+	return strings.ReplaceAll(s, "flowblame "+version, "flowblame VERSION")
+}
+
+func golden(t *testing.T, name string, got string) {
+	t.Helper()
+	p := filepath.Join("..", "..", "fixtures", "golden", name)
+	if *update {
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("read golden (run go test ./cmd/flowblame -update): %v", err)
+	}
+	if d := cmp.Diff(string(want), got); d != "" {
+		t.Errorf("%s differs from golden (-want +got; regenerate with -update and review the diff):\n%s", name, d)
+	}
+}
+
+func runArgs(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	app := newApp(&out, &errb)
+	app.Metadata = map[string]any{"command": "flowblame " + strings.Join(args, " ")}
+	full := append([]string{"flowblame"}, args...)
+	err := app.RunContext(context.Background(), interspersed(app, full))
+	return out.String(), errb.String(), err
+}
+
+func TestAnalyzeGoldens(t *testing.T) {
+	for _, b := range bundles {
+		for _, format := range []string{"text", "json", "md"} {
+			t.Run(b+"."+format, func(t *testing.T) {
+				out, _, err := runArgs(t, "analyze", "--format", format, filepath.Join("..", "..", "fixtures", "bundles", b))
+				if err != nil {
+					t.Fatal(err)
+				}
+				golden(t, b+"."+format, scrub(out))
+			})
+		}
+	}
+}
+
+// TestVerdicts is the acceptance of the report: each scenario's verdict is
+// the first line of the Markdown report, and the normal web server has no
+// high-severity finding.
+func TestVerdicts(t *testing.T) {
+	want := map[string]string{
+		"webserver":  "**Verdict (info):** nginx[1301]",
+		"miner":      "**Verdict (critical):** crypto mining: kdevtmpfsi[4242]",
+		"floodbot":   "**Verdict (high):** DDoS participation: dbus-daemon[31337]",
+		"exfil":      "**Verdict (medium):** possible exfiltration: python3[5150]",
+		"masquerade": "**Verdict (high):** suspicious process: [kworker/0:2][6666]",
+		"cloudagent": "**Verdict (medium):** YDService[888]",
+	}
+	for _, b := range bundles {
+		out, _, err := runArgs(t, "analyze", "-f", "md", filepath.Join("..", "..", "fixtures", "bundles", b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(out, "\n")
+		if !strings.HasPrefix(first, want[b]) {
+			t.Errorf("%s: first line %q, want prefix %q", b, first, want[b])
+		}
+	}
+	_, _, err := runArgs(t, "analyze", "--fail-on", "high", filepath.Join("..", "..", "fixtures", "bundles", "webserver"))
+	if err != nil {
+		t.Errorf("normal web server: --fail-on high returned %v, want no high finding", err)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"ok", []string{"analyze", "../../fixtures/bundles/miner"}, exitOK},
+		{"findings", []string{"analyze", "--fail-on", "high", "../../fixtures/bundles/miner"}, exitFindings},
+		{"below threshold", []string{"analyze", "--fail-on", "critical", "../../fixtures/bundles/exfil"}, exitOK},
+		{"bad flag", []string{"analyze", "--no-such-flag", "../../fixtures/bundles/miner"}, exitUsage},
+		{"bad format", []string{"analyze", "-f", "pdf", "../../fixtures/bundles/miner"}, exitUsage},
+		{"bad severity", []string{"analyze", "--fail-on", "severe", "../../fixtures/bundles/miner"}, exitUsage},
+		{"nothing", []string{"analyze"}, exitUsage},
+		{"missing file", []string{"analyze", "no-such-capture.pcap"}, exitError},
+		{"not a capture", []string{"analyze", "analyze_test.go"}, exitError},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := runArgs(t, tc.args...)
+			if got := exitCode(err); got != tc.want {
+				t.Errorf("exit code %d (err %v), want %d", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestFlagsAfterArguments(t *testing.T) {
+	a, _, err1 := runArgs(t, "analyze", "-f", "json", "--top", "2", "../../fixtures/bundles/miner")
+	b, _, err2 := runArgs(t, "analyze", "../../fixtures/bundles/miner", "-f", "json", "--top", "2")
+	// The reproduce command differs by construction; everything else must not.
+	strip := func(s string) string {
+		var keep []string
+		for _, l := range strings.Split(s, "\n") {
+			if !strings.Contains(l, `"command"`) {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	if err1 != nil || err2 != nil || strip(a) != strip(b) {
+		t.Fatalf("flags after the bundle should work like flags before it: %v %v", err1, err2)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policy.json")
+	os.WriteFile(pol, []byte(`{"allow_processes": ["nginx", "sshd"], "allow_countries": ["US"], "severity": "high"}`), 0o644)
+	out, _, err := runArgs(t, "analyze", "--policy", pol, "--fail-on", "high", "-f", "md", "../../fixtures/bundles/webserver")
+	var fe findingsError
+	if !errors.As(err, &fe) {
+		t.Fatalf("want a policy violation (exit 3), got %v", err)
+	}
+	if !strings.Contains(out, "outside allow_countries") {
+		t.Errorf("report does not name the country violation:\n%s", out)
+	}
+	os.WriteFile(pol, []byte(`{"allow_processes": ["nginx", "sshd"], "allow_countrys": ["US"]}`), 0o644)
+	if _, _, err := runArgs(t, "analyze", "--policy", pol, "../../fixtures/bundles/webserver"); exitCode(err) != exitError {
+		t.Errorf("a misspelt policy field must be an error, got %v", err)
+	}
+}
