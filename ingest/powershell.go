@@ -33,6 +33,7 @@ func readPowerShell(path string) (SocketSnapshot, []Diagnostic, error) {
 
 var (
 	psCSVHeaderRE = regexp.MustCompile(`(?im)^"?(LocalAddress|Id|ProcessId|ProcessName)"?,`)
+	psTableRE     = regexp.MustCompile(`(?m)^LocalAddress +LocalPort +.*\r?\n-{12} +-{9} `)
 	psJSONRE      = regexp.MustCompile(`"(LocalPort|OwningProcess|ProcessName)"\s*:`)
 )
 
@@ -51,6 +52,9 @@ func sniffPowerShell(head []byte) bool {
 		bytes.Contains(t, []byte("NetUDPEndpoint")) {
 		return true
 	}
+	if psTableRE.Match(t) {
+		return true
+	}
 	return psCSVHeaderRE.Match(t) && (bytes.Contains(t, []byte("LocalPort")) || bytes.Contains(t, []byte("OwningProcess")))
 }
 
@@ -66,9 +70,41 @@ func parsePowerShellLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		psJSON(lines, b, ds)
 		return
 	}
-	var c csvTables
-	for _, l := range lines {
-		c.line(l, b, ds)
+	var (
+		c       csvTables
+		table   *psTable
+		pending *dumpLine // a line that may be a console table header
+	)
+	unknown := func(l dumpLine) {
+		ds.add(DiagMalformed, l, "ps-line", fmt.Sprintf("line not understood: %q", clip(strings.TrimSpace(l.s))))
+	}
+	for i, l := range lines {
+		if strings.TrimSpace(l.s) == "" {
+			table = nil
+			if pending != nil {
+				unknown(*pending)
+				pending = nil
+			}
+			continue
+		}
+		if pending != nil {
+			h := *pending
+			pending = nil
+			if table = newPSTable(h.s, l.s); table != nil {
+				continue
+			}
+			unknown(h)
+		}
+		if table != nil {
+			table.line(l, b, ds)
+			continue
+		}
+		if !c.line(l, b, ds) {
+			pending = &lines[i]
+		}
+	}
+	if pending != nil {
+		unknown(*pending)
 	}
 }
 
@@ -131,6 +167,12 @@ func (c *csvTables) line(l dumpLine, b *snapBuilder, ds *diagSink) bool {
 			return true
 		}
 	}
+	c.row(rec, l, b, ds)
+	return true
+}
+
+// row handles one data record of the current table.
+func (c *csvTables) row(rec []string, l dumpLine, b *snapBuilder, ds *diagSink) {
 	get := func(names ...string) string {
 		for _, n := range names {
 			if i, ok := c.cols[strings.ToLower(n)]; ok && i < len(rec) {
@@ -144,25 +186,118 @@ func (c *csvTables) line(l dumpLine, b *snapBuilder, ds *diagSink) bool {
 		p, err := tasklistRow(rec)
 		if err != nil {
 			ds.add(DiagMalformed, l, "tasklist", err.Error())
-			return true
+			return
 		}
 		b.proc(p)
 	case csvProcess:
 		p, err := psProcess(get, ds, l)
 		if err != nil {
 			ds.add(DiagMalformed, l, "ps-process", err.Error())
-			return true
+			return
 		}
 		b.proc(p)
 	case csvTCP, csvUDP:
 		e, pid, err := psSocket(c.kind == csvTCP, get)
 		if err != nil {
 			ds.add(DiagMalformed, l, "ps-socket", err.Error())
-			return true
+			return
 		}
 		b.add(e, pid, "")
 	}
-	return true
+}
+
+// ---- console tables ----
+
+// psTable is a PowerShell console table (Format-Table, the default output
+// of Get-NetTCPConnection and Get-Process when redirected to a file):
+//
+//	LocalAddress                        LocalPort RemoteAddress                       RemotePort State       AppliedSetting OwningProcess
+//	------------                        --------- -------------                       ---------- -----       -------------- -------------
+//	198.51.100.7                        49712     203.0.113.9                         443        Established Internet       4321
+//
+// The dash underline gives the column spans; each blank-separated value of
+// a row belongs to the span it overlaps most (values are left- or right-
+// aligned). Cells PowerShell cut to fit end in "..." or "…"; such rows are
+// skipped with a diagnostic.
+type psTable struct {
+	csvTables
+	spans [][2]int
+}
+
+// newPSTable builds a table from its header line and dash underline, or
+// returns nil if they are not one.
+func newPSTable(header, underline string) *psTable {
+	u := strings.TrimRight(underline, " ")
+	if len(u) < 2 || strings.Trim(u, "- ") != "" || !strings.Contains(u, "--") {
+		return nil
+	}
+	var t psTable
+	for _, tok := range blankFields(u) {
+		t.spans = append(t.spans, [2]int{tok.start, tok.end})
+	}
+	names := make([]string, len(t.spans))
+	for _, tok := range blankFields(header) {
+		if i := t.column(tok.start, tok.end); i >= 0 {
+			names[i] = strings.TrimSpace(names[i] + " " + tok.s)
+		}
+	}
+	t.kind, t.cols = csvHeader(names)
+	if t.kind == csvNone || t.kind == csvTasklist {
+		return nil
+	}
+	return &t
+}
+
+// column returns the span that [a, z) overlaps most, else the nearest one.
+func (t *psTable) column(a, z int) int {
+	best, bestOv, bestDist := -1, 0, int(^uint(0)>>1)
+	for i, sp := range t.spans {
+		ov := min(z, sp[1]) - max(a, sp[0])
+		dist := max(sp[0]-z, a-sp[1], 0)
+		if ov > bestOv || bestOv == 0 && ov <= 0 && dist < bestDist {
+			best, bestOv, bestDist = i, max(ov, 0), dist
+		}
+	}
+	return best
+}
+
+// line handles one row of the table.
+func (t *psTable) line(l dumpLine, b *snapBuilder, ds *diagSink) {
+	rec := make([]string, len(t.spans))
+	for _, tok := range blankFields(l.s) {
+		if strings.HasSuffix(tok.s, "...") || strings.HasSuffix(tok.s, "…") {
+			ds.add(DiagTruncated, l, "ps-table-cut", fmt.Sprintf("value %q was cut by PowerShell to fit the console; row skipped (export with Export-Csv or ConvertTo-Json)", clip(tok.s)))
+			return
+		}
+		if i := t.column(tok.start, tok.end); i >= 0 {
+			rec[i] = strings.TrimSpace(rec[i] + " " + tok.s)
+		}
+	}
+	t.row(rec, l, b, ds)
+}
+
+type blankField struct {
+	s          string
+	start, end int
+}
+
+// blankFields splits s at runs of blanks, keeping byte positions.
+func blankFields(s string) []blankField {
+	var out []blankField
+	start := -1
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] != ' ' && s[i] != '\t' {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			out = append(out, blankField{s[start:i], start, i})
+			start = -1
+		}
+	}
+	return out
 }
 
 // csvHeader recognises a header record and indexes its columns by lower-cased

@@ -41,6 +41,17 @@ func TestParsePowerShell(t *testing.T) {
 			wantDiags: []string{"malformed"},
 		},
 		{
+			name: "console-table",
+			in: "LocalAddress LocalPort RemoteAddress RemotePort State       OwningProcess\n" +
+				"------------ --------- ------------- ---------- -----       -------------\n" +
+				"198.51.100.7 49712     203.0.113.9   443        Established 4321\n" +
+				"198.51.100.7 49713     203.0.113.... 443        Established 4321\n\n" +
+				"what is this\n",
+			want: []SocketEntry{{Proto: ProtoTCP, Local: netip.MustParseAddrPort("198.51.100.7:49712"), Remote: netip.MustParseAddrPort("203.0.113.9:443"),
+				State: "ESTAB", UID: -1, Holders: []ProcKey{{PID: 4321}}, Comms: []string{""}}},
+			wantDiags: []string{"truncated", "malformed"},
+		},
+		{
 			name:      "json-not-objects",
 			in:        `[1, "x", {"Foo": 1}]`,
 			wantDiags: []string{"malformed", "skipped"},

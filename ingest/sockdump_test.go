@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -495,4 +496,32 @@ func TestParseSocketDumpLongLine(t *testing.T) {
 	if !slices.Contains(kinds, DiagTruncated) {
 		t.Errorf("no diagnostic for the long line: %v", diags)
 	}
+}
+
+// benchDump builds an ss -tunapeH loop dump: snaps blocks of n sockets.
+func benchDump(snaps, n int) []byte {
+	var b strings.Builder
+	for s := 0; s < snaps; s++ {
+		fmt.Fprintf(&b, "%d.%09d\n", 1795867294+s, 0)
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "tcp ESTAB 0 0 198.51.100.%d:%d 203.0.113.%d:443 users:((\"worker\",pid=%d,fd=%d)) uid:1000 ino:%d sk:%x <->\n",
+				1+i%200, 1024+i%60000, 1+i%250, 1000+i%500, 3+i%1000, 100000+i, 0x1000+i)
+		}
+	}
+	return []byte(b.String())
+}
+
+// BenchmarkParseSocketDumpSS measures ss parsing throughput (bytes and
+// sockets per second) on 5 snapshots of 4,000 sockets.
+func BenchmarkParseSocketDumpSS(b *testing.B) {
+	data := benchDump(5, 4000)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		snaps, _, err := ParseSocketDump(bytes.NewReader(data), "bench.ss", fixtureMtime)
+		if err != nil || len(snaps) != 5 {
+			b.Fatalf("%d snaps, err %v", len(snaps), err)
+		}
+	}
+	b.ReportMetric(float64(5*4000*b.N)/b.Elapsed().Seconds(), "sockets/s")
 }

@@ -84,7 +84,7 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 			}
 			continue
 		}
-		if m := ssHeaderRE.FindStringSubmatch(s); m != nil {
+		if m := ssHeader(s); m != nil {
 			flush()
 			if m[1] != "" {
 				hasNetid = 1
@@ -185,6 +185,14 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 	flush()
 }
 
+// ssHeader matches the header line (cheaply rejecting socket rows).
+func ssHeader(s string) []string {
+	if !strings.HasPrefix(s, "Netid") && !strings.HasPrefix(s, "State") {
+		return nil
+	}
+	return ssHeaderRE.FindStringSubmatch(s)
+}
+
 // ssTCPInfo picks the byte counters out of a -i continuation line.
 func ssTCPInfo(s string, e *SocketEntry) {
 	for _, f := range strings.Fields(s) {
@@ -238,11 +246,13 @@ func ssUsers(rest string) ([]ssUser, string, error) {
 			return users, before, fmt.Errorf("unterminated user in %q", clip(s))
 		}
 		u := ssUser{comm: comm}
-		for _, kv := range strings.Split(s[:k], ",") {
-			if v, ok := strings.CutPrefix(kv, "pid="); ok {
-				if n, ok := atoiPos(v); ok && n > 0 {
-					u.pid = n
-				}
+		for i, kv := range strings.Split(s[:k], ",") {
+			v, ok := strings.CutPrefix(kv, "pid=")
+			if !ok && i == 0 && !strings.Contains(kv, "=") {
+				v, ok = kv, true // iproute2 < 3.18: ("sshd",1234,3)
+			}
+			if n, isNum := atoiPos(v); ok && isNum && n > 0 {
+				u.pid = n
 			}
 		}
 		s = s[k+1:]

@@ -50,6 +50,13 @@ func TestParseSS(t *testing.T) {
 			},
 		},
 		{
+			name: "old-iproute2-users",
+			in:   `ESTAB 0 0 198.51.100.1:22 198.51.100.2:5 users:(("sshd",1234,3))` + "\n",
+			want: []SocketEntry{{Proto: ProtoTCP, Local: netip.MustParseAddrPort("198.51.100.1:22"), Remote: netip.MustParseAddrPort("198.51.100.2:5"),
+				State: "ESTAB", UID: -1, Holders: []ProcKey{{PID: 1234}}, Comms: []string{"sshd"}}},
+			wantDiags: []string{"info"},
+		},
+		{
 			name: "comm-with-space-comma-paren",
 			in:   `tcp ESTAB 0 0 198.51.100.1:22 198.51.100.2:5 users:(("my app, (x)",pid=9,fd=3))` + "\n",
 			want: []SocketEntry{{Proto: ProtoTCP, Local: netip.MustParseAddrPort("198.51.100.1:22"), Remote: netip.MustParseAddrPort("198.51.100.2:5"),
