@@ -575,6 +575,14 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	}
 	ents := e.ents
 	sums := e.wl.sums(len(ents), atSec)
+	// Sort indices, not 300-byte Flows: pos[i] is flow i's place in r.Flows.
+	pos := sortedPositions(len(ents), func(a, b int32) int {
+		fa, fb := &ents[a], &ents[b]
+		if c := cmp.Compare(fb.cnt[0].Wire+fb.cnt[1].Wire, fa.cnt[0].Wire+fa.cnt[1].Wire); c != 0 {
+			return c
+		}
+		return e.ft.keys[a].compare(&e.ft.keys[b])
+	})
 	r.Flows = make([]Flow, len(ents))
 	pairs := make([]HostPair, len(e.pairs))
 	pairSums := make([]winSums, len(e.pairs))
@@ -596,7 +604,7 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	}
 	for i := range ents {
 		f := &ents[i]
-		fl := &r.Flows[i]
+		fl := &r.Flows[pos[i]]
 		fl.Key = e.ft.keys[i].flowKey()
 		fl.Iface = int(f.iface)
 		t := &fl.Traffic
@@ -623,7 +631,7 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	for i := range remotes {
 		remotes[i].Traffic.OutRate, remotes[i].Traffic.InRate = remSums[i].rates()
 	}
-	e.owned(r, remotes, at)
+	e.owned(r, pos, remotes, at)
 	sortResult(r, pairs, remotes)
 	return r
 }
@@ -645,7 +653,18 @@ func seriesTraffic(ser []SecondBucket, out, in Counts, at, first, last int64) Tr
 
 // owned fills Flow.Owners, Processes, Unattributed, Coverage and
 // RemoteHost.Processes from the owner shares.
-func (e *engine) owned(r *Result, remotes []RemoteHost, at int64) {
+func (e *engine) owned(r *Result, pos []int32, remotes []RemoteHost, at int64) {
+	// One backing array for every flow's Owners.
+	nOwners := make([]int32, len(r.Flows))
+	for si := range e.shares {
+		nOwners[pos[e.shares[si].flow]]++
+	}
+	backing := make([]OwnerShare, len(e.shares))
+	off := 0
+	for i, n := range nOwners {
+		r.Flows[i].Owners = backing[off : off : off+int(n)]
+		off += int(n)
+	}
 	type procAcc struct {
 		flows   map[int32]struct{}
 		remotes map[netip.Addr]int64
@@ -677,7 +696,7 @@ func (e *engine) owned(r *Result, remotes []RemoteHost, at int64) {
 		sh := &e.shares[si]
 		f := &e.ents[sh.flow]
 		o := &e.owners[sh.owner]
-		fl := &r.Flows[sh.flow]
+		fl := &r.Flows[pos[sh.flow]]
 		tot := sh.cnt[0]
 		tot.Add(sh.cnt[1])
 		fl.Owners = append(fl.Owners, OwnerShare{Owner: o.a, Traffic: tot, Out: sh.cnt[0], In: sh.cnt[1]})
@@ -836,25 +855,20 @@ func compareAttribution(a, b Attribution) int {
 func totalWire(t *Traffic) int64 { return t.Out.Wire + t.In.Wire }
 
 // sortResult orders every slice of r (see Result).
+// Flows are already in order (placed by sortedPositions).
 func sortResult(r *Result, pairs []HostPair, remotes []RemoteHost) {
-	slices.SortFunc(r.Flows, func(a, b Flow) int {
-		if c := cmp.Compare(totalWire(&b.Traffic), totalWire(&a.Traffic)); c != 0 {
+	permute(pairs, sortedPositions(len(pairs), func(a, b int32) int {
+		if c := cmp.Compare(totalWire(&pairs[b].Traffic), totalWire(&pairs[a].Traffic)); c != 0 {
 			return c
 		}
-		return compareFlowKey(a.Key, b.Key)
-	})
-	slices.SortFunc(pairs, func(a, b HostPair) int {
-		if c := cmp.Compare(totalWire(&b.Traffic), totalWire(&a.Traffic)); c != 0 {
+		return comparePair(pairs[a], pairs[b])
+	}))
+	permute(remotes, sortedPositions(len(remotes), func(a, b int32) int {
+		if c := cmp.Compare(totalWire(&remotes[b].Traffic), totalWire(&remotes[a].Traffic)); c != 0 {
 			return c
 		}
-		return comparePair(a, b)
-	})
-	slices.SortFunc(remotes, func(a, b RemoteHost) int {
-		if c := cmp.Compare(totalWire(&b.Traffic), totalWire(&a.Traffic)); c != 0 {
-			return c
-		}
-		return a.Addr.Compare(b.Addr)
-	})
+		return remotes[a].Addr.Compare(remotes[b].Addr)
+	}))
 	slices.SortFunc(r.Processes, func(a, b ProcessStat) int {
 		if c := cmp.Compare(totalWire(&b.Traffic), totalWire(&a.Traffic)); c != 0 {
 			return c
@@ -875,4 +889,32 @@ func comparePair(a, b HostPair) int {
 		return c
 	}
 	return cmp.Compare(b2i(a.Oriented), b2i(b.Oriented))
+}
+
+// sortedPositions sorts the indices 0..n-1 with cmpIdx and returns, for each
+// index, its position in that order.
+func sortedPositions(n int, cmpIdx func(a, b int32) int) []int32 {
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, cmpIdx)
+	pos := make([]int32, n)
+	for p, i := range order {
+		pos[i] = int32(p)
+	}
+	return pos
+}
+
+// permute moves s[i] to s[pos[i]] in place (pos is a permutation; it is
+// consumed).
+func permute[T any](s []T, pos []int32) {
+	for i := range s {
+		for pos[i] >= 0 && int(pos[i]) != i {
+			j := pos[i]
+			s[i], s[j] = s[j], s[i]
+			pos[i], pos[j] = pos[j], -1
+		}
+		pos[i] = -1
+	}
 }

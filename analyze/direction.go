@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"net/netip"
 
@@ -38,6 +39,30 @@ func (k *fkey) flowKey() FlowKey {
 		B:        netip.AddrPortFrom(k.addrB(), k.pb),
 		Oriented: k.flags&fOriented != 0,
 	}
+}
+
+// compare orders keys as compareFlowKey orders their FlowKeys: protocol,
+// IPv4 before IPv6, A (address, port), B, then unoriented before oriented.
+func (k *fkey) compare(o *fkey) int {
+	if k.proto != o.proto {
+		return cmp.Compare(k.proto, o.proto)
+	}
+	if v, w := k.flags&fV4, o.flags&fV4; v != w {
+		return cmp.Compare(w, v)
+	}
+	if c := bytes.Compare(k.a[:], o.a[:]); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.pa, o.pa); c != 0 {
+		return c
+	}
+	if c := bytes.Compare(k.b[:], o.b[:]); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.pb, o.pb); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.flags&fOriented, o.flags&fOriented)
 }
 
 func (k *fkey) addrA() netip.Addr { return addr16(k.a, k.flags&fV4 != 0) }
