@@ -55,8 +55,11 @@ const DefaultSlack int64 = 1e9
 //     packet used the IPv4-mapped IPv6 form and the other did not;
 //     MethodEvent for destroy/probe-only sockets; MethodForeign for foreign
 //     dumps.
-//  2. The same within Slack of the lifetime: MethodExactSlack (MethodMapped,
-//     MethodEvent or MethodForeign as above, with lower confidence).
+//  2. The same within the slack zone: Slack before and after the lifetime,
+//     widened to the inventory before First and the inventory after the
+//     end (the first that did not list the socket): MethodExactSlack
+//     (MethodMapped, MethodEvent or MethodForeign as above, with lower
+//     confidence).
 //  3. A TCP listener on the local port (same address or wildcard) whose
 //     lifetime (± Slack) covers t: MethodListener (the server side of an
 //     accepted connection that lived between inventories).
@@ -198,7 +201,17 @@ func NewSocketIndex(obs []ingest.SocketObservation, procs map[ingest.ProcKey]ing
 				e.coreTo = o.Last + x.slack
 			}
 		}
+		// The slack zone reaches at least one slack beyond the lifetime and
+		// at least to the neighbouring inventories: the socket may have
+		// existed until the first inventory that did not list it (dump
+		// loops slow down on busy hosts, so gaps exceed the median).
 		e.slackFrom, e.slackTo = e.coreFrom-x.slack, e.coreTo+x.slack
+		if prev, ok := x.invBefore(o.Netns, e.coreFrom); ok && prev+1 < e.slackFrom {
+			e.slackFrom = prev + 1
+		}
+		if next, ok := x.invAfter(o.Netns, e.coreTo); ok && next-1 > e.slackTo {
+			e.slackTo = next - 1
+		}
 		if unconnected(o) {
 			e.listener = o.Proto == ingest.ProtoTCP
 			k := portKey{o.Proto, o.Local.Port()}
@@ -266,6 +279,20 @@ func (x *SocketIndex) invBefore(netns uint64, t int64) (int64, bool) {
 		return 0, false
 	}
 	return ts[i-1], true
+}
+
+// invAfter is the earliest inventory of netns strictly after t (falling
+// back to all inventories when the netns has none).
+func (x *SocketIndex) invAfter(netns uint64, t int64) (int64, bool) {
+	ts := x.invNS[netns]
+	if len(ts) == 0 {
+		ts = x.inv
+	}
+	i := sort.Search(len(ts), func(i int) bool { return ts[i] > t })
+	if i == len(ts) {
+		return 0, false
+	}
+	return ts[i], true
 }
 
 // closedState: states in which a socket no longer belongs to a process.

@@ -307,3 +307,20 @@ func TestSocketIndexHolderlessDestroy(t *testing.T) {
 		t.Errorf("got %+v", a)
 	}
 }
+
+func TestSocketIndexSlackReachesNextInventory(t *testing.T) {
+	cov := ingest.Coverage{Inventories: map[uint64][]int64{0: {0, 1 * sec, 2 * sec, 3 * sec, 7 * sec}}, Interval: sec}
+	obs := []ingest.SocketObservation{{Proto: ingest.ProtoTCP, Local: ap("198.51.100.1:4000"), Remote: ap("198.51.100.2:80"),
+		State: "ESTAB", First: 2 * sec, Last: 3 * sec, Holders: []ingest.ProcKey{{PID: 9}}, Source: ingest.FormatSS, Via: "snapshot"}}
+	x := NewSocketIndex(obs, nil, cov, JoinOptions{})
+	for _, tc := range []struct {
+		ts   int64
+		pid  int
+		conf Confidence
+	}{{ts: 6 * sec, pid: 9, conf: ConfLow}, {ts: 7*sec + sec/2, pid: 0, conf: ConfNone}, {ts: 1*sec + sec/2, pid: 9, conf: ConfLow}} {
+		a, _, _ := x.Attribute(ingest.ProtoTCP, ap("198.51.100.1:4000"), ap("198.51.100.2:80"), tc.ts)
+		if a.Proc.PID != tc.pid || a.Confidence != tc.conf {
+			t.Errorf("t=%d: got %+v", tc.ts, a)
+		}
+	}
+}
