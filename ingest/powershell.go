@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/netip"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -454,11 +455,9 @@ func psJSON(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 	}
 	text := sb.String()
 	lineAt := func(off int64) dumpLine {
-		i := 0
-		for i+1 < len(starts) && int64(starts[i+1]) <= off {
-			i++
-		}
-		if len(lines) == 0 {
+		// The last line starting at or before off (JSON skips leading blanks).
+		i := sort.Search(len(starts), func(i int) bool { return int64(starts[i]) > off }) - 1
+		if i < 0 {
 			return dumpLine{}
 		}
 		return lines[i]

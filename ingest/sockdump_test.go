@@ -525,3 +525,78 @@ func BenchmarkParseSocketDumpSS(b *testing.B) {
 	}
 	b.ReportMetric(float64(5*4000*b.N)/b.Elapsed().Seconds(), "sockets/s")
 }
+
+// TestReadFormats runs each readX on a fixture written to a file: the
+// snapshot and its diagnostics name the file.
+func TestReadFormats(t *testing.T) {
+	tests := []struct {
+		name    string
+		archive string
+		member  string
+		read    func(string) (SocketSnapshot, []Diagnostic, error)
+		sockets int
+	}{
+		{"ss", "ss.txtar", "tunap.ss", readSS, 12},
+		{"lsof", "lsof.txtar", "inP.lsof", readLsof, 12},
+		{"lsof-F", "lsof.txtar", "F.lsof", readLsofF, 12},
+		{"netstat", "netstat.txtar", "tunap.netstat", readNetstat, 12},
+		{"netstat-ano", "netstat-ano.txtar", "ano-tasklist.netstat", readNetstatANO, 16},
+		{"powershell", "powershell.txtar", "tcp.csv", readPowerShell, 6},
+	}
+	dir := t.TempDir()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ar, err := txtar.ParseFile(filepath.Join(sockFixtures, tc.archive))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var data []byte
+			for _, f := range ar.Files {
+				if f.Name == tc.member {
+					data = f.Data
+				}
+			}
+			path := filepath.Join(dir, tc.member)
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s, diags, err := tc.read(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.File != path || len(s.Sockets) != tc.sockets {
+				t.Errorf("File %q, %d sockets; want %q, %d", s.File, len(s.Sockets), path, tc.sockets)
+			}
+			for _, d := range diags {
+				if d.File != path {
+					t.Errorf("diagnostic names %q", d.File)
+				}
+			}
+			if _, _, err := tc.read(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("missing file: err = %v", err)
+			}
+		})
+	}
+}
+
+// BenchmarkParsePowerShellJSON checks that JSON exports parse in linear
+// time (20,000 connections).
+func BenchmarkParsePowerShellJSON(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("[\n")
+	for i := 0; i < 20000; i++ {
+		if i > 0 {
+			sb.WriteString(",\n")
+		}
+		fmt.Fprintf(&sb, "    {\n        \"LocalAddress\":  \"198.51.100.7\",\n        \"LocalPort\":  %d,\n        \"RemoteAddress\":  \"203.0.113.9\",\n        \"RemotePort\":  443,\n        \"State\":  5,\n        \"OwningProcess\":  %d\n    }", 1024+i%60000, 100+i%300)
+	}
+	sb.WriteString("\n]\n")
+	data := []byte(sb.String())
+	b.SetBytes(int64(len(data)))
+	for i := 0; i < b.N; i++ {
+		s, _, err := parsePowerShell(bytes.NewReader(data))
+		if err != nil || len(s.Sockets) != 20000 {
+			b.Fatalf("%d sockets, err %v", len(s.Sockets), err)
+		}
+	}
+}
