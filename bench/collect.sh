@@ -62,8 +62,8 @@ npackets() { # total packets in capture files
 }
 
 HZ=$(getconf CLK_TCK)
-echo "| load | capturer | offered pkts | captured | captured/offered | kernel drops | CPU % of 1 core | peak RSS MiB | MB written / min |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| load | capturer | offered pkts | captured | captured/offered | kernel drops | CPU % of 1 core | peak RSS MiB | MB written / min | of which packets |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 
 run() { # run LOADNAME CAPTURER IPERF-ARGS...
 	local load=$1 cap=$2; shift 2
@@ -92,22 +92,25 @@ run() { # run LOADNAME CAPTURER IPERF-ARGS...
 	wait $pid 2>/dev/null || true
 	wait $srv 2>/dev/null || true
 	local c1; c1=$(counters)
-	local offered=$((c1 - c0)) captured drops bytes
+	local offered=$((c1 - c0)) captured drops bytes capbytes
 	case $cap in
 	tcpdump)
 		captured=$(npackets $out.pcap)
 		drops=$(awk '/dropped by kernel/ {print $1}' $out.err)
-		bytes=$(stat -c %s $out.pcap);;
+		bytes=$(stat -c %s $out.pcap)
+		capbytes=$bytes;;
 	flowblame)
 		captured=$(npackets $out/capture/*.pcapng)
 		drops=$(python3 -c "import json,sys; m=json.load(open('$out/manifest.json')); print(sum(i['capture_dropped'] for i in m['interfaces'] if i['captured']))")
-		bytes=$(du -sb $out | cut -f1);;
+		bytes=$(du -sb $out | cut -f1)
+		capbytes=$(du -sb $out/capture | cut -f1)
+		[ -z "${VERBOSE:-}" ] || ls -l $out $out/capture >&2;;
 	esac
 	awk -v l="$load" -v c="$cap" -v o=$offered -v n=$captured -v d=${drops:-?} -v k=$((k1 - k0)) -v hz=$HZ \
-		-v t0=$t0 -v t1=$t1 -v r=$hwm -v b=$bytes 'BEGIN {
+		-v t0=$t0 -v t1=$t1 -v r=$hwm -v b=$bytes -v cb=$capbytes 'BEGIN {
 		el = t1 - t0
-		printf "| %s | %s | %d | %d | %.4f | %s | %.1f | %.1f | %.1f |\n", l, c, o, n, (o ? n / o : 0), d,
-			100 * k / hz / el, r / 1024, b / 1e6 / (el + 1.5) * 60 }'
+		printf "| %s | %s | %d | %d | %.4f | %s | %.1f | %.1f | %.1f | %.1f |\n", l, c, o, n, (o ? n / o : 0), d,
+			100 * k / hz / el, r / 1024, b / 1e6 / (el + 1.5) * 60, cb / 1e6 / (el + 1.5) * 60 }'
 }
 
 for cap in tcpdump flowblame; do
