@@ -203,3 +203,49 @@ func runLoopback(t *testing.T, filter bool) {
 		t.Errorf("verify: %v", err)
 	}
 }
+
+func TestRunStops(t *testing.T) {
+	needRoot(t)
+	tests := []struct {
+		name     string
+		opts     Options
+		wantStop string
+	}{
+		{"duration, archived", Options{Duration: 1500 * time.Millisecond, MinFree: -1}, StopDuration},
+		{"disk floor", Options{MinFree: 1 << 62, NoTar: true}, StopDiskFloor},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.opts
+			o.Interfaces, o.Sockets = []string{"lo"}, fakeSockets
+			o.Out = filepath.Join(t.TempDir(), "b")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			r, err := Run(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Manifest.Capture.StopReason != tc.wantStop {
+				t.Errorf("stop reason %q, want %q", r.Manifest.Capture.StopReason, tc.wantStop)
+			}
+			wantPath := o.Out
+			if !o.NoTar {
+				wantPath += ".tar.gz"
+				if _, err := os.Stat(o.Out); !os.IsNotExist(err) {
+					t.Errorf("bundle directory left behind after archiving: %v", err)
+				}
+			}
+			if r.Path != wantPath {
+				t.Errorf("path %q, want %q", r.Path, wantPath)
+			}
+			rep, err := VerifyBundle(r.Path)
+			if err != nil || !rep.Intact() {
+				t.Errorf("verify: %+v, %v", rep, err)
+			}
+			m := r.Manifest
+			if m.Clock.MonotonicEnd <= m.Clock.MonotonicStart || m.Capture.End <= m.Capture.Start || len(m.Files) < 4 {
+				t.Errorf("manifest clocks/files: %+v %+v %d files", m.Clock, m.Capture, len(m.Files))
+			}
+		})
+	}
+}
