@@ -125,7 +125,13 @@ func winRow(f []string) (SocketEntry, int, error) {
 		if len(rest) == 0 {
 			return e, 0, fmt.Errorf("no state")
 		}
-		e.State, _ = normState(strings.Join(rest, "_"))
+		st, known := normState(strings.Join(rest, "_"))
+		if !known && !remote.IsValid() {
+			// A localised state we do not know, on a socket without a peer
+			// (0.0.0.0:0, [::]:0): only listeners look like that.
+			st = "LISTEN"
+		}
+		e.State = st
 	} else {
 		e.State = udpState(remote)
 	}

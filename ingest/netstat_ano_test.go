@@ -39,6 +39,15 @@ func TestParseNetstatANO(t *testing.T) {
 				State: "ESTAB", UID: -1, Holders: []ProcKey{{PID: 4321, Start: start}}, Comms: []string{"svchost"}}},
 		},
 		{
+			name: "unknown-localised-states",
+			in:   "  TCP    0.0.0.0:135            0.0.0.0:0              ESCUCHANDO       896\n  TCP    198.51.100.7:5         203.0.113.9:443        ESTABLECIDO      896\n",
+			want: []SocketEntry{
+				{Proto: ProtoTCP, Local: netip.MustParseAddrPort("0.0.0.0:135"), State: "LISTEN", UID: -1, Holders: []ProcKey{{PID: 896}}, Comms: []string{""}},
+				{Proto: ProtoTCP, Local: netip.MustParseAddrPort("198.51.100.7:5"), Remote: netip.MustParseAddrPort("203.0.113.9:443"), State: "ESTABLECIDO", UID: -1,
+					Holders: []ProcKey{{PID: 896}}, Comms: []string{""}},
+			},
+		},
+		{
 			name:      "hostname-and-missing-state",
 			in:        "  TCP    198.51.100.7:49713     SERVER-PC:https        ESTABLISHED     4321\n  TCP    198.51.100.7:49715     203.0.113.9:443\n",
 			wantDiags: []string{"unsupported"},
