@@ -81,6 +81,17 @@ type Document struct {
 	ProcessSeries []ProcSeries `json:"process_series,omitempty"`
 	// Geo names the database that answered location questions.
 	Geo GeoSource `json:"geo"`
+	// Timeline lists the biggest connections with their lifetimes (charts).
+	Timeline []TimelineRow `json:"timeline,omitempty"`
+}
+
+// TimelineRow is one connection's lifetime and owner.
+type TimelineRow struct {
+	Label string `json:"label"` // "tcp 198.51.100.10:45678 → 45.9.148.21:3333"
+	Owner string `json:"owner"` // "kdevtmpfsi[4242]" or "(unattributed)"
+	First int64  `json:"first"`
+	Last  int64  `json:"last"`
+	Bytes int64  `json:"wire_bytes"`
 }
 
 // Units says which byte count and unit each column uses.
@@ -341,7 +352,37 @@ func Build(in Input, opts Options) (*Document, error) {
 		d.Diagnostics = append(d.Diagnostics, Diag{File: dg.File, Kind: string(dg.Kind), Where: dg.Where, Count: max(dg.Count, 1), Message: dg.Msg})
 	}
 	d.Series = r.Series
+	buildTimeline(d, r)
 	return d, nil
+}
+
+// buildTimeline keeps the 20 biggest flows, in order of first packet.
+func buildTimeline(d *Document, r *analyze.Result) {
+	fl := slices.Clone(r.Flows)
+	slices.SortStableFunc(fl, func(a, b analyze.Flow) int {
+		return cmp.Compare(b.Traffic.Out.Wire+b.Traffic.In.Wire, a.Traffic.Out.Wire+a.Traffic.In.Wire)
+	})
+	fl = capRows(fl, 20)
+	slices.SortStableFunc(fl, func(a, b analyze.Flow) int { return cmp.Compare(a.Traffic.First, b.Traffic.First) })
+	for _, f := range fl {
+		arrow := "⇄"
+		if f.Key.Oriented {
+			arrow = "→"
+		}
+		owner := "(unattributed)"
+		var best analyze.OwnerShare
+		for _, o := range f.Owners {
+			if o.Traffic.Wire > best.Traffic.Wire {
+				best = o
+			}
+		}
+		if best.Owner.Attributed() {
+			owner = procLabel(best.Owner.Comm, best.Owner.Proc.PID)
+		}
+		d.Timeline = append(d.Timeline, TimelineRow{
+			Label: fmt.Sprintf("%s %s %s %s", ingest.ProtoName(f.Key.Proto), f.Key.A, arrow, f.Key.B),
+			Owner: owner, First: f.Traffic.First, Last: f.Traffic.Last, Bytes: f.Traffic.Out.Wire + f.Traffic.In.Wire})
+	}
 }
 
 func buildCapture(d *Document, in Input, f formatter) {

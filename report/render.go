@@ -19,6 +19,7 @@ func renderers() map[string]Renderer {
 		"text": TextRenderer{},
 		"json": JSONRenderer{},
 		"md":   MarkdownRenderer{},
+		"html": HTMLRenderer{},
 	}
 }
 
