@@ -570,48 +570,49 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	}
 
 	// Flows.
-	for i := range e.ents {
+	nflows := e.ents.len()
+	for i := range nflows {
 		e.closeShare(int32(i))
 	}
-	ents := e.ents
-	sums := e.wl.sums(len(ents), atSec)
+	ents := &e.ents
+	sums := e.wl.sums(nflows, atSec)
 	// Sort indices, not 300-byte Flows: pos[i] is flow i's place in r.Flows.
-	pos := sortedPositions(len(ents), func(a, b int32) int {
-		fa, fb := &ents[a], &ents[b]
+	pos := sortedPositions(nflows, func(a, b int32) int {
+		fa, fb := ents.at(a), ents.at(b)
 		if c := cmp.Compare(fb.cnt[0].Wire+fb.cnt[1].Wire, fa.cnt[0].Wire+fa.cnt[1].Wire); c != 0 {
 			return c
 		}
-		return e.ft.keys[a].compare(&e.ft.keys[b])
+		return e.ft.keys.at(a).compare(e.ft.keys.at(b))
 	})
-	r.Flows = make([]Flow, len(ents))
-	pairs := make([]HostPair, len(e.pairs))
-	pairSums := make([]winSums, len(e.pairs))
-	for i := range e.pairs {
-		k := &e.pairKeys[i]
+	r.Flows = make([]Flow, nflows)
+	pairs := make([]HostPair, e.pairs.len())
+	pairSums := make([]winSums, e.pairs.len())
+	for i := range int32(e.pairs.len()) {
+		k := e.pairKeys.at(i)
 		pairs[i] = HostPair{A: addr16(k.a, k.flags&fV4 != 0), B: addr16(k.b, k.flags&fV4 != 0), Oriented: k.flags&fOriented != 0}
 		pairs[i].Traffic.First, pairs[i].Traffic.Last = math.MaxInt64, math.MinInt64
 		t := &pairs[i].Traffic
-		t.PeakOut, t.PeakIn, t.Peak = e.pairs[i].peaks(&e.pairAt[i])
+		t.PeakOut, t.PeakIn, t.Peak = (*e.pairs.at(i)).peaks(e.pairAt.at(i))
 	}
-	remotes := make([]RemoteHost, len(e.remotes))
-	remSums := make([]winSums, len(e.remotes))
-	for i := range e.remotes {
-		k := &e.remKeys[i]
+	remotes := make([]RemoteHost, e.remotes.len())
+	remSums := make([]winSums, e.remotes.len())
+	for i := range int32(e.remotes.len()) {
+		k := e.remKeys.at(i)
 		remotes[i] = RemoteHost{Addr: addr16(k.b, k.v4)}
 		remotes[i].Traffic.First, remotes[i].Traffic.Last = math.MaxInt64, math.MinInt64
 		t := &remotes[i].Traffic
-		t.PeakOut, t.PeakIn, t.Peak = e.remotes[i].peaks(&e.remAt[i])
+		t.PeakOut, t.PeakIn, t.Peak = (*e.remotes.at(i)).peaks(e.remAt.at(i))
 	}
-	for i := range ents {
-		f := &ents[i]
+	for i := range int32(nflows) {
+		f := ents.at(i)
 		fl := &r.Flows[pos[i]]
-		fl.Key = e.ft.keys[i].flowKey()
+		fl.Key = e.ft.keys.at(i).flowKey()
 		fl.Iface = int(f.iface)
 		t := &fl.Traffic
 		t.Out, t.In = f.cnt[0], f.cnt[1]
 		t.OutRate, t.InRate = sums[i].rates()
-		t.PeakOut, t.PeakIn, t.Peak = f.pk.peaks(&e.flowAt[i])
-		if e.pairSolo[f.pair] == int32(i) {
+		t.PeakOut, t.PeakIn, t.Peak = f.pk.peaks(e.flowAt.at(i))
+		if *e.pairSolo.at(f.pair) == i {
 			pt := &pairs[f.pair].Traffic
 			pt.PeakOut, pt.PeakIn, pt.Peak = t.PeakOut, t.PeakIn, t.Peak
 		}
@@ -656,10 +657,10 @@ func seriesTraffic(ser []SecondBucket, out, in Counts, at, first, last int64) Tr
 func (e *engine) owned(r *Result, pos []int32, remotes []RemoteHost, at int64) {
 	// One backing array for every flow's Owners.
 	nOwners := make([]int32, len(r.Flows))
-	for si := range e.shares {
-		nOwners[pos[e.shares[si].flow]]++
+	for si := range int32(e.shares.len()) {
+		nOwners[pos[(*e.shares.at(si)).flow]]++
 	}
-	backing := make([]OwnerShare, len(e.shares))
+	backing := make([]OwnerShare, e.shares.len())
 	off := 0
 	for i, n := range nOwners {
 		r.Flows[i].Owners = backing[off : off : off+int(n)]
@@ -692,9 +693,9 @@ func (e *engine) owned(r *Result, pos []int32, remotes []RemoteHost, at int64) {
 	}
 	methods := map[Method]*MethodCoverage{}
 	remProcs := make([]map[ingest.ProcKey]int64, len(remotes))
-	for si := range e.shares {
-		sh := &e.shares[si]
-		f := &e.ents[sh.flow]
+	for si := range int32(e.shares.len()) {
+		sh := e.shares.at(si)
+		f := e.ents.at(sh.flow)
 		o := &e.owners[sh.owner]
 		fl := &r.Flows[pos[sh.flow]]
 		tot := sh.cnt[0]

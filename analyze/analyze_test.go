@@ -351,3 +351,51 @@ func TestAnalyzeMatchesBruteForce(t *testing.T) {
 		}
 	}
 }
+
+// synthPackets builds n packets over nflows flows between 100 local and
+// nremotes remote IPv4 hosts (uniformly random flows, 600 s), like bench/gen.
+func synthPackets(n, nflows, nremotes int) []ingest.Packet {
+	rng := rand.New(rand.NewPCG(3, 4))
+	type fl struct{ l, r netip.AddrPort }
+	flows := make([]fl, nflows)
+	for i := range flows {
+		l := netip.AddrFrom4([4]byte{198, 51, 100, byte(1 + rng.IntN(100))})
+		ri := rng.IntN(nremotes)
+		r := netip.AddrFrom4([4]byte{172, 16 + byte(ri>>16), byte(ri >> 8), byte(ri)})
+		flows[i] = fl{netip.AddrPortFrom(l, uint16(32768+rng.IntN(28000))), netip.AddrPortFrom(r, 443)}
+	}
+	pkts := make([]ingest.Packet, n)
+	for i := range pkts {
+		f := flows[rng.IntN(nflows)]
+		src, dst := f.l, f.r
+		if rng.IntN(2) == 0 {
+			src, dst = dst, src
+		}
+		w := 62 + rng.IntN(1453)
+		pkts[i] = ingest.Packet{TS: t0 + int64(i)*600*nsPerSec/int64(n), WireLen: w, CapLen: min(w, 96), IPLen: w - 14,
+			Kind: ingest.KindIP, SLLType: -1, Tuple: ingest.FiveTuple{Proto: ingest.ProtoTCP, Src: src, Dst: dst}}
+	}
+	return pkts
+}
+
+// BenchmarkAnalyze measures the whole engine (classification, flow table,
+// windows, peaks, result building) on an in-memory source; ns/packet is
+// the figure to compare (the source's own cost is a copy per packet).
+func BenchmarkAnalyze(b *testing.B) {
+	pkts := synthPackets(1_000_000, 200_000, 10_000)
+	for _, serial := range []bool{true, false} {
+		name := "pipelined"
+		if serial {
+			name = "serial"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Analyze(context.Background(), &memSource{pkts: pkts}, Options{Local: local24, Serial: serial}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(pkts)), "ns/packet")
+		})
+	}
+}

@@ -50,7 +50,7 @@ func (k *fkey) eq(o *fkey) bool {
 type flowTable struct {
 	slots []uint64
 	mask  uint64
-	keys  []fkey
+	keys  chunked[fkey]
 	sink  uint64 // keeps the prefetching loads alive
 }
 
@@ -69,17 +69,16 @@ func (t *flowTable) lookup(k *fkey, h uint64) (idx int32, created bool) {
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i]
 		if s == 0 {
-			idx = int32(len(t.keys))
-			t.keys = append(t.keys, *k)
+			idx = t.keys.push(*k)
 			t.slots[i] = tag<<32 | uint64(idx+1)
-			if uint64(len(t.keys))*2 > t.mask {
+			if uint64(t.keys.len())*2 > t.mask {
 				t.grow()
 			}
 			return idx, true
 		}
 		if s>>32 == tag {
 			j := int32(uint32(s)) - 1
-			if t.keys[j].eq(k) {
+			if t.keys.at(j).eq(k) {
 				return j, false
 			}
 		}
@@ -90,8 +89,8 @@ func (t *flowTable) grow() {
 	n := uint64(len(t.slots)) * 2
 	t.slots = make([]uint64, n)
 	t.mask = n - 1
-	for j := range t.keys {
-		h := t.keys[j].hash()
+	for j := range int32(t.keys.len()) {
+		h := t.keys.at(j).hash()
 		i := h & t.mask
 		for t.slots[i] != 0 {
 			i = (i + 1) & t.mask
@@ -204,20 +203,20 @@ type procEnt struct {
 type engine struct {
 	opts     Options
 	ft       *flowTable
-	ents     []flowEnt
-	flowAt   []peakAt
-	cold     []flowCold
+	ents     chunked[flowEnt]
+	flowAt   chunked[peakAt]
+	cold     chunked[flowCold]
 	pairIdx  map[pairKey]int32
-	pairKeys []pairKey
-	pairs    []peakTracker
-	pairAt   []peakAt
-	pairSolo []int32 // the pair's only flow, -1 once it has two
+	pairKeys chunked[pairKey]
+	pairs    chunked[peakTracker]
+	pairAt   chunked[peakAt]
+	pairSolo chunked[int32] // the pair's only flow, -1 once it has two
 	remIdx   map[remoteKey]int32
-	remKeys  []remoteKey
-	remotes  []peakTracker
-	remAt    []peakAt
+	remKeys  chunked[remoteKey]
+	remotes  chunked[peakTracker]
+	remAt    chunked[peakAt]
 	ifaces   []ifaceEnt
-	shares   []shareEnt
+	shares   chunked[shareEnt]
 	ownerIdx map[ownerKey]int32
 	owners   []ownerEnt
 	procIdx  map[ingest.ProcKey]int32
@@ -265,7 +264,7 @@ func (t *flowTable) resolve(recs []rec) {
 	for i := range recs {
 		if r := &recs[i]; r.ip {
 			if s := t.slots[r.hash&t.mask]; s != 0 {
-				k := &t.keys[uint32(s)-1]
+				k := t.keys.at(int32(uint32(s) - 1))
 				sink += uint64(k.a[0]) + uint64(k.flags)
 			}
 		}
@@ -291,13 +290,13 @@ func (e *engine) addChunk(recs []rec) {
 		if r.created {
 			e.newFlow(r)
 		}
-		f := &e.ents[r.flow]
+		f := e.ents.at(r.flow)
 		sink += uint64(f.cnt[0].Packets + f.last + f.pk.sec)
 		if f.pairPk >= 0 {
-			sink += uint64(e.pairs[f.pairPk].sec)
+			sink += uint64(e.pairs.at(f.pairPk).sec)
 		}
 		if f.remote >= 0 {
-			sink += uint64(e.remotes[f.remote].sec)
+			sink += uint64(e.remotes.at(f.remote).sec)
 		}
 	}
 	e.sink += sink
@@ -329,22 +328,22 @@ func (e *engine) add(r *rec) {
 		return
 	}
 	idx := r.flow
-	f := &e.ents[idx]
+	f := e.ents.at(idx)
 	// A packet before f.last is after the current validity's start
 	// (that began at or before some packet ≤ f.last); only older packets
 	// need the start, kept in the cold state.
-	if r.ts > f.validUntil || (r.ts < f.last && r.ts < e.cold[idx].validFrom) {
+	if r.ts > f.validUntil || (r.ts < f.last && r.ts < e.cold.at(idx).validFrom) {
 		e.reattribute(idx, &r.k, r.ts)
 	}
 	f.cnt[r.rev].addRec(r)
 	f.first = min(f.first, r.ts)
 	f.last = max(f.last, r.ts)
-	f.pk.add(sec, r.rev, r.wire, &e.flowAt[idx])
+	f.pk.add(sec, r.rev, r.wire, e.flowAt.at(idx))
 	if f.pairPk >= 0 {
-		e.pairs[f.pairPk].add(sec, r.rev, r.wire, &e.pairAt[f.pairPk])
+		e.pairs.at(f.pairPk).add(sec, r.rev, r.wire, e.pairAt.at(f.pairPk))
 	}
 	if f.remote >= 0 {
-		e.remotes[f.remote].add(sec, r.rev, r.wire, &e.remAt[f.remote])
+		e.remotes.at(f.remote).add(sec, r.rev, r.wire, e.remAt.at(f.remote))
 	}
 	e.logWindow(idx, f, sec, r)
 	if f.proc >= 0 {
@@ -384,13 +383,12 @@ func (e *engine) iface(i int32) *ifaceEnt {
 
 // newFlow initialises the state of the flow just added for r.
 func (e *engine) newFlow(r *rec) {
-	if int(r.flow) != len(e.ents) {
+	if int(r.flow) != e.ents.len() {
 		panic("analyze: flows created out of order") // resolve and addChunk see records in the same order
 	}
-	e.ents = append(e.ents, flowEnt{})
-	e.flowAt = append(e.flowAt, peakAt{})
-	e.cold = append(e.cold, flowCold{share: -1, shareHead: -1, validFrom: math.MaxInt64})
-	f := &e.ents[len(e.ents)-1]
+	f := e.ents.at(e.ents.push(flowEnt{}))
+	e.flowAt.push(peakAt{})
+	e.cold.push(flowCold{share: -1, shareHead: -1, validFrom: math.MaxInt64})
 	k := &r.k
 	f.iface = r.iface
 	f.first, f.last = r.ts, r.ts
@@ -398,24 +396,22 @@ func (e *engine) newFlow(r *rec) {
 	f.proc = -1
 	f.validUntil = math.MinInt64
 	f.pk = newPeakTracker()
-	e.flowAt[r.flow] = peakAt{}
 	pk := pairKey{a: k.a, b: k.b, flags: k.flags}
 	p, ok := e.pairIdx[pk]
 	if !ok {
-		p = int32(len(e.pairs))
-		e.pairs = append(e.pairs, newPeakTracker())
-		e.pairAt = append(e.pairAt, peakAt{})
-		e.pairKeys = append(e.pairKeys, pk)
-		e.pairSolo = append(e.pairSolo, r.flow)
+		p = e.pairs.push(newPeakTracker())
+		e.pairAt.push(peakAt{})
+		e.pairKeys.push(pk)
+		e.pairSolo.push(r.flow)
 		e.pairIdx[pk] = p
 		f.pairPk = -1 // the flow's own tracker stands for the pair's
 	} else {
-		if solo := e.pairSolo[p]; solo >= 0 {
+		if solo := *e.pairSolo.at(p); solo >= 0 {
 			// Second flow of the pair: until now the pair's traffic was
 			// exactly the first flow's, so its tracker starts as a copy.
-			e.pairs[p], e.pairAt[p] = e.ents[solo].pk, e.flowAt[solo]
-			e.ents[solo].pairPk = p
-			e.pairSolo[p] = -1
+			*e.pairs.at(p), *e.pairAt.at(p) = e.ents.at(solo).pk, *e.flowAt.at(solo)
+			e.ents.at(solo).pairPk = p
+			*e.pairSolo.at(p) = -1
 		}
 		f.pairPk = p
 	}
@@ -425,10 +421,9 @@ func (e *engine) newFlow(r *rec) {
 		rk := remoteKey{b: k.b, v4: k.flags&fV4 != 0}
 		ri, ok := e.remIdx[rk]
 		if !ok {
-			ri = int32(len(e.remotes))
-			e.remotes = append(e.remotes, newPeakTracker())
-			e.remAt = append(e.remAt, peakAt{})
-			e.remKeys = append(e.remKeys, rk)
+			ri = e.remotes.push(newPeakTracker())
+			e.remAt.push(peakAt{})
+			e.remKeys.push(rk)
 			e.remIdx[rk] = ri
 		}
 		f.remote = ri
@@ -438,7 +433,7 @@ func (e *engine) newFlow(r *rec) {
 // reattribute asks who owns flow idx at ts and makes that owner's share
 // current, closing the previous share.
 func (e *engine) reattribute(idx int32, k *fkey, ts int64) {
-	f, c := &e.ents[idx], &e.cold[idx]
+	f, c := e.ents.at(idx), e.cold.at(idx)
 	e.closeShare(idx)
 	var a Attribution
 	from, until := int64(math.MinInt64), int64(math.MaxInt64)
@@ -472,23 +467,22 @@ func (e *engine) reattribute(idx int32, k *fkey, ts int64) {
 	c.validFrom, f.validUntil = from, until
 	o := e.owner(a)
 	f.proc = e.owners[o].proc
-	for s := c.shareHead; s >= 0; s = e.shares[s].next {
-		if e.shares[s].owner == o {
+	for s := c.shareHead; s >= 0; s = e.shares.at(s).next {
+		if e.shares.at(s).owner == o {
 			c.share = s
 			return
 		}
 	}
-	s := int32(len(e.shares))
-	e.shares = append(e.shares, shareEnt{owner: o, flow: idx, next: c.shareHead})
+	s := e.shares.push(shareEnt{owner: o, flow: idx, next: c.shareHead})
 	c.shareHead, c.share = s, s
 }
 
 // closeShare charges what flow idx carried since its current share began
 // to that share.
 func (e *engine) closeShare(idx int32) {
-	f, c := &e.ents[idx], &e.cold[idx]
+	f, c := e.ents.at(idx), e.cold.at(idx)
 	if c.share >= 0 {
-		sh := &e.shares[c.share]
+		sh := e.shares.at(c.share)
 		for d := range f.cnt {
 			sh.cnt[d].Add(sub(f.cnt[d], c.base[d]))
 		}
@@ -519,3 +513,33 @@ func (e *engine) owner(a Attribution) int32 {
 	e.ownerIdx[k] = o
 	return o
 }
+
+// chunkShift sets the size of the chunks of a chunked slice (4096 entries).
+const chunkShift = 12
+
+// chunked is an append-only slice stored in fixed-size chunks: growing it
+// never copies or doubles memory (a plain slice of 200,000 flows reallocated
+// by append would hold two copies at its peak), and each chunk is a large,
+// page-aligned allocation, so entries sized to cache lines stay aligned.
+type chunked[T any] struct {
+	chunks [][]T
+	n      int
+}
+
+// at returns the i-th element.
+func (c *chunked[T]) at(i int32) *T {
+	return &c.chunks[i>>chunkShift][i&(1<<chunkShift-1)]
+}
+
+// push appends v and returns its index.
+func (c *chunked[T]) push(v T) int32 {
+	if c.n&(1<<chunkShift-1) == 0 {
+		c.chunks = append(c.chunks, make([]T, 1<<chunkShift))
+	}
+	i := int32(c.n)
+	*c.at(i) = v
+	c.n++
+	return i
+}
+
+func (c *chunked[T]) len() int { return c.n }
