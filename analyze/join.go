@@ -62,7 +62,10 @@ const DefaultSlack int64 = 1e9
 //     confidence).
 //  3. A TCP listener on the local port (same address or wildcard) whose
 //     lifetime (± Slack) covers t: MethodListener (the server side of an
-//     accepted connection that lived between inventories).
+//     accepted connection that lived between inventories). An accepted
+//     connection seen only closed (TIME-WAIT, owner-less destroy) keeps
+//     the listener's holders until it closed, even when the listener went
+//     away first (the server exited).
 //  4. An unconnected UDP socket bound to the local port (same address or
 //     wildcard): MethodUnconnected.
 //  5. Otherwise unattributed, with a Cause: CauseClosedBetween when only
@@ -137,12 +140,15 @@ type portKey struct {
 }
 
 type joinEntry struct {
-	obs       *ingest.SocketObservation
-	local     netip.Addr // unmapped, no zone
-	mapped    bool
-	event     bool
-	foreign   bool
-	listener  bool
+	obs      *ingest.SocketObservation
+	local    netip.Addr // unmapped, no zone
+	mapped   bool
+	event    bool
+	foreign  bool
+	listener bool
+	// accepted: a synthetic entry giving a closed, holder-less connection
+	// on a listening port the listener's holders (see inheritListeners).
+	accepted  bool
 	coreFrom  int64
 	coreTo    int64
 	slackFrom int64
@@ -221,7 +227,45 @@ func NewSocketIndex(obs []ingest.SocketObservation, procs map[ingest.ProcKey]ing
 		k := tupleKey{o.Proto, netip.AddrPortFrom(e.local, o.Local.Port()), unmapPort(o.Remote)}
 		x.exact[k] = append(x.exact[k], e)
 	}
+	x.inheritListeners()
 	return x
+}
+
+// inheritListeners covers accepted connections that lived and died between
+// inventories: the inventories list them only in TIME-WAIT (or a destroy
+// event names no owner), and the listener may be gone by the time the last
+// packets flow. Such a tuple on a port whose listener (with holders) existed
+// before the close gets a synthetic entry naming the listener's holders,
+// from the listener's first sighting to the close, charged as
+// MethodListener. Real observations of the tuple always win over it.
+func (x *SocketIndex) inheritListeners() {
+	keys := make([]tupleKey, 0, len(x.exact))
+	for k := range x.exact {
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		for _, e := range x.exact[k] {
+			if len(e.holders) > 0 || e.accepted || !(closedState(e.obs.State) || e.obs.Via == "destroy") || k.proto != ingest.ProtoTCP {
+				continue
+			}
+			var ln *joinEntry
+			for _, l := range x.bound[portKey{k.proto, k.local.Port()}] {
+				if !l.listener || len(l.holders) == 0 || l.coreFrom > e.coreFrom || !(l.local.IsUnspecified() || l.local == k.local.Addr()) {
+					continue
+				}
+				if ln == nil || l.coreTo > ln.coreTo {
+					ln = l
+				}
+			}
+			if ln == nil {
+				continue
+			}
+			a := &joinEntry{obs: e.obs, local: e.local, mapped: e.mapped, foreign: ln.foreign || e.foreign,
+				accepted: true, holders: ln.holders, coreFrom: ln.coreFrom, coreTo: e.coreFrom}
+			a.slackFrom, a.slackTo = a.coreFrom-x.slack, a.coreTo+x.slack
+			x.exact[k] = append(x.exact[k], a)
+		}
+	}
 }
 
 // Len returns the number of indexed observations.
@@ -466,6 +510,9 @@ func (x *SocketIndex) better(e *joinEntry, core bool, dist int64, b *joinEntry, 
 	if x.opts.Netns != 0 && (e.obs.Netns == x.opts.Netns) != (b.obs.Netns == x.opts.Netns) {
 		return e.obs.Netns == x.opts.Netns
 	}
+	if e.accepted != b.accepted {
+		return !e.accepted
+	}
 	if core != bCore {
 		return core
 	}
@@ -491,10 +538,10 @@ func (x *SocketIndex) better(e *joinEntry, core bool, dist int64, b *joinEntry, 
 // SocketIndex doc).
 func method(e *joinEntry, core, qMapped, bound bool) (Method, Confidence) {
 	conf := ConfHigh
-	if !core || bound {
+	if !core || bound || e.accepted {
 		conf = ConfMedium
 	}
-	if bound && !core {
+	if (bound || e.accepted) && !core {
 		conf = ConfLow
 	}
 	var m Method
@@ -502,7 +549,7 @@ func method(e *joinEntry, core, qMapped, bound bool) (Method, Confidence) {
 	case e.foreign:
 		m = MethodForeign
 		conf = lower(conf)
-	case bound && e.listener:
+	case bound && e.listener, e.accepted:
 		m = MethodListener
 	case bound:
 		m = MethodUnconnected

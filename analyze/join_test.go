@@ -324,3 +324,30 @@ func TestSocketIndexSlackReachesNextInventory(t *testing.T) {
 		}
 	}
 }
+
+func TestSocketIndexAcceptedOutlivesListener(t *testing.T) {
+	srv := ingest.ProcKey{PID: 77, Start: 3}
+	obs := []ingest.SocketObservation{
+		{Proto: ingest.ProtoTCP, Local: ap("0.0.0.0:5004"), Remote: ap("0.0.0.0:0"), State: "LISTEN",
+			First: 1 * sec, Last: 3 * sec, Holders: []ingest.ProcKey{srv}, Source: ingest.FormatNative, Via: "snapshot"},
+		{Proto: ingest.ProtoTCP, Local: ap("198.51.100.1:5004"), Remote: ap("198.51.100.2:50000"), State: "TIME-WAIT",
+			First: 7 * sec, Last: 9 * sec, Source: ingest.FormatNative, Via: "snapshot"},
+	}
+	x := NewSocketIndex(obs, map[ingest.ProcKey]ingest.ProcessInfo{srv: {Comm: "fb-server"}}, inventories(10), JoinOptions{})
+	for _, tc := range []struct {
+		ts     int64
+		method Method
+		conf   Confidence
+		cause  Cause
+	}{
+		{ts: 2 * sec, method: MethodListener, conf: ConfMedium},
+		{ts: 6 * sec, method: MethodListener, conf: ConfMedium},
+		{ts: 7*sec + sec/2, method: MethodListener, conf: ConfLow},
+		{ts: 8*sec + sec/2, method: MethodNone, conf: ConfNone, cause: CauseClosedBetween},
+	} {
+		a, _, _ := x.Attribute(ingest.ProtoTCP, ap("198.51.100.1:5004"), ap("198.51.100.2:50000"), tc.ts)
+		if a.Method != tc.method || a.Confidence != tc.conf || a.Cause != tc.cause || (tc.cause == "" && a.Comm != "fb-server") {
+			t.Errorf("t=%d: got %+v", tc.ts, a)
+		}
+	}
+}
