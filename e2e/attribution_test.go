@@ -55,8 +55,13 @@ const (
 // and `flowblame collect` record; both the foreign-dump path (pcap + ss) and
 // the native bundle path must charge each program its bytes.
 func TestAttribution(t *testing.T) {
-	RequireRoot(t, "tcpdump", "ss")
-	sc := record(t)
+	var sc *scenario
+	if dir := os.Getenv("FB_E2E_REPLAY"); dir != "" {
+		sc = replay(t, dir) // analyse a run kept with FB_E2E_KEEP
+	} else {
+		RequireRoot(t, "tcpdump", "ss")
+		sc = record(t)
+	}
 	t.Run("foreign-ss", func(t *testing.T) {
 		snaps, diags, err := ingest.ReadSocketDumps(sc.dumps, ingest.Options{})
 		if err != nil {
@@ -197,6 +202,41 @@ func record(t *testing.T) *scenario {
 	ssI.Stop()
 	capRec.Stop()
 	t.Logf("PID reuse forced: %v (pid %d)", sc.pidReused, repA.PID)
+	return sc
+}
+
+// replay loads a run recorded with FB_E2E_KEEP=dir.
+func replay(t *testing.T, dir string) *scenario {
+	sc := &scenario{dir: dir, capture: filepath.Join(dir, "cap.pcap"), bundle: filepath.Join(dir, "bundle"),
+		dumps: []string{filepath.Join(dir, "ss-e.txt"), filepath.Join(dir, "ss-i.txt")}}
+	_, err := os.Stat(filepath.Join(sc.bundle, ingest.ManifestFile))
+	sc.collectOK = err == nil
+	reps, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	sort.Strings(reps)
+	pids := map[string]int{}
+	for _, p := range reps {
+		rep, err := ReadReport(p)
+		if err != nil || strings.HasSuffix(p, ".child.json") {
+			continue
+		}
+		switch rep.Role {
+		case "bulk", "churn", "udp", "server", "fork", "reuse-a", "reuse-b":
+		default:
+			continue
+		}
+		e := expect{role: rep.Role, pid: rep.PID, comm: "fb-" + rep.Role}
+		for _, c := range rep.Conns {
+			if tu, ok := c.Tuple(); ok {
+				e.tuples = append(e.tuples, tu)
+			}
+		}
+		pids[rep.Role] = rep.PID
+		sc.expects = append(sc.expects, e)
+	}
+	if len(sc.expects) == 0 {
+		t.Fatalf("no helper reports in %s", dir)
+	}
+	sc.pidReused = pids["reuse-a"] != 0 && pids["reuse-a"] == pids["reuse-b"]
 	return sc
 }
 
