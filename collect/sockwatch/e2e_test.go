@@ -90,6 +90,8 @@ func runHelper(role, addr string) error {
 		return child.Wait()
 	case "farm":
 		return runFarm(addr)
+	case "degraded":
+		return runDegraded()
 	case "holder":
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		return nil
