@@ -53,7 +53,7 @@ func runArgs(t *testing.T, args ...string) (string, string, error) {
 
 func TestAnalyzeGoldens(t *testing.T) {
 	for _, b := range bundles {
-		for _, format := range []string{"text", "json", "md", "html"} {
+		for _, format := range []string{"text", "json", "md", "html", "iftop"} {
 			t.Run(b+"."+format, func(t *testing.T) {
 				out, _, err := runArgs(t, "analyze", "--format", format, filepath.Join("..", "..", "fixtures", "bundles", b))
 				if err != nil {
@@ -87,7 +87,15 @@ func TestVerdicts(t *testing.T) {
 			t.Errorf("%s: first line %q, want prefix %q", b, first, want[b])
 		}
 	}
-	_, _, err := runArgs(t, "analyze", "--fail-on", "high", filepath.Join("..", "..", "fixtures", "bundles", "webserver"))
+	// With no flags, the embedded DB-IP database answers, and says so.
+	out, _, err := runArgs(t, "analyze", "-f", "md", filepath.Join("..", "..", "fixtures", "bundles", "miner"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "| `45.9.148.21` | NL |") || !strings.Contains(out, "Location: country ipvAll (embedded") || !strings.Contains(out, "DB-IP") {
+		t.Errorf("the miner report should locate its pool in NL and name the embedded DB-IP database:\n%s", out)
+	}
+	_, _, err = runArgs(t, "analyze", "--fail-on", "high", filepath.Join("..", "..", "fixtures", "bundles", "webserver"))
 	if err != nil {
 		t.Errorf("normal web server: --fail-on high returned %v, want no high finding", err)
 	}

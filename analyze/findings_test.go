@@ -1,0 +1,152 @@
+package analyze
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/flowblame/flowblame/ingest"
+)
+
+// findingsOf analyses pkts (local 198.51.100.0/24) with signals and returns
+// the findings.
+func findingsOf(t *testing.T, pkts []ingest.Packet, man *ingest.Manifest, pol *Policy) []Finding {
+	t.Helper()
+	sig := NewSignalSource(&memSource{pkts: pkts}, local24, nil)
+	res, err := Analyze(context.Background(), sig, Options{Local: local24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Findings(FindingInput{Result: res, Signals: sig.Signals(), Manifest: man, Policy: pol})
+}
+
+func hasFinding(fs []Finding, id string, sev Severity) bool {
+	for _, f := range fs {
+		if f.ID == id && (sev == "" || f.Severity == sev) {
+			return true
+		}
+	}
+	return false
+}
+
+func ids(fs []Finding) string {
+	var s []string
+	for _, f := range fs {
+		s = append(s, string(f.Severity)+":"+f.ID)
+	}
+	return strings.Join(s, " ")
+}
+
+func withFlags(p ingest.Packet, flags uint8) ingest.Packet { p.TCPFlags = flags; return p }
+
+func TestFindingRules(t *testing.T) {
+	var scan, brute, syn, spoof, udp, web, stratum []ingest.Packet
+	for i := 0; i < 150; i++ { // outbound probes to 150 ports, 60 B each
+		scan = append(scan, withFlags(pkt(int64(i*10), ingest.ProtoTCP, "198.51.100.7:40000", fmt.Sprintf("203.0.113.9:%d", 1+i), 60), 0x02))
+	}
+	for i := 0; i < 30; i++ { // 30 short SSH connections from one source
+		src := fmt.Sprintf("203.0.113.66:%d", 50000+i)
+		brute = append(brute, pkt(int64(i*500), ingest.ProtoTCP, src, "198.51.100.7:22", 120), pkt(int64(i*500+5), ingest.ProtoTCP, "198.51.100.7:22", src, 300))
+	}
+	for i := 0; i < 1000; i++ { // 1000 SYNs/s for 1 s to one target
+		syn = append(syn, withFlags(pkt(int64(i), ingest.ProtoTCP, fmt.Sprintf("198.51.100.7:%d", 10000+i), "203.0.113.10:80", 60), 0x02))
+	}
+	for i := 0; i < 200; i++ { // outgoing frames with forged sources
+		p := pkt(int64(i), ingest.ProtoUDP, fmt.Sprintf("11.0.%d.%d:1234", i/250, i%250+1), "203.0.113.11:53", 80)
+		p.Dir = ingest.DirOut
+		spoof = append(spoof, p)
+	}
+	for i := 0; i < 3000; i++ { // 1000 small UDP datagrams per second for 3 s
+		udp = append(udp, pkt(int64(i), ingest.ProtoUDP, "198.51.100.7:40001", "203.0.113.12:80", 60))
+	}
+	for i := 0; i < 400; i++ { // a web server answering 40 clients
+		c := fmt.Sprintf("203.0.113.%d:4%04d", 20+i%40, i%40)
+		web = append(web, pkt(int64(i*50), ingest.ProtoTCP, c, "198.51.100.7:443", 80), pkt(int64(i*50+1), ingest.ProtoTCP, "198.51.100.7:443", c, 1500))
+	}
+	st := pkt(0, ingest.ProtoTCP, "198.51.100.7:45000", "203.0.113.13:3333", 200)
+	st.Payload = []byte(`{"id":1,"method":"mining.subscribe","params":[]}`)
+	stratum = append(stratum, st, pkt(100, ingest.ProtoTCP, "203.0.113.13:3333", "198.51.100.7:45000", 200))
+
+	tests := []struct {
+		name string
+		pkts []ingest.Packet
+		want string
+		sev  Severity
+		not  []string
+	}{
+		{"scan", scan, RuleScanning, SevHigh, nil},
+		{"brute force", brute, RuleBruteForce, SevMedium, []string{RuleScanning}},
+		{"syn flood", syn, RuleSYNFlood, SevHigh, nil},
+		{"spoofed", spoof, RuleSpoofed, SevHigh, nil},
+		{"udp flood", udp, RuleUDPFlood, SevHigh, nil},
+		{"stratum", stratum, RuleMining, SevCritical, nil},
+		{"web server", web, "", "", []string{RuleScanning, RuleBruteForce, RuleUDPFlood, RuleExfiltration, RuleSYNFlood}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := findingsOf(t, tc.pkts, nil, nil)
+			if tc.want != "" && !hasFinding(fs, tc.want, tc.sev) {
+				t.Errorf("want %s %s, got %s", tc.sev, tc.want, ids(fs))
+			}
+			for _, id := range tc.not {
+				if hasFinding(fs, id, "") {
+					t.Errorf("unexpected %s in %s", id, ids(fs))
+				}
+			}
+			for _, f := range fs {
+				if f.Summary == "" || f.Next == "" {
+					t.Errorf("%s lacks a summary or a next step", f.ID)
+				}
+				if sevRank(f.Severity) >= sevRank(SevHigh) && len(f.Evidence) == 0 {
+					t.Errorf("%s has no evidence", f.ID)
+				}
+			}
+			if tc.name == "web server" {
+				for _, f := range fs {
+					if sevRank(f.Severity) >= sevRank(SevHigh) {
+						t.Errorf("a normal web server must not get %s %s", f.Severity, f.ID)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestBlindSpotFromManifest(t *testing.T) {
+	man := &ingest.Manifest{Interfaces: []ingest.IfaceInfo{{Name: "eth0", Captured: true, CaptureDropped: 1234,
+		CountersStart: &ingest.IfaceCounters{TxBytes: 0}, CountersEnd: &ingest.IfaceCounters{TxBytes: 50_000_000}}}}
+	fs := findingsOf(t, []ingest.Packet{pkt(0, ingest.ProtoUDP, "198.51.100.7:1", "203.0.113.1:2", 1000)}, man, nil)
+	if !hasFinding(fs, RuleBlindSpot, SevMedium) {
+		t.Fatalf("want a medium capture-blind-spot, got %s", ids(fs))
+	}
+}
+
+func TestPolicyRules(t *testing.T) {
+	pol, err := ParsePolicy(strings.NewReader(`{"max_tx_bps": 1000, "ignore_findings": ["ddos-udp-flood"], "severity": "medium"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var udp []ingest.Packet
+	for i := 0; i < 3000; i++ {
+		udp = append(udp, pkt(int64(i), ingest.ProtoUDP, "198.51.100.7:40001", "203.0.113.12:80", 60))
+	}
+	fs := pol.Filter(findingsOf(t, udp, nil, pol))
+	if !hasFinding(fs, RulePolicy, SevMedium) || hasFinding(fs, RuleUDPFlood, "") {
+		t.Fatalf("want a policy violation and no (ignored) udp flood, got %s", ids(fs))
+	}
+	for _, bad := range []string{`{"allow_processes": ["["]}`, `{"severity": "urgent"}`, `{"max_tx": 1}`, `not json`} {
+		if _, err := ParsePolicy(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParsePolicy(%s) accepted a bad policy", bad)
+		}
+	}
+}
+
+func TestSortFindingsVerdictFirst(t *testing.T) {
+	fs := []Finding{{ID: RuleBandwidthHog, Severity: SevHigh, Summary: "b"}, {ID: RuleCloudAgent, Severity: SevInfo},
+		{ID: RuleUDPFlood, Severity: SevHigh, Summary: "a"}, {ID: RuleMining, Severity: SevCritical}}
+	SortFindings(fs)
+	if got := ids(fs); got != "critical:crypto-mining high:ddos-udp-flood high:bandwidth-hog info:cloud-agent" {
+		t.Fatalf("order %s", got)
+	}
+}
