@@ -570,12 +570,15 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	}
 
 	// Flows.
+	// Let the collector take what result building no longer needs.
+	e.pairIdx, e.remIdx, e.ft.slots = nil, nil, nil
 	nflows := e.ents.len()
 	for i := range nflows {
 		e.closeShare(int32(i))
 	}
 	ents := &e.ents
 	sums := e.wl.sums(nflows, atSec)
+	e.wl = nil
 	// Sort indices, not 300-byte Flows: pos[i] is flow i's place in r.Flows.
 	pos := sortedPositions(nflows, func(a, b int32) int {
 		fa, fb := ents.at(a), ents.at(b)
