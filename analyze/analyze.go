@@ -580,13 +580,18 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	sums := e.wl.sums(nflows, atSec)
 	e.wl = nil
 	// Sort indices, not 300-byte Flows: pos[i] is flow i's place in r.Flows.
-	pos := sortedPositions(nflows, func(a, b int32) int {
-		fa, fb := ents.at(a), ents.at(b)
-		if c := cmp.Compare(fb.cnt[0].Wire+fb.cnt[1].Wire, fa.cnt[0].Wire+fa.cnt[1].Wire); c != 0 {
-			return c
-		}
-		return e.ft.keys.at(a).compare(e.ft.keys.at(b))
-	})
+	// The sort reads only counts and keys, so it runs on the other core
+	// while pairs and remotes are prepared.
+	posc := make(chan []int32, 1)
+	go func() {
+		posc <- sortedPositions(nflows, func(a, b int32) int {
+			fa, fb := ents.at(a), ents.at(b)
+			if c := cmp.Compare(fb.cnt[0].Wire+fb.cnt[1].Wire, fa.cnt[0].Wire+fa.cnt[1].Wire); c != 0 {
+				return c
+			}
+			return e.ft.keys.at(a).compare(e.ft.keys.at(b))
+		})
+	}()
 	r.Flows = make([]Flow, nflows)
 	pairs := make([]HostPair, e.pairs.len())
 	pairSums := make([]winSums, e.pairs.len())
@@ -606,6 +611,7 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 		t := &remotes[i].Traffic
 		t.PeakOut, t.PeakIn, t.Peak = (*e.remotes.at(i)).peaks(e.remAt.at(i))
 	}
+	pos := <-posc
 	for i := range int32(nflows) {
 		f := ents.at(i)
 		fl := &r.Flows[pos[i]]
