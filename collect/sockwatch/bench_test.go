@@ -158,6 +158,15 @@ func TestBenchSockets(t *testing.T) {
 		secs = v
 	}
 	exe, _ := os.Executable()
+	// Farms and clients live in a network namespace of their own, so that
+	// other programs' sockets on a shared machine stay out of the inventory.
+	// The collector stays in the initial namespace (the proc connector works
+	// only there) and walks every process on the host.
+	benchNs := "swbench" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", benchNs).Run() })
+	run(t, "ip", "netns", "add", benchNs)
+	run(t, "ip", "-n", benchNs, "link", "set", "lo", "up")
+	benchIno := netnsInode(t, benchNs)
 	// 2,000 sleepers.
 	var sleepers []*exec.Cmd
 	defer func() {
@@ -181,7 +190,7 @@ func TestBenchSockets(t *testing.T) {
 		}
 	}()
 	for range 10 {
-		cmd := exec.Command(exe, "-test.run=^$")
+		cmd := exec.Command("ip", "netns", "exec", benchNs, exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), "SOCKWATCH_HELPER=farm", "SOCKWATCH_ADDR=1000,100")
 		in, _ := cmd.StdinPipe()
 		out, _ := cmd.StdoutPipe()
@@ -201,7 +210,13 @@ func TestBenchSockets(t *testing.T) {
 
 	// Components, on a bare watcher.
 	w := newWatcher(Config{}.withDefaults(), &countSink{kinds: map[string]int{}, pids: map[int]bool{}}, "/proc")
-	d, err := openDiag()
+	var d *diagConn
+	nsfd, err := unix.Open("/run/netns/"+benchNs, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = inNetns(nsfd, func() (err error) { d, err = openDiag(); return err })
+	unix.Close(nsfd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,8 +258,7 @@ func TestBenchSockets(t *testing.T) {
 	var runErr error
 	done := make(chan struct{})
 	rw := newWatcher(Config{Interval: 2 * time.Second, FullWalkEvery: 30 * time.Second}.withDefaults(), sink, "/proc")
-	rw.hostOnly = os.Getenv("SOCKWATCH_BENCH_HOSTONLY") == "1"
-	t.Logf("host netns only: %v", rw.hostOnly)
+	rw.onlyNetns = benchIno
 	go func() {
 		defer close(done)
 		defer rw.close()
@@ -262,7 +276,7 @@ func TestBenchSockets(t *testing.T) {
 	var clientPIDs []int
 	var started atomic.Int32
 	for range 100 {
-		cmd := exec.Command(exe, "-test.run=^$")
+		cmd := exec.Command("ip", "netns", "exec", benchNs, exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), "SOCKWATCH_HELPER=client", "SOCKWATCH_ADDR="+target)
 		out, _ := cmd.Output()
 		if pid, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(string(out), "PID "))); err == nil {

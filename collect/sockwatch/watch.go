@@ -82,11 +82,13 @@ type watcher struct {
 	now    func() time.Time
 	walker *fdWalker
 	pb     *prober // nil without the proc connector
-	// hostOnly skips other network namespaces (the cost benchmark uses it
-	// to measure the host namespace alone on a shared machine).
-	hostOnly bool
-	pr       *procReader
-	root     bool
+	// onlyNetns, when set, restricts inventories to that one network
+	// namespace (the cost benchmark uses it to measure its own namespace
+	// alone on a shared machine; the collector itself stays in the initial
+	// namespace, where the proc connector works).
+	onlyNetns uint64
+	pr        *procReader
+	root      bool
 
 	hostNs uint64
 	nets   []*netState // host first
@@ -699,14 +701,19 @@ func removeKey(ks []ingest.ProcKey, k ingest.ProcKey) []ingest.ProcKey {
 // discoverNetns opens sock_diag sockets in network namespaces of processes
 // that hold sockets, and retires namespaces no process lives in anymore.
 func (w *watcher) discoverNetns() {
-	if w.hostOnly {
-		return
-	}
 	seen := map[uint64][]int{}
 	for pid, ps := range w.pids {
 		if ps.netns != 0 && len(ps.inodes) > 0 {
 			seen[ps.netns] = append(seen[ps.netns], pid)
 		}
+	}
+	if w.onlyNetns != 0 {
+		for ino := range seen {
+			if ino != w.onlyNetns {
+				delete(seen, ino)
+			}
+		}
+		w.nets[0].alive = w.nets[0].info.Inode == w.onlyNetns
 	}
 	known := map[uint64]*netState{}
 	for _, n := range w.nets {
