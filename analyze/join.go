@@ -57,7 +57,9 @@ const DefaultSlack int64 = 1e9
 //     dumps.
 //  2. The same within the slack zone: Slack before and after the lifetime,
 //     widened to the inventory before First and the inventory after the
-//     end (the first that did not list the socket): MethodExactSlack
+//     end (the first that did not list the socket), plus one Slack on the
+//     side where the inventory's time stamp may precede or follow its
+//     listing (see NewSocketIndex): MethodExactSlack
 //     (MethodMapped, MethodEvent or MethodForeign as above, with lower
 //     confidence).
 //  3. A TCP listener on the local port (same address or wildcard) whose
@@ -208,15 +210,25 @@ func NewSocketIndex(obs []ingest.SocketObservation, procs map[ingest.ProcKey]ing
 			}
 		}
 		// The slack zone reaches at least one slack beyond the lifetime and
-		// at least to the neighbouring inventories: the socket may have
-		// existed until the first inventory that did not list it (dump
-		// loops slow down on busy hosts, so gaps exceed the median).
+		// at least to the neighbouring inventories that did not list the
+		// socket (dump loops slow down on busy hosts, so gaps exceed the
+		// median). An inventory's time is imprecise by up to its own
+		// duration (≤ slack): native inventories are stamped when complete
+		// (the listing happened before), foreign dump loops stamp before
+		// running the tool (the listing happened after), so the zone
+		// extends by one more slack on that side.
 		e.slackFrom, e.slackTo = e.coreFrom-x.slack, e.coreTo+x.slack
-		if prev, ok := x.invBefore(o.Netns, e.coreFrom); ok && prev+1 < e.slackFrom {
-			e.slackFrom = prev + 1
+		before, after := int64(1), int64(-1)
+		if e.foreign {
+			after = x.slack
+		} else {
+			before = 1 - x.slack
 		}
-		if next, ok := x.invAfter(o.Netns, e.coreTo); ok && next-1 > e.slackTo {
-			e.slackTo = next - 1
+		if prev, ok := x.invBefore(o.Netns, e.coreFrom); ok && prev+before < e.slackFrom {
+			e.slackFrom = prev + before
+		}
+		if next, ok := x.invAfter(o.Netns, e.coreTo); ok && next+after > e.slackTo {
+			e.slackTo = next + after
 		}
 		if unconnected(o) {
 			e.listener = o.Proto == ingest.ProtoTCP

@@ -317,10 +317,29 @@ func TestSocketIndexSlackReachesNextInventory(t *testing.T) {
 		ts   int64
 		pid  int
 		conf Confidence
-	}{{ts: 6 * sec, pid: 9, conf: ConfLow}, {ts: 7*sec + sec/2, pid: 0, conf: ConfNone}, {ts: 1*sec + sec/2, pid: 9, conf: ConfLow}} {
+	}{
+		{ts: 6 * sec, pid: 9, conf: ConfLow},
+		// ss was stamped before it ran: one more slack after the next dump.
+		{ts: 7*sec + sec/2, pid: 9, conf: ConfLow},
+		{ts: 8*sec + sec/2, pid: 0, conf: ConfNone},
+		{ts: 1*sec + sec/2, pid: 9, conf: ConfLow},
+	} {
 		a, _, _ := x.Attribute(ingest.ProtoTCP, ap("198.51.100.1:4000"), ap("198.51.100.2:80"), tc.ts)
 		if a.Proc.PID != tc.pid || a.Confidence != tc.conf {
-			t.Errorf("t=%d: got %+v", tc.ts, a)
+			t.Errorf("foreign t=%d: got %+v", tc.ts, a)
+		}
+	}
+	// Native inventories are stamped when complete: the zone ends before the
+	// next one, and starts one slack before the previous one.
+	obs[0].Source = ingest.FormatNative
+	x = NewSocketIndex(obs, nil, cov, JoinOptions{})
+	for _, tc := range []struct {
+		ts  int64
+		pid int
+	}{{ts: 6 * sec, pid: 9}, {ts: 7*sec + sec/2, pid: 0}, {ts: sec / 2, pid: 9}, {ts: -sec / 2, pid: 0}} {
+		a, _, _ := x.Attribute(ingest.ProtoTCP, ap("198.51.100.1:4000"), ap("198.51.100.2:80"), tc.ts)
+		if a.Proc.PID != tc.pid {
+			t.Errorf("native t=%d: got %+v", tc.ts, a)
 		}
 	}
 }
