@@ -21,7 +21,7 @@ const (
 type RiskFact struct {
 	// ID is stable: "exe-in-tmp", "exe-hidden-dir", "exe-deleted",
 	// "comm-exe-mismatch", "kthread-name-with-exe", "system-name-odd-path",
-	// "system-name-odd-parent", "windows-system-name-odd-path",
+	// "system-name-odd-parent", "system-name-odd-user", "windows-system-name-odd-path",
 	// "windows-exe-in-temp", "vendor-agent", "vendor-name-odd-path".
 	ID string `json:"id"`
 	// Severity is RiskHigh, RiskMedium, RiskLow or RiskInfo.
@@ -37,6 +37,17 @@ var systemDirs = []string{"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/", "/usr/li
 var systemDaemons = []string{"sshd", "cron", "crond", "atd", "anacron", "rsyslogd", "syslogd", "syslog-ng", "dbus-daemon",
 	"dbus-broker", "init", "agetty", "udevd", "auditd", "polkitd", "irqbalance", "chronyd", "ntpd", "containerd", "dockerd",
 	"snapd", "NetworkManager", "dhclient", "accounts-daemon", "avahi-daemon", "cupsd", "rpcbind", "acpid"}
+
+// rootDaemons run as root when started by init (their per-session or
+// privilege-separated children run as other users but have another parent).
+var rootDaemons = []string{"sshd", "cron", "crond", "atd", "auditd", "init", "systemd", "systemd-logind", "udevd", "systemd-udevd"}
+
+func userSuffix(u string) string {
+	if u == "" {
+		return ""
+	}
+	return " (" + u + ")"
+}
 
 // systemDaemonParents are parents a system daemon normally has.
 var systemDaemonParents = []string{"systemd", "init", "containerd-shim", "runc", "sshd", "cron", "crond", "master"}
@@ -110,6 +121,8 @@ func ProcessRisk(p ingest.ProcessInfo, parent *ingest.ProcessInfo) []RiskFact {
 				add("system-name-odd-path", RiskHigh, "system daemon name %q runs from %s, not a system directory", name, exe)
 			} else if parent != nil && p.PPID > 1 && !slices.Contains(systemDaemonParents, parent.Comm) && parent.Comm != p.Comm {
 				add("system-name-odd-parent", RiskMedium, "system daemon %q has parent %s (pid %d), not systemd/init", name, parent.Comm, parent.PID)
+			} else if p.PPID == 1 && p.UID > 0 && slices.Contains(rootDaemons, name) {
+				add("system-name-odd-user", RiskMedium, "system daemon %q started by init runs as uid %d%s, not root", name, p.UID, userSuffix(p.User))
 			}
 		}
 		if exe != "" && p.Comm != "" && !commMatches(p.Comm, base) && !interpreter(base) && vendor == nil {
