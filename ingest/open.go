@@ -450,6 +450,7 @@ func (f *fileBase) emit(p *Packet, link LinkType, frame []byte, off int64) error
 		return nil
 	}
 	dir := p.Dir
+	p.Frame = frame
 	if err := f.dec.Decode(link, frame, p); err != nil { // Decode recovers its own panics
 		switch p.Kind {
 		case KindUnsupportedLink:

@@ -183,6 +183,10 @@ type Packet struct {
 	// Payload is the first captured bytes of the outermost transport payload
 	// (at most 64 bytes). It aliases the reader's buffer.
 	Payload []byte
+	// Frame is the whole captured frame (CapLen bytes, link header
+	// included), for writers that copy packets (export --pcapng). It aliases
+	// the reader's buffer and is valid only until the next call to Next.
+	Frame []byte
 	// Comment is the pcapng EPB comment, if any (copied).
 	Comment string
 	// Hint is process information recorded in the capture itself (pcapng

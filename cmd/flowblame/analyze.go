@@ -271,10 +271,56 @@ func openInputs(o analyzeOptions) (*analysisInput, error) {
 		}
 		in.sources = append(in.sources, o.Sockets...)
 	}
+	var chain analyze.Chain
 	if len(obs) > 0 || !cov.Empty() {
-		in.attr = analyze.NewSocketIndex(obs, in.procs, cov, analyze.JoinOptions{HostPrefixes: in.local})
+		chain = append(chain, analyze.NewSocketIndex(obs, in.procs, cov, analyze.JoinOptions{HostPrefixes: in.local}))
+	}
+	// Bare pcapng captures may carry process information themselves
+	// (ptcpdump comments, process blocks, flowblame's annotated exports):
+	// one extra read collects it as the last fallback.
+	if bundlePath == "" && anyPcapng(caps) {
+		hsrc, err := ingest.OpenCaptures(caps, ingest.Options{})
+		if err != nil {
+			in.Close()
+			return nil, err
+		}
+		hints, err := analyze.CollectHints(hsrc)
+		hsrc.Close()
+		if err != nil {
+			in.Close()
+			return nil, err
+		}
+		if hints != nil {
+			chain = append(chain, hints)
+		}
+	}
+	switch len(chain) {
+	case 0:
+	case 1:
+		in.attr = chain[0]
+	default:
+		in.attr = chain
 	}
 	return in, nil
+}
+
+// anyPcapng reports whether one of the files starts with the pcapng magic
+// (gzip-compressed files are checked after decompression by the reader, so
+// they count as possible pcapng too).
+func anyPcapng(paths []string) bool {
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		var head [4]byte
+		n, _ := io.ReadFull(f, head[:])
+		f.Close()
+		if n == 4 && (head == [4]byte{0x0a, 0x0d, 0x0d, 0x0a} || (head[0] == 0x1f && head[1] == 0x8b)) {
+			return true
+		}
+	}
+	return false
 }
 
 func parseGroup(s string) (analyze.GroupBy, error) {

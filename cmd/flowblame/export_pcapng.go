@@ -3,9 +3,59 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/flowblame/flowblame/analyze"
+	"github.com/flowblame/flowblame/ingest"
+	"github.com/flowblame/flowblame/report"
 )
 
-// exportPcapng writes the annotated capture.
-func exportPcapng(ctx context.Context, o exportOptions) error {
-	return errors.New("export --pcapng: not implemented yet")
+// exportPcapng writes the capture annotated with each packet's process.
+func exportPcapng(ctx context.Context, o exportOptions) (err error) {
+	in, err := openInputs(o.analyzeOptions)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	f, err := os.Create(o.Pcapng)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	w, err := report.NewPcapngAnnotator(f, "flowblame "+version+" export", in.procs)
+	if err != nil {
+		return err
+	}
+	owners := analyze.NewPacketOwners(analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr})
+	var p ingest.Packet
+	for n := 0; ; n++ {
+		if n&4095 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := in.src.Next(&p); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return fmt.Errorf("export pcapng: %w", err)
+		}
+		ifs := in.src.Interfaces()
+		key, owner := owners.Owner(&p, ifs)
+		dir := -1
+		if key.Oriented {
+			dir = 0
+			if p.Tuple.Src == key.A {
+				dir = 1
+			}
+		}
+		if err := w.WritePacket(&p, ifs, owner, dir); err != nil {
+			return fmt.Errorf("export pcapng: %w", err)
+		}
+	}
+	return w.Close()
 }

@@ -1,0 +1,53 @@
+package analyze
+
+import "github.com/flowblame/flowblame/ingest"
+
+// PacketOwners answers "which process owned this packet" one packet at a
+// time, for writers that annotate a capture (export --pcapng). Direction is
+// decided exactly as Analyze decides it, and the Attributor is asked once
+// per flow and again only when a packet leaves the previous answer's
+// validity range.
+type PacketOwners struct {
+	cl    *classifier
+	attr  Attributor
+	cache map[fkey]cachedOwner
+	r     rec
+}
+
+type cachedOwner struct {
+	a          Attribution
+	from, till int64
+}
+
+// NewPacketOwners uses opts.Local, LocalMACs, IfaceAddrs and Attributor.
+func NewPacketOwners(opts Options) *PacketOwners {
+	return &PacketOwners{cl: newClassifier(opts), attr: opts.Attributor, cache: map[fkey]cachedOwner{}}
+}
+
+// Owner returns the flow key of p and its owner at p's time. ifaces are the
+// source's interfaces so far (their addresses count as local). Non-IP
+// frames get CauseNonIP, flows of unknown direction CauseUnknownDir.
+func (o *PacketOwners) Owner(p *ingest.Packet, ifaces []ingest.Interface) (FlowKey, Attribution) {
+	none := Attribution{Method: MethodNone, Confidence: ConfNone}
+	if p.Kind != ingest.KindIP {
+		none.Cause = CauseNonIP
+		return FlowKey{}, none
+	}
+	o.cl.refresh(ifaces)
+	o.cl.classify(p, &o.r)
+	k := o.r.k.flowKey()
+	switch {
+	case !k.Oriented:
+		none.Cause = CauseUnknownDir
+		return k, none
+	case o.attr == nil:
+		none.Cause = CauseNoSockets
+		return k, none
+	}
+	if c, ok := o.cache[o.r.k]; ok && p.TS >= c.from && p.TS <= c.till {
+		return k, c.a
+	}
+	a, from, till := o.attr.Attribute(k.Proto, k.A, k.B, p.TS)
+	o.cache[o.r.k] = cachedOwner{a: a, from: from, till: till}
+	return k, a
+}

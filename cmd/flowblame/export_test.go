@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/csv"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestExportPcapngTshark: the annotated capture opens in tshark and every
+// packet shows its process in its comment; re-analysing it alone (no
+// sockets) attributes the traffic from those annotations.
+func TestExportPcapngTshark(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "annotated.pcapng")
+	if _, _, err := runArgs(t, "export", "--pcapng", out, "../../fixtures/bundles/miner"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("tshark"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tshark not installed (CI installs it)")
+		}
+		t.Skip("tshark not installed")
+	}
+	all, err := exec.Command("tshark", "-r", out, "-T", "fields", "-e", "frame.comment").Output()
+	if err != nil {
+		t.Fatalf("tshark -r: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(all)), "\n")
+	if len(lines) != 766 {
+		t.Fatalf("tshark read %d packets, want 766", len(lines))
+	}
+	for i, l := range lines {
+		if !strings.Contains(l, "pid=") {
+			t.Fatalf("packet %d has no process comment: %q", i+1, l)
+		}
+	}
+	miner, err := exec.Command("tshark", "-r", out, "-Y", `frame.comment contains "pid=4242 comm=kdevtmpfsi"`).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(miner), "\n"); n != 346 {
+		t.Errorf("tshark filter on the miner's comment matched %d packets, want 346", n)
+	}
+	rep, _, err := runArgs(t, "analyze", "-f", "md", "--local", "198.51.100.10", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rep, "`kdevtmpfsi[4242]`") || !strings.Contains(rep, "pcapng-hint 100.0%") {
+		t.Errorf("re-analysis did not attribute from the annotations:\n%s", rep)
+	}
+}
+
+func TestExportFlowsCSV(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "flows.csv")
+	if _, _, err := runArgs(t, "export", "--flows", out, "--interval", "20s", "../../fixtures/bundles/cloudagent"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) < 5 || rows[0][0] != "start" {
+		t.Fatalf("unexpected CSV: %v", rows[:min(len(rows), 3)])
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	var agent int
+	for _, r := range rows[1:] {
+		if r[col["comm"]] == "YDService" && r[col["pid"]] == "888" {
+			agent++
+		}
+	}
+	if agent == 0 {
+		t.Error("no flow record attributed to YDService[888]")
+	}
+	if _, _, err := runArgs(t, "export", "../../fixtures/bundles/miner"); exitCode(err) != exitUsage {
+		t.Errorf("export with nothing to write: %v, want a usage error", err)
+	}
+}
