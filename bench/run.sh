@@ -85,7 +85,7 @@ row() { # name label file packets base
 	local name=$1 label=$2 file=$3 pk=$4 base=$5
 	[ -n "${WALL[$name]:-}" ] || return 0
 	awk -v l="$label" -v f="$(basename "$file")" -v w="${WALL[$name]}" -v m="${RSS[$name]}" \
-		-v p="$pk" -v s="$(stat -c %s "$file")" -v b="${WALL[$base]}" 'BEGIN {
+		-v p="$pk" -v s="$(stat -L -c %s "$file")" -v b="${WALL[$base]}" 'BEGIN {
 		if (w <= 0) w = 0.01
 		printf "| %s | %s | %.2f | %.2f M | %.0f | %.0f | %.2f× |\n", l, f, w, p / w / 1e6, s / w / 1e6, m / 1024, w / b
 	}'
