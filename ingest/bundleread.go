@@ -383,9 +383,9 @@ func (b *Bundle) finish(present map[string]int64) {
 func (b *Bundle) readMember(name string, r io.Reader) {
 	switch name {
 	case SocketsFile:
-		recs, diags := readSocketsJSONL(r, name)
-		b.Diagnostics = append(b.Diagnostics, diags...)
-		obs, cov, cd := CompileNative(recs)
+		nc := NewNativeCompiler()
+		b.Diagnostics = append(b.Diagnostics, readSocketsJSONL(r, name, nc.Add)...)
+		obs, cov, cd := nc.Finish()
 		b.Observations, b.Coverage = obs, cov
 		b.Diagnostics = append(b.Diagnostics, cd...)
 	case ProcessesFile:
@@ -442,11 +442,10 @@ func parseManifest(r io.Reader) (*Manifest, error) {
 	return &m, nil
 }
 
-// readSocketsJSONL parses sockets.jsonl; bad lines are skipped with a
-// Diagnostic giving the line number.
-func readSocketsJSONL(r io.Reader, name string) ([]SocketRecord, []Diagnostic) {
-	var recs []SocketRecord
-	diags := readJSONL(r, name, func(line []byte) error {
+// readSocketsJSONL parses sockets.jsonl, handing each record to add; bad
+// lines are skipped with a Diagnostic giving the line number.
+func readSocketsJSONL(r io.Reader, name string, add func(SocketRecord)) []Diagnostic {
+	return readJSONL(r, name, func(line []byte) error {
 		var rec SocketRecord
 		if err := json.Unmarshal(line, &rec); err != nil {
 			return err
@@ -454,10 +453,9 @@ func readSocketsJSONL(r io.Reader, name string) ([]SocketRecord, []Diagnostic) {
 		if rec.Kind == "" {
 			return errors.New("record without kind")
 		}
-		recs = append(recs, rec)
+		add(rec)
 		return nil
 	})
-	return recs, diags
 }
 
 // readJSONL calls fn for every non-blank line of r (at most maxJSONLine

@@ -258,7 +258,8 @@ func TestOpenBundleNoSockets(t *testing.T) {
 
 func TestReadJSONLLongLine(t *testing.T) {
 	in := `{"kind":"snapshot","t":1}` + "\n" + `{"kind":"x","pad":"` + strings.Repeat("a", maxJSONLine+10) + `"}` + "\n" + `{"kind":"snapshot","t":2}` + "\n"
-	recs, diags := readSocketsJSONL(strings.NewReader(in), SocketsFile)
+	var recs []SocketRecord
+	diags := readSocketsJSONL(strings.NewReader(in), SocketsFile, func(r SocketRecord) { recs = append(recs, r) })
 	if len(recs) != 2 || len(diags) != 1 || diags[0].Where != "line 2" || diags[0].Kind != DiagSkipped {
 		t.Errorf("recs %d, diags %v", len(recs), diags)
 	}
@@ -292,8 +293,9 @@ func FuzzSocketsJSONL(f *testing.F) {
 {"kind":"seen","t":8,"proto":"tcp","local":"1.2.3.4:5","remote":"5.6.7.8:9","inode":4,"holders":[{"pid":1}]}
 {"kind":"bytes","t":9,"inode":4,"bytes_acked":5}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		recs, _ := readSocketsJSONL(bytes.NewReader(data), SocketsFile)
-		obs, cov, _ := CompileNative(recs)
+		nc := NewNativeCompiler()
+		readSocketsJSONL(bytes.NewReader(data), SocketsFile, nc.Add)
+		obs, cov, _ := nc.Finish()
 		for _, o := range obs {
 			if !o.Local.IsValid() {
 				t.Fatalf("observation without local endpoint: %+v", o)

@@ -168,7 +168,25 @@ func ParseEndpoint(s string) (netip.AddrPort, error) {
 // updates counters. Records that cannot be interpreted are skipped and
 // reported as Diagnostics with their 1-based record index in Where.
 func CompileNative(records []SocketRecord) ([]SocketObservation, Coverage, []Diagnostic) {
-	c := compiler{
+	nc := NewNativeCompiler()
+	for i := range records {
+		nc.Add(records[i])
+	}
+	return nc.Finish()
+}
+
+// NativeCompiler is CompileNative one record at a time, so that a large
+// sockets.jsonl is never held in memory: only the observations are. Records
+// must be added in file order (the collector writes them in time order; an
+// inventory's "seen" and "gone" records precede its "snapshot" marker).
+type NativeCompiler struct {
+	c compiler
+	n int
+}
+
+// NewNativeCompiler returns an empty compiler.
+func NewNativeCompiler() *NativeCompiler {
+	return &NativeCompiler{c: compiler{
 		open:     map[sockID]int{},
 		inodeIdx: map[[2]uint64]int{},
 		ended:    map[sockID]int{},
@@ -176,21 +194,30 @@ func CompileNative(records []SocketRecord) ([]SocketObservation, Coverage, []Dia
 		inv:      map[uint64][]int64{},
 		snapT:    map[[2]uint64]int64{},
 		diags:    newDiagFolder(SocketsFile, 0),
-	}
-	// Inventory times first: "gone" records refer to snapshot numbers.
-	for _, r := range records {
-		if r.Kind == "snapshot" {
-			c.inv[r.Netns] = append(c.inv[r.Netns], r.T)
-			c.snapT[[2]uint64{r.Netns, uint64(r.Seq)}] = r.T
+	}}
+}
+
+// Add compiles the next record.
+func (nc *NativeCompiler) Add(r SocketRecord) {
+	nc.n++
+	if r.Kind == "snapshot" {
+		ts := nc.c.inv[r.Netns]
+		i, found := slices.BinarySearch(ts, r.T)
+		if !found {
+			nc.c.inv[r.Netns] = slices.Insert(ts, i, r.T)
 		}
+		nc.c.snapT[[2]uint64{r.Netns, uint64(r.Seq)}] = r.T
+		return
 	}
-	for ns, ts := range c.inv {
-		slices.Sort(ts)
-		c.inv[ns] = slices.Compact(ts)
-	}
-	for i := range records {
-		c.record(i+1, &records[i])
-	}
+	nc.c.record(nc.n, &r)
+}
+
+// Finish closes the sockets still open at the end (they were listed by
+// every later inventory of their netns) and returns the observations (sorted
+// by first sighting, then tuple), the coverage and the diagnostics. The
+// compiler must not be used afterwards.
+func (nc *NativeCompiler) Finish() ([]SocketObservation, Coverage, []Diagnostic) {
+	c := &nc.c
 	for _, idx := range c.openIdx() {
 		c.finish(idx, 1<<62)
 	}

@@ -55,6 +55,26 @@ func TestCompileNative(t *testing.T) {
 	if len(diags) != 2 {
 		t.Errorf("diagnostics = %v, want 2", diags)
 	}
+	// The collector writes an inventory's marker after its seen/gone
+	// records; the result is the same.
+	var reordered []SocketRecord
+	var marker *SocketRecord
+	for i := range recs {
+		r := recs[i]
+		if r.Kind == "snapshot" {
+			if marker != nil {
+				reordered = append(reordered, *marker)
+			}
+			marker = &r
+			continue
+		}
+		reordered = append(reordered, r)
+	}
+	reordered = append(reordered, *marker)
+	obs2, cov2, _ := CompileNative(reordered)
+	if d := cmp.Diff(obs, obs2, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); d != "" || len(cov2.Times()) != len(cov.Times()) {
+		t.Errorf("marker-last order differs (-first +last):\n%s", d)
+	}
 	for _, d := range diags {
 		if d.Where == "" || d.File != SocketsFile {
 			t.Errorf("diagnostic without position: %+v", d)
