@@ -20,6 +20,11 @@ import (
 var probeDelays = [...]time.Duration{10 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond,
 	100 * time.Millisecond, 150 * time.Millisecond, 250 * time.Millisecond}
 
+// proberHashLimit caps what the prober hashes itself (about 10–20 ms); larger
+// executables are hashed by the main loop, through /proc/PID/exe while the
+// process lives, else through the path if the file is unchanged.
+const proberHashLimit = 16 << 20
+
 // probeItem is one scheduled probe of a new process.
 type probeItem struct {
 	due  time.Time
@@ -216,7 +221,7 @@ func (p *prober) probe(pid int) *probeResult {
 	}
 	key := ingest.ProcKey{PID: pid, Start: start}
 	if !p.infoDone[key] {
-		if info, err := p.pr.info(pid, r.t.UnixNano()); err == nil && info.Start == start {
+		if info, err := p.pr.info(pid, r.t.UnixNano(), proberHashLimit); err == nil && info.Start == start {
 			r.info = &info
 			if len(p.infoDone) > 100_000 {
 				clear(p.infoDone)
@@ -261,7 +266,7 @@ func (w *watcher) onProcMsg(m procMsg) error {
 		k := ingest.ProcKey{PID: ev.PID, Start: ps.start}
 		if p := w.procs[k]; p != nil {
 			// Its facts changed: report them again (later lines win).
-			if np, err := w.pr.info(ev.PID, w.now().UnixNano()); err == nil && np.Start == k.Start {
+			if np, err := w.pr.info(ev.PID, w.now().UnixNano(), w.cfg.HashMaxBytes); err == nil && np.Start == k.Start {
 				np.FirstSeen = p.FirstSeen
 				*p = np
 				return w.sink.Process(np)
@@ -310,6 +315,9 @@ func (w *watcher) onProbe(r *probeResult) error {
 	key := ingest.ProcKey{PID: r.pid, Start: r.start}
 	if r.info != nil {
 		if _, ok := w.procs[key]; !ok {
+			if r.info.ExeSHA256 == "" && r.info.ExeSize > 0 {
+				w.pr.hashExe(r.pid, r.info, w.cfg.HashMaxBytes) // deferred by the prober
+			}
 			w.procs[key] = r.info
 			w.procOrder = append(w.procOrder, key)
 			if err := w.sink.Process(*r.info); err != nil {

@@ -213,7 +213,8 @@ func (pr *procReader) stat(pid int) (procStat, int64, error) {
 }
 
 // info reads the facts of a process. Fields that cannot be read stay empty.
-func (pr *procReader) info(pid int, now int64) (ingest.ProcessInfo, error) {
+// Executables up to limit bytes are hashed now (see hashExe).
+func (pr *procReader) info(pid int, now, limit int64) (ingest.ProcessInfo, error) {
 	ps, start, err := pr.stat(pid)
 	if err != nil {
 		return ingest.ProcessInfo{}, err
@@ -243,19 +244,25 @@ func (pr *procReader) info(pid int, now int64) (ingest.ProcessInfo, error) {
 		p.Netns = st.Ino
 	}
 	if p.Exe != "" {
-		pr.hashExe(pid, &p)
+		pr.hashExe(pid, &p, limit)
 	}
 	return p, nil
 }
 
 // hashExe fills ExeSize, ExeMtime and ExeSHA256 through /proc/PID/exe, which
-// still opens the binary after it was deleted or replaced. Each distinct
-// (dev, inode, mtime) is hashed once; files over hashMax and hashing past the
-// budget are skipped (counted in pr.skipped).
-func (pr *procReader) hashExe(pid int, p *ingest.ProcessInfo) {
+// still opens the binary after it was deleted or replaced; when the process
+// is gone it falls back to the path if the file there has the same size and
+// mtime. Each distinct (dev, inode, mtime) is hashed once; files over
+// hashMax and hashing past the budget are skipped (counted in pr.skipped).
+// Files over limit (the prober's smaller cap, to stay quick) are left for a
+// later call without counting them as skipped.
+func (pr *procReader) hashExe(pid int, p *ingest.ProcessInfo, limit int64) {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	f, err := os.Open(pr.path(pid, "exe"))
+	if err != nil && p.Exe != "" && !p.ExeDeleted && p.ExeSize > 0 {
+		f, err = os.Open(p.Exe)
+	}
 	if err != nil {
 		pr.skipped["exe not readable"]++
 		return
@@ -263,6 +270,10 @@ func (pr *procReader) hashExe(pid int, p *ingest.ProcessInfo) {
 	defer f.Close()
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return
+	}
+	if p.ExeSize > 0 && (st.Size != p.ExeSize || st.Mtim.Nano() != p.ExeMtime) {
+		pr.skipped["exe replaced before it could be hashed"]++
 		return
 	}
 	p.ExeSize = st.Size
@@ -279,6 +290,8 @@ func (pr *procReader) hashExe(pid int, p *ingest.ProcessInfo) {
 	case st.Size > pr.budget-pr.hashUsed:
 		pr.skipped[fmt.Sprintf("hash budget of %d bytes used up", pr.budget)]++
 		return
+	case st.Size > limit:
+		return // deferred
 	}
 	h := sha256.New()
 	n, err := io.Copy(h, io.LimitReader(f, pr.hashMax+1))

@@ -122,7 +122,7 @@ func TestParsePasswd(t *testing.T) {
 func TestProcReaderSelf(t *testing.T) {
 	pr := newProcReader("/proc", BootTimeNs(), DefaultHashMaxBytes, DefaultHashBudget)
 	pid := os.Getpid()
-	p, err := pr.info(pid, 1)
+	p, err := pr.info(pid, 1, DefaultHashMaxBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,20 +134,30 @@ func TestProcReaderSelf(t *testing.T) {
 		t.Errorf("exe facts: exe %q (want %q) size %d sha %q netns %d", p.Exe, exe, p.ExeSize, p.ExeSHA256, p.Netns)
 	}
 	// A second read uses the hash cache and the same start time.
-	q, _ := pr.info(pid, 2)
+	q, _ := pr.info(pid, 2, DefaultHashMaxBytes)
 	if q.Start != p.Start || q.ExeSHA256 != p.ExeSHA256 || pr.hashUsed != p.ExeSize {
 		t.Errorf("second read differs: start %d/%d, hashed %d bytes", q.Start, p.Start, pr.hashUsed)
 	}
 	// Caps: a tiny per-file cap skips hashing and says why.
 	small := newProcReader("/proc", BootTimeNs(), 1, DefaultHashBudget)
-	if p, _ := small.info(pid, 1); p.ExeSHA256 != "" {
+	if p, _ := small.info(pid, 1, 1); p.ExeSHA256 != "" {
 		t.Error("hash computed despite the cap")
 	}
 	if n := small.notes(); len(n) != 1 || !strings.Contains(n[0], "larger than 1 bytes") {
 		t.Errorf("notes %q", n)
 	}
+	// A limit below the file size defers hashing without a note; a later
+	// call with the full cap hashes it.
+	lazy := newProcReader("/proc", BootTimeNs(), DefaultHashMaxBytes, DefaultHashBudget)
+	lp, _ := lazy.info(pid, 1, 1)
+	if lp.ExeSHA256 != "" || len(lazy.notes()) != 0 {
+		t.Errorf("deferred hash: %q, notes %q", lp.ExeSHA256, lazy.notes())
+	}
+	if lazy.hashExe(pid, &lp, DefaultHashMaxBytes); lp.ExeSHA256 != p.ExeSHA256 {
+		t.Errorf("deferred hash %q, want %q", lp.ExeSHA256, p.ExeSHA256)
+	}
 	budget := newProcReader("/proc", BootTimeNs(), DefaultHashMaxBytes, 1)
-	if p, _ := budget.info(pid, 1); p.ExeSHA256 != "" || !strings.Contains(strings.Join(budget.notes(), ""), "budget") {
+	if p, _ := budget.info(pid, 1, DefaultHashMaxBytes); p.ExeSHA256 != "" || !strings.Contains(strings.Join(budget.notes(), ""), "budget") {
 		t.Errorf("budget not applied: %v", budget.notes())
 	}
 }

@@ -27,7 +27,8 @@ type sockState struct {
 	diagSock
 	netns    uint64
 	gen      uint64
-	firstInv int // inventory that first listed it
+	firstInv int  // inventory that first listed it
+	reported bool // a "seen" record was emitted
 	holders  []ingest.ProcKey
 	partial  string
 	// reported byte counters (a "bytes" record is emitted when they move)
@@ -50,6 +51,7 @@ type netState struct {
 	socks     map[uint64]*sockState // by cookie
 	gen       uint64
 	alive     bool
+	failed    bool // the current inventory's dump failed
 }
 
 // destroyEvent is a decoded destroy notification.
@@ -393,11 +395,16 @@ func (w *watcher) inventory(first bool) error {
 				w.note(fmt.Sprintf("sock_diag: %d undecodable message(s) skipped", bad))
 			}
 			if err != nil {
+				// A failed dump leaves this namespace out of this
+				// inventory (no false "gone"); a failing foreign
+				// namespace is given up.
+				n.failed = true
 				if n.info.Host {
-					return err
+					w.note(fmt.Sprintf("sock_diag dump failed (inventory skipped): %v", err))
+				} else {
+					w.note(fmt.Sprintf("netns %d: %v", n.info.Inode, err))
+					n.alive = false
 				}
-				w.note(fmt.Sprintf("netns %d: %v", n.info.Inode, err))
-				n.alive = false
 				break
 			}
 		}
@@ -410,6 +417,10 @@ func (w *watcher) inventory(first bool) error {
 	w.stats.Snapshots++
 	w.inv++
 	for _, n := range w.nets {
+		if n.failed {
+			n.failed = false // its new sockets are reported next time (!reported)
+			continue
+		}
 		if !n.alive {
 			continue
 		}
@@ -807,6 +818,7 @@ func (w *watcher) emitNetns(n *netState, t int64) error {
 		}
 		r := w.sockRecord("seen", s, t)
 		r.Snap = seq
+		s.reported = true
 		s.repAcked, s.repRecv, s.repSent = s.BytesAcked, s.BytesReceived, s.BytesSent
 		return w.sink.Socket(r)
 	}
@@ -826,7 +838,7 @@ func (w *watcher) emitNetns(n *netState, t int64) error {
 			s.gen &^= 1 << 63
 			continue
 		}
-		if s.partial == "\x00changed" || !slices.Equal(w.holdersFor(s), s.holders) ||
+		if !s.reported || s.partial == "\x00changed" || !slices.Equal(w.holdersFor(s), s.holders) ||
 			s.HasInfo && (s.BytesAcked != s.repAcked || s.BytesReceived != s.repRecv || s.BytesSent != s.repSent) {
 			rest = append(rest, s)
 		}
@@ -835,7 +847,7 @@ func (w *watcher) emitNetns(n *netState, t int64) error {
 	slices.SortFunc(rest, func(a, b *sockState) int { return cmp.Compare(a.Cookie, b.Cookie) })
 	for _, s := range rest {
 		h := w.holdersFor(s)
-		if !slices.Equal(h, s.holders) || s.partial == "\x00changed" {
+		if !s.reported || !slices.Equal(h, s.holders) || s.partial == "\x00changed" {
 			s.holders = h
 			if err := emitSeen(s); err != nil {
 				return err
@@ -911,7 +923,7 @@ func (w *watcher) ensureProcs(hs []ingest.ProcKey) error {
 			continue
 		}
 		t := w.now().UnixNano()
-		p, err := w.pr.info(k.PID, t)
+		p, err := w.pr.info(k.PID, t, w.cfg.HashMaxBytes)
 		if err != nil || p.Start != k.Start {
 			p = ingest.ProcessInfo{PID: k.PID, Start: k.Start, UID: -1, FirstSeen: t, LastSeen: t}
 		}
