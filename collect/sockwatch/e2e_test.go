@@ -342,12 +342,12 @@ func TestRunNetns(t *testing.T) {
 	exe, _ := os.Executable()
 	clientInfo := 0
 	for _, p := range sink.procs {
-		if slices.Contains(pids, p.PID) && p.Exe == exe && p.Start > 0 && p.Netns == inoA {
+		if slices.Contains(pids, p.PID) && p.Exe == exe && p.Start > 0 && p.Netns == inoA && len(p.ExeSHA256) == 64 {
 			clientInfo++
 		}
 	}
 	if clientInfo < 99 {
-		t.Errorf("ProcessInfo with exe %s for %d clients, want ≥ 99", exe, clientInfo)
+		t.Errorf("ProcessInfo with exe %s, hash and netns for %d clients, want ≥ 99", exe, clientInfo)
 	}
 	// Compactness and order: one snapshot marker per netns inventory, seq increasing.
 	last := 0
