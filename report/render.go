@@ -16,10 +16,11 @@ type Renderer interface {
 // renderers is the one place that maps format names to renderers.
 func renderers() map[string]Renderer {
 	return map[string]Renderer{
-		"text": TextRenderer{},
-		"json": JSONRenderer{},
-		"md":   MarkdownRenderer{},
-		"html": HTMLRenderer{},
+		"text":  TextRenderer{},
+		"json":  JSONRenderer{},
+		"md":    MarkdownRenderer{},
+		"html":  HTMLRenderer{},
+		"brief": BriefRenderer{},
 	}
 }
 

@@ -53,7 +53,7 @@ func runArgs(t *testing.T, args ...string) (string, string, error) {
 
 func TestAnalyzeGoldens(t *testing.T) {
 	for _, b := range bundles {
-		for _, format := range []string{"text", "json", "md", "html", "iftop"} {
+		for _, format := range []string{"text", "json", "md", "html", "iftop", "brief"} {
 			t.Run(b+"."+format, func(t *testing.T) {
 				out, _, err := runArgs(t, "analyze", "--format", format, filepath.Join("..", "..", "fixtures", "bundles", b))
 				if err != nil {
