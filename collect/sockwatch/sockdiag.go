@@ -3,7 +3,6 @@ package sockwatch
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -125,34 +124,4 @@ func openDestroy() (int, error) {
 	tv := unix.NsecToTimeval(int64(200 * time.Millisecond))
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	return fd, nil
-}
-
-// inNetns runs fn on a locked OS thread switched into the network namespace
-// open at nsfd, then switches back. Sockets created by fn stay bound to that
-// namespace. It runs on its own goroutine: if switching back fails, that
-// goroutine exits with its thread still locked, so the runtime discards it.
-func inNetns(nsfd int, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() { errc <- inNetnsLocked(nsfd, fn) }()
-	return <-errc
-}
-
-func inNetnsLocked(nsfd int, fn func() error) error {
-	runtime.LockOSThread()
-	self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("open own netns: %w", err)
-	}
-	defer unix.Close(self)
-	if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter netns: %w", err)
-	}
-	ferr := fn()
-	if err := unix.Setns(self, unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("leave netns: %w", err) // thread stays locked and dies with the goroutine
-	}
-	runtime.UnlockOSThread()
-	return ferr
 }
