@@ -73,26 +73,34 @@ func TestAtoiBytes(t *testing.T) {
 	}
 }
 
-// TestWalkSelf walks this process's own fds, which needs no privileges.
-func TestWalkSelf(t *testing.T) {
+// ownListener opens a loopback listener for the test and returns one fd of
+// it (a dup: the listener's own fd is another holder of the same socket).
+func ownListener(t *testing.T) int {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	f, err := ln.(*net.TCPListener).File()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
+	return int(f.Fd())
+}
+
+// TestWalkSelf walks this process's own fds, which needs no privileges.
+func TestWalkSelf(t *testing.T) {
+	fd := ownListener(t)
 	w := newFDWalker("/proc")
 	found := map[int]uint64{}
 	n, err := w.socketInodes(os.Getpid(), func(fd int, ino uint64) { found[fd] = ino })
 	if err != nil || n < 3 {
 		t.Fatalf("walk: %d fds, %v", n, err)
 	}
-	if found[int(f.Fd())] == 0 {
-		t.Fatalf("socket fd %d not found in %v", f.Fd(), found)
+	if found[fd] == 0 {
+		t.Fatalf("socket fd %d not found in %v", fd, found)
 	}
 	cnt, err := w.fdCount(os.Getpid())
 	if err != nil || cnt != 0 && cnt < int64(len(found)) {

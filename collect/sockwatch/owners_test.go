@@ -1,7 +1,6 @@
 package sockwatch
 
 import (
-	"net"
 	"os"
 	"slices"
 	"testing"
@@ -33,19 +32,10 @@ func TestHolderKeys(t *testing.T) {
 // the holder of its own socket (no privileges needed), and a process that
 // goes away stops being a holder.
 func TestWalkOwnSockets(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	sfd := ownListener(t)
 	var ino uint64
 	if _, err := newFDWalker("/proc").socketInodes(os.Getpid(), func(fd int, i uint64) {
-		if fd == int(f.Fd()) {
+		if fd == sfd {
 			ino = i
 		}
 	}); err != nil || ino == 0 {
