@@ -107,8 +107,16 @@ func ProcessRisk(p ingest.ProcessInfo, parent *ingest.ProcessInfo) []RiskFact {
 				break
 			}
 		}
-		if c := hiddenComponent(exe); c != "" {
-			add("exe-hidden-dir", RiskHigh, "executable %s is in a hidden path component %q", exe, c)
+		if c := hiddenComponent(exe); c != "" && !toolchainDir(exe, c) {
+			// Malware hides in dot directories (/tmp/.x, /var/tmp/.ICE-unix);
+			// elsewhere a dot directory is merely unusual for a service.
+			sev := RiskMedium
+			if strings.HasPrefix(exe, "/tmp/") || strings.HasPrefix(exe, "/var/tmp/") || strings.HasPrefix(exe, "/dev/shm/") ||
+				strings.HasPrefix(exe, "/usr/") || strings.HasPrefix(exe, "/etc/") || strings.HasPrefix(exe, "/lib") || strings.HasPrefix(exe, "/bin/") ||
+				strings.HasPrefix(exe, "/sbin/") || strings.HasPrefix(exe, "/var/") || strings.HasPrefix(exe, "/dev/") || strings.HasPrefix(exe, "/boot/") {
+				sev = RiskHigh
+			}
+			add("exe-hidden-dir", sev, "executable %s is in a hidden path component %q", exe, c)
 		}
 		if deleted {
 			add("exe-deleted", RiskHigh, "executable %s was deleted after the process started", exe)
@@ -164,6 +172,21 @@ func windowsSystemPath(lexe, name string) bool {
 		return name == "explorer.exe"
 	}
 	return false
+}
+
+// toolchainDirs are dot directories in a home directory where language
+// version managers and user-level installers keep real executables.
+var toolchainDirs = []string{".pyenv", ".rbenv", ".nvm", ".cargo", ".rustup", ".local", ".sdkman", ".asdf", ".volta",
+	".deno", ".bun", ".dotnet", ".vscode-server", ".cursor-server", ".goenv", ".jenv", ".plenv", ".nodenv", ".linuxbrew",
+	".krew", ".pulumi", ".rye", ".poetry", ".conda", ".miniconda3", ".jdks", ".m2", ".gradle", ".npm", ".yarn"}
+
+// toolchainDir reports whether hidden component c of exe is a known
+// toolchain directory directly under /root or /home/USER.
+func toolchainDir(exe, c string) bool {
+	if !slices.Contains(toolchainDirs, c) {
+		return false
+	}
+	return strings.HasPrefix(exe, "/root/"+c+"/") || (strings.HasPrefix(exe, "/home/") && strings.Count(exe[:strings.Index(exe, "/"+c+"/")+1], "/") == 3)
 }
 
 // hiddenComponent returns the first directory or file name of path that

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"path"
 	"slices"
 	"testing"
 
@@ -70,5 +71,29 @@ func TestProcessRisk(t *testing.T) {
 				t.Errorf("facts = %v (%+v); want %v", got, facts, tc.want)
 			}
 		})
+	}
+}
+
+func TestHiddenDirToolchains(t *testing.T) {
+	for exe, want := range map[string]string{
+		"/root/.pyenv/versions/3.11.7/bin/python3.11":    "",
+		"/home/alice/.cargo/bin/rg":                      "",
+		"/home/alice/.local/bin/uvicorn":                 "",
+		"/home/alice/.cache/.x/miner":                    RiskMedium,
+		"/opt/app/.hidden/agent":                         RiskMedium,
+		"/var/tmp/.x/dbus-daemon":                        RiskHigh,
+		"/usr/lib/.sysd/sshd":                            RiskHigh,
+		"/srv/.pyenv/bin/python3":                        RiskMedium, // not in a home directory
+		"/home/alice/projects/.pyenv/versions/3/bin/py3": RiskMedium,
+	} {
+		got := ""
+		for _, f := range ProcessRisk(ingest.ProcessInfo{PID: 10, Comm: path.Base(exe), Exe: exe, Cmdline: []string{exe}}, nil) {
+			if f.ID == "exe-hidden-dir" {
+				got = f.Severity
+			}
+		}
+		if got != want {
+			t.Errorf("%s: exe-hidden-dir severity %q, want %q", exe, got, want)
+		}
 	}
 }

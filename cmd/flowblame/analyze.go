@@ -273,7 +273,13 @@ func openInputs(o analyzeOptions) (*analysisInput, error) {
 	}
 	var chain analyze.Chain
 	if len(obs) > 0 || !cov.Empty() {
-		chain = append(chain, analyze.NewSocketIndex(obs, in.procs, cov, analyze.JoinOptions{HostPrefixes: in.local}))
+		jo := analyze.JoinOptions{HostPrefixes: in.local}
+		if in.bundle != nil {
+			// Which netns the capture saw, and how many were not inventoried,
+			// let the join say "other-netns" instead of "not-local".
+			jo.Netns, jo.UninventoriedNetns = in.bundle.HostNetns(), in.bundle.UninventoriedNetns()
+		}
+		chain = append(chain, analyze.NewSocketIndex(obs, in.procs, cov, jo))
 	}
 	// Bare pcapng captures may carry process information themselves
 	// (ptcpdump comments, process blocks, flowblame's annotated exports):
