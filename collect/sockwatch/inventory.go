@@ -114,6 +114,9 @@ func (w *watcher) observe(n *netState, s *diagSock) {
 	} else {
 		if ss.State != s.State || ss.Inode != s.Inode {
 			ss.partial = "\x00changed" // forces a seen record
+			if ss.Inode != s.Inode && ss.Inode != 0 && w.byInode[ss.Inode] == ss {
+				delete(w.byInode, ss.Inode) // orphaned by close(): inode 0
+			}
 			if s.Inode != 0 {
 				w.byInode[s.Inode] = ss
 			}
