@@ -305,11 +305,24 @@ func (e *engine) addChunk(recs []rec) {
 		}
 		f := e.ents.at(r.flow)
 		sink += uint64(f.cnt[0].Packets + f.last + f.pk.sec)
+	}
+	// The flows' lines are (being) loaded: now what they point to.
+	for i := range recs {
+		r := &recs[i]
+		if !r.ip {
+			continue
+		}
+		f := e.ents.at(r.flow)
 		if f.pairPk >= 0 {
 			sink += uint64(e.pairs.at(f.pairPk).sec)
 		}
 		if f.remote >= 0 {
 			sink += uint64(e.remotes.at(f.remote).sec)
+		}
+		if sec := floorSec(r.ts); f.logSec == sec {
+			if s := &e.wl.slots[sec&63]; s.sec == sec {
+				sink += uint64(s.ents[f.logIdx].b[0])
+			}
 		}
 	}
 	e.sink += sink
@@ -378,10 +391,15 @@ func (e *engine) logWindow(idx int32, f *flowEnt, sec int64, r *rec) {
 	if s == nil {
 		return
 	}
-	f.logSec, f.logIdx = sec, int32(len(s.ents))
-	le := logEnt{flow: idx}
-	le.b[r.rev] = uint32(r.wire)
-	s.ents = append(s.ents, le)
+	n := len(s.ents)
+	f.logSec, f.logIdx = sec, int32(n)
+	if n < cap(s.ents) {
+		s.ents = s.ents[:n+1] // only the length changes: no write barrier
+		s.ents[n] = logEnt{flow: idx}
+	} else {
+		s.ents = append(s.ents, logEnt{flow: idx})
+	}
+	s.ents[n].b[r.rev] = uint32(r.wire)
 }
 
 func (e *engine) iface(i int32) *ifaceEnt {
