@@ -40,6 +40,7 @@ type probeEntry struct {
 // inventory dumps every netns, resolves owners and emits records.
 func (w *watcher) inventory(first bool) error {
 	now := w.now()
+	w.lastInv = now
 	full := first || now.Sub(w.lastFull) >= w.cfg.FullWalkEvery
 	if full {
 		w.fullWalk(now)

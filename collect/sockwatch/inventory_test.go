@@ -1,6 +1,7 @@
 package sockwatch
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -98,5 +99,36 @@ func TestEmitCompact(t *testing.T) {
 	}
 	if d := cmp.Diff([]int{p1.PID, p2.PID}, pids); d != "" {
 		t.Errorf("process records (-want +got):\n%s", d)
+	}
+}
+
+// TestProbeFallback: a probe that could not describe a socket from its fd
+// asks for an extra inventory, and the inventory then reports the socket
+// with the probed process as holder.
+func TestProbeFallback(t *testing.T) {
+	sink := &memSink{}
+	w := newWatcher(Config{}.withDefaults(), sink, "/nonexistent-proc")
+	defer w.close()
+	n := &netState{info: ingest.NetnsInfo{Inode: 1, Host: true}, destroyFD: -1, socks: map[uint64]*sockState{}, alive: true}
+	w.nets = []*netState{n}
+	w.hostNs = 1
+	r := &probeResult{pid: 4000003, start: 33, netns: 1, t: time.Unix(5, 0),
+		socks: []probedSock{{fd: 3, ino: 77, failed: errors.New("operation not permitted")}}}
+	if err := w.onProbe(r); err != nil {
+		t.Fatal(err)
+	}
+	if !w.extraDump || len(sink.socks) != 0 {
+		t.Fatalf("extraDump %v, records %v", w.extraDump, sink.socks)
+	}
+	s := diagSock{Family: 2, Proto: ipprotoTCP, State: 1, Local: netip.MustParseAddrPort("198.51.100.1:5"),
+		Remote: netip.MustParseAddrPort("198.51.100.2:6"), Inode: 77, Cookie: 9}
+	n.gen++
+	w.observe(n, &s)
+	if err := w.emitNetns(n, 1); err != nil {
+		t.Fatal(err)
+	}
+	want := []ingest.ProcKey{{PID: 4000003, Start: 33}}
+	if len(sink.socks) == 0 || sink.socks[0].Kind != "seen" || !cmp.Equal(sink.socks[0].Holders, want) {
+		t.Errorf("records %+v", sink.socks)
 	}
 }

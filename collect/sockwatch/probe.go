@@ -48,10 +48,11 @@ func (h *probeHeap) Pop() any {
 
 // probedSock is one socket fd found by a probe.
 type probedSock struct {
-	fd   int
-	ino  uint64
-	inet bool     // s is valid
-	s    diagSock // from the fd itself (pidfd_getfd), when inet
+	fd     int
+	ino    uint64
+	inet   bool     // s is valid
+	s      diagSock // from the fd itself (pidfd_getfd), when inet
+	failed error    // describing the fd failed (not "not inet")
 }
 
 // probeResult is what one probe of a live process captured.
@@ -214,6 +215,11 @@ func (p *prober) probe(pid int) *probeResult {
 			} else {
 				delete(p.counts, pid) // connect pending: look again next time
 			}
+		default:
+			// pidfd_getfd refused (old kernel, ptrace policy) or the fd
+			// closed meanwhile: the main loop falls back to an extra
+			// inventory, which finds the socket by inode.
+			ps.failed, inet = err, true
 		}
 	}
 	if !inet {
@@ -330,6 +336,13 @@ func (w *watcher) onProbe(r *probeResult) error {
 		netns = w.hostNs
 	}
 	for _, fs := range r.socks {
+		if fs.failed != nil {
+			if w.byInode[fs.ino] == nil {
+				w.extraDump = true
+				w.note("probe: cannot describe sockets from their fds (" + fs.failed.Error() + "); extra inventories instead")
+			}
+			continue
+		}
 		if !fs.inet {
 			continue
 		}

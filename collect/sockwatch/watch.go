@@ -17,6 +17,7 @@ import (
 const (
 	fallbackWalkGap = 10 * time.Second // min gap between unknown-inode full walks
 	probeCacheTTL   = 2 * time.Minute  // probe-found sockets kept for destroy joins
+	extraDumpGap    = 500 * time.Millisecond
 	maxNetnsPIDs    = 5
 )
 
@@ -59,7 +60,9 @@ type watcher struct {
 	procOrder []ingest.ProcKey
 
 	lastFull, lastFallback time.Time
-	inv, fullInv           int // inventories done; first inventory not covered by a full walk
+	lastInv                time.Time
+	extraDump              bool // a probe found sockets only an inventory can describe
+	inv, fullInv           int  // inventories done; first inventory not covered by a full walk
 	notes                  map[string]bool
 
 	destroyCh chan destroyEvent
@@ -201,6 +204,12 @@ func (w *watcher) run(ctx context.Context) error {
 		case m := <-w.procCh:
 			if err := w.onProcMsg(m); err != nil {
 				return err
+			}
+			if w.extraDump && w.now().Sub(w.lastInv) >= extraDumpGap {
+				w.extraDump = false
+				if err := w.inventory(false); err != nil {
+					return err
+				}
 			}
 		}
 	}
