@@ -22,34 +22,24 @@ func mix(a, b uint64) uint64 {
 	return hi ^ lo
 }
 
-// hash returns a 64-bit hash of k.
-func (k *fkey) hash() uint64 {
-	a0 := binary.LittleEndian.Uint64(k.a[:8])
-	a1 := binary.LittleEndian.Uint64(k.a[8:])
-	b0 := binary.LittleEndian.Uint64(k.b[:8])
-	b1 := binary.LittleEndian.Uint64(k.b[8:])
-	x := uint64(k.pa) | uint64(k.pb)<<16 | uint64(k.proto)<<32 | uint64(k.flags)<<40
-	h := mix(a0^hk0, a1^hk1) ^ mix(b0^hk2, b1^hk3) ^ mix(x^hk1, hk2)
-	return mix(h^hk3, hk0)
+// words returns k as five 64-bit words.
+func (k *fkey) words() (a0, a1, b0, b1, x uint64) {
+	return binary.LittleEndian.Uint64(k.a[:8]), binary.LittleEndian.Uint64(k.a[8:]),
+		binary.LittleEndian.Uint64(k.b[:8]), binary.LittleEndian.Uint64(k.b[8:]),
+		uint64(k.pa) | uint64(k.pb)<<16 | uint64(k.proto)<<32 | uint64(k.flags)<<40
 }
 
-// eq reports k == o, comparing 8 bytes at a time.
-func (k *fkey) eq(o *fkey) bool {
-	return binary.LittleEndian.Uint64(k.a[:8]) == binary.LittleEndian.Uint64(o.a[:8]) &&
-		binary.LittleEndian.Uint64(k.a[8:]) == binary.LittleEndian.Uint64(o.a[8:]) &&
-		binary.LittleEndian.Uint64(k.b[:8]) == binary.LittleEndian.Uint64(o.b[:8]) &&
-		binary.LittleEndian.Uint64(k.b[8:]) == binary.LittleEndian.Uint64(o.b[8:]) &&
-		k.pa == o.pa && k.pb == o.pb && k.proto == o.proto && k.flags == o.flags
+// hash returns a 64-bit hash of k.
+func (k *fkey) hash() uint64 {
+	a0, a1, b0, b1, x := k.words()
+	h := mix(a0^hk0, a1^hk1) ^ mix(b0^hk2, b1^hk3) ^ mix(x^hk1, hk2)
+	return mix(h^hk3, hk0)
 }
 
 // hash2 is a second 64-bit hash of k, computed from the key's words with
 // other pairings and constants than hash, so the two are independent.
 func (k *fkey) hash2() uint64 {
-	a0 := binary.LittleEndian.Uint64(k.a[:8])
-	a1 := binary.LittleEndian.Uint64(k.a[8:])
-	b0 := binary.LittleEndian.Uint64(k.b[:8])
-	b1 := binary.LittleEndian.Uint64(k.b[8:])
-	x := uint64(k.pa) | uint64(k.pb)<<16 | uint64(k.proto)<<32 | uint64(k.flags)<<40
+	a0, a1, b0, b1, x := k.words()
 	h := mix(a0^hk2, b1^hk0) ^ mix(a1^hk3, b0^hk1) ^ mix(x^hk0, hk3)
 	return mix(h^hk1, hk2)
 }
