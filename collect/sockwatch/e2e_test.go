@@ -167,9 +167,19 @@ type helper struct {
 
 func startHelper(t *testing.T, ns, role, addr string) *helper {
 	t.Helper()
-	exe, err := os.Executable()
+	h, err := startHelperE(ns, role, addr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return h
+}
+
+// startHelperE starts a helper in netns ns and reads its first line; it may
+// be called from any goroutine.
+func startHelperE(ns, role, addr string) (*helper, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.Command("ip", "netns", "exec", ns, exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), "SOCKWATCH_HELPER="+role, "SOCKWATCH_ADDR="+addr)
@@ -177,17 +187,17 @@ func startHelper(t *testing.T, ns, role, addr string) *helper {
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		t.Fatalf("%s helper: %v", role, err)
+		return nil, fmt.Errorf("%s helper: %w", role, err)
 	}
 	h := &helper{cmd: cmd, stdin: in, line: strings.TrimSpace(line)}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
-	return h
+	return h, nil
 }
 
 func (h *helper) stop() {
@@ -282,7 +292,11 @@ func TestRunNetns(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			h := startHelper(t, nsA, "client", srvAddr)
+			h, err := startHelperE(nsA, "client", srvAddr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
 			pid, _ := strconv.Atoi(strings.TrimPrefix(h.line, "PID "))
 			_ = h.cmd.Wait()
 			mu.Lock()
