@@ -246,6 +246,16 @@ func holds(r ingest.SocketRecord, pids ...int) bool {
 // and 100 clients that live about 100 ms each.
 func TestRunNetns(t *testing.T) {
 	requireRoot(t)
+	// The proc connector exists only in the initial network and user
+	// namespaces (a CI container may have neither): without it the
+	// short-lived clients cannot be caught and that part is only logged.
+	procConn := true
+	if fd, err := openProcConn(); err != nil {
+		procConn = false
+		t.Logf("no proc connector here (%v): short-lived client checks are informational", err)
+	} else {
+		unix.Close(fd)
+	}
 	nsA, nsB := setupNetns(t)
 	inoA, inoB := netnsInode(t, nsA), netnsInode(t, nsB)
 
@@ -337,10 +347,13 @@ func TestRunNetns(t *testing.T) {
 		}
 	}
 	t.Logf("100 ms clients: %d/%d attributed, %d/%d destroy records with pid and bytes", attributed, len(pids), destroyed, len(pids))
-	if attributed < 99 || len(pids) != nClients {
+	if len(pids) != nClients {
+		t.Errorf("%d of %d clients ran", len(pids), nClients)
+	}
+	if procConn && attributed < 99 {
 		t.Errorf("short-lived clients attributed: %d of %d, want ≥ 99", attributed, len(pids))
 	}
-	if destroyed < 99 {
+	if destroyed < 99 && procConn {
 		t.Errorf("destroy records joined to the client pid: %d of %d, want ≥ 99", destroyed, len(pids))
 	}
 	if !sink.find(func(r ingest.SocketRecord) bool { return isToServer(r) && holds(r, parent, child) }) {
@@ -360,7 +373,7 @@ func TestRunNetns(t *testing.T) {
 			clientInfo++
 		}
 	}
-	if clientInfo < 99 {
+	if clientInfo < 99 && procConn {
 		t.Errorf("ProcessInfo with exe %s, hash and netns for %d clients, want ≥ 99", exe, clientInfo)
 	}
 	// Compactness and order: one snapshot marker per netns inventory, seq increasing.
