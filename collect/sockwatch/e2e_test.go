@@ -324,6 +324,9 @@ func TestRunNetns(t *testing.T) {
 	t.Logf("stats: snapshots %d, full walks %d, events %d (lost %d), netns %d, notes %q",
 		res.st.Snapshots, res.st.FullWalks, res.st.Events, res.st.EventsLost, len(res.st.Netns), res.st.Notes)
 
+	if !slices.ContainsFunc(res.st.Netns, func(n ingest.NetnsInfo) bool { return n.Inode == inoA && n.Name == nsA && !n.Host }) {
+		t.Errorf("Stats.Netns %+v lacks %s (%d)", res.st.Netns, nsA, inoA)
+	}
 	serverPID := srv.cmd.Process.Pid
 	isToServer := func(r ingest.SocketRecord) bool { return r.Remote == srvAddr && r.Netns == inoA && r.Proto == "tcp" }
 	attributed, destroyed := 0, 0

@@ -2,6 +2,7 @@ package sockwatch
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -39,6 +40,7 @@ func (w *watcher) discoverNetns() {
 		}
 		w.nets[0].alive = w.nets[0].info.Inode == w.onlyNetns
 	}
+	var names map[uint64]string
 	known := map[uint64]*netState{}
 	for _, n := range w.nets {
 		known[n.info.Inode] = n
@@ -61,16 +63,43 @@ func (w *watcher) discoverNetns() {
 			}
 			continue
 		}
-		n := &netState{info: ingest.NetnsInfo{Inode: ino, PIDs: pids[:min(len(pids), maxNetnsPIDs)]},
+		n := &netState{info: ingest.NetnsInfo{Inode: ino, PIDs: slices.Clone(pids[:min(len(pids), maxNetnsPIDs)])},
 			destroyFD: -1, socks: map[uint64]*sockState{}}
+		if names == nil {
+			names = netnsNames(netnsDirs)
+		}
+		n.info.Name = names[ino]
 		if err := w.openNetns(n, pids[0]); err != nil {
 			w.note(fmt.Sprintf("netns %d (pid %d): %v; its sockets are not inventoried", ino, pids[0], err))
-			n.info.Name = "unobserved"
 		} else {
 			n.alive = true
 		}
 		w.nets = append(w.nets, n)
 	}
+}
+
+// netnsDirs hold bind mounts of named network namespaces (ip netns, docker).
+var netnsDirs = []string{"/run/netns", "/var/run/docker/netns"}
+
+// netnsNames maps namespace inodes to the names of their bind mounts
+// ("ip netns add NAME"; docker's per-container files).
+func netnsNames(dirs []string) map[uint64]string {
+	m := map[uint64]string{}
+	for _, d := range dirs {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			var st unix.Stat_t
+			if unix.Stat(d+"/"+e.Name(), &st) == nil {
+				if _, dup := m[st.Ino]; !dup {
+					m[st.Ino] = e.Name()
+				}
+			}
+		}
+	}
+	return m
 }
 
 func (w *watcher) openNetns(n *netState, pid int) error {

@@ -39,3 +39,15 @@ func TestInNetns(t *testing.T) {
 		t.Errorf("namespace dump listed %v; want %s and not %s", found, srv.line, ln.Addr())
 	}
 }
+
+func TestNetnsNames(t *testing.T) {
+	requireRoot(t)
+	nsA, nsB := setupNetns(t)
+	names := netnsNames(netnsDirs)
+	if names[netnsInode(t, nsA)] != nsA || names[netnsInode(t, nsB)] != nsB {
+		t.Errorf("names %v lack %s/%s", names, nsA, nsB)
+	}
+	if len(netnsNames([]string{"/nonexistent"})) != 0 {
+		t.Error("names from a missing directory")
+	}
+}
