@@ -62,7 +62,8 @@ func (w *watcher) resolveUnknown(now time.Time) {
 			continue
 		}
 		ps := w.pids[pid]
-		if ps == nil || ps.fdCount != cnt || cnt == 0 {
+		// st_size is 0 before Linux 6.2: then only new pids are candidates.
+		if ps == nil || cnt != 0 && ps.fdCount != cnt {
 			cands = append(cands, pid)
 		} else if uids[uid] {
 			byUID = append(byUID, pid)
