@@ -121,3 +121,17 @@ func TestWalkSelf(t *testing.T) {
 		t.Errorf("walk allocates %.0f times per process", allocs)
 	}
 }
+
+// FuzzParseDirents: the linux_dirent64 decoder never panics and never
+// yields "." or "..".
+func FuzzParseDirents(f *testing.F) {
+	f.Add(append(dirent("."), dirent("17")...))
+	f.Add(dirent("socket"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		parseDirents(b, func(name []byte) {
+			if string(name) == "." || string(name) == ".." {
+				t.Fatalf("yielded %q", name)
+			}
+		})
+	})
+}

@@ -161,3 +161,22 @@ func TestProcReaderSelf(t *testing.T) {
 		t.Errorf("budget not applied: %v", budget.notes())
 	}
 }
+
+// FuzzParseProcFiles feeds arbitrary text to the /proc and /etc/passwd
+// parsers: none may panic, and a parsed stat has its comm inside the input.
+func FuzzParseProcFiles(f *testing.F) {
+	f.Add([]byte("1234 (sshd) S 1 1234 1234 0 -1 4194560 1000 0 0 0 5 3 0 0 20 0 1 0 98765 12345678 900\n"))
+	f.Add([]byte("Uid:\t1000\t0\t0\t0\n0::/system.slice/docker-3f2a6b1c9d8e7f60a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718.scope\n"))
+	f.Add([]byte("root:x:0:0:root:/root:/bin/bash\n/usr/bin/x\x00-a\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if ps, err := parseProcStat(b); err == nil && !strings.Contains(string(b), ps.Comm) {
+			t.Fatalf("comm %q not in input", ps.Comm)
+		}
+		_, _ = parseStatusUID(b)
+		_ = containerID(parseCgroup(b))
+		_ = parseCmdline(b)
+		_ = parsePasswd(strings.NewReader(string(b)))
+		_, _ = parseSocketLink(b)
+		_, _ = atoiBytes(b)
+	})
+}
