@@ -254,7 +254,10 @@ func addKey(ks []ingest.ProcKey, k ingest.ProcKey) []ingest.ProcKey {
 	if found {
 		return ks
 	}
-	return slices.Insert(ks, i, k)
+	out := make([]ingest.ProcKey, 0, len(ks)+1) // copy: emitted records may share ks
+	out = append(out, ks[:i]...)
+	out = append(out, k)
+	return append(out, ks[i:]...)
 }
 
 func removeKey(ks []ingest.ProcKey, k ingest.ProcKey) []ingest.ProcKey {

@@ -14,6 +14,11 @@ import (
 func TestHolderKeys(t *testing.T) {
 	a, b, c := ingest.ProcKey{PID: 1, Start: 5}, ingest.ProcKey{PID: 2, Start: 1}, ingest.ProcKey{PID: 2, Start: 3}
 	ks := addKey(addKey(addKey(nil, c), a), b)
+	shared := ks[:2:3] // a record holding the first two keys, with room to grow
+	_ = addKey(shared, ingest.ProcKey{PID: 1, Start: 9})
+	if ks[2] != c {
+		t.Fatal("addKey modified a slice that records may share")
+	}
 	ks = addKey(ks, b)
 	if d := cmp.Diff([]ingest.ProcKey{a, b, c}, ks); d != "" {
 		t.Fatal(d)
