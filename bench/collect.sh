@@ -48,6 +48,13 @@ for x in "$NSA $VA $A" "$NSB $VB $B"; do
 	ip -n $1 link set lo up
 	ip -n $1 link set $2 up
 done
+# Offloads off (when ethtool is installed): 1500-byte packets, a realistic
+# packet rate, as in spec/collector.md.
+OFFLOADS=on
+if command -v ethtool >/dev/null; then
+	ip netns exec $NSA ethtool -K $VA tso off gso off gro off >/dev/null 2>&1 &&
+		ip netns exec $NSB ethtool -K $VB tso off gso off gro off >/dev/null 2>&1 && OFFLOADS=off
+fi
 ip -n $NSB route get $A | grep -q "dev $VB" || { echo "route to $A not via $VB" >&2; exit 1; }
 
 counters() { # rx_packets + tx_packets of the veth in namespace A
@@ -83,13 +90,18 @@ run() { # run LOADNAME CAPTURER IPERF-ARGS...
 	sleep 1.5
 	local t0; t0=$(date +%s.%N)
 	local k0; k0=$(cpu_ticks $pid)
-	ip netns exec $NSB iperf3 -c $A -t $SECS "$@" >/dev/null 2>&1 || true
+	if [ "$load" = idle ]; then
+		sleep $SECS
+	else
+		ip netns exec $NSB iperf3 -c $A -t $SECS "$@" >/dev/null 2>&1 || true
+	fi
 	sleep 1
 	local k1; k1=$(cpu_ticks $pid)
 	local hwm; hwm=$(hwm_kb $pid)
 	local t1; t1=$(date +%s.%N)
 	kill -INT $pid
 	wait $pid 2>/dev/null || true
+	kill $srv 2>/dev/null || true # idle: no client came
 	wait $srv 2>/dev/null || true
 	local c1; c1=$(counters)
 	local offered=$((c1 - c0)) captured drops bytes capbytes
@@ -114,6 +126,9 @@ run() { # run LOADNAME CAPTURER IPERF-ARGS...
 }
 
 for cap in tcpdump flowblame; do
+	run idle $cap
+done
+for cap in tcpdump flowblame; do
 	run "tcp-bulk-$TCP_RATE" $cap -b $TCP_RATE
 done
 for cap in tcpdump flowblame; do
@@ -121,5 +136,7 @@ for cap in tcpdump flowblame; do
 done
 echo
 echo "offered = rx+tx packets of the captured veth end over the capture window (kernel counters);"
-echo "CPU = capturer utime+stime over the load window (flowblame includes its socket/process watcher);"
-echo "flowblame bytes = whole bundle directory. $(nproc) CPUs, kernel $(uname -r), ${SECS}s per run."
+echo "CPU = capturer utime+stime over the load window; flowblame includes its socket/process watcher,"
+echo "whose cost depends on the host's processes and sockets (see the idle row), not on the load;"
+echo "flowblame bytes = whole bundle directory; \"of which packets\" = capture/*.pcapng."
+echo "$(nproc) CPUs, kernel $(uname -r), ${SECS}s per run, veth offloads $OFFLOADS."
