@@ -14,8 +14,9 @@ import (
 type diagConn struct {
 	fd  int
 	seq uint32
-	req [nlmsgHdrLen + inetDiagReqLen]byte
-	buf []byte
+	req  [nlmsgHdrLen + inetDiagReqLen]byte
+	buf  []byte
+	sock diagSock // the socket handed to dump callbacks, reused
 }
 
 // openDiag opens a NETLINK_SOCK_DIAG socket in the caller's network namespace.
@@ -57,10 +58,12 @@ var inventoryDumps = [...]dumpSpec{
 func (c *diagConn) dump(d dumpSpec, states uint32, fn func(s *diagSock)) (bad int, err error) {
 	c.seq++
 	n := buildInetDiagReq(c.req[:], d.family, d.proto, states, d.ext, c.seq)
-	if err := unix.Sendto(c.fd, c.req[:n], 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	// write/read, not sendto/recvfrom: an unaddressed netlink message goes
+	// to the kernel, and read allocates no source address.
+	if _, err := unix.Write(c.fd, c.req[:n]); err != nil {
 		return 0, fmt.Errorf("send sock_diag request: %w", err)
 	}
-	var s diagSock
+	s := &c.sock
 	done := false
 	var perr error
 	handle := func(typ, _ uint16, seq uint32, p []byte) error {
@@ -78,16 +81,16 @@ func (c *diagConn) dump(d dumpSpec, states uint32, fn func(s *diagSock)) (bad in
 				}
 			}
 		case sockDiagByFam:
-			if parseInetDiag(p, d.proto, &s) != nil {
+			if parseInetDiag(p, d.proto, s) != nil {
 				bad++
 				return nil
 			}
-			fn(&s)
+			fn(s)
 		}
 		return nil
 	}
 	for !done {
-		m, _, err := unix.Recvfrom(c.fd, c.buf, 0)
+		m, err := unix.Read(c.fd, c.buf)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
