@@ -12,8 +12,8 @@ import (
 // was created in. It reuses its buffers: a dump allocates nothing in steady
 // state.
 type diagConn struct {
-	fd  int
-	seq uint32
+	fd   int
+	seq  uint32
 	req  [nlmsgHdrLen + inetDiagReqLen]byte
 	buf  []byte
 	sock diagSock // the socket handed to dump callbacks, reused
