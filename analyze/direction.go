@@ -281,5 +281,5 @@ func (c *classifier) classify(p *ingest.Packet, r *rec) {
 		k.a, k.b, k.pa, k.pb = s16, d16, sp, dp
 		r.rev = 0
 	}
-	r.hash, r.hash2 = k.hash(), k.hash2()
+	r.hash, r.hash2 = k.hashes()
 }

@@ -29,24 +29,23 @@ func (k *fkey) words() (a0, a1, b0, b1, x uint64) {
 		uint64(k.pa) | uint64(k.pb)<<16 | uint64(k.proto)<<32 | uint64(k.flags)<<40
 }
 
-// hash returns a 64-bit hash of k.
-func (k *fkey) hash() uint64 {
+// hashes returns two 64-bit hashes of k: the high and low halves of the
+// same three 128-bit products, crossed and finalised separately, so that
+// together they carry about 128 bits of the key.
+func (k *fkey) hashes() (h, h2 uint64) {
 	a0, a1, b0, b1, x := k.words()
-	h := mix(a0^hk0, a1^hk1) ^ mix(b0^hk2, b1^hk3) ^ mix(x^hk1, hk2)
-	return mix(h^hk3, hk0)
+	p1h, p1l := bits.Mul64(a0^hk0, a1^hk1)
+	p2h, p2l := bits.Mul64(b0^hk2, b1^hk3)
+	p3h, p3l := bits.Mul64(x^hk1, hk2)
+	return mix(p1h^p2l^p3h^hk3, hk0), mix(p1l^p2h^p3l^hk1, hk2)
 }
 
-// hash2 is a second 64-bit hash of k, computed from the key's words with
-// other pairings and constants than hash, so the two are independent.
-func (k *fkey) hash2() uint64 {
-	a0, a1, b0, b1, x := k.words()
-	h := mix(a0^hk2, b1^hk0) ^ mix(a1^hk3, b0^hk1) ^ mix(x^hk0, hk3)
-	return mix(h^hk1, hk2)
-}
+// hash returns the first of k's hashes.
+func (k *fkey) hash() uint64 { h, _ := k.hashes(); return h }
 
 // slot is one flowTable entry: 96 bits of the key's hashes and its index.
 type slot struct {
-	fp  uint64 // hash2 | 1 (0 marks an empty slot)
+	fp  uint64 // second hash | 1 (0 marks an empty slot)
 	tag uint32 // upper half of hash
 	idx uint32
 }
@@ -99,13 +98,12 @@ func (t *flowTable) grow() {
 	t.slots = make([]slot, n)
 	t.mask = n - 1
 	for j := range int32(t.keys.len()) {
-		k := t.keys.at(j)
-		h := k.hash()
+		h, h2 := t.keys.at(j).hashes()
 		i := h & t.mask
 		for t.slots[i].fp != 0 {
 			i = (i + 1) & t.mask
 		}
-		t.slots[i] = slot{fp: k.hash2() | 1, tag: uint32(h >> 32), idx: uint32(j)}
+		t.slots[i] = slot{fp: h2 | 1, tag: uint32(h >> 32), idx: uint32(j)}
 	}
 }
 

@@ -75,14 +75,14 @@ func TestFlowTableGrowAndLookup(t *testing.T) {
 	}
 	for i := range n {
 		k := mk(i)
-		idx, created := ft.lookup(&k, k.hash(), k.hash2())
+		idx, created := ft.lookup(&k, k.hash(), func() uint64 { _, h2 := k.hashes(); return h2 }())
 		if !created || int(idx) != i {
 			t.Fatalf("insert %d: idx %d created %v", i, idx, created)
 		}
 	}
 	for i := range n {
 		k := mk(i)
-		idx, created := ft.lookup(&k, k.hash(), k.hash2())
+		idx, created := ft.lookup(&k, k.hash(), func() uint64 { _, h2 := k.hashes(); return h2 }())
 		if created || int(idx) != i {
 			t.Fatalf("lookup %d: idx %d created %v", i, idx, created)
 		}
