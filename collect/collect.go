@@ -44,6 +44,9 @@ const (
 	StopSignal    = "signal"
 	StopMaxSize   = "max-size"
 	StopDiskFloor = "disk-floor"
+	// StopRunning is in the partial manifest written at the start; it
+	// stays there when the collector was killed.
+	StopRunning = "running"
 )
 
 // SocketObserver runs the socket↔process observation until ctx is done
@@ -151,7 +154,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			Filter:     o.Filter,
 			Interval:   o.Interval.Seconds(),
 			MaxSize:    o.MaxSize,
-			StopReason: "running",
+			StopReason: StopRunning,
 		},
 	}
 	return s.run(ctx, pifs)

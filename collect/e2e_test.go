@@ -330,7 +330,10 @@ func TestKilledBundleReadable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("partial manifest: %v", err)
 	}
-	if m.Capture.StopReason != "running" || m.Capture.Start == 0 || len(m.Interfaces) == 0 {
+	if r, err := VerifyBundle(dir); err != nil || !r.Unfinished || r.Intact() {
+		t.Errorf("verify of a killed bundle: %+v, %v", r, err)
+	}
+	if m.Capture.StopReason != StopRunning || m.Capture.Start == 0 || len(m.Interfaces) == 0 {
 		t.Errorf("partial manifest: %+v", m.Capture)
 	}
 	port := rc.LocalAddr().(*net.UDPAddr).Port

@@ -30,11 +30,14 @@ type VerifyReport struct {
 	Missing  []string // listed but absent
 	Extra    []string // present but not listed (manifest.json excluded)
 	Mismatch []string // "path: size 10 != 12" / "path: sha256 ..."
+	// Unfinished: the manifest is the partial one written at the start of
+	// a collection that never finished (killed): it lists no files.
+	Unfinished bool
 }
 
 // Intact says every listed file matched and nothing else was present.
 func (r *VerifyReport) Intact() bool {
-	return len(r.Missing) == 0 && len(r.Extra) == 0 && len(r.Mismatch) == 0
+	return !r.Unfinished && len(r.Missing) == 0 && len(r.Extra) == 0 && len(r.Mismatch) == 0
 }
 
 // fileSum is the size and SHA-256 of one file found in a bundle.
@@ -90,6 +93,9 @@ func Verify(p string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if r.Unfinished {
+		fmt.Fprintf(w, "%s: the collection never finished (killed?): its manifest is the partial one written at the start and lists no hashes\n", p)
+	}
 	for _, s := range r.Missing {
 		fmt.Fprintf(w, "MISSING  %s\n", s)
 	}
@@ -109,7 +115,7 @@ func Verify(p string, w io.Writer) error {
 }
 
 func compare(m *ingest.Manifest, found map[string]fileSum) *VerifyReport {
-	r := &VerifyReport{Listed: len(m.Files)}
+	r := &VerifyReport{Listed: len(m.Files), Unfinished: m.Capture.StopReason == StopRunning}
 	listed := map[string]bool{}
 	for _, f := range m.Files {
 		listed[f.Path] = true
