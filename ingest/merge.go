@@ -185,6 +185,7 @@ func (m *mergeSource) Stats() SourceStats {
 		t.NonIP += st.NonIP
 		t.Unsupported += st.Unsupported
 		t.SkippedBytes += st.SkippedBytes
+		t.Duplicates += st.Duplicates
 	}
 	// Packets pulled into heads but not yet returned are not "read".
 	if m.started {

@@ -112,6 +112,7 @@ type pcapngReader struct {
 	// same comment (ptcpdump writes one per packet) does not allocate.
 	lastComment string
 	lastHint    *ProcessHint
+	pktmon      pktmonDedup // Windows pktmon appearances (pktmon.go)
 	scratch     []byte
 }
 
@@ -397,6 +398,18 @@ func (r *pcapngReader) packetBlock(p *Packet, body []byte, off int64, old bool) 
 	r.lastTS = p.TS
 	if caplen > wire {
 		r.info("caplen-wirelen", off, fmt.Sprintf("captured length %d exceeds wire length %d; wire length kept", caplen, wire))
+	}
+	if len(p.Comment) > 11 && p.Comment[0] == 'P' {
+		if g, n, dir, ok := pktmonInfo(p.Comment); ok {
+			if r.pktmon.duplicate(g, n) {
+				r.stats.Duplicates++
+				r.info("pktmon-appearance", off, "Windows pktmon logged this packet again at another stack component; only its first appearance is counted")
+				return false, nil
+			}
+			if p.Dir == DirUnknown {
+				p.Dir = dir
+			}
+		}
 	}
 	return true, r.emit(p, ni.link, frame, off)
 }

@@ -46,6 +46,9 @@ type SourceStats struct {
 	NonIP         int64 `json:"non_ip"`
 	Unsupported   int64 `json:"unsupported_link"`
 	SkippedBytes  int64 `json:"skipped_bytes"` // input bytes skipped as unreadable
+	// Duplicates counts packets logged twice by the capture tool and
+	// skipped (Windows pktmon logs one packet at several stack components).
+	Duplicates int64 `json:"duplicates,omitempty"`
 }
 
 // PacketSource is a pull iterator over decoded packets.

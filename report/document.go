@@ -429,6 +429,9 @@ func buildCapture(d *Document, in Input, f formatter) {
 	if c.Truncated > 0 {
 		c.Text = append(c.Text, fmt.Sprintf("%d packets cut by snaplen %d: volumes still count their full wire length", c.Truncated, c.SnapLen))
 	}
+	if st.Duplicates > 0 {
+		c.Text = append(c.Text, fmt.Sprintf("%d duplicate appearances skipped (Windows pktmon logs a packet at several stack components; the first is counted)", st.Duplicates))
+	}
 	if c.NonIP > 0 || c.Malformed > 0 {
 		c.Text = append(c.Text, fmt.Sprintf("%d non-IP and %d malformed frames counted in totals only", c.NonIP, c.Malformed))
 	}

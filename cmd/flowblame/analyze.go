@@ -439,8 +439,11 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 	if aopts.At, err = parseTimeArg(o.At, first); err != nil {
 		return err
 	}
+	progress, done := progressPrinter(stderr)
+	aopts.Progress = progress
 	sig := analyze.NewSignalSource(in.src, in.local, in.macs)
 	res, err := analyze.Analyze(ctx, sig, aopts)
+	done()
 	if err != nil {
 		return fmt.Errorf("analyze: %w", err)
 	}
