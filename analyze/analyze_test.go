@@ -419,3 +419,23 @@ func BenchmarkAnalyze(b *testing.B) {
 		}
 	}
 }
+
+func TestAnalyzeProgress(t *testing.T) {
+	var calls []int64
+	src := newSynthSource(progressEvery+10, 100, 10)
+	r, err := Analyze(context.Background(), src, Options{Local: local24, Progress: func(n, ts int64) {
+		calls = append(calls, n)
+		if ts < t0 {
+			t.Errorf("progress ts %d before the capture", ts)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 || calls[0] < progressEvery || calls[0] > progressEvery+chunkLen {
+		t.Errorf("progress calls = %v, want one near %d", calls, progressEvery)
+	}
+	if err := r.Validate(); err != nil {
+		t.Error(err)
+	}
+}
