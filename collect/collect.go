@@ -340,12 +340,13 @@ func lowerPriority() []string {
 
 // session is one running collection.
 type session struct {
-	opts Options
-	dir  string
-	caps []*ifaceCapture
-	m    ingest.Manifest
-	rec  *records
-	cs   *captureSet
+	opts  Options
+	dir   string
+	caps  []*ifaceCapture
+	m     ingest.Manifest
+	rec   *records
+	cs    *captureSet
+	ticks int // seconds elapsed (everySecond calls)
 }
 
 func (s *session) progress(format string, a ...any) {
@@ -533,6 +534,10 @@ func (s *session) everySecond(now time.Time, addrs *addrSet) (string, error) {
 		s.m.AddrChanges = append(s.m.AddrChanges, diffAddrs(*addrs, cur, t)...)
 		*addrs = cur
 	}
+	s.ticks++
+	if s.ticks%partialManifestEvery == 0 {
+		s.refreshPartial(now)
+	}
 	n, err := s.rec.flush()
 	s.cs.other.Store(n + 64<<10) // + room for the final manifest
 	if err == nil {
@@ -547,6 +552,29 @@ func (s *session) everySecond(now time.Time, addrs *addrSet) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// partialManifestEvery is how often (in seconds) the partial manifest is
+// refreshed with the capture statistics so far, for a collector that gets
+// killed.
+const partialManifestEvery = 10
+
+// refreshPartial rewrites the partial manifest (StopReason "running", no
+// file list) with the kernel capture statistics and end time so far.
+func (s *session) refreshPartial(now time.Time) {
+	for _, c := range s.caps {
+		st := c.readStats()
+		for i := range s.m.Interfaces {
+			if ifc := &s.m.Interfaces[i]; ifc.Name == c.name {
+				ifc.CaptureReceived, ifc.CaptureDropped = st.Received, st.Dropped
+			}
+		}
+	}
+	s.m.Capture.End = now.UnixNano()
+	s.m.Capture.Duration = float64(s.m.Capture.End-s.m.Capture.Start) / 1e9
+	if err := writeManifest(s.dir, &s.m); err != nil {
+		s.progress("flowblame: refresh manifest: %v", err)
+	}
 }
 
 // seal lists and hashes every file into the manifest, writes it and, unless
