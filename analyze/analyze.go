@@ -612,8 +612,10 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 		t.PeakOut, t.PeakIn, t.Peak = (*e.remotes.at(i)).peaks(e.remAt.at(i))
 	}
 	pos := <-posc
+	flowRemote := make([]int32, nflows)
 	for i := range int32(nflows) {
 		f := ents.at(i)
+		flowRemote[i] = f.remote
 		fl := &r.Flows[pos[i]]
 		fl.Key = e.ft.keys.at(i).flowKey()
 		fl.Iface = int(f.iface)
@@ -641,7 +643,10 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	for i := range remotes {
 		remotes[i].Traffic.OutRate, remotes[i].Traffic.InRate = remSums[i].rates()
 	}
-	e.owned(r, pos, remotes, at)
+	// The per-flow aggregation state is no longer needed: let it go before
+	// the owners are built.
+	e.ents, e.flowAt, e.cold, e.ft.keys = chunked[flowEnt]{}, chunked[peakAt]{}, chunked[flowCold]{}, chunked[fkey]{}
+	e.owned(r, pos, flowRemote, remotes, at)
 	sortResult(r, pairs, remotes)
 	return r
 }
@@ -663,7 +668,7 @@ func seriesTraffic(ser []SecondBucket, out, in Counts, at, first, last int64) Tr
 
 // owned fills Flow.Owners, Processes, Unattributed, Coverage and
 // RemoteHost.Processes from the owner shares.
-func (e *engine) owned(r *Result, pos []int32, remotes []RemoteHost, at int64) {
+func (e *engine) owned(r *Result, pos, flowRemote []int32, remotes []RemoteHost, at int64) {
 	// One backing array for every flow's Owners.
 	nOwners := make([]int32, len(r.Flows))
 	for si := range int32(e.shares.len()) {
@@ -704,7 +709,6 @@ func (e *engine) owned(r *Result, pos []int32, remotes []RemoteHost, at int64) {
 	remProcs := make([]map[ingest.ProcKey]int64, len(remotes))
 	for si := range int32(e.shares.len()) {
 		sh := e.shares.at(si)
-		f := e.ents.at(sh.flow)
 		o := &e.owners[sh.owner]
 		fl := &r.Flows[pos[sh.flow]]
 		tot := sh.cnt[0]
@@ -725,8 +729,8 @@ func (e *engine) owned(r *Result, pos []int32, remotes []RemoteHost, at int64) {
 		acc := &accs[o.proc]
 		p.Traffic.Out.Add(sh.cnt[0])
 		p.Traffic.In.Add(sh.cnt[1])
-		p.Traffic.First = min(p.Traffic.First, f.first)
-		p.Traffic.Last = max(p.Traffic.Last, f.last)
+		p.Traffic.First = min(p.Traffic.First, fl.Traffic.First)
+		p.Traffic.Last = max(p.Traffic.Last, fl.Traffic.Last)
 		acc.flows[sh.flow] = struct{}{}
 		acc.remotes[fl.Key.B.Addr()] += tot.Wire
 		mc, ok := acc.methods[o.a.Method]
@@ -743,11 +747,11 @@ func (e *engine) owned(r *Result, pos []int32, remotes []RemoteHost, at int64) {
 		}
 		cv.Out.Add(sh.cnt[0])
 		cv.In.Add(sh.cnt[1])
-		if f.remote >= 0 {
-			if remProcs[f.remote] == nil {
-				remProcs[f.remote] = map[ingest.ProcKey]int64{}
+		if rem := flowRemote[sh.flow]; rem >= 0 {
+			if remProcs[rem] == nil {
+				remProcs[rem] = map[ingest.ProcKey]int64{}
 			}
-			remProcs[f.remote][p.Key] += tot.Wire
+			remProcs[rem][p.Key] += tot.Wire
 		}
 	}
 	for i := range r.Flows {
