@@ -211,7 +211,7 @@ func TestE2ENetns(t *testing.T) {
 		t.Fatalf("sender: %v\n%s", err, out)
 	}
 	ipCmd(t, "-n", nsA, "addr", "add", "198.51.100.11/24", "dev", vA)
-	time.Sleep(1500 * time.Millisecond) // last ACKs; one address poll
+	time.Sleep(2500 * time.Millisecond) // last ACKs; address polls (1/s)
 	col.Process.Signal(syscall.SIGTERM)
 	if l := wait("DONE"); l != "DONE "+StopSignal {
 		t.Errorf("collector: %q", l)
@@ -317,7 +317,7 @@ func TestKilledBundleReadable(t *testing.T) {
 		c.Write([]byte("before the kill"))
 	}
 	c.Close()
-	time.Sleep(2500 * time.Millisecond) // at least two flushes
+	time.Sleep(3 * time.Second) // several once-a-second flushes
 	col.Process.Kill()
 	col.Wait()
 
