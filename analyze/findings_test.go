@@ -150,3 +150,15 @@ func TestSortFindingsVerdictFirst(t *testing.T) {
 		t.Fatalf("order %s", got)
 	}
 }
+
+func TestBlindSpotIgnoresLoopbackCounters(t *testing.T) {
+	man := &ingest.Manifest{Interfaces: []ingest.IfaceInfo{{Name: "lo", Flags: []string{"up", "loopback"}, Captured: true,
+		CountersStart: &ingest.IfaceCounters{}, CountersEnd: &ingest.IfaceCounters{TxBytes: 2_000_000, RxBytes: 2_000_000}}}}
+	var pkts []ingest.Packet
+	for i := 0; i < 2000; i++ {
+		pkts = append(pkts, pkt(int64(i), ingest.ProtoTCP, "198.51.100.7:80", "198.51.100.8:5000", 1000))
+	}
+	if fs := findingsOf(t, pkts, man, nil); hasFinding(fs, RuleBlindSpot, "") {
+		t.Fatalf("loopback counters count each frame twice; no blind spot expected, got %s", ids(fs))
+	}
+}
