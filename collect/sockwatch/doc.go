@@ -39,9 +39,10 @@
 // full walk at most every 10 s. A socket that a full walk has missed is not
 // searched again until the next periodic walk (Partial "owner-unknown").
 //
-// New processes (fork and exec events) are probed at +10, 30, 60, 100, 150
-// and 250 ms on a separate goroutine whose thread runs at nice −10, so a busy
-// inventory cannot delay them. A probe describes each socket straight from
+// New processes (fork and exec events) are probed from +10 ms to +2 s (at
+// most 100 ms apart for the first 450 ms) on a separate goroutine whose
+// thread runs at nice −10, so a busy inventory cannot delay them; later
+// probes whose fd count did not change cost one stat. A probe describes each socket straight from
 // the fd (pidfd_getfd: name, peer, cookie, tcp_info) and reads the process
 // facts while the process is alive.
 //

@@ -3,6 +3,7 @@ package sockwatch
 import (
 	"container/heap"
 	"errors"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -13,24 +14,42 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// probeDelays are when a new process's fds are probed after fork/exec. A
-// process that lives 100 ms gets 4–5 probes while alive, even when its
-// start-up is slowed by a busy host. An exec cancels the probes of the fork
-// (or earlier exec) of the same pid.
-var probeDelays = [...]time.Duration{10 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond,
-	100 * time.Millisecond, 150 * time.Millisecond, 250 * time.Millisecond}
+// probeDelays are when a new process's fds are probed after fork/exec: at
+// most 100 ms apart for the first 450 ms, so a connection that lives 100 ms
+// is caught even when opened by a slow starter (an interpreter can take
+// 150–300 ms to reach its first connect on a busy host), then sparser up to
+// 2 s, where periodic inventories take over. An exit cancels the rest; an
+// exec cancels the probes of the fork (or earlier exec) of the same pid.
+var probeDelays = [...]time.Duration{
+	10 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond, 100 * time.Millisecond,
+	150 * time.Millisecond, 200 * time.Millisecond, 275 * time.Millisecond, 350 * time.Millisecond,
+	450 * time.Millisecond, 600 * time.Millisecond, 1000 * time.Millisecond, 1500 * time.Millisecond,
+	2000 * time.Millisecond,
+}
 
-// proberHashLimit caps what the prober hashes itself (about 10–20 ms); larger
-// executables are hashed by the main loop, through /proc/PID/exe while the
-// process lives, else through the path if the file is unchanged.
-const proberHashLimit = 16 << 20
+// Early probes (≤ earlyProbe) always walk a small process's fds: an
+// unchanged fd count proves nothing there (an interpreter closes a file and
+// opens its socket on the same count). Later probes, and probes of
+// processes with more than smallProcFDs fds, are skipped when the count
+// (st_size of /proc/PID/fd, Linux ≥ 6.2) did not move: one stat.
+const (
+	earlyProbe   = 450 * time.Millisecond
+	smallProcFDs = 64
+)
+
+// proberHashLimit caps what the prober hashes itself (≈ 1 ms): it must stay
+// on time for the next process. Larger executables are opened by the prober
+// (an open /proc/PID/exe keeps even a deleted binary readable after the
+// process exits) and hashed by the main loop.
+const proberHashLimit = 1 << 20
 
 // probeItem is one scheduled probe of a new process.
 type probeItem struct {
-	due  time.Time
-	pid  int
-	gen  uint64 // stale when the pid's generation moved on
-	last bool
+	due   time.Time
+	pid   int
+	gen   uint64 // stale when the pid's generation moved on
+	last  bool
+	early bool // always walk small processes (see earlyProbe)
 }
 
 type probeHeap []probeItem
@@ -64,6 +83,7 @@ type probeResult struct {
 	t       time.Time
 	socks   []probedSock
 	info    *ingest.ProcessInfo // facts read while the process lived (first time only)
+	exe     *os.File            // open executable still to hash (info.ExeSHA256 empty)
 }
 
 // procMsg travels from the prober to the main loop, in event order: a
@@ -135,7 +155,7 @@ func (p *prober) run(evs <-chan procEvent, out chan<- procMsg, stop <-chan struc
 				if g, ok := p.gens[it.pid]; !ok || g != it.gen {
 					continue
 				}
-				r := p.probe(it.pid)
+				r := p.probe(it.pid, it.early)
 				if it.last {
 					delete(p.gens, it.pid)
 					delete(p.counts, it.pid)
@@ -159,18 +179,19 @@ func (p *prober) schedule(ev procEvent) {
 	p.gens[ev.PID] = p.gen
 	delete(p.counts, ev.PID)
 	for i, d := range probeDelays {
-		heap.Push(&p.heap, probeItem{due: base.Add(d), pid: ev.PID, gen: p.gen, last: i == len(probeDelays)-1})
+		heap.Push(&p.heap, probeItem{due: base.Add(d), pid: ev.PID, gen: p.gen,
+			last: i == len(probeDelays)-1, early: d <= earlyProbe})
 	}
 }
 
 // probe walks pid's fds and describes its sockets; nil when the process is
 // gone or holds no sockets.
-func (p *prober) probe(pid int) *probeResult {
-	// Skip the walk when the fd count (st_size of /proc/PID/fd, Linux ≥ 6.2)
-	// did not move since the last probe of this process.
+func (p *prober) probe(pid int, early bool) *probeResult {
+	// Skip the walk when the fd count did not move since the last probe of
+	// this process, unless early and small (see earlyProbe).
 	if cnt, err := p.walker.fdCount(pid); err != nil {
 		return nil
-	} else if last, ok := p.counts[pid]; ok && cnt != 0 && cnt == last {
+	} else if last, ok := p.counts[pid]; ok && cnt != 0 && cnt == last && (!early || cnt > smallProcFDs) {
 		return nil
 	} else {
 		p.counts[pid] = cnt
@@ -229,6 +250,11 @@ func (p *prober) probe(pid int) *probeResult {
 	if !p.infoDone[key] {
 		if info, err := p.pr.info(pid, r.t.UnixNano(), proberHashLimit); err == nil && info.Start == start {
 			r.info = &info
+			if info.ExeSHA256 == "" && info.ExeSize > proberHashLimit {
+				if f, err := os.Open(p.walker.proc + "/" + strconv.Itoa(pid) + "/exe"); err == nil {
+					r.exe = f
+				}
+			}
 			if len(p.infoDone) > 100_000 {
 				clear(p.infoDone)
 			}
@@ -298,6 +324,9 @@ func (w *watcher) onProcMsg(m procMsg) error {
 // sockets, and each inet socket newly attributed to it (or whose tuple
 // became known) is reported as a "probe" record.
 func (w *watcher) onProbe(r *probeResult) error {
+	if r.exe != nil {
+		defer r.exe.Close()
+	}
 	ps := w.pids[r.pid]
 	if ps != nil && ps.start != r.start {
 		w.setPid(r.pid, nil, nil) // pid reused
@@ -321,8 +350,8 @@ func (w *watcher) onProbe(r *probeResult) error {
 	key := ingest.ProcKey{PID: r.pid, Start: r.start}
 	if r.info != nil {
 		if _, ok := w.procs[key]; !ok {
-			if r.info.ExeSHA256 == "" && r.info.ExeSize > 0 {
-				w.pr.hashExe(r.pid, r.info, w.cfg.HashMaxBytes) // deferred by the prober
+			if r.exe != nil {
+				w.pr.hashFile(r.exe, r.info, w.cfg.HashMaxBytes) // deferred by the prober
 			}
 			w.procs[key] = r.info
 			w.procOrder = append(w.procOrder, key)

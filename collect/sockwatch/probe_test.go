@@ -45,7 +45,7 @@ func TestProberSchedule(t *testing.T) {
 func TestProbeSelf(t *testing.T) {
 	c, _ := tcpPair(t)
 	p := newProber("/proc", newProcReader("/proc", BootTimeNs(), DefaultHashMaxBytes, DefaultHashBudget), 0)
-	r := p.probe(os.Getpid())
+	r := p.probe(os.Getpid(), true)
 	if r == nil {
 		t.Fatal("no probe result")
 	}
@@ -59,9 +59,12 @@ func TestProbeSelf(t *testing.T) {
 	if !found || r.info == nil || r.info.PID != os.Getpid() || r.start == 0 {
 		t.Fatalf("probe %+v", r)
 	}
-	// Nothing changed: the next probe is skipped by the fd count (Linux ≥ 6.2).
+	if r.exe != nil {
+		r.exe.Close() // probing ourselves: the open exe is one of our fds
+	}
+	// Nothing changed: a late probe is skipped by the fd count (Linux ≥ 6.2).
 	if cnt, _ := p.walker.fdCount(os.Getpid()); cnt != 0 {
-		if r2 := p.probe(os.Getpid()); r2 != nil {
+		if r2 := p.probe(os.Getpid(), false); r2 != nil {
 			t.Errorf("unchanged process probed again: %+v", r2)
 		}
 	}

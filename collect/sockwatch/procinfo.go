@@ -254,20 +254,28 @@ func (pr *procReader) info(pid int, now, limit int64) (ingest.ProcessInfo, error
 // is gone it falls back to the path if the file there has the same size and
 // mtime. Each distinct (dev, inode, mtime) is hashed once; files over
 // hashMax and hashing past the budget are skipped (counted in pr.skipped).
-// Files over limit (the prober's smaller cap, to stay quick) are left for a
-// later call without counting them as skipped.
+// Files over limit are left for a later call without counting them as
+// skipped.
 func (pr *procReader) hashExe(pid int, p *ingest.ProcessInfo, limit int64) {
-	pr.mu.Lock()
-	defer pr.mu.Unlock()
 	f, err := os.Open(pr.path(pid, "exe"))
 	if err != nil && p.Exe != "" && !p.ExeDeleted && p.ExeSize > 0 {
 		f, err = os.Open(p.Exe)
 	}
 	if err != nil {
+		pr.mu.Lock()
 		pr.skipped["exe not readable"]++
+		pr.mu.Unlock()
 		return
 	}
 	defer f.Close()
+	pr.hashFile(f, p, limit)
+}
+
+// hashFile is hashExe on an open executable (the prober opens
+// /proc/PID/exe while the process lives and lets the main loop hash it).
+func (pr *procReader) hashFile(f *os.File, p *ingest.ProcessInfo, limit int64) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return
