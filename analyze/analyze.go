@@ -371,9 +371,12 @@ func b2i(b bool) int {
 const batchLen = 4096
 
 type batch struct {
-	recs []rec
+	recs []arec
+	keys []fkey // keys of the flows created in recs, in order
 	n    int
 }
+
+func newBatch() *batch { return &batch{recs: make([]arec, batchLen)} }
 
 // reader reads and classifies frames: the part of the work that does not
 // touch the aggregation state, so it can run on another core.
@@ -385,28 +388,39 @@ type reader struct {
 	outside Counts
 	tried   int
 	p       ingest.Packet
+	scratch []rec // classified frames of the batch being filled
 }
 
 func newReader(src ingest.PacketSource, ft *flowTable, opts Options) *reader {
-	return &reader{src: src, ft: ft, cls: newClassifier(opts), win: opts.Window, tried: -1}
+	return &reader{src: src, ft: ft, cls: newClassifier(opts), win: opts.Window, tried: -1, scratch: make([]rec, batchLen)}
 }
 
 // fill reads up to len(b.recs) frames into b and resolves their flows. It
 // returns io.EOF (with the last records in b) at the end.
 func (rd *reader) fill(b *batch) error {
-	err := rd.read(b)
-	for i := 0; i < b.n; i += chunkLen {
-		rd.ft.resolve(b.recs[i:min(i+chunkLen, b.n)])
+	n, err := rd.read()
+	sc := rd.scratch[:n]
+	for i := 0; i < n; i += chunkLen {
+		rd.ft.resolve(sc[i:min(i+chunkLen, n)])
+	}
+	b.n, b.keys = n, b.keys[:0]
+	for i := range sc {
+		r, a := &sc[i], &b.recs[i]
+		*a = arec{ts: r.ts, wire: r.wire, ipl: r.ipl, capl: r.capl, iface: r.iface, flow: r.flow,
+			dir: r.dir, rev: r.rev, ip: r.ip, created: r.created}
+		if r.created {
+			b.keys = append(b.keys, r.k)
+		}
 	}
 	return err
 }
 
-func (rd *reader) read(b *batch) error {
-	b.n = 0
+// read reads and classifies up to batchLen frames into rd.scratch.
+func (rd *reader) read() (n int, err error) {
 	p := &rd.p
-	for b.n < len(b.recs) {
+	for n < len(rd.scratch) {
 		if err := rd.src.Next(p); err != nil {
-			return err
+			return n, err
 		}
 		if (rd.win.From != 0 && p.TS < rd.win.From) || (rd.win.To != 0 && p.TS > rd.win.To) {
 			rd.outside.Packets++
@@ -419,8 +433,8 @@ func (rd *reader) read(b *batch) error {
 			rd.tried = p.Iface
 			rd.cls.refresh(rd.src.Interfaces())
 		}
-		r := &b.recs[b.n]
-		b.n++
+		r := &rd.scratch[n]
+		n++
 		r.ts = p.TS
 		r.wire = int64(p.WireLen)
 		r.ipl = int32(p.IPLen)
@@ -430,21 +444,21 @@ func (rd *reader) read(b *batch) error {
 			r.ip = true
 			rd.cls.classify(p, r)
 		} else {
-			r.ip = false
+			r.ip, r.created = false, false
 			r.dir = rd.cls.frameDir(p)
 		}
 	}
-	return nil
+	return n, nil
 }
 
 const progressEvery = 1 << 20
 
 func (e *engine) addBatch(b *batch) {
-	recs := b.recs[:b.n]
+	recs, keys := b.recs[:b.n], b.keys
 	for len(recs) > 0 {
 		n := min(len(recs), chunkLen)
 		before := e.packets
-		e.addChunk(recs[:n])
+		e.addChunk(recs[:n], &keys)
 		recs = recs[n:]
 		if e.opts.Progress != nil && e.packets/progressEvery != before/progressEvery {
 			e.opts.Progress(e.packets, e.maxTS)
@@ -454,7 +468,7 @@ func (e *engine) addBatch(b *batch) {
 
 func (e *engine) runSerial(ctx context.Context, src ingest.PacketSource) error {
 	rd := newReader(src, e.ft, e.opts)
-	b := &batch{recs: make([]rec, batchLen)}
+	b := newBatch()
 	defer func() { e.outside = rd.outside }()
 	for {
 		if err := ctx.Err(); err != nil {
@@ -479,7 +493,7 @@ func (e *engine) runPipelined(ctx context.Context, src ingest.PacketSource) erro
 	full := make(chan *batch, inFlight)
 	free := make(chan *batch, inFlight)
 	for range inFlight {
-		free <- &batch{recs: make([]rec, batchLen)}
+		free <- newBatch()
 	}
 	done := make(chan struct{})
 	var rerr error
@@ -589,7 +603,7 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 			if c := cmp.Compare(fb.cnt[0].Wire+fb.cnt[1].Wire, fa.cnt[0].Wire+fa.cnt[1].Wire); c != 0 {
 				return c
 			}
-			return e.ft.keys.at(a).compare(e.ft.keys.at(b))
+			return e.keys.at(a).compare(e.keys.at(b))
 		})
 	}()
 	r.Flows = make([]Flow, nflows)
@@ -617,7 +631,7 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 		f := ents.at(i)
 		flowRemote[i] = f.remote
 		fl := &r.Flows[pos[i]]
-		fl.Key = e.ft.keys.at(i).flowKey()
+		fl.Key = e.keys.at(i).flowKey()
 		fl.Iface = int(f.iface)
 		t := &fl.Traffic
 		t.Out, t.In = f.cnt[0], f.cnt[1]
@@ -645,7 +659,7 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	}
 	// The per-flow aggregation state is no longer needed: let it go before
 	// the owners are built.
-	e.ents, e.flowAt, e.cold, e.ft.keys = chunked[flowEnt]{}, chunked[peakAt]{}, chunked[flowCold]{}, chunked[fkey]{}
+	e.ents, e.flowAt, e.cold, e.keys, e.ft.keys = chunked[flowEnt]{}, chunked[peakAt]{}, chunked[flowCold]{}, chunked[fkey]{}, chunked[fkey]{}
 	e.owned(r, pos, flowRemote, remotes, at)
 	sortResult(r, pairs, remotes)
 	return r

@@ -154,7 +154,24 @@ type rec struct {
 	created bool  // the flow is new
 }
 
-func (c *Counts) addRec(r *rec) {
+// arec is the compact record of one frame handed from the reading goroutine
+// to the aggregating one (40 bytes: the batches cross between cores, so
+// their size is memory traffic). The key of a new flow travels apart, in
+// batch.keys.
+type arec struct {
+	ts      int64
+	wire    int64
+	ipl     int32
+	capl    int32
+	iface   int32
+	flow    int32 // flow index (flowTable.resolve)
+	dir     uint8 // dirOut, dirIn, dirUnknown
+	rev     uint8 // 0: the frame went A→B, 1: B→A
+	ip      bool  // KindIP (flow, rev valid)
+	created bool  // the flow is new; its key is the next of batch.keys
+}
+
+func (c *Counts) addRec(r *arec) {
 	c.Packets++
 	c.Wire += r.wire
 	c.IP += int64(r.ipl)
@@ -212,6 +229,7 @@ type procEnt struct {
 type engine struct {
 	opts     Options
 	ft       *flowTable
+	keys     chunked[fkey] // the aggregator's own copy of the flow keys
 	ents     chunked[flowEnt]
 	flowAt   chunked[peakAt]
 	cold     chunked[flowCold]
@@ -281,7 +299,7 @@ func (t *flowTable) resolve(recs []rec) {
 // addChunk aggregates a few records in two passes so that the cache misses
 // of different records overlap: touch every entry the update will write,
 // then update.
-func (e *engine) addChunk(recs []rec) {
+func (e *engine) addChunk(recs []arec, keys *[]fkey) {
 	var sink uint64
 	for i := range recs {
 		r := &recs[i]
@@ -289,7 +307,8 @@ func (e *engine) addChunk(recs []rec) {
 			continue
 		}
 		if r.created {
-			e.newFlow(r)
+			e.newFlow(r, &(*keys)[0])
+			*keys = (*keys)[1:]
 		}
 		f := e.ents.at(r.flow)
 		sink += uint64(f.cnt[0].Packets + f.last + f.pk.sec)
@@ -320,7 +339,7 @@ func (e *engine) addChunk(recs []rec) {
 }
 
 // add aggregates one frame whose flow is resolved. This is the hot path.
-func (e *engine) add(r *rec) {
+func (e *engine) add(r *arec) {
 	e.packets++
 	if r.ts < e.maxTS {
 		e.reordered++
@@ -347,7 +366,7 @@ func (e *engine) add(r *rec) {
 	// (that began at or before some packet ≤ f.last); only older packets
 	// need the start, kept in the cold state.
 	if r.ts > f.validUntil || (r.ts < f.last && r.ts < e.cold.at(idx).validFrom) {
-		e.reattribute(idx, &r.k, r.ts)
+		e.reattribute(idx, e.keys.at(idx), r.ts)
 	}
 	f.cnt[r.rev].addRec(r)
 	f.first = min(f.first, r.ts)
@@ -365,7 +384,7 @@ func (e *engine) add(r *rec) {
 	}
 }
 
-func (e *engine) logWindow(idx int32, f *flowEnt, sec int64, r *rec) {
+func (e *engine) logWindow(idx int32, f *flowEnt, sec int64, r *arec) {
 	if f.logSec == sec {
 		if s := &e.wl.slots[sec&63]; s.sec == sec {
 			le := &s.ents[f.logIdx]
@@ -401,14 +420,14 @@ func (e *engine) iface(i int32) *ifaceEnt {
 }
 
 // newFlow initialises the state of the flow just added for r.
-func (e *engine) newFlow(r *rec) {
+func (e *engine) newFlow(r *arec, k *fkey) {
 	if int(r.flow) != e.ents.len() {
 		panic("analyze: flows created out of order") // resolve and addChunk see records in the same order
 	}
 	f := e.ents.at(e.ents.push(flowEnt{}))
 	e.flowAt.push(peakAt{})
 	e.cold.push(flowCold{share: -1, shareHead: -1, validFrom: math.MaxInt64})
-	k := &r.k
+	e.keys.push(*k)
 	f.iface = r.iface
 	f.first, f.last = r.ts, r.ts
 	f.logSec = math.MinInt64

@@ -15,6 +15,9 @@ func TestHotStateSizes(t *testing.T) {
 	if got := unsafe.Sizeof(flowEnt{}); got != 192 {
 		t.Errorf("sizeof(flowEnt) = %d, want 192 (3 cache lines)", got)
 	}
+	if got := unsafe.Sizeof(arec{}); got != 40 {
+		t.Errorf("sizeof(arec) = %d, want 40", got)
+	}
 	if got := unsafe.Sizeof(peakTracker{}); got != 64 {
 		t.Errorf("sizeof(peakTracker) = %d, want 64", got)
 	}
