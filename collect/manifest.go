@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/flowblame/flowblame/collect/sockwatch"
 	"github.com/flowblame/flowblame/ingest"
 	"golang.org/x/sys/unix"
 )
@@ -48,7 +49,12 @@ func hostInfo() (ingest.HostInfo, []string) {
 	} else {
 		notes = append(notes, "machine id: "+err.Error())
 	}
-	if f, err := os.Open("/proc/stat"); err == nil {
+	// The socket watcher converts process start times with the nanosecond
+	// boot time (realtime − boottime clocks); the manifest must use the same
+	// one, /proc/stat's btime (whole seconds) only as a fallback.
+	if bt := sockwatch.BootTimeNs(); bt > 0 {
+		h.BootTime = bt
+	} else if f, err := os.Open("/proc/stat"); err == nil {
 		bt, err := parseBootTime(f)
 		f.Close()
 		if err == nil {
