@@ -1,12 +1,17 @@
 package analyze
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -437,5 +442,107 @@ func TestAnalyzeProgress(t *testing.T) {
 	}
 	if err := r.Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+const corpusDir = "../../shared/corpus"
+
+// Every capture of the shared corpus that ingest can open analyses to a
+// valid Result, identical with and without the pipeline; pair totals are
+// compared with tshark's exact per-pair counts (CONV_EXACT.tsv) and the
+// agreement is logged (tshark also counts tunnelled and ICMP-quoted IP
+// headers as conversations, and decodes differently in places).
+func TestAnalyzeCorpus(t *testing.T) {
+	mf, err := os.Open(filepath.Join(corpusDir, "MANIFEST.tsv"))
+	if err != nil {
+		t.Skipf("corpus not available: %v", err)
+	}
+	defer mf.Close()
+	type pairKey struct {
+		file string
+		a, b netip.Addr
+	}
+	type pairVal struct{ frames, bytes int64 }
+	oracle := map[pairKey]pairVal{}
+	if cf, err := os.Open(filepath.Join(corpusDir, "CONV_EXACT.tsv")); err == nil {
+		sc := bufio.NewScanner(cf)
+		for sc.Scan() {
+			f := strings.Split(sc.Text(), "\t")
+			if len(f) < 8 || f[0] == "file" {
+				continue
+			}
+			a, err1 := netip.ParseAddr(f[2])
+			b, err2 := netip.ParseAddr(f[3])
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			if b.Less(a) {
+				a, b = b, a
+			}
+			n := func(s string) int64 { v, _ := strconv.ParseInt(s, 10, 64); return v }
+			k := pairKey{f[0], a, b}
+			v := oracle[k]
+			v.frames += n(f[4]) + n(f[6])
+			v.bytes += n(f[5]) + n(f[7])
+			oracle[k] = v
+		}
+		cf.Close()
+	}
+	var files, opened, pairs, agree int
+	sc := bufio.NewScanner(mf)
+	for sc.Scan() {
+		name, _, _ := strings.Cut(sc.Text(), "\t")
+		if name == "file" || name == "" {
+			continue
+		}
+		files++
+		var results [2]*Result
+		for i, serial := range []bool{true, false} {
+			src, err := ingest.OpenCapture(filepath.Join(corpusDir, name), ingest.Options{})
+			if err != nil {
+				break
+			}
+			r, err := Analyze(context.Background(), src, Options{Serial: serial})
+			src.Close()
+			if r == nil {
+				t.Fatalf("%s: nil result (err %v)", name, err)
+			}
+			if verr := r.Validate(); verr != nil {
+				t.Errorf("%s: %v", name, verr)
+			}
+			results[i] = r
+		}
+		if results[0] == nil || results[1] == nil {
+			continue
+		}
+		opened++
+		if d := cmp.Diff(results[0], results[1], cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{}, netip.Prefix{}), cmpopts.IgnoreFields(ingest.Diagnostic{}, "Err")); d != "" {
+			t.Errorf("%s: serial and pipelined differ:\n%s", name, d)
+		}
+		// Oriented pairs put the local address first; tshark's are by address.
+		ours := map[pairKey]pairVal{}
+		for _, p := range results[0].Pairs {
+			a, b := p.A, p.B
+			if b.Less(a) {
+				a, b = b, a
+			}
+			k := pairKey{name, a, b}
+			v := ours[k]
+			v.frames += p.Traffic.Total().Packets
+			v.bytes += p.Traffic.Total().Wire
+			ours[k] = v
+		}
+		for k, v := range ours {
+			pairs++
+			if w, ok := oracle[k]; ok && w == v {
+				agree++
+			} else if os.Getenv("FLOWBLAME_CORPUS_DEBUG") != "" {
+				t.Logf("%s %v-%v: ours %d frames/%d bytes, tshark %d/%d", name, k.a, k.b, v.frames, v.bytes, w.frames, w.bytes)
+			}
+		}
+	}
+	t.Logf("%d corpus files, %d opened; %d of %d host pairs match tshark's exact frame and byte counts", files, opened, agree, pairs)
+	if opened == 0 {
+		t.Fatal("no corpus file could be opened")
 	}
 }
