@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -24,18 +25,19 @@ func main() {
 	cpuprof := flag.String("cpuprofile", "", "write a CPU profile here")
 	serial := flag.Bool("serial", false, "no reader/aggregator pipeline")
 	validate := flag.Bool("validate", false, "run Result.Validate")
+	heap := flag.Bool("heap", false, "print the heap the Result keeps alive (after a GC)")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: analyzebench [-local CIDRS] [-cpuprofile F] FILE")
 		os.Exit(2)
 	}
-	if err := run(flag.Arg(0), *local, *cpuprof, *serial, *validate); err != nil {
+	if err := run(flag.Arg(0), *local, *cpuprof, *serial, *validate, *heap); err != nil {
 		fmt.Fprintln(os.Stderr, "analyzebench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(path, local, cpuprof string, serial, validate bool) error {
+func run(path, local, cpuprof string, serial, validate, heap bool) error {
 	var opts analyze.Options
 	opts.Serial = serial
 	for _, s := range strings.Split(local, ",") {
@@ -74,6 +76,13 @@ func run(path, local, cpuprof string, serial, validate bool) error {
 		res.Meta.Packets, len(res.Flows), len(res.Pairs), len(res.Remotes),
 		res.Totals.All.Out.Wire, res.Totals.All.In.Wire, res.Totals.All.Unknown.Wire,
 		el.Seconds(), float64(res.Meta.Packets)/el.Seconds()/1e6)
+	if heap {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		fmt.Printf("heap in use with the Result alive: %.0f MiB\n", float64(ms.HeapInuse)/(1<<20))
+		runtime.KeepAlive(res)
+	}
 	if validate {
 		if err := res.Validate(); err != nil {
 			return err
