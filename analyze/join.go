@@ -26,6 +26,8 @@ type JoinOptions struct {
 	// flow whose local address is neither a host address nor seen in any
 	// observation is reported as CauseOtherNetns instead of CauseNotLocal.
 	UninventoriedNetns int
+	// NoSamePeer disables the same-peer rule (rule 5 of the lookup chain).
+	NoSamePeer bool
 	// Netns is the inode of the captured network namespace (the bundle's
 	// host netns); when several namespaces hold a socket with the same
 	// tuple (tests and containers reuse addresses), the one in Netns wins.
@@ -70,7 +72,11 @@ const DefaultSlack int64 = 1e9
 //     away first (the server exited).
 //  4. An unconnected UDP socket bound to the local port (same address or
 //     wildcard): MethodUnconnected.
-//  5. Otherwise unattributed, with a Cause: CauseClosedBetween when only
+//  5. On the client side (no socket bound to the local port), a sibling
+//     connection from the same local address to the same remote endpoint
+//     seen with holders within 15 slacks, when they all name one process
+//     that was alive then: MethodSamePeer, low confidence (samePeer).
+//  6. Otherwise unattributed, with a Cause: CauseClosedBetween when only
 //     holder-less TIME-WAIT/CLOSE sockets or holder-less destroy events of
 //     the tuple were seen (it lived and died between inventories),
 //     CauseNoOwner when a holder-less socket in another state was seen,
@@ -122,6 +128,7 @@ type SocketIndex struct {
 	opts  JoinOptions
 	exact map[tupleKey][]*joinEntry
 	bound map[portKey][]*joinEntry
+	peers map[peerKey][]*joinEntry // connected sockets with holders, by (local addr, remote endpoint)
 	procs map[ingest.ProcKey]ingest.ProcessInfo
 	inv   []int64            // all inventory times, ascending
 	invNS map[uint64][]int64 // per netns
@@ -139,6 +146,14 @@ type tupleKey struct {
 type portKey struct {
 	proto uint8
 	port  uint16
+}
+
+// peerKey is a client connection without its local port: one program that
+// keeps connecting to the same server from the same address.
+type peerKey struct {
+	proto  uint8
+	local  netip.Addr
+	remote netip.AddrPort
 }
 
 type joinEntry struct {
@@ -168,6 +183,7 @@ func NewSocketIndex(obs []ingest.SocketObservation, procs map[ingest.ProcKey]ing
 		slack: opts.Slack,
 		exact: map[tupleKey][]*joinEntry{},
 		bound: map[portKey][]*joinEntry{},
+		peers: map[peerKey][]*joinEntry{},
 		procs: procs,
 		inv:   cov.Times(),
 		invNS: cov.Inventories,
@@ -238,9 +254,64 @@ func NewSocketIndex(obs []ingest.SocketObservation, procs map[ingest.ProcKey]ing
 		}
 		k := tupleKey{o.Proto, netip.AddrPortFrom(e.local, o.Local.Port()), unmapPort(o.Remote)}
 		x.exact[k] = append(x.exact[k], e)
+		if len(e.holders) > 0 {
+			pk := peerKey{o.Proto, e.local, unmapPort(o.Remote)}
+			x.peers[pk] = append(x.peers[pk], e)
+		}
 	}
 	x.inheritListeners()
 	return x
+}
+
+// peerWindow is how far (in slacks) from a packet the same-peer rule looks
+// for sibling connections.
+const peerWindow = 15
+
+// samePeer is the last resort for client connections that opened and
+// closed between inventories inside a long-lived process (no exec probe
+// fires for them, and a close event names no owner): if the connections
+// from the same local address to the same remote endpoint that were seen
+// with holders within peerWindow slacks of t all belong to one process,
+// and that process was alive at t, it is named with MethodSamePeer and low
+// confidence. Several candidate processes mean no answer.
+// siblings reports whether any sibling exists at all (whatever the time).
+func (x *SocketIndex) samePeer(proto uint8, local, remote netip.AddrPort, ts int64) (a Attribution, ok, siblings bool) {
+	cands := x.peers[peerKey{proto, local.Addr(), unmapPort(remote)}]
+	win := peerWindow * x.slack
+	var best *joinEntry
+	var bestDist int64 = -1
+	for _, e := range cands {
+		if e.obs.Local.Port() == local.Port() {
+			continue // the socket itself, outside its own lifetime: not a sibling
+		}
+		siblings = true
+		var d int64
+		switch {
+		case ts < e.coreFrom:
+			d = e.coreFrom - ts
+		case ts > e.coreTo:
+			d = ts - e.coreTo
+		}
+		if d > win {
+			continue
+		}
+		if best != nil && e.holders[0] != best.holders[0] {
+			return Attribution{}, false, true // two programs talk to this peer
+		}
+		if bestDist < 0 || d < bestDist {
+			best, bestDist = e, d
+		}
+	}
+	if best == nil {
+		return Attribution{}, false, siblings
+	}
+	pk := best.holders[0]
+	if p, ok := x.procs[pk]; ok {
+		if (p.Start != 0 && ts < p.Start) || (p.Exited != 0 && ts > p.Exited) {
+			return Attribution{}, false, true
+		}
+	}
+	return Attribution{Proc: pk, Comm: x.procs[pk].Comm, Holders: best.holders, Method: MethodSamePeer, Confidence: ConfLow, SkewNS: bestDist}, true, true
 }
 
 // inheritListeners covers accepted connections that lived and died between
@@ -384,6 +455,13 @@ func (x *SocketIndex) Attribute(proto uint8, local, remote netip.AddrPort, ts in
 	if ok {
 		return a, b.from, b.until
 	}
+	siblings := false
+	if len(bound) == 0 && !x.opts.NoSamePeer {
+		var a Attribution
+		if a, ok, siblings = x.samePeer(proto, ql, remote, ts); ok {
+			return a, ts, ts // re-asked for every packet outside the sockets' own lifetimes
+		}
+	}
 	// Unattributed: the cause also depends on the coverage around t.
 	a = Attribution{Method: MethodNone, Confidence: ConfNone}
 	holderless, closedOnly := false, true
@@ -413,6 +491,9 @@ func (x *SocketIndex) Attribute(proto uint8, local, remote netip.AddrPort, ts in
 			a.Cause = CauseNoSnapshot
 		}
 		x.coverageBounds(&b)
+	}
+	if siblings {
+		return a, ts, ts // a sibling's window may open at any later packet
 	}
 	return a, b.from, b.until
 }

@@ -79,6 +79,7 @@ func TestSocketIndexAttribute(t *testing.T) {
 	obs, procs := joinFixture()
 	x := NewSocketIndex(obs, procs, inventories(60), JoinOptions{
 		HostPrefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/32"), netip.MustParsePrefix("2001:db8::1/128")},
+		NoSamePeer:   true, // the causes of rule 6 (TestSamePeer covers rule 5)
 	})
 	tcp, udp := ingest.ProtoTCP, ingest.ProtoUDP
 	tests := []struct {
@@ -164,7 +165,7 @@ func TestSocketIndexAttribute(t *testing.T) {
 // both ends of every validity range, over a sweep of times.
 func TestSocketIndexValidityConsistent(t *testing.T) {
 	obs, procs := joinFixture()
-	x := NewSocketIndex(obs, procs, inventories(60), JoinOptions{})
+	x := NewSocketIndex(obs, procs, inventories(60), JoinOptions{NoSamePeer: true})
 	flows := [][2]string{
 		{"198.51.100.1:40000", "203.0.113.9:443"},
 		{"198.51.100.1:40002", "203.0.113.9:80"},
@@ -252,6 +253,12 @@ func TestIndexSnapshots(t *testing.T) {
 	if a.Method != MethodForeign || a.Confidence != ConfMedium || a.Comm != "curl" || a.Proc.PID != 7 {
 		t.Errorf("got %+v", a)
 	}
+	// Another connection to the same server: the same program, probably.
+	a, _, _ = x.Attribute(ingest.ProtoTCP, ap("198.51.100.1:40001"), ap("203.0.113.9:443"), 2*sec)
+	if a.Method != MethodSamePeer || a.Confidence != ConfLow || a.Proc.PID != 7 {
+		t.Errorf("got %+v", a)
+	}
+	x = IndexSnapshots(snaps, JoinOptions{NoSamePeer: true})
 	a, _, _ = x.Attribute(ingest.ProtoTCP, ap("198.51.100.1:40001"), ap("203.0.113.9:443"), 2*sec)
 	if a.Cause != CauseNeverSeen {
 		t.Errorf("got %+v", a)
@@ -368,5 +375,57 @@ func TestSocketIndexAcceptedOutlivesListener(t *testing.T) {
 		if a.Method != tc.method || a.Confidence != tc.conf || a.Cause != tc.cause || (tc.cause == "" && a.Comm != "fb-server") {
 			t.Errorf("t=%d: got %+v", tc.ts, a)
 		}
+	}
+}
+
+func TestSamePeer(t *testing.T) {
+	churn := ingest.ProcKey{PID: 300, Start: 1 * sec}
+	other := ingest.ProcKey{PID: 301, Start: 1 * sec}
+	tcp := ingest.ProtoTCP
+	obs := []ingest.SocketObservation{
+		// One of the churn client's short connections happened to be listed.
+		{Proto: tcp, Local: ap("198.51.100.1:50010"), Remote: ap("203.0.113.9:7000"), State: "ESTAB",
+			First: 10 * sec, Last: 10 * sec, Holders: []ingest.ProcKey{churn}, Source: ingest.FormatNative, Via: "snapshot"},
+		// Another one known only from its owner-less close event.
+		{Proto: tcp, Local: ap("198.51.100.1:50011"), Remote: ap("203.0.113.9:7000"), State: "CLOSE",
+			First: 11 * sec, Last: 11 * sec, Closed: 11 * sec, Source: ingest.FormatNative, Via: "destroy"},
+		// A different program talks to another server.
+		{Proto: tcp, Local: ap("198.51.100.1:50500"), Remote: ap("203.0.113.9:8000"), State: "ESTAB",
+			First: 10 * sec, Last: 12 * sec, Holders: []ingest.ProcKey{other}, Source: ingest.FormatNative, Via: "snapshot"},
+		// ... and, much later, to the churn client's server too.
+		{Proto: tcp, Local: ap("198.51.100.1:50600"), Remote: ap("203.0.113.9:7000"), State: "ESTAB",
+			First: 100 * sec, Last: 102 * sec, Holders: []ingest.ProcKey{other}, Source: ingest.FormatNative, Via: "snapshot"},
+	}
+	procs := map[ingest.ProcKey]ingest.ProcessInfo{churn: {PID: 300, Start: churn.Start, Comm: "fb-churn"}, other: {PID: 301, Start: other.Start, Comm: "fb-other"}}
+	x := NewSocketIndex(obs, procs, inventories(120), JoinOptions{HostPrefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/32")}})
+	tests := []struct {
+		local  string
+		remote string
+		ts     int64
+		want   ingest.ProcKey
+		method Method
+	}{
+		{"198.51.100.1:50011", "203.0.113.9:7000", 11 * sec, churn, MethodSamePeer},        // closed between inventories
+		{"198.51.100.1:50012", "203.0.113.9:7000", 13 * sec, churn, MethodSamePeer},        // never seen at all
+		{"198.51.100.1:50010", "203.0.113.9:7000", 10 * sec, churn, MethodExact},           // its own socket wins
+		{"198.51.100.1:50013", "203.0.113.9:8000", 13 * sec, other, MethodSamePeer},        // the other program's server
+		{"198.51.100.1:50014", "203.0.113.9:7000", 60 * sec, ingest.ProcKey{}, MethodNone}, // too far from any sibling
+		{"198.51.100.1:50015", "203.0.113.9:7000", 101 * sec, other, MethodSamePeer},       // later, the other program
+	}
+	for _, tc := range tests {
+		a, from, until := x.Attribute(tcp, ap(tc.local), ap(tc.remote), tc.ts)
+		if a.Proc != tc.want || a.Method != tc.method {
+			t.Errorf("%s→%s at %ds: %+v, want %v by %s", tc.local, tc.remote, tc.ts/sec, a, tc.want, tc.method)
+		}
+		if a.Method == MethodSamePeer && (a.Confidence != ConfLow || from != tc.ts || until != tc.ts) {
+			t.Errorf("same-peer answers are low confidence and hold for one instant: %+v [%d,%d]", a, from, until)
+		}
+	}
+	// Two programs near the same peer at once: no answer.
+	obs = append(obs, ingest.SocketObservation{Proto: tcp, Local: ap("198.51.100.1:50700"), Remote: ap("203.0.113.9:7000"), State: "ESTAB",
+		First: 12 * sec, Last: 12 * sec, Holders: []ingest.ProcKey{other}, Source: ingest.FormatNative, Via: "snapshot"})
+	x = NewSocketIndex(obs, procs, inventories(120), JoinOptions{HostPrefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/32")}})
+	if a, _, _ := x.Attribute(tcp, ap("198.51.100.1:50012"), ap("203.0.113.9:7000"), 13*sec); a.Attributed() {
+		t.Errorf("ambiguous peer attributed: %+v", a)
 	}
 }

@@ -86,6 +86,7 @@ const (
 	MethodUnconnected Method = "unconnected-udp" // unconnected UDP socket bound to the local port
 	MethodHint        Method = "pcapng-hint"     // process recorded in the capture file itself
 	MethodForeign     Method = "foreign-dump"    // ss/lsof/netstat dump (coarser timing)
+	MethodSamePeer    Method = "same-peer"       // sibling connections of one process to the same server (low confidence)
 	MethodNone        Method = "none"
 )
 
