@@ -167,6 +167,13 @@ func check(t *testing.T, sc *Recording, src ingest.PacketSource, idx *analyze.So
 		switch {
 		case nSeen == len(e.Tuples) && (ratio < 0.98 || ratio > 1.02):
 			t.Errorf("%s (pid %d): charged %d B, its flows carried %d B (ratio %.4f, want within 2%%)", e.Comm, e.PID, charged, want, ratio)
+		case nSeen < len(e.Tuples) && e.Comm == "fb-churn" && (ratio < 0.98 || ratio > 1.02):
+			// The collector issue's acceptance: a client whose connections
+			// last less than one snapshot interval is charged within 2 %
+			// (exec probes catch short processes; the same-peer rule covers
+			// short connections inside a long-lived one).
+			t.Errorf("%s (pid %d): %d of %d sockets never seen with an owner, charged %.1f %% of its bytes, want within 2 %%",
+				e.Comm, e.PID, len(e.Tuples)-nSeen, len(e.Tuples), 100*ratio)
 		case nSeen < len(e.Tuples):
 			t.Logf("%s: %d of %d sockets never seen with an owner (recorder gap): %.1f %% of its bytes charged",
 				e.Comm, len(e.Tuples)-nSeen, len(e.Tuples), 100*ratio)
