@@ -47,6 +47,7 @@ type analyzeOptions struct {
 	LinkLocal bool
 	Phase     float64
 	Iface     string
+	Start     string
 
 	GeoDB       string
 	ASNDB       string
@@ -101,6 +102,7 @@ Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
 			&cli.BoolFlag{Name: "link-local", Usage: "iftop view: count IPv6 link-local traffic (iftop -l)"},
 			&cli.Float64Flag{Name: "phase", Usage: "iftop view: emulate libpcap's 1 s block delivery with this phase in [0,1) (spec/iftop.md §1.5)"},
 			&cli.StringFlag{Name: "interface", Aliases: []string{"i"}, Usage: "iftop view: interface name for the 'Listening on' line"},
+			&cli.StringFlag{Name: "start", Usage: "iftop view: when iftop would have been started (RFC 3339); default: the bundle's collection start, else the first IP packet"},
 		},
 		Action: func(c *cli.Context) error {
 			o := analyzeOptions{
@@ -110,7 +112,7 @@ Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
 				From: c.String("from"), To: c.String("to"), At: c.String("at"), Bytes: c.Bool("bytes"),
 				Strict: c.Bool("strict"), FailOn: c.String("fail-on"), Ports: c.Bool("ports"), Lines: c.Int("lines"),
 				Order: c.String("order"), NetFilter: c.String("net-filter"), LinkLocal: c.Bool("link-local"),
-				Phase: c.Float64("phase"), Iface: c.String("interface"),
+				Phase: c.Float64("phase"), Iface: c.String("interface"), Start: c.String("start"),
 				GeoDB: c.String("geoip-db"), ASNDB: c.String("asn-db"), HomeCountry: c.String("home-country"), Policy: c.String("policy"),
 				Command: commandLine(c), Version: version,
 			}
@@ -497,6 +499,21 @@ func firstPacketTime(o analyzeOptions, in *analysisInput) (int64, error) {
 
 func runIftop(ctx context.Context, o analyzeOptions, in *analysisInput, out, stderr io.Writer) error {
 	io := analyze.IftopOptions{At: 10, Bytes: o.Bytes, Lines: o.Lines, LinkLocal: o.LinkLocal, Phase: o.Phase, Interface: o.Iface}
+	if o.Lines == 0 {
+		io.Lines = analyze.IftopNoLines // iftop 1.0pre4 -L 0 prints no lines
+	}
+	// iftop's clock starts when iftop starts: for a bundle, when collection
+	// started; else --start, else the first IP packet.
+	if in.bundle != nil {
+		io.Start = in.bundle.Manifest.Capture.Start
+	}
+	if o.Start != "" {
+		t, err := time.Parse(time.RFC3339Nano, o.Start)
+		if err != nil {
+			return usagef("bad --start %q: want an RFC 3339 time", o.Start)
+		}
+		io.Start = t.UnixNano()
+	}
 	if o.At != "" {
 		s, err := strconv.Atoi(o.At)
 		if err != nil || s < 1 {
