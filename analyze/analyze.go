@@ -660,7 +660,14 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	// The per-flow aggregation state is no longer needed: let it go before
 	// the owners are built.
 	e.ents, e.flowAt, e.cold, e.keys, e.ft.keys = chunked[flowEnt]{}, chunked[peakAt]{}, chunked[flowCold]{}, chunked[fkey]{}, chunked[fkey]{}
+	// Sorting the pairs touches nothing owned() does: do it on the other core.
+	pairsDone := make(chan struct{})
+	go func() {
+		sortPairs(pairs)
+		close(pairsDone)
+	}()
 	e.owned(r, pos, flowRemote, remotes, at)
+	<-pairsDone
 	sortResult(r, pairs, remotes)
 	return r
 }
@@ -883,14 +890,9 @@ func compareAttribution(a, b Attribution) int {
 func totalWire(t *Traffic) int64 { return t.Out.Wire + t.In.Wire }
 
 // sortResult orders every slice of r (see Result).
-// Flows are already in order (placed by sortedPositions).
+// Flows are already in order (placed by sortedPositions), pairs by
+// sortPairs.
 func sortResult(r *Result, pairs []HostPair, remotes []RemoteHost) {
-	permute(pairs, sortedPositions(len(pairs), func(a, b int32) int {
-		if c := cmp.Compare(totalWire(&pairs[b].Traffic), totalWire(&pairs[a].Traffic)); c != 0 {
-			return c
-		}
-		return comparePair(pairs[a], pairs[b])
-	}))
 	permute(remotes, sortedPositions(len(remotes), func(a, b int32) int {
 		if c := cmp.Compare(totalWire(&remotes[b].Traffic), totalWire(&remotes[a].Traffic)); c != 0 {
 			return c
@@ -907,6 +909,16 @@ func sortResult(r *Result, pairs []HostPair, remotes []RemoteHost) {
 	if r.Flows == nil {
 		r.Flows = []Flow{}
 	}
+}
+
+// sortPairs orders pairs by total wire bytes descending, then by key.
+func sortPairs(pairs []HostPair) {
+	permute(pairs, sortedPositions(len(pairs), func(a, b int32) int {
+		if c := cmp.Compare(totalWire(&pairs[b].Traffic), totalWire(&pairs[a].Traffic)); c != 0 {
+			return c
+		}
+		return comparePair(pairs[a], pairs[b])
+	}))
 }
 
 func comparePair(a, b HostPair) int {
