@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 20s
 
-.PHONY: all build test vet fuzz golden bench bench-collect bench-sockets clean
+.PHONY: all build test vet fuzz golden e2e bench bench-collect bench-sockets clean
 
 all: build
 
@@ -25,13 +25,19 @@ vet:
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$t"; $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg >/dev/null; \
+	    echo "fuzz $$pkg $$t"; \
+	    $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=3s $$pkg > /tmp/flowblame-fuzz.log 2>&1 || { cat /tmp/flowblame-fuzz.log; exit 1; }; \
 	  done; \
 	done
 
 ## golden: regenerate golden files (review the diff!)
 golden:
-	$(GO) test ./... -run 'Golden|Render|Iftop|Parse' -update
+	$(GO) test ./cmd/flowblame ./report ./ingest ./fixtures/captures -update
+	$(GO) run ./fixtures/gen
+
+## e2e: the root-only end-to-end attribution test (network namespaces, real processes)
+e2e:
+	CI=true $(GO) test -count=1 -timeout 5m -v ./e2e/
 
 ## bench: analyzer speed vs tcpdump and tshark on a generated 20 M-packet capture
 bench:
