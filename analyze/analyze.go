@@ -302,26 +302,53 @@ func (t Traffic) SortValue(s SortBy) float64 {
 // by total bytes then key), cut to the first n when n > 0. The Result is not
 // modified.
 func (r *Result) Rows(g GroupBy, s SortBy, n int) []Row {
-	var rows []Row
+	var count int
+	var mk func(i int) Row
 	switch g {
 	case GroupFlow:
-		rows = make([]Row, len(r.Flows))
-		for i, f := range r.Flows {
-			rows[i] = Row{Group: g, Key: f.Key, Traffic: f.Traffic, Flows: 1}
-		}
+		count = len(r.Flows)
+		mk = func(i int) Row { f := &r.Flows[i]; return Row{Group: g, Key: f.Key, Traffic: f.Traffic, Flows: 1} }
 	case GroupPair:
-		rows = make([]Row, len(r.Pairs))
-		for i, p := range r.Pairs {
-			rows[i] = Row{Group: g, Key: FlowKey{A: netip.AddrPortFrom(p.A, 0), B: netip.AddrPortFrom(p.B, 0), Oriented: p.Oriented}, Traffic: p.Traffic, Flows: p.Flows}
+		count = len(r.Pairs)
+		mk = func(i int) Row {
+			p := &r.Pairs[i]
+			return Row{Group: g, Key: FlowKey{A: netip.AddrPortFrom(p.A, 0), B: netip.AddrPortFrom(p.B, 0), Oriented: p.Oriented}, Traffic: p.Traffic, Flows: p.Flows}
 		}
 	case GroupRemote:
-		rows = make([]Row, len(r.Remotes))
-		for i, h := range r.Remotes {
-			rows[i] = Row{Group: g, Key: FlowKey{B: netip.AddrPortFrom(h.Addr, 0), Oriented: true}, Traffic: h.Traffic, Flows: h.Flows}
+		count = len(r.Remotes)
+		mk = func(i int) Row {
+			h := &r.Remotes[i]
+			return Row{Group: g, Key: FlowKey{B: netip.AddrPortFrom(h.Addr, 0), Oriented: true}, Traffic: h.Traffic, Flows: h.Flows}
 		}
 	}
-	SortRows(rows, s)
-	return TopN(rows, n)
+	// Sort small references instead of whole rows (a Row is ~300 bytes and
+	// there can be hundreds of thousands), then build only the top n; the
+	// order is exactly SortRows's.
+	type ref struct {
+		v   float64
+		tot int64
+		i   int32
+	}
+	refs := make([]ref, count)
+	for i := range refs {
+		row := mk(i)
+		refs[i] = ref{row.Traffic.SortValue(s), row.Traffic.Out.Wire + row.Traffic.In.Wire, int32(i)}
+	}
+	slices.SortStableFunc(refs, func(a, b ref) int {
+		if c := cmp.Compare(b.v, a.v); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.tot, a.tot); c != 0 {
+			return c
+		}
+		return compareFlowKey(mk(int(a.i)).Key, mk(int(b.i)).Key)
+	})
+	refs = TopN(refs, n)
+	rows := make([]Row, len(refs))
+	for j, x := range refs {
+		rows[j] = mk(int(x.i))
+	}
+	return rows
 }
 
 // SortRows sorts rows by s descending; ties are broken by total wire bytes

@@ -11,9 +11,9 @@
 # Environment:
 #   BENCH_N          packets in the big file (default 20000000)
 #   BENCH_ANALYZER   analyzer command; the capture path is appended
-#                    (default: bench/analyzebench, a thin OpenCapture +
-#                    analyze.Analyze driver). Example:
-#                    BENCH_ANALYZER="bin/flowblame analyze --format json --local 198.51.100.0/24,2001:db8:1::/64"
+#                    (default: the real `flowblame analyze --format json
+#                    --local ...`). bench/analyzebench times the engine alone:
+#                    BENCH_ANALYZER="bench/data/analyzebench -local 198.51.100.0/24,2001:db8:1::/64"
 #   BENCH_SKIP_TSHARK=1  skip tshark (it needs ~1 GiB per 2 M packets)
 #
 # Needs: go, tcpdump, tshark + editcap (wireshark-common), GNU time
@@ -52,9 +52,10 @@ if [ -n "${BENCH_ANALYZER:-}" ]; then
 	read -r -a ANALYZER <<<"$BENCH_ANALYZER"
 	ANAME="${ANALYZER[*]}"
 else
-	go build -o "$DATA/analyzebench" ./bench/analyzebench
-	ANALYZER=("$DATA/analyzebench" -local 198.51.100.0/24,2001:db8:1::/64)
-	ANAME="analyzebench (ingest.OpenCapture + analyze.Analyze)"
+	# The real command: the whole analysis, findings and the JSON report.
+	CGO_ENABLED=0 go build -o "$DATA/flowblame" ./cmd/flowblame
+	ANALYZER=("$DATA/flowblame" analyze --format json --local 198.51.100.0/24,2001:db8:1::/64)
+	ANAME="flowblame analyze --format json"
 fi
 
 # Warm the page cache so the first tool is not penalised.

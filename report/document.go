@@ -358,13 +358,18 @@ func Build(in Input, opts Options) (*Document, error) {
 
 // buildTimeline keeps the 20 biggest flows, in order of first packet.
 func buildTimeline(d *Document, r *analyze.Result) {
-	fl := slices.Clone(r.Flows)
-	slices.SortStableFunc(fl, func(a, b analyze.Flow) int {
-		return cmp.Compare(b.Traffic.Out.Wire+b.Traffic.In.Wire, a.Traffic.Out.Wire+a.Traffic.In.Wire)
-	})
-	fl = capRows(fl, 20)
-	slices.SortStableFunc(fl, func(a, b analyze.Flow) int { return cmp.Compare(a.Traffic.First, b.Traffic.First) })
-	for _, f := range fl {
+	// The 20 biggest by wire bytes (ties: earlier in Result.Flows), chosen
+	// without copying every flow.
+	idx := make([]int32, len(r.Flows))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	tot := func(i int32) int64 { return r.Flows[i].Traffic.Out.Wire + r.Flows[i].Traffic.In.Wire }
+	slices.SortStableFunc(idx, func(a, b int32) int { return cmp.Compare(tot(b), tot(a)) })
+	idx = capRows(idx, 20)
+	slices.SortStableFunc(idx, func(a, b int32) int { return cmp.Compare(r.Flows[a].Traffic.First, r.Flows[b].Traffic.First) })
+	for _, i := range idx {
+		f := &r.Flows[i]
 		arrow := "⇄"
 		if f.Key.Oriented {
 			arrow = "→"
