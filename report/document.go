@@ -65,6 +65,10 @@ type Document struct {
 	Totals   Totals    `json:"totals"`
 	// Processes by bytes (TX+RX wire), with facts and risk.
 	Processes []ProcessRow `json:"processes"`
+	// Users and Containers roll the processes up by user and by container
+	// (processes without one are left out).
+	Users      []GroupRow `json:"users,omitempty"`
+	Containers []GroupRow `json:"containers,omitempty"`
 	// Remotes: remote hosts by bytes, with country/ASN.
 	Remotes []RemoteRow `json:"remotes"`
 	// Conversations: host pairs, 5-tuples or remote hosts (Options.Group).
@@ -201,6 +205,61 @@ type ProcessRow struct {
 	Risk       []analyze.RiskFact  `json:"risk,omitempty"`
 	Unknown    bool                `json:"unattributed"` // the "unattributed" pseudo-row
 	Fmt        map[string]string   `json:"-"`
+}
+
+// GroupRow is the traffic of the processes of one user or container.
+type GroupRow struct {
+	Name      string              `json:"name"`
+	Processes int                 `json:"processes"`
+	TX        analyze.Counts      `json:"tx"`
+	RX        analyze.Counts      `json:"rx"`
+	Share     float64             `json:"share"`
+	TXRate    analyze.WindowRates `json:"tx_rate"`
+	RXRate    analyze.WindowRates `json:"rx_rate"`
+	Fmt       map[string]string   `json:"-"`
+}
+
+// groupRows sums process rows by key (empty keys skipped), biggest first.
+func groupRows(rows []ProcessRow, key func(*ProcessRow) string, f formatter, top int) []GroupRow {
+	idx := map[string]int{}
+	var out []GroupRow
+	for i := range rows {
+		r := &rows[i]
+		k := key(r)
+		if k == "" || r.Unknown {
+			continue
+		}
+		j, ok := idx[k]
+		if !ok {
+			j = len(out)
+			idx[k] = j
+			out = append(out, GroupRow{Name: k})
+		}
+		g := &out[j]
+		g.Processes++
+		g.TX.Add(r.TX)
+		g.RX.Add(r.RX)
+		g.Share += r.Share
+		g.TXRate.S2 += r.TXRate.S2
+		g.TXRate.S10 += r.TXRate.S10
+		g.TXRate.S40 += r.TXRate.S40
+		g.RXRate.S2 += r.RXRate.S2
+		g.RXRate.S10 += r.RXRate.S10
+		g.RXRate.S40 += r.RXRate.S40
+	}
+	slices.SortStableFunc(out, func(a, b GroupRow) int {
+		if c := cmp.Compare(b.TX.Wire+b.RX.Wire, a.TX.Wire+a.RX.Wire); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Name, b.Name)
+	})
+	out = capRows(out, top)
+	for i := range out {
+		g := &out[i]
+		g.Fmt = map[string]string{"tx": f.bytes(g.TX.Wire), "rx": f.bytes(g.RX.Wire), "share": fmtPct(g.Share),
+			"10s": f.rate(g.TXRate.S10 + g.RXRate.S10), "procs": fmt.Sprint(g.Processes)}
+	}
+	return out
 }
 
 // MethodShare is the share of a process's bytes attributed by one method.
@@ -546,6 +605,16 @@ func buildProcesses(d *Document, in Input, f formatter, top int) {
 		}
 		return cmp.Compare(a.Start, b.Start)
 	})
+	d.Users = groupRows(rows, func(r *ProcessRow) string {
+		if r.User != "" {
+			return r.User
+		}
+		if r.UID >= 0 {
+			return fmt.Sprintf("uid %d", r.UID)
+		}
+		return ""
+	}, f, top)
+	d.Containers = groupRows(rows, func(r *ProcessRow) string { return r.Container }, f, top)
 	rows = capRows(rows, top)
 	for i := range rows {
 		row := &rows[i]

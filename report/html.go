@@ -31,6 +31,8 @@ type htmlPage struct {
 	TimeChart, RemoteChart, TimelineChart template.HTML
 	ConvHeader                            []string
 	ConvRows                              [][]string
+	GroupHeader                           []string
+	GroupRows                             [][]string
 	GeoNote                               string
 	DBIP                                  bool
 	JSON                                  template.JS
@@ -43,7 +45,8 @@ func (HTMLRenderer) Render(w io.Writer, d *Document) error {
 		return err
 	}
 	h, rows := conversationCells(d, "")
-	page := htmlPage{Doc: d, TimeChart: timeChart(d), RemoteChart: remoteChart(d), TimelineChart: timelineChart(d),
+	gh, grows := groupCells(d)
+	page := htmlPage{GroupHeader: gh, GroupRows: grows, Doc: d, TimeChart: timeChart(d), RemoteChart: remoteChart(d), TimelineChart: timelineChart(d),
 		ConvHeader: h, ConvRows: rows, GeoNote: geoNote(d.Geo), DBIP: strings.Contains(d.Geo.Country, "DB-IP"),
 		JSON: template.JS(strings.ReplaceAll(string(js), "</", `<\/`))}
 	var buf bytes.Buffer

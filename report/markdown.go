@@ -82,6 +82,10 @@ func (MarkdownRenderer) Render(w io.Writer, d *Document) error {
 		mdTable(ew, []string{"process", "user", "exe", "TX", "RX", "share", "10 s rate", "peak", "attributed by", "notes"}, rows)
 	}
 
+	if h, rows := groupCells(d); len(rows) > 0 {
+		p("## By user and container\n\n")
+		mdTable(ew, h, rows)
+	}
 	p("## Top remote hosts\n\nLocation: %s.\n\n", geoNote(d.Geo))
 	{
 		var rows [][]string

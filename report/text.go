@@ -75,6 +75,13 @@ func (TextRenderer) Render(w io.Writer, d *Document) error {
 		}
 		p("\n")
 	}
+	if h, rows := groupCells(d); len(rows) > 0 {
+		p("By user and container\n")
+		if err := table(ew, h, rows); err != nil {
+			return err
+		}
+		p("\n")
+	}
 	if len(d.Remotes) > 0 {
 		p("Top remote hosts (country/ASN: %s)\n", geoNote(d.Geo))
 		var rows [][]string
@@ -162,4 +169,19 @@ func conversationCells(d *Document, quote string) ([]string, [][]string) {
 		h = append(h, "process")
 	}
 	return h, rows
+}
+
+// groupCells is the user/container table shared by the text, Markdown and
+// HTML renderers.
+func groupCells(d *Document) ([]string, [][]string) {
+	var rows [][]string
+	for _, kind := range []struct {
+		name string
+		g    []GroupRow
+	}{{"user", d.Users}, {"container", d.Containers}} {
+		for _, g := range kind.g {
+			rows = append(rows, []string{kind.name, g.Name, g.Fmt["procs"], g.Fmt["tx"], g.Fmt["rx"], g.Fmt["share"], g.Fmt["10s"]})
+		}
+	}
+	return []string{"by", "name", "processes", "tx", "rx", "share", "10s"}, rows
 }
