@@ -487,6 +487,16 @@ func (e *engine) reattribute(idx int32, k *fkey, ts int64) {
 		if from > ts || until < ts {
 			from, until = ts, ts // an answer must at least hold for the packet asked about
 		}
+		// Both ends on this host (loopback, host ↔ container): when A's
+		// socket names nobody, B's socket (the other process) may.
+		if !a.Attributed() && e.hostLocal(k.addrB()) {
+			e.calls++
+			b, bf, bu := e.opts.Attributor.Attribute(k.proto,
+				netip.AddrPortFrom(k.addrB(), k.pb), netip.AddrPortFrom(k.addrA(), k.pa), ts)
+			if b.Attributed() {
+				a, from, until = b, max(bf, ts), min(bu, ts) // re-asked per packet: A may appear
+			}
+		}
 		if a.Method == "" {
 			a.Method = MethodNone
 		}
@@ -581,3 +591,25 @@ func (c *chunked[T]) push(v T) int32 {
 }
 
 func (c *chunked[T]) len() int { return c.n }
+
+// hostLocal reports whether a is one of this host's addresses as far as
+// the options say (loopback always is): used to try the other end of a flow
+// whose both ends are local.
+func (e *engine) hostLocal(a netip.Addr) bool {
+	if a.IsLoopback() {
+		return true
+	}
+	for _, p := range e.opts.Local {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	for _, ps := range e.opts.IfaceAddrs {
+		for _, p := range ps {
+			if p.Addr() == a {
+				return true
+			}
+		}
+	}
+	return false
+}
