@@ -86,6 +86,9 @@ run() { # run LOADNAME CAPTURER IPERF-ARGS...
 	flowblame)
 		ip netns exec $NSA "$WORK/flowblame" collect -i $VA --no-tar --min-free 0 -o $out >/dev/null 2>$out.err &
 		pid=$!;;
+	flowblame-capture-only)
+		ip netns exec $NSA "$WORK/flowblame" collect -i $VA --no-tar --min-free 0 --no-sockets -o $out >/dev/null 2>$out.err &
+		pid=$!;;
 	esac
 	sleep 1.5
 	local t0; t0=$(date +%s.%N)
@@ -111,7 +114,7 @@ run() { # run LOADNAME CAPTURER IPERF-ARGS...
 		drops=$(awk '/dropped by kernel/ {print $1}' $out.err)
 		bytes=$(stat -c %s $out.pcap)
 		capbytes=$bytes;;
-	flowblame)
+	flowblame*)
 		captured=$(npackets $out/capture/*.pcapng)
 		drops=$(python3 -c "import json,sys; m=json.load(open('$out/manifest.json')); print(sum(i['capture_dropped'] for i in m['interfaces'] if i['captured']))")
 		bytes=$(du -sb $out | cut -f1)
@@ -125,18 +128,20 @@ run() { # run LOADNAME CAPTURER IPERF-ARGS...
 			100 * k / hz / el, r / 1024, b / 1e6 / (el + 1.5) * 60, cb / 1e6 / (el + 1.5) * 60 }'
 }
 
-for cap in tcpdump flowblame; do
+CAPS="tcpdump flowblame flowblame-capture-only"
+for cap in $CAPS; do
 	run idle $cap
 done
-for cap in tcpdump flowblame; do
+for cap in $CAPS; do
 	run "tcp-bulk-$TCP_RATE" $cap -b $TCP_RATE
 done
-for cap in tcpdump flowblame; do
+for cap in $CAPS; do
 	run "udp64-$UDP_RATE" $cap -u -l 64 -b $UDP_RATE
 done
 echo
 echo "offered = rx+tx packets of the captured veth end over the capture window (kernel counters);"
-echo "CPU = capturer utime+stime over the load window; flowblame includes its socket/process watcher,"
+echo "CPU = capturer utime+stime over the load window; flowblame includes its socket/process watcher"
+echo "(flowblame-capture-only = collect --no-sockets: the capture path alone),"
 echo "whose cost depends on the host's processes and sockets (see the idle row), not on the load;"
 echo "flowblame bytes = whole bundle directory; \"of which packets\" = capture/*.pcapng."
 echo "$(nproc) CPUs, kernel $(uname -r), ${SECS}s per run, veth offloads $OFFLOADS."

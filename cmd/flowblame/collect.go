@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowblame/flowblame/collect"
+	"github.com/flowblame/flowblame/collect/sockwatch"
 )
 
 // afterCollect, when set (by the integrator), runs on the finished bundle
@@ -44,6 +45,7 @@ capture is readable up to the last second. Runs at low CPU and I/O priority.`,
 			&cli.StringFlag{Name: "min-free", Value: "auto", Usage: "stop cleanly when the disk holding the bundle has less free space than this; auto = max(1GiB, 5%), 0 = never"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "bundle directory (default ./flowblame-<host>-<UTC time>)"},
 			&cli.BoolFlag{Name: "no-tar", Usage: "leave the bundle as a directory instead of DIR.tar.gz"},
+			&cli.BoolFlag{Name: "no-sockets", Usage: "capture packets and counters only: no socket/process observation (cheapest; analyze then cannot name processes)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -90,6 +92,9 @@ capture is readable up to the last second. Runs at low CPU and I/O priority.`,
 			if o.SnapLen <= 0 {
 				return usagef("--snaplen must be positive")
 			}
+			if c.Bool("no-sockets") {
+				o.Sockets = noSockets
+			}
 			return runCollect(c.Context, o, c.App.Writer, c.App.ErrWriter)
 		},
 	}
@@ -133,4 +138,11 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("bad size unit %q in %q (use K, M, G, T)", unit, s)
 	}
 	return int64(v * mult), nil
+}
+
+// noSockets is the socket observer of --no-sockets: it observes nothing and
+// says so in the manifest's notes.
+func noSockets(ctx context.Context, _ sockwatch.Config, _ sockwatch.Sink) (sockwatch.Stats, error) {
+	<-ctx.Done()
+	return sockwatch.Stats{Notes: []string{"--no-sockets: no socket or process observation; traffic cannot be attributed"}}, nil
 }
