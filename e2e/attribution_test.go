@@ -47,7 +47,7 @@ func TestAttribution(t *testing.T) {
 		}
 		defer src.Close()
 		local := []netip.Prefix{netip.PrefixFrom(LocalIP, 32)}
-		check(t, sc, src, analyze.NewSocketIndex(obs, procs, cov, analyze.JoinOptions{HostPrefixes: local}), obs)
+		check(t, sc, src, analyze.NewSocketIndex(obs, procs, cov, analyze.JoinOptions{HostPrefixes: local}), obs, false)
 	})
 	t.Run("native-bundle", func(t *testing.T) {
 		if !sc.CollectOK {
@@ -67,13 +67,16 @@ func TestAttribution(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer src.Close()
-		check(t, sc, src, analyze.IndexBundle(b, analyze.JoinOptions{}), b.Observations)
+		check(t, sc, src, analyze.IndexBundle(b, analyze.JoinOptions{}), b.Observations, true)
 	})
 }
 
 // check analyses src with idx and asserts the acceptance criteria; obs are
 // the observations behind idx (to tell which sockets were seen).
-func check(t *testing.T, sc *Recording, src ingest.PacketSource, idx *analyze.SocketIndex, obs []ingest.SocketObservation) {
+// With strict (the collector's own bundle), every program must be charged
+// within 2 % whether or not all its sockets were seen with an owner: the
+// collector issue's acceptance.
+func check(t *testing.T, sc *Recording, src ingest.PacketSource, idx *analyze.SocketIndex, obs []ingest.SocketObservation, strict bool) {
 	t.Helper()
 	local := []netip.Prefix{netip.PrefixFrom(LocalIP, 32)}
 	tee := NewTruthSource(src)
@@ -167,7 +170,7 @@ func check(t *testing.T, sc *Recording, src ingest.PacketSource, idx *analyze.So
 		switch {
 		case nSeen == len(e.Tuples) && (ratio < 0.98 || ratio > 1.02):
 			t.Errorf("%s (pid %d): charged %d B, its flows carried %d B (ratio %.4f, want within 2%%)", e.Comm, e.PID, charged, want, ratio)
-		case nSeen < len(e.Tuples) && e.Comm == "fb-churn" && (ratio < 0.98 || ratio > 1.02):
+		case nSeen < len(e.Tuples) && (strict || e.Comm == "fb-churn") && (ratio < 0.98 || ratio > 1.02):
 			// The collector issue's acceptance: a client whose connections
 			// last less than one snapshot interval is charged within 2 %
 			// (exec probes catch short processes; the same-peer rule covers

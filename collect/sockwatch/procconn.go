@@ -3,6 +3,8 @@ package sockwatch
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -114,4 +116,52 @@ func openProcConn() (int, error) {
 	tv := unix.NsecToTimeval(int64(200 * time.Millisecond))
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	return fd, nil
+}
+
+// openProcConnInit opens the proc connector where it works: the kernel
+// delivers process events only to sockets in the initial network namespace,
+// so a collector started inside another one (ip netns exec, a container that
+// shares the host's PID namespace) gets "connection refused". It then tries
+// the network namespaces of the other processes it can see (at most 64),
+// creating the socket on a thread switched into each; the socket stays bound
+// to the namespace where subscribing worked.
+func (w *watcher) openProcConnInit() (int, error) {
+	fd, err := openProcConn()
+	if err == nil {
+		return fd, nil
+	}
+	ents, rerr := os.ReadDir(w.walker.proc)
+	if rerr != nil {
+		return -1, err
+	}
+	seen := map[uint64]bool{w.hostNs: true}
+	for _, e := range ents {
+		if len(seen) > 64 {
+			break
+		}
+		if _, perr := strconv.Atoi(e.Name()); perr != nil {
+			continue
+		}
+		path := w.walker.proc + "/" + e.Name() + "/ns/net"
+		var st unix.Stat_t
+		if unix.Stat(path, &st) != nil || seen[st.Ino] {
+			continue
+		}
+		seen[st.Ino] = true
+		nsfd, oerr := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if oerr != nil {
+			continue
+		}
+		pfd := -1
+		ierr := inNetns(nsfd, func() error {
+			var e error
+			pfd, e = openProcConn()
+			return e
+		})
+		unix.Close(nsfd)
+		if ierr == nil {
+			return pfd, nil
+		}
+	}
+	return -1, err
 }

@@ -177,7 +177,7 @@ func (w *watcher) run(ctx context.Context) error {
 	} else {
 		w.note("no sock_diag destroy events (" + err.Error() + "): sockets closed between inventories are missed; TIME-WAIT sockets are inventoried instead")
 	}
-	if fd, err := openProcConn(); err == nil {
+	if fd, err := w.openProcConnInit(); err == nil {
 		w.listenProc(fd)
 	} else {
 		w.note("no proc connector (" + err.Error() + "): no exec probes; short-lived processes are attributed only by periodic walks")
