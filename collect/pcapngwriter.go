@@ -151,19 +151,40 @@ func (w *PcapngWriter) WritePacket(iface int, ts time.Time, wireLen int, data []
 	if wireLen < len(data) {
 		wireLen = len(data)
 	}
-	w.opts = w.opts[:0]
+	// The hot path of the capture: header and fixed part in one write, the
+	// frame, then padding, the epb_flags option and the trailer in one more.
+	pad := pad4(len(data))
+	total := 12 + 20 + len(data) + pad
 	if flags != 0 {
-		var f [4]byte
-		binary.LittleEndian.PutUint32(f[:], flags)
-		w.addOpt(epbFlags, f[:])
-		w.endOpts()
+		total += 12 // epb_flags (4 + 4) and opt_endofopt (4)
 	}
-	h := w.hdr[:20]
-	binary.LittleEndian.PutUint32(h[0:], uint32(iface))
-	putTS(h[4:], ts)
-	binary.LittleEndian.PutUint32(h[12:], uint32(len(data)))
-	binary.LittleEndian.PutUint32(h[16:], uint32(wireLen))
-	return w.block(blockEPB, h, data, w.opts)
+	if total > 1<<30 {
+		return errBlockTooLarge
+	}
+	le := binary.LittleEndian
+	h := w.hdr[:28]
+	le.PutUint32(h[0:], blockEPB)
+	le.PutUint32(h[4:], uint32(total))
+	le.PutUint32(h[8:], uint32(iface))
+	putTS(h[12:], ts)
+	le.PutUint32(h[20:], uint32(len(data)))
+	le.PutUint32(h[24:], uint32(wireLen))
+	w.bw.Write(h)
+	w.bw.Write(data)
+	var tail [3 + 12 + 4]byte
+	n := pad
+	if flags != 0 {
+		le.PutUint16(tail[n:], epbFlags)
+		le.PutUint16(tail[n+2:], 4)
+		le.PutUint32(tail[n+4:], flags)
+		n += 12 // option, then opt_endofopt (zeros)
+	}
+	le.PutUint32(tail[n:], uint32(total))
+	if _, err := w.bw.Write(tail[:n+4]); err != nil {
+		return fmt.Errorf("write pcapng block: %w", err)
+	}
+	w.n += int64(total)
+	return nil
 }
 
 // WriteStats writes an Interface Statistics Block for interface iface at

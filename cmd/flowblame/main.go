@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -98,6 +99,15 @@ func exitCode(err error) int {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// FLOWBLAME_CPUPROFILE=FILE writes a Go CPU profile of the run (for
+	// measuring flowblame itself, e.g. the collector under load).
+	if p := os.Getenv("FLOWBLAME_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
+	}
 	app := newApp(os.Stdout, os.Stderr)
 	app.Metadata = map[string]any{"command": "flowblame " + strings.Join(os.Args[1:], " ")}
 	err := app.RunContext(ctx, interspersed(app, os.Args))
@@ -105,6 +115,7 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "flowblame:", err)
 	}
+	pprof.StopCPUProfile()
 	os.Exit(exitCode(err))
 }
 
