@@ -384,19 +384,15 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 	}
 	defer in.Close()
 
-	out := stdout
-	if o.Output != "" {
-		f, err := os.Create(o.Output)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-		}()
-		out = f
+	out, closeOut, err := outputFile(o.Output, stdout)
+	if err != nil {
+		return err
 	}
+	defer func() {
+		if cerr := closeOut(); err == nil {
+			err = cerr
+		}
+	}()
 	if o.Format == "iftop" {
 		return runIftop(ctx, o, in, out, stderr)
 	}
@@ -577,4 +573,17 @@ func isSiteLocal(a netip.Addr) bool {
 func commandLine(c *cli.Context) string {
 	s, _ := c.App.Metadata["command"].(string)
 	return s
+}
+
+// outputFile opens path for a report or export ("" or "-" is stdout). The
+// close function reports the error that matters for a written file: Close's.
+func outputFile(path string, stdout io.Writer) (io.Writer, func() error, error) {
+	if path == "" || path == "-" {
+		return stdout, func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, f.Close, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -83,7 +82,7 @@ func runExport(ctx context.Context, o exportOptions, stdout, stderr io.Writer) e
 		}
 	}
 	if o.Pcapng != "" {
-		if err := exportPcapng(ctx, o); err != nil {
+		if err := exportPcapng(ctx, o, stdout); err != nil {
 			return err
 		}
 	}
@@ -105,19 +104,15 @@ func exportFlows(ctx context.Context, o exportOptions, format string, stdout io.
 	if err != nil {
 		return fmt.Errorf("export flows: %w", err)
 	}
-	w := stdout
-	if o.Flows != "-" {
-		f, err := os.Create(o.Flows)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-		}()
-		w = f
+	w, closeOut, err := outputFile(o.Flows, stdout)
+	if err != nil {
+		return err
 	}
+	defer func() {
+		if cerr := closeOut(); err == nil {
+			err = cerr
+		}
+	}()
 	recs := report.FlowRecords(ivs, geo)
 	if format == "csv" {
 		return report.WriteFlowsCSV(w, recs)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/flowblame/flowblame/analyze"
 	"github.com/flowblame/flowblame/ingest"
@@ -13,18 +12,18 @@ import (
 )
 
 // exportPcapng writes the capture annotated with each packet's process.
-func exportPcapng(ctx context.Context, o exportOptions) (err error) {
+func exportPcapng(ctx context.Context, o exportOptions, stdout io.Writer) (err error) {
 	in, err := openInputs(o.analyzeOptions)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	f, err := os.Create(o.Pcapng)
+	f, closeOut, err := outputFile(o.Pcapng, stdout)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if cerr := f.Close(); err == nil {
+		if cerr := closeOut(); err == nil {
 			err = cerr
 		}
 	}()
