@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/flowblame/flowblame/collect"
 	"github.com/flowblame/flowblame/collect/sockwatch"
+	"github.com/flowblame/flowblame/ingest"
 )
 
 // afterCollect, when set (by the integrator), runs on the finished bundle
@@ -94,6 +96,13 @@ capture is readable up to the last second. Runs at low CPU and I/O priority.`,
 			}
 			if c.Bool("no-sockets") {
 				o.Sockets = noSockets
+			}
+			// A filter tcpdump rejects is a usage error (exit 2), found
+			// before anything is started.
+			if o.Filter != "" {
+				if _, err := collect.CompileFilter(c.Context, "", o.Filter, ingest.LinkEthernet, o.SnapLen); err != nil && !errors.Is(err, collect.ErrNoFilterCompiler) {
+					return usagef("--filter: %v", err)
+				}
 			}
 			return runCollect(c.Context, o, c.App.Writer, c.App.ErrWriter)
 		},

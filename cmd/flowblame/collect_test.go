@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os/exec"
 	"testing"
 )
 
@@ -33,12 +34,16 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestCollectUsageErrors(t *testing.T) {
-	for _, args := range [][]string{
+	cases := [][]string{
 		{"flowblame", "collect", "extra-arg"},
 		{"flowblame", "collect", "--max-size", "lots"},
 		{"flowblame", "collect", "--snaplen", "-5"},
 		{"flowblame", "verify"},
-	} {
+	}
+	if _, err := exec.LookPath("tcpdump"); err == nil {
+		cases = append(cases, []string{"flowblame", "collect", "--filter", "port nonsense!", "-d", "1s"})
+	}
+	for _, args := range cases {
 		var out, errw bytes.Buffer
 		err := newApp(&out, &errw).RunContext(context.Background(), args)
 		if code := exitCode(err); code != exitUsage {
