@@ -162,3 +162,28 @@ func TestBlindSpotIgnoresLoopbackCounters(t *testing.T) {
 		t.Fatalf("loopback counters count each frame twice; no blind spot expected, got %s", ids(fs))
 	}
 }
+
+// FuzzParsePolicy: any input either fails to parse or gives a policy whose
+// checks run without panicking.
+func FuzzParsePolicy(f *testing.F) {
+	f.Add(`{"allow_processes": ["nginx", "/usr/sbin/*"], "allow_countries": ["DE"], "allow_asns": [1], "max_tx_bps": 10, "severity": "low"}`)
+	f.Add(`{"ignore_findings": ["cloud-agent"]}`)
+	f.Add(`{}`)
+	f.Add(`[`)
+	var udp []ingest.Packet
+	for i := 0; i < 50; i++ {
+		udp = append(udp, pkt(int64(i*100), ingest.ProtoUDP, "198.51.100.7:40001", "203.0.113.12:80", 600))
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		pol, err := ParsePolicy(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		fs := pol.Filter(findingsOf(t, udp, nil, pol))
+		for _, x := range fs {
+			if x.ID == "" || x.Severity == "" {
+				t.Fatalf("finding without id or severity: %+v", x)
+			}
+		}
+	})
+}
