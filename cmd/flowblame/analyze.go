@@ -286,7 +286,7 @@ func openInputs(o analyzeOptions) (*analysisInput, error) {
 	// Bare pcapng captures may carry process information themselves
 	// (ptcpdump comments, process blocks, flowblame's annotated exports):
 	// one extra read collects it as the last fallback.
-	if bundlePath == "" && anyPcapng(caps) {
+	if bundlePath == "" && anyPcapng(caps) && hintsInFirstPackets(caps, 10000) {
 		hsrc, err := ingest.OpenCaptures(caps, ingest.Options{})
 		if err != nil {
 			in.Close()
@@ -586,4 +586,26 @@ func outputFile(path string, stdout io.Writer) (io.Writer, func() error, error) 
 		return nil, nil, err
 	}
 	return f, f.Close, nil
+}
+
+// hintsInFirstPackets reports whether any of the first n packets carries a
+// process hint: tools that annotate packets (ptcpdump, flowblame export)
+// annotate all of them, so a capture whose first packets carry none is not
+// read a second time just to look for hints.
+func hintsInFirstPackets(paths []string, n int) bool {
+	src, err := ingest.OpenCaptures(paths, ingest.Options{})
+	if err != nil {
+		return false
+	}
+	defer src.Close()
+	var p ingest.Packet
+	for i := 0; i < n; i++ {
+		if src.Next(&p) != nil {
+			return false
+		}
+		if p.Hint != nil {
+			return true
+		}
+	}
+	return false
 }
