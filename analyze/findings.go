@@ -60,6 +60,7 @@ type findCtx struct {
 	home    string
 	out     []Finding
 	flagged map[ingest.ProcKey]bool
+	remotes map[ingest.ProcKey][]procRemote // remotesOf's index
 }
 
 // Findings runs every rule and returns the findings, most severe first
@@ -222,54 +223,58 @@ func (c *findCtx) parent(p ingest.ProcessInfo) *ingest.ProcessInfo {
 	return best
 }
 
-// remotesOf returns a process's remote hosts with its wire bytes to each.
-func (c *findCtx) remotesOf(k ingest.ProcKey) []struct {
+// procRemote is one remote host of a process with the process's wire bytes
+// to it.
+type procRemote struct {
 	addr    netip.Addr
 	out, in int64
 	flows   int
-} {
-	m := map[netip.Addr]int{}
-	counted := map[FlowKey]bool{}
-	var rs []struct {
-		addr    netip.Addr
-		out, in int64
-		flows   int
-	}
-	for _, f := range c.r.Flows {
-		for _, o := range f.Owners {
-			if o.Owner.Proc != k || !o.Owner.Attributed() {
-				continue
-			}
+}
+
+// remotesOf returns a process's remote hosts, biggest first. All processes'
+// lists are built in one pass over the flows the first time it is called.
+func (c *findCtx) remotesOf(k ingest.ProcKey) []procRemote {
+	if c.remotes == nil {
+		c.remotes = map[ingest.ProcKey][]procRemote{}
+		type key struct {
+			p ingest.ProcKey
+			a netip.Addr
+		}
+		idx := map[key]int{}
+		for _, f := range c.r.Flows {
 			a := f.Key.B.Addr()
-			i, ok := m[a]
-			if !ok {
-				i = len(rs)
-				m[a] = i
-				rs = append(rs, struct {
-					addr    netip.Addr
-					out, in int64
-					flows   int
-				}{addr: a})
+			var seen []ingest.ProcKey // processes this flow was already counted for
+			for _, o := range f.Owners {
+				if !o.Owner.Attributed() {
+					continue
+				}
+				p := o.Owner.Proc
+				kk := key{p, a}
+				i, ok := idx[kk]
+				if !ok {
+					i = len(c.remotes[p])
+					idx[kk] = i
+					c.remotes[p] = append(c.remotes[p], procRemote{addr: a})
+				}
+				r := &c.remotes[p][i]
+				r.out += o.Out.Wire
+				r.in += o.In.Wire
+				if !slices.Contains(seen, p) {
+					seen = append(seen, p)
+					r.flows++
+				}
 			}
-			rs[i].out += o.Out.Wire
-			rs[i].in += o.In.Wire
-			if !counted[f.Key] {
-				counted[f.Key] = true
-				rs[i].flows++
-			}
+		}
+		for _, rs := range c.remotes {
+			slices.SortStableFunc(rs, func(a, b procRemote) int {
+				if x := cmp.Compare(b.out+b.in, a.out+a.in); x != 0 {
+					return x
+				}
+				return a.addr.Compare(b.addr)
+			})
 		}
 	}
-	slices.SortStableFunc(rs, func(a, b struct {
-		addr    netip.Addr
-		out, in int64
-		flows   int
-	}) int {
-		if x := cmp.Compare(b.out+b.in, a.out+a.in); x != 0 {
-			return x
-		}
-		return a.addr.Compare(b.addr)
-	})
-	return rs
+	return c.remotes[k]
 }
 
 func (c *findCtx) ownerName(k FlowKey) (string, ingest.ProcKey) {
