@@ -223,7 +223,7 @@ func TestE2ENetns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := ReadManifest(f)
+	m, err := ingest.ReadManifest(f)
 	f.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -325,7 +325,7 @@ func TestKilledBundleReadable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := ReadManifest(f)
+	m, err := ingest.ReadManifest(f)
 	f.Close()
 	if err != nil {
 		t.Fatalf("partial manifest: %v", err)

@@ -20,9 +20,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// maxManifestSize bounds how much of a manifest.json is read.
-const maxManifestSize = 64 << 20
-
 // hostInfo describes the local host. Facts that cannot be read are left
 // empty and named in the returned notes.
 func hostInfo() (ingest.HostInfo, []string) {
@@ -170,28 +167,4 @@ func writeManifest(dir string, m *ingest.Manifest) error {
 		return fmt.Errorf("write manifest: %w", err)
 	}
 	return nil
-}
-
-// ReadManifest decodes a manifest.json. It rejects unknown format versions
-// and entries with unsafe paths (absolute, "..").
-func ReadManifest(r io.Reader) (*ingest.Manifest, error) {
-	var m ingest.Manifest
-	dec := json.NewDecoder(io.LimitReader(r, maxManifestSize))
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("decode manifest: %w: %w", ingest.ErrMalformed, err)
-	}
-	if m.Format != ingest.BundleFormat {
-		return nil, fmt.Errorf("manifest format %d, want %d: %w", m.Format, ingest.BundleFormat, ingest.ErrUnrecognized)
-	}
-	for _, f := range m.Files {
-		if !safeRelPath(f.Path) {
-			return nil, fmt.Errorf("manifest file path %q: %w", f.Path, ingest.ErrMalformed)
-		}
-	}
-	return &m, nil
-}
-
-// safeRelPath says p is a clean relative slash path inside the bundle.
-func safeRelPath(p string) bool {
-	return p != "" && !strings.HasPrefix(p, "/") && fs.ValidPath(p)
 }

@@ -63,7 +63,7 @@ func VerifyBundle(p string) (*VerifyReport, error) {
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
-		m, err = ReadManifest(f)
+		m, err = ingest.ReadManifest(f)
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("verify %s: %w", p, err)
@@ -213,7 +213,7 @@ func readTarGz(r io.Reader) (*ingest.Manifest, map[string]fileSum, error) {
 		mb = manifests[names[0]]
 		prefix = path.Dir(names[0]) + "/"
 	}
-	m, err := ReadManifest(bytes.NewReader(mb))
+	m, err := ingest.ReadManifest(bytes.NewReader(mb))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -210,7 +210,7 @@ func (b *Bundle) readDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("open bundle %s: %w: %w", dir, ErrUnrecognized, err)
 	}
-	m, err := parseManifest(mf)
+	m, err := ReadManifest(mf)
 	mf.Close()
 	if err != nil {
 		return fmt.Errorf("open bundle %s: %w", dir, err)
@@ -288,7 +288,7 @@ func (b *Bundle) readTar(p string) error {
 		present[name] = h.Size
 		switch {
 		case name == ManifestFile:
-			m, err := parseManifest(tr)
+			m, err := ReadManifest(tr)
 			if err != nil {
 				return fmt.Errorf("open bundle %s: %w", p, err)
 			}
@@ -423,9 +423,11 @@ func (b *Bundle) addProcess(p ProcessInfo) {
 	b.Processes[k] = p
 }
 
-// parseManifest decodes manifest.json and checks its format version and
-// file paths.
-func parseManifest(r io.Reader) (*Manifest, error) {
+// ReadManifest decodes a bundle's manifest.json (reading at most 64 MiB). It
+// rejects other format versions (ErrUnrecognized), undecodable JSON and file
+// paths that are absolute or leave the bundle (ErrMalformed). OpenBundle,
+// `flowblame verify` and the collector's own checks all use it.
+func ReadManifest(r io.Reader) (*Manifest, error) {
 	var m Manifest
 	dec := json.NewDecoder(io.LimitReader(r, maxManifestBytes))
 	if err := dec.Decode(&m); err != nil {

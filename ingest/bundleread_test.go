@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -265,15 +266,42 @@ func TestReadJSONLLongLine(t *testing.T) {
 	}
 }
 
+func TestReadManifestErrors(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     error
+	}{
+		{"garbage", "{", ErrMalformed},
+		{"format", `{"format":2}`, ErrUnrecognized},
+		{"abs path", `{"format":1,"files":[{"path":"/etc/passwd"}]}`, ErrMalformed},
+		{"dotdot", `{"format":1,"files":[{"path":"../x"}]}`, ErrMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ReadManifest(strings.NewReader(tc.in))
+			if !errors.Is(err, tc.want) {
+				t.Errorf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
 func FuzzManifest(f *testing.F) {
+	f.Add([]byte(`{"format":1,"files":[{"path":"capture/00000.pcapng","size":3,"sha256":"00"}]}`))
+	f.Add([]byte(`[]`))
 	f.Add([]byte(testManifest))
 	f.Add([]byte(`{"format":1}`))
 	f.Add([]byte(`{"format":1,"files":[{"path":"a/../../b"}]}`))
 	f.Add([]byte(`{"format":1,"interfaces":[{"name":"x","mac":"zz","addrs":["1.2.3.4","bad","::1/200"]}],"addr_changes":[{"iface":"x","addr":"1.1.1.1/8","action":"add"},{"iface":"nope","addr":"1.1.1.1","action":"add"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := parseManifest(bytes.NewReader(data))
+		m, err := ReadManifest(bytes.NewReader(data))
 		if err != nil {
 			return
+		}
+		for _, e := range m.Files {
+			if e.Path == "" || strings.HasPrefix(e.Path, "/") || !fs.ValidPath(e.Path) {
+				t.Fatalf("unsafe path accepted: %q", e.Path)
+			}
 		}
 		b := &Bundle{Manifest: *m}
 		for _, p := range b.LocalPrefixes() {
