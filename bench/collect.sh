@@ -5,16 +5,24 @@
 #
 # For each load (iperf3 TCP bulk; iperf3 UDP with 64-byte datagrams) and each
 # capturer it reports: packets captured vs offered (the veth's kernel
-# counters), kernel drops, capturer CPU (utime+stime from /proc/PID/stat),
-# peak RSS (VmHWM) and bytes written per minute, as a Markdown table.
-# Compare rows of one run only: the machine may be shared.
+# counters), kernel drops, capturer CPU, peak RSS (VmHWM) and bytes written per
+# minute, as a Markdown table. CPU is the capturer's on-CPU time from the
+# scheduler (/proc/PID/task/*/schedstat, nanoseconds; /proc/PID/stat's 10 ms
+# ticks are too coarse for a process using 1 % of a core). Every load runs
+# REPS times with the capturers interleaved (tcpdump, flowblame, ...,
+# tcpdump, ...), so that the machine's background load hits all of them
+# alike; a summary table gives each capturer's median and its ratio to
+# tcpdump's median. Compare rows of one run only: the machine may be shared.
 #
 # Needs root, iproute2, iperf3, tcpdump, capinfos (wireshark-common), Go.
-# Tunables: SECS (load seconds, default 10), TCP_RATE (default 1G),
-# UDP_RATE (default 20M).
+# Tunables: SECS (load seconds, default 10), REPS (default 3), TCP_RATE
+# (default 1G), UDP_RATE (default 20M: ~39 kpps of 64-byte datagrams),
+# UDP_RATE_HIGH (default 100M: as fast as iperf3 manages here).
 set -euo pipefail
 
 SECS=${SECS:-10}
+REPS=${REPS:-3}
+UDP_RATE_HIGH=${UDP_RATE_HIGH:-100M}
 TCP_RATE=${TCP_RATE:-1G}
 UDP_RATE=${UDP_RATE:-20M}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,7 +68,7 @@ ip -n $NSB route get $A | grep -q "dev $VB" || { echo "route to $A not via $VB" 
 counters() { # rx_packets + tx_packets of the veth in namespace A
 	ip netns exec $NSA sh -c "echo \$(( \$(cat /sys/class/net/$VA/statistics/rx_packets) + \$(cat /sys/class/net/$VA/statistics/tx_packets) ))"
 }
-cpu_ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
+cpu_ns() { cat /proc/$1/task/*/schedstat | awk '{n += $1} END {print n}'; }
 hwm_kb() { awk '/VmHWM/ {print $2}' /proc/$1/status; }
 npackets() { # total packets in capture files
 	local n=0 f
@@ -68,13 +76,14 @@ npackets() { # total packets in capture files
 	echo $n
 }
 
-HZ=$(getconf CLK_TCK)
-echo "| load | capturer | offered pkts | captured | captured/offered | kernel drops | CPU % of 1 core | peak RSS MiB | MB written / min | of which packets |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+echo "| load | capturer | offered pkts | captured | captured/offered | kernel drops | CPU % of 1 core | CPU µs / packet | peak RSS MiB | MB written / min | of which packets |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 
 run() { # run LOADNAME CAPTURER IPERF-ARGS...
 	local load=$1 cap=$2; shift 2
-	local out=$WORK/$load-$cap pid
+	local out=$WORK/$load-$cap-$RANDOM$RANDOM pid
 	ip netns exec $NSA iperf3 -s -1 -B $A >/dev/null 2>&1 &
 	local srv=$!
 	sleep 0.5
@@ -92,14 +101,14 @@ run() { # run LOADNAME CAPTURER IPERF-ARGS...
 	esac
 	sleep 1.5
 	local t0; t0=$(date +%s.%N)
-	local k0; k0=$(cpu_ticks $pid)
+	local k0; k0=$(cpu_ns $pid)
 	if [ "$load" = idle ]; then
 		sleep $SECS
 	else
 		ip netns exec $NSB iperf3 -c $A -t $SECS "$@" >/dev/null 2>&1 || true
 	fi
 	sleep 1
-	local k1; k1=$(cpu_ticks $pid)
+	local k1; k1=$(cpu_ns $pid)
 	local hwm; hwm=$(hwm_kb $pid)
 	local t1; t1=$(date +%s.%N)
 	kill -INT $pid
@@ -121,26 +130,61 @@ run() { # run LOADNAME CAPTURER IPERF-ARGS...
 		capbytes=$(du -sb $out/capture | cut -f1)
 		[ -z "${VERBOSE:-}" ] || ls -l $out $out/capture >&2;;
 	esac
-	awk -v l="$load" -v c="$cap" -v o=$offered -v n=$captured -v d=${drops:-?} -v k=$((k1 - k0)) -v hz=$HZ \
-		-v t0=$t0 -v t1=$t1 -v r=$hwm -v b=$bytes -v cb=$capbytes 'BEGIN {
+	awk -v l="$load" -v c="$cap" -v o=$offered -v n=$captured -v d=${drops:-?} -v k=$((k1 - k0)) \
+		-v t0=$t0 -v t1=$t1 -v r=$hwm -v b=$bytes -v cb=$capbytes -v res="$RESULTS" 'BEGIN {
 		el = t1 - t0
-		printf "| %s | %s | %d | %d | %.4f | %s | %.1f | %.1f | %.1f | %.1f |\n", l, c, o, n, (o ? n / o : 0), d,
-			100 * k / hz / el, r / 1024, b / 1e6 / (el + 1.5) * 60, cb / 1e6 / (el + 1.5) * 60 }'
+		cpu = 100 * k / 1e9 / el
+		us = (n ? k / 1e3 / n : 0)
+		printf "| %s | %s | %d | %d | %.4f | %s | %.2f | %.3f | %.1f | %.1f | %.1f |\n", l, c, o, n, (o ? n / o : 0), d,
+			cpu, us, r / 1024, b / 1e6 / (el + 1.5) * 60, cb / 1e6 / (el + 1.5) * 60
+		printf "%s\t%s\t%.4f\t%.4f\t%s\t%d\t%d\n", l, c, cpu, us, d, n, o >>res }'
+}
+
+# runload LOADNAME IPERF-ARGS...: REPS rounds, the capturers interleaved.
+runload() {
+	local load=$1 rep cap; shift
+	for rep in $(seq "$REPS"); do
+		for cap in $CAPS; do
+			run "$load" $cap "$@"
+		done
+	done
 }
 
 CAPS="tcpdump flowblame flowblame-capture-only"
-for cap in $CAPS; do
-	run idle $cap
-done
-for cap in $CAPS; do
-	run "tcp-bulk-$TCP_RATE" $cap -b $TCP_RATE
-done
-for cap in $CAPS; do
-	run "udp64-$UDP_RATE" $cap -u -l 64 -b $UDP_RATE
-done
+runload idle
+runload "tcp-bulk-$TCP_RATE" -b $TCP_RATE
+runload "udp64-$UDP_RATE" -u -l 64 -b $UDP_RATE
+runload "udp64-$UDP_RATE_HIGH" -u -l 64 -b $UDP_RATE_HIGH
+echo
+echo "Medians over $REPS interleaved runs (ratio = this capturer's median CPU / tcpdump's median CPU, same load):"
+echo
+echo "| load | capturer | median CPU % of 1 core | min–max | median µs / packet | ratio to tcpdump (CPU) | drops (all runs) | captured/offered (all runs) |"
+echo "|---|---|---|---|---|---|---|---|"
+awk -F'\t' '
+function isort(a, k,   i, j, v) { for (i = 2; i <= k; i++) { v = a[i]; for (j = i - 1; j >= 1 && a[j] > v; j--) a[j + 1] = a[j]; a[j + 1] = v } }
+function med(a, k) { isort(a, k); return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+function flush() {
+	if (key == "") return
+	m = med(cpu, k); mu = med(us, k)
+	if (c == "tcpdump") base[l] = m
+	order[++no] = key; M[key] = m; MU[key] = mu; LO[key] = cpu[1]; HI[key] = cpu[k]; D[key] = drops; N[key] = np; O[key] = off
+	L[key] = l; C[key] = c
+}
+{
+	if ($1 "\t" $2 != key) { flush(); key = $1 "\t" $2; l = $1; c = $2; k = 0; drops = 0; np = 0; off = 0 }
+	k++; cpu[k] = $3; us[k] = $4; drops += $5; np += $6; off += $7
+}
+END {
+	flush()
+	for (i = 1; i <= no; i++) {
+		x = order[i]; b = base[L[x]]
+		printf "| %s | %s | %.2f | %.2f–%.2f | %.3f | %s | %d | %.4f |\n", L[x], C[x], M[x], LO[x], HI[x], MU[x],
+			(b > 0 ? sprintf("%.2f×", M[x] / b) : "–"), D[x], (O[x] ? N[x] / O[x] : 0)
+	}
+}' <(sort -s -t$'\t' -k1,1 -k2,2 "$RESULTS")
 echo
 echo "offered = rx+tx packets of the captured veth end over the capture window (kernel counters);"
-echo "CPU = capturer utime+stime over the load window; flowblame includes its socket/process watcher"
+echo "CPU = capturer on-CPU time (schedstat, all threads) over the load window; flowblame includes its socket/process watcher"
 echo "(flowblame-capture-only = collect --no-sockets: the capture path alone),"
 echo "whose cost depends on the host's processes and sockets (see the idle row), not on the load;"
 echo "flowblame bytes = whole bundle directory; \"of which packets\" = capture/*.pcapng."

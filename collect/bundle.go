@@ -196,11 +196,17 @@ func (c *captureSet) closeCurrent(now time.Time) error {
 func (c *captureSet) write(iface int, ts time.Time, wire int, data []byte, flags uint32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.writeLocked(iface, ts.UnixNano(), wire, data, flags)
+}
+
+// writeLocked is write with c.mu held (a capture ring writes a whole block
+// under one lock) and the time in nanoseconds since the epoch.
+func (c *captureSet) writeLocked(iface int, ts int64, wire int, data []byte, flags uint32) error {
 	if c.pw == nil {
 		return errMaxSize
 	}
 	if c.pw.Size() >= c.rotateSize {
-		if err := c.closeCurrent(ts); err != nil {
+		if err := c.closeCurrent(time.Unix(0, ts)); err != nil {
 			return err
 		}
 		if err := c.open(); err != nil {
@@ -223,7 +229,7 @@ func (c *captureSet) write(iface int, ts time.Time, wire int, data []byte, flags
 		}
 	}
 	c.packets++
-	return c.pw.WritePacket(iface, ts, wire, data, flags)
+	return c.pw.writePacketNs(iface, ts, wire, data, flags)
 }
 
 // flush pushes buffered packets to the current file (once a second, so a

@@ -1,17 +1,13 @@
 package collect
 
 import (
-	"errors"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/flowblame/flowblame/ingest"
-	"github.com/gopacket/gopacket/afpacket"
-	"golang.org/x/net/bpf"
-	"golang.org/x/sys/unix"
 )
 
 // Ring geometry (spec/collector.md §1): 1 MiB blocks retired after 64 ms,
@@ -48,56 +44,37 @@ type ifaceCapture struct {
 	name     string
 	index    int
 	loopback bool
-	tp       *afpacket.TPacket
-	started  time.Time // frames stamped earlier were queued before the filter
+	ethernet bool // link type Ethernet: VLAN tags the kernel removed are put back
+	snapLen  int  // the interface's snap length (after a VLAN tag is put back)
+	ring     *ring
+	started  int64 // ns; frames stamped earlier were queued before the capture window
 
 	mu          sync.Mutex
-	stats       afpacket.SocketStatsV3
+	received    uint64 // kernel: frames that passed the filter, incl. dropped
+	dropped     uint64 // kernel: frames dropped because the ring was full
 	statsErr    error
-	early       int64 // frames dropped because they predate the filter
-	noDirection int64 // frames whose packet type could not be recovered
-}
-
-// openRing opens a TPACKET_V3 socket on iface and attaches prog.
-func openRing(iface string, blocks int, prog []bpf.RawInstruction) (*afpacket.TPacket, error) {
-	tp, err := afpacket.NewTPacket(
-		afpacket.OptInterface(iface),
-		afpacket.TPacketVersion3,
-		afpacket.SocketRaw,
-		afpacket.OptFrameSize(afpacket.DefaultFrameSize),
-		afpacket.OptBlockSize(ringBlockSize),
-		afpacket.OptNumBlocks(blocks),
-		afpacket.OptBlockTimeout(ringBlockTimeout),
-		afpacket.OptPollTimeout(ringPollTimeout),
-	)
-	if err != nil {
-		if errors.Is(err, unix.EPERM) {
-			return nil, fmt.Errorf("open capture ring on %s: %w (run as root or with CAP_NET_RAW)", iface, err)
-		}
-		return nil, fmt.Errorf("open capture ring on %s: %w", iface, err)
-	}
-	if err := tp.SetBPF(prog); err != nil {
-		tp.Close()
-		return nil, fmt.Errorf("attach bpf on %s: %w", iface, err)
-	}
-	return tp, nil
+	early       int64 // frames discarded because they predate the capture window
+	noDirection int64 // frames whose packet type has no pcapng direction
+	corrupt     int64 // frames lost to a malformed ring block
+	vlanBuf     []byte
 }
 
 // readStats refreshes the kernel statistics (received incl. dropped, and
 // dropped) of the ring.
 func (c *ifaceCapture) readStats() PcapngStats {
-	_, v3, err := c.tp.SocketStats()
+	p, d, err := c.ring.stats()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err == nil {
-		c.stats = v3
+		c.received += p
+		c.dropped += d
 	} else {
 		c.statsErr = err
 	}
-	return PcapngStats{Received: uint64(c.stats.Packets()), Dropped: uint64(c.stats.Drops())}
+	return PcapngStats{Received: c.received, Dropped: c.dropped}
 }
 
-// run reads frames until stop is set, then drains the ring (until it is
+// run reads blocks until stop is set, then drains the ring (until it is
 // empty for one poll timeout, or drainLimit), writing every frame to out.
 // It returns the first write error, including errMaxSize.
 func (c *ifaceCapture) run(stop *atomic.Bool, out *captureSet) error {
@@ -109,37 +86,73 @@ func (c *ifaceCapture) run(stop *atomic.Bool, out *captureSet) error {
 		if !drainUntil.IsZero() && time.Now().After(drainUntil) {
 			return nil
 		}
-		data, ci, err := c.tp.ZeroCopyReadPacketData()
+		blk, err := c.ring.next()
 		if err != nil {
-			if errors.Is(err, afpacket.ErrTimeout) {
-				if !drainUntil.IsZero() {
-					return nil
-				}
-				continue
-			}
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
 			return fmt.Errorf("read %s: %w", c.name, err)
 		}
-		if ci.Timestamp.Before(c.started) {
-			c.mu.Lock()
-			c.early++
-			c.mu.Unlock()
+		if blk == nil {
+			if !drainUntil.IsZero() {
+				return nil
+			}
 			continue
 		}
-		flags := uint32(0)
-		if pt, ok := packetType(data, c.index); ok {
-			flags = epbFlagsFor(pt)
-		} else {
-			c.mu.Lock()
-			c.noDirection++
-			c.mu.Unlock()
-		}
-		if err := out.write(c.pos, ci.Timestamp, ci.Length, data, flags); err != nil {
+		err = c.writeBlock(blk, out)
+		c.ring.release()
+		if err != nil {
 			return err
 		}
 	}
+}
+
+// writeBlock writes the frames of one ring block to out under one lock.
+func (c *ifaceCapture) writeBlock(blk []byte, out *captureSet) error {
+	var (
+		werr         error
+		early, noDir int64
+	)
+	out.mu.Lock()
+	bad := walkBlock(blk, func(f *ringFrame) {
+		if werr != nil {
+			return
+		}
+		if f.ts < c.started {
+			early++
+			return
+		}
+		flags := epbFlagsFor(f.pkttype)
+		if flags == 0 {
+			noDir++
+		}
+		data, wire := f.data, f.wire
+		if f.vlan && c.ethernet && len(data) >= 12 {
+			data, wire = c.withVLAN(f), wire+4
+		}
+		werr = out.writeLocked(c.pos, f.ts, wire, data, flags)
+	})
+	out.mu.Unlock()
+	if early+noDir+int64(bad) > 0 {
+		c.mu.Lock()
+		c.early += early
+		c.noDirection += noDir
+		c.corrupt += int64(bad)
+		c.mu.Unlock()
+	}
+	return werr
+}
+
+// withVLAN returns f's frame with the 802.1Q tag that VLAN offload took out
+// of it put back after the MAC addresses, as libpcap does, cut to the snap
+// length.
+func (c *ifaceCapture) withVLAN(f *ringFrame) []byte {
+	b := append(c.vlanBuf[:0], f.data[:12]...)
+	b = binary.BigEndian.AppendUint16(b, f.tpid)
+	b = binary.BigEndian.AppendUint16(b, f.tci)
+	b = append(b, f.data[12:]...)
+	c.vlanBuf = b
+	if c.snapLen > 0 && len(b) > c.snapLen {
+		b = b[:c.snapLen]
+	}
+	return b
 }
 
 // sll_pkttype values (linux/if_packet.h).
@@ -166,60 +179,6 @@ func epbFlagsFor(pkttype uint8) uint32 {
 		return FlagOutbound
 	}
 	return 0
-}
-
-// TPACKET_V3 frame layout (linux/if_packet.h): a 48-byte tpacket3_hdr
-// (tp_mac, the offset of the frame from the header, at byte 24), then the
-// sockaddr_ll (family at 0, ifindex at 4, pkttype at 10), then the frame
-// at tp_mac. The kernel puts the frame at TPACKET_ALIGN(68 + max(maclen,
-// 16)) - maclen, i.e. between 74 and 96 bytes after the header for the
-// link types captured here.
-const (
-	tp3HdrLen     = 48
-	tp3MacField   = 24
-	sllIfindexOff = 4
-	sllPkttypeOff = 10
-	minMacOff     = 68
-	maxMacOff     = 112
-)
-
-// macOffsets are the candidate tp_mac values, likeliest first: Ethernet
-// (82), raw IP (96), one and two VLAN tags left in the frame (78, 74).
-var macOffsets = func() []int {
-	o := []int{82, 96, 78, 74}
-	for off := minMacOff; off <= maxMacOff; off += 2 {
-		if off != 82 && off != 96 && off != 78 && off != 74 {
-			o = append(o, off)
-		}
-	}
-	return o
-}()
-
-// packetType recovers the sll_pkttype of a frame returned by gopacket's
-// ZeroCopyReadPacketData, which points into the mmap'ed ring but exposes
-// no packet type. It walks back from the frame to the candidate header
-// positions and accepts one only when the header's tp_mac equals the
-// distance, the sockaddr_ll family is AF_PACKET and its ifindex is the
-// captured interface's. Reads stay within the ring: a frame is always at
-// least 48+68 bytes into its block, more than maxMacOff. ok is false when
-// no candidate matches (direction is then left unset).
-func packetType(data []byte, ifindex int) (pkttype uint8, ok bool) {
-	if len(data) == 0 {
-		return 0, false
-	}
-	p := unsafe.Pointer(unsafe.SliceData(data))
-	for _, off := range macOffsets {
-		hdr := unsafe.Add(p, -off)
-		if int(*(*uint16)(unsafe.Add(hdr, tp3MacField))) != off {
-			continue
-		}
-		sll := unsafe.Add(hdr, tp3HdrLen)
-		if *(*uint16)(sll) != unix.AF_PACKET || int(*(*int32)(unsafe.Add(sll, sllIfindexOff))) != ifindex {
-			continue
-		}
-		return *(*uint8)(unsafe.Add(sll, sllPkttypeOff)), true
-	}
-	return 0, false
 }
 
 // linkOf returns the capture link type of an interface from its ARPHRD

@@ -238,15 +238,16 @@ func selectInterfaces(ifs []ingest.IfaceInfo, names []string, includeLoopback bo
 }
 
 // prepareCaptures compiles the filter per link type and opens one ring per
-// selected interface. The rings start filling immediately; frames stamped
-// before their filter was attached are discarded by run.
+// selected interface. The rings start filling immediately (the filter is
+// attached before the socket is bound); frames stamped before the capture
+// window opens (after the start counters are read) are discarded by run.
 func prepareCaptures(ctx context.Context, ifs []ingest.IfaceInfo, sel []string, o Options) ([]*ifaceCapture, []PcapngIface, error) {
 	progs := map[ingest.LinkType][]bpf.RawInstruction{}
 	var caps []*ifaceCapture
 	var pifs []PcapngIface
 	closeAll := func() {
 		for _, c := range caps {
-			c.tp.Close()
+			c.ring.close()
 		}
 	}
 	blocks := ringBlocks(len(sel))
@@ -271,12 +272,13 @@ func prepareCaptures(ctx context.Context, ifs []ingest.IfaceInfo, sel []string, 
 			closeAll()
 			return nil, nil, err
 		}
-		tp, err := openRing(name, blocks, prog)
+		rg, err := openRing(name, info.Index, blocks, prog)
 		if err != nil {
 			closeAll()
 			return nil, nil, err
 		}
-		caps = append(caps, &ifaceCapture{pos: pos, name: name, index: info.Index, loopback: lo, tp: tp, started: time.Now()})
+		caps = append(caps, &ifaceCapture{pos: pos, name: name, index: info.Index, loopback: lo, ring: rg,
+			ethernet: lt == ingest.LinkEthernet, snapLen: max(o.SnapLen, o.JSONSnapLen), started: time.Now().UnixNano()})
 		pi := PcapngIface{Name: name, Link: lt, SnapLen: uint32(max(o.SnapLen, o.JSONSnapLen)), Filter: o.Filter, OS: "Linux",
 			Description: fmt.Sprintf("ifindex %d", info.Index)}
 		if mac, err := net.ParseMAC(info.MAC); err == nil {
@@ -357,7 +359,7 @@ func (s *session) progress(format string, a ...any) {
 
 func (s *session) run(ctx context.Context, pifs []PcapngIface) (*Result, error) {
 	for _, c := range s.caps {
-		defer c.tp.Close()
+		defer c.ring.close()
 	}
 	start := time.Now()
 	s.m.Capture.Start = start.UnixNano()
@@ -373,7 +375,7 @@ func (s *session) run(ctx context.Context, pifs []PcapngIface) (*Result, error) 
 	}
 	// Frames stamped before this instant are discarded, so the capture
 	// window lies within the counters' window.
-	started := time.Now()
+	started := time.Now().UnixNano()
 	for _, c := range s.caps {
 		c.started = started
 	}
@@ -476,10 +478,13 @@ loop:
 			s.m.Notes = append(s.m.Notes, fmt.Sprintf("capture stats of %s: %v", c.name, c.statsErr))
 		}
 		if c.early > 0 {
-			s.m.Notes = append(s.m.Notes, fmt.Sprintf("%s: %d frames queued before the filter was attached were discarded", c.name, c.early))
+			s.m.Notes = append(s.m.Notes, fmt.Sprintf("%s: %d frames stamped before the capture window opened were discarded", c.name, c.early))
 		}
 		if c.noDirection > 0 {
 			s.m.Notes = append(s.m.Notes, fmt.Sprintf("%s: packet type (direction) unknown for %d frames", c.name, c.noDirection))
+		}
+		if c.corrupt > 0 {
+			s.m.Notes = append(s.m.Notes, fmt.Sprintf("%s: %d frames lost in malformed capture ring blocks", c.name, c.corrupt))
 		}
 		c.mu.Unlock()
 	}
@@ -522,17 +527,16 @@ loop:
 // checks the disk floor. It returns a stop reason when one applies.
 func (s *session) everySecond(now time.Time, addrs *addrSet) (string, error) {
 	t := now.UnixNano()
-	for _, ifc := range s.m.Interfaces {
-		if c, err := readCounters(sysClassNet, ifc.Name); err == nil {
-			if err := s.rec.counter(ingest.CounterSample{T: t, Iface: ifc.Name, IfaceCounters: c}); err != nil {
-				return "error: " + err.Error(), err
+	if snap, err := pollNet(); err == nil {
+		for _, ifc := range s.m.Interfaces {
+			if c, ok := snap.counters[ifc.Name]; ok {
+				if err := s.rec.counter(ingest.CounterSample{T: t, Iface: ifc.Name, IfaceCounters: c}); err != nil {
+					return "error: " + err.Error(), err
+				}
 			}
 		}
-	}
-	if ifs, err := listInterfaces(); err == nil {
-		cur := addrsOf(ifs)
-		s.m.AddrChanges = append(s.m.AddrChanges, diffAddrs(*addrs, cur, t)...)
-		*addrs = cur
+		s.m.AddrChanges = append(s.m.AddrChanges, diffAddrs(*addrs, snap.addrs, t)...)
+		*addrs = snap.addrs
 	}
 	s.ticks++
 	if s.ticks%partialManifestEvery == 0 {

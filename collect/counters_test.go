@@ -3,6 +3,7 @@ package collect
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/flowblame/flowblame/ingest"
@@ -102,5 +103,45 @@ func TestListInterfaces(t *testing.T) {
 	}
 	if !lo {
 		t.Errorf("no lo in %v", ifs)
+	}
+}
+
+// TestPollNet: the netlink poll agrees with net.Interfaces' addresses and
+// with the sysfs counters read just before and after it.
+func TestPollNet(t *testing.T) {
+	ifs, err := listInterfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]ingest.IfaceCounters{}
+	for _, i := range ifs {
+		if c, err := readCounters(sysClassNet, i.Name); err == nil {
+			before[i.Name] = c
+		}
+	}
+	snap, err := pollNet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := map[string]ingest.IfaceCounters{}
+	for _, i := range ifs {
+		if c, err := readCounters(sysClassNet, i.Name); err == nil {
+			after[i.Name] = c
+		}
+	}
+	if want := addrsOf(ifs); !reflect.DeepEqual(snap.addrs, want) {
+		t.Errorf("addresses:\n got %v\nwant %v", snap.addrs, want)
+	}
+	if _, ok := snap.counters["lo"]; !ok {
+		t.Fatalf("no counters for lo: %v", snap.counters)
+	}
+	for name, c := range snap.counters {
+		b, a := before[name], after[name]
+		in := func(x, lo, hi uint64) bool { return lo <= x && x <= hi }
+		if !in(c.RxBytes, b.RxBytes, a.RxBytes) || !in(c.TxBytes, b.TxBytes, a.TxBytes) ||
+			!in(c.RxPackets, b.RxPackets, a.RxPackets) || !in(c.TxPackets, b.TxPackets, a.TxPackets) ||
+			!in(c.RxDropped, b.RxDropped, a.RxDropped) || !in(c.TxDropped, b.TxDropped, a.TxDropped) {
+			t.Errorf("%s: netlink %+v not between sysfs %+v and %+v", name, c, b, a)
+		}
 	}
 }

@@ -145,6 +145,12 @@ func (w *PcapngWriter) addInterface(ifc PcapngIface) error {
 // frame length; flags (FlagInbound, ...) are written as epb_flags when
 // non-zero. data is not retained.
 func (w *PcapngWriter) WritePacket(iface int, ts time.Time, wireLen int, data []byte, flags uint32) error {
+	return w.writePacketNs(iface, ts.UnixNano(), wireLen, data, flags)
+}
+
+// writePacketNs is WritePacket with the time in nanoseconds since the
+// epoch, as the capture ring gives it.
+func (w *PcapngWriter) writePacketNs(iface int, ns int64, wireLen int, data []byte, flags uint32) error {
 	if iface < 0 || iface >= w.nIface {
 		return fmt.Errorf("write packet: no interface %d", iface)
 	}
@@ -166,7 +172,7 @@ func (w *PcapngWriter) WritePacket(iface int, ts time.Time, wireLen int, data []
 	le.PutUint32(h[0:], blockEPB)
 	le.PutUint32(h[4:], uint32(total))
 	le.PutUint32(h[8:], uint32(iface))
-	putTS(h[12:], ts)
+	putNs(h[12:], ns)
 	le.PutUint32(h[20:], uint32(len(data)))
 	le.PutUint32(h[24:], uint32(wireLen))
 	w.bw.Write(h)
@@ -221,9 +227,10 @@ func (w *PcapngWriter) Flush() error { return w.bw.Flush() }
 func (w *PcapngWriter) Size() int64 { return w.n }
 
 // putTS writes a pcapng timestamp (ns since the epoch, high word first).
-func putTS(b []byte, t time.Time) {
-	ns := uint64(t.UnixNano())
-	binary.LittleEndian.PutUint32(b[0:], uint32(ns>>32))
+func putTS(b []byte, t time.Time) { putNs(b, t.UnixNano()) }
+
+func putNs(b []byte, ns int64) {
+	binary.LittleEndian.PutUint32(b[0:], uint32(uint64(ns)>>32))
 	binary.LittleEndian.PutUint32(b[4:], uint32(ns))
 }
 
