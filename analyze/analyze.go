@@ -415,37 +415,44 @@ type reader struct {
 	outside Counts
 	tried   int
 	p       ingest.Packet
-	scratch []rec // classified frames of the batch being filled
+	scratch []rec // classified frames of the chunk being filled
 }
 
 func newReader(src ingest.PacketSource, ft *flowTable, opts Options) *reader {
-	return &reader{src: src, ft: ft, cls: newClassifier(opts), win: opts.Window, tried: -1, scratch: make([]rec, batchLen)}
+	return &reader{src: src, ft: ft, cls: newClassifier(opts), win: opts.Window, tried: -1, scratch: make([]rec, chunkLen)}
 }
 
 // fill reads up to len(b.recs) frames into b and resolves their flows. It
-// returns io.EOF (with the last records in b) at the end.
+// returns io.EOF (with the last records in b) at the end. It works a chunk
+// at a time (read, resolve, compact), so the chunk's full records are still
+// in the core's first-level cache when they are resolved and compacted.
 func (rd *reader) fill(b *batch) error {
-	n, err := rd.read()
-	sc := rd.scratch[:n]
-	for i := 0; i < n; i += chunkLen {
-		rd.ft.resolve(sc[i:min(i+chunkLen, n)])
-	}
-	b.n, b.keys = n, b.keys[:0]
-	for i := range sc {
-		r, a := &sc[i], &b.recs[i]
-		*a = arec{ts: r.ts, wire: r.wire, ipl: r.ipl, capl: r.capl, iface: r.iface, flow: r.flow,
-			dir: r.dir, rev: r.rev, ip: r.ip, created: r.created}
-		if r.created {
-			b.keys = append(b.keys, r.k)
+	b.n, b.keys = 0, b.keys[:0]
+	for b.n < len(b.recs) {
+		n, err := rd.read(rd.scratch[:min(chunkLen, len(b.recs)-b.n)])
+		sc := rd.scratch[:n]
+		rd.ft.resolve(sc)
+		out := b.recs[b.n : b.n+n]
+		for i := range sc {
+			r := &sc[i]
+			out[i] = arec{ts: r.ts, wire: r.wire, ipl: r.ipl, capl: r.capl, iface: r.iface, flow: r.flow,
+				dir: r.dir, rev: r.rev, ip: r.ip, created: r.created}
+			if r.created {
+				b.keys = append(b.keys, r.k)
+			}
+		}
+		b.n += n
+		if err != nil {
+			return err
 		}
 	}
-	return err
+	return nil
 }
 
-// read reads and classifies up to batchLen frames into rd.scratch.
-func (rd *reader) read() (n int, err error) {
+// read reads and classifies up to len(dst) frames into dst.
+func (rd *reader) read(dst []rec) (n int, err error) {
 	p := &rd.p
-	for n < len(rd.scratch) {
+	for n < len(dst) {
 		if err := rd.src.Next(p); err != nil {
 			return n, err
 		}
@@ -460,7 +467,7 @@ func (rd *reader) read() (n int, err error) {
 			rd.tried = p.Iface
 			rd.cls.refresh(rd.src.Interfaces())
 		}
-		r := &rd.scratch[n]
+		r := &dst[n]
 		n++
 		r.ts = p.TS
 		r.wire = int64(p.WireLen)
@@ -625,13 +632,10 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	// while pairs and remotes are prepared.
 	posc := make(chan []int32, 1)
 	go func() {
-		posc <- sortedPositions(nflows, func(a, b int32) int {
-			fa, fb := ents.at(a), ents.at(b)
-			if c := cmp.Compare(fb.cnt[0].Wire+fb.cnt[1].Wire, fa.cnt[0].Wire+fa.cnt[1].Wire); c != 0 {
-				return c
-			}
-			return e.keys.at(a).compare(e.keys.at(b))
-		})
+		posc <- sortedPositionsBy(nflows, func(i int32) (int64, uint64) {
+			f := ents.at(i)
+			return f.cnt[0].Wire + f.cnt[1].Wire, e.keys.at(i).prefix()
+		}, func(a, b int32) int { return e.keys.at(a).compare(e.keys.at(b)) })
 	}()
 	r.Flows = make([]Flow, nflows)
 	pairs := make([]HostPair, e.pairs.len())
@@ -920,12 +924,8 @@ func totalWire(t *Traffic) int64 { return t.Out.Wire + t.In.Wire }
 // Flows are already in order (placed by sortedPositions), pairs by
 // sortPairs.
 func sortResult(r *Result, pairs []HostPair, remotes []RemoteHost) {
-	permute(remotes, sortedPositions(len(remotes), func(a, b int32) int {
-		if c := cmp.Compare(totalWire(&remotes[b].Traffic), totalWire(&remotes[a].Traffic)); c != 0 {
-			return c
-		}
-		return remotes[a].Addr.Compare(remotes[b].Addr)
-	}))
+	permute(remotes, sortedPositionsBy(len(remotes), func(i int32) (int64, uint64) { return totalWire(&remotes[i].Traffic), 0 },
+		func(a, b int32) int { return remotes[a].Addr.Compare(remotes[b].Addr) }))
 	slices.SortFunc(r.Processes, func(a, b ProcessStat) int {
 		if c := cmp.Compare(totalWire(&b.Traffic), totalWire(&a.Traffic)); c != 0 {
 			return c
@@ -940,12 +940,8 @@ func sortResult(r *Result, pairs []HostPair, remotes []RemoteHost) {
 
 // sortPairs orders pairs by total wire bytes descending, then by key.
 func sortPairs(pairs []HostPair) {
-	permute(pairs, sortedPositions(len(pairs), func(a, b int32) int {
-		if c := cmp.Compare(totalWire(&pairs[b].Traffic), totalWire(&pairs[a].Traffic)); c != 0 {
-			return c
-		}
-		return comparePair(pairs[a], pairs[b])
-	}))
+	permute(pairs, sortedPositionsBy(len(pairs), func(i int32) (int64, uint64) { return totalWire(&pairs[i].Traffic), 0 },
+		func(a, b int32) int { return comparePair(pairs[a], pairs[b]) }))
 }
 
 func comparePair(a, b HostPair) int {
@@ -958,17 +954,35 @@ func comparePair(a, b HostPair) int {
 	return cmp.Compare(b2i(a.Oriented), b2i(b.Oriented))
 }
 
-// sortedPositions sorts the indices 0..n-1 with cmpIdx and returns, for each
-// index, its position in that order.
-func sortedPositions(n int, cmpIdx func(a, b int32) int) []int32 {
-	order := make([]int32, n)
-	for i := range order {
-		order[i] = int32(i)
+// sortedPositionsBy sorts the indices 0..n-1 by weight, largest first, then
+// by tie, and returns, for each index, its position in that order. keys
+// gives each index's weight and a prefix of its tie order (a prefix that
+// differs decides as tie would; 0 for none). Both are copied next to the
+// indices, so that most comparisons read only that compact array rather
+// than the entries it stands for.
+func sortedPositionsBy(n int, keys func(i int32) (weight int64, prefix uint64), tie func(a, b int32) int) []int32 {
+	type ent struct {
+		w int64
+		p uint64
+		i int32
 	}
-	slices.SortFunc(order, cmpIdx)
+	es := make([]ent, n)
+	for i := range es {
+		w, p := keys(int32(i))
+		es[i] = ent{w, p, int32(i)}
+	}
+	slices.SortFunc(es, func(a, b ent) int {
+		if c := cmp.Compare(b.w, a.w); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.p, b.p); c != 0 {
+			return c
+		}
+		return tie(a.i, b.i)
+	})
 	pos := make([]int32, n)
-	for p, i := range order {
-		pos[i] = int32(p)
+	for p, e := range es {
+		pos[e.i] = int32(p)
 	}
 	return pos
 }

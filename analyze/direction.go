@@ -65,6 +65,16 @@ func (k *fkey) compare(o *fkey) int {
 	return cmp.Compare(k.flags&fOriented, o.flags&fOriented)
 }
 
+// prefix is the first 64 bits of compare's order: keys whose prefixes
+// differ compare as their prefixes do.
+func (k *fkey) prefix() uint64 {
+	p := uint64(k.proto) << 56
+	if k.flags&fV4 != 0 { // IPv4 first; a and b are v4-mapped
+		return p | uint64(binary.BigEndian.Uint32(k.a[12:]))<<23 | uint64(k.pa)<<7 | uint64(k.b[12]>>1)
+	}
+	return p | 1<<55 | binary.BigEndian.Uint64(k.a[:8])>>9
+}
+
 func (k *fkey) addrA() netip.Addr { return addr16(k.a, k.flags&fV4 != 0) }
 func (k *fkey) addrB() netip.Addr { return addr16(k.b, k.flags&fV4 != 0) }
 

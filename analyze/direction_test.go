@@ -102,3 +102,36 @@ func TestPrefix16(t *testing.T) {
 		}
 	}
 }
+
+// TestFkeyPrefix: the prefix orders keys as compare does wherever it differs.
+func TestFkeyPrefix(t *testing.T) {
+	var keys []fkey
+	for _, a := range []string{"198.51.100.1", "198.51.100.2", "203.0.113.9", "2001:db8::1", "2001:db8::2", "2001:db9::1", "::ffff:1.2.3.4"} {
+		for _, b := range []string{"198.51.100.1", "203.0.113.250", "2001:db8::1", "2001:db8:ffff::1"} {
+			aa, bb := netip.MustParseAddr(a), netip.MustParseAddr(b)
+			if aa.Is4() != bb.Is4() {
+				continue
+			}
+			for _, pa := range []uint16{0, 80, 65535} {
+				for _, proto := range []uint8{1, 6, 17} {
+					for _, fl := range []uint8{0, fOriented} {
+						k := fkey{a: aa.As16(), b: bb.As16(), pa: pa, pb: 443, proto: proto, flags: fl}
+						if aa.Is4() {
+							k.flags |= fV4
+						}
+						keys = append(keys, k)
+					}
+				}
+			}
+		}
+	}
+	for i := range keys {
+		for j := range keys {
+			pi, pj := keys[i].prefix(), keys[j].prefix()
+			c := keys[i].compare(&keys[j])
+			if pi < pj && c >= 0 || pi > pj && c <= 0 {
+				t.Fatalf("prefix %x vs %x but compare %d: %+v vs %+v", pi, pj, c, keys[i], keys[j])
+			}
+		}
+	}
+}

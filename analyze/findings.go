@@ -56,7 +56,6 @@ type findCtx struct {
 	in      FindingInput
 	r       *Result
 	names   map[ingest.ProcKey]string
-	owner   map[FlowKey]Attribution
 	home    string
 	out     []Finding
 	flagged map[ingest.ProcKey]bool
@@ -70,18 +69,9 @@ func Findings(in FindingInput) []Finding {
 	if r == nil {
 		return nil
 	}
-	c := &findCtx{in: in, r: r, names: map[ingest.ProcKey]string{}, owner: map[FlowKey]Attribution{}, flagged: map[ingest.ProcKey]bool{}}
+	c := &findCtx{in: in, r: r, names: map[ingest.ProcKey]string{}, flagged: map[ingest.ProcKey]bool{}}
 	for _, p := range r.Processes {
 		c.names[p.Key] = fmt.Sprintf("%s[%d]", p.Comm, p.Key.PID)
-	}
-	for _, f := range r.Flows {
-		var best OwnerShare
-		for _, o := range f.Owners {
-			if o.Traffic.Wire > best.Traffic.Wire {
-				best = o
-			}
-		}
-		c.owner[f.Key] = best.Owner
 	}
 	c.home = strings.ToUpper(in.HomeCountry)
 	if c.home == "" && in.Manifest != nil && in.Geo != nil {
@@ -277,10 +267,22 @@ func (c *findCtx) remotesOf(k ingest.ProcKey) []procRemote {
 	return c.remotes[k]
 }
 
-func (c *findCtx) ownerName(k FlowKey) (string, ingest.ProcKey) {
-	o, ok := c.owner[k]
-	if !ok || !o.Attributed() {
-		if ok && o.Cause != "" {
+// ownerOf returns the owner that carried most of a flow's bytes (the first
+// such; the zero Attribution for a flow without owners).
+func ownerOf(f *Flow) Attribution {
+	var best OwnerShare
+	for _, o := range f.Owners {
+		if o.Traffic.Wire > best.Traffic.Wire {
+			best = o
+		}
+	}
+	return best.Owner
+}
+
+func (c *findCtx) ownerName(f *Flow) (string, ingest.ProcKey) {
+	o := ownerOf(f)
+	if !o.Attributed() {
+		if o.Cause != "" {
 			return "an unattributed socket (" + string(o.Cause) + ")", ingest.ProcKey{}
 		}
 		return "an unattributed socket", ingest.ProcKey{}
@@ -288,16 +290,17 @@ func (c *findCtx) ownerName(k FlowKey) (string, ingest.ProcKey) {
 	return c.procDesc(o.Proc), o.Proc
 }
 
-func (c *findCtx) flowFor(t ingest.FiveTuple) (FlowKey, bool) {
-	for _, f := range c.r.Flows {
+func (c *findCtx) flowFor(t ingest.FiveTuple) (*Flow, bool) {
+	for i := range c.r.Flows {
+		f := &c.r.Flows[i]
 		if f.Key.Proto != t.Proto {
 			continue
 		}
 		if (f.Key.A == t.Src && f.Key.B == t.Dst) || (f.Key.A == t.Dst && f.Key.B == t.Src) {
-			return f.Key, true
+			return f, true
 		}
 	}
-	return FlowKey{}, false
+	return nil, false
 }
 
 var poolPorts = map[uint16]bool{3333: true, 3334: true, 3357: true, 4444: true, 5555: true, 5730: true, 6666: true, 7777: true,
@@ -306,11 +309,12 @@ var poolPorts = map[uint16]bool{3333: true, 3334: true, 3357: true, 4444: true, 
 func (c *findCtx) mining() {
 	done := map[ingest.ProcKey]bool{}
 	for _, h := range c.in.Signals.Stratum {
-		k, ok := c.flowFor(h.Tuple)
+		fk, ok := c.flowFor(h.Tuple)
 		if !ok {
 			continue
 		}
-		who, pk := c.ownerName(k)
+		k := fk.Key
+		who, pk := c.ownerName(fk)
 		if done[pk] && pk != (ingest.ProcKey{}) {
 			continue
 		}
@@ -324,8 +328,9 @@ func (c *findCtx) mining() {
 			f.Procs = []ingest.ProcKey{pk}
 		}
 		f.Evidence = append(f.Evidence, fmt.Sprintf("%s at %s: payload %q", h.Tuple, tsStr(h.TS), h.Excerpt))
-		for _, fl := range c.r.Flows {
-			if o := c.owner[fl.Key]; pk != (ingest.ProcKey{}) && o.Proc == pk {
+		for i := range c.r.Flows {
+			fl := &c.r.Flows[i]
+			if pk != (ingest.ProcKey{}) && ownerOf(fl).Proc == pk {
 				d := time.Duration(fl.Traffic.Last - fl.Traffic.First).Round(time.Second)
 				f.Evidence = append(f.Evidence, fmt.Sprintf("flow %s → %s (%s): %s out, %s in over %s, long-lived and steady",
 					fl.Key.A, fl.Key.B, c.where(fl.Key.B.Addr()), human(fl.Traffic.Out.Wire), human(fl.Traffic.In.Wire), d))
@@ -343,7 +348,7 @@ func (c *findCtx) mining() {
 		if d < 30 || float64(fl.Traffic.Out.Wire+fl.Traffic.In.Wire)/d > 20000 {
 			continue
 		}
-		o := c.owner[fl.Key]
+		o := ownerOf(&fl)
 		if done[o.Proc] && o.Attributed() {
 			continue
 		}
@@ -356,7 +361,7 @@ func (c *findCtx) mining() {
 	slices.SortFunc(keys, func(a, b ingest.ProcKey) int { return cmp.Or(cmp.Compare(a.PID, b.PID), cmp.Compare(a.Start, b.Start)) })
 	for _, k := range keys {
 		fls := byProc[k]
-		who, _ := c.ownerName(fls[0].Key)
+		who, _ := c.ownerName(&fls[0])
 		f := Finding{ID: RuleMiningPorts, Severity: SevMedium, Next: "Look at the process and its binary; if it is not a known service, treat the host as compromised: " + nextContainTail,
 			Summary: fmt.Sprintf("possible crypto mining: %s keeps long-lived, low-rate connections to mining-pool port(s)", who)}
 		for _, fl := range fls {
@@ -391,7 +396,7 @@ func (c *findCtx) floods() {
 		a.first = min(a.first, fl.Traffic.First)
 		a.last = max(a.last, fl.Traffic.Last)
 		a.ports[fl.Key.B.Port()] = true
-		if o := c.owner[fl.Key]; o.Attributed() {
+		if o := ownerOf(&fl); o.Attributed() {
 			a.procs[o.Proc] = true
 		}
 	}
@@ -529,7 +534,7 @@ func (c *findCtx) scanning() {
 		if !fl.Key.Oriented || fl.Key.Proto == ingest.ProtoICMP || fl.Key.A.Port() <= fl.Key.B.Port() {
 			continue // server side of a connection, or ICMP
 		}
-		o := c.owner[fl.Key]
+		o := ownerOf(&fl)
 		if remotes[o.Proc] == nil {
 			remotes[o.Proc] = map[netip.Addr]bool{}
 			ports[o.Proc] = map[netip.AddrPort]bool{}

@@ -233,12 +233,12 @@ type engine struct {
 	ents     chunked[flowEnt]
 	flowAt   chunked[peakAt]
 	cold     chunked[flowCold]
-	pairIdx  map[pairKey]int32
+	pairIdx  *flowTable // pair keys (as fkeys without ports) → pair index
 	pairKeys chunked[pairKey]
 	pairs    chunked[peakTracker]
 	pairAt   chunked[peakAt]
 	pairSolo chunked[int32] // the pair's only flow, -1 once it has two
-	remIdx   map[remoteKey]int32
+	remIdx   *flowTable     // remote keys (as fkeys with only b) → remote index
 	remKeys  chunked[remoteKey]
 	remotes  chunked[peakTracker]
 	remAt    chunked[peakAt]
@@ -263,8 +263,8 @@ func newEngine(opts Options) *engine {
 	return &engine{
 		opts:     opts,
 		ft:       newFlowTable(1 << 14),
-		pairIdx:  make(map[pairKey]int32),
-		remIdx:   make(map[remoteKey]int32),
+		pairIdx:  newFlowTable(1 << 12),
+		remIdx:   newFlowTable(1 << 10),
 		ownerIdx: make(map[ownerKey]int32),
 		procIdx:  make(map[ingest.ProcKey]int32),
 		wl:       newWindowLog(opts.At),
@@ -435,13 +435,14 @@ func (e *engine) newFlow(r *arec, k *fkey) {
 	f.validUntil = math.MinInt64
 	f.pk = newPeakTracker()
 	pk := pairKey{a: k.a, b: k.b, flags: k.flags}
-	p, ok := e.pairIdx[pk]
-	if !ok {
-		p = e.pairs.push(newPeakTracker())
+	pf := fkey{a: k.a, b: k.b, flags: k.flags}
+	h, h2 := pf.hashes()
+	p, created := e.pairIdx.lookup(&pf, h, h2)
+	if created {
+		e.pairs.push(newPeakTracker())
 		e.pairAt.push(peakAt{})
 		e.pairKeys.push(pk)
 		e.pairSolo.push(r.flow)
-		e.pairIdx[pk] = p
 		f.pairPk = -1 // the flow's own tracker stands for the pair's
 	} else {
 		if solo := *e.pairSolo.at(p); solo >= 0 {
@@ -457,12 +458,13 @@ func (e *engine) newFlow(r *arec, k *fkey) {
 	f.remote = -1
 	if k.flags&fOriented != 0 {
 		rk := remoteKey{b: k.b, v4: k.flags&fV4 != 0}
-		ri, ok := e.remIdx[rk]
-		if !ok {
-			ri = e.remotes.push(newPeakTracker())
+		rf := fkey{b: k.b, flags: k.flags & fV4}
+		h, h2 := rf.hashes()
+		ri, created := e.remIdx.lookup(&rf, h, h2)
+		if created {
+			e.remotes.push(newPeakTracker())
 			e.remAt.push(peakAt{})
 			e.remKeys.push(rk)
-			e.remIdx[rk] = ri
 		}
 		f.remote = ri
 	}

@@ -409,11 +409,24 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 			return fmt.Errorf("%s: %w", o.Policy, err)
 		}
 	}
-	geo, err := geoip.Open(geoip.Options{CountryDB: o.GeoDB, ASNDB: o.ASNDB})
-	if err != nil {
-		return err
+	// The geolocation databases load (the embedded one decompresses) while
+	// the packets are read; a database path that cannot be read fails now.
+	for _, p := range []string{o.GeoDB, o.ASNDB} {
+		if p != "" {
+			if _, err := os.Stat(p); err != nil {
+				return err
+			}
+		}
 	}
-	defer geo.Close()
+	type geoOpened struct {
+		db  *geoip.DB
+		err error
+	}
+	geoc := make(chan geoOpened, 1)
+	go func() {
+		db, err := geoip.Open(geoip.Options{CountryDB: o.GeoDB, ASNDB: o.ASNDB})
+		geoc <- geoOpened{db, err}
+	}()
 	aopts := analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr}
 	// Times relative to the first packet need the first packet: a bundle's
 	// manifest knows it; for bare captures, relative times are relative to
@@ -445,6 +458,12 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("analyze: %w", err)
 	}
+	g := <-geoc
+	if g.err != nil {
+		return g.err
+	}
+	geo := g.db
+	defer geo.Close()
 	var man *ingest.Manifest
 	if in.bundle != nil {
 		man = &in.bundle.Manifest
