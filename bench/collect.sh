@@ -15,13 +15,13 @@
 # tcpdump's median. Compare rows of one run only: the machine may be shared.
 #
 # Needs root, iproute2, iperf3, tcpdump, capinfos (wireshark-common), Go.
-# Tunables: SECS (load seconds, default 10), REPS (default 3), TCP_RATE
+# Tunables: SECS (load seconds, default 10), REPS (default 5), TCP_RATE
 # (default 1G), UDP_RATE (default 20M: ~39 kpps of 64-byte datagrams),
 # UDP_RATE_HIGH (default 100M: as fast as iperf3 manages here).
 set -euo pipefail
 
 SECS=${SECS:-10}
-REPS=${REPS:-3}
+REPS=${REPS:-5}
 UDP_RATE_HIGH=${UDP_RATE_HIGH:-100M}
 TCP_RATE=${TCP_RATE:-1G}
 UDP_RATE=${UDP_RATE:-20M}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -309,6 +310,21 @@ func makeBundleDir(dir string) error {
 	return nil
 }
 
+// captureProcs runs the capture on one Go processor, unless the GOMAXPROCS
+// environment variable says otherwise, and returns the previous setting. One
+// processor caps the collector at one core on a host that is already
+// saturated, and spares the Go scheduler's spinning threads: every block the
+// kernel hands over wakes a goroutine, and with a second, idle processor the
+// runtime wakes a thread to look for more work each time. Measured on 64-byte
+// UDP at ~170 kpps: 0.106 µs of CPU per captured packet against 0.12-0.14
+// with two processors and tcpdump's 0.14-0.15 (make bench-collect).
+func captureProcs() int {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return runtime.GOMAXPROCS(0)
+	}
+	return runtime.GOMAXPROCS(1)
+}
+
 // lowerPriority sets nice 10 and I/O best-effort 7 on every thread of the
 // process (both are per thread on Linux; later threads inherit them).
 func lowerPriority() []string {
@@ -361,6 +377,7 @@ func (s *session) run(ctx context.Context, pifs []PcapngIface) (*Result, error) 
 	for _, c := range s.caps {
 		defer c.ring.close()
 	}
+	defer runtime.GOMAXPROCS(captureProcs())
 	start := time.Now()
 	s.m.Capture.Start = start.UnixNano()
 	s.m.Clock.RealtimeStart, s.m.Clock.MonotonicStart = clocks()
