@@ -639,7 +639,7 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	}()
 	r.Flows = make([]Flow, nflows)
 	pairs := make([]HostPair, e.pairs.len())
-	pairSums := make([]winSums, e.pairs.len())
+	pairSums := makeWritten[winSums](e.pairs.len())
 	for i := range int32(e.pairs.len()) {
 		k := e.pairKeys.at(i)
 		pairs[i] = HostPair{A: addr16(k.a, k.flags&fV4 != 0), B: addr16(k.b, k.flags&fV4 != 0), Oriented: k.flags&fOriented != 0}
@@ -648,7 +648,7 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 		t.PeakOut, t.PeakIn, t.Peak = (*e.pairs.at(i)).peaks(e.pairAt.at(i))
 	}
 	remotes := make([]RemoteHost, e.remotes.len())
-	remSums := make([]winSums, e.remotes.len())
+	remSums := makeWritten[winSums](e.remotes.len())
 	for i := range int32(e.remotes.len()) {
 		k := e.remKeys.at(i)
 		remotes[i] = RemoteHost{Addr: addr16(k.b, k.v4)}
@@ -690,6 +690,10 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	}
 	// The per-flow aggregation state is no longer needed: let it go before
 	// the owners are built.
+	heads := make([]int32, nflows) // each flow's first share
+	for i := range int32(nflows) {
+		heads[i] = e.cold.at(i).shareHead
+	}
 	e.ents, e.flowAt, e.cold, e.keys, e.ft.keys = chunked[flowEnt]{}, chunked[peakAt]{}, chunked[flowCold]{}, chunked[fkey]{}, chunked[fkey]{}
 	// Sorting the pairs touches nothing owned() does: do it on the other core.
 	pairsDone := make(chan struct{})
@@ -697,7 +701,7 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 		sortPairs(pairs)
 		close(pairsDone)
 	}()
-	e.owned(r, pos, flowRemote, remotes, at)
+	e.owned(r, pos, heads, flowRemote, remotes, at)
 	<-pairsDone
 	sortResult(r, pairs, remotes)
 	return r
@@ -720,7 +724,9 @@ func seriesTraffic(ser []SecondBucket, out, in Counts, at, first, last int64) Tr
 
 // owned fills Flow.Owners, Processes, Unattributed, Coverage and
 // RemoteHost.Processes from the owner shares.
-func (e *engine) owned(r *Result, pos, flowRemote []int32, remotes []RemoteHost, at int64) {
+// The shares are walked flow by flow (heads[i] starts flow i's chain), so
+// counting each flow once per process and per cause needs no set of flows.
+func (e *engine) owned(r *Result, pos, heads, flowRemote []int32, remotes []RemoteHost, at int64) {
 	// One backing array for every flow's Owners.
 	nOwners := make([]int32, len(r.Flows))
 	for si := range int32(e.shares.len()) {
@@ -733,7 +739,6 @@ func (e *engine) owned(r *Result, pos, flowRemote []int32, remotes []RemoteHost,
 		off += int(n)
 	}
 	type procAcc struct {
-		flows   map[int32]struct{}
 		remotes map[netip.Addr]int64
 		methods map[Method]*MethodCounts
 	}
@@ -744,66 +749,75 @@ func (e *engine) owned(r *Result, pos, flowRemote []int32, remotes []RemoteHost,
 		procs[i] = ProcessStat{Key: pe.key, Comm: pe.comm}
 		procs[i].Series = pe.ser.sorted()
 		procs[i].Traffic = seriesTraffic(procs[i].Series, Counts{}, Counts{}, at, math.MaxInt64, math.MinInt64)
-		accs[i] = procAcc{flows: map[int32]struct{}{}, remotes: map[netip.Addr]int64{}, methods: map[Method]*MethodCounts{}}
+		accs[i] = procAcc{remotes: map[netip.Addr]int64{}, methods: map[Method]*MethodCounts{}}
 	}
 	unatt := map[Cause]*UnattributedStat{}
-	unattFlows := map[Cause]map[int32]struct{}{}
 	getU := func(c Cause) *UnattributedStat {
 		u, ok := unatt[c]
 		if !ok {
 			u = &UnattributedStat{Cause: c}
 			unatt[c] = u
-			unattFlows[c] = map[int32]struct{}{}
 		}
 		return u
 	}
 	methods := map[Method]*MethodCoverage{}
 	remProcs := make([]map[ingest.ProcKey]int64, len(remotes))
-	for si := range int32(e.shares.len()) {
-		sh := e.shares.at(si)
-		o := &e.owners[sh.owner]
-		fl := &r.Flows[pos[sh.flow]]
-		tot := sh.cnt[0]
-		tot.Add(sh.cnt[1])
-		fl.Owners = append(fl.Owners, OwnerShare{Owner: o.a, Traffic: tot, Out: sh.cnt[0], In: sh.cnt[1]})
-		if o.proc < 0 {
-			u := getU(o.a.Cause)
-			if fl.Key.Oriented {
-				u.Out.Add(sh.cnt[0])
-				u.In.Add(sh.cnt[1])
-			} else {
-				u.Unknown.Add(tot)
+	var seenCause []Cause
+	var seenProc []int32
+	for fi, head := range heads {
+		seenCause, seenProc = seenCause[:0], seenProc[:0]
+		for si := head; si >= 0; si = e.shares.at(si).next {
+			sh := e.shares.at(si)
+			o := &e.owners[sh.owner]
+			fl := &r.Flows[pos[fi]]
+			tot := sh.cnt[0]
+			tot.Add(sh.cnt[1])
+			fl.Owners = append(fl.Owners, OwnerShare{Owner: o.a, Traffic: tot, Out: sh.cnt[0], In: sh.cnt[1]})
+			if o.proc < 0 {
+				u := getU(o.a.Cause)
+				if fl.Key.Oriented {
+					u.Out.Add(sh.cnt[0])
+					u.In.Add(sh.cnt[1])
+				} else {
+					u.Unknown.Add(tot)
+				}
+				if !slices.Contains(seenCause, o.a.Cause) {
+					seenCause = append(seenCause, o.a.Cause)
+					u.Flows++
+				}
+				continue
 			}
-			unattFlows[o.a.Cause][sh.flow] = struct{}{}
-			continue
-		}
-		p := &procs[o.proc]
-		acc := &accs[o.proc]
-		p.Traffic.Out.Add(sh.cnt[0])
-		p.Traffic.In.Add(sh.cnt[1])
-		p.Traffic.First = min(p.Traffic.First, fl.Traffic.First)
-		p.Traffic.Last = max(p.Traffic.Last, fl.Traffic.Last)
-		acc.flows[sh.flow] = struct{}{}
-		acc.remotes[fl.Key.B.Addr()] += tot.Wire
-		mc, ok := acc.methods[o.a.Method]
-		if !ok {
-			mc = &MethodCounts{Method: o.a.Method}
-			acc.methods[o.a.Method] = mc
-		}
-		mc.Out.Add(sh.cnt[0])
-		mc.In.Add(sh.cnt[1])
-		cv, ok := methods[o.a.Method]
-		if !ok {
-			cv = &MethodCoverage{Method: o.a.Method}
-			methods[o.a.Method] = cv
-		}
-		cv.Out.Add(sh.cnt[0])
-		cv.In.Add(sh.cnt[1])
-		if rem := flowRemote[sh.flow]; rem >= 0 {
-			if remProcs[rem] == nil {
-				remProcs[rem] = map[ingest.ProcKey]int64{}
+			p := &procs[o.proc]
+			acc := &accs[o.proc]
+			p.Traffic.Out.Add(sh.cnt[0])
+			p.Traffic.In.Add(sh.cnt[1])
+			p.Traffic.First = min(p.Traffic.First, fl.Traffic.First)
+			p.Traffic.Last = max(p.Traffic.Last, fl.Traffic.Last)
+			if !slices.Contains(seenProc, o.proc) {
+				seenProc = append(seenProc, o.proc)
+				p.Flows++
 			}
-			remProcs[rem][p.Key] += tot.Wire
+			acc.remotes[fl.Key.B.Addr()] += tot.Wire
+			mc, ok := acc.methods[o.a.Method]
+			if !ok {
+				mc = &MethodCounts{Method: o.a.Method}
+				acc.methods[o.a.Method] = mc
+			}
+			mc.Out.Add(sh.cnt[0])
+			mc.In.Add(sh.cnt[1])
+			cv, ok := methods[o.a.Method]
+			if !ok {
+				cv = &MethodCoverage{Method: o.a.Method}
+				methods[o.a.Method] = cv
+			}
+			cv.Out.Add(sh.cnt[0])
+			cv.In.Add(sh.cnt[1])
+			if rem := flowRemote[fi]; rem >= 0 {
+				if remProcs[rem] == nil {
+					remProcs[rem] = map[ingest.ProcKey]int64{}
+				}
+				remProcs[rem][p.Key] += tot.Wire
+			}
 		}
 	}
 	for i := range r.Flows {
@@ -816,7 +830,6 @@ func (e *engine) owned(r *Result, pos, flowRemote []int32, remotes []RemoteHost,
 	}
 	for i := range procs {
 		acc := &accs[i]
-		procs[i].Flows = len(acc.flows)
 		procs[i].Remotes = sortedByBytes(acc.remotes, func(a, b netip.Addr) int { return a.Compare(b) })
 		for _, mc := range acc.methods {
 			procs[i].ByMethod = append(procs[i].ByMethod, *mc)
@@ -840,8 +853,7 @@ func (e *engine) owned(r *Result, pos, flowRemote []int32, remotes []RemoteHost,
 		u.In.Add(nonIP.In)
 		u.Unknown.Add(nonIP.Unknown)
 	}
-	for c, u := range unatt {
-		u.Flows = len(unattFlows[c])
+	for _, u := range unatt {
 		r.Unattributed = append(r.Unattributed, *u)
 	}
 	slices.SortFunc(r.Unattributed, func(a, b UnattributedStat) int {

@@ -296,7 +296,7 @@ func (w *windowLog) slot(sec int64) *logSlot {
 
 // sums returns the window sums per flow (indexed by flow) at second at.
 func (w *windowLog) sums(nflows int, at int64) []winSums {
-	out := make([]winSums, nflows)
+	out := makeWritten[winSums](nflows)
 	for i := range w.slots {
 		s := &w.slots[i]
 		if s.sec > at || s.sec <= at-windowLens[2] {
