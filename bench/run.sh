@@ -102,3 +102,13 @@ row analyzer-big "$ANAME" "$BIG" "$N" tcpdump-big
 row tcpdump-small "tcpdump -nn -r F -w /dev/null" "$SMALL" "$SMALLN" tcpdump-small
 row analyzer-small "$ANAME" "$SMALL" "$SMALLN" tcpdump-small
 row tshark-small "tshark -n -q -z conv,ip" "$SMALL" "$SMALLN" tcpdump-small
+
+# The issue's targets as ratios, from the rows above.
+if [ -n "${WALL[tshark-small]:-}" ] && [ -n "${WALL[analyzer-small]:-}" ]; then
+	awk -v tb="${WALL[tcpdump-big]}" -v ab="${WALL[analyzer-big]}" -v ts="${WALL[tshark-small]}" \
+		-v as="${WALL[analyzer-small]}" -v n="$N" -v sn="$SMALLN" 'BEGIN {
+		printf "\nvs tcpdump (%d packets): %.2f× its wall time (target ≤ 1).\n", n, ab / tb
+		printf "vs tshark: %.1f× faster on the same %d-packet cut (wall time); %.1f× its packets/s when\n", ts / as, sn, (n / ab) / (sn / ts)
+		printf "flowblame reads the %d-packet file (target ≥ 100×).\n", n
+	}'
+fi
