@@ -12,4 +12,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export PATH="$PATH:/usr/local/go/bin"
 ulimit -n "$(ulimit -Hn)"
-SOCKWATCH_BENCH=1 go test -count=1 -timeout 15m -run '^TestBenchSockets$' -v ./collect/sockwatch | grep -v '^=== RUN'
+# One Go processor, as flowblame collect runs while capturing.
+GOMAXPROCS=${GOMAXPROCS:-1} SOCKWATCH_BENCH=1 go test -count=1 -timeout 15m -run '^TestBenchSockets$' -v ./collect/sockwatch | grep -v '^=== RUN'
