@@ -34,6 +34,12 @@ type Options struct {
 	// inclusive); 0 leaves that end open. Packets outside are skipped and
 	// counted in Meta.Outside.
 	Window Window
+	// Interfaces, when set, restricts the analysis to frames captured on
+	// the interfaces with these names (e.g. the uplink, on a host whose
+	// bridges and container veths carry the same packets again); frames
+	// of other interfaces are skipped and counted in Meta.OtherInterfaces.
+	// Frames of interfaces without a name (classic pcap) are kept.
+	Interfaces []string
 	// At is the instant (Unix ns) at which the 2/10/40-second window rates
 	// are evaluated; 0 means the latest packet timestamp analysed.
 	At int64
@@ -98,6 +104,10 @@ type Meta struct {
 	Packets int64 `json:"packets"`
 	// Outside counts frames skipped because they fell outside Window.
 	Outside Counts `json:"outside"`
+	// OnlyInterfaces is Options.Interfaces; OtherInterfaces counts the
+	// frames skipped because they were captured on other interfaces.
+	OnlyInterfaces  []string `json:"only_interfaces,omitempty"`
+	OtherInterfaces Counts   `json:"other_interfaces"`
 	// Reordered counts frames whose timestamp was earlier than the one
 	// before (the capture was not time-ordered); per-entity peaks charge
 	// them to the latest second already seen for that entity.
@@ -413,13 +423,29 @@ type reader struct {
 	cls     *classifier
 	win     Window
 	outside Counts
+	only    []string // Options.Interfaces
+	keep    []bool   // by interface index: analysed (only when only is set)
+	other   Counts   // frames of interfaces not in only
 	tried   int
 	p       ingest.Packet
 	scratch []rec // classified frames of the chunk being filled
 }
 
 func newReader(src ingest.PacketSource, ft *flowTable, opts Options) *reader {
-	return &reader{src: src, ft: ft, cls: newClassifier(opts), win: opts.Window, tried: -1, scratch: make([]rec, chunkLen)}
+	return &reader{src: src, ft: ft, cls: newClassifier(opts), win: opts.Window, only: opts.Interfaces, tried: -1,
+		scratch: make([]rec, chunkLen)}
+}
+
+// keepIface reports whether frames of interface i are analysed.
+func (rd *reader) keepIface(i int) bool {
+	if i >= len(rd.keep) { // interfaces are described as the capture goes
+		ifs := rd.src.Interfaces()
+		rd.keep = rd.keep[:0]
+		for _, ifc := range ifs {
+			rd.keep = append(rd.keep, ifc.Name == "" || slices.Contains(rd.only, ifc.Name))
+		}
+	}
+	return i < 0 || i >= len(rd.keep) || rd.keep[i]
 }
 
 // fill reads up to len(b.recs) frames into b and resolves their flows. It
@@ -463,6 +489,13 @@ func (rd *reader) read(dst []rec) (n int, err error) {
 			rd.outside.Captured += int64(p.CapLen)
 			continue
 		}
+		if rd.only != nil && !rd.keepIface(p.Iface) {
+			rd.other.Packets++
+			rd.other.Wire += int64(p.WireLen)
+			rd.other.IP += int64(p.IPLen)
+			rd.other.Captured += int64(p.CapLen)
+			continue
+		}
 		if p.Iface >= rd.cls.nIfaces && p.Iface > rd.tried {
 			rd.tried = p.Iface
 			rd.cls.refresh(rd.src.Interfaces())
@@ -503,7 +536,7 @@ func (e *engine) addBatch(b *batch) {
 func (e *engine) runSerial(ctx context.Context, src ingest.PacketSource) error {
 	rd := newReader(src, e.ft, e.opts)
 	b := newBatch()
-	defer func() { e.outside = rd.outside }()
+	defer func() { e.outside, e.other = rd.outside, rd.other }()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -560,7 +593,7 @@ func (e *engine) runPipelined(ctx context.Context, src ingest.PacketSource) erro
 		free <- b
 	}
 	close(done)
-	e.outside = rd.outside
+	e.outside, e.other = rd.outside, rd.other
 	return rerr
 }
 
@@ -572,6 +605,8 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 		Window:          e.opts.Window,
 		Packets:         e.packets,
 		Outside:         e.outside,
+		OnlyInterfaces:  e.opts.Interfaces,
+		OtherInterfaces: e.other,
 		Reordered:       e.reordered,
 		Interfaces:      ifs,
 		Stats:           src.Stats(),

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -544,5 +545,36 @@ func TestAnalyzeCorpus(t *testing.T) {
 	t.Logf("%d corpus files, %d opened; %d of %d host pairs match tshark's exact frame and byte counts", files, opened, agree, pairs)
 	if opened == 0 {
 		t.Fatal("no corpus file could be opened")
+	}
+}
+
+// TestAnalyzeInterfaces: Options.Interfaces keeps frames of the named
+// interfaces (and of unnamed ones) and counts the rest apart.
+func TestAnalyzeInterfaces(t *testing.T) {
+	on := func(p ingest.Packet, i int) ingest.Packet { p.Iface = i; return p }
+	pkts := []ingest.Packet{
+		on(pkt(0, ingest.ProtoTCP, "198.51.100.1:1", "203.0.113.5:2", 100), 0),   // eth0
+		on(pkt(100, ingest.ProtoTCP, "172.17.0.2:1", "203.0.113.5:2", 100), 1),   // docker0: the same traffic before NAT
+		on(pkt(200, ingest.ProtoTCP, "198.51.100.1:1", "203.0.113.5:2", 300), 0), // eth0
+		on(pkt(300, ingest.ProtoUDP, "198.51.100.1:5", "203.0.113.6:6", 50), 2),  // unnamed
+	}
+	ifs := []ingest.Interface{{Name: "eth0"}, {Name: "docker0"}, {}}
+	for _, serial := range []bool{true, false} {
+		r, err := Analyze(context.Background(), &memSource{pkts: pkts, ifs: ifs}, Options{Local: local24, Interfaces: []string{"eth0"}, Serial: serial})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if r.Meta.Packets != 3 || r.Meta.OtherInterfaces != (Counts{Packets: 1, Wire: 100, IP: 86, Captured: 96}) {
+			t.Errorf("serial=%v: Packets %d, OtherInterfaces %+v", serial, r.Meta.Packets, r.Meta.OtherInterfaces)
+		}
+		if got := r.Totals.All.Out.Wire; got != 450 {
+			t.Errorf("serial=%v: TX %d, want 450 (eth0 and the unnamed interface)", serial, got)
+		}
+		if !slices.Equal(r.Meta.OnlyInterfaces, []string{"eth0"}) {
+			t.Errorf("OnlyInterfaces %v", r.Meta.OnlyInterfaces)
+		}
 	}
 }

@@ -702,6 +702,11 @@ func (c *findCtx) blindSpots() {
 		var md uint64
 		for _, i := range m.Interfaces {
 			md += i.CaptureDropped
+			// Counters cover the whole capture on every interface: compare
+			// them only with a whole-capture analysis of those interfaces.
+			if only := c.r.Meta.OnlyInterfaces; c.r.Meta.Window != (Window{}) || len(only) > 0 && !slices.Contains(only, i.Name) {
+				continue
+			}
 			// Loopback counts every frame as both sent and received, while the
 			// capture keeps one copy: its counters cannot be compared.
 			if i.Captured && i.CountersStart != nil && i.CountersEnd != nil && i.Name != "lo" && !slices.Contains(i.Flags, "loopback") {

@@ -253,6 +253,7 @@ type engine struct {
 	all      [3]Counts
 	nonIP    [3]Counts
 	outside  Counts
+	other    Counts // frames of interfaces not analysed (Options.Interfaces)
 
 	packets, reordered, calls int64
 	sink                      uint64 // keeps the prefetching loads alive

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,7 +47,7 @@ type analyzeOptions struct {
 	NetFilter string
 	LinkLocal bool
 	Phase     float64
-	Iface     string
+	Ifaces    []string
 	Start     string
 
 	GeoDB       string
@@ -101,7 +102,7 @@ Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
 			&cli.StringFlag{Name: "net-filter", Aliases: []string{"F"}, Usage: "iftop view: `NET/LEN` decides direction (iftop -F / -G for IPv6)"},
 			&cli.BoolFlag{Name: "link-local", Usage: "iftop view: count IPv6 link-local traffic (iftop -l)"},
 			&cli.Float64Flag{Name: "phase", Usage: "iftop view: emulate libpcap's 1 s block delivery with this phase in [0,1) (spec/iftop.md §1.5)"},
-			&cli.StringFlag{Name: "interface", Aliases: []string{"i"}, Usage: "iftop view: interface name for the 'Listening on' line"},
+			&cli.StringSliceFlag{Name: "interface", Aliases: []string{"i"}, Usage: "analyse only frames captured on these `NAME`s (comma-separated or repeated; default all), e.g. the uplink of a host whose bridges and container veths carry the same packets again; the iftop view takes one, like iftop -i"},
 			&cli.StringFlag{Name: "start", Usage: "iftop view: when iftop would have been started (RFC 3339); default: the bundle's collection start, else the first IP packet"},
 		},
 		Action: func(c *cli.Context) error {
@@ -112,7 +113,7 @@ Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
 				From: c.String("from"), To: c.String("to"), At: c.String("at"), Bytes: c.Bool("bytes"),
 				Strict: c.Bool("strict"), FailOn: c.String("fail-on"), Ports: c.Bool("ports"), Lines: c.Int("lines"),
 				Order: c.String("order"), NetFilter: c.String("net-filter"), LinkLocal: c.Bool("link-local"),
-				Phase: c.Float64("phase"), Iface: c.String("interface"), Start: c.String("start"),
+				Phase: c.Float64("phase"), Ifaces: c.StringSlice("interface"), Start: c.String("start"),
 				GeoDB: c.String("geoip-db"), ASNDB: c.String("asn-db"), HomeCountry: c.String("home-country"), Policy: c.String("policy"),
 				Command: commandLine(c), Version: version,
 			}
@@ -427,7 +428,15 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 		db, err := geoip.Open(geoip.Options{CountryDB: o.GeoDB, ASNDB: o.ASNDB})
 		geoc <- geoOpened{db, err}
 	}()
-	aopts := analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr}
+	aopts := analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr, Interfaces: o.Ifaces}
+	if in.bundle != nil && len(o.Ifaces) > 0 {
+		have := in.bundle.Manifest.Capture.Interfaces
+		for _, n := range o.Ifaces {
+			if !slices.Contains(have, n) {
+				return usagef("--interface %s: the bundle captured %s", n, strings.Join(have, ", "))
+			}
+		}
+	}
 	// Times relative to the first packet need the first packet: a bundle's
 	// manifest knows it; for bare captures, relative times are relative to
 	// the capture start as recorded in the first packet.
@@ -457,6 +466,14 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 	done()
 	if err != nil {
 		return fmt.Errorf("analyze: %w", err)
+	}
+	if other := res.Meta.OtherInterfaces; other.Packets > 0 {
+		if res.Meta.Packets == 0 {
+			return usagef("--interface %s: no frame was captured on it (%d frames on other interfaces)", strings.Join(o.Ifaces, ","), other.Packets)
+		}
+		in.diags = append(in.diags, ingest.Diagnostic{Kind: ingest.DiagInfo, Where: "--interface", Offset: -1, Count: other.Packets,
+			Bytes: other.Wire, Msg: fmt.Sprintf("%d frames (%d bytes) captured on other interfaces than %s were not analysed",
+				other.Packets, other.Wire, strings.Join(o.Ifaces, ", "))})
 	}
 	g := <-geoc
 	if g.err != nil {
@@ -513,7 +530,13 @@ func firstPacketTime(o analyzeOptions, in *analysisInput) (int64, error) {
 }
 
 func runIftop(ctx context.Context, o analyzeOptions, in *analysisInput, out, stderr io.Writer) error {
-	io := analyze.IftopOptions{At: 10, Bytes: o.Bytes, Lines: o.Lines, LinkLocal: o.LinkLocal, Phase: o.Phase, Interface: o.Iface}
+	if len(o.Ifaces) > 1 {
+		return usagef("--format iftop listens on one interface, like iftop -i (got %s)", strings.Join(o.Ifaces, ", "))
+	}
+	io := analyze.IftopOptions{At: 10, Bytes: o.Bytes, Lines: o.Lines, LinkLocal: o.LinkLocal, Phase: o.Phase}
+	if len(o.Ifaces) == 1 {
+		io.Interface, io.OnlyInterface = o.Ifaces[0], o.Ifaces[0]
+	}
 	if o.Lines == 0 {
 		io.Lines = analyze.IftopNoLines // iftop 1.0pre4 -L 0 prints no lines
 	}

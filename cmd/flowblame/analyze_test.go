@@ -3,12 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/flowblame/flowblame/collect"
+	"github.com/flowblame/flowblame/ingest"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -114,6 +122,9 @@ func TestExitCodes(t *testing.T) {
 		{"bad format", []string{"analyze", "-f", "pdf", "../../fixtures/bundles/miner"}, exitUsage},
 		{"bad severity", []string{"analyze", "--fail-on", "severe", "../../fixtures/bundles/miner"}, exitUsage},
 		{"nothing", []string{"analyze"}, exitUsage},
+		{"interface captured", []string{"analyze", "-i", "eth0", "../../fixtures/bundles/miner"}, exitOK},
+		{"interface not captured", []string{"analyze", "-i", "wlan0", "../../fixtures/bundles/miner"}, exitUsage},
+		{"iftop on two interfaces", []string{"analyze", "-f", "iftop", "-i", "eth0,docker0", "../../fixtures/bundles/miner"}, exitUsage},
 		{"missing file", []string{"analyze", "no-such-capture.pcap"}, exitError},
 		{"not a capture", []string{"analyze", "analyze_test.go"}, exitError},
 	}
@@ -160,5 +171,94 @@ func TestPolicy(t *testing.T) {
 	os.WriteFile(pol, []byte(`{"allow_processes": ["nginx", "sshd"], "allow_countrys": ["US"]}`), 0o644)
 	if _, _, err := runArgs(t, "analyze", "--policy", pol, "../../fixtures/bundles/webserver"); exitCode(err) != exitError {
 		t.Errorf("a misspelt policy field must be an error, got %v", err)
+	}
+}
+
+// TestAnalyzeInterfaceFilter: on a capture of the uplink and a bridge that
+// carries the same traffic before NAT, --interface counts the uplink only
+// and says what it left out.
+func TestAnalyzeInterfaceFilter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "two.pcapng")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := collect.NewPcapngWriter(f, "test", "Linux", []collect.PcapngIface{
+		{Name: "eth0", Link: ingest.LinkEthernet, SnapLen: 96}, {Name: "docker0", Link: ingest.LinkEthernet, SnapLen: 96}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := func(src, dst string, n int) []byte {
+		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(src), DstIP: net.ParseIP(dst)}
+		udp := &layers.UDP{SrcPort: 4000, DstPort: 53}
+		udp.SetNetworkLayerForChecksum(ip)
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(make([]byte, n))); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	ts := time.Unix(1_700_000_000, 0)
+	for i := range 10 {
+		up, br := frame("198.51.100.7", "203.0.113.9", 1000), frame("172.17.0.2", "203.0.113.9", 1000)
+		if err := w.WritePacket(0, ts.Add(time.Duration(i)*time.Millisecond), len(up), up, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WritePacket(1, ts.Add(time.Duration(i)*time.Millisecond), len(br), br, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	type counts struct {
+		Packets int64 `json:"packets"`
+	}
+	var all, eth0 struct {
+		Totals struct {
+			TX      counts `json:"tx"`
+			RX      counts `json:"rx"`
+			Unknown counts `json:"unknown"`
+		} `json:"totals"`
+		Diagnostics []struct {
+			Message string `json:"message"`
+		} `json:"diagnostics"`
+	}
+	for _, c := range []struct {
+		args []string
+		into any
+	}{
+		{[]string{"analyze", "-f", "json", path}, &all},
+		{[]string{"analyze", "-f", "json", "-i", "eth0", path}, &eth0},
+	} {
+		out, _, err := runArgs(t, c.args...)
+		if err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		if err := json.Unmarshal([]byte(out), c.into); err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+	}
+	sum := func(t struct {
+		TX      counts `json:"tx"`
+		RX      counts `json:"rx"`
+		Unknown counts `json:"unknown"`
+	}) int64 {
+		return t.TX.Packets + t.RX.Packets + t.Unknown.Packets
+	}
+	if a, e := sum(all.Totals), sum(eth0.Totals); a != 20 || e != 10 {
+		t.Errorf("packets: all interfaces %d (want 20), eth0 only %d (want 10)", a, e)
+	}
+	found := false
+	for _, d := range eth0.Diagnostics {
+		found = found || strings.Contains(d.Message, "10 frames") && strings.Contains(d.Message, "other interfaces than eth0")
+	}
+	if !found {
+		t.Errorf("no diagnostic about the frames left out: %+v", eth0.Diagnostics)
+	}
+	if _, _, err := runArgs(t, "analyze", "-i", "wlan0", path); exitCode(err) != exitUsage {
+		t.Errorf("-i wlan0 on a capture without it: %v, want a usage error", err)
 	}
 }
