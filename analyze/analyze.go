@@ -108,6 +108,12 @@ type Meta struct {
 	// frames skipped because they were captured on other interfaces.
 	OnlyInterfaces  []string `json:"only_interfaces,omitempty"`
 	OtherInterfaces Counts   `json:"other_interfaces"`
+	// MultiInterfaceFlows counts flows (same 5-tuple) seen on more than
+	// one interface, e.g. on a container's veth and on the bridge: their
+	// packets are counted once per interface. MultiInterfacePackets counts
+	// those packets seen on another interface than the flow's first.
+	MultiInterfaceFlows   int64 `json:"multi_interface_flows"`
+	MultiInterfacePackets int64 `json:"multi_interface_packets"`
 	// Reordered counts frames whose timestamp was earlier than the one
 	// before (the capture was not time-ordered); per-entity peaks charge
 	// them to the latest second already seen for that entity.
@@ -425,20 +431,53 @@ type reader struct {
 	outside Counts
 	only    []string // Options.Interfaces
 	keep    []bool   // by interface index: analysed (only when only is set)
-	other   Counts   // frames of interfaces not in only
-	tried   int
-	p       ingest.Packet
-	scratch []rec // classified frames of the chunk being filled
+	names   []int32  // by interface index: name id (first index with the name), -1 unnamed
+
+	namesTried, keepTried int    // highest interface index looked up
+	other                 Counts // frames of interfaces not in only
+	tried                 int
+	p                     ingest.Packet
+	scratch               []rec // classified frames of the chunk being filled
 }
 
 func newReader(src ingest.PacketSource, ft *flowTable, opts Options) *reader {
 	return &reader{src: src, ft: ft, cls: newClassifier(opts), win: opts.Window, only: opts.Interfaces, tried: -1,
+		namesTried: -1, keepTried: -1,
 		scratch: make([]rec, chunkLen)}
+}
+
+// nameID returns the id of interface i's name: the first index with the
+// same name (rotated capture files describe the same interface again), or
+// -1 when it has none.
+func (rd *reader) nameID(i int) int32 {
+	if i >= len(rd.names) && i > rd.namesTried { // each unknown index is looked up once
+		rd.namesTried = i
+		ifs := rd.src.Interfaces()
+		rd.names = rd.names[:0]
+		for j, ifc := range ifs {
+			id := int32(-1)
+			if ifc.Name != "" {
+				id = int32(j)
+				for k := range j {
+					if ifs[k].Name == ifc.Name {
+						id = int32(k)
+						break
+					}
+				}
+			}
+			rd.names = append(rd.names, id)
+		}
+	}
+	if i < 0 || i >= len(rd.names) {
+		return -1
+	}
+	return rd.names[i]
 }
 
 // keepIface reports whether frames of interface i are analysed.
 func (rd *reader) keepIface(i int) bool {
-	if i >= len(rd.keep) { // interfaces are described as the capture goes
+	if i >= len(rd.keep) && i > rd.keepTried { // interfaces are described as the capture goes
+		rd.keepTried = i
 		ifs := rd.src.Interfaces()
 		rd.keep = rd.keep[:0]
 		for _, ifc := range ifs {
@@ -462,7 +501,7 @@ func (rd *reader) fill(b *batch) error {
 		for i := range sc {
 			r := &sc[i]
 			out[i] = arec{ts: r.ts, wire: r.wire, ipl: r.ipl, capl: r.capl, iface: r.iface, flow: r.flow,
-				dir: r.dir, rev: r.rev, ip: r.ip, created: r.created}
+				dir: r.dir, rev: r.rev, ip: r.ip, created: r.created, ifName: r.ifName}
 			if r.created {
 				b.keys = append(b.keys, r.k)
 			}
@@ -507,6 +546,7 @@ func (rd *reader) read(dst []rec) (n int, err error) {
 		r.ipl = int32(p.IPLen)
 		r.capl = int32(p.CapLen)
 		r.iface = int32(p.Iface)
+		r.ifName = rd.nameID(p.Iface)
 		if p.Kind == ingest.KindIP {
 			r.ip = true
 			rd.cls.classify(p, r)
@@ -607,11 +647,14 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 		Outside:         e.outside,
 		OnlyInterfaces:  e.opts.Interfaces,
 		OtherInterfaces: e.other,
-		Reordered:       e.reordered,
-		Interfaces:      ifs,
-		Stats:           src.Stats(),
-		Attributed:      e.opts.Attributor != nil,
-		AttributorCalls: e.calls,
+
+		MultiInterfaceFlows:   e.multiFlows,
+		MultiInterfacePackets: e.multiPackets,
+		Reordered:             e.reordered,
+		Interfaces:            ifs,
+		Stats:                 src.Stats(),
+		Attributed:            e.opts.Attributor != nil,
+		AttributorCalls:       e.calls,
 	}
 	if e.packets > 0 {
 		r.Meta.First, r.Meta.Last = e.first, e.last

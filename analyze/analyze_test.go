@@ -578,3 +578,22 @@ func TestAnalyzeInterfaces(t *testing.T) {
 		}
 	}
 }
+
+// TestAnalyzeMultiInterface: a flow seen on two interfaces of different
+// names is reported; the same name twice (rotated files) is not.
+func TestAnalyzeMultiInterface(t *testing.T) {
+	on := func(p ingest.Packet, i int) ingest.Packet { p.Iface = i; return p }
+	a := pkt(0, ingest.ProtoTCP, "198.51.100.1:1", "203.0.113.5:2", 100)
+	b := pkt(1, ingest.ProtoUDP, "198.51.100.1:3", "203.0.113.5:4", 100)
+	pkts := []ingest.Packet{on(a, 0), on(a, 1), on(a, 1), on(b, 0), on(b, 2), on(b, 3)}
+	ifs := []ingest.Interface{{Name: "docker0"}, {Name: "veth1"}, {Name: "docker0"}, {}}
+	for _, serial := range []bool{true, false} {
+		r, err := Analyze(context.Background(), &memSource{pkts: pkts, ifs: ifs}, Options{Local: local24, Serial: serial})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Meta.MultiInterfaceFlows != 1 || r.Meta.MultiInterfacePackets != 2 {
+			t.Errorf("serial=%v: MultiInterfaceFlows %d, packets %d; want 1, 2", serial, r.Meta.MultiInterfaceFlows, r.Meta.MultiInterfacePackets)
+		}
+	}
+}

@@ -123,7 +123,9 @@ type flowEnt struct {
 	remote      int32 // -1 when not oriented
 	proc        int32 // current owner's process, -1 when unattributed
 	pairPk      int32 // pair whose peak tracker this flow feeds; -1 while the pair has only this flow
-	_           [8]byte
+	ifName      int32 // the first packet's interface name id (arec.ifName)
+	multi       bool  // also seen on an interface of another name
+	_           [3]byte
 
 	pk peakTracker
 }
@@ -152,6 +154,7 @@ type rec struct {
 	ip      bool  // KindIP (k, hash, rev valid)
 	flow    int32 // flow index (flowTable.resolve)
 	created bool  // the flow is new
+	ifName  int32 // see arec.ifName
 }
 
 // arec is the compact record of one frame handed from the reading goroutine
@@ -169,6 +172,7 @@ type arec struct {
 	rev     uint8 // 0: the frame went A→B, 1: B→A
 	ip      bool  // KindIP (flow, rev valid)
 	created bool  // the flow is new; its key is the next of batch.keys
+	ifName  int32 // interface name id: the first index with iface's name; -1 unnamed
 }
 
 func (c *Counts) addRec(r *arec) {
@@ -256,6 +260,7 @@ type engine struct {
 	other    Counts // frames of interfaces not analysed (Options.Interfaces)
 
 	packets, reordered, calls int64
+	multiFlows, multiPackets  int64  // flows seen on several interfaces, their packets on the others
 	sink                      uint64 // keeps the prefetching loads alive
 	first, last, maxTS        int64
 }
@@ -369,6 +374,13 @@ func (e *engine) add(r *arec) {
 	if r.ts > f.validUntil || (r.ts < f.last && r.ts < e.cold.at(idx).validFrom) {
 		e.reattribute(idx, e.keys.at(idx), r.ts)
 	}
+	if r.ifName != f.ifName && r.ifName >= 0 && f.ifName >= 0 {
+		e.multiPackets++
+		if !f.multi {
+			f.multi = true
+			e.multiFlows++
+		}
+	}
 	f.cnt[r.rev].addRec(r)
 	f.first = min(f.first, r.ts)
 	f.last = max(f.last, r.ts)
@@ -429,7 +441,7 @@ func (e *engine) newFlow(r *arec, k *fkey) {
 	e.flowAt.push(peakAt{})
 	e.cold.push(flowCold{share: -1, shareHead: -1, validFrom: math.MaxInt64})
 	e.keys.push(*k)
-	f.iface = r.iface
+	f.iface, f.ifName = r.iface, r.ifName
 	f.first, f.last = r.ts, r.ts
 	f.logSec = math.MinInt64
 	f.proc = -1

@@ -184,7 +184,8 @@ func TestAnalyzeInterfaceFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, err := collect.NewPcapngWriter(f, "test", "Linux", []collect.PcapngIface{
-		{Name: "eth0", Link: ingest.LinkEthernet, SnapLen: 96}, {Name: "docker0", Link: ingest.LinkEthernet, SnapLen: 96}})
+		{Name: "eth0", Link: ingest.LinkEthernet, SnapLen: 96}, {Name: "docker0", Link: ingest.LinkEthernet, SnapLen: 96},
+		{Name: "veth1", Link: ingest.LinkEthernet, SnapLen: 96}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,6 +207,10 @@ func TestAnalyzeInterfaceFilter(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := w.WritePacket(1, ts.Add(time.Duration(i)*time.Millisecond), len(br), br, 0); err != nil {
+			t.Fatal(err)
+		}
+		// The container's veth carries the bridge's packets again.
+		if err := w.WritePacket(2, ts.Add(time.Duration(i)*time.Millisecond+time.Microsecond), len(br), br, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -248,15 +253,31 @@ func TestAnalyzeInterfaceFilter(t *testing.T) {
 	}) int64 {
 		return t.TX.Packets + t.RX.Packets + t.Unknown.Packets
 	}
-	if a, e := sum(all.Totals), sum(eth0.Totals); a != 20 || e != 10 {
-		t.Errorf("packets: all interfaces %d (want 20), eth0 only %d (want 10)", a, e)
+	if a, e := sum(all.Totals), sum(eth0.Totals); a != 30 || e != 10 {
+		t.Errorf("packets: all interfaces %d (want 30), eth0 only %d (want 10)", a, e)
 	}
-	found := false
-	for _, d := range eth0.Diagnostics {
-		found = found || strings.Contains(d.Message, "10 frames") && strings.Contains(d.Message, "other interfaces than eth0")
+	has := func(ds []struct {
+		Message string `json:"message"`
+	}, parts ...string) bool {
+		for _, d := range ds {
+			ok := true
+			for _, p := range parts {
+				ok = ok && strings.Contains(d.Message, p)
+			}
+			if ok {
+				return true
+			}
+		}
+		return false
 	}
-	if !found {
+	if !has(eth0.Diagnostics, "20 frames", "other interfaces than eth0") {
 		t.Errorf("no diagnostic about the frames left out: %+v", eth0.Diagnostics)
+	}
+	if !has(all.Diagnostics, "1 flows were captured on more than one interface", "10 of their packets") {
+		t.Errorf("no diagnostic about the flow seen on docker0 and veth1: %+v", all.Diagnostics)
+	}
+	if has(eth0.Diagnostics, "more than one interface") {
+		t.Errorf("-i eth0: a flow on several interfaces reported: %+v", eth0.Diagnostics)
 	}
 	if _, _, err := runArgs(t, "analyze", "-i", "wlan0", path); exitCode(err) != exitUsage {
 		t.Errorf("-i wlan0 on a capture without it: %v, want a usage error", err)
