@@ -430,44 +430,47 @@ type reader struct {
 	win     Window
 	outside Counts
 	only    []string // Options.Interfaces
-	keep    []bool   // by interface index: analysed (only when only is set)
+	keep    []bool   // by interface index: analysed
 	names   []int32  // by interface index: name id (first index with the name), -1 unnamed
 
-	namesTried, keepTried int    // highest interface index looked up
-	other                 Counts // frames of interfaces not in only
-	tried                 int
-	p                     ingest.Packet
-	scratch               []rec // classified frames of the chunk being filled
+	ifTried int    // highest interface index looked up (ifaceTables)
+	other   Counts // frames of interfaces not in only
+	tried   int
+	p       ingest.Packet
+	scratch []rec // classified frames of the chunk being filled
 }
 
 func newReader(src ingest.PacketSource, ft *flowTable, opts Options) *reader {
 	return &reader{src: src, ft: ft, cls: newClassifier(opts), win: opts.Window, only: opts.Interfaces, tried: -1,
-		namesTried: -1, keepTried: -1,
+		ifTried: -1,
 		scratch: make([]rec, chunkLen)}
 }
 
-// nameID returns the id of interface i's name: the first index with the
-// same name (rotated capture files describe the same interface again), or
-// -1 when it has none.
-func (rd *reader) nameID(i int) int32 {
-	if i >= len(rd.names) && i > rd.namesTried { // each unknown index is looked up once
-		rd.namesTried = i
-		ifs := rd.src.Interfaces()
-		rd.names = rd.names[:0]
-		for j, ifc := range ifs {
-			id := int32(-1)
-			if ifc.Name != "" {
-				id = int32(j)
-				for k := range j {
-					if ifs[k].Name == ifc.Name {
-						id = int32(k)
-						break
-					}
-				}
-			}
-			rd.names = append(rd.names, id)
-		}
+// ifaceTables (re)builds, from the source's interface list, each
+// interface index's name id (the first index with the same name: rotated
+// capture files describe the same interface again; -1 without a name) and
+// whether its frames are analysed. Interfaces are described as the capture
+// goes, so an index beyond the tables triggers one rebuild.
+func (rd *reader) ifaceTables(i int) {
+	if i < len(rd.names) || i <= rd.ifTried {
+		return
 	}
+	rd.ifTried = i
+	ifs := rd.src.Interfaces()
+	rd.names, rd.keep = rd.names[:0], rd.keep[:0]
+	for j, ifc := range ifs {
+		id := int32(-1)
+		if ifc.Name != "" {
+			id = int32(slices.IndexFunc(ifs[:j+1], func(o ingest.Interface) bool { return o.Name == ifc.Name }))
+		}
+		rd.names = append(rd.names, id)
+		rd.keep = append(rd.keep, ifc.Name == "" || slices.Contains(rd.only, ifc.Name))
+	}
+}
+
+// nameID returns the name id of interface i (see ifaceTables).
+func (rd *reader) nameID(i int) int32 {
+	rd.ifaceTables(i)
 	if i < 0 || i >= len(rd.names) {
 		return -1
 	}
@@ -476,14 +479,7 @@ func (rd *reader) nameID(i int) int32 {
 
 // keepIface reports whether frames of interface i are analysed.
 func (rd *reader) keepIface(i int) bool {
-	if i >= len(rd.keep) && i > rd.keepTried { // interfaces are described as the capture goes
-		rd.keepTried = i
-		ifs := rd.src.Interfaces()
-		rd.keep = rd.keep[:0]
-		for _, ifc := range ifs {
-			rd.keep = append(rd.keep, ifc.Name == "" || slices.Contains(rd.only, ifc.Name))
-		}
-	}
+	rd.ifaceTables(i)
 	return i < 0 || i >= len(rd.keep) || rd.keep[i]
 }
 
