@@ -206,11 +206,16 @@ func sanitize(s string) string {
 
 // selectInterfaces resolves the interfaces to capture: the named ones (each
 // must exist), or every interface that is up (loopback only with
-// includeLoopback).
+// includeLoopback). "any", as tcpdump users type it, means every interface
+// that is up, loopback included (one ring each: interfaces created later
+// are not captured, unlike tcpdump -i any).
 func selectInterfaces(ifs []ingest.IfaceInfo, names []string, includeLoopback bool) ([]string, error) {
 	byName := map[string]ingest.IfaceInfo{}
 	for _, i := range ifs {
 		byName[i.Name] = i
+	}
+	if slices.Equal(names, []string{"any"}) && byName["any"].Name == "" {
+		names, includeLoopback = nil, true
 	}
 	var out []string
 	if len(names) > 0 {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -247,5 +248,43 @@ func TestRunStops(t *testing.T) {
 				t.Errorf("manifest clocks/files: %+v %+v %d files", m.Clock, m.Capture, len(m.Files))
 			}
 		})
+	}
+}
+
+func TestSelectInterfaces(t *testing.T) {
+	// The default selection keeps interfaces whose link type it can
+	// capture (read from sysfs): use a real one of this machine.
+	up := ""
+	if ents, err := os.ReadDir(sysClassNet); err == nil {
+		for _, e := range ents {
+			if _, err := linkOf(e.Name()); err == nil && e.Name() != "lo" && up == "" {
+				up = e.Name()
+			}
+		}
+	}
+	if up == "" {
+		t.Skip("no capturable interface besides lo")
+	}
+	ifs := []ingest.IfaceInfo{
+		{Name: "lo", Flags: []string{"up", "loopback"}},
+		{Name: up, Flags: []string{"up", "broadcast"}},
+		{Name: "fbdown0", Flags: []string{"broadcast"}}, // down
+	}
+	for _, tc := range []struct {
+		names []string
+		lo    bool
+		want  []string
+		err   bool
+	}{
+		{nil, false, []string{up}, false},
+		{nil, true, []string{"lo", up}, false},
+		{[]string{"any"}, false, []string{"lo", up}, false},
+		{[]string{"fbdown0", up, "fbdown0"}, false, []string{"fbdown0", up}, false},
+		{[]string{"wlan0"}, false, nil, true},
+	} {
+		got, err := selectInterfaces(ifs, tc.names, tc.lo)
+		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
+			t.Errorf("selectInterfaces(%v, %v) = %v, %v; want %v (error %v)", tc.names, tc.lo, got, err, tc.want, tc.err)
+		}
 	}
 }
