@@ -135,3 +135,17 @@ func TestFkeyPrefix(t *testing.T) {
 		}
 	}
 }
+
+func TestPut16(t *testing.T) {
+	for _, s := range []string{"198.51.100.7", "0.0.0.0", "255.255.255.255", "2001:db8::1", "::ffff:198.51.100.7", "fe80::1%eth0", "::"} {
+		a := netip.MustParseAddr(s)
+		var got [16]byte
+		for i := range got {
+			got[i] = 0xaa // put16 must overwrite every byte
+		}
+		put16(&got, a)
+		if want := a.As16(); got != want {
+			t.Errorf("put16(%s) = % x, want % x", s, got, want)
+		}
+	}
+}
