@@ -432,6 +432,7 @@ type reader struct {
 	only    []string // Options.Interfaces
 	keep    []bool   // by interface index: analysed
 	names   []int32  // by interface index: name id (first index with the name), -1 unnamed
+	nameIdx map[string]int32
 
 	ifTried int    // highest interface index looked up (ifaceTables)
 	other   Counts // frames of interfaces not in only
@@ -446,25 +447,32 @@ func newReader(src ingest.PacketSource, ft *flowTable, opts Options) *reader {
 		scratch: make([]rec, chunkLen)}
 }
 
-// ifaceTables (re)builds, from the source's interface list, each
-// interface index's name id (the first index with the same name: rotated
-// capture files describe the same interface again; -1 without a name) and
-// whether its frames are analysed. Interfaces are described as the capture
-// goes, so an index beyond the tables triggers one rebuild.
+// ifaceTables extends, from the source's interface list, each interface
+// index's name id (the first index with the same name: rotated capture
+// files describe the same interface again; -1 without a name) and whether
+// its frames are analysed. Interfaces are described as the capture goes,
+// so an index beyond the tables triggers one extension.
 func (rd *reader) ifaceTables(i int) {
 	if i < len(rd.names) || i <= rd.ifTried {
 		return
 	}
 	rd.ifTried = i
+	if rd.nameIdx == nil {
+		rd.nameIdx = map[string]int32{}
+	}
 	ifs := rd.src.Interfaces()
-	rd.names, rd.keep = rd.names[:0], rd.keep[:0]
-	for j, ifc := range ifs {
-		id := int32(-1)
-		if ifc.Name != "" {
-			id = int32(slices.IndexFunc(ifs[:j+1], func(o ingest.Interface) bool { return o.Name == ifc.Name }))
+	for j := len(rd.names); j < len(ifs); j++ {
+		name, id := ifs[j].Name, int32(-1)
+		if name != "" {
+			first, ok := rd.nameIdx[name]
+			if !ok {
+				first = int32(j)
+				rd.nameIdx[name] = first
+			}
+			id = first
 		}
 		rd.names = append(rd.names, id)
-		rd.keep = append(rd.keep, ifc.Name == "" || slices.Contains(rd.only, ifc.Name))
+		rd.keep = append(rd.keep, name == "" || slices.Contains(rd.only, name))
 	}
 }
 
