@@ -3,10 +3,12 @@ package analyze
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/flowblame/flowblame/ingest"
 )
@@ -430,37 +432,29 @@ type reader struct {
 	win     Window
 	outside Counts
 	only    []string // Options.Interfaces
-	keep    []bool   // by interface index: analysed
+	keep    []bool   // by interface index: analysed (refreshIfaces)
 	names   []int32  // by interface index: name id (first index with the name), -1 unnamed
 	nameIdx map[string]int32
-
-	ifTried int    // highest interface index looked up (ifaceTables)
 	other   Counts // frames of interfaces not in only
-	tried   int
+	tried   int    // highest interface index looked up (refreshIfaces)
 	p       ingest.Packet
 	scratch []rec // classified frames of the chunk being filled
 }
 
 func newReader(src ingest.PacketSource, ft *flowTable, opts Options) *reader {
 	return &reader{src: src, ft: ft, cls: newClassifier(opts), win: opts.Window, only: opts.Interfaces, tried: -1,
-		ifTried: -1,
+		nameIdx: map[string]int32{},
 		scratch: make([]rec, chunkLen)}
 }
 
-// ifaceTables extends, from the source's interface list, each interface
-// index's name id (the first index with the same name: rotated capture
-// files describe the same interface again; -1 without a name) and whether
-// its frames are analysed. Interfaces are described as the capture goes,
-// so an index beyond the tables triggers one extension.
-func (rd *reader) ifaceTables(i int) {
-	if i < len(rd.names) || i <= rd.ifTried {
-		return
-	}
-	rd.ifTried = i
-	if rd.nameIdx == nil {
-		rd.nameIdx = map[string]int32{}
-	}
+// refreshIfaces takes in the interfaces the source has described since the
+// last call (they are described as the capture goes): the classifier's
+// addresses and MACs, and per index the name id (the first index with the
+// same name: rotated capture files describe the same interface again; -1
+// without a name) and whether its frames are analysed.
+func (rd *reader) refreshIfaces() {
 	ifs := rd.src.Interfaces()
+	rd.cls.refresh(ifs)
 	for j := len(rd.names); j < len(ifs); j++ {
 		name, id := ifs[j].Name, int32(-1)
 		if name != "" {
@@ -472,23 +466,8 @@ func (rd *reader) ifaceTables(i int) {
 			id = first
 		}
 		rd.names = append(rd.names, id)
-		rd.keep = append(rd.keep, name == "" || slices.Contains(rd.only, name))
+		rd.keep = append(rd.keep, rd.only == nil || name == "" || slices.Contains(rd.only, name))
 	}
-}
-
-// nameID returns the name id of interface i (see ifaceTables).
-func (rd *reader) nameID(i int) int32 {
-	rd.ifaceTables(i)
-	if i < 0 || i >= len(rd.names) {
-		return -1
-	}
-	return rd.names[i]
-}
-
-// keepIface reports whether frames of interface i are analysed.
-func (rd *reader) keepIface(i int) bool {
-	rd.ifaceTables(i)
-	return i < 0 || i >= len(rd.keep) || rd.keep[i]
 }
 
 // fill reads up to len(b.recs) frames into b and resolves their flows. It
@@ -526,22 +505,18 @@ func (rd *reader) read(dst []rec) (n int, err error) {
 			return n, err
 		}
 		if (rd.win.From != 0 && p.TS < rd.win.From) || (rd.win.To != 0 && p.TS > rd.win.To) {
-			rd.outside.Packets++
-			rd.outside.Wire += int64(p.WireLen)
-			rd.outside.IP += int64(p.IPLen)
-			rd.outside.Captured += int64(p.CapLen)
+			rd.outside.addFrame(p)
 			continue
 		}
-		if rd.only != nil && !rd.keepIface(p.Iface) {
-			rd.other.Packets++
-			rd.other.Wire += int64(p.WireLen)
-			rd.other.IP += int64(p.IPLen)
-			rd.other.Captured += int64(p.CapLen)
-			continue
-		}
-		if p.Iface >= rd.cls.nIfaces && p.Iface > rd.tried {
+		known := p.Iface >= 0 && p.Iface < len(rd.names)
+		if !known && p.Iface > rd.tried { // each unknown index is looked up once
 			rd.tried = p.Iface
-			rd.cls.refresh(rd.src.Interfaces())
+			rd.refreshIfaces()
+			known = p.Iface >= 0 && p.Iface < len(rd.names)
+		}
+		if known && !rd.keep[p.Iface] {
+			rd.other.addFrame(p)
+			continue
 		}
 		r := &dst[n]
 		n++
@@ -550,7 +525,10 @@ func (rd *reader) read(dst []rec) (n int, err error) {
 		r.ipl = int32(p.IPLen)
 		r.capl = int32(p.CapLen)
 		r.iface = int32(p.Iface)
-		r.ifName = rd.nameID(p.Iface)
+		r.ifName = -1
+		if known {
+			r.ifName = rd.names[p.Iface]
+		}
 		if p.Kind == ingest.KindIP {
 			r.ip = true
 			rd.cls.classify(p, r)
@@ -670,7 +648,7 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	}
 	r.Meta.At = at
 	atSec := floorSec(at)
-	r.Diagnostics = src.Diagnostics()
+	r.Diagnostics = append(src.Diagnostics(), e.ifaceDiagnostics()...)
 
 	// Totals.
 	r.Series = e.ser.sorted()
@@ -701,7 +679,7 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 
 	// Flows.
 	// Let the collector take what result building no longer needs.
-	e.pairIdx, e.remIdx, e.ft.slots = nil, nil, nil
+	e.pairIdx.slots, e.remIdx.slots, e.ft.slots = nil, nil, nil
 	nflows := e.ents.len()
 	for i := range nflows {
 		e.closeShare(int32(i))
@@ -723,8 +701,8 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	pairs := make([]HostPair, e.pairs.len())
 	pairSums := makeWritten[winSums](e.pairs.len())
 	for i := range int32(e.pairs.len()) {
-		k := e.pairKeys.at(i)
-		pairs[i] = HostPair{A: addr16(k.a, k.flags&fV4 != 0), B: addr16(k.b, k.flags&fV4 != 0), Oriented: k.flags&fOriented != 0}
+		k := e.pairIdx.keys.at(i) // a flow key without ports and protocol
+		pairs[i] = HostPair{A: k.addrA(), B: k.addrB(), Oriented: k.flags&fOriented != 0}
 		pairs[i].Traffic.First, pairs[i].Traffic.Last = math.MaxInt64, math.MinInt64
 		t := &pairs[i].Traffic
 		t.PeakOut, t.PeakIn, t.Peak = (*e.pairs.at(i)).peaks(e.pairAt.at(i))
@@ -732,8 +710,8 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	remotes := make([]RemoteHost, e.remotes.len())
 	remSums := makeWritten[winSums](e.remotes.len())
 	for i := range int32(e.remotes.len()) {
-		k := e.remKeys.at(i)
-		remotes[i] = RemoteHost{Addr: addr16(k.b, k.v4)}
+		k := e.remIdx.keys.at(i) // a flow key with only b
+		remotes[i] = RemoteHost{Addr: k.addrB()}
 		remotes[i].Traffic.First, remotes[i].Traffic.Last = math.MaxInt64, math.MinInt64
 		t := &remotes[i].Traffic
 		t.PeakOut, t.PeakIn, t.Peak = (*e.remotes.at(i)).peaks(e.remAt.at(i))
@@ -787,6 +765,24 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	<-pairsDone
 	sortResult(r, pairs, remotes)
 	return r
+}
+
+// ifaceDiagnostics says what Options.Interfaces left out, and how many
+// flows were seen on interfaces of different names (counted once on each).
+func (e *engine) ifaceDiagnostics() []ingest.Diagnostic {
+	var ds []ingest.Diagnostic
+	if o := e.other; o.Packets > 0 {
+		ds = append(ds, ingest.Diagnostic{Kind: ingest.DiagInfo, Where: "--interface", Offset: -1, Count: o.Packets,
+			Bytes: o.Wire, Msg: fmt.Sprintf("%d frames (%d bytes) captured on other interfaces than %s were not analysed",
+				o.Packets, o.Wire, strings.Join(e.opts.Interfaces, ", "))})
+	}
+	if e.multiFlows > 0 {
+		ds = append(ds, ingest.Diagnostic{Kind: ingest.DiagInfo, Where: "interfaces", Offset: -1, Count: e.multiPackets,
+			Msg: fmt.Sprintf("%d flows were captured on more than one interface (a bridge and its ports, a container's "+
+				"veth): %d of their packets are counted again on the second; --interface NAME counts one interface",
+				e.multiFlows, e.multiPackets)})
+	}
+	return ds
 }
 
 func addTo(t *Traffic, f *flowEnt) {

@@ -175,22 +175,19 @@ type arec struct {
 	ifName  int32 // interface name id: the first index with iface's name; -1 unnamed
 }
 
+// addFrame counts a frame that is skipped rather than analysed.
+func (c *Counts) addFrame(p *ingest.Packet) {
+	c.Packets++
+	c.Wire += int64(p.WireLen)
+	c.IP += int64(p.IPLen)
+	c.Captured += int64(p.CapLen)
+}
+
 func (c *Counts) addRec(r *arec) {
 	c.Packets++
 	c.Wire += r.wire
 	c.IP += int64(r.ipl)
 	c.Captured += int64(r.capl)
-}
-
-// pairKey identifies a host pair: the flow key without ports and protocol.
-type pairKey struct {
-	a, b  [16]byte
-	flags uint8
-}
-
-type remoteKey struct {
-	b  [16]byte
-	v4 bool
 }
 
 type ifaceEnt struct {
@@ -238,12 +235,10 @@ type engine struct {
 	flowAt   chunked[peakAt]
 	cold     chunked[flowCold]
 	pairIdx  *flowTable // pair keys (as fkeys without ports) → pair index
-	pairKeys chunked[pairKey]
 	pairs    chunked[peakTracker]
 	pairAt   chunked[peakAt]
 	pairSolo chunked[int32] // the pair's only flow, -1 once it has two
 	remIdx   *flowTable     // remote keys (as fkeys with only b) → remote index
-	remKeys  chunked[remoteKey]
 	remotes  chunked[peakTracker]
 	remAt    chunked[peakAt]
 	ifaces   []ifaceEnt
@@ -447,14 +442,12 @@ func (e *engine) newFlow(r *arec, k *fkey) {
 	f.proc = -1
 	f.validUntil = math.MinInt64
 	f.pk = newPeakTracker()
-	pk := pairKey{a: k.a, b: k.b, flags: k.flags}
-	pf := fkey{a: k.a, b: k.b, flags: k.flags}
+	pf := fkey{a: k.a, b: k.b, flags: k.flags} // the pair's key: no ports, no protocol
 	h, h2 := pf.hashes()
 	p, created := e.pairIdx.lookup(&pf, h, h2)
 	if created {
 		e.pairs.push(newPeakTracker())
 		e.pairAt.push(peakAt{})
-		e.pairKeys.push(pk)
 		e.pairSolo.push(r.flow)
 		f.pairPk = -1 // the flow's own tracker stands for the pair's
 	} else {
@@ -470,14 +463,12 @@ func (e *engine) newFlow(r *arec, k *fkey) {
 	f.pair = p
 	f.remote = -1
 	if k.flags&fOriented != 0 {
-		rk := remoteKey{b: k.b, v4: k.flags&fV4 != 0}
-		rf := fkey{b: k.b, flags: k.flags & fV4}
+		rf := fkey{b: k.b, flags: k.flags & fV4} // the remote's key: b alone
 		h, h2 := rf.hashes()
 		ri, created := e.remIdx.lookup(&rf, h, h2)
 		if created {
 			e.remotes.push(newPeakTracker())
 			e.remAt.push(peakAt{})
-			e.remKeys.push(rk)
 		}
 		f.remote = ri
 	}

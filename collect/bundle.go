@@ -190,17 +190,10 @@ func (c *captureSet) closeCurrent(now time.Time) error {
 	return errors.Join(errs...)
 }
 
-// write appends one packet, rotating by size and deleting the oldest
-// capture files when the bundle would exceed maxSize. It returns errMaxSize
-// when the cap cannot be honoured.
-func (c *captureSet) write(iface int, ts time.Time, wire int, data []byte, flags uint32) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.writeLocked(iface, ts.UnixNano(), wire, data, flags)
-}
-
-// writeLocked is write with c.mu held (a capture ring writes a whole block
-// under one lock) and the time in nanoseconds since the epoch.
+// writeLocked writes one frame (time in nanoseconds since the epoch) to
+// the current capture file, rotating it and enforcing MaxSize first. The
+// caller holds c.mu: a capture ring writes a whole block under one lock.
+// It returns errMaxSize when the cap cannot be honoured.
 func (c *captureSet) writeLocked(iface int, ts int64, wire int, data []byte, flags uint32) error {
 	if c.pw == nil {
 		return errMaxSize

@@ -37,7 +37,7 @@ func TestCaptureSetMaxSize(t *testing.T) {
 			data := make([]byte, 2000)
 			var err error
 			for i := 0; i < tc.packets && err == nil; i++ {
-				err = cs.write(0, time.Unix(int64(i), 0), len(data), data, 0)
+				err = cs.writeLocked(0, time.Unix(int64(i), 0).UnixNano(), len(data), data, 0)
 			}
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)

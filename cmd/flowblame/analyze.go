@@ -467,19 +467,8 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("analyze: %w", err)
 	}
-	if other := res.Meta.OtherInterfaces; other.Packets > 0 {
-		if res.Meta.Packets == 0 {
-			return usagef("--interface %s: no frame was captured on it (%d frames on other interfaces)", strings.Join(o.Ifaces, ","), other.Packets)
-		}
-		in.diags = append(in.diags, ingest.Diagnostic{Kind: ingest.DiagInfo, Where: "--interface", Offset: -1, Count: other.Packets,
-			Bytes: other.Wire, Msg: fmt.Sprintf("%d frames (%d bytes) captured on other interfaces than %s were not analysed",
-				other.Packets, other.Wire, strings.Join(o.Ifaces, ", "))})
-	}
-	if res.Meta.MultiInterfaceFlows > 0 {
-		in.diags = append(in.diags, ingest.Diagnostic{Kind: ingest.DiagInfo, Where: "interfaces", Offset: -1,
-			Count: res.Meta.MultiInterfacePackets, Msg: fmt.Sprintf("%d flows were captured on more than one interface "+
-				"(a bridge and its ports, a container's veth): %d of their packets are counted again on the second; "+
-				"--interface NAME counts one interface", res.Meta.MultiInterfaceFlows, res.Meta.MultiInterfacePackets)})
+	if other := res.Meta.OtherInterfaces; other.Packets > 0 && res.Meta.Packets == 0 {
+		return usagef("--interface %s: no frame was captured on it (%d frames on other interfaces)", strings.Join(o.Ifaces, ","), other.Packets)
 	}
 	g := <-geoc
 	if g.err != nil {
