@@ -106,7 +106,9 @@ const (
 // and leading bytes, for fragTableSize packets), so use one Decoder per
 // capture, fed in capture order.
 type Decoder struct {
-	frags fragTable
+	// slowOnly disables fastEthernet (tests compare both paths).
+	slowOnly bool
+	frags    fragTable
 	// replay holds the head of a completed fragmented packet while what
 	// it carries is decoded.
 	replay [fragKeep]byte
@@ -158,6 +160,9 @@ func (e *UnsupportedLinkError) Unwrap() error { return ErrUnrecognized }
 // beyond p.Payload. A non-nil error means the frame is malformed or its link
 // type unsupported (p.Kind says which) — a record-level problem, not fatal.
 func (d *Decoder) Decode(link LinkType, frame []byte, p *Packet) (err error) {
+	if link == LinkEthernet && !d.slowOnly && d.fastEthernet(frame, p) {
+		return nil
+	}
 	p.Link = link
 	p.Kind = KindNonIP
 	p.EtherType = 0
@@ -226,6 +231,119 @@ func (d *Decoder) Decode(link LinkType, frame []byte, p *Packet) (err error) {
 		return &decodeError{link: link, why: e}
 	}
 	return nil
+}
+
+// fastEthernet decodes the commonest frame of all — Ethernet II without
+// tags carrying IPv4 without options or fragmentation, or IPv6 without
+// extension headers, and a complete TCP header or a UDP header on no
+// tunnel port — into p exactly as the general path does (FuzzFastPath
+// compares them), without its bookkeeping: no deferred recover (nothing
+// here can index out of range), no per-layer dispatch. For any other frame
+// it reports false and leaves p alone. It is about a third of the cost of
+// the general path; on a typical capture nearly every frame takes it.
+func (d *Decoder) fastEthernet(b []byte, p *Packet) bool {
+	if len(b) < 14+40 && (len(b) < 14+28 || be16(b, 12) != etIPv4) {
+		return false
+	}
+	et := be16(b, 12)
+	ip := b[14:]
+	var (
+		src, dst netip.Addr
+		proto    uint8
+		ipLen    int
+		l4       []byte
+	)
+	switch et {
+	case etIPv4:
+		// Version 4, no options; MF clear and offset 0 (DF may be set).
+		if ip[0] != 0x45 || be16(ip, 6)&0x3fff != 0 {
+			return false
+		}
+		ipLen = int(be16(ip, 2))
+		if ipLen < 20 {
+			return false // 0 (TSO) or bogus: the general path decides
+		}
+		proto = ip[9]
+		src = netip.AddrFrom4([4]byte(ip[12:16]))
+		dst = netip.AddrFrom4([4]byte(ip[16:20]))
+		l4 = ip[20:]
+		if ipLen < len(ip) {
+			l4 = ip[20:ipLen]
+		}
+	case etIPv6:
+		if ip[0]>>4 != 6 {
+			return false
+		}
+		plen := int(be16(ip, 4))
+		proto = ip[6]
+		src = netip.AddrFrom16([16]byte(ip[8:24]))
+		dst = netip.AddrFrom16([16]byte(ip[24:40]))
+		l4 = ip[40:]
+		if plen != 0 && plen < len(l4) {
+			l4 = l4[:plen]
+		}
+		ipLen = plen + 40
+	default:
+		return false
+	}
+	var (
+		sp, dp uint16
+		flags  uint8
+		pay    []byte
+	)
+	switch proto {
+	case ProtoTCP:
+		if len(l4) < 20 {
+			return false
+		}
+		off := int(l4[12]>>4) * 4
+		if off < 20 || off > len(l4) {
+			return false
+		}
+		sp, dp, flags, pay = be16(l4, 0), be16(l4, 2), l4[13], l4[off:]
+	case ProtoUDP:
+		if len(l4) < 8 {
+			return false
+		}
+		sp, dp = be16(l4, 0), be16(l4, 2)
+		if udpTunnelPort(sp, dp) {
+			return false
+		}
+		pay = l4[8:]
+	default:
+		return false
+	}
+	n := min(len(pay), payloadMax)
+	p.Link = LinkEthernet
+	p.Kind = KindIP
+	p.EtherType = et
+	p.HasMAC = true
+	p.DstMAC = [6]byte(b[0:6])
+	p.SrcMAC = [6]byte(b[6:12])
+	p.SLLType = -1
+	p.IPLen = ipLen
+	p.Fragment = false
+	p.TCPFlags = flags
+	clear(p.Inner[:min(int(p.NInner), MaxInnerLayers)])
+	p.NInner = 0
+	p.Payload = pay[:n:n]
+	p.Tuple = FiveTuple{Proto: proto, Src: netip.AddrPortFrom(src, sp), Dst: netip.AddrPortFrom(dst, dp)}
+	return true
+}
+
+// udpTunnelPort reports whether udpTunnel would look inside a UDP
+// datagram with these ports.
+func udpTunnelPort(sp, dp uint16) bool {
+	switch dp {
+	case portVXLAN, portGeneve, portGPE, portGREUDP, portMPLSUDP:
+		return true
+	}
+	for _, port := range [...]uint16{portGTPU, portGTPv0, portTeredo, portAYIYA} {
+		if sp == port || dp == port {
+			return true
+		}
+	}
+	return false
 }
 
 // Link types decoded beyond the named contract constants.

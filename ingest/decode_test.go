@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"unsafe"
@@ -568,5 +569,55 @@ func TestDecodeLinks(t *testing.T) {
 				t.Errorf("kind %v, want %v (err %v)", p.Kind, tc.kind, err)
 			}
 		})
+	}
+}
+
+// FuzzFastPath checks that fastEthernet, when it takes a frame, decodes it
+// exactly as the general path does, into a Packet left in any state by the
+// frame before.
+func FuzzFastPath(f *testing.F) {
+	for _, h := range []string{
+		hdrEth4 + hdrIPv4 + hdrTCP,
+		hdrEth6 + hdrIPv6 + hdrUDP53,
+		hdrEth4 + "45000030 1234 4000 40 11 0000 c6336401 cb007102" + "c000 0035 001c 0000" + "0102030405060708090a0b0c0d0e0f10",
+		hdrEth4 + "45000030 1234 4000 40 11 0000 c6336401 cb007102" + "c000 12b5 001c 0000" + "0800000000000100", // VXLAN: general path
+		hdrEth4 + "4500001c 1234 2000 40 11 0000 c6336401 cb007102" + "c000 0035 0008 0000",                     // MF set: general path
+		hdrEth6 + "60000000 0014 06 40 20010db8000000000000000000000001 20010db8000000000000000000000002" + hdrTCP,
+	} {
+		f.Add(hexFrame(f, h), hexFrame(f, hdrEth4+"4500003c 0001 0000 40 2f 0000 c6336401 cb007102 0000 0800"+hdrIPv4+hdrTCP))
+	}
+	f.Fuzz(func(t *testing.T, frame, before []byte) {
+		fast, slow := NewDecoder(), NewDecoder()
+		slow.slowOnly = true
+		var pf, ps Packet
+		// Leave both Packets as a (possibly tunnelled) earlier frame did.
+		fast.slowOnly = true
+		_ = fast.Decode(LinkEthernet, before, &pf)
+		fast.slowOnly = false
+		_ = slow.Decode(LinkEthernet, before, &ps)
+		var probe Packet
+		took := NewDecoder().fastEthernet(frame, &probe)
+		errF := fast.Decode(LinkEthernet, frame, &pf)
+		errS := slow.Decode(LinkEthernet, frame, &ps)
+		if !took {
+			return
+		}
+		if errF != nil || errS != nil {
+			t.Fatalf("frame %x: fast path took a frame the general path rejects: %v / %v", frame, errF, errS)
+		}
+		if !reflect.DeepEqual(pf, ps) {
+			t.Fatalf("frame %x:\nfast %+v\nslow %+v", frame, pf, ps)
+		}
+	})
+}
+
+// TestFastPathCoverage checks that the frames of the benchmark's shape take
+// the fast path (or FuzzFastPath would test nothing).
+func TestFastPathCoverage(t *testing.T) {
+	for _, h := range []string{hdrEth4 + hdrIPv4 + hdrTCP, hdrEth6 + hdrIPv6 + hdrUDP53} {
+		var p Packet
+		if !NewDecoder().fastEthernet(hexFrame(t, h), &p) {
+			t.Errorf("%s: not taken", h)
+		}
 	}
 }
