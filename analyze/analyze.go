@@ -438,13 +438,14 @@ type reader struct {
 	other   Counts // frames of interfaces not in only
 	tried   int    // highest interface index looked up (refreshIfaces)
 	p       ingest.Packet
-	scratch []rec // classified frames of the chunk being filled
+	scratch []rec // keys of the chunk being filled, by position
+	tot     frameTotals
 }
 
 func newReader(src ingest.PacketSource, ft *flowTable, opts Options) *reader {
 	return &reader{src: src, ft: ft, cls: newClassifier(opts), win: opts.Window, only: opts.Interfaces, tried: -1,
 		nameIdx: map[string]int32{},
-		scratch: make([]rec, chunkLen)}
+		scratch: make([]rec, chunkLen), tot: newFrameTotals()}
 }
 
 // refreshIfaces takes in the interfaces the source has described since the
@@ -472,21 +473,18 @@ func (rd *reader) refreshIfaces() {
 
 // fill reads up to len(b.recs) frames into b and resolves their flows. It
 // returns io.EOF (with the last records in b) at the end. It works a chunk
-// at a time (read, resolve, compact), so the chunk's full records are still
-// in the core's first-level cache when they are resolved and compacted.
+// at a time (read, resolve), so the chunk's keys are still in the core's
+// first-level cache when they are resolved.
 func (rd *reader) fill(b *batch) error {
 	b.n, b.keys = 0, b.keys[:0]
 	for b.n < len(b.recs) {
-		n, err := rd.read(rd.scratch[:min(chunkLen, len(b.recs)-b.n)])
-		sc := rd.scratch[:n]
-		rd.ft.resolve(sc)
-		out := b.recs[b.n : b.n+n]
-		for i := range sc {
-			r := &sc[i]
-			out[i] = arec{ts: r.ts, wire: r.wire, ipl: r.ipl, capl: r.capl, iface: r.iface, flow: r.flow,
-				dir: r.dir, rev: r.rev, ip: r.ip, created: r.created, ifName: r.ifName}
-			if r.created {
-				b.keys = append(b.keys, r.k)
+		m := min(chunkLen, len(b.recs)-b.n)
+		n, err := rd.read(b.recs[b.n:b.n+m], rd.scratch[:m])
+		out, keys := b.recs[b.n:b.n+n], rd.scratch[:n]
+		rd.ft.resolve(out, keys)
+		for i := range out {
+			if out[i].created {
+				b.keys = append(b.keys, keys[i].k)
 			}
 		}
 		b.n += n
@@ -497,8 +495,9 @@ func (rd *reader) fill(b *batch) error {
 	return nil
 }
 
-// read reads and classifies up to len(dst) frames into dst.
-func (rd *reader) read(dst []rec) (n int, err error) {
+// read reads and classifies up to len(dst) frames into dst, the keys of IP
+// frames into keys at the same positions.
+func (rd *reader) read(dst []arec, keys []rec) (n int, err error) {
 	p := &rd.p
 	for n < len(dst) {
 		if err := rd.src.Next(p); err != nil {
@@ -519,7 +518,6 @@ func (rd *reader) read(dst []rec) (n int, err error) {
 			continue
 		}
 		r := &dst[n]
-		n++
 		r.ts = p.TS
 		r.wire = int64(p.WireLen)
 		r.ipl = int32(p.IPLen)
@@ -529,13 +527,17 @@ func (rd *reader) read(dst []rec) (n int, err error) {
 		if known {
 			r.ifName = rd.names[p.Iface]
 		}
+		r.created = false
 		if p.Kind == ingest.KindIP {
-			r.ip = true
-			rd.cls.classify(p, r)
+			k := &keys[n]
+			rd.cls.classify(p, k)
+			r.ip, r.dir, r.rev = true, k.dir, k.rev
 		} else {
-			r.ip, r.created = false, false
+			r.ip = false
 			r.dir = rd.cls.frameDir(p)
 		}
+		rd.tot.add(r)
+		n++
 	}
 	return n, nil
 }
@@ -550,7 +552,7 @@ func (e *engine) addBatch(b *batch) {
 		e.addChunk(recs[:n], &keys)
 		recs = recs[n:]
 		if e.opts.Progress != nil && e.packets/progressEvery != before/progressEvery {
-			e.opts.Progress(e.packets, e.maxTS)
+			e.opts.Progress(e.packets, e.progTS)
 		}
 	}
 }
@@ -558,7 +560,7 @@ func (e *engine) addBatch(b *batch) {
 func (e *engine) runSerial(ctx context.Context, src ingest.PacketSource) error {
 	rd := newReader(src, e.ft, e.opts)
 	b := newBatch()
-	defer func() { e.outside, e.other = rd.outside, rd.other }()
+	defer func() { e.outside, e.other, e.tot = rd.outside, rd.other, rd.tot }()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -615,7 +617,7 @@ func (e *engine) runPipelined(ctx context.Context, src ingest.PacketSource) erro
 		free <- b
 	}
 	close(done)
-	e.outside, e.other = rd.outside, rd.other
+	e.outside, e.other, e.tot = rd.outside, rd.other, rd.tot
 	return rerr
 }
 
@@ -625,45 +627,45 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	ifs := src.Interfaces()
 	r.Meta = Meta{
 		Window:          e.opts.Window,
-		Packets:         e.packets,
+		Packets:         e.tot.packets,
 		Outside:         e.outside,
 		OnlyInterfaces:  e.opts.Interfaces,
 		OtherInterfaces: e.other,
 
 		MultiInterfaceFlows:   e.multiFlows,
 		MultiInterfacePackets: e.multiPackets,
-		Reordered:             e.reordered,
+		Reordered:             e.tot.reordered,
 		Interfaces:            ifs,
 		Stats:                 src.Stats(),
 		Attributed:            e.opts.Attributor != nil,
 		AttributorCalls:       e.calls,
 	}
-	if e.packets > 0 {
-		r.Meta.First, r.Meta.Last = e.first, e.last
-		r.Meta.Duration = float64(e.last-e.first) / 1e9
+	if e.tot.packets > 0 {
+		r.Meta.First, r.Meta.Last = e.tot.first, e.tot.last
+		r.Meta.Duration = float64(e.tot.last-e.tot.first) / 1e9
 	}
 	at := e.opts.At
-	if at == 0 && e.packets > 0 {
-		at = e.maxTS
+	if at == 0 && e.tot.packets > 0 {
+		at = e.tot.maxTS
 	}
 	r.Meta.At = at
 	atSec := floorSec(at)
 	r.Diagnostics = append(src.Diagnostics(), e.ifaceDiagnostics()...)
 
 	// Totals.
-	r.Series = e.ser.sorted()
-	r.Totals.All = DirCounts{Out: e.all[dirOut], In: e.all[dirIn], Unknown: e.all[dirUnknown]}
-	r.Totals.NonIP = DirCounts{Out: e.nonIP[dirOut], In: e.nonIP[dirIn], Unknown: e.nonIP[dirUnknown]}
-	r.Totals.Traffic = seriesTraffic(r.Series, e.all[dirOut], e.all[dirIn], at, r.Meta.First, r.Meta.Last)
+	r.Series = e.tot.ser.sorted()
+	r.Totals.All = DirCounts{Out: e.tot.all[dirOut], In: e.tot.all[dirIn], Unknown: e.tot.all[dirUnknown]}
+	r.Totals.NonIP = DirCounts{Out: e.tot.nonIP[dirOut], In: e.tot.nonIP[dirIn], Unknown: e.tot.nonIP[dirUnknown]}
+	r.Totals.Traffic = seriesTraffic(r.Series, e.tot.all[dirOut], e.tot.all[dirIn], at, r.Meta.First, r.Meta.Last)
 	_, _, r.Totals.UnknownRate = WindowRatesAt(r.Series, at)
 	_, _, r.Totals.PeakUnknown, r.Totals.PeakAll = PeaksOf(r.Series)
 
 	// Interfaces: every one the source described, and any index seen.
 	if len(ifs) > 0 {
-		e.iface(int32(len(ifs) - 1))
+		e.tot.iface(int32(len(ifs) - 1))
 	}
-	for i := range e.ifaces {
-		ie := &e.ifaces[i]
+	for i := range e.tot.ifaces {
+		ie := &e.tot.ifaces[i]
 		ser := ie.ser.sorted()
 		st := IfaceStat{Index: i, Traffic: seriesTraffic(ser, ie.cnt[dirOut], ie.cnt[dirIn], at, ie.first, ie.last)}
 		if i < len(ifs) {

@@ -138,23 +138,14 @@ type flowCold struct {
 	base      [2]Counts // flow counts when the current share began
 }
 
-// rec is the compact record of one frame handed from the reading goroutine
-// to the aggregating one: only what aggregation needs, copied out of Packet.
+// rec is what classify computes for an IP frame: its direction and its
+// flow key with the key's hashes (for the flow table lookup).
 type rec struct {
-	k       fkey
-	hash    uint64
-	hash2   uint64
-	ts      int64
-	wire    int64
-	ipl     int32
-	capl    int32
-	iface   int32
-	dir     uint8 // dirOut, dirIn, dirUnknown
-	rev     uint8 // 0: the frame went A→B, 1: B→A
-	ip      bool  // KindIP (k, hash, rev valid)
-	flow    int32 // flow index (flowTable.resolve)
-	created bool  // the flow is new
-	ifName  int32 // see arec.ifName
+	k     fkey
+	hash  uint64
+	hash2 uint64
+	dir   uint8 // dirOut, dirIn, dirUnknown
+	rev   uint8 // 0: the frame went A→B, 1: B→A
 }
 
 // arec is the compact record of one frame handed from the reading goroutine
@@ -241,23 +232,69 @@ type engine struct {
 	remIdx   *flowTable     // remote keys (as fkeys with only b) → remote index
 	remotes  chunked[peakTracker]
 	remAt    chunked[peakAt]
-	ifaces   []ifaceEnt
 	shares   chunked[shareEnt]
 	ownerIdx map[ownerKey]int32
 	owners   []ownerEnt
 	procIdx  map[ingest.ProcKey]int32
 	procs    []procEnt
 	wl       *windowLog
-	ser      series
-	all      [3]Counts
-	nonIP    [3]Counts
+	tot      frameTotals // the reader's, taken over when it is done
 	outside  Counts
 	other    Counts // frames of interfaces not analysed (Options.Interfaces)
 
-	packets, reordered, calls int64
-	multiFlows, multiPackets  int64  // flows seen on several interfaces, their packets on the others
-	sink                      uint64 // keeps the prefetching loads alive
-	first, last, maxTS        int64
+	packets, calls           int64  // packets counts the frames aggregated, for Progress
+	progTS                   int64  // the latest timestamp aggregated, for Progress
+	multiFlows, multiPackets int64  // flows seen on several interfaces, their packets on the others
+	sink                     uint64 // keeps the prefetching loads alive
+}
+
+// frameTotals are the sums over all analysed frames: totals, per-second
+// series and per interface. They need nothing but the frame itself, so the
+// reading goroutine keeps them, which balances the two goroutines' work.
+type frameTotals struct {
+	packets, reordered int64
+	first, last, maxTS int64
+	all, nonIP         [3]Counts // by dir
+	ser                series
+	ifaces             []ifaceEnt
+}
+
+func newFrameTotals() frameTotals {
+	return frameTotals{first: math.MaxInt64, last: math.MinInt64, maxTS: math.MinInt64}
+}
+
+// add counts one analysed frame.
+func (t *frameTotals) add(r *arec) {
+	t.packets++
+	if r.ts < t.maxTS {
+		t.reordered++
+	} else {
+		t.maxTS = r.ts
+	}
+	t.first = min(t.first, r.ts)
+	t.last = max(t.last, r.ts)
+	sec := floorSec(r.ts)
+	t.all[r.dir].addRec(r)
+	t.ser.add(sec, r.dir, r.wire)
+	ifc := t.iface(r.iface)
+	ifc.cnt[r.dir].addRec(r)
+	ifc.first = min(ifc.first, r.ts)
+	ifc.last = max(ifc.last, r.ts)
+	ifc.ser.add(sec, r.dir, r.wire)
+	if !r.ip {
+		t.nonIP[r.dir].addRec(r)
+	}
+}
+
+// iface returns the sums of interface i (a negative index counts as 0).
+func (t *frameTotals) iface(i int32) *ifaceEnt {
+	if i < 0 {
+		i = 0
+	}
+	for int(i) >= len(t.ifaces) {
+		t.ifaces = append(t.ifaces, ifaceEnt{first: math.MaxInt64, last: math.MinInt64})
+	}
+	return &t.ifaces[i]
 }
 
 func newEngine(opts Options) *engine {
@@ -269,29 +306,31 @@ func newEngine(opts Options) *engine {
 		ownerIdx: make(map[ownerKey]int32),
 		procIdx:  make(map[ingest.ProcKey]int32),
 		wl:       newWindowLog(opts.At),
-		first:    math.MaxInt64,
-		last:     math.MinInt64,
-		maxTS:    math.MinInt64,
+		tot:      newFrameTotals(),
+		progTS:   math.MinInt64,
 	}
 }
 
 // chunkLen is how many records are resolved or prefetched together.
 const chunkLen = 64
 
-// resolve sets the flow index of a few records. It runs in the reading
-// goroutine, which owns the flow table while packets are read. The first
-// pass only touches the slots the lookups will read, so the cache misses of
-// different records overlap instead of queueing.
-func (t *flowTable) resolve(recs []rec) {
+// resolve sets the flow index of a few records, whose keys are in keys at
+// the same positions. It runs in the reading goroutine, which owns the flow
+// table while packets are read. The first pass only touches the slots the
+// lookups will read, so the cache misses of different records overlap
+// instead of queueing.
+func (t *flowTable) resolve(recs []arec, keys []rec) {
 	var sink uint64
+	keys = keys[:len(recs)]
 	for i := range recs {
-		if r := &recs[i]; r.ip {
-			sink += t.slots[r.hash&t.mask].fp
+		if recs[i].ip {
+			sink += t.slots[keys[i].hash&t.mask].fp
 		}
 	}
 	for i := range recs {
 		if r := &recs[i]; r.ip {
-			r.flow, r.created = t.lookup(&r.k, r.hash, r.hash2)
+			k := &keys[i]
+			r.flow, r.created = t.lookup(&k.k, k.hash, k.hash2)
 		}
 	}
 	t.sink += sink
@@ -342,25 +381,11 @@ func (e *engine) addChunk(recs []arec, keys *[]fkey) {
 // add aggregates one frame whose flow is resolved. This is the hot path.
 func (e *engine) add(r *arec) {
 	e.packets++
-	if r.ts < e.maxTS {
-		e.reordered++
-	} else {
-		e.maxTS = r.ts
-	}
-	e.first = min(e.first, r.ts)
-	e.last = max(e.last, r.ts)
-	sec := floorSec(r.ts)
-	e.all[r.dir].addRec(r)
-	e.ser.add(sec, r.dir, r.wire)
-	ifc := e.iface(r.iface)
-	ifc.cnt[r.dir].addRec(r)
-	ifc.first = min(ifc.first, r.ts)
-	ifc.last = max(ifc.last, r.ts)
-	ifc.ser.add(sec, r.dir, r.wire)
+	e.progTS = max(e.progTS, r.ts)
 	if !r.ip {
-		e.nonIP[r.dir].addRec(r)
 		return
 	}
+	sec := floorSec(r.ts)
 	idx := r.flow
 	f := e.ents.at(idx)
 	// A packet before f.last is after the current validity's start
@@ -415,16 +440,6 @@ func (e *engine) logWindow(idx int32, f *flowEnt, sec int64, r *arec) {
 		s.ents = append(s.ents, logEnt{flow: idx})
 	}
 	s.ents[n].b[r.rev] = uint32(r.wire)
-}
-
-func (e *engine) iface(i int32) *ifaceEnt {
-	if i < 0 {
-		i = 0
-	}
-	for int(i) >= len(e.ifaces) {
-		e.ifaces = append(e.ifaces, ifaceEnt{first: math.MaxInt64, last: math.MinInt64})
-	}
-	return &e.ifaces[i]
 }
 
 // newFlow initialises the state of the flow just added for r.
