@@ -577,9 +577,13 @@ func (e *engine) runSerial(ctx context.Context, src ingest.PacketSource) error {
 }
 
 // runPipelined reads and classifies in one goroutine while this one
-// aggregates; batches are recycled through a free list.
+// aggregates; batches are recycled through a free list. Which side is the
+// slower changes as the capture goes (new flows load the aggregating side,
+// known ones the reading side), so up to inFlight batches (262,144 frames,
+// 10 MiB) queue between them: with 4, each side waited 0.3-0.4 s of a
+// 2.7 s analysis for the other.
 func (e *engine) runPipelined(ctx context.Context, src ingest.PacketSource) error {
-	const inFlight = 4
+	const inFlight = 64
 	rd := newReader(src, e.ft, e.opts)
 	full := make(chan *batch, inFlight)
 	free := make(chan *batch, inFlight)

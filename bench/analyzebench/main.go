@@ -26,10 +26,21 @@ func main() {
 	serial := flag.Bool("serial", false, "no reader/aggregator pipeline")
 	validate := flag.Bool("validate", false, "run Result.Validate")
 	heap := flag.Bool("heap", false, "print the heap the Result keeps alive (after a GC)")
+	memprof := flag.String("memprofile", "", "write an allocation profile here")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: analyzebench [-local CIDRS] [-cpuprofile F] FILE")
 		os.Exit(2)
+	}
+	if *memprof != "" {
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			f, err := os.Create(*memprof)
+			if err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	if err := run(flag.Arg(0), *local, *cpuprof, *serial, *validate, *heap); err != nil {
 		fmt.Fprintln(os.Stderr, "analyzebench:", err)
