@@ -694,24 +694,39 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	sums := e.wl.sums(nflows, atSec)
 	e.wl = nil
 	// Sort indices, not 300-byte Flows: pos[i] is flow i's place in r.Flows.
-	// The sort reads only counts and keys, so it runs on the other core
-	// while pairs and remotes are prepared.
+	// The sort reads only counts and keys, and filling r.Flows then touches
+	// nothing else, so both run on the other core while the pairs and
+	// remotes are summed here.
+	r.Flows = make([]Flow, nflows)
 	posc := make(chan []int32, 1)
 	go func() {
-		posc <- sortedPositionsBy(nflows, func(i int32) (int64, uint64) {
+		pos := sortedPositionsBy(nflows, func(i int32) (int64, uint64) {
 			f := ents.at(i)
 			return f.cnt[0].Wire + f.cnt[1].Wire, e.keys.at(i).prefix()
 		}, func(a, b int32) int { return e.keys.at(a).compare(e.keys.at(b)) })
+		for i := range int32(nflows) {
+			f := ents.at(i)
+			fl := &r.Flows[pos[i]]
+			fl.Key = e.keys.at(i).flowKey()
+			fl.Iface = int(f.iface)
+			t := &fl.Traffic
+			t.Out, t.In = f.cnt[0], f.cnt[1]
+			t.OutRate, t.InRate = sums[i].rates()
+			t.PeakOut, t.PeakIn, t.Peak = f.pk.peaks(e.flowAt.at(i))
+			t.First, t.Last = f.first, f.last
+		}
+		posc <- pos
 	}()
-	r.Flows = make([]Flow, nflows)
 	pairs := make([]HostPair, e.pairs.len())
 	pairSums := makeWritten[winSums](e.pairs.len())
 	for i := range int32(e.pairs.len()) {
 		k := e.pairIdx.keys.at(i) // a flow key without ports and protocol
 		pairs[i] = HostPair{A: k.addrA(), B: k.addrB(), Oriented: k.flags&fOriented != 0}
 		pairs[i].Traffic.First, pairs[i].Traffic.Last = math.MaxInt64, math.MinInt64
-		t := &pairs[i].Traffic
-		t.PeakOut, t.PeakIn, t.Peak = (*e.pairs.at(i)).peaks(e.pairAt.at(i))
+		if *e.pairSolo.at(i) < 0 { // else the pair's peaks are its only flow's, below
+			t := &pairs[i].Traffic
+			t.PeakOut, t.PeakIn, t.Peak = (*e.pairs.at(i)).peaks(e.pairAt.at(i))
+		}
 	}
 	remotes := make([]RemoteHost, e.remotes.len())
 	remSums := makeWritten[winSums](e.remotes.len())
@@ -722,23 +737,12 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 		t := &remotes[i].Traffic
 		t.PeakOut, t.PeakIn, t.Peak = (*e.remotes.at(i)).peaks(e.remAt.at(i))
 	}
-	pos := <-posc
+	// Only the counts, first/last and indexes of the flows are read here,
+	// and nothing the other goroutine writes.
 	flowRemote := make([]int32, nflows)
 	for i := range int32(nflows) {
 		f := ents.at(i)
 		flowRemote[i] = f.remote
-		fl := &r.Flows[pos[i]]
-		fl.Key = e.keys.at(i).flowKey()
-		fl.Iface = int(f.iface)
-		t := &fl.Traffic
-		t.Out, t.In = f.cnt[0], f.cnt[1]
-		t.OutRate, t.InRate = sums[i].rates()
-		t.PeakOut, t.PeakIn, t.Peak = f.pk.peaks(e.flowAt.at(i))
-		if *e.pairSolo.at(f.pair) == i {
-			pt := &pairs[f.pair].Traffic
-			pt.PeakOut, pt.PeakIn, pt.Peak = t.PeakOut, t.PeakIn, t.Peak
-		}
-		t.First, t.Last = f.first, f.last
 		addTo(&pairs[f.pair].Traffic, f)
 		pairs[f.pair].Flows++
 		pairSums[f.pair].add(&sums[i])
@@ -746,6 +750,13 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 			addTo(&remotes[f.remote].Traffic, f)
 			remotes[f.remote].Flows++
 			remSums[f.remote].add(&sums[i])
+		}
+	}
+	pos := <-posc
+	for i := range int32(e.pairs.len()) {
+		if solo := *e.pairSolo.at(i); solo >= 0 {
+			ft, pt := &r.Flows[pos[solo]].Traffic, &pairs[i].Traffic
+			pt.PeakOut, pt.PeakIn, pt.Peak = ft.PeakOut, ft.PeakIn, ft.Peak
 		}
 	}
 	for i := range pairs {
@@ -848,12 +859,18 @@ func (e *engine) owned(r *Result, pos, heads, flowRemote []int32, remotes []Remo
 	remProcs := make([]map[ingest.ProcKey]int64, len(remotes))
 	var seenCause []Cause
 	var seenProc []int32
-	for fi, head := range heads {
+	// Flows in r.Flows order (which the sums do not depend on): their
+	// 300-byte entries are then written in sequence.
+	byPos := make([]int32, len(pos))
+	for fi, p := range pos {
+		byPos[p] = int32(fi)
+	}
+	for p, fi := range byPos {
 		seenCause, seenProc = seenCause[:0], seenProc[:0]
-		for si := head; si >= 0; si = e.shares.at(si).next {
+		fl := &r.Flows[p]
+		for si := heads[fi]; si >= 0; si = e.shares.at(si).next {
 			sh := e.shares.at(si)
 			o := &e.owners[sh.owner]
-			fl := &r.Flows[pos[fi]]
 			tot := sh.cnt[0]
 			tot.Add(sh.cnt[1])
 			fl.Owners = append(fl.Owners, OwnerShare{Owner: o.a, Traffic: tot, Out: sh.cnt[0], In: sh.cnt[1]})
@@ -905,6 +922,9 @@ func (e *engine) owned(r *Result, pos, heads, flowRemote []int32, remotes []Remo
 		}
 	}
 	for i := range r.Flows {
+		if len(r.Flows[i].Owners) < 2 {
+			continue
+		}
 		slices.SortStableFunc(r.Flows[i].Owners, func(a, b OwnerShare) int {
 			if c := cmp.Compare(b.Traffic.Wire, a.Traffic.Wire); c != 0 {
 				return c
