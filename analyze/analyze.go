@@ -548,12 +548,24 @@ func (e *engine) addBatch(b *batch) {
 	recs, keys := b.recs[:b.n], b.keys
 	for len(recs) > 0 {
 		n := min(len(recs), chunkLen)
-		before := e.packets
 		e.addChunk(recs[:n], &keys)
-		recs = recs[n:]
-		if e.opts.Progress != nil && e.packets/progressEvery != before/progressEvery {
-			e.opts.Progress(e.packets, e.progTS)
+		if e.opts.Progress != nil {
+			e.progress(recs[:n])
 		}
+		recs = recs[n:]
+	}
+}
+
+// progress counts recs, just aggregated, for Options.Progress and calls it
+// about every progressEvery frames.
+func (e *engine) progress(recs []arec) {
+	before := e.packets
+	e.packets += int64(len(recs))
+	for i := range recs {
+		e.progTS = max(e.progTS, recs[i].ts)
+	}
+	if e.packets/progressEvery != before/progressEvery {
+		e.opts.Progress(e.packets, e.progTS)
 	}
 }
 

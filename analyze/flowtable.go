@@ -168,17 +168,17 @@ type arec struct {
 
 // addFrame counts a frame that is skipped rather than analysed.
 func (c *Counts) addFrame(p *ingest.Packet) {
-	c.Packets++
-	c.Wire += int64(p.WireLen)
-	c.IP += int64(p.IPLen)
-	c.Captured += int64(p.CapLen)
+	c.addOne(int64(p.WireLen), int64(p.IPLen), int64(p.CapLen))
 }
 
-func (c *Counts) addRec(r *arec) {
+func (c *Counts) addRec(r *arec) { c.addOne(r.wire, int64(r.ipl), int64(r.capl)) }
+
+// addOne counts one frame of these lengths.
+func (c *Counts) addOne(wire, ip, captured int64) {
 	c.Packets++
-	c.Wire += r.wire
-	c.IP += int64(r.ipl)
-	c.Captured += int64(r.capl)
+	c.Wire += wire
+	c.IP += ip
+	c.Captured += captured
 }
 
 type ifaceEnt struct {
@@ -242,8 +242,8 @@ type engine struct {
 	outside  Counts
 	other    Counts // frames of interfaces not analysed (Options.Interfaces)
 
-	packets, calls           int64  // packets counts the frames aggregated, for Progress
-	progTS                   int64  // the latest timestamp aggregated, for Progress
+	packets, calls           int64  // packets counts the frames aggregated (only with Progress)
+	progTS                   int64  // the latest timestamp aggregated (only with Progress)
 	multiFlows, multiPackets int64  // flows seen on several interfaces, their packets on the others
 	sink                     uint64 // keeps the prefetching loads alive
 }
@@ -380,8 +380,6 @@ func (e *engine) addChunk(recs []arec, keys *[]fkey) {
 
 // add aggregates one frame whose flow is resolved. This is the hot path.
 func (e *engine) add(r *arec) {
-	e.packets++
-	e.progTS = max(e.progTS, r.ts)
 	if !r.ip {
 		return
 	}

@@ -283,9 +283,10 @@ func prepareCaptures(ctx context.Context, ifs []ingest.IfaceInfo, sel []string, 
 			closeAll()
 			return nil, nil, err
 		}
+		snap := max(o.SnapLen, o.JSONSnapLen)
 		caps = append(caps, &ifaceCapture{pos: pos, name: name, index: info.Index, loopback: lo, ring: rg,
-			ethernet: lt == ingest.LinkEthernet, snapLen: max(o.SnapLen, o.JSONSnapLen), started: time.Now().UnixNano()})
-		pi := PcapngIface{Name: name, Link: lt, SnapLen: uint32(max(o.SnapLen, o.JSONSnapLen)), Filter: o.Filter, OS: "Linux",
+			ethernet: lt == ingest.LinkEthernet, snapLen: snap, started: time.Now().UnixNano()})
+		pi := PcapngIface{Name: name, Link: lt, SnapLen: uint32(snap), Filter: o.Filter, OS: "Linux",
 			Description: fmt.Sprintf("ifindex %d", info.Index)}
 		if mac, err := net.ParseMAC(info.MAC); err == nil {
 			pi.MAC = mac

@@ -113,22 +113,21 @@ func TestPollNet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := map[string]ingest.IfaceCounters{}
-	for _, i := range ifs {
-		if c, err := readCounters(sysClassNet, i.Name); err == nil {
-			before[i.Name] = c
+	sysfs := func() map[string]ingest.IfaceCounters {
+		m := map[string]ingest.IfaceCounters{}
+		for _, i := range ifs {
+			if c, err := readCounters(sysClassNet, i.Name); err == nil {
+				m[i.Name] = c
+			}
 		}
+		return m
 	}
+	before := sysfs()
 	snap, err := pollNet()
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := map[string]ingest.IfaceCounters{}
-	for _, i := range ifs {
-		if c, err := readCounters(sysClassNet, i.Name); err == nil {
-			after[i.Name] = c
-		}
-	}
+	after := sysfs()
 	if want := addrsOf(ifs); !reflect.DeepEqual(snap.addrs, want) {
 		t.Errorf("addresses:\n got %v\nwant %v", snap.addrs, want)
 	}

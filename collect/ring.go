@@ -18,8 +18,9 @@ import (
 // Documentation/networking/packet_mmap.rst): the kernel copies each frame
 // that passes the socket filter into 1 MiB blocks of a region shared with
 // this process and hands a block over whole when it is full or its retire
-// timeout expires. Reading costs one poll(2) per block and nothing per
-// frame, and every frame comes with its sockaddr_ll, so the packet type
+// timeout expires. Reading costs one wake-up of Go's network poller per
+// block and nothing per frame, and every frame comes with its sockaddr_ll,
+// so the packet type
 // (the direction) is read, not guessed.
 //
 // It is written on golang.org/x/sys/unix alone (spec/collector.md

@@ -163,20 +163,7 @@ func (d *Decoder) Decode(link LinkType, frame []byte, p *Packet) (err error) {
 	if link == LinkEthernet && !d.slowOnly && d.fastEthernet(frame, p) {
 		return nil
 	}
-	p.Link = link
-	p.Kind = KindNonIP
-	p.EtherType = 0
-	p.HasMAC = false
-	p.SrcMAC = [6]byte{}
-	p.DstMAC = [6]byte{}
-	p.SLLType = -1
-	p.IPLen = 0
-	p.Fragment = false
-	p.TCPFlags = 0
-	// Only the layers in use can hold anything; the rest stay zero.
-	clear(p.Inner[:min(int(p.NInner), MaxInnerLayers)])
-	p.NInner = 0
-	p.Payload = nil
+	resetDecoded(p, link)
 	defer func() {
 		if r := recover(); r != nil {
 			p.Kind = KindMalformed
@@ -231,6 +218,25 @@ func (d *Decoder) Decode(link LinkType, frame []byte, p *Packet) (err error) {
 		return &decodeError{link: link, why: e}
 	}
 	return nil
+}
+
+// resetDecoded sets the fields Decode fills, except Tuple, to what a frame
+// carrying nothing decodable has.
+func resetDecoded(p *Packet, link LinkType) {
+	p.Link = link
+	p.Kind = KindNonIP
+	p.EtherType = 0
+	p.HasMAC = false
+	p.SrcMAC = [6]byte{}
+	p.DstMAC = [6]byte{}
+	p.SLLType = -1
+	p.IPLen = 0
+	p.Fragment = false
+	p.TCPFlags = 0
+	// Only the layers in use can hold anything; the rest stay zero.
+	clear(p.Inner[:min(int(p.NInner), MaxInnerLayers)])
+	p.NInner = 0
+	p.Payload = nil
 }
 
 // fastEthernet decodes the commonest frame of all — Ethernet II without
@@ -314,18 +320,14 @@ func (d *Decoder) fastEthernet(b []byte, p *Packet) bool {
 		return false
 	}
 	n := min(len(pay), payloadMax)
-	p.Link = LinkEthernet
+	resetDecoded(p, LinkEthernet)
 	p.Kind = KindIP
 	p.EtherType = et
 	p.HasMAC = true
 	p.DstMAC = [6]byte(b[0:6])
 	p.SrcMAC = [6]byte(b[6:12])
-	p.SLLType = -1
 	p.IPLen = ipLen
-	p.Fragment = false
 	p.TCPFlags = flags
-	clear(p.Inner[:min(int(p.NInner), MaxInnerLayers)])
-	p.NInner = 0
 	p.Payload = pay[:n:n]
 	p.Tuple = FiveTuple{Proto: proto, Src: netip.AddrPortFrom(src, sp), Dst: netip.AddrPortFrom(dst, dp)}
 	return true

@@ -112,6 +112,14 @@ func newPcapReader(base fileBase) (captureReader, error) {
 	return r, nil
 }
 
+// setCapture sets p's capture fields from a record header. Decode resets
+// every decoded field, so the whole (large) Packet is never zeroed.
+func (r *pcapReader) setCapture(p *Packet, sec, frac, caplen, wire uint32, dir Direction) {
+	p.TS = int64(sec)*1e9 + int64(frac)*r.fracMul
+	p.WireLen, p.CapLen, p.Truncated = int(wire), int(caplen), caplen < wire
+	p.Iface, p.Dir, p.Comment, p.Hint = 0, dir, "", nil
+}
+
 // Next implements PacketSource. p.Payload aliases the read buffer and is
 // valid only until the next call.
 func (r *pcapReader) Next(p *Packet) error {
@@ -125,9 +133,7 @@ func (r *pcapReader) Next(p *Packet) error {
 		if need := pcapRecHdrLen + uint64(caplen); need <= uint64(len(b)) && caplen <= r.snaplen && caplen <= r.limit && caplen <= wire && frac < r.fracMax {
 			off := br.off
 			r.recNo++
-			p.TS = int64(sec)*1e9 + int64(frac)*r.fracMul
-			p.WireLen, p.CapLen, p.Truncated = int(wire), int(caplen), caplen < wire
-			p.Iface, p.Dir, p.Comment, p.Hint = 0, DirUnknown, "", nil
+			r.setCapture(p, sec, frac, caplen, wire, DirUnknown)
 			br.discard(int(need))
 			return r.emit(p, r.link, b[pcapRecHdrLen:need:need], off)
 		}
@@ -161,11 +167,7 @@ func (r *pcapReader) Next(p *Packet) error {
 			dir = DirOut
 		}
 	}
-	// Decode resets every decoded field; set the capture fields here
-	// rather than zeroing the whole (large) Packet.
-	p.TS = int64(sec)*1e9 + int64(frac)*r.fracMul
-	p.WireLen, p.CapLen, p.Truncated = int(wire), int(caplen), caplen < wire
-	p.Iface, p.Dir, p.Comment, p.Hint = 0, dir, "", nil
+	r.setCapture(p, sec, frac, caplen, wire, dir)
 	br.discard(need)
 	if frac >= r.fracMax {
 		r.info("ts-fraction", off, fmt.Sprintf("timestamp fraction %d out of range; added as is", frac))

@@ -389,11 +389,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := closeOut(); err == nil {
-			err = cerr
-		}
-	}()
+	defer closeOut(&err)
 	if o.Format == "iftop" {
 		return runIftop(ctx, o, in, out, stderr)
 	}
@@ -612,17 +608,23 @@ func commandLine(c *cli.Context) string {
 	return s
 }
 
-// outputFile opens path for a report or export ("" or "-" is stdout). The
-// close function reports the error that matters for a written file: Close's.
-func outputFile(path string, stdout io.Writer) (io.Writer, func() error, error) {
+// outputFile opens path for a report or export ("" or "-" is stdout). Defer
+// the returned closeInto(&err) in a function with a named error result: it
+// closes the file and, when err is nil, reports Close's error there (the
+// error that matters for a written file).
+func outputFile(path string, stdout io.Writer) (w io.Writer, closeInto func(*error), err error) {
 	if path == "" || path == "-" {
-		return stdout, func() error { return nil }, nil
+		return stdout, func(*error) {}, nil
 	}
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	return f, f.Close, nil
+	return f, func(errp *error) {
+		if cerr := f.Close(); *errp == nil {
+			*errp = cerr
+		}
+	}, nil
 }
 
 // hintsInFirstPackets reports whether any of the first n packets carries a

@@ -108,11 +108,7 @@ func exportFlows(ctx context.Context, o exportOptions, format string, stdout io.
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := closeOut(); err == nil {
-			err = cerr
-		}
-	}()
+	defer closeOut(&err)
 	recs := report.FlowRecords(ivs, geo)
 	if format == "csv" {
 		return report.WriteFlowsCSV(w, recs)

@@ -22,11 +22,7 @@ func exportPcapng(ctx context.Context, o exportOptions, stdout io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := closeOut(); err == nil {
-			err = cerr
-		}
-	}()
+	defer closeOut(&err)
 	w, err := report.NewPcapngAnnotator(f, "flowblame "+version+" export", in.procs)
 	if err != nil {
 		return err
