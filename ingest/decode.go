@@ -84,8 +84,10 @@ const (
 
 // IP protocol numbers of decoded encapsulations.
 const (
-	protoPIM uint8 = 103
-	protoAH  uint8 = 51
+	protoPIM      uint8 = 103
+	protoMPLSinIP uint8 = 137
+	protoSwIPe    uint8 = 53
+	protoAH       uint8 = 51
 )
 
 // UDP ports of decoded tunnels.
@@ -428,10 +430,52 @@ func (s *state) ethernet(b []byte) error {
 	return s.etherType(et, b)
 }
 
-// llc decodes an 802.2 LLC header; only SNAP with an EtherType leads to IP.
+// llc decodes an 802.2 LLC header as Wireshark does: only information
+// frames (I, with a 2-byte control field, or UI) carry a payload; SNAP with
+// an encapsulated-Ethernet, Cisco or AppleTalk OUI leads to its EtherType,
+// DSAP 0x06 (the IP SAP) to IP.
 func (s *state) llc(b []byte) error {
-	if len(b) >= 8 && b[0] == 0xaa && b[1] == 0xaa && b[2] == 0x03 {
-		return s.etherType(be16(b, 6), b[8:])
+	if len(b) < 3 {
+		return nil
+	}
+	n := 3 // DSAP, SSAP, 1-byte control (U frames)
+	switch ctl := b[2]; {
+	case ctl&0x01 == 0: // I frame
+		n = 4
+	case ctl != 0x03: // S or U frames other than UI carry nothing
+		return nil
+	}
+	if len(b) < n {
+		return nil
+	}
+	switch {
+	case b[0] == 0xaa && b[1] == 0xaa: // SNAP: OUI, protocol ID
+		if len(b) < n+5 {
+			return nil
+		}
+		switch uint32(b[n])<<16 | uint32(b[n+1])<<8 | uint32(b[n+2]) {
+		case 0x000000, 0x0000f8, 0x00000c, 0x080007:
+			return s.etherType(be16(b, n+3), b[n+5:])
+		}
+	case b[0] == 0x06:
+		return s.ipv4(b[n:]) // hands a version-6 header to ipv6, as tshark does
+	case b[0] == 0x14 || b[0] == 0x20 || b[0] == 0x34 || b[0] == 0x54 || b[0] == 0xfe: // OSI network layer
+		return s.osi(b[n:])
+	}
+	return nil
+}
+
+// osi decodes an OSI network-layer PDU whose NLPID says it is IP (0xcc) or
+// IPv6 (0x8e), the NLPID followed by the packet (Wireshark's osinl.excl).
+func (s *state) osi(b []byte) error {
+	if len(b) < 1 {
+		return nil
+	}
+	switch b[0] {
+	case 0xcc:
+		return s.ipv4(b[1:])
+	case 0x8e:
+		return s.ipv6(b[1:])
 	}
 	return nil
 }
@@ -968,7 +1012,7 @@ func (s *state) transport(slot int, proto uint8, b []byte, fragmented bool) erro
 		}
 		switch b[0] {
 		case 3, 4, 5, 11, 12: // unreachable, source quench, redirect, time exceeded, parameter problem
-			return s.quoted(b[8:], 4)
+			return s.quoted(icmpQuote(b), 4)
 		}
 		return nil
 	case ProtoICMPv6:
@@ -993,6 +1037,14 @@ func (s *state) transport(slot int, proto uint8, b []byte, fragmented bool) erro
 		return s.tunnel(b, 6)
 	case ProtoGRE:
 		return s.gre(b)
+	case protoSwIPe: // type, header length, policy, sequence, authenticator, then IPv6
+		if len(b) < 2 || int(b[1]) > len(b) {
+			return nil
+		}
+		return s.tunnel(b[b[1]:], 6)
+	case protoMPLSinIP: // RFC 4023
+		s.innerKind = LayerTunnel
+		return s.etherType(etMPLS, b)
 	case protoPIM:
 		// PIMv2 Register (type 1) carries the multicast packet.
 		if len(b) >= 8 && b[0] == 0x21 {
@@ -1000,6 +1052,25 @@ func (s *state) transport(slot int, proto uint8, b []byte, fragmented bool) erro
 		}
 	}
 	return nil
+}
+
+// icmpQuote returns the original datagram an ICMPv4 error b quotes, cut as
+// Wireshark cuts it: a redirect quotes the IP header and 64 bits; an RFC 4884
+// length (byte 5, in 32-bit words) shorter than the quoted datagram's total
+// length ends it at the header's length plus that many words.
+func icmpQuote(b []byte) []byte {
+	q := b[8:]
+	if len(q) == 0 {
+		return q
+	}
+	ihl := int(q[0] & 0x0f)
+	switch ol := int(b[5]); {
+	case b[0] == 5:
+		return q[:min(len(q), ihl*4+8)]
+	case ol > 0 && len(b) > 8+ol*4 && int(be16(q, 2)) > ol*4:
+		return q[:min(len(q), (ihl+ol)*4)]
+	}
+	return q
 }
 
 // nest guards recursion into a nested header.
@@ -1221,6 +1292,7 @@ func (s *state) ayiya(b []byte) error {
 // Further link types: those the corpus holds that tshark decodes to IP
 // cheaply.
 const (
+	linkTokenRing  LinkType = 6 // IEEE 802.5
 	linkFDDI       LinkType = 10
 	link80211      LinkType = 105
 	linkFrelay     LinkType = 107
@@ -1242,9 +1314,33 @@ func (s *state) otherLink(link LinkType, b []byte) error {
 		return errTooDeep
 	}
 	switch link {
+	case linkTokenRing:
+		// Access control, frame control, DA, SA, the routing information
+		// field when the SA's top bit says so (its length in the low 5
+		// bits of its first byte), then 802.2 LLC in LLC frames.
+		if len(b) < 14 {
+			return errShort
+		}
+		if b[1]&0xc0 != 0x40 { // a MAC frame: no LLC
+			return nil
+		}
+		n := 14
+		if b[8]&0x80 != 0 {
+			if len(b) < 15 {
+				return errShort
+			}
+			n += int(b[14] & 0x1f)
+			if len(b) < n {
+				return errShort
+			}
+		}
+		return s.llc(b[n:])
 	case linkFDDI: // frame control, DA, SA, then 802.2 LLC
 		if len(b) < 13 {
 			return errShort
+		}
+		if b[0]&0xf0 != 0x50 { // not an asynchronous LLC frame (SMT, MAC, token), which Wireshark leaves undecoded
+			return nil
 		}
 		return s.llc(b[13:])
 	case link80211:
@@ -1385,18 +1481,13 @@ func (s *state) frelay(b []byte) error {
 	if b[0] == 0 && len(b) > 1 { // padding
 		b = b[1:]
 	}
-	switch b[0] {
-	case 0xcc:
-		return s.ipv4(b[1:])
-	case 0x8e:
-		return s.ipv6(b[1:])
-	case 0x80: // SNAP: OUI, EtherType
+	if b[0] == 0x80 { // SNAP: OUI, EtherType
 		if len(b) < 6 {
 			return errShort
 		}
 		return s.etherType(be16(b, 4), b[6:])
 	}
-	return nil
+	return s.osi(b)
 }
 
 // arcnet decodes a Linux ARCNET header: source, destination, offset,

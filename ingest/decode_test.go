@@ -213,6 +213,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(uint16(links[i]), frames[i])
 	}
 	f.Add(uint16(LinkEthernet), hexFrame(f, hdrEth4+hdrIPv4+hdrTCP))
+	f.Add(uint16(linkTokenRing), append([]byte{0x10, 0x40, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0, 1, 0x02, 0x30, 0x06, 0x06, 0x03}, hexFrame(f, hdrIPv4+hdrTCP)...))
 	f.Fuzz(func(t *testing.T, link uint16, frame []byte) {
 		d := NewDecoder()
 		var p Packet
@@ -384,6 +385,16 @@ func TestDecodeLayers(t *testing.T) {
 		{name: "icmp unreachable quote", link: LinkRaw,
 			frame: ip4(ProtoICMP, b, a, cat([]byte{3, 3, 0, 0, 0, 0, 0, 0}, ip4(ProtoUDP, a, c, udp(999, 53, nil)))),
 			tuple: tup(ProtoICMP, b+":0", a+":0"), inner: []IPLayer{layer(LayerICMPQuoted, ProtoUDP, a, c, 0, 0)}, ipLen: 56, payload: 36},
+		{name: "icmp redirect quotes header and 64 bits", link: LinkRaw,
+			// The quoted IPv6 header is cut at IHL*4+8 = 24 bytes (its first
+			// byte read as IPv4's), as Wireshark cuts it: no layer.
+			frame: ip4(ProtoICMP, b, a, cat([]byte{5, 0, 0, 0, 0, 0, 0, 0}, ip6(ProtoUDP, a6, b6, udp(1, 2, nil)))),
+			tuple: tup(ProtoICMP, b+":0", a+":0"), ipLen: 76, payload: 56},
+		{name: "icmp rfc 4884 length cuts the quote", link: LinkRaw,
+			// Length 1 word: the quote is the 20-byte header plus 4 bytes,
+			// too short for a UDP header.
+			frame: ip4(ProtoICMP, b, a, cat([]byte{3, 3, 0, 0, 0, 1, 0, 0}, ip4(ProtoUDP, a, c, udp(999, 53, []byte("payload"))))),
+			tuple: tup(ProtoICMP, b+":0", a+":0"), inner: []IPLayer{layer(LayerICMPQuoted, ProtoUDP, a, c, 0, 0)}, ipLen: 63, payload: 43},
 		{name: "icmp echo has no quote", link: LinkRaw,
 			frame: ip4(ProtoICMP, b, a, cat([]byte{8, 0, 0, 0, 0, 0, 0, 0}, ip4(ProtoUDP, a, c, udp(999, 53, nil)))),
 			tuple: tup(ProtoICMP, b+":0", a+":0"), ipLen: 56, payload: 36},
@@ -413,6 +424,10 @@ func TestDecodeLayers(t *testing.T) {
 				return f
 			}(),
 			tuple: tup(ProtoUDP, a+":40000", b+":4789"), ipLen: 90, payload: 62},
+		{name: "swipe", link: LinkRaw, frame: ip4(protoSwIPe, a, b, cat([]byte{0, 8, 0, 1, 0, 0, 0, 1}, ip6(ProtoUDP, a6, b6, udp(1, 2, nil)))),
+			tuple: tup(protoSwIPe, a+":0", b+":0"), inner: []IPLayer{layer(LayerTunnel, ProtoUDP, a6, b6, 1, 2)}, ipLen: 76, payload: 56},
+		{name: "mpls in ip", link: LinkRaw, frame: ip4(protoMPLSinIP, a, b, cat([]byte{0, 1, 1, 64}, inner)),
+			tuple: tup(protoMPLSinIP, a+":0", b+":0"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 64, payload: 44},
 		{name: "mpls two labels", link: LinkEthernet, frame: eth(0x8847, cat([]byte{0, 1, 0, 64, 0, 2, 1, 64}, inner)),
 			tuple: tup(ProtoTCP, c+":1234", d+":443"), ipLen: 40},
 		{name: "pppoe session", link: LinkEthernet, frame: eth(0x8864, cat([]byte{0x11, 0, 0, 1, 0, 42, 0, 0x21}, inner)),
@@ -520,6 +535,12 @@ func TestDecodeLinks(t *testing.T) {
 		{"ppp compressed", linkPPP, cat([]byte{0x21}, pkt)},
 		{"cisco hdlc", linkCHDLC, cat([]byte{0x0f, 0, 0x08, 0}, pkt)},
 		{"fddi", linkFDDI, cat([]byte{0x50}, make([]byte, 12), snap)},
+		{"token ring", linkTokenRing, cat([]byte{0x10, 0x40}, make([]byte, 12), snap)},
+		{"token ring llc osi nlpid ip", linkTokenRing, cat([]byte{0x10, 0x40}, make([]byte, 12), []byte{0xfe, 0xfe, 0x03, 0xcc}, pkt)},
+		{"token ring llc ip sap ui", linkTokenRing, cat([]byte{0x10, 0x40}, make([]byte, 12), []byte{0x06, 0x06, 0x03}, pkt)},
+		{"token ring llc ip sap i frame", linkTokenRing, cat([]byte{0x10, 0x40}, make([]byte, 12), []byte{0x06, 0xee, 0xd8, 0xdf}, pkt)},
+		{"fddi snap i frame", linkFDDI, cat([]byte{0x50}, make([]byte, 12), []byte{0xaa, 0xaa, 0x00, 0x02, 0, 0, 0, 8, 0}, pkt)},
+		{"token ring source-routed", linkTokenRing, cat([]byte{0x10, 0x40}, make([]byte, 6), []byte{0x80, 0, 0, 0, 0, 1}, []byte{0x06, 0x30, 0, 0x10, 0, 0x20}, snap)},
 		{"frame relay nlpid", linkFrelay, cat([]byte{0x18, 0x41, 0x03, 0xcc}, pkt)},
 		{"frame relay cisco", linkFrelay, cat([]byte{0x18, 0x41, 0x08, 0x00}, pkt)},
 		{"arcnet rfc1201", linkArcnet, cat([]byte{1, 2, 0, 0, 0xd4, 0, 0, 1}, pkt)},
@@ -558,6 +579,10 @@ func TestDecodeLinks(t *testing.T) {
 		{"ipv6 link with ipv4 inside", LinkIPv6, pkt, KindMalformed},
 		{"null other family", LinkNull, cat([]byte{7, 0, 0, 0}, pkt), KindNonIP},
 		{"802.11 protected", link80211, cat([]byte{0x08, 0x41, 0, 0}, make([]byte, 20), snap), KindNonIP},
+		{"token ring mac frame", linkTokenRing, cat([]byte{0x10, 0x00}, make([]byte, 12), snap), KindNonIP},
+		{"fddi smt frame", linkFDDI, cat([]byte{0x46}, make([]byte, 12), snap), KindNonIP},
+		{"llc s frame", linkFDDI, cat([]byte{0x50}, make([]byte, 12), []byte{0x06, 0x06, 0x01, 0x00}, pkt), KindNonIP},
+		{"snap other oui", linkFDDI, cat([]byte{0x50}, make([]byte, 12), []byte{0xaa, 0xaa, 3, 0x00, 0x80, 0xc2, 8, 0}, pkt), KindNonIP},
 		{"802.11 beacon", link80211, cat([]byte{0x80, 0, 0, 0}, make([]byte, 20), snap), KindNonIP},
 		{"sll arp", LinkSLL, cat([]byte{0, 1, 0, 1, 0, 6}, make([]byte, 8), []byte{8, 6}, make([]byte, 28)), KindNonIP},
 	} {
