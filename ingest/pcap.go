@@ -82,10 +82,6 @@ func newPcapReader(base fileBase) (captureReader, error) {
 	if lt&ltReservedMask != 0 {
 		return nil, fmt.Errorf("read %s: pcap link type field %#08x has reserved bits set: %w", r.name, lt, ErrMalformed)
 	}
-	r.hdrLen = pcapRecHdrLen
-	if r.modified {
-		r.hdrLen = pcapModRecHdrLen
-	}
 	r.fracMax, r.fracMul = fracLimitMicro, nanosPerMicro
 	if r.nano {
 		r.fracMax, r.fracMul = fracLimitNano, 1
@@ -96,20 +92,101 @@ func newPcapReader(base fileBase) (captureReader, error) {
 	}
 	r.link = LinkType(lt & ltLinkMask)
 	r.br.discard(pcapGlobalHdrLen)
-	r.plain = !r.be && !r.modified && minor == pcapVersionMinor
 	if minor != pcapVersionMinor {
 		r.info("pcap-version", 0, fmt.Sprintf("pcap version %d.%d (expected 2.4); read as 2.4", major, minor))
 		r.oldMinor = minor < 3
 	}
+	v := pcapStandard
+	switch {
+	case r.modified:
+		v = r.pickVariant(pcapModifiedVariants)
+	case !r.nano:
+		v = r.pickVariant(pcapStandardVariants)
+	}
+	r.hdrLen, r.modified = v.hdrLen, v.pktType
+	r.plain = !r.be && r.hdrLen == pcapRecHdrLen && minor == pcapVersionMinor
 	if lt&ltFCSPresent != 0 || lt>>ltFCSLenShift != 0 {
 		r.info("pcap-fcs-bits", 0, fmt.Sprintf("link type field %#08x: FCS length %d (16-bit units) present; link type %d used",
 			lt, lt>>ltFCSLenShift, r.link))
 	}
-	if r.modified {
-		r.info("pcap-modified", 0, "modified (Kuznetzov) pcap: per-record packet type used for direction")
+	if v.note != "" {
+		r.info("pcap-variant", 0, v.note+" (chosen as Wireshark does, from the first records)")
 	}
 	r.ifaces = []Interface{{File: r.name, Link: r.link, SnapLen: int(r.snaplen)}}
 	return r, nil
+}
+
+// pcapVariant is a per-record header layout of classic pcap (Wireshark's
+// libpcap.c variants). Patched libpcaps of 1999 and Nokia's IPSO wrote
+// longer record headers, some under the standard magic number.
+type pcapVariant struct {
+	hdrLen  int
+	pktType bool   // byte 22 is the Linux packet type (direction)
+	note    string // info diagnostic when chosen; "" for standard pcap
+}
+
+var (
+	pcapStandard         = pcapVariant{hdrLen: pcapRecHdrLen}
+	pcapStandardVariants = []pcapVariant{pcapStandard,
+		{24, true, "pcap records with 24-byte headers (Red Hat 6.1 \"ss990417\" libpcap): per-record packet type used for direction"},
+		{20, false, "pcap records with 20-byte headers (Nokia IPSO libpcap)"}}
+	pcapModifiedVariants = []pcapVariant{
+		{pcapModRecHdrLen, true, "modified (Kuznetzov \"ss991029\") pcap: per-record packet type used for direction"},
+		{28, true, "modified pcap with 28-byte record headers (SuSE 6.3 \"ss990915\" libpcap): per-record packet type used for direction"}}
+)
+
+// pickVariant chooses the record layout as Wireshark does: the first
+// variant under which the first three records look sane, else the one with
+// the fewest problems (fraction ≥ 1 s, captured length above 256 KiB or the
+// snaplen or the wire length, wire length above 128 MiB, a record cut
+// short), the first on ties.
+func (r *pcapReader) pickVariant(vs []pcapVariant) pcapVariant {
+	best, bestMerit := vs[0], -1
+	for _, v := range vs {
+		m := r.tryVariant(v.hdrLen)
+		if m == 0 {
+			return v
+		}
+		if bestMerit < 0 || m < bestMerit {
+			best, bestMerit = v, m
+		}
+	}
+	return best
+}
+
+// tryVariant counts the problems of the first record (of three) that has
+// any when records have hdrLen-byte headers; 0 when all look sane or the
+// file ends at a record boundary.
+func (r *pcapReader) tryVariant(hdrLen int) int {
+	off := 0
+	for range 3 {
+		h, ok := r.br.peek(off + hdrLen)
+		if !ok {
+			if len(h) == off {
+				return 0
+			}
+			return 1
+		}
+		h = h[off:]
+		caplen, wire := r.u32(h[8:]), r.u32(h[12:])
+		if r.oldMinor && caplen > wire {
+			caplen, wire = wire, caplen
+		}
+		m := 0
+		for _, bad := range []bool{r.u32(h[4:]) >= fracLimitMicro, caplen > maxRecordLen, wire > 128<<20, caplen > r.snaplen, caplen > wire} {
+			if bad {
+				m++
+			}
+		}
+		if m > 0 {
+			return m
+		}
+		off += hdrLen + int(caplen)
+		if _, ok := r.br.peek(off); !ok {
+			return 1
+		}
+	}
+	return 0
 }
 
 // setCapture sets p's capture fields from a record header. Decode resets

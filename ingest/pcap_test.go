@@ -71,6 +71,27 @@ func TestPcapFormats(t *testing.T) {
 				pcapRecord(false, 1, 0, n, n, []byte{0, 0, 0, 0, 8, 0, 4, 0}, f),
 				pcapRecord(false, 2, 0, n, n, []byte{0, 0, 0, 0, 8, 0, 0, 0}, f))
 		}, []readRec{{TS: 1e9, Wire: int(n), Cap: int(n), Dir: DirOut}, {TS: 2e9, Wire: int(n), Cap: int(n), Dir: DirIn}}, true},
+		// Record layouts of patched libpcaps, guessed from the first records
+		// as Wireshark does (editcap -F rh6_1pcap, nokiapcap, suse6_3pcap).
+		{"red hat 6.1 ss990417", func() []byte {
+			return joinBytes(pcapHeader(false, 2, 4, 65535, 1),
+				pcapRecord(false, 1, 0, n, n, []byte{2, 0, 0, 0, 8, 0, 4, 0}, f),
+				pcapRecord(false, 2, 0, n, n, []byte{2, 0, 0, 0, 8, 0, 0, 0}, f))
+		}, []readRec{{TS: 1e9, Wire: int(n), Cap: int(n), Dir: DirOut}, {TS: 2e9, Wire: int(n), Cap: int(n), Dir: DirIn}}, true},
+		{"nokia", func() []byte {
+			return joinBytes(pcapHeader(true, 2, 4, 65535, 1),
+				pcapRecord(true, 1, 0, n, n, []byte{0xde, 0xad, 0xbe, 0xef}, f),
+				pcapRecord(true, 2, 0, n, n, []byte{0xde, 0xad, 0xbe, 0xef}, f))
+		}, []readRec{{TS: 1e9, Wire: int(n), Cap: int(n)}, {TS: 2e9, Wire: int(n), Cap: int(n)}}, true},
+		{"suse 6.3 ss990915", func() []byte {
+			b := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, f[6:]...) // to broadcast: read as 24-byte headers, a length would be 4 GiB
+			return joinBytes(pcapHeaderMagic(false, magicPcapModified, 2, 4, 65535, 1),
+				pcapRecord(false, 1, 0, n, n, []byte{2, 0, 0, 0, 8, 0, 4, 0, 0, 0, 0, 0}, b),
+				pcapRecord(false, 2, 0, n, n, []byte{2, 0, 0, 0, 8, 0, 1, 0, 0, 0, 0, 0}, b))
+		}, []readRec{{TS: 1e9, Wire: int(n), Cap: int(n), Dir: DirOut}, {TS: 2e9, Wire: int(n), Cap: int(n), Dir: DirIn}}, true},
+		{"standard pcap of one record", func() []byte {
+			return joinBytes(pcapHeader(false, 2, 4, 65535, 1), pcapRecord(false, 1, 0, n, n, nil, f))
+		}, []readRec{{TS: 1e9, Wire: int(n), Cap: int(n)}}, false},
 		{"version 2.2 swapped lengths", func() []byte {
 			return joinBytes(pcapHeader(false, 2, 2, 65535, 1), pcapRecord(false, 1, 0, 100, 20, nil, f[:20]))
 		}, []readRec{{TS: 1e9, Wire: 100, Cap: 20, Trunc: true}}, true},
@@ -122,7 +143,9 @@ func TestPcapCorrupt(t *testing.T) {
 		wantBytes int64
 		strictErr bool
 	}{
-		{"insane caplen", joinBytes(hdr, rec, pcapRecord(false, 1, 0, 1<<30, 1<<30, nil, f), rec), 1, DiagMalformed, int64(2 * len(rec)), true},
+		// Three sane records first: with fewer, the record layout would be
+		// guessed from a corrupt record, as Wireshark does (TestPcapVariants).
+		{"insane caplen", joinBytes(hdr, rec, rec, rec, pcapRecord(false, 1, 0, 1<<30, 1<<30, nil, f), rec), 3, DiagMalformed, int64(2 * len(rec)), true},
 		{"cut in record header", joinBytes(hdr, rec, rec[:9]), 1, DiagTruncated, 9, false},
 		{"cut in data", joinBytes(hdr, rec, rec[:30]), 1, DiagTruncated, 30, false},
 		{"header only", hdr, 0, "", 0, false},
@@ -145,8 +168,8 @@ func TestPcapCorrupt(t *testing.T) {
 				if len(ds) != 0 {
 					t.Errorf("diagnostics: %v", ds)
 				}
-			} else if len(ds) != 1 || ds[0].Kind != tt.wantKind || ds[0].Bytes != tt.wantBytes || ds[0].Offset != int64(24+len(rec)) {
-				t.Errorf("diagnostics: %+v, want one %s of %d bytes at %d", ds, tt.wantKind, tt.wantBytes, 24+len(rec))
+			} else if at := int64(24 + max(tt.wantPkts, 1)*len(rec)); len(ds) != 1 || ds[0].Kind != tt.wantKind || ds[0].Bytes != tt.wantBytes || ds[0].Offset != at {
+				t.Errorf("diagnostics: %+v, want one %s of %d bytes at %d", ds, tt.wantKind, tt.wantBytes, at)
 			}
 			if st := src.Stats(); st.SkippedBytes != tt.wantBytes {
 				t.Errorf("SkippedBytes = %d, want %d", st.SkippedBytes, tt.wantBytes)

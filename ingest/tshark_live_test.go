@@ -64,8 +64,10 @@ func tsharkPairs(t *testing.T, tshark, path string) (map[pairKey]pairCounts, map
 // Ethernet, Token Ring and FDDI) and on frames where such captures once
 // showed a difference (fixtures/captures/tshark-edge-cases.pcapng: 802.2
 // LLC I-frames to the IP SAP, OSI NLPID IP, FDDI SMT and LLC frame
-// controls, ICMP redirects quoting a bogus header, swIPe). Agreement must
-// be exact.
+// controls, ICMP redirects quoting a bogus header, swIPe), and on the
+// first 100 frames of randpkt/ip.pcap as written by editcap in the pcap
+// variants of patched libpcaps (fixtures/captures/pcap-variants: Red Hat
+// 6.1, Nokia, SuSE 6.3, Kuznetzov). Agreement must be exact.
 func TestAgainstLiveTshark(t *testing.T) {
 	tshark, err := exec.LookPath("tshark")
 	if err != nil {
@@ -75,7 +77,8 @@ func TestAgainstLiveTshark(t *testing.T) {
 		t.Skip("tshark not installed")
 	}
 	files, _ := filepath.Glob(filepath.Join(fixtureDir, "randpkt", "*.pcap"))
-	files = append(files, filepath.Join(fixtureDir, "tshark-edge-cases.pcapng"))
+	variants, _ := filepath.Glob(filepath.Join(fixtureDir, "pcap-variants", "*.pcap"))
+	files = append(append(files, variants...), filepath.Join(fixtureDir, "tshark-edge-cases.pcapng"))
 	if len(files) < 2 {
 		t.Fatalf("fixtures missing: %v", files)
 	}
