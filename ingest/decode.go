@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"net/netip"
 )
 
@@ -461,6 +462,46 @@ func (s *state) llc(b []byte) error {
 		return s.ipv4(b[n:]) // hands a version-6 header to ipv6, as tshark does
 	case b[0] == 0x14 || b[0] == 0x20 || b[0] == 0x34 || b[0] == 0x54 || b[0] == 0xfe: // OSI network layer
 		return s.osi(b[n:])
+	}
+	return nil
+}
+
+// pflog decodes a pflog header as Wireshark does: its first byte is the
+// header's length, the packet starts at that length rounded up to 4, the
+// direction is at offset 44 (60 from OpenBSD 3.8's 61-byte header on), and
+// the fields Wireshark reads (48, 64 or, from OpenBSD 4.9's 100-byte header
+// on, 100 bytes) must be there. Address family 2 is IPv4; 24, 28 and 30
+// (the BSDs' and macOS's AF_INET6) are IPv6.
+func (s *state) pflog(b []byte) error {
+	if len(b) < 1 {
+		return errShort
+	}
+	n := int(b[0])
+	fields, dir := 48, 44
+	switch {
+	case n >= 100:
+		fields, dir = 100, 60
+	case n >= 61:
+		fields, dir = 64, 60
+	}
+	if len(b) < fields {
+		return errShort
+	}
+	switch b[dir] {
+	case 1:
+		s.p.Dir = DirIn
+	case 2:
+		s.p.Dir = DirOut
+	}
+	n = (n + 3) &^ 3
+	if n > len(b) {
+		return nil
+	}
+	switch b[1] {
+	case 2:
+		return s.ipv4(b[n:])
+	case 24, 28, 30:
+		return s.ipv6(b[n:])
 	}
 	return nil
 }
@@ -1293,6 +1334,12 @@ func (s *state) ayiya(b []byte) error {
 // cheaply.
 const (
 	linkTokenRing  LinkType = 6 // IEEE 802.5
+	linkPPPHDLC    LinkType = 50
+	linkPPPEther   LinkType = 51 // PPPoE session, no Ethernet header
+	linkATMRFC1483 LinkType = 100
+	linkEnc        LinkType = 109 // OpenBSD enc(4)
+	linkPFLog      LinkType = 117 // OpenBSD/FreeBSD/macOS pflog
+	linkPPPDir     LinkType = 204 // PPP with a direction byte
 	linkFDDI       LinkType = 10
 	link80211      LinkType = 105
 	linkFrelay     LinkType = 107
@@ -1335,6 +1382,50 @@ func (s *state) otherLink(link LinkType, b []byte) error {
 			}
 		}
 		return s.llc(b[n:])
+	case linkPFLog:
+		return s.pflog(b)
+	case linkEnc:
+		// Address family (in either byte order), SPI, flags; then IP.
+		if len(b) < 12 {
+			return errShort
+		}
+		af := binary.LittleEndian.Uint32(b)
+		if af&0xffff0000 != 0 {
+			af = bits.ReverseBytes32(af)
+		}
+		switch af {
+		case 2:
+			return s.ipv4(b[12:])
+		case 24:
+			return s.ipv6(b[12:])
+		}
+		return nil
+	case linkPPPDir: // 0 received by the capturing host, 1 sent by it; then PPP
+		if len(b) < 1 {
+			return errShort
+		}
+		// Wireshark takes the direction byte as a pseudo-header: it is
+		// not part of the frame's lengths (frame.len, frame.cap_len).
+		s.p.WireLen, s.p.CapLen = max(s.p.WireLen-1, 0), max(s.p.CapLen-1, 0)
+		switch b[0] {
+		case 0:
+			s.p.Dir = DirIn
+		case 1:
+			s.p.Dir = DirOut
+		}
+		return s.ppp(b[1:], true)
+	case linkPPPHDLC: // PPP in HDLC-like framing, or Cisco HDLC
+		if len(b) > 0 && (b[0] == 0x0f || b[0] == 0x8f) {
+			return s.chdlc(b)
+		}
+		return s.ppp(b, true)
+	case linkPPPEther: // PPPoE session header, then the PPP protocol
+		if len(b) < 6 {
+			return errShort
+		}
+		return s.ppp(b[6:], false)
+	case linkATMRFC1483: // RFC 1483 LLC encapsulation
+		return s.llc(b)
 	case linkFDDI: // frame control, DA, SA, then 802.2 LLC
 		if len(b) < 13 {
 			return errShort

@@ -67,7 +67,11 @@ func tsharkPairs(t *testing.T, tshark, path string) (map[pairKey]pairCounts, map
 // controls, ICMP redirects quoting a bogus header, swIPe), and on the
 // first 100 frames of randpkt/ip.pcap as written by editcap in the pcap
 // variants of patched libpcaps (fixtures/captures/pcap-variants: Red Hat
-// 6.1, Nokia, SuSE 6.3, Kuznetzov). Agreement must be exact.
+// 6.1, Nokia, SuSE 6.3, Kuznetzov), and on generated frames of the
+// firewall and PPP link types (fixtures/captures/linktypes: pflog with
+// random header lengths and families, enc, PPP with direction, PPP/Cisco
+// HDLC, PPPoE without Ethernet, RFC 1483 LLC; some cut short). Agreement
+// must be exact.
 func TestAgainstLiveTshark(t *testing.T) {
 	tshark, err := exec.LookPath("tshark")
 	if err != nil {
@@ -78,7 +82,8 @@ func TestAgainstLiveTshark(t *testing.T) {
 	}
 	files, _ := filepath.Glob(filepath.Join(fixtureDir, "randpkt", "*.pcap"))
 	variants, _ := filepath.Glob(filepath.Join(fixtureDir, "pcap-variants", "*.pcap"))
-	files = append(append(files, variants...), filepath.Join(fixtureDir, "tshark-edge-cases.pcapng"))
+	links, _ := filepath.Glob(filepath.Join(fixtureDir, "linktypes", "*.pcap"))
+	files = append(append(append(files, variants...), links...), filepath.Join(fixtureDir, "tshark-edge-cases.pcapng"))
 	if len(files) < 2 {
 		t.Fatalf("fixtures missing: %v", files)
 	}
