@@ -146,7 +146,8 @@ func newReader(r io.Reader, name string, opts Options, bufSize int) (captureRead
 	case magicPcapng:
 		return newPcapngReader(base)
 	default:
-		return nil, fmt.Errorf("read %s: magic %q is not pcap, pcapng or gzip: %w", name, head, ErrUnrecognized)
+		return nil, fmt.Errorf("read %s: magic %q is not pcap, pcapng or gzip (for another capture format, convert it first: editcap -F pcapng %s out.pcapng): %w",
+			name, head, name, ErrUnrecognized)
 	}
 }
 
