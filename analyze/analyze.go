@@ -89,6 +89,9 @@ type Result struct {
 	Diagnostics []ingest.Diagnostic `json:"diagnostics"`
 	// Coverage says how much of TX and RX was attributed, and how.
 	Coverage Coverage `json:"coverage"`
+	// Tunnels breaks the flows that carry tunnels down by the tunnelled
+	// flows inside (see TunnelFlow); empty without tunnels.
+	Tunnels []TunnelFlow `json:"tunnels"`
 }
 
 // Meta describes what was analysed.
@@ -440,6 +443,7 @@ type reader struct {
 	p       ingest.Packet
 	scratch []rec // keys of the chunk being filled, by position
 	tot     frameTotals
+	tun     tunnelTable
 }
 
 func newReader(src ingest.PacketSource, ft *flowTable, opts Options) *reader {
@@ -537,6 +541,9 @@ func (rd *reader) read(dst []arec, keys []rec) (n int, err error) {
 			r.dir = rd.cls.frameDir(p)
 		}
 		rd.tot.add(r)
+		if p.NInner > 0 {
+			rd.tun.add(p)
+		}
 		n++
 	}
 	return n, nil
@@ -572,7 +579,7 @@ func (e *engine) progress(recs []arec) {
 func (e *engine) runSerial(ctx context.Context, src ingest.PacketSource) error {
 	rd := newReader(src, e.ft, e.opts)
 	b := newBatch()
-	defer func() { e.outside, e.other, e.tot = rd.outside, rd.other, rd.tot }()
+	defer func() { e.outside, e.other, e.tot, e.tun = rd.outside, rd.other, rd.tot, &rd.tun }()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -633,7 +640,7 @@ func (e *engine) runPipelined(ctx context.Context, src ingest.PacketSource) erro
 		free <- b
 	}
 	close(done)
-	e.outside, e.other, e.tot = rd.outside, rd.other, rd.tot
+	e.outside, e.other, e.tot, e.tun = rd.outside, rd.other, rd.tot, &rd.tun
 	return rerr
 }
 
@@ -667,6 +674,14 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	r.Meta.At = at
 	atSec := floorSec(at)
 	r.Diagnostics = append(src.Diagnostics(), e.ifaceDiagnostics()...)
+	if e.tun != nil {
+		var ds []ingest.Diagnostic
+		r.Tunnels, ds = e.tun.result()
+		r.Diagnostics = append(r.Diagnostics, ds...)
+	}
+	if r.Tunnels == nil {
+		r.Tunnels = []TunnelFlow{}
+	}
 
 	// Totals.
 	r.Series = e.tot.ser.sorted()

@@ -160,6 +160,22 @@ func (r *Result) Validate() error {
 	}) {
 		bad("processes not sorted by bytes, then key")
 	}
+	// Tunnelled flows: frames of analysed flows, counted once each.
+	var tun Counts
+	for i := range r.Tunnels {
+		tf := &r.Tunnels[i]
+		tot := tf.Total()
+		tun.Add(tot)
+		if tot.Packets <= 0 || tf.First > tf.Last {
+			bad("tunnel %v in %v: %d packets, first %d after last %d", tf.Inner, tf.Outer, tot.Packets, tf.First, tf.Last)
+		}
+		if i > 0 && tot.Wire > r.Tunnels[i-1].AB.Wire+r.Tunnels[i-1].BA.Wire {
+			bad("tunnels not sorted by wire bytes at %d", i)
+		}
+	}
+	if all := t.All.Sum(); tun.Packets > all.Packets || tun.Wire > all.Wire {
+		bad("tunnels: %d packets / %d bytes, more than all %d / %d", tun.Packets, tun.Wire, all.Packets, all.Wire)
+	}
 	return errors.Join(errs...)
 }
 

@@ -75,10 +75,14 @@ type Document struct {
 	Group         string    `json:"group"`
 	Sort          string    `json:"sort"`
 	Conversations []ConvRow `json:"conversations"`
-	Coverage      Coverage  `json:"coverage"`
-	Diagnostics   []Diag    `json:"diagnostics"`
-	Evidence      Evidence  `json:"evidence"`
-	Units         Units     `json:"units"`
+	// Tunnels: the biggest flows carried inside tunnels (VXLAN, Geneve,
+	// GRE, IP-in-IP, ...), with the outer flow that carried each; empty
+	// without tunnels.
+	Tunnels     []TunnelRow `json:"tunnels,omitempty"`
+	Coverage    Coverage    `json:"coverage"`
+	Diagnostics []Diag      `json:"diagnostics"`
+	Evidence    Evidence    `json:"evidence"`
+	Units       Units       `json:"units"`
 	// Series is the per-second traffic of the whole capture (for charts).
 	Series []analyze.SecondBucket `json:"series,omitempty"`
 	// ProcessSeries are the per-second series of the top processes.
@@ -306,6 +310,21 @@ type ConvRow struct {
 	Fmt      map[string]string   `json:"-"`
 }
 
+// TunnelRow is one flow seen inside a tunnel (analyze.TunnelFlow).
+type TunnelRow struct {
+	Proto      string            `json:"proto"`
+	A          string            `json:"a"`
+	B          string            `json:"b"`
+	OuterProto string            `json:"outer_proto"`
+	OuterA     string            `json:"outer_a"`
+	OuterB     string            `json:"outer_b"`
+	AB         analyze.Counts    `json:"ab"` // inner A→B
+	BA         analyze.Counts    `json:"ba"`
+	First      int64             `json:"first"`
+	Last       int64             `json:"last"`
+	Fmt        map[string]string `json:"-"`
+}
+
 // Coverage says how much of the traffic was joined to processes.
 type Coverage struct {
 	TX         float64        `json:"tx"`
@@ -405,6 +424,7 @@ func Build(in Input, opts Options) (*Document, error) {
 	buildProcesses(d, in, f, top)
 	buildRemotes(d, in, f, top)
 	buildConversations(d, in, opts, f, top)
+	buildTunnels(d, r, f, top)
 	buildCoverage(d, r, f)
 	buildFindings(d, in)
 	for _, dg := range append(append([]ingest.Diagnostic(nil), in.Diagnostics...), r.Diagnostics...) {
@@ -771,6 +791,23 @@ func buildConversations(d *Document, in Input, opts Options, f formatter, top in
 			c.Fmt["pair"] = c.Proto + " " + c.Fmt["pair"]
 		}
 		d.Conversations = append(d.Conversations, c)
+	}
+}
+
+// buildTunnels keeps the top tunnelled flows (by wire bytes).
+func buildTunnels(d *Document, r *analyze.Result, f formatter, top int) {
+	for _, t := range analyze.TopN(r.Tunnels, top) {
+		row := TunnelRow{Proto: ingest.ProtoName(t.Inner.Proto), A: t.Inner.A.String(), B: t.Inner.B.String(),
+			OuterProto: ingest.ProtoName(t.Outer.Proto), OuterA: t.Outer.A.String(), OuterB: t.Outer.B.String(),
+			AB: t.AB, BA: t.BA, First: t.First, Last: t.Last}
+		row.Fmt = map[string]string{
+			"inner": row.Proto + " " + row.A + " ⇄ " + row.B,
+			"outer": row.OuterProto + " " + row.OuterA + " ⇄ " + row.OuterB,
+			"ab":    f.bytes(t.AB.Wire),
+			"ba":    f.bytes(t.BA.Wire),
+			"pkts":  fmt.Sprint(t.AB.Packets + t.BA.Packets),
+		}
+		d.Tunnels = append(d.Tunnels, row)
 	}
 }
 

@@ -31,6 +31,8 @@ type htmlPage struct {
 	TimeChart, RemoteChart, TimelineChart template.HTML
 	ConvHeader                            []string
 	ConvRows                              [][]string
+	TunnelHeader                          []string
+	TunnelRows                            [][]string
 	GroupHeader                           []string
 	GroupRows                             [][]string
 	GeoNote                               string
@@ -46,7 +48,8 @@ func (HTMLRenderer) Render(w io.Writer, d *Document) error {
 	}
 	h, rows := conversationCells(d, "")
 	gh, grows := groupCells(d)
-	page := htmlPage{GroupHeader: gh, GroupRows: grows, Doc: d, TimeChart: timeChart(d), RemoteChart: remoteChart(d), TimelineChart: timelineChart(d),
+	th, trows := tunnelCells(d, "")
+	page := htmlPage{GroupHeader: gh, GroupRows: grows, TunnelHeader: th, TunnelRows: trows, Doc: d, TimeChart: timeChart(d), RemoteChart: remoteChart(d), TimelineChart: timelineChart(d),
 		ConvHeader: h, ConvRows: rows, GeoNote: geoNote(d.Geo), DBIP: strings.Contains(d.Geo.Country, "DB-IP"),
 		JSON: template.JS(strings.ReplaceAll(string(js), "</", `<\/`))}
 	var buf bytes.Buffer

@@ -99,6 +99,12 @@ func (MarkdownRenderer) Render(w io.Writer, d *Document) error {
 	h, rows := conversationCells(d, "`")
 	mdTable(ew, h, rows)
 
+	if len(d.Tunnels) > 0 {
+		p("## Inside tunnels\n\nFlows carried inside tunnels (VXLAN, Geneve, GRE, IP-in-IP, ...), by the innermost header; their whole frames are counted in the outer flow above.\n\n")
+		h, rows := tunnelCells(d, "`")
+		mdTable(ew, h, rows)
+	}
+
 	p("## Capture and coverage\n\n")
 	for _, l := range d.Capture.Text {
 		p("- %s\n", l)

@@ -101,6 +101,14 @@ func (TextRenderer) Render(w io.Writer, d *Document) error {
 		}
 		p("\n")
 	}
+	if len(d.Tunnels) > 0 {
+		p("Inside tunnels (whole frames, counted in their outer flow above; A→B / B→A by the inner header)\n")
+		h, rows := tunnelCells(d, "")
+		if err := table(ew, h, rows); err != nil {
+			return err
+		}
+		p("\n")
+	}
 	p("Attribution coverage\n--------------------\n")
 	for _, l := range d.Coverage.Text {
 		p("%s\n", l)
@@ -169,6 +177,16 @@ func conversationCells(d *Document, quote string) ([]string, [][]string) {
 		h = append(h, "process")
 	}
 	return h, rows
+}
+
+// tunnelCells is the inside-tunnels table shared by the text, Markdown and
+// HTML renderers.
+func tunnelCells(d *Document, quote string) ([]string, [][]string) {
+	var rows [][]string
+	for _, t := range d.Tunnels {
+		rows = append(rows, []string{quote + t.Fmt["inner"] + quote, quote + t.Fmt["outer"] + quote, t.Fmt["ab"], t.Fmt["ba"], t.Fmt["pkts"]})
+	}
+	return []string{"inner flow", "carried by", "A→B", "B→A", "frames"}, rows
 }
 
 // groupCells is the user/container table shared by the text, Markdown and

@@ -1,0 +1,118 @@
+package analyze
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+
+	"github.com/flowblame/flowblame/ingest"
+)
+
+// TunnelFlow is traffic carried inside a tunnel (IP-in-IP, 6in4, GRE,
+// VXLAN, Geneve, GTP-U, Teredo, MPLS-in-IP, ...): the innermost tunnelled IP
+// header's 5-tuple and the outer flow that carried it. On an overlay network
+// (Kubernetes VXLAN or Geneve, a VPN) the outer flow is node ↔ node and the
+// inner one names the pods or hosts inside. The outer flow is what Flows,
+// Pairs and the process join count; these rows break it down.
+type TunnelFlow struct {
+	// Outer is the carrying flow and Inner the tunnelled one, each with
+	// its endpoints in a fixed order (A before B by address, then port);
+	// Oriented is false in both.
+	Outer FlowKey `json:"outer"`
+	Inner FlowKey `json:"inner"`
+	// AB and BA count whole frames (the outer flow's wire, IP and captured
+	// lengths) by the inner header's direction.
+	AB    Counts `json:"ab"`
+	BA    Counts `json:"ba"`
+	First int64  `json:"first"`
+	Last  int64  `json:"last"`
+}
+
+// Total returns AB+BA.
+func (t *TunnelFlow) Total() Counts {
+	c := t.AB
+	c.Add(t.BA)
+	return c
+}
+
+// maxTunnelFlows bounds the distinct tunnelled flows itemised; frames of
+// further ones are counted in tunnelTable.more (and a diagnostic).
+const maxTunnelFlows = 100_000
+
+type tunKey struct {
+	outer, inner FlowKey
+}
+
+// tunnelTable sums tunnelled flows on the reading goroutine.
+type tunnelTable struct {
+	idx  map[tunKey]int32
+	ents []TunnelFlow
+	more Counts // frames of flows beyond maxTunnelFlows
+}
+
+// unorderedKey returns the 5-tuple with A < B (by address, then port) and
+// whether src is B.
+func unorderedKey(proto uint8, src, dst netip.AddrPort) (FlowKey, bool) {
+	if c := cmp.Or(src.Addr().Compare(dst.Addr()), cmp.Compare(src.Port(), dst.Port())); c > 0 {
+		return FlowKey{Proto: proto, A: dst, B: src}, true
+	}
+	return FlowKey{Proto: proto, A: src, B: dst}, false
+}
+
+// add counts p if it carries a tunnelled IP header.
+func (t *tunnelTable) add(p *ingest.Packet) {
+	in := -1
+	for i := range int(p.NInner) {
+		if p.Inner[i].Kind == ingest.LayerTunnel {
+			in = i
+		}
+	}
+	if in < 0 {
+		return
+	}
+	l := &p.Inner[in]
+	outer, _ := unorderedKey(p.Tuple.Proto, p.Tuple.Src, p.Tuple.Dst)
+	inner, rev := unorderedKey(l.Proto, netip.AddrPortFrom(l.Src, l.SrcPort), netip.AddrPortFrom(l.Dst, l.DstPort))
+	k := tunKey{outer, inner}
+	i, ok := t.idx[k]
+	if !ok {
+		if len(t.ents) >= maxTunnelFlows {
+			t.more.addFrame(p)
+			return
+		}
+		if t.idx == nil {
+			t.idx = map[tunKey]int32{}
+		}
+		i = int32(len(t.ents))
+		t.idx[k] = i
+		t.ents = append(t.ents, TunnelFlow{Outer: outer, Inner: inner, First: math.MaxInt64, Last: math.MinInt64})
+	}
+	e := &t.ents[i]
+	if rev {
+		e.BA.addFrame(p)
+	} else {
+		e.AB.addFrame(p)
+	}
+	e.First, e.Last = min(e.First, p.TS), max(e.Last, p.TS)
+}
+
+// result returns the tunnelled flows by wire bytes (descending), then by
+// inner and outer key, and a diagnostic when some were not itemised.
+func (t *tunnelTable) result() ([]TunnelFlow, []ingest.Diagnostic) {
+	out := slices.Clone(t.ents)
+	slices.SortFunc(out, func(a, b TunnelFlow) int {
+		if c := cmp.Compare(b.AB.Wire+b.BA.Wire, a.AB.Wire+a.BA.Wire); c != 0 {
+			return c
+		}
+		return cmp.Or(compareFlowKey(a.Inner, b.Inner), compareFlowKey(a.Outer, b.Outer))
+	})
+	var ds []ingest.Diagnostic
+	if m := t.more; m.Packets > 0 {
+		ds = append(ds, ingest.Diagnostic{Kind: ingest.DiagInfo, Where: "tunnels", Offset: -1, Count: m.Packets, Bytes: m.Wire,
+			Msg: fmt.Sprintf("%d tunnelled frames (%d bytes) of flows beyond the first %d inside tunnels are counted in their outer flows but not listed",
+				m.Packets, m.Wire, maxTunnelFlows)})
+	}
+	return out, ds
+}

@@ -1,0 +1,56 @@
+package analyze
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/flowblame/flowblame/ingest"
+)
+
+// tunnelled returns p with inner IP layers (kind, proto, src, dst as
+// "addr:port").
+func tunnelled(p ingest.Packet, layers ...ingest.IPLayer) ingest.Packet {
+	p.NInner = uint8(copy(p.Inner[:], layers))
+	return p
+}
+
+func layer(kind ingest.LayerKind, proto uint8, src, dst string) ingest.IPLayer {
+	s, d := netip.MustParseAddrPort(src), netip.MustParseAddrPort(dst)
+	return ingest.IPLayer{Kind: kind, Proto: proto, Src: s.Addr(), Dst: d.Addr(), SrcPort: s.Port(), DstPort: d.Port()}
+}
+
+func TestTunnelFlows(t *testing.T) {
+	const nodeA, nodeB = "198.51.100.1:40000", "198.51.100.2:4789"
+	pod1, pod2, pod3 := "203.0.113.10:1234", "203.0.113.20:80", "203.0.113.30:53"
+	tcp, udp := ingest.ProtoTCP, ingest.ProtoUDP
+	pkts := []ingest.Packet{
+		tunnelled(pkt(0, udp, nodeA, nodeB, 1000), layer(ingest.LayerTunnel, tcp, pod1, pod2)),
+		tunnelled(pkt(100, udp, nodeA, nodeB, 1000), layer(ingest.LayerTunnel, tcp, pod1, pod2)),
+		tunnelled(pkt(200, udp, nodeB, nodeA, 100), layer(ingest.LayerTunnel, tcp, pod2, pod1)),
+		// Nested tunnels: the innermost one counts.
+		tunnelled(pkt(300, udp, nodeA, nodeB, 300), layer(ingest.LayerTunnel, 47, "203.0.113.1:0", "203.0.113.2:0"), layer(ingest.LayerTunnel, udp, pod3, pod1)),
+		// An ICMP quote is not a tunnel.
+		tunnelled(pkt(400, ingest.ProtoICMP, "198.51.100.1:0", "198.51.100.9:0", 90), layer(ingest.LayerICMPQuoted, udp, pod1, pod3)),
+		pkt(500, tcp, "198.51.100.1:5000", "203.0.113.99:443", 60),
+	}
+	r := run(t, pkts, Options{Local: local24})
+	ap := netip.MustParseAddrPort
+	c := func(n, wire int64) Counts {
+		return Counts{Packets: n, Wire: wire, IP: wire - 14*n, Captured: min(wire, 96*n)}
+	}
+	want := []TunnelFlow{
+		{Outer: FlowKey{Proto: udp, A: ap(nodeA), B: ap(nodeB)}, Inner: FlowKey{Proto: tcp, A: ap(pod1), B: ap(pod2)},
+			AB: Counts{Packets: 2, Wire: 2000, IP: 1972, Captured: 192}, BA: c(1, 100), First: t0, Last: t0 + 200e6},
+		{Outer: FlowKey{Proto: udp, A: ap(nodeA), B: ap(nodeB)}, Inner: FlowKey{Proto: udp, A: ap(pod1), B: ap(pod3)},
+			BA: Counts{Packets: 1, Wire: 300, IP: 286, Captured: 96}, First: t0 + 300e6, Last: t0 + 300e6},
+	}
+	if d := cmp.Diff(want, r.Tunnels, cmpopts.EquateComparable(netip.AddrPort{})); d != "" {
+		t.Errorf("tunnels (-want +got):\n%s", d)
+	}
+	if r := run(t, pkts[5:], Options{}); r.Tunnels == nil || len(r.Tunnels) != 0 {
+		t.Errorf("no tunnels: got %#v, want an empty list", r.Tunnels)
+	}
+}
