@@ -678,6 +678,9 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 		var ds []ingest.Diagnostic
 		r.Tunnels, ds = e.tun.result()
 		r.Diagnostics = append(r.Diagnostics, ds...)
+		if e.opts.Attributor != nil {
+			r.Meta.AttributorCalls += attributeTunnels(e.opts.Attributor, r.Tunnels)
+		}
 	}
 	if r.Tunnels == nil {
 		r.Tunnels = []TunnelFlow{}

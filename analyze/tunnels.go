@@ -28,6 +28,13 @@ type TunnelFlow struct {
 	BA    Counts `json:"ba"`
 	First int64  `json:"first"`
 	Last  int64  `json:"last"`
+	// Owner is the process whose socket is an end of the inner flow (a
+	// pod's process behind a VXLAN or Geneve overlay), asked of the
+	// Attributor at First for end A, then end B; nil when there are no
+	// socket data, when neither end's socket was seen, or beyond the
+	// first maxTunnelOwners rows. OwnerEnd is "a" or "b".
+	Owner    *Attribution `json:"owner,omitempty"`
+	OwnerEnd string       `json:"owner_end,omitempty"`
 }
 
 // Total returns AB+BA.
@@ -36,6 +43,9 @@ func (t *TunnelFlow) Total() Counts {
 	c.Add(t.BA)
 	return c
 }
+
+// maxTunnelOwners is how many of the biggest tunnelled flows get an owner.
+const maxTunnelOwners = 1000
 
 // maxTunnelFlows bounds the distinct tunnelled flows itemised; frames of
 // further ones are counted in tunnelTable.more (and a diagnostic).
@@ -96,6 +106,26 @@ func (t *tunnelTable) add(p *ingest.Packet) {
 		e.AB.addFrame(p)
 	}
 	e.First, e.Last = min(e.First, p.TS), max(e.Last, p.TS)
+}
+
+// attribute asks a for the owners of the biggest tunnelled flows (sorted
+// by result) and returns the number of calls.
+func attributeTunnels(a Attributor, tfs []TunnelFlow) int64 {
+	var calls int64
+	for i := range tfs[:min(len(tfs), maxTunnelOwners)] {
+		tf := &tfs[i]
+		for _, end := range []struct {
+			name          string
+			local, remote netip.AddrPort
+		}{{"a", tf.Inner.A, tf.Inner.B}, {"b", tf.Inner.B, tf.Inner.A}} {
+			calls++
+			if o, _, _ := a.Attribute(tf.Inner.Proto, end.local, end.remote, tf.First); o.Attributed() {
+				tf.Owner, tf.OwnerEnd = &o, end.name
+				break
+			}
+		}
+	}
+	return calls
 }
 
 // result returns the tunnelled flows by wire bytes (descending), then by

@@ -50,7 +50,25 @@ func TestTunnelFlows(t *testing.T) {
 	if d := cmp.Diff(want, r.Tunnels, cmpopts.EquateComparable(netip.AddrPort{})); d != "" {
 		t.Errorf("tunnels (-want +got):\n%s", d)
 	}
+	// With socket data, the inner flow's end whose socket was seen owns it.
+	r = run(t, pkts, Options{Local: local24, Attributor: podAttributor{ap(pod2)}})
+	if o := r.Tunnels[0].Owner; o == nil || o.Proc.PID != 7 || o.Comm != "nginx" || r.Tunnels[0].OwnerEnd != "b" {
+		t.Errorf("owner of %v: %+v (end %q)", r.Tunnels[0].Inner, o, r.Tunnels[0].OwnerEnd)
+	}
+	if r.Tunnels[1].Owner != nil {
+		t.Errorf("owner of %v: %+v, want none", r.Tunnels[1].Inner, r.Tunnels[1].Owner)
+	}
 	if r := run(t, pkts[5:], Options{}); r.Tunnels == nil || len(r.Tunnels) != 0 {
 		t.Errorf("no tunnels: got %#v, want an empty list", r.Tunnels)
 	}
+}
+
+// podAttributor owns one address:port (a pod's server socket), pid 7.
+type podAttributor struct{ sock netip.AddrPort }
+
+func (p podAttributor) Attribute(proto uint8, local, remote netip.AddrPort, ts int64) (Attribution, int64, int64) {
+	if local != p.sock {
+		return Attribution{Method: MethodNone, Cause: CauseNeverSeen}, ts, ts
+	}
+	return Attribution{Proc: ingest.ProcKey{PID: 7, Start: 1}, Comm: "nginx", Method: MethodExact, Confidence: ConfHigh}, ts, ts
 }

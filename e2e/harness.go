@@ -475,8 +475,17 @@ func paced(ctx context.Context, w io.Writer, total int64, chunk int, dur time.Du
 	return sent, ctx.Err()
 }
 
-func dialTCP(peer string) (*net.TCPConn, error) {
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: LocalIP.AsSlice()}}
+// dialTCP connects to peer from local (an address; "" means LocalIP).
+func dialTCP(peer string, local ...string) (*net.TCPConn, error) {
+	from := LocalIP
+	if len(local) > 0 && local[0] != "" {
+		a, err := netip.ParseAddr(local[0])
+		if err != nil {
+			return nil, err
+		}
+		from = a
+	}
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: from.AsSlice()}}
 	c, err := d.Dial("tcp", peer)
 	if err != nil {
 		return nil, err
@@ -536,7 +545,7 @@ func rolePeerUDP(ctx context.Context, f roleFlags, rep *Report) error {
 // roleBulk: one TCP connection sending -bytes over -dur (also the
 // PID-reuse programs "reuse-a"/"reuse-b").
 func roleBulk(ctx context.Context, f roleFlags, rep *Report) error {
-	c, err := dialTCP(f.peer)
+	c, err := dialTCP(f.peer, f.local)
 	if err != nil {
 		return err
 	}

@@ -322,6 +322,8 @@ type TunnelRow struct {
 	BA         analyze.Counts    `json:"ba"`
 	First      int64             `json:"first"`
 	Last       int64             `json:"last"`
+	Owner      string            `json:"owner,omitempty"` // "comm[pid] (method)" of the end whose socket was seen
+	OwnerEnd   string            `json:"owner_end,omitempty"`
 	Fmt        map[string]string `json:"-"`
 }
 
@@ -799,13 +801,20 @@ func buildTunnels(d *Document, r *analyze.Result, f formatter, top int) {
 	for _, t := range analyze.TopN(r.Tunnels, top) {
 		row := TunnelRow{Proto: ingest.ProtoName(t.Inner.Proto), A: t.Inner.A.String(), B: t.Inner.B.String(),
 			OuterProto: ingest.ProtoName(t.Outer.Proto), OuterA: t.Outer.A.String(), OuterB: t.Outer.B.String(),
-			AB: t.AB, BA: t.BA, First: t.First, Last: t.Last}
+			AB: t.AB, BA: t.BA, First: t.First, Last: t.Last, OwnerEnd: t.OwnerEnd}
+		if o := t.Owner; o != nil {
+			row.Owner = fmt.Sprintf("%s (%s)", procLabel(o.Comm, o.Proc.PID), o.Method)
+		}
 		row.Fmt = map[string]string{
 			"inner": row.Proto + " " + row.A + " ⇄ " + row.B,
 			"outer": row.OuterProto + " " + row.OuterA + " ⇄ " + row.OuterB,
 			"ab":    f.bytes(t.AB.Wire),
 			"ba":    f.bytes(t.BA.Wire),
 			"pkts":  fmt.Sprint(t.AB.Packets + t.BA.Packets),
+			"owner": row.Owner,
+		}
+		if row.Owner != "" {
+			row.Fmt["owner"] = strings.ToUpper(row.OwnerEnd) + ": " + row.Owner
 		}
 		d.Tunnels = append(d.Tunnels, row)
 	}

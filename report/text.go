@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
@@ -182,11 +183,20 @@ func conversationCells(d *Document, quote string) ([]string, [][]string) {
 // tunnelCells is the inside-tunnels table shared by the text, Markdown and
 // HTML renderers.
 func tunnelCells(d *Document, quote string) ([]string, [][]string) {
+	owners := slices.ContainsFunc(d.Tunnels, func(t TunnelRow) bool { return t.Owner != "" })
 	var rows [][]string
 	for _, t := range d.Tunnels {
-		rows = append(rows, []string{quote + t.Fmt["inner"] + quote, quote + t.Fmt["outer"] + quote, t.Fmt["ab"], t.Fmt["ba"], t.Fmt["pkts"]})
+		row := []string{quote + t.Fmt["inner"] + quote, quote + t.Fmt["outer"] + quote, t.Fmt["ab"], t.Fmt["ba"], t.Fmt["pkts"]}
+		if owners {
+			row = append(row, t.Fmt["owner"])
+		}
+		rows = append(rows, row)
 	}
-	return []string{"inner flow", "carried by", "A→B", "B→A", "frames"}, rows
+	h := []string{"inner flow", "carried by", "A→B", "B→A", "frames"}
+	if owners {
+		h = append(h, "process (end)")
+	}
+	return h, rows
 }
 
 // groupCells is the user/container table shared by the text, Markdown and

@@ -65,6 +65,21 @@ func TestTunnelsSection(t *testing.T) {
 			t.Errorf("%s: no tunnel section (%q)", format, want)
 		}
 	}
+	// An owner found for an inner flow gets a process column.
+	res.Tunnels[1].Owner = &analyze.Attribution{Proc: ingest.ProcKey{PID: 42, Start: 1}, Comm: "ping", Method: analyze.MethodExact}
+	res.Tunnels[1].OwnerEnd = "a"
+	d, err = Build(Input{Result: res}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt bytes.Buffer
+	if err := (TextRenderer{}).Render(&txt, d); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(txt.String(), "process (end)") || !strings.Contains(txt.String(), "A: ping[42] (exact)") || d.Tunnels[1].Owner != "ping[42] (exact)" {
+		t.Errorf("owner not shown:\n%s", txt.String())
+	}
+
 	plain := sampleDoc(t)
 	js, _ := json.Marshal(plain)
 	if len(plain.Tunnels) != 0 || bytes.Contains(js, []byte(`"tunnels"`)) {
