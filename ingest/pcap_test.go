@@ -326,6 +326,15 @@ func addCorpusSeeds(f *testing.F, exts ...string) {
 func FuzzReadPcap(f *testing.F) {
 	addCorpusSeeds(f, ".pcap", ".pcap.gz", ".cap", ".dmp")
 	f.Add(joinBytes(pcapHeader(true, 2, 4, 65535, 1), pcapRecord(true, 1, 2, 3, 4, nil, []byte{1, 2, 3})))
+	// Patched-libpcap record layouts (the variant guess) and link types.
+	for _, dir := range []string{"pcap-variants", "linktypes"} {
+		paths, _ := filepath.Glob(filepath.Join(fixtureDir, dir, "*.pcap"))
+		for _, p := range paths {
+			if b, err := os.ReadFile(p); err == nil {
+				f.Add(b[:min(len(b), 4096)])
+			}
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		src, err := NewReader(bytes.NewReader(data), "fuzz.pcap", Options{})
 		if err != nil {
