@@ -28,12 +28,15 @@ import (
 //     are decoded in the frame that completes the packet (all payload bytes
 //     seen, in any order), from the first fragment's leading bytes — the
 //     frame where tshark, which reassembles by default, dissects them.
+//     A fragment cut by the snaplen is never part of a reassembly (as in
+//     Wireshark), and a first fragment so cut is decoded as it is.
 //     flowblame does not otherwise reassemble.
 //   - Payload is the transport payload for TCP and UDP, and the whole IP
 //     payload (ICMP message, GRE header, ...) for other protocols; it is
 //     empty for non-first fragments.
 //   - Where tshark stops dissecting, the decoder stops too, so that counts
-//     agree with tshark: a UDP length below 8 or beyond the IP payload, an
+//     agree with tshark: a UDP length below 8 (one beyond the IP payload is
+//     only flagged by tshark, which decodes what is there), an
 //     IPv4 header whose options were cut by the snaplen, a version-6 header
 //     on the IPv6 link type. A version-6 header after an IPv4 EtherType or
 //     on the IPv4 link type is decoded as IPv6, as Wireshark does.
@@ -870,6 +873,23 @@ func (s *state) fragment(slot int, f fragInfo, proto uint8, payload []byte) erro
 	if f.offset != 0 && slot == -1 {
 		s.p.Fragment = true
 	}
+	if len(payload) < f.length {
+		// Cut by the snaplen: Wireshark reassembles only fragments it has
+		// whole, and dissects a first fragment it cannot add as it is.
+		// Its ports still serve the later fragments.
+		if f.offset != 0 {
+			if e := s.d.frags.find(f.key); e != nil && e.hasFirst {
+				s.setPorts(slot, e.sp, e.dp)
+			}
+			return nil
+		}
+		s.reported = f.length
+		err := s.transport(slot, proto, payload, false)
+		e := s.d.frags.get(f.key)
+		e.hasFirst, e.n = true, 0
+		e.sp, e.dp = s.ports(slot)
+		return err
+	}
 	e, done := s.d.frags.add(f, payload)
 	var err error
 	if f.offset == 0 {
@@ -1041,8 +1061,9 @@ func (s *state) transport(slot int, proto uint8, b []byte, fragmented bool) erro
 		}
 		s.setPayload(slot, b[8:])
 		ulen := int(be16(b, 4))
-		if fragmented || ulen < 8 || ulen > s.reported {
-			// tshark stops at a bogus UDP length.
+		if fragmented || ulen < 8 {
+			// tshark stops at a UDP length below 8; one beyond the IP
+			// payload is only flagged (the payload is what is there).
 			return nil
 		}
 		return s.udpTunnel(sp, dp, b[8:min(len(b), ulen)])

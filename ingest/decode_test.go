@@ -424,6 +424,13 @@ func TestDecodeLayers(t *testing.T) {
 				return f
 			}(),
 			tuple: tup(ProtoUDP, a+":40000", b+":4789"), ipLen: 90, payload: 62},
+		{name: "udp length beyond the payload is only flagged", link: LinkRaw,
+			frame: func() []byte {
+				f := ip4(ProtoUDP, a, b, udp(40000, 4789, cat([]byte{8, 0, 0, 0, 0, 0, 1, 0}, innerEth)))
+				f[24], f[25] = 0x07, 0xd0 // 2000
+				return f
+			}(),
+			tuple: tup(ProtoUDP, a+":40000", b+":4789"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 90, payload: 62},
 		{name: "swipe", link: LinkRaw, frame: ip4(protoSwIPe, a, b, cat([]byte{0, 8, 0, 1, 0, 0, 0, 1}, ip6(ProtoUDP, a6, b6, udp(1, 2, nil)))),
 			tuple: tup(protoSwIPe, a+":0", b+":0"), inner: []IPLayer{layer(LayerTunnel, ProtoUDP, a6, b6, 1, 2)}, ipLen: 76, payload: 56},
 		{name: "mpls in ip", link: LinkRaw, frame: ip4(protoMPLSinIP, a, b, cat([]byte{0, 1, 1, 64}, inner)),
@@ -502,6 +509,22 @@ func TestDecodeFragments(t *testing.T) {
 				t.Errorf("inner: completing frame %+v, other %d layers", completing.Inner[:completing.NInner], other.NInner)
 			}
 		})
+	}
+	// A first fragment cut by the snaplen is not reassembled (Wireshark
+	// needs a fragment whole to add it) but decoded as it is; the last
+	// fragment still gets its ports, and completes nothing.
+	{
+		dec := NewDecoder()
+		var pf, pl Packet
+		cut := first[:len(first)-4] // the inner IP header is still whole
+		if err := dec.Decode(LinkRaw, cut, &pf); err != nil {
+			t.Fatal(err)
+		}
+		_ = dec.Decode(LinkRaw, last, &pl)
+		wantCut := layer(LayerTunnel, ProtoTCP, c, d, 0, 0) // the inner TCP ports were cut
+		if pf.NInner != 1 || pf.Inner[0] != wantCut || pl.Tuple != want || pl.NInner != 0 {
+			t.Errorf("cut first fragment: inner %+v; last %v with %d layers", pf.Inner[:pf.NInner], pl.Tuple, pl.NInner)
+		}
 	}
 	// The fragment table is bounded: a packet whose first fragment was
 	// evicted gets no ports.

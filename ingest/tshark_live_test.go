@@ -70,8 +70,11 @@ func tsharkPairs(t *testing.T, tshark, path string) (map[pairKey]pairCounts, map
 // 6.1, Nokia, SuSE 6.3, Kuznetzov), and on generated frames of the
 // firewall and PPP link types (fixtures/captures/linktypes: pflog with
 // random header lengths and families, enc, PPP with direction, PPP/Cisco
-// HDLC, PPPoE without Ethernet, RFC 1483 LLC; some cut short). Agreement
-// must be exact.
+// HDLC, PPPoE without Ethernet, RFC 1483 LLC; some cut short), and on
+// random protocol stacks (fixtures/captures/stacked.pcap: VLAN/QinQ/MPLS/
+// PPPoE, IPv4 options and fragments, IPv6 extension headers, tunnels nested
+// three deep, ICMP errors; one frame in twenty cut or corrupted).
+// Agreement must be exact.
 func TestAgainstLiveTshark(t *testing.T) {
 	tshark, err := exec.LookPath("tshark")
 	if err != nil {
@@ -83,7 +86,8 @@ func TestAgainstLiveTshark(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(fixtureDir, "randpkt", "*.pcap"))
 	variants, _ := filepath.Glob(filepath.Join(fixtureDir, "pcap-variants", "*.pcap"))
 	links, _ := filepath.Glob(filepath.Join(fixtureDir, "linktypes", "*.pcap"))
-	files = append(append(append(files, variants...), links...), filepath.Join(fixtureDir, "tshark-edge-cases.pcapng"))
+	files = append(append(append(files, variants...), links...), filepath.Join(fixtureDir, "tshark-edge-cases.pcapng"),
+		filepath.Join(fixtureDir, "stacked.pcap"))
 	if len(files) < 2 {
 		t.Fatalf("fixtures missing: %v", files)
 	}
