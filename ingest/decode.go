@@ -29,7 +29,7 @@ import (
 //     seen, in any order), from the first fragment's leading bytes — the
 //     frame where tshark, which reassembles by default, dissects them.
 //     A fragment cut by the snaplen is never part of a reassembly (as in
-//     Wireshark), and a first fragment so cut is decoded as it is.
+//     Wireshark), and an IPv4 first fragment so cut is decoded as it is.
 //     flowblame does not otherwise reassemble.
 //   - Payload is the transport payload for TCP and UDP, and the whole IP
 //     payload (ICMP message, GRE header, ...) for other protocols; it is
@@ -875,8 +875,9 @@ func (s *state) fragment(slot int, f fragInfo, proto uint8, payload []byte) erro
 	}
 	if len(payload) < f.length {
 		// Cut by the snaplen: Wireshark reassembles only fragments it has
-		// whole, and dissects a first fragment it cannot add as it is.
-		// Its ports still serve the later fragments.
+		// whole; it dissects an IPv4 first fragment it cannot add as it is
+		// (an IPv6 one it shows as data). Its ports still serve the later
+		// fragments.
 		if f.offset != 0 {
 			if e := s.d.frags.find(f.key); e != nil && e.hasFirst {
 				s.setPorts(slot, e.sp, e.dp)
@@ -884,7 +885,7 @@ func (s *state) fragment(slot int, f fragInfo, proto uint8, payload []byte) erro
 			return nil
 		}
 		s.reported = f.length
-		err := s.transport(slot, proto, payload, false)
+		err := s.transport(slot, proto, payload, f.v6)
 		e := s.d.frags.get(f.key)
 		e.hasFirst, e.n = true, 0
 		e.sp, e.dp = s.ports(slot)
@@ -992,7 +993,7 @@ walk:
 	if fragFound && (fragOff != 0 || fragMore) {
 		f := fragInfo{
 			key:    fragKey{src: src, dst: dst, proto: next, id: fragID},
-			offset: int(fragOff) * 8, more: fragMore, length: reported,
+			offset: int(fragOff) * 8, more: fragMore, length: reported, v6: true,
 		}
 		return s.fragment(slot, f, next, payload)
 	}

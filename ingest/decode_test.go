@@ -526,6 +526,19 @@ func TestDecodeFragments(t *testing.T) {
 			t.Errorf("cut first fragment: inner %+v; last %v with %d layers", pf.Inner[:pf.NInner], pl.Tuple, pl.NInner)
 		}
 	}
+	// An IPv6 first fragment so cut is shown as data by Wireshark: nothing
+	// inside it is decoded.
+	{
+		frag := cat([]byte{ProtoUDP, 0, 0, 1, 0, 0, 0, 9}, body[:56]) // offset 0, more fragments, id 9
+		f6 := ip6(44, "2001:db8::1", "2001:db8::2", frag)
+		var p Packet
+		if err := NewDecoder().Decode(LinkRaw, f6[:len(f6)-4], &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.NInner != 0 || p.Tuple.Dst.Port() != 4789 {
+			t.Errorf("cut IPv6 first fragment: %v with inner %+v", p.Tuple, p.Inner[:p.NInner])
+		}
+	}
 	// The fragment table is bounded: a packet whose first fragment was
 	// evicted gets no ports.
 	dec := NewDecoder()

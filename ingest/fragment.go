@@ -69,6 +69,7 @@ type fragInfo struct {
 	offset int  // payload offset in bytes
 	more   bool // more fragments follow
 	length int  // payload length of this fragment (from the IP header)
+	v6     bool // an IPv6 fragment header
 }
 
 // add records a fragment. first says it is the first fragment; payload is

@@ -87,7 +87,7 @@ func TestAgainstLiveTshark(t *testing.T) {
 	variants, _ := filepath.Glob(filepath.Join(fixtureDir, "pcap-variants", "*.pcap"))
 	links, _ := filepath.Glob(filepath.Join(fixtureDir, "linktypes", "*.pcap"))
 	files = append(append(append(files, variants...), links...), filepath.Join(fixtureDir, "tshark-edge-cases.pcapng"),
-		filepath.Join(fixtureDir, "stacked.pcap"))
+		filepath.Join(fixtureDir, "stacked.pcap"), filepath.Join(fixtureDir, "stacked-sll.pcap"))
 	if len(files) < 2 {
 		t.Fatalf("fixtures missing: %v", files)
 	}
