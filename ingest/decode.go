@@ -313,6 +313,9 @@ func (d *Decoder) fastEthernet(b []byte, p *Packet) bool {
 			return false
 		}
 		sp, dp, flags, pay = be16(l4, 0), be16(l4, 2), l4[13], l4[off:]
+		if sp == portGTPU || dp == portGTPU {
+			return false
+		}
 	case ProtoUDP:
 		if len(l4) < 8 {
 			return false
@@ -1049,6 +1052,11 @@ func (s *state) transport(slot int, proto uint8, b []byte, fragmented bool) erro
 		off := int(b[12]>>4) * 4
 		if off >= 20 && off <= len(b) {
 			s.setPayload(slot, b[off:])
+			if sp, dp := be16(b, 0), be16(b, 2); !fragmented && (sp == portGTPU || dp == portGTPU) {
+				// Wireshark dissects GTP on TCP port 2152 too.
+				s.innerKind = LayerTunnel
+				return s.gtp(b[off:])
+			}
 		}
 		return nil
 	case ProtoUDP:
@@ -1249,16 +1257,8 @@ func (s *state) udpTunnel(sp, dp uint16, b []byte) error {
 			return nil
 		}
 		return s.nextProto(b[3], b[8:])
-	case has(portGTPU):
-		return s.gtpu(b)
-	case has(portGTPv0):
-		// GTPv0/GTP' T-PDU (message type 255): 20-byte (v0) or 6-byte (GTP') header.
-		if len(b) >= 20 && b[0]>>5 == 0 && b[1] == 0xff {
-			if b[0]&0x10 != 0 {
-				return s.versionedIP(b[20:])
-			}
-			return s.versionedIP(b[6:])
-		}
+	case has(portGTPU) || has(portGTPv0):
+		return s.gtp(b)
 	case dp == portGREUDP:
 		return s.gre(b)
 	case dp == portMPLSUDP:
@@ -1271,9 +1271,30 @@ func (s *state) udpTunnel(sp, dp uint16, b []byte) error {
 	return nil
 }
 
-// gtpu decodes a GTPv1-U header; a G-PDU carries an IP packet.
-func (s *state) gtpu(b []byte) error {
-	if len(b) < 8 || b[0]>>5 != 1 || b[1] != 0xff {
+// gtp decodes a GTP header as Wireshark does on the GTP ports, whatever
+// the port: a T-PDU (message type 255) of GTP' (protocol type bit 0: a
+// 6-byte header, 20 with the long-header bit), GTPv0 (20 bytes) or GTPv1-U
+// (8 bytes and extension headers) carries an IP packet.
+func (s *state) gtp(b []byte) error {
+	if len(b) < 6 || b[1] != 0xff {
+		return nil
+	}
+	switch version := b[0] >> 5; {
+	case b[0]&0x10 == 0: // GTP'
+		n := 6
+		if b[0]&0x01 != 0 {
+			n = 20
+		}
+		if len(b) < n {
+			return nil
+		}
+		return s.versionedIP(b[n:])
+	case version == 0:
+		if len(b) < 20 {
+			return nil
+		}
+		return s.versionedIP(b[20:])
+	case version != 1 || len(b) < 8:
 		return nil
 	}
 	n := 8
