@@ -108,7 +108,7 @@ func (t *tunnelTable) add(p *ingest.Packet) {
 	e.First, e.Last = min(e.First, p.TS), max(e.Last, p.TS)
 }
 
-// attribute asks a for the owners of the biggest tunnelled flows (sorted
+// attributeTunnels asks a for the owners of the biggest tunnelled flows (sorted
 // by result) and returns the number of calls.
 func attributeTunnels(a Attributor, tfs []TunnelFlow) int64 {
 	var calls int64
