@@ -41,6 +41,7 @@ const (
 	RuleBlindSpot      = "capture-blind-spot"
 	RuleUnattributed   = "unattributed-traffic"
 	RulePolicy         = "policy-violation"
+	RuleTunnels        = "tunnel-traffic"
 )
 
 // Next steps, following the runbook (DESIGN.md §1).
@@ -92,6 +93,7 @@ func Findings(in FindingInput) []Finding {
 	c.scanning()
 	c.bruteForce()
 	c.bandwidthHog()
+	c.tunnels()
 	c.cloudAgents()
 	c.blindSpots()
 	c.policy()
@@ -102,7 +104,7 @@ func Findings(in FindingInput) []Finding {
 // rulePriority orders findings of equal severity: specific threats before
 // the generic bandwidth finding, so the first finding is the verdict.
 var rulePriority = []string{RuleMining, RuleSYNFlood, RuleUDPFlood, RuleSpoofed, RuleSuspiciousProc, RuleExfiltration,
-	RuleScanning, RuleBruteForce, RuleMiningPorts, RuleBandwidthHog, RuleCloudAgent, RulePolicy, RuleBlindSpot, RuleUnattributed}
+	RuleScanning, RuleBruteForce, RuleMiningPorts, RuleBandwidthHog, RuleCloudAgent, RulePolicy, RuleBlindSpot, RuleTunnels, RuleUnattributed}
 
 func rulePrio(id string) int {
 	if i := slices.Index(rulePriority, id); i >= 0 {
@@ -673,6 +675,40 @@ func (c *findCtx) bandwidthHog() {
 		f.Summary += ": a normal service, nothing suspicious found"
 	}
 	c.add(f)
+}
+
+// tunnels reports when most of the traffic is tunnelled (an overlay node,
+// a VPN gateway): the outer flows then belong to the kernel's tunnel
+// device, and the inner flows, with their owners, are what matter.
+func (c *findCtx) tunnels() {
+	all := c.r.Totals.All.Sum().Wire
+	var in int64
+	for i := range c.r.Tunnels {
+		in += c.r.Tunnels[i].AB.Wire + c.r.Tunnels[i].BA.Wire
+	}
+	if all == 0 || float64(in) < 0.5*float64(all) {
+		return
+	}
+	var ev []string
+	for i := range TopN(c.r.Tunnels, 3) {
+		t := &c.r.Tunnels[i]
+		line := fmt.Sprintf("%s %v ⇄ %v in %s %v ⇄ %v: %s", ingest.ProtoName(t.Inner.Proto), t.Inner.A, t.Inner.B,
+			TunnelName(t.Outer), t.Outer.A, t.Outer.B, human(t.AB.Wire+t.BA.Wire))
+		if o := t.Owner; o != nil {
+			line += fmt.Sprintf(", owned by %s[%d] (%s)", o.Comm, o.Proc.PID, o.Method)
+		}
+		ev = append(ev, line)
+	}
+	t := &c.r.Tunnels[0]
+	summary := fmt.Sprintf("%s of the traffic (%s) is inside tunnels (%s); the biggest inner flow is %s %v ⇄ %v",
+		pct(float64(in)/float64(all)), human(in), TunnelName(t.Outer), ingest.ProtoName(t.Inner.Proto), t.Inner.A, t.Inner.B)
+	var procs []ingest.ProcKey
+	if o := t.Owner; o != nil {
+		summary += fmt.Sprintf(" of %s[%d]", o.Comm, o.Proc.PID)
+		procs = []ingest.ProcKey{o.Proc}
+	}
+	c.add(Finding{ID: RuleTunnels, Severity: SevLow, Procs: procs, Evidence: ev, Summary: summary,
+		Next: "Read the report's \"Inside tunnels\" section: the outer flows belong to the kernel's tunnel device (VXLAN, Geneve, GRE, ...); the inner flows name the pods or hosts, and with socket data their processes."})
 }
 
 func (c *findCtx) cloudAgents() {

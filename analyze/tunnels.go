@@ -37,6 +37,37 @@ type TunnelFlow struct {
 	OwnerEnd string       `json:"owner_end,omitempty"`
 }
 
+// TunnelName names the tunnel an outer flow carries from its protocol and
+// ports: "VXLAN", "Geneve", "GTP-U", "GRE", "IP-in-IP", ..., else "a tunnel".
+func TunnelName(outer FlowKey) string {
+	switch outer.Proto {
+	case ingest.ProtoGRE:
+		return "GRE"
+	case 4, 41:
+		return "IP-in-IP"
+	case 137:
+		return "MPLS-in-IP"
+	case ingest.ProtoUDP:
+		for _, p := range []uint16{outer.A.Port(), outer.B.Port()} {
+			switch p {
+			case 4789, 8472:
+				return "VXLAN"
+			case 6081:
+				return "Geneve"
+			case 2152, 3386:
+				return "GTP"
+			case 3544:
+				return "Teredo"
+			case 4754:
+				return "GRE-in-UDP"
+			case 6635:
+				return "MPLS-in-UDP"
+			}
+		}
+	}
+	return "a tunnel"
+}
+
 // Total returns AB+BA.
 func (t *TunnelFlow) Total() Counts {
 	c := t.AB

@@ -58,6 +58,18 @@ func TestTunnelFlows(t *testing.T) {
 	if r.Tunnels[1].Owner != nil {
 		t.Errorf("owner of %v: %+v, want none", r.Tunnels[1].Inner, r.Tunnels[1].Owner)
 	}
+	// Most bytes are tunnelled: a finding names the tunnel and the owner.
+	fs := Findings(FindingInput{Result: r})
+	var tf *Finding
+	for i := range fs {
+		if fs[i].ID == RuleTunnels {
+			tf = &fs[i]
+		}
+	}
+	if tf == nil || tf.Severity != SevLow || len(tf.Evidence) != 2 || len(tf.Procs) != 1 || tf.Procs[0].PID != 7 ||
+		tf.Summary != "94% of the traffic (2.4 kB) is inside tunnels (VXLAN); the biggest inner flow is tcp 203.0.113.10:1234 ⇄ 203.0.113.20:80 of nginx[7]" {
+		t.Errorf("tunnel finding: %+v", tf)
+	}
 	if r := run(t, pkts[5:], Options{}); r.Tunnels == nil || len(r.Tunnels) != 0 {
 		t.Errorf("no tunnels: got %#v, want an empty list", r.Tunnels)
 	}
