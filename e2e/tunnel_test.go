@@ -111,4 +111,9 @@ func TestTunnelAttribution(t *testing.T) {
 	if tf.Owner == nil || tf.Owner.Proc.PID != rep.PID || tf.OwnerEnd != "a" {
 		t.Errorf("inner flow owner %+v (end %q), want pid %d on end a", tf.Owner, tf.OwnerEnd, rep.PID)
 	}
+	// The verdict points at the program, not at "unattributed".
+	fs := analyze.Findings(analyze.FindingInput{Result: res})
+	if len(fs) == 0 || fs[0].ID != analyze.RuleTunnels || len(fs[0].Procs) != 1 || fs[0].Procs[0].PID != rep.PID {
+		t.Errorf("first finding %+v, want %s naming pid %d", fs, analyze.RuleTunnels, rep.PID)
+	}
 }
