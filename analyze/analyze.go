@@ -579,7 +579,7 @@ func (e *engine) progress(recs []arec) {
 func (e *engine) runSerial(ctx context.Context, src ingest.PacketSource) error {
 	rd := newReader(src, e.ft, e.opts)
 	b := newBatch()
-	defer func() { e.outside, e.other, e.tot, e.tun = rd.outside, rd.other, rd.tot, &rd.tun }()
+	defer func() { e.outside, e.other, e.tot, e.tun = rd.outside, rd.other, rd.tot, rd.tun }()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -640,7 +640,7 @@ func (e *engine) runPipelined(ctx context.Context, src ingest.PacketSource) erro
 		free <- b
 	}
 	close(done)
-	e.outside, e.other, e.tot, e.tun = rd.outside, rd.other, rd.tot, &rd.tun
+	e.outside, e.other, e.tot, e.tun = rd.outside, rd.other, rd.tot, rd.tun
 	return rerr
 }
 
@@ -674,16 +674,11 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	r.Meta.At = at
 	atSec := floorSec(at)
 	r.Diagnostics = append(src.Diagnostics(), e.ifaceDiagnostics()...)
-	if e.tun != nil {
-		var ds []ingest.Diagnostic
-		r.Tunnels, ds = e.tun.result()
-		r.Diagnostics = append(r.Diagnostics, ds...)
-		if e.opts.Attributor != nil {
-			r.Meta.AttributorCalls += attributeTunnels(e.opts.Attributor, r.Tunnels)
-		}
-	}
-	if r.Tunnels == nil {
-		r.Tunnels = []TunnelFlow{}
+	var tunDiags []ingest.Diagnostic
+	r.Tunnels, tunDiags = e.tun.result()
+	r.Diagnostics = append(r.Diagnostics, tunDiags...)
+	if e.opts.Attributor != nil {
+		r.Meta.AttributorCalls += attributeTunnels(e.opts.Attributor, r.Tunnels)
 	}
 
 	// Totals.

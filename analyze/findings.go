@@ -684,7 +684,7 @@ func (c *findCtx) tunnels() {
 	all := c.r.Totals.All.Sum().Wire
 	var in int64
 	for i := range c.r.Tunnels {
-		in += c.r.Tunnels[i].AB.Wire + c.r.Tunnels[i].BA.Wire
+		in += c.r.Tunnels[i].Total().Wire
 	}
 	if all == 0 || float64(in) < 0.5*float64(all) {
 		return
@@ -693,7 +693,7 @@ func (c *findCtx) tunnels() {
 	for i := range TopN(c.r.Tunnels, 3) {
 		t := &c.r.Tunnels[i]
 		line := fmt.Sprintf("%s %v ⇄ %v in %s %v ⇄ %v: %s", ingest.ProtoName(t.Inner.Proto), t.Inner.A, t.Inner.B,
-			TunnelName(t.Outer), t.Outer.A, t.Outer.B, human(t.AB.Wire+t.BA.Wire))
+			TunnelName(t.Outer), t.Outer.A, t.Outer.B, human(t.Total().Wire))
 		if o := t.Owner; o != nil {
 			line += fmt.Sprintf(", owned by %s[%d] (%s)", o.Comm, o.Proc.PID, o.Method)
 		}

@@ -238,8 +238,8 @@ type engine struct {
 	procIdx  map[ingest.ProcKey]int32
 	procs    []procEnt
 	wl       *windowLog
-	tot      frameTotals  // the reader's, taken over when it is done
-	tun      *tunnelTable // the reader's, taken over when it is done
+	tot      frameTotals // the reader's, taken over when it is done
+	tun      tunnelTable // the reader's, taken over when it is done
 	outside  Counts
 	other    Counts // frames of interfaces not analysed (Options.Interfaces)
 

@@ -162,9 +162,9 @@ func attributeTunnels(a Attributor, tfs []TunnelFlow) int64 {
 // result returns the tunnelled flows by wire bytes (descending), then by
 // inner and outer key, and a diagnostic when some were not itemised.
 func (t *tunnelTable) result() ([]TunnelFlow, []ingest.Diagnostic) {
-	out := slices.Clone(t.ents)
+	out := append([]TunnelFlow{}, t.ents...)
 	slices.SortFunc(out, func(a, b TunnelFlow) int {
-		if c := cmp.Compare(b.AB.Wire+b.BA.Wire, a.AB.Wire+a.BA.Wire); c != 0 {
+		if c := cmp.Compare(b.Total().Wire, a.Total().Wire); c != 0 {
 			return c
 		}
 		return cmp.Or(compareFlowKey(a.Inner, b.Inner), compareFlowKey(a.Outer, b.Outer))

@@ -169,7 +169,7 @@ func (r *Result) Validate() error {
 		if tot.Packets <= 0 || tf.First > tf.Last {
 			bad("tunnel %v in %v: %d packets, first %d after last %d", tf.Inner, tf.Outer, tot.Packets, tf.First, tf.Last)
 		}
-		if i > 0 && tot.Wire > r.Tunnels[i-1].AB.Wire+r.Tunnels[i-1].BA.Wire {
+		if i > 0 && tot.Wire > r.Tunnels[i-1].Total().Wire {
 			bad("tunnels not sorted by wire bytes at %d", i)
 		}
 	}

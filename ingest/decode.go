@@ -3,7 +3,6 @@ package ingest
 import (
 	"encoding/binary"
 	"fmt"
-	"math/bits"
 	"net/netip"
 )
 
@@ -313,7 +312,7 @@ func (d *Decoder) fastEthernet(b []byte, p *Packet) bool {
 			return false
 		}
 		sp, dp, flags, pay = be16(l4, 0), be16(l4, 2), l4[13], l4[off:]
-		if sp == portGTPU || dp == portGTPU {
+		if tcpTunnelPort(sp, dp) {
 			return false
 		}
 	case ProtoUDP:
@@ -341,6 +340,10 @@ func (d *Decoder) fastEthernet(b []byte, p *Packet) bool {
 	p.Tuple = FiveTuple{Proto: proto, Src: netip.AddrPortFrom(src, sp), Dst: netip.AddrPortFrom(dst, dp)}
 	return true
 }
+
+// tcpTunnelPort reports whether transport looks inside a TCP segment with
+// these ports: GTP on port 2152, which Wireshark dissects over TCP too.
+func tcpTunnelPort(sp, dp uint16) bool { return sp == portGTPU || dp == portGTPU }
 
 // udpTunnelPort reports whether udpTunnel would look inside a UDP
 // datagram with these ports.
@@ -657,8 +660,8 @@ func (s *state) null(b []byte, network bool) error {
 		return errShort
 	}
 	af := binary.BigEndian.Uint32(b)
-	if !network && af > 0xffff {
-		af = binary.LittleEndian.Uint32(b)
+	if !network {
+		af = hostOrderAF(b)
 	}
 	switch af {
 	case 2:
@@ -671,6 +674,15 @@ func (s *state) null(b []byte, network bool) error {
 		return s.etherType(uint16(af), b[4:])
 	}
 	return nil // another address family: not IP
+}
+
+// hostOrderAF reads a 4-byte address family written in the capturing
+// host's byte order, whichever that was: the reading that fits 16 bits.
+func hostOrderAF(b []byte) uint32 {
+	if af := binary.BigEndian.Uint32(b); af <= 0xffff {
+		return af
+	}
+	return binary.LittleEndian.Uint32(b)
 }
 
 // ppp decodes a PPP header, optionally with HDLC address/control bytes.
@@ -876,30 +888,34 @@ func (s *state) fragment(slot int, f fragInfo, proto uint8, payload []byte) erro
 	if f.offset != 0 && slot == -1 {
 		s.p.Fragment = true
 	}
-	if len(payload) < f.length {
-		// Cut by the snaplen: Wireshark reassembles only fragments it has
-		// whole; it dissects an IPv4 first fragment it cannot add as it is
-		// (an IPv6 one it shows as data). Its ports still serve the later
-		// fragments.
-		if f.offset != 0 {
-			if e := s.d.frags.find(f.key); e != nil && e.hasFirst {
-				s.setPorts(slot, e.sp, e.dp)
-			}
-			return nil
-		}
-		s.reported = f.length
-		err := s.transport(slot, proto, payload, f.v6)
-		e := s.d.frags.get(f.key)
-		e.hasFirst, e.n = true, 0
-		e.sp, e.dp = s.ports(slot)
-		return err
-	}
-	e, done := s.d.frags.add(f, payload)
+	// Wireshark reassembles only fragments it has whole; a first fragment
+	// cut by the snaplen it dissects as it is when IPv4 (an IPv6 one it
+	// shows as data). Its ports still serve the later fragments.
+	whole := len(payload) >= f.length
 	var err error
 	if f.offset == 0 {
-		err = s.transport(slot, proto, payload, true)
+		cutV4 := !whole && !f.v6
+		if cutV4 {
+			s.reported = f.length
+		}
+		// Before the table is touched: what the payload carries may be
+		// fragmented too.
+		err = s.transport(slot, proto, payload, !cutV4)
+	}
+	var e *fragEntry
+	done := false
+	switch {
+	case whole:
+		e, done = s.d.frags.add(f, payload)
+	case f.offset == 0:
+		e = s.d.frags.get(f.key)
+		e.hasFirst, e.n = true, 0
+	default:
+		e = s.d.frags.find(f.key)
+	}
+	if f.offset == 0 {
 		e.sp, e.dp = s.ports(slot)
-	} else if e.hasFirst {
+	} else if e != nil && e.hasFirst {
 		s.setPorts(slot, e.sp, e.dp)
 	}
 	if !done {
@@ -1052,8 +1068,7 @@ func (s *state) transport(slot int, proto uint8, b []byte, fragmented bool) erro
 		off := int(b[12]>>4) * 4
 		if off >= 20 && off <= len(b) {
 			s.setPayload(slot, b[off:])
-			if sp, dp := be16(b, 0), be16(b, 2); !fragmented && (sp == portGTPU || dp == portGTPU) {
-				// Wireshark dissects GTP on TCP port 2152 too.
+			if !fragmented && tcpTunnelPort(be16(b, 0), be16(b, 2)) {
 				s.innerKind = LayerTunnel
 				return s.gtp(b[off:])
 			}
@@ -1432,11 +1447,7 @@ func (s *state) otherLink(link LinkType, b []byte) error {
 		if len(b) < 12 {
 			return errShort
 		}
-		af := binary.LittleEndian.Uint32(b)
-		if af&0xffff0000 != 0 {
-			af = bits.ReverseBytes32(af)
-		}
-		switch af {
+		switch hostOrderAF(b) {
 		case 2:
 			return s.ipv4(b[12:])
 		case 24:

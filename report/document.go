@@ -379,6 +379,11 @@ type GeoSource struct {
 
 func procLabel(comm string, pid int) string { return fmt.Sprintf("%s[%d]", comm, pid) }
 
+// ownerLabel names an attributed owner: "comm[pid] (method)".
+func ownerLabel(a analyze.Attribution) string {
+	return fmt.Sprintf("%s (%s)", procLabel(a.Comm, a.Proc.PID), a.Method)
+}
+
 // Build turns an analysis into the report model. All ordering decisions are
 // made here (stable, with explicit tie-breakers), never in renderers.
 func Build(in Input, opts Options) (*Document, error) {
@@ -756,7 +761,7 @@ func buildConversations(d *Document, in Input, opts Options, f formatter, top in
 				}
 			}
 			if best.Owner.Attributed() {
-				owners[fl.Key] = fmt.Sprintf("%s (%s)", procLabel(best.Owner.Comm, best.Owner.Proc.PID), best.Owner.Method)
+				owners[fl.Key] = ownerLabel(best.Owner)
 			} else {
 				owners[fl.Key] = "? (" + string(best.Owner.Cause) + ")"
 			}
@@ -802,18 +807,15 @@ func buildTunnels(d *Document, r *analyze.Result, f formatter, top int) {
 		row := TunnelRow{Proto: ingest.ProtoName(t.Inner.Proto), A: t.Inner.A.String(), B: t.Inner.B.String(),
 			OuterProto: ingest.ProtoName(t.Outer.Proto), OuterA: t.Outer.A.String(), OuterB: t.Outer.B.String(),
 			AB: t.AB, BA: t.BA, First: t.First, Last: t.Last, OwnerEnd: t.OwnerEnd}
-		if o := t.Owner; o != nil {
-			row.Owner = fmt.Sprintf("%s (%s)", procLabel(o.Comm, o.Proc.PID), o.Method)
-		}
 		row.Fmt = map[string]string{
 			"inner": row.Proto + " " + row.A + " ⇄ " + row.B,
 			"outer": row.OuterProto + " " + row.OuterA + " ⇄ " + row.OuterB,
 			"ab":    f.bytes(t.AB.Wire),
 			"ba":    f.bytes(t.BA.Wire),
 			"pkts":  fmt.Sprint(t.AB.Packets + t.BA.Packets),
-			"owner": row.Owner,
 		}
-		if row.Owner != "" {
+		if o := t.Owner; o != nil {
+			row.Owner = ownerLabel(*o)
 			row.Fmt["owner"] = strings.ToUpper(row.OwnerEnd) + ": " + row.Owner
 		}
 		d.Tunnels = append(d.Tunnels, row)
