@@ -168,10 +168,7 @@ func (r *pcapReader) tryVariant(hdrLen int) int {
 			return 1
 		}
 		h = h[off:]
-		caplen, wire := r.u32(h[8:]), r.u32(h[12:])
-		if r.oldMinor && caplen > wire {
-			caplen, wire = wire, caplen
-		}
+		caplen, wire := r.lengths(h)
 		m := 0
 		for _, bad := range []bool{r.u32(h[4:]) >= fracLimitMicro, caplen > maxRecordLen, wire > 128<<20, caplen > r.snaplen, caplen > wire} {
 			if bad {
@@ -187,6 +184,16 @@ func (r *pcapReader) tryVariant(hdrLen int) int {
 		}
 	}
 	return 0
+}
+
+// lengths returns a record header's captured and wire lengths (swapped
+// back for files of version 2.0–2.2 that wrote them the other way round).
+func (r *pcapReader) lengths(h []byte) (caplen, wire uint32) {
+	caplen, wire = r.u32(h[8:]), r.u32(h[12:])
+	if r.oldMinor && caplen > wire {
+		caplen, wire = wire, caplen
+	}
+	return caplen, wire
 }
 
 // setCapture sets p's capture fields from a record header. Decode resets
@@ -221,10 +228,7 @@ func (r *pcapReader) Next(p *Packet) error {
 	if !ok {
 		return r.finish(false, len(h), "a record header")
 	}
-	caplen, wire := r.u32(h[8:]), r.u32(h[12:])
-	if r.oldMinor && caplen > wire {
-		caplen, wire = wire, caplen
-	}
+	caplen, wire := r.lengths(h)
 	if caplen > r.limit {
 		return r.malformedTail(off, fmt.Sprintf("record header claims %d captured bytes (%s %d)",
 			caplen, pcapMaxRecordNote, r.snaplen))
