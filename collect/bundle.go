@@ -58,9 +58,9 @@ func (w *jsonlWriter) close() error {
 // Socket and Process may be called from one goroutine while another
 // flushes.
 type records struct {
-	mu                           sync.Mutex
-	sockets, processes, counters *jsonlWriter
-	nSockets, nProcesses         int64
+	mu                                sync.Mutex
+	sockets, processes, counters, nat *jsonlWriter
+	nSockets, nProcesses, nNAT        int64
 }
 
 func openRecords(dir string) (*records, error) {
@@ -73,6 +73,9 @@ func openRecords(dir string) (*records, error) {
 		return nil, fmt.Errorf("create bundle: %w", err)
 	}
 	if r.counters, err = createJSONL(filepath.Join(dir, ingest.CountersFile)); err != nil {
+		return nil, fmt.Errorf("create bundle: %w", err)
+	}
+	if r.nat, err = createJSONL(filepath.Join(dir, ingest.ConntrackFile)); err != nil {
 		return nil, fmt.Errorf("create bundle: %w", err)
 	}
 	return r, nil
@@ -94,6 +97,14 @@ func (r *records) Process(p ingest.ProcessInfo) error {
 	return r.processes.write(p)
 }
 
+// natRecord writes one conntrack.jsonl line.
+func (r *records) natRecord(n ingest.NATRecord) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nNAT++
+	return r.nat.write(n)
+}
+
 func (r *records) counter(c ingest.CounterSample) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -104,14 +115,14 @@ func (r *records) counter(c ingest.CounterSample) error {
 func (r *records) flush() (int64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	err := errors.Join(r.sockets.flush(), r.processes.flush(), r.counters.flush())
-	return r.sockets.n + r.processes.n + r.counters.n, err
+	err := errors.Join(r.sockets.flush(), r.processes.flush(), r.counters.flush(), r.nat.flush())
+	return r.sockets.n + r.processes.n + r.counters.n + r.nat.n, err
 }
 
 func (r *records) close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return errors.Join(r.sockets.close(), r.processes.close(), r.counters.close())
+	return errors.Join(r.sockets.close(), r.processes.close(), r.counters.close(), r.nat.close())
 }
 
 // errMaxSize says the bundle cannot stay under --max-size even after

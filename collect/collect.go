@@ -462,6 +462,15 @@ func (s *session) run(ctx context.Context, pifs []PcapngIface) (*Result, error) 
 			halt("error: sockets: "+err.Error(), fmt.Errorf("socket observer: %w", err))
 		}
 	}()
+	natDone := make(chan struct{})
+	var (
+		natPolls int
+		natNote  string
+	)
+	go func() {
+		defer close(natDone)
+		natPolls, natNote = watchNAT(sctx, s.rec)
+	}()
 
 	var deadline <-chan time.Time
 	if s.opts.Duration > 0 {
@@ -491,6 +500,14 @@ loop:
 	wg.Wait()
 	scancel()
 	<-sockDone
+	<-natDone
+	s.m.Collector.NATPolls = natPolls
+	s.rec.mu.Lock()
+	s.m.Collector.NATRecords = s.rec.nNAT
+	s.rec.mu.Unlock()
+	if natNote != "" {
+		s.m.Notes = append(s.m.Notes, natNote)
+	}
 	end := time.Now()
 	for _, c := range s.caps {
 		st := c.readStats()

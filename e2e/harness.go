@@ -97,11 +97,7 @@ func NewTopology(t testing.TB) *Topology {
 		{"-n", tp.Local, "link", "set", tp.LocalIf, "up"},
 		{"-n", tp.Peer, "link", "set", tp.PeerIf, "up"},
 	}
-	for _, s := range steps {
-		if out, err := exec.Command("ip", s...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(s, " "), err, out)
-		}
-	}
+	RunIP(t, steps...)
 	for _, c := range []struct{ ns, dst, dev string }{{tp.Local, PeerIP.String(), tp.LocalIf}, {tp.Peer, LocalIP.String(), tp.PeerIf}} {
 		out, err := exec.Command("ip", "-n", c.ns, "route", "get", c.dst).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "dev "+c.dev) {
@@ -109,6 +105,17 @@ func NewTopology(t testing.TB) *Topology {
 		}
 	}
 	return tp
+}
+
+// RunIP runs `ip` with each argument list in turn, failing the test on the
+// first error.
+func RunIP(t testing.TB, steps ...[]string) {
+	t.Helper()
+	for _, s := range steps {
+		if out, err := exec.Command("ip", s...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(s, " "), err, out)
+		}
+	}
 }
 
 // Destroy kills the processes left in both namespaces and deletes them

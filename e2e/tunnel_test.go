@@ -31,15 +31,10 @@ func TestTunnelAttribution(t *testing.T) {
 		ns, dev            string
 		local, remote, ovl netip.Addr
 	}{{tp.Local, tp.LocalIf, LocalIP, PeerIP, localOverlay}, {tp.Peer, tp.PeerIf, PeerIP, LocalIP, peerOverlay}} {
-		for _, s := range [][]string{
-			{"-n", c.ns, "link", "add", "fbvx", "type", "vxlan", "id", "42", "local", c.local.String(), "remote", c.remote.String(), "dstport", "4789", "dev", c.dev},
-			{"-n", c.ns, "addr", "add", c.ovl.String() + "/24", "dev", "fbvx"},
-			{"-n", c.ns, "link", "set", "fbvx", "up"},
-		} {
-			if out, err := exec.Command("ip", s...).CombinedOutput(); err != nil {
-				t.Fatalf("ip %s: %v: %s", strings.Join(s, " "), err, out)
-			}
-		}
+		RunIP(t,
+			[]string{"-n", c.ns, "link", "add", "fbvx", "type", "vxlan", "id", "42", "local", c.local.String(), "remote", c.remote.String(), "dstport", "4789", "dev", c.dev},
+			[]string{"-n", c.ns, "addr", "add", c.ovl.String() + "/24", "dev", "fbvx"},
+			[]string{"-n", c.ns, "link", "set", "fbvx", "up"})
 	}
 	if out, err := exec.Command("ip", "-n", tp.Local, "route", "get", peerOverlay.String()).CombinedOutput(); err != nil || !strings.Contains(string(out), "dev fbvx") {
 		t.Fatalf("route to %s does not use the VXLAN: %v: %s", peerOverlay, err, out)

@@ -13,6 +13,7 @@ const (
 	SocketsFile   = "sockets.jsonl"   // SocketRecord per line
 	ProcessesFile = "processes.jsonl" // ProcessInfo per line
 	CountersFile  = "counters.jsonl"  // CounterSample per line
+	ConntrackFile = "conntrack.jsonl" // NATRecord per line (optional: only where the kernel translates)
 )
 
 // Manifest is manifest.json: what was captured, where, when and how well.
@@ -108,6 +109,10 @@ type CollectorUsage struct {
 	FullWalks  int     `json:"full_walks"`
 	Events     int64   `json:"events"`
 	EventsLost int64   `json:"events_lost"`
+	// NATRecords is the number of conntrack.jsonl lines (translated
+	// connections); NATPolls how often the conntrack table was read.
+	NATRecords int64 `json:"nat_records"`
+	NATPolls   int   `json:"nat_polls"`
 }
 
 // NetnsInfo is one network namespace the collector observed.
@@ -203,6 +208,25 @@ type CounterSample struct {
 	T     int64  `json:"t"`
 	Iface string `json:"iface"`
 	IfaceCounters
+}
+
+// NATRecord is one line of conntrack.jsonl: a connection the host's kernel
+// translates (source NAT or masquerade for a container or VM behind it,
+// destination NAT for a published port), from the conntrack table, written
+// when the collector first sees it. The original tuple is the packet as its
+// sender sent it, the reply tuple the answer as it comes back; a NAT'ed
+// flow is captured with the original tuple on the inner side (a container's
+// veth or bridge) and with the reverse of the reply tuple on the uplink.
+// Endpoints are written as in sockets.jsonl ("ip:port", "[v6]:port").
+type NATRecord struct {
+	T        int64  `json:"t"` // first seen (Unix ns)
+	Proto    uint8  `json:"proto"`
+	OrigSrc  string `json:"orig_src"`
+	OrigDst  string `json:"orig_dst"`
+	ReplySrc string `json:"reply_src"`
+	ReplyDst string `json:"reply_dst"`
+	// Zone is the conntrack zone (0 on most hosts).
+	Zone uint16 `json:"zone,omitempty"`
 }
 
 // SocketFormat names where a socket observation came from.

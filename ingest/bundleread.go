@@ -48,6 +48,9 @@ type Bundle struct {
 	Processes map[ProcKey]ProcessInfo
 	// Counters are counters.jsonl in file order.
 	Counters []CounterSample
+	// NAT are conntrack.jsonl's translated connections in file order (none
+	// when the host translated nothing or the file is absent).
+	NAT []NATRecord
 	// Diagnostics: missing files, unparseable lines (with line numbers),
 	// files the manifest lists that are absent or of another size.
 	Diagnostics []Diagnostic
@@ -230,7 +233,7 @@ func (b *Bundle) readDir(dir string) error {
 			}
 		}
 	}
-	for _, name := range []string{SocketsFile, ProcessesFile, CountersFile} {
+	for _, name := range []string{SocketsFile, ProcessesFile, CountersFile, ConntrackFile} {
 		f, err := os.Open(filepath.Join(dir, name))
 		if err != nil {
 			continue
@@ -297,7 +300,7 @@ func (b *Bundle) readTar(p string) error {
 			if err := b.extract(name, tr); err != nil {
 				return fmt.Errorf("open bundle %s: extract %s: %w", p, name, err)
 			}
-		case name == SocketsFile || name == ProcessesFile || name == CountersFile:
+		case name == SocketsFile || name == ProcessesFile || name == CountersFile || name == ConntrackFile:
 			b.readMember(name, tr)
 		}
 	}
@@ -404,6 +407,20 @@ func (b *Bundle) readMember(name string, r io.Reader) {
 				return err
 			}
 			b.Counters = append(b.Counters, c)
+			return nil
+		})...)
+	case ConntrackFile:
+		b.Diagnostics = append(b.Diagnostics, readJSONL(r, name, func(line []byte) error {
+			var n NATRecord
+			if err := json.Unmarshal(line, &n); err != nil {
+				return err
+			}
+			for _, e := range []string{n.OrigSrc, n.OrigDst, n.ReplySrc, n.ReplyDst} {
+				if _, err := ParseEndpoint(e); err != nil {
+					return err
+				}
+			}
+			b.NAT = append(b.NAT, n)
 			return nil
 		})...)
 	}

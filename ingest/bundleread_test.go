@@ -61,6 +61,11 @@ const testCounters = `{"t":1,"iface":"veth0","rx_bytes":10,"tx_bytes":20}
 {"t":2,"iface":"veth0","rx_bytes":11,"tx_bytes":22}
 `
 
+// testConntrack: a masqueraded connection, then a line with a bad endpoint.
+const testConntrack = `{"t":5,"proto":6,"orig_src":"203.0.113.2:40000","orig_dst":"198.51.100.2:443","reply_src":"198.51.100.2:443","reply_dst":"198.51.100.1:61000"}
+{"t":6,"proto":6,"orig_src":"203.0.113.2","orig_dst":"198.51.100.2:443","reply_src":"198.51.100.2:443","reply_dst":"198.51.100.1:61001"}
+`
+
 func writeTestBundle(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -69,6 +74,7 @@ func writeTestBundle(t *testing.T) string {
 		SocketsFile:         []byte(testSockets),
 		ProcessesFile:       []byte(testProcesses),
 		CountersFile:        []byte(testCounters),
+		ConntrackFile:       []byte(testConntrack),
 		"capture/0001.pcap": tinyPcap(),
 		"capture/notes.txt": []byte("not a capture"),
 	}
@@ -152,12 +158,16 @@ func TestOpenBundle(t *testing.T) {
 			if len(b.Counters) != 2 {
 				t.Errorf("counters = %+v", b.Counters)
 			}
+			if len(b.NAT) != 1 || b.NAT[0].ReplyDst != "198.51.100.1:61000" || b.NAT[0].T != 5 {
+				t.Errorf("NAT = %+v", b.NAT)
+			}
 			want := map[string]bool{
 				"sockets.jsonl/line 3/malformed":   true, // not json
 				"sockets.jsonl/line 6/truncated":   true, // cut last line
 				"processes.jsonl/line 3/malformed": true, // unterminated object, but newline-terminated
 				"capture/0002.pcap//skipped":       true, // in manifest, missing
 				"sockets.jsonl//malformed":         true, // size differs from manifest
+				"conntrack.jsonl/line 2/malformed": true, // endpoint without a port
 			}
 			got := map[string]bool{}
 			for _, d := range b.Diagnostics {

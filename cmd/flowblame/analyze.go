@@ -310,6 +310,11 @@ func openInputs(o analyzeOptions) (*analysisInput, error) {
 	default:
 		in.attr = chain
 	}
+	if in.bundle != nil {
+		// Containers and VMs behind the host's NAT: their uplink flows are
+		// attributed through the conntrack translation.
+		in.attr = analyze.WithNAT(in.attr, analyze.NewNATIndex(in.bundle.NAT))
+	}
 	return in, nil
 }
 

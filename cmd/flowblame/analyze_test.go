@@ -23,7 +23,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in fixtures/golden")
 
-var bundles = []string{"webserver", "miner", "floodbot", "exfil", "masquerade", "cloudagent"}
+var bundles = []string{"webserver", "miner", "floodbot", "exfil", "masquerade", "cloudagent", "container"}
 
 // scrub removes what cannot be deterministic across builds (the tool
 // version), in one place.
@@ -84,6 +84,8 @@ func TestVerdicts(t *testing.T) {
 		"exfil":      "**Verdict (medium):** possible exfiltration: python3[5150]",
 		"masquerade": "**Verdict (high):** suspicious process: [kworker/0:2][6666]",
 		"cloudagent": "**Verdict (medium):** YDService[888]",
+		// Masqueraded on the uplink: found through conntrack (method nat).
+		"container": "**Verdict (critical):** crypto mining: xmrig[27001]",
 	}
 	for _, b := range bundles {
 		out, _, err := runArgs(t, "analyze", "-f", "md", filepath.Join("..", "..", "fixtures", "bundles", b))

@@ -1,0 +1,138 @@
+package analyze
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+
+	"github.com/flowblame/flowblame/ingest"
+)
+
+// MethodNAT: the flow is a NAT translation recorded in the host's conntrack
+// table (a container's or VM's traffic masqueraded on the uplink, or a
+// published port forwarded to it); the socket of the untranslated tuple
+// owns it. The confidence is that of the socket match.
+const MethodNAT Method = "nat"
+
+// natKey is a flow as captured on the translated side: the host's end and
+// the remote end.
+type natKey struct {
+	proto         uint8
+	local, remote netip.AddrPort
+}
+
+// natEnt is one translation: from T on, natKey stands for the socket tuple
+// (local, remote) on the other side of the NAT.
+type natEnt struct {
+	t             int64
+	local, remote netip.AddrPort
+}
+
+// NATIndex maps flows captured on the translated side of a NAT to the
+// tuple of the socket behind it, from conntrack records
+// (ingest.NATRecord).
+type NATIndex struct {
+	m map[natKey][]natEnt // by time
+}
+
+// NewNATIndex indexes the translated connections of recs. For source NAT
+// (masquerade) the uplink flow is the reverse of the reply tuple and the
+// socket is the original source; for destination NAT (a published port)
+// the host end is the original destination and the socket is the reply
+// source. Records that translate nothing, or do not parse, are ignored.
+func NewNATIndex(recs []ingest.NATRecord) *NATIndex {
+	x := &NATIndex{m: map[natKey][]natEnt{}}
+	for _, r := range recs {
+		os, err1 := ingest.ParseEndpoint(r.OrigSrc)
+		od, err2 := ingest.ParseEndpoint(r.OrigDst)
+		rs, err3 := ingest.ParseEndpoint(r.ReplySrc)
+		rd, err4 := ingest.ParseEndpoint(r.ReplyDst)
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+			continue
+		}
+		os, od, rs, rd = unmapPort(os), unmapPort(od), unmapPort(rs), unmapPort(rd)
+		if os == rd && od == rs {
+			continue // not translated
+		}
+		// Source side: the uplink carries reply.dst ↔ reply.src; the socket
+		// is the original sender's.
+		if rd != os {
+			x.add(natKey{r.Proto, rd, rs}, natEnt{r.T, os, od})
+		}
+		// Destination side: the host end is orig.dst, the peer orig.src; the
+		// socket is the one that answers (reply.src).
+		if rs != od {
+			x.add(natKey{r.Proto, od, os}, natEnt{r.T, rs, rd})
+		}
+	}
+	for k, es := range x.m {
+		slices.SortStableFunc(es, func(a, b natEnt) int { return cmp.Compare(a.t, b.t) })
+		x.m[k] = es
+	}
+	return x
+}
+
+func (x *NATIndex) add(k natKey, e natEnt) {
+	if es := x.m[k]; len(es) > 0 && es[len(es)-1] == e {
+		return
+	}
+	x.m[k] = append(x.m[k], e)
+}
+
+// Len returns the number of translated flow tuples indexed.
+func (x *NATIndex) Len() int { return len(x.m) }
+
+// natSlack is how long before the record a translation is taken to hold:
+// the collector polls conntrack every few seconds, so a connection is first
+// recorded some time after its first packet.
+const natSlack = int64(30e9)
+
+// lookup returns the untranslated tuple of a flow at ts: the latest
+// translation recorded no later than ts+natSlack, else the earliest.
+func (x *NATIndex) lookup(proto uint8, local, remote netip.AddrPort, ts int64) (natEnt, bool) {
+	es := x.m[natKey{proto, unmapPort(local), unmapPort(remote)}]
+	if len(es) == 0 {
+		return natEnt{}, false
+	}
+	i, _ := slices.BinarySearchFunc(es, ts+natSlack+1, func(e natEnt, t int64) int { return cmp.Compare(e.t, t) })
+	if i == 0 {
+		return es[0], true
+	}
+	return es[i-1], true
+}
+
+// natAttributor asks its inner Attributor about the untranslated tuple when
+// the captured tuple itself has no owner.
+type natAttributor struct {
+	inner Attributor
+	nat   *NATIndex
+}
+
+// WithNAT returns an Attributor that answers like a, except that a flow a
+// cannot attribute and that x knows as a NAT translation is attributed
+// through the socket of its untranslated tuple (MethodNAT). With an empty
+// index it returns a itself.
+func WithNAT(a Attributor, x *NATIndex) Attributor {
+	if a == nil || x == nil || x.Len() == 0 {
+		return a
+	}
+	return &natAttributor{inner: a, nat: x}
+}
+
+// Attribute implements Attributor.
+func (n *natAttributor) Attribute(proto uint8, local, remote netip.AddrPort, ts int64) (Attribution, int64, int64) {
+	a, from, until := n.inner.Attribute(proto, local, remote, ts)
+	if a.Attributed() {
+		return a, from, until
+	}
+	e, ok := n.nat.lookup(proto, local, remote, ts)
+	if !ok {
+		return a, from, until
+	}
+	b, bf, bu := n.inner.Attribute(proto, e.local, e.remote, ts)
+	if !b.Attributed() {
+		return a, from, until
+	}
+	b.Method = MethodNAT
+	return b, bf, bu
+}

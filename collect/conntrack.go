@@ -1,0 +1,126 @@
+package collect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/flowblame/flowblame/ingest"
+	"github.com/ti-mo/conntrack"
+)
+
+// NAT recording.
+//
+// On a host that runs containers or VMs behind NAT (Docker's masquerade, a
+// libvirt network, a published port), the same connection is captured twice:
+// with the container's own addresses on its veth or bridge, and translated
+// to the host's address on the uplink, where no socket has that tuple. The
+// kernel's conntrack table holds both tuples of every translated
+// connection; the collector records them (conntrack.jsonl) so that analysis
+// can charge the uplink flow to the container's process (analyze.WithNAT).
+//
+// The table is only read, never enabled: conntrack changes firewall
+// behaviour and costs per-packet work (spec/collector.md), so when the
+// module is not loaded (/proc/sys/net/netfilter absent) nothing is done, and
+// where it is loaded but nothing uses it the table is empty. It is read
+// every natPollEvery: conntrack keeps a TCP entry at least 10 s after the
+// close (120 s in TIME_WAIT) and a UDP one 30 s after the last packet, so a
+// poll every 5 s sees every translated connection.
+
+// natPollEvery is the conntrack polling period.
+const natPollEvery = 5 * time.Second
+
+// conntrackCount is the file whose presence says the conntrack module is
+// loaded in this network namespace.
+var conntrackCount = "/proc/sys/net/netfilter/nf_conntrack_count"
+
+// natKey identifies one translated connection between polls.
+type natSeenKey struct {
+	proto          uint8
+	zone           uint16
+	os, od, rs, rd netip.AddrPort
+}
+
+// natRecordOf returns the record of a conntrack entry and whether the
+// kernel translates it (its reply tuple is not the reverse of the original).
+func natRecordOf(f *conntrack.Flow, t int64) (ingest.NATRecord, natSeenKey, bool) {
+	o, r := f.TupleOrig, f.TupleReply
+	k := natSeenKey{
+		proto: o.Proto.Protocol, zone: f.Zone,
+		os: netip.AddrPortFrom(o.IP.SourceAddress, o.Proto.SourcePort),
+		od: netip.AddrPortFrom(o.IP.DestinationAddress, o.Proto.DestinationPort),
+		rs: netip.AddrPortFrom(r.IP.SourceAddress, r.Proto.SourcePort),
+		rd: netip.AddrPortFrom(r.IP.DestinationAddress, r.Proto.DestinationPort),
+	}
+	if !k.os.Addr().IsValid() || !k.rs.Addr().IsValid() || (k.os == k.rd && k.od == k.rs) {
+		return ingest.NATRecord{}, k, false
+	}
+	return ingest.NATRecord{T: t, Proto: k.proto, Zone: k.zone,
+		OrigSrc: k.os.String(), OrigDst: k.od.String(), ReplySrc: k.rs.String(), ReplyDst: k.rd.String()}, k, true
+}
+
+// watchNAT records the translated connections of this network namespace's
+// conntrack table into rec every natPollEvery until ctx ends (and once
+// more then). It returns the number of polls and a note for the manifest
+// when conntrack is loaded but could not be read.
+func watchNAT(ctx context.Context, rec *records) (polls int, note string) {
+	if _, err := os.Stat(conntrackCount); err != nil {
+		return 0, "" // not loaded: nothing on this host translates
+	}
+	c, err := conntrack.Dial(nil)
+	if err != nil {
+		return 0, "conntrack: " + err.Error() + ": NAT translations not recorded"
+	}
+	defer c.Close()
+	seen := map[natSeenKey]struct{}{}
+	poll := func() error {
+		flows, err := c.Dump(nil)
+		if err != nil {
+			return err
+		}
+		polls++
+		t := time.Now().UnixNano()
+		now := make(map[natSeenKey]struct{}, len(seen))
+		for i := range flows {
+			r, k, ok := natRecordOf(&flows[i], t)
+			if !ok {
+				continue
+			}
+			now[k] = struct{}{}
+			if _, old := seen[k]; old {
+				continue
+			}
+			if err := rec.natRecord(r); err != nil {
+				return err
+			}
+		}
+		seen = now // forget what the kernel forgot: memory stays bounded by the table
+		return nil
+	}
+	tick := time.NewTicker(natPollEvery)
+	defer tick.Stop()
+	var errs []error
+	for {
+		if err := poll(); err != nil {
+			errs = append(errs, err)
+			if len(errs) >= 3 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if err := poll(); err != nil {
+				errs = append(errs, err)
+			}
+			if len(errs) > 0 {
+				note = fmt.Sprintf("conntrack: %d of %d reads failed: %v", len(errs), polls+len(errs), errors.Join(errs...))
+			}
+			return polls, note
+		case <-tick.C:
+		}
+	}
+	return polls, fmt.Sprintf("conntrack: reading stopped after %d failures: %v", len(errs), errors.Join(errs...))
+}
