@@ -50,6 +50,12 @@ type Options struct {
 	// only when a packet falls outside the validity range of its previous
 	// answer, always from one goroutine.
 	Attributor Attributor
+	// NAT, when set, holds the host's NAT translations (a bundle's
+	// conntrack records, see WithNAT): a connection captured both
+	// untranslated (a container's veth or bridge) and translated (the
+	// uplink) is then reported as counted twice, like a flow seen on two
+	// interfaces.
+	NAT *NATIndex
 	// Serial disables the reader/aggregator pipeline (one goroutine does
 	// everything). The result is identical; the pipeline is faster on more
 	// than one core.
@@ -239,7 +245,13 @@ func Analyze(ctx context.Context, src ingest.PacketSource, opts Options) (*Resul
 	} else {
 		err = e.runPipelined(ctx, src)
 	}
-	return e.result(src), err
+	r := e.result(src)
+	if opts.NAT != nil {
+		if d, ok := natDuplicates(r, opts.NAT); ok {
+			r.Diagnostics = append(r.Diagnostics, d)
+		}
+	}
+	return r, err
 }
 
 // SortBy orders traffic rows, like iftop -o.

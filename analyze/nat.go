@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"slices"
 
@@ -135,4 +136,50 @@ func (n *natAttributor) Attribute(proto uint8, local, remote netip.AddrPort, ts 
 	}
 	b.Method = MethodNAT
 	return b, bf, bu
+}
+
+// natDuplicates finds the flows of r that are NAT translations of another
+// flow of r captured on a different interface: one connection seen on a
+// container's veth or bridge and again, translated, on the uplink. Its
+// packets are in both flows (and the totals); the diagnostic says how many.
+func natDuplicates(r *Result, x *NATIndex) (ingest.Diagnostic, bool) {
+	type ukey struct {
+		proto uint8
+		a, b  netip.AddrPort
+	}
+	norm := func(proto uint8, a, b netip.AddrPort) ukey {
+		a, b = unmapPort(a), unmapPort(b)
+		if a.Compare(b) > 0 {
+			a, b = b, a
+		}
+		return ukey{proto, a, b}
+	}
+	byKey := make(map[ukey]int, len(r.Flows))
+	for i := range r.Flows {
+		k := &r.Flows[i].Key
+		byKey[norm(k.Proto, k.A, k.B)] = i
+	}
+	var flows, packets, bytes int64
+	for i := range r.Flows {
+		f := &r.Flows[i]
+		for _, ends := range [2][2]netip.AddrPort{{f.Key.A, f.Key.B}, {f.Key.B, f.Key.A}} {
+			e, ok := x.lookup(f.Key.Proto, ends[0], ends[1], f.Traffic.First)
+			if !ok {
+				continue
+			}
+			if j, ok := byKey[norm(f.Key.Proto, e.local, e.remote)]; ok && j != i && r.Flows[j].Iface != f.Iface {
+				flows++
+				packets += f.Traffic.Out.Packets + f.Traffic.In.Packets
+				bytes += f.Traffic.Out.Wire + f.Traffic.In.Wire
+				break
+			}
+		}
+	}
+	if flows == 0 {
+		return ingest.Diagnostic{}, false
+	}
+	return ingest.Diagnostic{Kind: ingest.DiagInfo, Where: "interfaces", Offset: -1, Count: packets, Bytes: bytes,
+		Msg: fmt.Sprintf("%d NAT-translated flows were also captured untranslated on another interface (a container's veth "+
+			"or bridge and the uplink): their %d packets (%d bytes) are counted on both; --interface NAME counts one interface",
+			flows, packets, bytes)}, true
 }

@@ -1,7 +1,9 @@
 package analyze
 
 import (
+	"context"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/flowblame/flowblame/ingest"
@@ -89,5 +91,45 @@ func TestAnalyzeNAT(t *testing.T) {
 	}
 	if len(r.Coverage.ByMethod) != 1 || r.Coverage.ByMethod[0].Method != MethodNAT || r.Coverage.TX != 1 {
 		t.Errorf("coverage = %+v", r.Coverage)
+	}
+}
+
+// TestNATDuplicates: one masqueraded connection captured on the container's
+// veth (untranslated) and on the uplink (translated) is reported as counted
+// twice; without the translations it is not recognised.
+func TestNATDuplicates(t *testing.T) {
+	var pkts []ingest.Packet
+	for i := range 4 {
+		p := pkt(int64(i)*100, ingest.ProtoTCP, "203.0.113.2:40000", "198.51.100.2:443", 1000)
+		pkts = append(pkts, p)
+		q := pkt(int64(i)*100+1, ingest.ProtoTCP, "198.51.100.1:61000", "198.51.100.2:443", 1000)
+		q.Iface = 1
+		pkts = append(pkts, q)
+	}
+	x := NewNATIndex([]ingest.NATRecord{{T: t0, Proto: ingest.ProtoTCP, OrigSrc: "203.0.113.2:40000", OrigDst: "198.51.100.2:443",
+		ReplySrc: "198.51.100.2:443", ReplyDst: "198.51.100.1:61000"}})
+	ifs := []ingest.Interface{{Name: "veth0"}, {Name: "eth0"}}
+	opts := Options{Local: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/32")}, NAT: x}
+	for _, withNAT := range []bool{true, false} {
+		o := opts
+		if !withNAT {
+			o.NAT = nil
+		}
+		r, err := Analyze(context.Background(), &memSource{pkts: pkts, ifs: ifs}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found []string
+		for _, d := range r.Diagnostics {
+			if strings.Contains(d.Msg, "NAT-translated") {
+				found = append(found, d.Msg)
+				if d.Count != 4 || d.Bytes != 4000 {
+					t.Errorf("diagnostic counts %d packets, %d bytes; want 4, 4000", d.Count, d.Bytes)
+				}
+			}
+		}
+		if (len(found) == 1) != withNAT {
+			t.Errorf("with NAT %v: diagnostics %q", withNAT, found)
+		}
 	}
 }

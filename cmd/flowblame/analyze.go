@@ -160,6 +160,7 @@ type analysisInput struct {
 	local   []netip.Prefix
 	macs    [][6]byte
 	attr    analyze.Attributor
+	nat     *analyze.NATIndex // the bundle's NAT translations, nil without
 	procs   map[ingest.ProcKey]ingest.ProcessInfo
 	diags   []ingest.Diagnostic
 	sources []string
@@ -310,10 +311,11 @@ func openInputs(o analyzeOptions) (*analysisInput, error) {
 	default:
 		in.attr = chain
 	}
-	if in.bundle != nil {
+	if in.bundle != nil && len(in.bundle.NAT) > 0 {
 		// Containers and VMs behind the host's NAT: their uplink flows are
 		// attributed through the conntrack translation.
-		in.attr = analyze.WithNAT(in.attr, analyze.NewNATIndex(in.bundle.NAT))
+		in.nat = analyze.NewNATIndex(in.bundle.NAT)
+		in.attr = analyze.WithNAT(in.attr, in.nat)
 	}
 	return in, nil
 }
@@ -429,7 +431,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 		db, err := geoip.Open(geoip.Options{CountryDB: o.GeoDB, ASNDB: o.ASNDB})
 		geoc <- geoOpened{db, err}
 	}()
-	aopts := analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr, Interfaces: o.Ifaces}
+	aopts := analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr, NAT: in.nat, Interfaces: o.Ifaces}
 	if in.bundle != nil && len(o.Ifaces) > 0 {
 		have := in.bundle.Manifest.Capture.Interfaces
 		for _, n := range o.Ifaces {
