@@ -334,8 +334,8 @@ func (c *findCtx) mining() {
 			fl := &c.r.Flows[i]
 			if pk != (ingest.ProcKey{}) && ownerOf(fl).Proc == pk {
 				d := time.Duration(fl.Traffic.Last - fl.Traffic.First).Round(time.Second)
-				f.Evidence = append(f.Evidence, fmt.Sprintf("flow %s → %s (%s): %s out, %s in over %s, long-lived and steady",
-					fl.Key.A, fl.Key.B, c.where(fl.Key.B.Addr()), human(fl.Traffic.Out.Wire), human(fl.Traffic.In.Wire), d))
+				f.Evidence = append(f.Evidence, fmt.Sprintf("flow %s → %s (%s)%s: %s out, %s in over %s, long-lived and steady",
+					fl.Key.A, fl.Key.B, c.where(fl.Key.B.Addr()), natNote(fl), human(fl.Traffic.Out.Wire), human(fl.Traffic.In.Wire), d))
 			}
 		}
 		c.add(f)
@@ -368,8 +368,8 @@ func (c *findCtx) mining() {
 			Summary: fmt.Sprintf("possible crypto mining: %s keeps long-lived, low-rate connections to mining-pool port(s)", who)}
 		for _, fl := range fls {
 			f.Flows = append(f.Flows, fl.Key)
-			f.Evidence = append(f.Evidence, fmt.Sprintf("%s → %s (%s) port %d for %s, %s total",
-				fl.Key.A, fl.Key.B.Addr(), c.where(fl.Key.B.Addr()), fl.Key.B.Port(), time.Duration(fl.Traffic.Last-fl.Traffic.First).Round(time.Second), human(fl.Traffic.Out.Wire+fl.Traffic.In.Wire)))
+			f.Evidence = append(f.Evidence, fmt.Sprintf("%s → %s (%s)%s port %d for %s, %s total",
+				fl.Key.A, fl.Key.B.Addr(), c.where(fl.Key.B.Addr()), natNote(&fl), fl.Key.B.Port(), time.Duration(fl.Traffic.Last-fl.Traffic.First).Round(time.Second), human(fl.Traffic.Out.Wire+fl.Traffic.In.Wire)))
 		}
 		c.add(f)
 	}
@@ -810,4 +810,13 @@ func sortedAddrs[V any](m map[netip.Addr]V) []netip.Addr {
 	}
 	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
 	return out
+}
+
+// natNote says where a NAT-translated flow comes from (" NAT'ed from
+// 172.17.0.2:45678"), or nothing.
+func natNote(fl *Flow) string {
+	if fl.Untranslated == nil {
+		return ""
+	}
+	return " NAT'ed from " + fl.Untranslated.A.String()
 }

@@ -183,3 +183,16 @@ func natDuplicates(r *Result, x *NATIndex) (ingest.Diagnostic, bool) {
 			"or bridge and the uplink): their %d packets (%d bytes) are counted on both; --interface NAME counts one interface",
 			flows, packets, bytes)}, true
 }
+
+// untranslate sets Flow.Untranslated for the flows of r that are NAT
+// translations (the host's end is A when oriented; either end otherwise).
+func (x *NATIndex) untranslate(r *Result) {
+	for i := range r.Flows {
+		f := &r.Flows[i]
+		if e, ok := x.lookup(f.Key.Proto, f.Key.A, f.Key.B, f.Traffic.First); ok {
+			f.Untranslated = &FlowKey{Proto: f.Key.Proto, A: e.local, B: e.remote, Oriented: f.Key.Oriented}
+		} else if e, ok := x.lookup(f.Key.Proto, f.Key.B, f.Key.A, f.Traffic.First); ok && !f.Key.Oriented {
+			f.Untranslated = &FlowKey{Proto: f.Key.Proto, A: e.remote, B: e.local}
+		}
+	}
+}

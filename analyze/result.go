@@ -144,6 +144,10 @@ type Flow struct {
 	Iface   int          `json:"iface"`
 	Traffic Traffic      `json:"traffic"`
 	Owners  []OwnerShare `json:"owners,omitempty"`
+	// Untranslated is the connection's tuple on the other side of the
+	// host's NAT (a container's own address and port) when the flow is a
+	// translation the bundle's conntrack records know (Options.NAT).
+	Untranslated *FlowKey `json:"untranslated,omitempty"`
 }
 
 // HostPair is the traffic between two addresses (iftop's default line).

@@ -307,7 +307,10 @@ type ConvRow struct {
 	Last     int64               `json:"last"`
 	Flows    int                 `json:"flows"`
 	Owner    string              `json:"owner,omitempty"` // for 5-tuples: "comm[pid] (method)"
-	Fmt      map[string]string   `json:"-"`
+	// Untranslated is, for a 5-tuple the host's NAT translated, the
+	// container-side endpoint ("172.17.0.2:45678"; analyze.Flow.Untranslated).
+	Untranslated string            `json:"untranslated,omitempty"`
+	Fmt          map[string]string `json:"-"`
 }
 
 // TunnelRow is one flow seen inside a tunnel (analyze.TunnelFlow).
@@ -749,8 +752,12 @@ func buildConversations(d *Document, in Input, opts Options, f formatter, top in
 	r := in.Result
 	rows := r.Rows(opts.Group, opts.Sort, top)
 	owners := map[analyze.FlowKey]string{}
+	untranslated := map[analyze.FlowKey]string{}
 	if opts.Group == analyze.GroupFlow {
 		for _, fl := range r.Flows {
+			if fl.Untranslated != nil {
+				untranslated[fl.Key] = fl.Untranslated.A.String()
+			}
 			if len(fl.Owners) == 0 {
 				continue
 			}
@@ -775,6 +782,7 @@ func buildConversations(d *Document, in Input, opts Options, f formatter, top in
 			c.Proto = ingest.ProtoName(row.Key.Proto)
 			c.A, c.B = row.Key.A.String(), row.Key.B.String()
 			c.Owner = owners[row.Key]
+			c.Untranslated = untranslated[row.Key]
 		case analyze.GroupPair:
 			c.A, c.B = row.Key.A.Addr().String(), row.Key.B.Addr().String()
 		case analyze.GroupRemote:
@@ -793,6 +801,13 @@ func buildConversations(d *Document, in Input, opts Options, f formatter, top in
 			"peak":  f.rate(c.Peak.Rate),
 			"owner": c.Owner,
 			"flows": fmt.Sprint(c.Flows),
+		}
+		if c.Untranslated != "" {
+			if o, ok := strings.CutSuffix(c.Owner, " ("+string(analyze.MethodNAT)+")"); ok {
+				c.Fmt["owner"] = o + " (nat from " + c.Untranslated + ")"
+			} else {
+				c.Fmt["owner"] += " (NAT'ed from " + c.Untranslated + ")"
+			}
 		}
 		if c.Proto != "" {
 			c.Fmt["pair"] = c.Proto + " " + c.Fmt["pair"]
