@@ -133,3 +133,24 @@ func TestNATDuplicates(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNATIndex: any records index without panicking, and a lookup of a
+// recorded uplink tuple finds a translation.
+func FuzzNATIndex(f *testing.F) {
+	f.Add(int64(5), uint8(6), "203.0.113.2:40000", "198.51.100.2:443", "198.51.100.2:443", "198.51.100.1:61000", int64(7))
+	f.Add(int64(0), uint8(17), "[::ffff:203.0.113.2]:1", "[2001:db8::1]:2", "*:53", "0.0.0.0:*", int64(-1))
+	f.Fuzz(func(t *testing.T, ts int64, proto uint8, os, od, rs, rd string, at int64) {
+		x := NewNATIndex([]ingest.NATRecord{{T: ts, Proto: proto, OrigSrc: os, OrigDst: od, ReplySrc: rs, ReplyDst: rd}})
+		a := WithNAT(socketsAt{}, x)
+		p := func(s string) netip.AddrPort { e, _ := ingest.ParseEndpoint(s); return e }
+		a.Attribute(proto, p(rd), p(rs), at)
+		a.Attribute(proto, p(od), p(os), at)
+		if x.Len() > 0 {
+			if _, ok := x.lookup(proto, p(rd), p(rs), at); !ok {
+				if _, ok := x.lookup(proto, p(od), p(os), at); !ok {
+					t.Fatalf("indexed %d tuples but neither side of the record is found", x.Len())
+				}
+			}
+		}
+	})
+}

@@ -342,3 +342,21 @@ func FuzzSocketsJSONL(f *testing.F) {
 		_ = cov.Times()
 	})
 }
+
+// FuzzConntrackJSONL: any conntrack.jsonl yields records whose four
+// endpoints parse, plus diagnostics for the rest; never a panic.
+func FuzzConntrackJSONL(f *testing.F) {
+	f.Add([]byte(testConntrack))
+	f.Add([]byte(`{"t":1,"proto":17,"orig_src":"[2001:db8::2]:5000","orig_dst":"[2001:db8::9]:53","reply_src":"[2001:db8::9]:53","reply_dst":"[2001:db8::1]:62000","zone":3}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b := &Bundle{}
+		b.readMember(ConntrackFile, bytes.NewReader(data))
+		for _, n := range b.NAT {
+			for _, e := range []string{n.OrigSrc, n.OrigDst, n.ReplySrc, n.ReplyDst} {
+				if _, err := ParseEndpoint(e); err != nil {
+					t.Fatalf("record kept with a bad endpoint: %+v", n)
+				}
+			}
+		}
+	})
+}
