@@ -7,16 +7,15 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/flowblame/flowblame/collect/sockwatch"
 	"github.com/flowblame/flowblame/ingest"
-	"github.com/ti-mo/conntrack"
 )
 
 func TestNATRecordOf(t *testing.T) {
-	a := netip.MustParseAddr
+	ap := netip.MustParseAddrPort
 	// A masqueraded connection: the reply comes back to the host's address.
-	f := conntrack.NewFlow(6, 0, a("203.0.113.2"), a("198.51.100.2"), 40000, 443, 120, 0)
-	f.TupleReply.IP.DestinationAddress = a("198.51.100.1")
-	f.TupleReply.Proto.DestinationPort = 61000
+	f := sockwatch.CtEntry{Orig: sockwatch.CtTuple{Proto: 6, Src: ap("203.0.113.2:40000"), Dst: ap("198.51.100.2:443")},
+		Reply: sockwatch.CtTuple{Proto: 6, Src: ap("198.51.100.2:443"), Dst: ap("198.51.100.1:61000")}}
 	r, _, ok := natRecordOf(&f, 7)
 	want := ingest.NATRecord{T: 7, Proto: 6, OrigSrc: "203.0.113.2:40000", OrigDst: "198.51.100.2:443",
 		ReplySrc: "198.51.100.2:443", ReplyDst: "198.51.100.1:61000"}
@@ -24,7 +23,8 @@ func TestNATRecordOf(t *testing.T) {
 		t.Errorf("masqueraded: %+v, %v; want %+v", r, ok, want)
 	}
 	// Untranslated connections are not recorded.
-	g := conntrack.NewFlow(17, 0, a("2001:db8::1"), a("2001:db8::2"), 5353, 53, 30, 0)
+	g := sockwatch.CtEntry{Orig: sockwatch.CtTuple{Proto: 17, Src: ap("[2001:db8::1]:5353"), Dst: ap("[2001:db8::2]:53")},
+		Reply: sockwatch.CtTuple{Proto: 17, Src: ap("[2001:db8::2]:53"), Dst: ap("[2001:db8::1]:5353")}}
 	if r, _, ok := natRecordOf(&g, 7); ok {
 		t.Errorf("untranslated recorded: %+v", r)
 	}

@@ -21,19 +21,77 @@ type diagConn struct {
 
 // openDiag opens a NETLINK_SOCK_DIAG socket in the caller's network namespace.
 func openDiag() (*diagConn, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	fd, err := openNetlink(unix.NETLINK_SOCK_DIAG, "sock_diag")
 	if err != nil {
-		return nil, fmt.Errorf("open sock_diag socket: %w", err)
+		return nil, err
+	}
+	return &diagConn{fd: fd, buf: make([]byte, 256<<10)}, nil
+}
+
+// openNetlink opens and binds a netlink socket of protocol proto (named
+// what in errors) in the caller's network namespace, for dumps.
+func openNetlink(proto int, what string) (int, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return -1, fmt.Errorf("open %s socket: %w", what, err)
 	}
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("bind sock_diag socket: %w", err)
+		return -1, fmt.Errorf("bind %s socket: %w", what, err)
 	}
 	// A dump blocks only while the kernel fills it; the timeout guards
 	// against a lost reply.
 	tv := unix.NsecToTimeval(int64(5 * time.Second))
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	return &diagConn{fd: fd, buf: make([]byte, 256<<10)}, nil
+	return fd, nil
+}
+
+// nlDump sends the dump request req (sequence number seq) on fd and reads
+// the replies into buf until the dump is done, calling fn with the type
+// and payload of each of its messages. A message fn rejects is counted in
+// bad and skipped.
+func nlDump(fd int, buf, req []byte, seq uint32, what string, fn func(typ uint16, p []byte) error) (bad int, err error) {
+	// write/read, not sendto/recvfrom: an unaddressed netlink message goes
+	// to the kernel, and read allocates no source address.
+	if _, err := unix.Write(fd, req); err != nil {
+		return 0, fmt.Errorf("send %s request: %w", what, err)
+	}
+	done := false
+	var perr error
+	handle := func(typ, _ uint16, s uint32, p []byte) error {
+		if s != seq {
+			return nil // stale reply of an earlier, timed-out dump
+		}
+		switch typ {
+		case nlmsgDone:
+			done = true
+		case nlmsgError:
+			if len(p) >= 4 {
+				if e := int32(uint32(p[0]) | uint32(p[1])<<8 | uint32(p[2])<<16 | uint32(p[3])<<24); e != 0 {
+					done = true
+					perr = fmt.Errorf("%s dump: %w", what, unix.Errno(-e))
+				}
+			}
+		default:
+			if fn(typ, p) != nil {
+				bad++
+			}
+		}
+		return nil
+	}
+	for !done {
+		m, err := unix.Read(fd, buf)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return bad, fmt.Errorf("receive %s dump: %w", what, err)
+		}
+		if err := nlMessages(buf[:m], handle); err != nil {
+			return bad + 1, fmt.Errorf("%s dump: %w", what, err)
+		}
+	}
+	return bad, perr
 }
 
 func (c *diagConn) Close() error { return unix.Close(c.fd) }
@@ -58,50 +116,17 @@ var inventoryDumps = [...]dumpSpec{
 func (c *diagConn) dump(d dumpSpec, states uint32, fn func(s *diagSock)) (bad int, err error) {
 	c.seq++
 	n := buildInetDiagReq(c.req[:], d.family, d.proto, states, d.ext, c.seq)
-	// write/read, not sendto/recvfrom: an unaddressed netlink message goes
-	// to the kernel, and read allocates no source address.
-	if _, err := unix.Write(c.fd, c.req[:n]); err != nil {
-		return 0, fmt.Errorf("send sock_diag request: %w", err)
-	}
 	s := &c.sock
-	done := false
-	var perr error
-	handle := func(typ, _ uint16, seq uint32, p []byte) error {
-		if seq != c.seq {
-			return nil // stale reply of an earlier, timed-out dump
+	return nlDump(c.fd, c.buf, c.req[:n], c.seq, "sock_diag", func(typ uint16, p []byte) error {
+		if typ != sockDiagByFam {
+			return nil
 		}
-		switch typ {
-		case nlmsgDone:
-			done = true
-		case nlmsgError:
-			if len(p) >= 4 {
-				if e := int32(uint32(p[0]) | uint32(p[1])<<8 | uint32(p[2])<<16 | uint32(p[3])<<24); e != 0 {
-					done = true
-					perr = fmt.Errorf("sock_diag dump: %w", unix.Errno(-e))
-				}
-			}
-		case sockDiagByFam:
-			if parseInetDiag(p, d.proto, s) != nil {
-				bad++
-				return nil
-			}
-			fn(s)
+		if err := parseInetDiag(p, d.proto, s); err != nil {
+			return err
 		}
+		fn(s)
 		return nil
-	}
-	for !done {
-		m, err := unix.Read(c.fd, c.buf)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			return bad, fmt.Errorf("receive sock_diag dump: %w", err)
-		}
-		if err := nlMessages(c.buf[:m], handle); err != nil {
-			return bad + 1, fmt.Errorf("sock_diag dump: %w", err)
-		}
-	}
-	return bad, perr
+	})
 }
 
 // destroyGroups is the bitmask of the four sock_diag destroy multicast groups
