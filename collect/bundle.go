@@ -201,6 +201,16 @@ func (c *captureSet) closeCurrent(now time.Time) error {
 	return errors.Join(errs...)
 }
 
+// addIface adds an interface (the next interface id) to the current and
+// later capture files. The caller holds c.mu.
+func (c *captureSet) addIface(pi PcapngIface) error {
+	c.ifaces = append(c.ifaces, pi)
+	if c.pw == nil {
+		return nil
+	}
+	return c.pw.addInterface(pi)
+}
+
 // writeLocked writes one frame (time in nanoseconds since the epoch) to
 // the current capture file, rotating it and enforcing MaxSize first. The
 // caller holds c.mu: a capture ring writes a whole block under one lock.

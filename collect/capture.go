@@ -48,6 +48,11 @@ type ifaceCapture struct {
 	snapLen  int  // the interface's snap length (after a VLAN tag is put back)
 	ring     *ring
 	started  int64 // ns; frames stamped earlier were queued before the capture window
+	mi       int   // position of the interface in the manifest
+	// ringBytes is the ring's size; gone is set when the interface
+	// disappears (its capture then ends).
+	ringBytes int
+	gone      atomic.Bool
 
 	mu          sync.Mutex
 	received    uint64 // kernel: frames that passed the filter, incl. dropped
@@ -80,7 +85,7 @@ func (c *ifaceCapture) readStats() PcapngStats {
 func (c *ifaceCapture) run(stop *atomic.Bool, out *captureSet) error {
 	var drainUntil time.Time
 	for {
-		if drainUntil.IsZero() && stop.Load() {
+		if drainUntil.IsZero() && (stop.Load() || c.gone.Load()) {
 			drainUntil = time.Now().Add(drainLimit)
 		}
 		if !drainUntil.IsZero() && time.Now().After(drainUntil) {

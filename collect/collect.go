@@ -128,7 +128,8 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	caps, pifs, err := prepareCaptures(ctx, ifs, sel, o)
+	progs := map[ingest.LinkType][]bpf.RawInstruction{}
+	caps, pifs, err := prepareCaptures(ctx, ifs, sel, o, progs)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +142,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if o.JSONSnapLen > 0 {
 		notes = append(notes, fmt.Sprintf("snaplen %d, but %d bytes of TCP segments whose payload starts with '{' (JSON-RPC such as Stratum)", o.SnapLen, o.JSONSnapLen))
 	}
-	s := &session{opts: o, dir: o.Out, caps: caps}
+	s := &session{opts: o, dir: o.Out, caps: caps, progs: progs, hotplug: hotplug(ifs, o.Interfaces)}
 	s.m = ingest.Manifest{
 		Format:     ingest.BundleFormat,
 		Tool:       o.Tool,
@@ -207,8 +208,9 @@ func sanitize(s string) string {
 // selectInterfaces resolves the interfaces to capture: the named ones (each
 // must exist), or every interface that is up (loopback only with
 // includeLoopback). "any", as tcpdump users type it, means every interface
-// that is up, loopback included (one ring each: interfaces created later
-// are not captured, unlike tcpdump -i any).
+// that is up, loopback included. Without names or with "any", interfaces
+// that come up later are captured too (session.followLinks), as with
+// tcpdump -i any.
 func selectInterfaces(ifs []ingest.IfaceInfo, names []string, includeLoopback bool) ([]string, error) {
 	byName := map[string]ingest.IfaceInfo{}
 	for _, i := range ifs {
@@ -247,58 +249,66 @@ func selectInterfaces(ifs []ingest.IfaceInfo, names []string, includeLoopback bo
 // selected interface. The rings start filling immediately (the filter is
 // attached before the socket is bound); frames stamped before the capture
 // window opens (after the start counters are read) are discarded by run.
-func prepareCaptures(ctx context.Context, ifs []ingest.IfaceInfo, sel []string, o Options) ([]*ifaceCapture, []PcapngIface, error) {
-	progs := map[ingest.LinkType][]bpf.RawInstruction{}
+// progs keeps the compiled filters for interfaces that come up later.
+func prepareCaptures(ctx context.Context, ifs []ingest.IfaceInfo, sel []string, o Options, progs map[ingest.LinkType][]bpf.RawInstruction) ([]*ifaceCapture, []PcapngIface, error) {
 	var caps []*ifaceCapture
 	var pifs []PcapngIface
-	closeAll := func() {
-		for _, c := range caps {
-			c.ring.close()
-		}
-	}
 	blocks := ringBlocks(len(sel))
 	for pos, name := range sel {
-		info := ifs[slices.IndexFunc(ifs, func(i ingest.IfaceInfo) bool { return i.Name == name })]
-		lt, err := linkOf(name)
+		mi := slices.IndexFunc(ifs, func(i ingest.IfaceInfo) bool { return i.Name == name })
+		c, pi, err := openIfaceCapture(ctx, ifs[mi], pos, blocks, o, progs)
 		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		user, ok := progs[lt]
-		if !ok {
-			if user, err = CompileFilter(ctx, o.TCPDump, o.Filter, lt, o.SnapLen); err != nil {
-				closeAll()
-				return nil, nil, err
+			for _, c := range caps {
+				c.ring.close()
 			}
-			progs[lt] = user
-		}
-		lo := slices.Contains(info.Flags, "loopback")
-		prog, err := BuildProgram(user, ProgramSpec{SnapLen: uint32(o.SnapLen), Loopback: lo, Link: lt, JSONSnap: uint32(max(o.JSONSnapLen, 0))})
-		if err != nil {
-			closeAll()
 			return nil, nil, err
 		}
-		rg, err := openRing(name, info.Index, blocks, prog)
-		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		snap := max(o.SnapLen, o.JSONSnapLen)
-		caps = append(caps, &ifaceCapture{pos: pos, name: name, index: info.Index, loopback: lo, ring: rg,
-			ethernet: lt == ingest.LinkEthernet, snapLen: snap, started: time.Now().UnixNano()})
-		pi := PcapngIface{Name: name, Link: lt, SnapLen: uint32(snap), Filter: o.Filter, OS: "Linux",
-			Description: fmt.Sprintf("ifindex %d", info.Index)}
-		if mac, err := net.ParseMAC(info.MAC); err == nil {
-			pi.MAC = mac
-		}
-		for _, a := range info.Addrs {
-			if p, err := netip.ParsePrefix(a); err == nil {
-				pi.Addrs = append(pi.Addrs, p)
-			}
-		}
+		c.mi = mi
+		caps = append(caps, c)
 		pifs = append(pifs, pi)
 	}
 	return caps, pifs, nil
+}
+
+// openIfaceCapture opens the ring of one interface (pcapng interface id
+// pos, blocks 1 MiB blocks), compiling the user filter for its link type
+// once (progs caches it), and describes the interface for the pcapng files.
+func openIfaceCapture(ctx context.Context, info ingest.IfaceInfo, pos, blocks int, o Options, progs map[ingest.LinkType][]bpf.RawInstruction) (*ifaceCapture, PcapngIface, error) {
+	name := info.Name
+	lt, err := linkOf(name)
+	if err != nil {
+		return nil, PcapngIface{}, err
+	}
+	user, ok := progs[lt]
+	if !ok {
+		if user, err = CompileFilter(ctx, o.TCPDump, o.Filter, lt, o.SnapLen); err != nil {
+			return nil, PcapngIface{}, err
+		}
+		progs[lt] = user
+	}
+	lo := slices.Contains(info.Flags, "loopback")
+	prog, err := BuildProgram(user, ProgramSpec{SnapLen: uint32(o.SnapLen), Loopback: lo, Link: lt, JSONSnap: uint32(max(o.JSONSnapLen, 0))})
+	if err != nil {
+		return nil, PcapngIface{}, err
+	}
+	rg, err := openRing(name, info.Index, blocks, prog)
+	if err != nil {
+		return nil, PcapngIface{}, err
+	}
+	snap := max(o.SnapLen, o.JSONSnapLen)
+	c := &ifaceCapture{pos: pos, name: name, index: info.Index, loopback: lo, ring: rg,
+		ethernet: lt == ingest.LinkEthernet, snapLen: snap, started: time.Now().UnixNano(), ringBytes: blocks * ringBlockSize}
+	pi := PcapngIface{Name: name, Link: lt, SnapLen: uint32(snap), Filter: o.Filter, OS: "Linux",
+		Description: fmt.Sprintf("ifindex %d", info.Index)}
+	if mac, err := net.ParseMAC(info.MAC); err == nil {
+		pi.MAC = mac
+	}
+	for _, a := range info.Addrs {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			pi.Addrs = append(pi.Addrs, p)
+		}
+	}
+	return c, pi, nil
 }
 
 // makeBundleDir creates the bundle directory (which must not exist or be
@@ -366,11 +376,20 @@ func lowerPriority() []string {
 type session struct {
 	opts  Options
 	dir   string
-	caps  []*ifaceCapture
+	caps  []*ifaceCapture // by pcapng interface id; appended under cs.mu
 	m     ingest.Manifest
 	rec   *records
 	cs    *captureSet
 	ticks int // seconds elapsed (everySecond calls)
+
+	// Interfaces that come up during the collection (hotplug: the default
+	// selection and "any") are captured too, with these filters, by start.
+	hotplug    bool
+	progs      map[ingest.LinkType][]bpf.RawInstruction
+	start      func(c *ifaceCapture)
+	hotplugged int          // interfaces captured since they came up
+	budgetNote bool         // the ring budget ran out (noted once)
+	skip       map[int]bool // ifindexes that could not be captured (not retried)
 }
 
 func (s *session) progress(format string, a ...any) {
@@ -380,17 +399,17 @@ func (s *session) progress(format string, a ...any) {
 }
 
 func (s *session) run(ctx context.Context, pifs []PcapngIface) (*Result, error) {
-	for _, c := range s.caps {
-		defer c.ring.close()
-	}
+	defer func() {
+		for _, c := range s.caps {
+			c.ring.close()
+		}
+	}()
 	defer runtime.GOMAXPROCS(captureProcs())
 	start := time.Now()
 	s.m.Capture.Start = start.UnixNano()
 	s.m.Clock.RealtimeStart, s.m.Clock.MonotonicStart = clocks()
-	ifIdx := map[string]int{}
 	for i := range s.m.Interfaces {
 		ifc := &s.m.Interfaces[i]
-		ifIdx[ifc.Name] = i
 		ifc.Captured = slices.Contains(s.m.Capture.Interfaces, ifc.Name)
 		if c, err := readCounters(sysClassNet, ifc.Name); err == nil {
 			ifc.CountersStart = &c
@@ -439,7 +458,7 @@ func (s *session) run(ctx context.Context, pifs []PcapngIface) (*Result, error) 
 		reasonMu.Unlock()
 		stopOnce.Do(func() { stop.Store(true); close(stopCh) })
 	}
-	for _, c := range s.caps {
+	s.start = func(c *ifaceCapture) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -451,6 +470,9 @@ func (s *session) run(ctx context.Context, pifs []PcapngIface) (*Result, error) 
 				}
 			}
 		}()
+	}
+	for _, c := range s.caps {
+		s.start(c)
 	}
 	sctx, scancel := context.WithCancel(context.Background())
 	sockDone := make(chan struct{})
@@ -511,7 +533,7 @@ loop:
 	end := time.Now()
 	for _, c := range s.caps {
 		st := c.readStats()
-		ifc := &s.m.Interfaces[ifIdx[c.name]]
+		ifc := &s.m.Interfaces[c.mi]
 		ifc.CaptureReceived, ifc.CaptureDropped = st.Received, st.Dropped
 		c.mu.Lock()
 		if c.statsErr != nil {
@@ -577,6 +599,7 @@ func (s *session) everySecond(now time.Time, addrs *addrSet) (string, error) {
 		}
 		s.m.AddrChanges = append(s.m.AddrChanges, diffAddrs(*addrs, snap.addrs, t)...)
 		*addrs = snap.addrs
+		s.followLinks(snap, now)
 	}
 	s.ticks++
 	if s.ticks%partialManifestEvery == 0 {
@@ -596,6 +619,110 @@ func (s *session) everySecond(now time.Time, addrs *addrSet) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// hotplug reports whether the interface selection names captures every
+// interface that is up (the default, or "any" where no interface has that
+// name), so that interfaces coming up later are captured as well.
+func hotplug(ifs []ingest.IfaceInfo, names []string) bool {
+	if len(names) == 0 {
+		return true
+	}
+	return slices.Equal(names, []string{"any"}) && !slices.ContainsFunc(ifs, func(i ingest.IfaceInfo) bool { return i.Name == "any" })
+}
+
+// hotplugRing is the ring size of an interface that comes up during the
+// collection, and hotplugMax how many such interfaces are captured at
+// most; the rings of all interfaces stay within ringHardBudget.
+const (
+	hotplugRing = ringMinPerIface
+	hotplugMax  = 256
+)
+
+// followLinks compares the kernel's interfaces with the captured ones: an
+// interface that has come up is captured from now on (with hotplug), and
+// the capture of one that has disappeared is ended (noted either way).
+func (s *session) followLinks(snap netSnapshot, now time.Time) {
+	byIndex := map[int]*ifaceCapture{}
+	for _, c := range s.caps {
+		byIndex[c.index] = c
+	}
+	for _, c := range s.caps {
+		if l, ok := snap.links[c.name]; (!ok || l.index != c.index) && !c.gone.Load() {
+			c.gone.Store(true)
+			s.m.Notes = append(s.m.Notes, fmt.Sprintf("%s (ifindex %d) disappeared at %s; captured until then",
+				c.name, c.index, now.UTC().Format(time.RFC3339)))
+		}
+	}
+	if !s.hotplug {
+		return
+	}
+	var fresh []string
+	for name, l := range snap.links {
+		if l.up && (!l.loopback || s.opts.IncludeLoopback) && byIndex[l.index] == nil && !s.skip[l.index] {
+			fresh = append(fresh, name)
+		}
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	slices.Sort(fresh)
+	ifs, err := listInterfaces()
+	if err != nil {
+		return
+	}
+	used := 0
+	for _, c := range s.caps {
+		used += c.ringBytes
+	}
+	for _, name := range fresh {
+		i := slices.IndexFunc(ifs, func(i ingest.IfaceInfo) bool { return i.Name == name && i.Index == snap.links[name].index })
+		if i < 0 {
+			continue
+		}
+		if s.hotplugged >= hotplugMax || used+hotplugRing > ringHardBudget {
+			if !s.budgetNote {
+				s.budgetNote = true
+				s.m.Notes = append(s.m.Notes, fmt.Sprintf("%s came up at %s but was not captured: %d interfaces were added already or the capture rings' memory budget (%d MiB) is used up; later ones are not captured either",
+					name, now.UTC().Format(time.RFC3339), s.hotplugged, ringHardBudget>>20))
+			}
+			return
+		}
+		info := ifs[i]
+		info.Captured = true
+		s.cs.mu.Lock()
+		c, pi, err := openIfaceCapture(context.Background(), info, len(s.caps), hotplugRing/ringBlockSize, s.opts, s.progs)
+		if err == nil {
+			err = s.cs.addIface(pi)
+		}
+		if err != nil {
+			s.cs.mu.Unlock()
+			if c != nil {
+				c.ring.close()
+			}
+			if s.skip == nil {
+				s.skip = map[int]bool{}
+			}
+			s.skip[info.Index] = true // not retried every second
+			s.m.Notes = append(s.m.Notes, fmt.Sprintf("%s is up but could not be captured: %v", name, err))
+			continue
+		}
+		if cnt, err := readCounters(sysClassNet, name); err == nil {
+			info.CountersStart = &cnt
+		}
+		c.mi = len(s.m.Interfaces)
+		s.m.Interfaces = append(s.m.Interfaces, info)
+		s.m.Capture.Interfaces = append(s.m.Capture.Interfaces, name)
+		s.caps = append(s.caps, c)
+		s.cs.mu.Unlock()
+		s.hotplugged++
+		used += c.ringBytes
+		byIndex[info.Index] = c
+		s.m.Notes = append(s.m.Notes, fmt.Sprintf("%s (ifindex %d) came up at %s and was captured from then on",
+			name, info.Index, now.UTC().Format(time.RFC3339)))
+		s.progress("flowblame: %s came up; capturing it too", name)
+		s.start(c)
+	}
 }
 
 // partialManifestEvery is how often (in seconds) the partial manifest is

@@ -15,6 +15,13 @@ import (
 type netSnapshot struct {
 	counters map[string]ingest.IfaceCounters
 	addrs    addrSet
+	links    map[string]linkState
+}
+
+// linkState is an interface's index and whether it is up and a loopback.
+type linkState struct {
+	index        int
+	up, loopback bool
 }
 
 // Link and address attributes (linux/if_link.h, linux/if_addr.h).
@@ -34,7 +41,7 @@ const (
 // (both come from dev_get_stats); addresses are formatted as listInterfaces
 // formats them.
 func pollNet() (netSnapshot, error) {
-	snap := netSnapshot{counters: map[string]ingest.IfaceCounters{}, addrs: addrSet{}}
+	snap := netSnapshot{counters: map[string]ingest.IfaceCounters{}, addrs: addrSet{}, links: map[string]linkState{}}
 	links, err := netlinkDump(syscall.RTM_GETLINK, syscall.RTM_NEWLINK)
 	if err != nil {
 		return snap, fmt.Errorf("list interfaces: %w", err)
@@ -45,6 +52,7 @@ func pollNet() (netSnapshot, error) {
 			continue
 		}
 		index := int32(binary.NativeEndian.Uint32(m.Data[4:8]))
+		flags := binary.NativeEndian.Uint32(m.Data[8:12])
 		attrs, err := syscall.ParseNetlinkRouteAttr(&m)
 		if err != nil {
 			continue
@@ -72,6 +80,7 @@ func pollNet() (netSnapshot, error) {
 			continue
 		}
 		names[index] = name
+		snap.links[name] = linkState{index: int(index), up: flags&syscall.IFF_UP != 0, loopback: flags&syscall.IFF_LOOPBACK != 0}
 		snap.addrs[name] = []string{}
 		if !stats { // not expected from any kernel since 2.6.35; sysfs then
 			if c, err = readCounters(sysClassNet, name); err != nil {

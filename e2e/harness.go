@@ -726,7 +726,8 @@ func roleForkChild(ctx context.Context, f roleFlags, rep *Report) error {
 }
 
 // roleCollect runs `flowblame collect` (collect.Run) in the helper's netns
-// until SIGTERM: -iface, -out (bundle directory, not tarred), -interval.
+// until SIGTERM: -iface (empty: the default selection), -out (bundle
+// directory, not tarred), -interval.
 func roleCollect(args []string) error {
 	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
 	iface := fs.String("iface", "", "interface to capture")
@@ -737,7 +738,11 @@ func roleCollect(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	_, err := collect.Run(ctx, collect.Options{Interfaces: []string{*iface}, Interval: *interval, Out: *out,
+	var ifaces []string // "": the default, every interface that is up (and those coming up)
+	if *iface != "" {
+		ifaces = []string{*iface}
+	}
+	_, err := collect.Run(ctx, collect.Options{Interfaces: ifaces, Interval: *interval, Out: *out,
 		NoTar: true, MinFree: -1, Tool: "flowblame e2e"})
 	return err
 }

@@ -36,7 +36,7 @@ The bundle is a directory while running and DIR.tar.gz when done. Stop with Ctrl
 capture is readable up to the last second. Runs at low CPU and I/O priority.`,
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "stop after this long (e.g. 30s, 5m); 0 = until Ctrl-C"},
-			&cli.StringSliceFlag{Name: "interfaces", Aliases: []string{"i"}, Usage: "interfaces to capture (comma-separated or repeated); default: every interface that is up, except lo; 'any': every interface that is up, lo included"},
+			&cli.StringSliceFlag{Name: "interfaces", Aliases: []string{"i"}, Usage: "interfaces to capture (comma-separated or repeated); default: every interface that is up, except lo; 'any': every interface that is up, lo included (both also capture interfaces that come up during the collection)"},
 			&cli.BoolFlag{Name: "include-loopback", Usage: "with the default interface list, capture lo too (local traffic between processes)"},
 			&cli.IntFlag{Name: "snaplen", Value: collect.DefaultSnapLen, Usage: "bytes kept per packet; 96 holds Ethernet+VLAN+IPv6+TCP headers with options, no payload (smaller files, no content)"},
 			&cli.IntFlag{Name: "json-snaplen", Value: collect.DefaultJSONSnapLen, Usage: "bytes kept of TCP segments whose payload starts with '{' (JSON-RPC such as Stratum mining, so analyze can spot miners); 0 = headers only for everything"},
