@@ -107,6 +107,21 @@ func NewTopology(t testing.TB) *Topology {
 	return tp
 }
 
+// StopCollector stops a collect helper and opens the bundle it wrote
+// (closed when the test ends).
+func StopCollector(t testing.TB, coll *HelperProc, bundle string) *ingest.Bundle {
+	t.Helper()
+	if _, err := coll.Stop(); err != nil {
+		t.Logf("collector: %v", err)
+	}
+	b, err := ingest.OpenBundle(bundle, ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
 // RunIP runs `ip` with each argument list in turn, failing the test on the
 // first error.
 func RunIP(t testing.TB, steps ...[]string) {

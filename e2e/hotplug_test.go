@@ -64,15 +64,7 @@ func TestHotplugCapture(t *testing.T) {
 	// ...and goes away before the end: the collection goes on.
 	RunIP(t, []string{"-n", tp.Local, "link", "del", newLocal})
 	time.Sleep(1500 * time.Millisecond)
-	if _, err := coll.Stop(); err != nil {
-		t.Logf("collector: %v", err)
-	}
-
-	b, err := ingest.OpenBundle(bundle, ingest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := StopCollector(t, coll, bundle)
 	t.Logf("captured %v; notes %q", b.Manifest.Capture.Interfaces, b.Manifest.Notes)
 	if b.Manifest.Capture.StopReason != "signal" {
 		t.Errorf("stop reason %q, want signal (the vanished interface must not stop the collection)", b.Manifest.Capture.StopReason)

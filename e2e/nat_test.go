@@ -85,15 +85,7 @@ func TestNATAttribution(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond)
-	if _, err := coll.Stop(); err != nil {
-		t.Logf("collector: %v", err)
-	}
-
-	b, err := ingest.OpenBundle(bundle, ingest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := StopCollector(t, coll, bundle)
 	t.Logf("bundle: %d NAT records, %d conntrack polls, notes %q", len(b.NAT), b.Manifest.Collector.NATPolls, b.Manifest.Notes)
 	if len(b.NAT) == 0 || int64(len(b.NAT)) != b.Manifest.Collector.NATRecords {
 		t.Fatalf("conntrack.jsonl has %d records, manifest says %d", len(b.NAT), b.Manifest.Collector.NATRecords)
