@@ -462,7 +462,7 @@ type reader struct {
 func newReader(src ingest.PacketSource, ft *flowTable, opts Options) *reader {
 	return &reader{src: src, ft: ft, cls: newClassifier(opts), win: opts.Window, only: opts.Interfaces, tried: -1,
 		nameIdx: map[string]int32{},
-		scratch: make([]rec, chunkLen), tot: newFrameTotals()}
+		scratch: make([]rec, chunkLen), tot: newFrameTotals(), tun: tunnelTable{at: opts.At}}
 }
 
 // refreshIfaces takes in the interfaces the source has described since the
@@ -688,7 +688,7 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	atSec := floorSec(at)
 	r.Diagnostics = append(src.Diagnostics(), e.ifaceDiagnostics()...)
 	var tunDiags []ingest.Diagnostic
-	r.Tunnels, tunDiags = e.tun.result()
+	r.Tunnels, tunDiags = e.tun.result(at)
 	r.Diagnostics = append(r.Diagnostics, tunDiags...)
 	if e.opts.Attributor != nil {
 		r.Meta.AttributorCalls += attributeTunnels(e.opts.Attributor, r.Tunnels)

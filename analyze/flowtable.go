@@ -417,28 +417,7 @@ func (e *engine) add(r *arec) {
 }
 
 func (e *engine) logWindow(idx int32, f *flowEnt, sec int64, r *arec) {
-	if f.logSec == sec {
-		if s := &e.wl.slots[sec&63]; s.sec == sec {
-			le := &s.ents[f.logIdx]
-			if v := uint64(le.b[r.rev]) + uint64(r.wire); v <= math.MaxUint32 {
-				le.b[r.rev] = uint32(v)
-				return
-			} // else: start another entry for this flow and second
-		}
-	}
-	s := e.wl.slot(sec)
-	if s == nil {
-		return
-	}
-	n := len(s.ents)
-	f.logSec, f.logIdx = sec, int32(n)
-	if n < cap(s.ents) {
-		s.ents = s.ents[:n+1] // only the length changes: no write barrier
-		s.ents[n] = logEnt{flow: idx}
-	} else {
-		s.ents = append(s.ents, logEnt{flow: idx})
-	}
-	s.ents[n].b[r.rev] = uint32(r.wire)
+	e.wl.add(idx, &f.logSec, &f.logIdx, sec, r.rev, r.wire)
 }
 
 // newFlow initialises the state of the flow just added for r.

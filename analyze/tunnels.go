@@ -28,6 +28,13 @@ type TunnelFlow struct {
 	BA    Counts `json:"ba"`
 	First int64  `json:"first"`
 	Last  int64  `json:"last"`
+	// ABRate and BARate are the 2/10/40-second window rates at Result.At
+	// by the inner header's direction, and Peak the highest 2-second rate
+	// of both directions with the time it ended (whole frames, wire bytes
+	// per second, as for flows).
+	ABRate WindowRates `json:"ab_rate"`
+	BARate WindowRates `json:"ba_rate"`
+	Peak   PeakRate    `json:"peak"`
 	// Owner is the process whose socket is an end of the inner flow (a
 	// pod's process behind a VXLAN or Geneve overlay), asked of the
 	// Attributor at First for end A, then end B; nil when there are no
@@ -90,7 +97,18 @@ type tunKey struct {
 type tunnelTable struct {
 	idx  map[tunKey]int32
 	ents []TunnelFlow
-	more Counts // frames of flows beyond maxTunnelFlows
+	st   []tunState // by entry
+	at   int64      // Options.At, for the window log
+	wl   *windowLog // made at the first tunnelled frame
+	more Counts     // frames of flows beyond maxTunnelFlows
+}
+
+// tunState is what a tunnelled flow's rates are computed from.
+type tunState struct {
+	pk     peakTracker
+	pkAt   peakAt
+	logSec int64
+	logIdx int32
 }
 
 // unorderedKey returns the 5-tuple with A < B (by address, then port) and
@@ -129,14 +147,23 @@ func (t *tunnelTable) add(p *ingest.Packet) {
 		i = int32(len(t.ents))
 		t.idx[k] = i
 		t.ents = append(t.ents, TunnelFlow{Outer: outer, Inner: inner, First: math.MaxInt64, Last: math.MinInt64})
+		t.st = append(t.st, tunState{pk: newPeakTracker(), logSec: math.MinInt64})
+		if t.wl == nil {
+			t.wl = newWindowLog(t.at)
+		}
 	}
-	e := &t.ents[i]
+	e, st := &t.ents[i], &t.st[i]
+	d := uint8(0)
 	if rev {
 		e.BA.addFrame(p)
+		d = 1
 	} else {
 		e.AB.addFrame(p)
 	}
 	e.First, e.Last = min(e.First, p.TS), max(e.Last, p.TS)
+	sec := floorSec(p.TS)
+	st.pk.add(sec, d, int64(p.WireLen), &st.pkAt)
+	t.wl.add(i, &st.logSec, &st.logIdx, sec, d, int64(p.WireLen))
 }
 
 // attributeTunnels asks a for the owners of the biggest tunnelled flows (sorted
@@ -161,8 +188,15 @@ func attributeTunnels(a Attributor, tfs []TunnelFlow) int64 {
 
 // result returns the tunnelled flows by wire bytes (descending), then by
 // inner and outer key, and a diagnostic when some were not itemised.
-func (t *tunnelTable) result() ([]TunnelFlow, []ingest.Diagnostic) {
+func (t *tunnelTable) result(at int64) ([]TunnelFlow, []ingest.Diagnostic) {
 	out := append([]TunnelFlow{}, t.ents...)
+	if t.wl != nil {
+		sums := t.wl.sums(len(out), floorSec(at))
+		for i := range out {
+			out[i].ABRate, out[i].BARate = sums[i].rates()
+			_, _, out[i].Peak = t.st[i].pk.peaks(&t.st[i].pkAt)
+		}
+	}
 	slices.SortFunc(out, func(a, b TunnelFlow) int {
 		if c := cmp.Compare(b.Total().Wire, a.Total().Wire); c != 0 {
 			return c

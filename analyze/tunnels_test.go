@@ -43,9 +43,13 @@ func TestTunnelFlows(t *testing.T) {
 	}
 	want := []TunnelFlow{
 		{Outer: FlowKey{Proto: udp, A: ap(nodeA), B: ap(nodeB)}, Inner: FlowKey{Proto: tcp, A: ap(pod1), B: ap(pod2)},
-			AB: Counts{Packets: 2, Wire: 2000, IP: 1972, Captured: 192}, BA: c(1, 100), First: t0, Last: t0 + 200e6},
+			AB: Counts{Packets: 2, Wire: 2000, IP: 1972, Captured: 192}, BA: c(1, 100), First: t0, Last: t0 + 200e6,
+			// Window rates at the last packet (second t0), as for flows.
+			ABRate: WindowRates{S2: 1000, S10: 200, S40: 50}, BARate: WindowRates{S2: 50, S10: 10, S40: 2.5},
+			Peak: PeakRate{Rate: 1050, At: t0}},
 		{Outer: FlowKey{Proto: udp, A: ap(nodeA), B: ap(nodeB)}, Inner: FlowKey{Proto: udp, A: ap(pod1), B: ap(pod3)},
-			BA: Counts{Packets: 1, Wire: 300, IP: 286, Captured: 96}, First: t0 + 300e6, Last: t0 + 300e6},
+			BA: Counts{Packets: 1, Wire: 300, IP: 286, Captured: 96}, First: t0 + 300e6, Last: t0 + 300e6,
+			BARate: WindowRates{S2: 150, S10: 30, S40: 7.5}, Peak: PeakRate{Rate: 150, At: t0}},
 	}
 	if d := cmp.Diff(want, r.Tunnels, cmpopts.EquateComparable(netip.AddrPort{})); d != "" {
 		t.Errorf("tunnels (-want +got):\n%s", d)
@@ -83,4 +87,41 @@ func (p podAttributor) Attribute(proto uint8, local, remote netip.AddrPort, ts i
 		return Attribution{Method: MethodNone, Cause: CauseNeverSeen}, ts, ts
 	}
 	return Attribution{Proc: ingest.ProcKey{PID: 7, Start: 1}, Comm: "nginx", Method: MethodExact, Confidence: ConfHigh}, ts, ts
+}
+
+// TestTunnelRates: a tunnelled flow's window rates and peak are computed
+// as a plain flow's are from the same frames.
+func TestTunnelRates(t *testing.T) {
+	const nodeA, nodeB = "198.51.100.1:40000", "198.51.100.2:4789"
+	pod1, pod2 := "203.0.113.10:1234", "203.0.113.20:80"
+	udp, tcp := ingest.ProtoUDP, ingest.ProtoTCP
+	var tun, plain []ingest.Packet
+	for _, f := range []struct {
+		ms  int64
+		out bool
+		n   int
+	}{{0, true, 1000}, {1200, true, 1500}, {1700, true, 1500}, {1800, false, 400}, {5300, false, 500}, {9100, true, 80}} {
+		src, dst, isrc, idst := nodeA, nodeB, pod1, pod2
+		if !f.out {
+			src, dst, isrc, idst = nodeB, nodeA, pod2, pod1
+		}
+		tun = append(tun, tunnelled(pkt(f.ms, udp, src, dst, f.n), layer(ingest.LayerTunnel, tcp, isrc, idst)))
+		if f.out {
+			plain = append(plain, pkt(f.ms, udp, nodeA, nodeB, f.n))
+		} else {
+			plain = append(plain, pkt(f.ms, udp, nodeB, nodeA, f.n))
+		}
+	}
+	for _, at := range []int64{0, t0 + 5900e6} {
+		rt := run(t, tun, Options{Local: local24, At: at})
+		rp := run(t, plain, Options{Local: local24, At: at})
+		tf, fl := rt.Tunnels[0], rp.Flows[0]
+		if tf.ABRate != fl.Traffic.OutRate || tf.BARate != fl.Traffic.InRate || tf.Peak != fl.Traffic.Peak {
+			t.Errorf("At %d: tunnel rates %+v / %+v, peak %+v; the same frames as a flow: %+v / %+v, peak %+v",
+				at, tf.ABRate, tf.BARate, tf.Peak, fl.Traffic.OutRate, fl.Traffic.InRate, fl.Traffic.Peak)
+		}
+		if tf.Peak.Rate != 2200 || tf.Peak.At != t0+1e9 {
+			t.Errorf("peak %+v, want (1000+3400)/2 = 2200 B/s ending at second t0+1", tf.Peak)
+		}
+	}
 }

@@ -294,6 +294,33 @@ func (w *windowLog) slot(sec int64) *logSlot {
 	return s
 }
 
+// add logs n bytes of flow idx in direction d at second sec. logSec and
+// logIdx are the flow's own state: the second and entry it logged last.
+func (w *windowLog) add(idx int32, logSec *int64, logIdx *int32, sec int64, d uint8, n int64) {
+	if *logSec == sec {
+		if s := &w.slots[sec&63]; s.sec == sec {
+			le := &s.ents[*logIdx]
+			if v := uint64(le.b[d]) + uint64(n); v <= math.MaxUint32 {
+				le.b[d] = uint32(v)
+				return
+			} // else: start another entry for this flow and second
+		}
+	}
+	s := w.slot(sec)
+	if s == nil {
+		return
+	}
+	k := len(s.ents)
+	*logSec, *logIdx = sec, int32(k)
+	if k < cap(s.ents) {
+		s.ents = s.ents[:k+1] // only the length changes: no write barrier
+		s.ents[k] = logEnt{flow: idx}
+	} else {
+		s.ents = append(s.ents, logEnt{flow: idx})
+	}
+	s.ents[k].b[d] = uint32(n)
+}
+
 // sums returns the window sums per flow (indexed by flow) at second at.
 func (w *windowLog) sums(nflows int, at int64) []winSums {
 	out := makeWritten[winSums](nflows)

@@ -315,19 +315,22 @@ type ConvRow struct {
 
 // TunnelRow is one flow seen inside a tunnel (analyze.TunnelFlow).
 type TunnelRow struct {
-	Proto      string            `json:"proto"`
-	A          string            `json:"a"`
-	B          string            `json:"b"`
-	OuterProto string            `json:"outer_proto"`
-	OuterA     string            `json:"outer_a"`
-	OuterB     string            `json:"outer_b"`
-	AB         analyze.Counts    `json:"ab"` // inner A→B
-	BA         analyze.Counts    `json:"ba"`
-	First      int64             `json:"first"`
-	Last       int64             `json:"last"`
-	Owner      string            `json:"owner,omitempty"` // "comm[pid] (method)" of the end whose socket was seen
-	OwnerEnd   string            `json:"owner_end,omitempty"`
-	Fmt        map[string]string `json:"-"`
+	Proto      string              `json:"proto"`
+	A          string              `json:"a"`
+	B          string              `json:"b"`
+	OuterProto string              `json:"outer_proto"`
+	OuterA     string              `json:"outer_a"`
+	OuterB     string              `json:"outer_b"`
+	AB         analyze.Counts      `json:"ab"` // inner A→B
+	BA         analyze.Counts      `json:"ba"`
+	ABRate     analyze.WindowRates `json:"ab_rate"`
+	BARate     analyze.WindowRates `json:"ba_rate"`
+	Peak       analyze.PeakRate    `json:"peak"`
+	First      int64               `json:"first"`
+	Last       int64               `json:"last"`
+	Owner      string              `json:"owner,omitempty"` // "comm[pid] (method)" of the end whose socket was seen
+	OwnerEnd   string              `json:"owner_end,omitempty"`
+	Fmt        map[string]string   `json:"-"`
 }
 
 // Coverage says how much of the traffic was joined to processes.
@@ -821,12 +824,14 @@ func buildTunnels(d *Document, r *analyze.Result, f formatter, top int) {
 	for _, t := range analyze.TopN(r.Tunnels, top) {
 		row := TunnelRow{Proto: ingest.ProtoName(t.Inner.Proto), A: t.Inner.A.String(), B: t.Inner.B.String(),
 			OuterProto: ingest.ProtoName(t.Outer.Proto), OuterA: t.Outer.A.String(), OuterB: t.Outer.B.String(),
-			AB: t.AB, BA: t.BA, First: t.First, Last: t.Last, OwnerEnd: t.OwnerEnd}
+			AB: t.AB, BA: t.BA, ABRate: t.ABRate, BARate: t.BARate, Peak: t.Peak, First: t.First, Last: t.Last, OwnerEnd: t.OwnerEnd}
 		row.Fmt = map[string]string{
 			"inner": row.Proto + " " + row.A + " ⇄ " + row.B,
 			"outer": row.OuterProto + " " + row.OuterA + " ⇄ " + row.OuterB,
 			"ab":    f.bytes(t.AB.Wire),
 			"ba":    f.bytes(t.BA.Wire),
+			"10s":   f.rate(t.ABRate.S10) + " / " + f.rate(t.BARate.S10),
+			"peak":  f.rate(t.Peak.Rate),
 			"pkts":  fmt.Sprint(t.AB.Packets + t.BA.Packets),
 		}
 		if o := t.Owner; o != nil {

@@ -186,13 +186,13 @@ func tunnelCells(d *Document, quote string) ([]string, [][]string) {
 	owners := slices.ContainsFunc(d.Tunnels, func(t TunnelRow) bool { return t.Owner != "" })
 	var rows [][]string
 	for _, t := range d.Tunnels {
-		row := []string{quote + t.Fmt["inner"] + quote, quote + t.Fmt["outer"] + quote, t.Fmt["ab"], t.Fmt["ba"], t.Fmt["pkts"]}
+		row := []string{quote + t.Fmt["inner"] + quote, quote + t.Fmt["outer"] + quote, t.Fmt["ab"], t.Fmt["ba"], t.Fmt["10s"], t.Fmt["peak"], t.Fmt["pkts"]}
 		if owners {
 			row = append(row, t.Fmt["owner"])
 		}
 		rows = append(rows, row)
 	}
-	h := []string{"inner flow", "carried by", "A→B", "B→A", "frames"}
+	h := []string{"inner flow", "carried by", "A→B", "B→A", "10s A→B / B→A", "peak", "frames"}
 	if owners {
 		h = append(h, "process (end)")
 	}
