@@ -690,16 +690,21 @@ func (s *session) followLinks(snap netSnapshot, now time.Time) {
 		}
 		info := ifs[i]
 		info.Captured = true
-		s.cs.mu.Lock()
+		// Only this goroutine appends to s.caps: its length is the new id.
 		c, pi, err := openIfaceCapture(context.Background(), info, len(s.caps), hotplugRing/ringBlockSize, s.opts, s.progs)
 		if err == nil {
-			err = s.cs.addIface(pi)
-		}
-		if err != nil {
+			// The capture files and the statistics callback see the
+			// interface together.
+			s.cs.mu.Lock()
+			if err = s.cs.addIface(pi); err == nil {
+				s.caps = append(s.caps, c)
+			}
 			s.cs.mu.Unlock()
-			if c != nil {
+			if err != nil {
 				c.ring.close()
 			}
+		}
+		if err != nil {
 			if s.skip == nil {
 				s.skip = map[int]bool{}
 			}
@@ -713,8 +718,6 @@ func (s *session) followLinks(snap netSnapshot, now time.Time) {
 		c.mi = len(s.m.Interfaces)
 		s.m.Interfaces = append(s.m.Interfaces, info)
 		s.m.Capture.Interfaces = append(s.m.Capture.Interfaces, name)
-		s.caps = append(s.caps, c)
-		s.cs.mu.Unlock()
 		s.hotplugged++
 		used += c.ringBytes
 		byIndex[info.Index] = c
