@@ -30,6 +30,8 @@ sent or received the traffic and to where:
   sockets.jsonl          socket <-> process observations (inventories, close events)
   processes.jsonl        process facts (exe, cmdline, user, start time, exe SHA-256)
   counters.jsonl         per-interface kernel byte/packet/drop counters every second
+  conntrack.jsonl        NAT translations (containers/VMs masqueraded on the uplink), when
+                         conntrack is already loaded (read only: collect never turns it on)
   manifest.json          host, interfaces+addresses, clocks, capture stats, file SHA-256s
 The bundle is a directory while running and DIR.tar.gz when done. Stop with Ctrl-C
 (or SIGTERM) or --duration: files stay valid either way; even after a SIGKILL the
