@@ -45,7 +45,7 @@ const (
 // loaded in this network namespace.
 var conntrackCount = "/proc/sys/net/netfilter/nf_conntrack_count"
 
-// natKey identifies one translated connection between polls.
+// natSeenKey identifies one translated connection between polls.
 type natSeenKey struct {
 	proto          uint8
 	zone           uint16
