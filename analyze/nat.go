@@ -44,26 +44,26 @@ type NATIndex struct {
 func NewNATIndex(recs []ingest.NATRecord) *NATIndex {
 	x := &NATIndex{m: map[natKey][]natEnt{}}
 	for _, r := range recs {
-		os, err1 := ingest.ParseEndpoint(r.OrigSrc)
-		od, err2 := ingest.ParseEndpoint(r.OrigDst)
-		rs, err3 := ingest.ParseEndpoint(r.ReplySrc)
-		rd, err4 := ingest.ParseEndpoint(r.ReplyDst)
+		oSrc, err1 := ingest.ParseEndpoint(r.OrigSrc)
+		oDst, err2 := ingest.ParseEndpoint(r.OrigDst)
+		rSrc, err3 := ingest.ParseEndpoint(r.ReplySrc)
+		rDst, err4 := ingest.ParseEndpoint(r.ReplyDst)
 		if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
 			continue
 		}
-		os, od, rs, rd = unmapPort(os), unmapPort(od), unmapPort(rs), unmapPort(rd)
-		if os == rd && od == rs {
+		oSrc, oDst, rSrc, rDst = unmapPort(oSrc), unmapPort(oDst), unmapPort(rSrc), unmapPort(rDst)
+		if oSrc == rDst && oDst == rSrc {
 			continue // not translated
 		}
 		// Source side: the uplink carries reply.dst ↔ reply.src; the socket
 		// is the original sender's.
-		if rd != os {
-			x.add(natKey{r.Proto, rd, rs}, natEnt{r.T, os, od})
+		if rDst != oSrc {
+			x.add(natKey{r.Proto, rDst, rSrc}, natEnt{r.T, oSrc, oDst})
 		}
 		// Destination side: the host end is orig.dst, the peer orig.src; the
 		// socket is the one that answers (reply.src).
-		if rs != od {
-			x.add(natKey{r.Proto, od, os}, natEnt{r.T, rs, rd})
+		if rSrc != oDst {
+			x.add(natKey{r.Proto, oDst, oSrc}, natEnt{r.T, rSrc, rDst})
 		}
 	}
 	for k, es := range x.m {
