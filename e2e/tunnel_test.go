@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowblame/flowblame/analyze"
 	"github.com/flowblame/flowblame/ingest"
+	"github.com/flowblame/flowblame/report"
 )
 
 // Overlay addresses of the VXLAN between the two namespaces.
@@ -105,6 +106,14 @@ func TestTunnelAttribution(t *testing.T) {
 	}
 	if tf.Owner == nil || tf.Owner.Proc.PID != rep.PID || tf.OwnerEnd != "a" {
 		t.Errorf("inner flow owner %+v (end %q), want pid %d on end a", tf.Owner, tf.OwnerEnd, rep.PID)
+	}
+	// The report sums the program's inner flows for it.
+	d, err := report.Build(report.Input{Result: res}, report.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.TunnelProcesses) == 0 || d.TunnelProcesses[0].Proc.PID != rep.PID || d.TunnelProcesses[0].TX.Wire < sent {
+		t.Errorf("processes inside tunnels %+v, want pid %d sending ≥ %d bytes", d.TunnelProcesses, rep.PID, sent)
 	}
 	// The verdict points at the program, not at "unattributed".
 	fs := analyze.Findings(analyze.FindingInput{Result: res})

@@ -78,11 +78,15 @@ type Document struct {
 	// Tunnels: the biggest flows carried inside tunnels (VXLAN, Geneve,
 	// GRE, IP-in-IP, ...), with the outer flow that carried each; empty
 	// without tunnels.
-	Tunnels     []TunnelRow `json:"tunnels,omitempty"`
-	Coverage    Coverage    `json:"coverage"`
-	Diagnostics []Diag      `json:"diagnostics"`
-	Evidence    Evidence    `json:"evidence"`
-	Units       Units       `json:"units"`
+	Tunnels []TunnelRow `json:"tunnels,omitempty"`
+	// TunnelProcesses sums the flows inside tunnels by the process owning
+	// them (a pod behind an overlay): what the process table, which counts
+	// the outer flows, cannot show. Absent when no inner flow has an owner.
+	TunnelProcesses []TunnelProcRow `json:"tunnel_processes,omitempty"`
+	Coverage        Coverage        `json:"coverage"`
+	Diagnostics     []Diag          `json:"diagnostics"`
+	Evidence        Evidence        `json:"evidence"`
+	Units           Units           `json:"units"`
 	// Series is the per-second traffic of the whole capture (for charts).
 	Series []analyze.SecondBucket `json:"series,omitempty"`
 	// ProcessSeries are the per-second series of the top processes.
@@ -333,6 +337,22 @@ type TunnelRow struct {
 	Fmt        map[string]string   `json:"-"`
 }
 
+// TunnelProcRow is one process's flows inside tunnels, summed: TX is what
+// its end sent, RX what it received (whole frames); the window rates add
+// up exactly (a peak would not, so there is none).
+type TunnelProcRow struct {
+	Proc   ingest.ProcKey      `json:"proc"`
+	Comm   string              `json:"comm"`
+	Exe    string              `json:"exe,omitempty"`
+	Flows  int                 `json:"flows"`
+	TX     analyze.Counts      `json:"tx"`
+	RX     analyze.Counts      `json:"rx"`
+	TXRate analyze.WindowRates `json:"tx_rate"`
+	RXRate analyze.WindowRates `json:"rx_rate"`
+	Share  float64             `json:"share"` // of the wire bytes inside tunnels
+	Fmt    map[string]string   `json:"-"`
+}
+
 // Coverage says how much of the traffic was joined to processes.
 type Coverage struct {
 	TX         float64        `json:"tx"`
@@ -438,6 +458,7 @@ func Build(in Input, opts Options) (*Document, error) {
 	buildRemotes(d, in, f, top)
 	buildConversations(d, in, opts, f, top)
 	buildTunnels(d, r, f, top)
+	buildTunnelProcesses(d, in, f, top)
 	buildCoverage(d, r, f)
 	buildFindings(d, in)
 	for _, dg := range append(append([]ingest.Diagnostic(nil), in.Diagnostics...), r.Diagnostics...) {
@@ -840,6 +861,62 @@ func buildTunnels(d *Document, r *analyze.Result, f formatter, top int) {
 		}
 		d.Tunnels = append(d.Tunnels, row)
 	}
+}
+
+// buildTunnelProcesses sums the owned flows inside tunnels by process.
+func buildTunnelProcesses(d *Document, in Input, f formatter, top int) {
+	var all int64
+	byProc := map[ingest.ProcKey]*TunnelProcRow{}
+	for i := range in.Result.Tunnels {
+		t := &in.Result.Tunnels[i]
+		all += t.AB.Wire + t.BA.Wire
+		if t.Owner == nil || !t.Owner.Attributed() {
+			continue
+		}
+		row, ok := byProc[t.Owner.Proc]
+		if !ok {
+			row = &TunnelProcRow{Proc: t.Owner.Proc, Comm: t.Owner.Comm, Exe: in.Procs[t.Owner.Proc].Exe}
+			byProc[t.Owner.Proc] = row
+		}
+		tx, rx, txr, rxr := t.AB, t.BA, t.ABRate, t.BARate
+		if t.OwnerEnd == "b" {
+			tx, rx, txr, rxr = rx, tx, rxr, txr
+		}
+		row.Flows++
+		row.TX.Add(tx)
+		row.RX.Add(rx)
+		row.TXRate = addRates(row.TXRate, txr)
+		row.RXRate = addRates(row.RXRate, rxr)
+	}
+	rows := make([]TunnelProcRow, 0, len(byProc))
+	for _, row := range byProc {
+		if all > 0 {
+			row.Share = float64(row.TX.Wire+row.RX.Wire) / float64(all)
+		}
+		rows = append(rows, *row)
+	}
+	slices.SortFunc(rows, func(a, b TunnelProcRow) int {
+		if c := cmp.Compare(b.TX.Wire+b.RX.Wire, a.TX.Wire+a.RX.Wire); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(a.Proc.PID, b.Proc.PID), cmp.Compare(a.Proc.Start, b.Proc.Start))
+	})
+	for _, row := range analyze.TopN(rows, top) {
+		row.Fmt = map[string]string{
+			"process": procLabel(row.Comm, row.Proc.PID),
+			"tx":      f.bytes(row.TX.Wire),
+			"rx":      f.bytes(row.RX.Wire),
+			"10s":     f.rate(row.TXRate.S10) + " / " + f.rate(row.RXRate.S10),
+			"flows":   fmt.Sprint(row.Flows),
+			"share":   fmtPct(row.Share),
+			"exe":     row.Exe,
+		}
+		d.TunnelProcesses = append(d.TunnelProcesses, row)
+	}
+}
+
+func addRates(a, b analyze.WindowRates) analyze.WindowRates {
+	return analyze.WindowRates{S2: a.S2 + b.S2, S10: a.S10 + b.S10, S40: a.S40 + b.S40}
 }
 
 func buildCoverage(d *Document, r *analyze.Result, f formatter) {

@@ -33,6 +33,8 @@ type htmlPage struct {
 	ConvRows                              [][]string
 	TunnelHeader                          []string
 	TunnelRows                            [][]string
+	TunnelProcHeader                      []string
+	TunnelProcRows                        [][]string
 	GroupHeader                           []string
 	GroupRows                             [][]string
 	GeoNote                               string
@@ -49,7 +51,8 @@ func (HTMLRenderer) Render(w io.Writer, d *Document) error {
 	h, rows := conversationCells(d, "")
 	gh, grows := groupCells(d)
 	th, trows := tunnelCells(d, "")
-	page := htmlPage{GroupHeader: gh, GroupRows: grows, TunnelHeader: th, TunnelRows: trows, Doc: d, TimeChart: timeChart(d), RemoteChart: remoteChart(d), TimelineChart: timelineChart(d),
+	tph, tprows := tunnelProcCells(d)
+	page := htmlPage{GroupHeader: gh, GroupRows: grows, TunnelHeader: th, TunnelRows: trows, TunnelProcHeader: tph, TunnelProcRows: tprows, Doc: d, TimeChart: timeChart(d), RemoteChart: remoteChart(d), TimelineChart: timelineChart(d),
 		ConvHeader: h, ConvRows: rows, GeoNote: geoNote(d.Geo), DBIP: strings.Contains(d.Geo.Country, "DB-IP"),
 		JSON: template.JS(strings.ReplaceAll(string(js), "</", `<\/`))}
 	var buf bytes.Buffer

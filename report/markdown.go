@@ -104,6 +104,11 @@ func (MarkdownRenderer) Render(w io.Writer, d *Document) error {
 		h, rows := tunnelCells(d, "`")
 		mdTable(ew, h, rows)
 	}
+	if len(d.TunnelProcesses) > 0 {
+		p("## Processes inside tunnels\n\nThe owned flows above, summed per process (TX is what its end sent): the process table counts the outer flows, so these do not show there.\n\n")
+		h, rows := tunnelProcCells(d)
+		mdTable(ew, h, rows)
+	}
 
 	p("## Capture and coverage\n\n")
 	for _, l := range d.Capture.Text {

@@ -110,6 +110,14 @@ func (TextRenderer) Render(w io.Writer, d *Document) error {
 		}
 		p("\n")
 	}
+	if len(d.TunnelProcesses) > 0 {
+		p("Processes inside tunnels (the owned inner flows above, summed per process; TX = what its end sent)\n")
+		h, rows := tunnelProcCells(d)
+		if err := table(ew, h, rows); err != nil {
+			return err
+		}
+		p("\n")
+	}
 	p("Attribution coverage\n--------------------\n")
 	for _, l := range d.Coverage.Text {
 		p("%s\n", l)
@@ -197,6 +205,16 @@ func tunnelCells(d *Document, quote string) ([]string, [][]string) {
 		h = append(h, "process (end)")
 	}
 	return h, rows
+}
+
+// tunnelProcCells is the processes-inside-tunnels table shared by the text,
+// Markdown and HTML renderers.
+func tunnelProcCells(d *Document) ([]string, [][]string) {
+	var rows [][]string
+	for _, t := range d.TunnelProcesses {
+		rows = append(rows, []string{t.Fmt["process"], t.Fmt["tx"], t.Fmt["rx"], t.Fmt["10s"], t.Fmt["flows"], t.Fmt["share"], t.Fmt["exe"]})
+	}
+	return []string{"process", "tx", "rx", "10s tx / rx", "inner flows", "share", "exe"}, rows
 }
 
 // groupCells is the user/container table shared by the text, Markdown and

@@ -82,7 +82,49 @@ func TestTunnelsSection(t *testing.T) {
 
 	plain := sampleDoc(t)
 	js, _ := json.Marshal(plain)
-	if len(plain.Tunnels) != 0 || bytes.Contains(js, []byte(`"tunnels"`)) {
+	if len(plain.Tunnels) != 0 || bytes.Contains(js, []byte(`"tunnels"`)) || len(plain.TunnelProcesses) != 0 {
 		t.Errorf("miner bundle: unexpected tunnels %+v", plain.Tunnels)
+	}
+}
+
+// The owned inner flows are summed per process, by the process's own end:
+// what it sent is TX whichever end of the inner flow it is.
+func TestTunnelProcesses(t *testing.T) {
+	ping := analyze.Attribution{Proc: ingest.ProcKey{PID: 42, Start: 1}, Comm: "ping", Method: analyze.MethodExact, Confidence: analyze.ConfHigh}
+	other := analyze.Attribution{Proc: ingest.ProcKey{PID: 7, Start: 1}, Comm: "nginx", Method: analyze.MethodExact, Confidence: analyze.ConfHigh}
+	c := func(n int64) analyze.Counts {
+		return analyze.Counts{Packets: n, Wire: 100 * n, IP: 80 * n, Captured: 60 * n}
+	}
+	r := func(x float64) analyze.WindowRates { return analyze.WindowRates{S2: x, S10: x / 5, S40: x / 20} }
+	res := &analyze.Result{Tunnels: []analyze.TunnelFlow{
+		{AB: c(10), BA: c(2), ABRate: r(100), BARate: r(20), Owner: &ping, OwnerEnd: "a"},
+		{AB: c(3), BA: c(30), ABRate: r(30), BARate: r(300), Owner: &ping, OwnerEnd: "b"},
+		{AB: c(5), BA: c(5), ABRate: r(50), BARate: r(50), Owner: &other, OwnerEnd: "a"},
+		{AB: c(40)}, // no owner: counted in the shares' whole only
+	}}
+	d, err := Build(Input{Result: res, Procs: map[ingest.ProcKey]ingest.ProcessInfo{ping.Proc: {Exe: "/usr/bin/ping"}}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.TunnelProcesses) != 2 {
+		t.Fatalf("tunnel processes: %+v", d.TunnelProcesses)
+	}
+	p := d.TunnelProcesses[0]
+	if p.Proc.PID != 42 || p.Flows != 2 || p.TX != c(40) || p.RX != c(5) || p.TXRate != r(400) || p.RXRate != r(50) ||
+		p.Exe != "/usr/bin/ping" || p.Share != 4500.0/9500 {
+		t.Errorf("ping's row: %+v", p)
+	}
+	if q := d.TunnelProcesses[1]; q.Proc.PID != 7 || q.TX != c(5) || q.RX != c(5) {
+		t.Errorf("nginx's row: %+v", q)
+	}
+	for _, format := range []string{"text", "md", "html"} {
+		rd, _ := RendererFor(format)
+		var buf bytes.Buffer
+		if err := rd.Render(&buf, d); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(buf.String(), "Processes inside tunnels") || !strings.Contains(buf.String(), "ping[42]") {
+			t.Errorf("%s: no processes-inside-tunnels table", format)
+		}
 	}
 }
