@@ -103,8 +103,8 @@ const DefaultSlack int64 = 1e9
 //
 // All holders are reported in Attribution.Holders; the bytes are charged to
 // Attribution.Proc, the primary holder: the one with the earliest known start
-// time (the parent after a fork), ties and unknown starts broken by lowest
-// PID (unknown start times sort last). Processes are identified by (PID,
+// time (the parent after a fork), ties broken by lowest PID; holders of
+// unknown start (socket dumps) sort last, the one seen first first. Processes are identified by (PID,
 // start): an observation held by (pid, start A) never names (pid, start B).
 //
 // # What the engine does
@@ -375,23 +375,33 @@ func unconnected(o *ingest.SocketObservation) bool {
 	return !o.Remote.IsValid() || o.Remote.Addr().Unmap().IsUnspecified() || o.Remote.Port() == 0
 }
 
-// sortHolders orders holders: known start ascending, unknown (0) last, then
-// PID; duplicates removed.
+// sortHolders orders holders: known start ascending, then PID, and the
+// unknown (0) starts last in the order given (socket dumps list the holder
+// seen first, the parent of a fork, first: ingest.CompileSnapshots);
+// duplicates removed.
 func sortHolders(h []ingest.ProcKey) []ingest.ProcKey {
 	out := slices.Clone(h)
-	slices.SortFunc(out, func(a, b ingest.ProcKey) int {
+	slices.SortStableFunc(out, func(a, b ingest.ProcKey) int {
 		if (a.Start == 0) != (b.Start == 0) {
 			if a.Start == 0 {
 				return 1
 			}
 			return -1
 		}
+		if a.Start == 0 {
+			return 0
+		}
 		if c := cmp.Compare(a.Start, b.Start); c != 0 {
 			return c
 		}
 		return a.PID - b.PID
 	})
-	return slices.Compact(out)
+	seen := make(map[ingest.ProcKey]bool, len(out))
+	return slices.DeleteFunc(out, func(k ingest.ProcKey) bool {
+		dup := seen[k]
+		seen[k] = true
+		return dup
+	})
 }
 
 // invBefore is the latest inventory of netns strictly before t (falling back

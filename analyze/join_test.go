@@ -210,8 +210,10 @@ func TestSocketIndexOtherNetns(t *testing.T) {
 }
 
 func TestSortHolders(t *testing.T) {
-	got := sortHolders([]ingest.ProcKey{{PID: 9}, {PID: 3, Start: 20}, {PID: 5, Start: 10}, {PID: 2}, {PID: 3, Start: 20}})
-	want := []ingest.ProcKey{{PID: 5, Start: 10}, {PID: 3, Start: 20}, {PID: 2}, {PID: 9}}
+	// Unknown starts keep their order: a dump lists the holder seen first
+	// (a fork's parent) first, whatever its PID (PIDs wrap around).
+	got := sortHolders([]ingest.ProcKey{{PID: 9}, {PID: 3, Start: 20}, {PID: 5, Start: 10}, {PID: 2}, {PID: 3, Start: 20}, {PID: 9}})
+	want := []ingest.ProcKey{{PID: 5, Start: 10}, {PID: 3, Start: 20}, {PID: 9}, {PID: 2}}
 	if len(got) != len(want) {
 		t.Fatalf("got %v", got)
 	}

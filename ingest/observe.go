@@ -561,6 +561,11 @@ func CompileSnapshots(snaps []SocketSnapshot) ([]SocketObservation, Coverage, ma
 			slices.SortFunc(holders, cmpProcKey)
 			holders = slices.Compact(holders)
 			k := foreignKey{netns: e.Netns, proto: e.Proto, local: e.Local, remote: e.Remote, inode: e.Inode, holders: fmt.Sprint(holders)}
+			// Primary holder first: dumps carry no start times, so the
+			// process seen earliest (the parent of a fork, which held the
+			// socket first) leads; PIDs, which wrap around, only break ties.
+			holders = slices.Clone(holders)
+			slices.SortStableFunc(holders, func(a, b ProcKey) int { return cmp.Compare(procs[a].FirstSeen, procs[b].FirstSeen) })
 			if seen[k] {
 				continue
 			}

@@ -184,3 +184,25 @@ func BenchmarkCompileNative(b *testing.B) {
 		}
 	}
 }
+
+// TestCompileSnapshotsForkOrder: a dump has no start times; the holder seen
+// first (a fork's parent, which had the socket alone before) is the primary
+// one even when the child's PID is lower (the PID counter wrapped around).
+func TestCompileSnapshotsForkOrder(t *testing.T) {
+	ep := netip.MustParseAddrPort
+	sock := func(pids ...int) SocketEntry {
+		e := SocketEntry{Proto: ProtoTCP, Local: ep("198.51.100.1:1000"), Remote: ep("198.51.100.2:5001"), State: "ESTAB", UID: -1}
+		for _, p := range pids {
+			e.Holders = append(e.Holders, ProcKey{PID: p})
+			e.Comms = append(e.Comms, map[int]string{32749: "fb-fork", 300: "fb-forkchild"}[p])
+		}
+		return e
+	}
+	obs, _, _ := CompileSnapshots([]SocketSnapshot{
+		{Taken: s1, Source: FormatSS, Sockets: []SocketEntry{sock(32749)}},
+		{Taken: 2 * s1, Source: FormatSS, Sockets: []SocketEntry{sock(300, 32749)}},
+	})
+	if len(obs) != 2 || obs[1].Holders[0].PID != 32749 || obs[1].Holders[1].PID != 300 {
+		t.Fatalf("observations %+v: want the parent 32749 first once the child shares the socket", obs)
+	}
+}
