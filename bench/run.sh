@@ -61,17 +61,18 @@ fi
 # Warm the page cache so the first tool is not penalised.
 cat "$BIG" "$SMALL" >/dev/null
 
-declare -A WALL RSS
+declare -A WALL RSS CPU
 measure() { # name file cmd...
 	local name=$1 file=$2
 	shift 2
 	local out
-	/usr/bin/time -o "$DATA/time.out" -f "%e %M" "$@" >/dev/null 2>"$DATA/$name.stderr" ||
+	/usr/bin/time -o "$DATA/time.out" -f "%e %M %U %S" "$@" >/dev/null 2>"$DATA/$name.stderr" ||
 		echo "bench: $name failed, see $DATA/$name.stderr" >&2
-	out=$(tail -1 "$DATA/time.out")
-	WALL[$name]=${out% *}
-	RSS[$name]=${out#* }
-	echo "bench: $name: ${WALL[$name]} s, ${RSS[$name]} KiB" >&2
+	read -r w m u sy < <(tail -1 "$DATA/time.out")
+	WALL[$name]=$w
+	RSS[$name]=$m
+	CPU[$name]=$(awk -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", u + s }')
+	echo "bench: $name: ${WALL[$name]} s, ${CPU[$name]} s CPU, ${RSS[$name]} KiB" >&2
 }
 
 measure tcpdump-big "$BIG" tcpdump -nn -r "$BIG" -w /dev/null
@@ -85,18 +86,18 @@ fi
 row() { # name label file packets base
 	local name=$1 label=$2 file=$3 pk=$4 base=$5
 	[ -n "${WALL[$name]:-}" ] || return 0
-	awk -v l="$label" -v f="$(basename "$file")" -v w="${WALL[$name]}" -v m="${RSS[$name]}" \
+	awk -v l="$label" -v f="$(basename "$file")" -v w="${WALL[$name]}" -v m="${RSS[$name]}" -v c="${CPU[$name]}" \
 		-v p="$pk" -v s="$(stat -L -c %s "$file")" -v b="${WALL[$base]}" 'BEGIN {
 		if (w <= 0) w = 0.01
-		printf "| %s | %s | %.2f | %.2f M | %.0f | %.0f | %.2f× |\n", l, f, w, p / w / 1e6, s / w / 1e6, m / 1024, w / b
+		printf "| %s | %s | %.2f | %.2f | %.2f M | %.0f | %.0f | %.2f× |\n", l, f, w, c, p / w / 1e6, s / w / 1e6, m / 1024, w / b
 	}'
 }
 
 echo
 echo "Offline analysis speed, one run on $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| tool | file | wall s | packets/s | MB/s read | peak MB | wall vs tcpdump |"
-echo "|---|---|---|---|---|---|---|"
+echo "| tool | file | wall s | CPU s (user+sys) | packets/s | MB/s read | peak MB | wall vs tcpdump |"
+echo "|---|---|---|---|---|---|---|---|"
 row tcpdump-big "tcpdump -nn -r F -w /dev/null" "$BIG" "$N" tcpdump-big
 row analyzer-big "$ANAME" "$BIG" "$N" tcpdump-big
 row tcpdump-small "tcpdump -nn -r F -w /dev/null" "$SMALL" "$SMALLN" tcpdump-small
