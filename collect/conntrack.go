@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/flowblame/flowblame/collect/sockwatch"
@@ -80,6 +81,13 @@ func watchNAT(ctx context.Context, rec *records) (polls int, note string) {
 	var took time.Duration
 	poll := func() error {
 		start := time.Now()
+		// An empty table (conntrack loaded, nothing tracked) is not dumped:
+		// the kernel would still walk every hash bucket (~9 ms here).
+		if b, err := os.ReadFile(conntrackCount); err == nil && strings.TrimSpace(string(b)) == "0" {
+			polls++
+			took, seen = 0, map[natSeenKey]struct{}{}
+			return nil
+		}
 		now := make(map[natSeenKey]struct{}, len(seen))
 		var werr error
 		_, _, err := c.Dump(func(e *sockwatch.CtEntry) {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/flowblame/flowblame/collect/sockwatch"
@@ -49,5 +50,31 @@ func TestWatchNATWithoutConntrack(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, ingest.ConntrackFile)); err != nil {
 		t.Errorf("conntrack.jsonl not created: %v", err)
+	}
+}
+
+// TestWatchNATEmptyTable: where conntrack is loaded but tracks nothing, the
+// table is not dumped (the kernel would walk every bucket) and nothing is
+// recorded; the reads still count as polls.
+func TestWatchNATEmptyTable(t *testing.T) {
+	old := conntrackCount
+	conntrackCount = filepath.Join(t.TempDir(), "nf_conntrack_count")
+	defer func() { conntrackCount = old }()
+	if err := os.WriteFile(conntrackCount, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := openRecords(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	polls, note := watchNAT(ctx, rec)
+	if note != "" && !strings.Contains(note, "ctnetlink") {
+		t.Fatalf("note %q", note)
+	}
+	if note == "" && (polls != 2 || rec.nNAT != 0) {
+		t.Errorf("polls %d, records %d; want 2 reads of the count and nothing recorded", polls, rec.nNAT)
 	}
 }
