@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -74,6 +75,17 @@ func TestNATAttribution(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFile(filepath.Join(bundle, ingest.SocketsFile), 10*time.Second)
+	// The same connection recorded with standard tools as well: tcpdump on
+	// the uplink, ss in the container, and the conntrack listing below.
+	capture, dump := filepath.Join(dir, "uplink.pcap"), filepath.Join(dir, "ss-container.txt")
+	capRec, err := tp.StartCapture(ctx, tp.Local, tp.LocalIf, capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := tp.SSLoop(ctx, ctr, "-tunapeH", dump)
+	if err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(1200 * time.Millisecond)
 	const sent = 3_000_000
 	bulk, err := h.Start(ctx, ctr, "bulk", "-peer", sinkAddr, "-bytes", strconv.Itoa(sent), "-dur", "2s", "-local", natContainer.String())
@@ -85,6 +97,16 @@ func TestNATAttribution(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond)
+	ss.Stop()
+	capRec.Stop()
+	listing := filepath.Join(dir, "conntrack.txt")
+	out, err := tp.Command(ctx, tp.Local, "cat", "/proc/net/nf_conntrack").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(listing, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	b := StopCollector(t, coll, bundle)
 	t.Logf("bundle: %d NAT records, %d conntrack polls, notes %q", len(b.NAT), b.Manifest.Collector.NATPolls, b.Manifest.Notes)
 	if len(b.NAT) == 0 || int64(len(b.NAT)) != b.Manifest.Collector.NATRecords {
@@ -136,6 +158,43 @@ func TestNATAttribution(t *testing.T) {
 	}
 	if total := f.Traffic.Out.Wire + f.Traffic.In.Wire; charged != total || len(f.Owners) == 0 {
 		t.Errorf("%d of the uplink flow's %d wire bytes charged", charged, total)
+	}
+
+	// The standard-tools path: tcpdump + ss + a conntrack listing
+	// (analyze --pcap --sockets --conntrack).
+	snaps, _, err := ingest.ReadSocketDumps([]string{dump}, ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, diags, err := ingest.ReadConntrackDumps([]string{listing})
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("conntrack listing: %d records, %v, %v", len(recs), diags, err)
+	}
+	csrc, err := ingest.OpenCapture(capture, ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer csrc.Close()
+	local := []netip.Prefix{netip.PrefixFrom(LocalIP, 32)}
+	fres, err := analyze.Analyze(context.Background(), csrc, analyze.Options{Local: local,
+		Attributor: analyze.WithNAT(analyze.IndexSnapshots(snaps, analyze.JoinOptions{HostPrefixes: local}), analyze.NewNATIndex(recs))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, fl := range fres.Flows {
+		if fl.Key.B.String() != sinkAddr {
+			continue
+		}
+		found = len(fl.Owners) > 0
+		for _, o := range fl.Owners {
+			if o.Owner.Proc.PID != rep.PID || o.Owner.Method != analyze.MethodNAT {
+				t.Errorf("tcpdump+ss+conntrack: uplink flow share %+v, want pid %d by %s", o, rep.PID, analyze.MethodNAT)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("tcpdump+ss+conntrack: no owned flow to %s", sinkAddr)
 	}
 }
 

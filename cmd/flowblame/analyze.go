@@ -28,6 +28,7 @@ type analyzeOptions struct {
 	Inputs    []string // bundle, or capture files
 	Pcaps     []string
 	Sockets   []string
+	Conntrack []string
 	Format    string
 	Output    string
 	Local     []string
@@ -79,6 +80,7 @@ Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "pcap", Usage: "capture `FILE` (repeatable; also accepted as arguments)"},
 			&cli.StringSliceFlag{Name: "sockets", Usage: "socket dump `FILE` (ss -tunap, lsof -i, netstat, Windows netstat -ano + tasklist, PowerShell); repeatable"},
+			&cli.StringSliceFlag{Name: "conntrack", Usage: "NAT translations `FILE` (conntrack -L, or a copy of /proc/net/nf_conntrack) taken with the capture on a host with containers behind NAT; repeatable"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "output `FORMAT`: text, json, iftop"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` instead of stdout"},
 			&cli.StringSliceFlag{Name: "local", Usage: "local address `CIDR`s (comma-separated) for direction; default: the bundle's interface addresses"},
@@ -107,7 +109,7 @@ Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
 		},
 		Action: func(c *cli.Context) error {
 			o := analyzeOptions{
-				Inputs: c.Args().Slice(), Pcaps: c.StringSlice("pcap"), Sockets: c.StringSlice("sockets"),
+				Inputs: c.Args().Slice(), Pcaps: c.StringSlice("pcap"), Sockets: c.StringSlice("sockets"), Conntrack: c.StringSlice("conntrack"),
 				Format: c.String("format"), Output: c.String("output"), Local: c.StringSlice("local"),
 				LocalMACs: c.StringSlice("local-mac"), Top: c.Int("top"), Group: c.String("group"), Sort: c.String("sort"),
 				From: c.String("from"), To: c.String("to"), At: c.String("at"), Bytes: c.Bool("bytes"),
@@ -311,10 +313,25 @@ func openInputs(o analyzeOptions) (*analysisInput, error) {
 	default:
 		in.attr = chain
 	}
-	if in.bundle != nil && len(in.bundle.NAT) > 0 {
-		// Containers and VMs behind the host's NAT: their uplink flows are
-		// attributed through the conntrack translation.
-		in.nat = analyze.NewNATIndex(in.bundle.NAT)
+	// Containers and VMs behind the host's NAT: their uplink flows are
+	// attributed through the conntrack translations (the bundle's, and any
+	// --conntrack listings).
+	var nat []ingest.NATRecord
+	if in.bundle != nil {
+		nat = in.bundle.NAT
+	}
+	if len(o.Conntrack) > 0 {
+		recs, diags, err := ingest.ReadConntrackDumps(o.Conntrack)
+		if err != nil {
+			in.Close()
+			return nil, err
+		}
+		nat = append(slices.Clone(nat), recs...)
+		in.diags = append(in.diags, diags...)
+		in.sources = append(in.sources, o.Conntrack...)
+	}
+	if len(nat) > 0 {
+		in.nat = analyze.NewNATIndex(nat)
 		in.attr = analyze.WithNAT(in.attr, in.nat)
 	}
 	return in, nil
@@ -511,7 +528,7 @@ func firstPacketTime(o analyzeOptions, in *analysisInput) (int64, error) {
 	if in.bundle != nil {
 		src, err = in.bundle.Packets()
 	} else {
-		src, err = ingest.OpenCaptures(in.sources[:len(in.sources)-len(o.Sockets)], ingest.Options{})
+		src, err = ingest.OpenCaptures(in.sources[:len(in.sources)-len(o.Sockets)-len(o.Conntrack)], ingest.Options{})
 	}
 	if err != nil {
 		return 0, err

@@ -285,3 +285,38 @@ func TestAnalyzeInterfaceFilter(t *testing.T) {
 		t.Errorf("-i wlan0 on a capture without it: %v, want a usage error", err)
 	}
 }
+
+// TestAnalyzeConntrackFlag: the container bundle without its conntrack
+// records leaves the masqueraded miner unattributed; a conntrack -L listing
+// given with --conntrack puts the verdict back on the process.
+func TestAnalyzeConntrackFlag(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "container")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "..", "fixtures", "bundles", "container"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "conntrack.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runArgs(t, "analyze", "-f", "md", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := strings.Cut(out, "\n"); strings.Contains(first, "xmrig[27001]") {
+		t.Errorf("without the NAT records the verdict should not name the process: %q", first)
+	}
+	listing := filepath.Join(t.TempDir(), "conntrack.txt")
+	if err := os.WriteFile(listing, []byte("tcp      6 431999 ESTABLISHED src=172.17.0.2 dst=45.9.148.21 sport=45678 dport=3333 "+
+		"src=45.9.148.21 dst=198.51.100.10 sport=3333 dport=32768 [ASSURED] mark=0 use=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = runArgs(t, "analyze", "-f", "md", "--conntrack", listing, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := strings.Cut(out, "\n"); !strings.HasPrefix(first, "**Verdict (critical):** crypto mining: xmrig[27001]") {
+		t.Errorf("with --conntrack: first line %q", first)
+	}
+	if !strings.Contains(out, "conntrack.txt") {
+		t.Errorf("the listing is not among the report's sources")
+	}
+}
