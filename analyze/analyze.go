@@ -248,7 +248,7 @@ func Analyze(ctx context.Context, src ingest.PacketSource, opts Options) (*Resul
 	r := e.result(src)
 	if opts.NAT != nil {
 		opts.NAT.untranslate(r)
-		if d, ok := natDuplicates(r, opts.NAT); ok {
+		if d, ok := natDuplicates(r); ok {
 			r.Diagnostics = append(r.Diagnostics, d)
 		}
 	}

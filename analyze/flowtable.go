@@ -410,14 +410,10 @@ func (e *engine) add(r *arec) {
 	if f.remote >= 0 {
 		e.remotes.at(f.remote).add(sec, r.rev, r.wire, e.remAt.at(f.remote))
 	}
-	e.logWindow(idx, f, sec, r)
+	e.wl.add(idx, &f.logSec, &f.logIdx, sec, r.rev, r.wire)
 	if f.proc >= 0 {
 		e.procs[f.proc].ser.add(sec, r.rev, r.wire)
 	}
-}
-
-func (e *engine) logWindow(idx int32, f *flowEnt, sec int64, r *arec) {
-	e.wl.add(idx, &f.logSec, &f.logIdx, sec, r.rev, r.wire)
 }
 
 // newFlow initialises the state of the flow just added for r.

@@ -104,8 +104,9 @@ const DefaultSlack int64 = 1e9
 // All holders are reported in Attribution.Holders; the bytes are charged to
 // Attribution.Proc, the primary holder: the one with the earliest known start
 // time (the parent after a fork), ties broken by lowest PID; holders of
-// unknown start (socket dumps) sort last, the one seen first first. Processes are identified by (PID,
-// start): an observation held by (pid, start A) never names (pid, start B).
+// unknown start (socket dumps) sort last, the one seen first first.
+// Processes are identified by (PID, start): an observation held by
+// (pid, start A) never names (pid, start B).
 //
 // # What the engine does
 //

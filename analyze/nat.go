@@ -138,41 +138,37 @@ func (n *natAttributor) Attribute(proto uint8, local, remote netip.AddrPort, ts 
 	return b, bf, bu
 }
 
-// natDuplicates finds the flows of r that are NAT translations of another
-// flow of r captured on a different interface: one connection seen on a
-// container's veth or bridge and again, translated, on the uplink. Its
-// packets are in both flows (and the totals); the diagnostic says how many.
-func natDuplicates(r *Result, x *NATIndex) (ingest.Diagnostic, bool) {
+// natDuplicates finds the flows of r that are NAT translations
+// (Flow.Untranslated, set by untranslate) of another flow of r captured on
+// a different interface: one connection seen on a container's veth or
+// bridge and again, translated, on the uplink. Its packets are in both
+// flows (and the totals); the diagnostic says how many.
+func natDuplicates(r *Result) (ingest.Diagnostic, bool) {
 	type ukey struct {
 		proto uint8
 		a, b  netip.AddrPort
 	}
-	norm := func(proto uint8, a, b netip.AddrPort) ukey {
-		a, b = unmapPort(a), unmapPort(b)
+	norm := func(k *FlowKey) ukey {
+		a, b := unmapPort(k.A), unmapPort(k.B)
 		if a.Compare(b) > 0 {
 			a, b = b, a
 		}
-		return ukey{proto, a, b}
+		return ukey{k.Proto, a, b}
 	}
 	byKey := make(map[ukey]int, len(r.Flows))
 	for i := range r.Flows {
-		k := &r.Flows[i].Key
-		byKey[norm(k.Proto, k.A, k.B)] = i
+		byKey[norm(&r.Flows[i].Key)] = i
 	}
 	var flows, packets, bytes int64
 	for i := range r.Flows {
 		f := &r.Flows[i]
-		for _, ends := range [2][2]netip.AddrPort{{f.Key.A, f.Key.B}, {f.Key.B, f.Key.A}} {
-			e, ok := x.lookup(f.Key.Proto, ends[0], ends[1], f.Traffic.First)
-			if !ok {
-				continue
-			}
-			if j, ok := byKey[norm(f.Key.Proto, e.local, e.remote)]; ok && j != i && r.Flows[j].Iface != f.Iface {
-				flows++
-				packets += f.Traffic.Out.Packets + f.Traffic.In.Packets
-				bytes += f.Traffic.Out.Wire + f.Traffic.In.Wire
-				break
-			}
+		if f.Untranslated == nil {
+			continue
+		}
+		if j, ok := byKey[norm(f.Untranslated)]; ok && j != i && r.Flows[j].Iface != f.Iface {
+			flows++
+			packets += f.Traffic.Out.Packets + f.Traffic.In.Packets
+			bytes += f.Traffic.Out.Wire + f.Traffic.In.Wire
 		}
 	}
 	if flows == 0 {
@@ -191,7 +187,9 @@ func (x *NATIndex) untranslate(r *Result) {
 		f := &r.Flows[i]
 		if e, ok := x.lookup(f.Key.Proto, f.Key.A, f.Key.B, f.Traffic.First); ok {
 			f.Untranslated = &FlowKey{Proto: f.Key.Proto, A: e.local, B: e.remote, Oriented: f.Key.Oriented}
-		} else if e, ok := x.lookup(f.Key.Proto, f.Key.B, f.Key.A, f.Traffic.First); ok && !f.Key.Oriented {
+		} else if f.Key.Oriented {
+			continue
+		} else if e, ok := x.lookup(f.Key.Proto, f.Key.B, f.Key.A, f.Traffic.First); ok {
 			f.Untranslated = &FlowKey{Proto: f.Key.Proto, A: e.remote, B: e.local}
 		}
 	}

@@ -36,6 +36,13 @@ type WindowRates struct {
 	S40 float64 `json:"40s"`
 }
 
+// Add adds o's rates to w (window rates of disjoint traffic add up).
+func (w *WindowRates) Add(o WindowRates) {
+	w.S2 += o.S2
+	w.S10 += o.S10
+	w.S40 += o.S40
+}
+
 // PeakRate is the highest 2-second average rate (wire bytes/s) over the whole
 // capture, and the end of the 2-second window (Unix ns) where it happened.
 type PeakRate struct {

@@ -216,7 +216,7 @@ func selectInterfaces(ifs []ingest.IfaceInfo, names []string, includeLoopback bo
 	for _, i := range ifs {
 		byName[i.Name] = i
 	}
-	if slices.Equal(names, []string{"any"}) && byName["any"].Name == "" {
+	if len(names) > 0 && hotplug(ifs, names) { // "any", and no interface is named so
 		names, includeLoopback = nil, true
 	}
 	var out []string

@@ -248,12 +248,8 @@ func groupRows(rows []ProcessRow, key func(*ProcessRow) string, f formatter, top
 		g.TX.Add(r.TX)
 		g.RX.Add(r.RX)
 		g.Share += r.Share
-		g.TXRate.S2 += r.TXRate.S2
-		g.TXRate.S10 += r.TXRate.S10
-		g.TXRate.S40 += r.TXRate.S40
-		g.RXRate.S2 += r.RXRate.S2
-		g.RXRate.S10 += r.RXRate.S10
-		g.RXRate.S40 += r.RXRate.S40
+		g.TXRate.Add(r.TXRate)
+		g.RXRate.Add(r.RXRate)
 	}
 	slices.SortStableFunc(out, func(a, b GroupRow) int {
 		if c := cmp.Compare(b.TX.Wire+b.RX.Wire, a.TX.Wire+a.RX.Wire); c != 0 {
@@ -776,13 +772,19 @@ func buildConversations(d *Document, in Input, opts Options, f formatter, top in
 	r := in.Result
 	rows := r.Rows(opts.Group, opts.Sort, top)
 	owners := map[analyze.FlowKey]string{}
+	ownerFmt := map[analyze.FlowKey]string{} // the owner column, with where a NAT'ed flow came from
 	untranslated := map[analyze.FlowKey]string{}
 	if opts.Group == analyze.GroupFlow {
 		for _, fl := range r.Flows {
+			from := ""
 			if fl.Untranslated != nil {
-				untranslated[fl.Key] = fl.Untranslated.A.String()
+				from = fl.Untranslated.A.String()
+				untranslated[fl.Key] = from
 			}
 			if len(fl.Owners) == 0 {
+				if from != "" {
+					ownerFmt[fl.Key] = " (NAT'ed from " + from + ")"
+				}
 				continue
 			}
 			best := fl.Owners[0]
@@ -795,6 +797,14 @@ func buildConversations(d *Document, in Input, opts Options, f formatter, top in
 				owners[fl.Key] = ownerLabel(best.Owner)
 			} else {
 				owners[fl.Key] = "? (" + string(best.Owner.Cause) + ")"
+			}
+			switch {
+			case from == "":
+				ownerFmt[fl.Key] = owners[fl.Key]
+			case best.Owner.Method == analyze.MethodNAT:
+				ownerFmt[fl.Key] = fmt.Sprintf("%s (%s from %s)", procLabel(best.Owner.Comm, best.Owner.Proc.PID), best.Owner.Method, from)
+			default:
+				ownerFmt[fl.Key] = owners[fl.Key] + " (NAT'ed from " + from + ")"
 			}
 		}
 	}
@@ -823,15 +833,8 @@ func buildConversations(d *Document, in Input, opts Options, f formatter, top in
 			"out2s": f.rate(c.OutRate.S2), "out10s": f.rate(c.OutRate.S10), "out40s": f.rate(c.OutRate.S40),
 			"in2s": f.rate(c.InRate.S2), "in10s": f.rate(c.InRate.S10), "in40s": f.rate(c.InRate.S40),
 			"peak":  f.rate(c.Peak.Rate),
-			"owner": c.Owner,
+			"owner": ownerFmt[row.Key],
 			"flows": fmt.Sprint(c.Flows),
-		}
-		if c.Untranslated != "" {
-			if o, ok := strings.CutSuffix(c.Owner, " ("+string(analyze.MethodNAT)+")"); ok {
-				c.Fmt["owner"] = o + " (nat from " + c.Untranslated + ")"
-			} else {
-				c.Fmt["owner"] += " (NAT'ed from " + c.Untranslated + ")"
-			}
 		}
 		if c.Proto != "" {
 			c.Fmt["pair"] = c.Proto + " " + c.Fmt["pair"]
@@ -885,8 +888,8 @@ func buildTunnelProcesses(d *Document, in Input, f formatter, top int) {
 		row.Flows++
 		row.TX.Add(tx)
 		row.RX.Add(rx)
-		row.TXRate = addRates(row.TXRate, txr)
-		row.RXRate = addRates(row.RXRate, rxr)
+		row.TXRate.Add(txr)
+		row.RXRate.Add(rxr)
 	}
 	rows := make([]TunnelProcRow, 0, len(byProc))
 	for _, row := range byProc {
@@ -913,10 +916,6 @@ func buildTunnelProcesses(d *Document, in Input, f formatter, top int) {
 		}
 		d.TunnelProcesses = append(d.TunnelProcesses, row)
 	}
-}
-
-func addRates(a, b analyze.WindowRates) analyze.WindowRates {
-	return analyze.WindowRates{S2: a.S2 + b.S2, S10: a.S10 + b.S10, S40: a.S40 + b.S40}
 }
 
 func buildCoverage(d *Document, r *analyze.Result, f formatter) {
