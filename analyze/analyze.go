@@ -457,12 +457,21 @@ type reader struct {
 	scratch []rec // keys of the chunk being filled, by position
 	tot     frameTotals
 	tun     tunnelTable
+	// summ is src as a SummarySource (nil when it is not one); sums holds
+	// the Summaries it last gave, sums[sumPos:sumN] not yet read.
+	summ         ingest.SummarySource
+	sums         []ingest.Summary
+	sumPos, sumN int
 }
 
 func newReader(src ingest.PacketSource, ft *flowTable, opts Options) *reader {
-	return &reader{src: src, ft: ft, cls: newClassifier(opts), win: opts.Window, only: opts.Interfaces, tried: -1,
+	rd := &reader{src: src, ft: ft, cls: newClassifier(opts), win: opts.Window, only: opts.Interfaces, tried: -1,
 		nameIdx: map[string]int32{},
 		scratch: make([]rec, chunkLen), tot: newFrameTotals(), tun: tunnelTable{at: opts.At}}
+	if ss, ok := src.(ingest.SummarySource); ok {
+		rd.summ, rd.sums = ss, make([]ingest.Summary, chunkLen)
+	}
+	return rd
 }
 
 // refreshIfaces takes in the interfaces the source has described since the
@@ -513,53 +522,112 @@ func (rd *reader) fill(b *batch) error {
 }
 
 // read reads and classifies up to len(dst) frames into dst, the keys of IP
-// frames into keys at the same positions.
+// frames into keys at the same positions. From a SummarySource it takes
+// common frames as Summaries, in bulk; the others, and every frame of other
+// sources, as Packets.
 func (rd *reader) read(dst []arec, keys []rec) (n int, err error) {
 	p := &rd.p
 	for n < len(dst) {
-		if err := rd.src.Next(p); err != nil {
+		if rd.sumPos < rd.sumN {
+			s := &rd.sums[rd.sumPos]
+			rd.sumPos++
+			if rd.addSummary(s, &dst[n], &keys[n]) {
+				n++
+			}
+			continue
+		}
+		if rd.summ != nil {
+			m, err := rd.summ.NextSummaries(rd.sums, p)
+			if err != nil {
+				return n, err
+			}
+			if m > 0 {
+				rd.sumPos, rd.sumN = 0, m
+				continue
+			}
+		} else if err := rd.src.Next(p); err != nil {
 			return n, err
 		}
-		if (rd.win.From != 0 && p.TS < rd.win.From) || (rd.win.To != 0 && p.TS > rd.win.To) {
-			rd.outside.addFrame(p)
-			continue
+		if rd.addPacket(p, &dst[n], &keys[n]) {
+			n++
 		}
-		known := p.Iface >= 0 && p.Iface < len(rd.names)
-		if !known && p.Iface > rd.tried { // each unknown index is looked up once
-			rd.tried = p.Iface
-			rd.refreshIfaces()
-			known = p.Iface >= 0 && p.Iface < len(rd.names)
-		}
-		if known && !rd.keep[p.Iface] {
-			rd.other.addFrame(p)
-			continue
-		}
-		r := &dst[n]
-		r.ts = p.TS
-		r.wire = int64(p.WireLen)
-		r.ipl = int32(p.IPLen)
-		r.capl = int32(p.CapLen)
-		r.iface = int32(p.Iface)
-		r.ifName = -1
-		if known {
-			r.ifName = rd.names[p.Iface]
-		}
-		r.created = false
-		if p.Kind == ingest.KindIP {
-			k := &keys[n]
-			rd.cls.classify(p, k)
-			r.ip, r.dir, r.rev = true, k.dir, k.rev
-		} else {
-			r.ip = false
-			r.dir = rd.cls.frameDir(p)
-		}
-		rd.tot.add(r)
-		if p.NInner > 0 {
-			rd.tun.add(p)
-		}
-		n++
 	}
 	return n, nil
+}
+
+// iface looks interface i up: whether it is known yet and whether its
+// frames are analysed (otherwise they go to other).
+func (rd *reader) iface(i int) (known, keep bool) {
+	known = i >= 0 && i < len(rd.names)
+	if !known && i > rd.tried { // each unknown index is looked up once
+		rd.tried = i
+		rd.refreshIfaces()
+		known = i >= 0 && i < len(rd.names)
+	}
+	return known, !known || rd.keep[i]
+}
+
+// addPacket classifies p into r (its key into k) and reports whether it is
+// analysed.
+func (rd *reader) addPacket(p *ingest.Packet, r *arec, k *rec) bool {
+	if (rd.win.From != 0 && p.TS < rd.win.From) || (rd.win.To != 0 && p.TS > rd.win.To) {
+		rd.outside.addFrame(p)
+		return false
+	}
+	known, keep := rd.iface(p.Iface)
+	if !keep {
+		rd.other.addFrame(p)
+		return false
+	}
+	r.ts = p.TS
+	r.wire = int64(p.WireLen)
+	r.ipl = int32(p.IPLen)
+	r.capl = int32(p.CapLen)
+	r.iface = int32(p.Iface)
+	r.ifName = -1
+	if known {
+		r.ifName = rd.names[p.Iface]
+	}
+	r.created = false
+	if p.Kind == ingest.KindIP {
+		rd.cls.classify(p, k)
+		r.ip, r.dir, r.rev = true, k.dir, k.rev
+	} else {
+		r.ip = false
+		r.dir = rd.cls.frameDir(p)
+	}
+	rd.tot.add(r)
+	if p.NInner > 0 {
+		rd.tun.add(p)
+	}
+	return true
+}
+
+// addSummary is addPacket for a summarised frame.
+func (rd *reader) addSummary(s *ingest.Summary, r *arec, k *rec) bool {
+	if (rd.win.From != 0 && s.TS < rd.win.From) || (rd.win.To != 0 && s.TS > rd.win.To) {
+		rd.outside.addOne(int64(s.Wire), int64(s.IPLen), int64(s.Cap))
+		return false
+	}
+	known, keep := rd.iface(int(s.Iface))
+	if !keep {
+		rd.other.addOne(int64(s.Wire), int64(s.IPLen), int64(s.Cap))
+		return false
+	}
+	r.ts = s.TS
+	r.wire = int64(s.Wire)
+	r.ipl = int32(s.IPLen)
+	r.capl = int32(s.Cap)
+	r.iface = s.Iface
+	r.ifName = -1
+	if known {
+		r.ifName = rd.names[s.Iface]
+	}
+	r.created = false
+	rd.cls.classifySummary(s, k)
+	r.ip, r.dir, r.rev = true, k.dir, k.rev
+	rd.tot.add(r)
+	return true
 }
 
 const progressEvery = 1 << 20

@@ -453,6 +453,9 @@ const corpusDir = "../../shared/corpus"
 // compared with tshark's exact per-pair counts (CONV_EXACT.tsv) and the
 // agreement is logged (tshark also counts tunnelled and ICMP-quoted IP
 // headers as conversations, and decodes differently in places).
+// nextOnly hides a source's NextSummaries: every frame is read by Next.
+type nextOnly struct{ ingest.PacketSource }
+
 func TestAnalyzeCorpus(t *testing.T) {
 	mf, err := os.Open(filepath.Join(corpusDir, "MANIFEST.tsv"))
 	if err != nil {
@@ -497,13 +500,19 @@ func TestAnalyzeCorpus(t *testing.T) {
 			continue
 		}
 		files++
-		var results [2]*Result
-		for i, serial := range []bool{true, false} {
+		// Serial, pipelined, and pipelined with every frame read by Next
+		// (no Summaries).
+		var results [3]*Result
+		for i, serial := range []bool{true, false, false} {
 			src, err := ingest.OpenCapture(filepath.Join(corpusDir, name), ingest.Options{})
 			if err != nil {
 				break
 			}
-			r, err := Analyze(context.Background(), src, Options{Serial: serial})
+			var in ingest.PacketSource = src
+			if i == 2 {
+				in = nextOnly{src}
+			}
+			r, err := Analyze(context.Background(), in, Options{Serial: serial})
 			src.Close()
 			if r == nil {
 				t.Fatalf("%s: nil result (err %v)", name, err)
@@ -513,12 +522,16 @@ func TestAnalyzeCorpus(t *testing.T) {
 			}
 			results[i] = r
 		}
-		if results[0] == nil || results[1] == nil {
+		if results[0] == nil || results[1] == nil || results[2] == nil {
 			continue
 		}
 		opened++
-		if d := cmp.Diff(results[0], results[1], cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{}, netip.Prefix{}), cmpopts.IgnoreFields(ingest.Diagnostic{}, "Err")); d != "" {
+		opts := []cmp.Option{cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{}, netip.Prefix{}), cmpopts.IgnoreFields(ingest.Diagnostic{}, "Err")}
+		if d := cmp.Diff(results[0], results[1], opts...); d != "" {
 			t.Errorf("%s: serial and pipelined differ:\n%s", name, d)
+		}
+		if d := cmp.Diff(results[2], results[1], opts...); d != "" {
+			t.Errorf("%s: reading by Next and by Summaries differ:\n%s", name, d)
 		}
 		// Oriented pairs put the local address first; tshark's are by address.
 		ours := map[pairKey]pairVal{}

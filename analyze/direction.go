@@ -254,7 +254,6 @@ func (c *classifier) frameDir(p *ingest.Packet) uint8 {
 func (c *classifier) classify(p *ingest.Packet, r *rec) {
 	sa, da := p.Tuple.Src.Addr(), p.Tuple.Dst.Addr()
 	v4 := sa.Is4()
-	sp, dp := p.Tuple.Src.Port(), p.Tuple.Dst.Port()
 	// The addresses go straight into the key as two 64-bit words each and
 	// are only ever read back 64 bits at a time: a 16-byte array returned
 	// by As16 and then copied is read with one 16-byte load from two 8-byte
@@ -263,18 +262,50 @@ func (c *classifier) classify(p *ingest.Packet, r *rec) {
 	k := &r.k
 	put16(&k.a, sa)
 	put16(&k.b, da)
-	var d uint8
+	d := c.addrDir(k, v4)
+	if d == dirUnknown {
+		d = c.frameDir(p)
+	}
+	c.finish(r, d, v4, p.Tuple.Proto, p.Tuple.Src.Port(), p.Tuple.Dst.Port())
+}
+
+// classifySummary is classify for a summarised frame (an Ethernet frame
+// with no recorded direction).
+func (c *classifier) classifySummary(s *ingest.Summary, r *rec) {
+	k := &r.k
+	k.a, k.b = s.Src, s.Dst
+	d := c.addrDir(k, s.V4)
+	if d == dirUnknown && len(c.macs) > 0 {
+		switch {
+		case c.isLocalMAC(&s.SrcMAC):
+			d = dirOut
+		case c.isLocalMAC(&s.DstMAC):
+			d = dirIn
+		}
+	}
+	c.finish(r, d, s.V4, s.Proto, s.SrcPort, s.DstPort)
+}
+
+// addrDir decides a frame's direction from its addresses (in k.a, k.b):
+// out when only the source is local, in when only the destination is.
+func (c *classifier) addrDir(k *fkey, v4 bool) uint8 {
 	sl, dl := c.isLocal(&k.a, v4), c.isLocal(&k.b, v4)
 	switch {
 	case sl && !dl:
-		d = dirOut
+		return dirOut
 	case dl && !sl:
-		d = dirIn
-	default:
-		d = c.frameDir(p)
+		return dirIn
 	}
+	return dirUnknown
+}
+
+// finish completes r whose key holds the frame's addresses (source in a):
+// direction d, the key in flow order (local end first when oriented) and
+// its hashes.
+func (c *classifier) finish(r *rec, d uint8, v4 bool, proto uint8, sp, dp uint16) {
+	k := &r.k
 	r.dir = d
-	k.proto = p.Tuple.Proto
+	k.proto = proto
 	k.flags = 0
 	if v4 {
 		k.flags = fV4

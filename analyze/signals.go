@@ -96,50 +96,101 @@ func (s *SignalSource) Next(p *ingest.Packet) error {
 	if err := s.PacketSource.Next(p); err != nil {
 		return err
 	}
-	if p.Kind != ingest.KindIP {
-		return nil
-	}
-	if len(p.Payload) > 8 && p.Payload[0] == '{' {
-		s.checkStratum(p)
-	}
-	if p.Tuple.Proto == ingest.ProtoTCP && p.TCPFlags&0x12 == 0x02 { // SYN without ACK
-		src, dst := p.Tuple.Src.Addr(), p.Tuple.Dst.Addr()
-		switch {
-		case s.isLocal(src) && !s.isLocal(dst):
-			s.count(s.synOut, dst, p.Tuple.Dst.Port(), src, p.TS)
-		case s.isLocal(dst) && !s.isLocal(src):
-			s.count(s.synIn, src, p.Tuple.Dst.Port(), dst, p.TS)
-		}
-	}
-	out := p.Dir == ingest.DirOut || (p.HasMAC && len(s.localMACs) > 0 && s.macLocal(p.SrcMAC))
-	if out && len(s.local) > 0 {
-		if src := p.Tuple.Src.Addr(); !s.isLocal(src) && !src.IsLoopback() && !s.isLocal(p.Tuple.Dst.Addr()) {
-			s.sig.Spoofed++
-			if s.sig.spoofSrc == nil {
-				s.sig.spoofSrc = map[netip.Addr]struct{}{}
-				s.sig.spoofDst = map[netip.Addr]int64{}
-			}
-			if len(s.sig.spoofSrc) < 100000 {
-				s.sig.spoofSrc[src] = struct{}{}
-			}
-			s.sig.spoofDst[p.Tuple.Dst.Addr()]++
-		}
-	}
+	s.check(p)
 	return nil
 }
 
-func (s *SignalSource) checkStratum(p *ingest.Packet) {
-	if _, seen := s.stratum[p.Tuple]; seen {
+// NextSummaries implements ingest.SummarySource: it summarises through the
+// wrapped source when that can, and looks at every frame either way.
+func (s *SignalSource) NextSummaries(dst []ingest.Summary, p *ingest.Packet) (int, error) {
+	ss, ok := s.PacketSource.(ingest.SummarySource)
+	if !ok {
+		return 0, s.Next(p)
+	}
+	n, err := ss.NextSummaries(dst, p)
+	if n == 0 {
+		if err == nil {
+			s.check(p)
+		}
+		return 0, err
+	}
+	for i := range dst[:n] {
+		s.checkSummary(&dst[i])
+	}
+	return n, nil
+}
+
+// check notes the signals of one packet.
+func (s *SignalSource) check(p *ingest.Packet) {
+	if p.Kind != ingest.KindIP {
+		return
+	}
+	if len(p.Payload) > 8 && p.Payload[0] == '{' {
+		s.checkStratum(p.Tuple, p.TS, p.Payload)
+	}
+	if p.Tuple.Proto == ingest.ProtoTCP && p.TCPFlags&0x12 == 0x02 {
+		s.checkSYN(p.Tuple, p.TS)
+	}
+	out := p.Dir == ingest.DirOut || (p.HasMAC && len(s.localMACs) > 0 && s.macLocal(p.SrcMAC))
+	if out && len(s.local) > 0 {
+		s.checkSpoof(p.Tuple.Src.Addr(), p.Tuple.Dst.Addr())
+	}
+}
+
+// checkSummary is check for a summarised frame (an Ethernet frame whose
+// capture recorded no direction).
+func (s *SignalSource) checkSummary(f *ingest.Summary) {
+	if len(f.Payload) > 8 && f.Payload[0] == '{' {
+		s.checkStratum(f.Tuple(), f.TS, f.Payload)
+	}
+	if f.Proto == ingest.ProtoTCP && f.TCPFlags&0x12 == 0x02 {
+		s.checkSYN(f.Tuple(), f.TS)
+	}
+	if len(s.local) > 0 && len(s.localMACs) > 0 && s.macLocal(f.SrcMAC) {
+		s.checkSpoof(f.SrcAddr(), f.DstAddr())
+	}
+}
+
+// checkSYN counts a SYN without ACK.
+func (s *SignalSource) checkSYN(t ingest.FiveTuple, ts int64) {
+	src, dst := t.Src.Addr(), t.Dst.Addr()
+	switch {
+	case s.isLocal(src) && !s.isLocal(dst):
+		s.count(s.synOut, dst, t.Dst.Port(), src, ts)
+	case s.isLocal(dst) && !s.isLocal(src):
+		s.count(s.synIn, src, t.Dst.Port(), dst, ts)
+	}
+}
+
+// checkSpoof counts an outgoing packet from src to dst when src is not
+// one of the host's addresses.
+func (s *SignalSource) checkSpoof(src, dst netip.Addr) {
+	if s.isLocal(src) || src.IsLoopback() || s.isLocal(dst) {
+		return
+	}
+	s.sig.Spoofed++
+	if s.sig.spoofSrc == nil {
+		s.sig.spoofSrc = map[netip.Addr]struct{}{}
+		s.sig.spoofDst = map[netip.Addr]int64{}
+	}
+	if len(s.sig.spoofSrc) < 100000 {
+		s.sig.spoofSrc[src] = struct{}{}
+	}
+	s.sig.spoofDst[dst]++
+}
+
+func (s *SignalSource) checkStratum(t ingest.FiveTuple, ts int64, payload []byte) {
+	if _, seen := s.stratum[t]; seen {
 		return
 	}
 	for _, m := range stratumMethods {
-		if bytes.Contains(p.Payload, m) {
-			s.stratum[p.Tuple] = len(s.sig.Stratum)
-			ex := p.Payload
+		if bytes.Contains(payload, m) {
+			s.stratum[t] = len(s.sig.Stratum)
+			ex := payload
 			if len(ex) > 60 {
 				ex = ex[:60]
 			}
-			s.sig.Stratum = append(s.sig.Stratum, StratumHit{Tuple: p.Tuple, TS: p.TS, Method: string(bytes.Trim(m, `"`)), Excerpt: string(bytes.ToValidUTF8(ex, []byte("?")))})
+			s.sig.Stratum = append(s.sig.Stratum, StratumHit{Tuple: t, TS: ts, Method: string(bytes.Trim(m, `"`)), Excerpt: string(bytes.ToValidUTF8(ex, []byte("?")))})
 			return
 		}
 	}

@@ -253,91 +253,19 @@ func resetDecoded(p *Packet, link LinkType) {
 // it reports false and leaves p alone. It is about a third of the cost of
 // the general path; on a typical capture nearly every frame takes it.
 func (d *Decoder) fastEthernet(b []byte, p *Packet) bool {
-	if len(b) < 14+40 && (len(b) < 14+28 || be16(b, 12) != etIPv4) {
+	var s Summary
+	if !summarizeEthernet(b, &s) {
 		return false
 	}
-	et := be16(b, 12)
-	ip := b[14:]
-	var (
-		src, dst netip.Addr
-		proto    uint8
-		ipLen    int
-		l4       []byte
-	)
-	switch et {
-	case etIPv4:
-		// Version 4, no options; MF clear and offset 0 (DF may be set).
-		if ip[0] != 0x45 || be16(ip, 6)&0x3fff != 0 {
-			return false
-		}
-		ipLen = int(be16(ip, 2))
-		if ipLen < 20 {
-			return false // 0 (TSO) or bogus: the general path decides
-		}
-		proto = ip[9]
-		src = netip.AddrFrom4([4]byte(ip[12:16]))
-		dst = netip.AddrFrom4([4]byte(ip[16:20]))
-		l4 = ip[20:]
-		if ipLen < len(ip) {
-			l4 = ip[20:ipLen]
-		}
-	case etIPv6:
-		if ip[0]>>4 != 6 {
-			return false
-		}
-		plen := int(be16(ip, 4))
-		proto = ip[6]
-		src = netip.AddrFrom16([16]byte(ip[8:24]))
-		dst = netip.AddrFrom16([16]byte(ip[24:40]))
-		l4 = ip[40:]
-		if plen != 0 && plen < len(l4) {
-			l4 = l4[:plen]
-		}
-		ipLen = plen + 40
-	default:
-		return false
-	}
-	var (
-		sp, dp uint16
-		flags  uint8
-		pay    []byte
-	)
-	switch proto {
-	case ProtoTCP:
-		if len(l4) < 20 {
-			return false
-		}
-		off := int(l4[12]>>4) * 4
-		if off < 20 || off > len(l4) {
-			return false
-		}
-		sp, dp, flags, pay = be16(l4, 0), be16(l4, 2), l4[13], l4[off:]
-		if tcpTunnelPort(sp, dp) {
-			return false
-		}
-	case ProtoUDP:
-		if len(l4) < 8 {
-			return false
-		}
-		sp, dp = be16(l4, 0), be16(l4, 2)
-		if udpTunnelPort(sp, dp) {
-			return false
-		}
-		pay = l4[8:]
-	default:
-		return false
-	}
-	n := min(len(pay), payloadMax)
 	resetDecoded(p, LinkEthernet)
 	p.Kind = KindIP
-	p.EtherType = et
+	p.EtherType = be16(b, 12)
 	p.HasMAC = true
-	p.DstMAC = [6]byte(b[0:6])
-	p.SrcMAC = [6]byte(b[6:12])
-	p.IPLen = ipLen
-	p.TCPFlags = flags
-	p.Payload = pay[:n:n]
-	p.Tuple = FiveTuple{Proto: proto, Src: netip.AddrPortFrom(src, sp), Dst: netip.AddrPortFrom(dst, dp)}
+	p.DstMAC, p.SrcMAC = s.DstMAC, s.SrcMAC
+	p.IPLen = int(s.IPLen)
+	p.TCPFlags = s.TCPFlags
+	p.Payload = s.Payload
+	p.Tuple = s.Tuple()
 	return true
 }
 

@@ -1,0 +1,194 @@
+package ingest
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Summary is what a consumer that only counts traffic needs of one common
+// frame: Ethernet II without tags carrying IPv4 without options or
+// fragmentation, or IPv6 without extension headers, and a complete TCP
+// header or a UDP header on no tunnel port (the frames the decoder's fast
+// path takes), which carry no direction of their own (Packet.Dir would be
+// DirUnknown). A SummarySource hands out Summaries of these frames in bulk,
+// without building a Packet for each. A Summary and the Packet the general
+// path decodes from the same frame agree field for field (FuzzSummary).
+type Summary struct {
+	// TS, WireLen, CapLen, IPLen and Iface are as in Packet.
+	TS               int64
+	Wire             uint32
+	Cap              uint32
+	IPLen            uint32
+	Iface            int32
+	SrcPort, DstPort uint16
+	Proto            uint8
+	TCPFlags         uint8
+	// V4: the addresses are IPv4, stored IPv4-mapped (::ffff:a.b.c.d).
+	V4 bool
+	// Src and Dst are the 16-byte forms of the IP addresses.
+	Src, Dst       [16]byte
+	SrcMAC, DstMAC [6]byte
+	// Payload is as Packet.Payload: the first bytes of the transport
+	// payload, aliasing the source's buffer until its next call.
+	Payload []byte
+}
+
+// SrcAddr returns the source address as Packet.Tuple holds it.
+func (s *Summary) SrcAddr() netip.Addr { return addr16(&s.Src, s.V4) }
+
+// DstAddr returns the destination address as Packet.Tuple holds it.
+func (s *Summary) DstAddr() netip.Addr { return addr16(&s.Dst, s.V4) }
+
+// Tuple returns the frame's 5-tuple as Packet.Tuple holds it.
+func (s *Summary) Tuple() FiveTuple {
+	return FiveTuple{Proto: s.Proto, Src: netip.AddrPortFrom(s.SrcAddr(), s.SrcPort),
+		Dst: netip.AddrPortFrom(s.DstAddr(), s.DstPort)}
+}
+
+func addr16(a *[16]byte, v4 bool) netip.Addr {
+	if v4 {
+		return netip.AddrFrom4([4]byte(a[12:16]))
+	}
+	return netip.AddrFrom16(*a)
+}
+
+// SummarySource is a PacketSource that can summarise common frames in
+// bulk: the fastest way to read a capture for traffic accounting.
+//
+// NextSummaries fills dst with Summaries of the next frames and returns
+// how many (n > 0). When the next frame is not a common one (or the source
+// cannot summarise at all), it returns n = 0 and has decoded that frame
+// into p exactly as Next would; errors (io.EOF at the end) are Next's.
+// Payloads alias the source's buffer and are valid until the next call.
+// Next and NextSummaries may be mixed; frames come in order either way.
+type SummarySource interface {
+	PacketSource
+	NextSummaries(dst []Summary, p *Packet) (n int, err error)
+}
+
+// summarizeEthernet summarises an Ethernet frame into s (but for the
+// capture fields TS, Wire, Cap and Iface) when it is a common frame, and
+// reports whether it was. It never indexes out of range.
+func summarizeEthernet(b []byte, s *Summary) bool {
+	if len(b) < 14+40 && (len(b) < 14+28 || be16(b, 12) != etIPv4) {
+		return false
+	}
+	et := be16(b, 12)
+	ip := b[14:]
+	var l4 []byte
+	be := binary.BigEndian
+	switch et {
+	case etIPv4:
+		// Version 4, no options; MF clear and offset 0 (DF may be set).
+		if ip[0] != 0x45 || be16(ip, 6)&0x3fff != 0 {
+			return false
+		}
+		ipLen := be16(ip, 2)
+		if ipLen < 20 {
+			return false // 0 (TSO) or bogus: the general path decides
+		}
+		s.IPLen = uint32(ipLen)
+		s.Proto = ip[9]
+		s.V4 = true
+		be.PutUint64(s.Src[:8], 0)
+		be.PutUint64(s.Src[8:], 0xffff<<32|uint64(be.Uint32(ip[12:16])))
+		be.PutUint64(s.Dst[:8], 0)
+		be.PutUint64(s.Dst[8:], 0xffff<<32|uint64(be.Uint32(ip[16:20])))
+		l4 = ip[20:]
+		if int(ipLen) < len(ip) {
+			l4 = ip[20:ipLen]
+		}
+	case etIPv6:
+		if ip[0]>>4 != 6 {
+			return false
+		}
+		plen := int(be16(ip, 4))
+		s.Proto = ip[6]
+		s.V4 = false
+		s.Src = [16]byte(ip[8:24])
+		s.Dst = [16]byte(ip[24:40])
+		l4 = ip[40:]
+		if plen != 0 && plen < len(l4) {
+			l4 = l4[:plen]
+		}
+		s.IPLen = uint32(plen + 40)
+	default:
+		return false
+	}
+	var pay []byte
+	switch s.Proto {
+	case ProtoTCP:
+		if len(l4) < 20 {
+			return false
+		}
+		off := int(l4[12]>>4) * 4
+		if off < 20 || off > len(l4) {
+			return false
+		}
+		s.SrcPort, s.DstPort, s.TCPFlags, pay = be16(l4, 0), be16(l4, 2), l4[13], l4[off:]
+		if tcpTunnelPort(s.SrcPort, s.DstPort) {
+			return false
+		}
+	case ProtoUDP:
+		if len(l4) < 8 {
+			return false
+		}
+		s.SrcPort, s.DstPort, s.TCPFlags = be16(l4, 0), be16(l4, 2), 0
+		if udpTunnelPort(s.SrcPort, s.DstPort) {
+			return false
+		}
+		pay = l4[8:]
+	default:
+		return false
+	}
+	n := min(len(pay), payloadMax)
+	s.Payload = pay[:n:n]
+	s.DstMAC = [6]byte(b[0:6])
+	s.SrcMAC = [6]byte(b[6:12])
+	return true
+}
+
+// NextSummaries implements SummarySource: classic little-endian pcap 2.4
+// of Ethernet frames is summarised straight from the read buffer, as far
+// as the buffer holds whole records that need no diagnostic.
+func (r *pcapReader) NextSummaries(dst []Summary, p *Packet) (int, error) {
+	if r.err != nil || !r.plain || r.link != LinkEthernet || r.walkOnly || r.dec.slowOnly {
+		return 0, r.Next(p)
+	}
+	br := r.br
+	b := br.buf[br.r:br.w]
+	le := binary.LittleEndian
+	pos, n := 0, 0
+	var bytes, captured, truncated int64
+	for n < len(dst) && len(b)-pos >= pcapRecHdrLen {
+		h := b[pos : pos+pcapRecHdrLen]
+		sec, frac, caplen, wire := le.Uint32(h), le.Uint32(h[4:]), le.Uint32(h[8:]), le.Uint32(h[12:])
+		need := pcapRecHdrLen + uint64(caplen)
+		if need > uint64(len(b)-pos) || caplen > r.snaplen || caplen > r.limit || caplen > wire || frac >= r.fracMax {
+			break
+		}
+		s := &dst[n]
+		if !summarizeEthernet(b[pos+pcapRecHdrLen:pos+int(need)], s) {
+			break
+		}
+		s.TS = int64(sec)*1e9 + int64(frac)*r.fracMul
+		s.Wire, s.Cap, s.Iface = wire, caplen, 0
+		bytes += int64(wire)
+		captured += int64(caplen)
+		if caplen < wire {
+			truncated++
+		}
+		pos += int(need)
+		n++
+	}
+	if n == 0 {
+		return 0, r.Next(p)
+	}
+	br.discard(pos)
+	r.recNo += int64(n)
+	r.stats.Packets += int64(n)
+	r.stats.Bytes += bytes
+	r.stats.CapturedBytes += captured
+	r.stats.Truncated += truncated
+	return n, nil
+}
