@@ -269,14 +269,18 @@ func (c *classifier) classify(p *ingest.Packet, r *rec) {
 	c.finish(r, d, v4, p.Tuple.Proto, p.Tuple.Src.Port(), p.Tuple.Dst.Port())
 }
 
-// classifySummary is classify for a summarised frame (an Ethernet frame
-// with no recorded direction).
+// classifySummary is classify for a summarised (Ethernet) frame.
 func (c *classifier) classifySummary(s *ingest.Summary, r *rec) {
 	k := &r.k
 	k.a, k.b = s.Src, s.Dst
 	d := c.addrDir(k, s.V4)
-	if d == dirUnknown && len(c.macs) > 0 {
+	if d == dirUnknown {
 		switch {
+		case s.Dir == ingest.DirOut:
+			d = dirOut
+		case s.Dir == ingest.DirIn:
+			d = dirIn
+		case len(c.macs) == 0:
 		case c.isLocalMAC(&s.SrcMAC):
 			d = dirOut
 		case c.isLocalMAC(&s.DstMAC):

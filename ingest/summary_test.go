@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -34,7 +36,7 @@ func viewPacket(p *Packet) frameView {
 
 func viewSummary(s *Summary) frameView {
 	return frameView{TS: s.TS, Wire: int(s.Wire), Cap: int(s.Cap), IPLen: int(s.IPLen), Iface: int(s.Iface),
-		Kind: KindIP, Tuple: s.Tuple(), TCPFlags: s.TCPFlags, HasMAC: true, SrcMAC: s.SrcMAC, DstMAC: s.DstMAC,
+		Kind: KindIP, Dir: s.Dir, Tuple: s.Tuple(), TCPFlags: s.TCPFlags, HasMAC: true, SrcMAC: s.SrcMAC, DstMAC: s.DstMAC,
 		Payload: string(s.Payload), Summarised: true, Truncated: s.Cap < s.Wire}
 }
 
@@ -130,7 +132,12 @@ func TestSummaries(t *testing.T) {
 	paths, _ := filepath.Glob(filepath.Join(fixtureDir, "linktypes", "*.pcap"))
 	variants, _ := filepath.Glob(filepath.Join(fixtureDir, "pcap-variants", "*.pcap"))
 	randpkt, _ := filepath.Glob(filepath.Join(fixtureDir, "randpkt", "*.pcap"))
-	for _, path := range append(append(append([]string{bench}, paths...), variants...), randpkt...) {
+	ng, _ := filepath.Glob(filepath.Join(fixtureDir, "*.pcapng"))
+	bundles, _ := filepath.Glob("../fixtures/bundles/*/capture/*.pcapng") // written by flowblame collect
+	if len(bundles) == 0 {
+		t.Fatal("no bundle captures")
+	}
+	for _, path := range slices.Concat([]string{bench}, paths, variants, randpkt, ng, bundles) {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -140,6 +147,9 @@ func TestSummaries(t *testing.T) {
 			if path == bench && i == 0 && n < 2990 {
 				t.Errorf("bench: only %d of 3000 frames summarised", n)
 			}
+			if strings.Contains(path, "bundles") && i == 0 && n == 0 {
+				t.Errorf("%s: nothing summarised", path)
+			}
 		}
 	}
 }
@@ -147,7 +157,10 @@ func TestSummaries(t *testing.T) {
 // FuzzSummaries checks that NextSummaries gives exactly the frames, stats
 // and diagnostics that Next gives, whatever the file and the buffer size.
 func FuzzSummaries(f *testing.F) {
-	addCorpusSeeds(f, ".pcap", ".cap")
+	addCorpusSeeds(f, ".pcap", ".cap", ".pcapng")
+	if b, err := os.ReadFile("../fixtures/bundles/miner/capture/00000.pcapng"); err == nil {
+		f.Add(b[:min(len(b), 8192)])
+	}
 	for _, h := range []string{hdrEth4 + hdrIPv4 + hdrTCP, hdrEth6 + hdrIPv6 + hdrUDP53} {
 		fr := hexFrame(f, h)
 		f.Add(joinBytes(pcapHeader(false, 2, 4, 96, 1), pcapRecord(false, 1, 2, uint32(len(fr)), 1514, nil, fr),
