@@ -1141,7 +1141,7 @@ func (s *state) gre(b []byte) error {
 		if flags&0x1000 == 0 { // ERSPAN type I: no ERSPAN header
 			return s.etherType(etTEB, b)
 		}
-		if len(b) < 8 {
+		if len(b) < 8 || b[0]>>4 != 1 { // Wireshark: type II is version 1
 			return nil
 		}
 		return s.etherType(etTEB, b[8:])
@@ -1161,7 +1161,7 @@ func (s *state) gre(b []byte) error {
 		}
 		return s.etherType(be16(b, 0), b[8:])
 	case etERSPAN3:
-		if len(b) < 12 {
+		if len(b) < 12 || b[0]>>4 != 2 { // Wireshark: type III is version 2
 			return nil
 		}
 		hl := 12
@@ -1182,12 +1182,12 @@ func (s *state) udpTunnel(sp, dp uint16, b []byte) error {
 	has := func(port uint16) bool { return sp == port || dp == port }
 	switch {
 	case dp == portVXLAN:
-		if len(b) < 8 || b[0]&0x08 == 0 {
+		if len(b) < 8 { // Wireshark ignores the I flag
 			return nil
 		}
 		return s.etherType(etTEB, b[8:])
 	case dp == portGeneve:
-		if len(b) < 8 || b[0]>>6 != 0 {
+		if len(b) < 8 { // Wireshark ignores the version
 			return nil
 		}
 		n := 8 + int(b[0]&0x3f)*4
