@@ -185,7 +185,7 @@ func (d *Decoder) Decode(link LinkType, frame []byte, p *Packet) (err error) {
 		e = st.sll(frame)
 	case LinkSLL2:
 		e = st.sll2(frame)
-	case LinkRaw, linkRawAlt:
+	case LinkRaw, linkRawAlt, linkRawOpenBSD:
 		e = st.rawIP(frame)
 	case LinkIPv4:
 		e = st.ipv4(frame) // hands a version-6 header to ipv6, as tshark does
@@ -290,9 +290,10 @@ func udpTunnelPort(sp, dp uint16) bool {
 
 // Link types decoded beyond the named contract constants.
 const (
-	linkRawAlt LinkType = 12  // LINKTYPE_RAW on OpenBSD (DLT_RAW=14 maps here too)
-	linkPPP    LinkType = 9   // PPP with optional HDLC-like framing
-	linkCHDLC  LinkType = 104 // Cisco HDLC
+	linkRawAlt     LinkType = 12  // DLT_RAW as most BSDs number it
+	linkRawOpenBSD LinkType = 14  // DLT_RAW as OpenBSD numbers it (Wireshark reads it as raw IP)
+	linkPPP        LinkType = 9   // PPP with optional HDLC-like framing
+	linkCHDLC      LinkType = 104 // Cisco HDLC
 )
 
 // state is the per-frame decoding state.
@@ -337,7 +338,7 @@ func (s *state) ethernet(b []byte) error {
 	for {
 		n := 0
 		switch et {
-		case etVLAN, etQinQ, etQinQOld1, etQinQOld2:
+		case etVLAN, etQinQ, etQinQOld1, etQinQOld2: // isVLANTag
 			n = 4 // 802.1Q/802.1ad tag: TCI, EtherType
 		case etVNTag:
 			n = 6 // VN-Tag: 4 bytes, EtherType
@@ -460,6 +461,19 @@ func (s *state) osi(b []byte) error {
 
 // etherType dispatches on an EtherType-like protocol value.
 func (s *state) etherType(et uint16, b []byte) error {
+	// 802.1Q/802.1ad tags where an EtherType led to them rather than an
+	// Ethernet header (Linux cooked captures, GRE): as in ethernet.
+	if isVLANTag(et) {
+		for isVLANTag(et) {
+			if len(b) < 4 {
+				return errShort
+			}
+			et, b = be16(b, 2), b[4:]
+		}
+		if et <= etLLCLength {
+			return s.llc(b[:min(len(b), int(et))])
+		}
+	}
 	if !s.outerDone {
 		s.p.EtherType = et
 	}
@@ -487,6 +501,11 @@ func (s *state) etherType(et uint16, b []byte) error {
 		return s.nsh(b)
 	}
 	return nil
+}
+
+// isVLANTag reports whether et introduces an 802.1Q/802.1ad tag.
+func isVLANTag(et uint16) bool {
+	return et == etVLAN || et == etQinQ || et == etQinQOld1 || et == etQinQOld2
 }
 
 // nsh decodes a Network Service Header (RFC 8300).
@@ -525,8 +544,15 @@ func (s *state) sll(b []byte) error {
 		return errShort
 	}
 	s.setSLLType(be16(b, 0))
+	if be16(b, 2) == arphrdNetlink {
+		return nil // nlmon: the protocol field is a netlink family
+	}
 	return s.sllPayload(be16(b, 14), b[16:])
 }
+
+// arphrdNetlink is the SLL hardware type of netlink monitor (nlmon)
+// devices, which Wireshark dissects as netlink whatever the protocol field.
+const arphrdNetlink = 824
 
 // sll2 decodes a Linux cooked v2 header (20 bytes).
 func (s *state) sll2(b []byte) error {
@@ -534,6 +560,9 @@ func (s *state) sll2(b []byte) error {
 		return errShort
 	}
 	s.setSLLType(uint16(b[10]))
+	if be16(b, 8) == arphrdNetlink {
+		return nil // nlmon: the protocol field is a netlink family
+	}
 	return s.sllPayload(be16(b, 0), b[20:])
 }
 
@@ -1494,7 +1523,7 @@ func (s *state) subLink(link LinkType, b []byte) error {
 		return s.ethernet(b)
 	case LinkNull:
 		return s.null(b, false)
-	case LinkRaw, linkRawAlt, LinkIPv4, LinkIPv6:
+	case LinkRaw, linkRawAlt, linkRawOpenBSD, LinkIPv4, LinkIPv6:
 		return s.rawIP(b)
 	case LinkSLL:
 		return s.sll(b)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 )
 
@@ -389,6 +390,21 @@ func (f *fileBase) problem(class string, kind DiagKind, off, skipped int64, msg 
 }
 
 // info records an informational diagnostic (never fatal).
+// maxWireLen is the largest original frame length counted. Wireshark keeps
+// a frame's length in a signed 32-bit integer and counts a larger one as
+// this (tshark's frame.len for an original length of 0xfffffff0).
+const maxWireLen = math.MaxInt32
+
+// wireLen returns a record's original length as counted: above maxWireLen,
+// maxWireLen, with an info diagnostic.
+func (f *fileBase) wireLen(wire uint32, off int64) uint32 {
+	if wire <= maxWireLen {
+		return wire
+	}
+	f.info("wirelen-huge", off, fmt.Sprintf("original length %d is above 2^31-1; counted as %d, as Wireshark does", wire, maxWireLen))
+	return maxWireLen
+}
+
 func (f *fileBase) info(class string, off int64, msg string) {
 	f.diags.add(class, DiagInfo, f.where(off), off, 0, msg, nil)
 }

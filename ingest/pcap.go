@@ -214,7 +214,7 @@ func (r *pcapReader) Next(p *Packet) error {
 	if b := br.buf[br.r:br.w]; r.plain && len(b) >= pcapRecHdrLen {
 		le := binary.LittleEndian
 		sec, frac, caplen, wire := le.Uint32(b), le.Uint32(b[4:]), le.Uint32(b[8:]), le.Uint32(b[12:])
-		if need := pcapRecHdrLen + uint64(caplen); need <= uint64(len(b)) && caplen <= r.snaplen && caplen <= r.limit && caplen <= wire && frac < r.fracMax {
+		if need := pcapRecHdrLen + uint64(caplen); need <= uint64(len(b)) && caplen <= r.snaplen && caplen <= r.limit && caplen <= wire && wire <= maxWireLen && frac < r.fracMax {
 			off := br.off
 			r.recNo++
 			r.setCapture(p, sec, frac, caplen, wire, DirUnknown)
@@ -248,6 +248,7 @@ func (r *pcapReader) Next(p *Packet) error {
 			dir = DirOut
 		}
 	}
+	wire = r.wireLen(wire, off)
 	r.setCapture(p, sec, frac, caplen, wire, dir)
 	br.discard(need)
 	if frac >= r.fracMax {

@@ -382,7 +382,7 @@ func (r *pcapngReader) packetBlock(p *Packet, body []byte, off int64, old bool) 
 		return false, err
 	}
 	units := uint64(r.u32(body[4:]))<<32 | uint64(r.u32(body[8:]))
-	caplen, wire := r.u32(body[12:]), r.u32(body[16:])
+	caplen, wire := r.u32(body[12:]), r.wireLen(r.u32(body[16:]), off)
 	if uint64(caplen) > uint64(len(body)-20) {
 		return false, r.problem("caplen-beyond-block", DiagMalformed, off, blkLen,
 			fmt.Sprintf("captured length %d beyond its %d-byte block; skipped", caplen, blkLen))
@@ -477,7 +477,7 @@ func (r *pcapngReader) simpleBlock(p *Packet, body []byte, off int64) (bool, err
 		r.stats.SkippedBytes += blkLen
 		return false, err
 	}
-	wire := r.u32(body)
+	wire := r.wireLen(r.u32(body), off)
 	caplen := min(wire, uint32(len(body)-4))
 	if ni.snaplen != 0 {
 		caplen = min(caplen, ni.snaplen)

@@ -165,7 +165,7 @@ func (r *pcapReader) NextSummaries(dst []Summary, p *Packet) (int, error) {
 		h := b[pos : pos+pcapRecHdrLen]
 		sec, frac, caplen, wire := le.Uint32(h), le.Uint32(h[4:]), le.Uint32(h[8:]), le.Uint32(h[12:])
 		need := pcapRecHdrLen + uint64(caplen)
-		if need > uint64(len(b)-pos) || caplen > r.snaplen || caplen > r.limit || caplen > wire || frac >= r.fracMax {
+		if need > uint64(len(b)-pos) || caplen > r.snaplen || caplen > r.limit || caplen > wire || wire > maxWireLen || frac >= r.fracMax {
 			break
 		}
 		s := &dst[n]
@@ -210,7 +210,7 @@ func (r *pcapngReader) NextSummaries(dst []Summary, p *Packet) (int, error) {
 		}
 		ni := &r.section[id]
 		caplen, wire := le.Uint32(body[12:]), le.Uint32(body[16:])
-		if ni.link != LinkEthernet || uint64(caplen) > uint64(len(body)-20) || caplen > wire {
+		if ni.link != LinkEthernet || uint64(caplen) > uint64(len(body)-20) || caplen > wire || wire > maxWireLen {
 			break
 		}
 		dir := DirUnknown
