@@ -147,6 +147,10 @@ func newReader(r io.Reader, name string, opts Options, bufSize int) (captureRead
 	case magicPcapng:
 		return newPcapngReader(base)
 	default:
+		if gz != nil {
+			return nil, fmt.Errorf("read %s: gzip content: magic %q is not pcap or pcapng (for another capture format, convert it first: editcap -F pcapng %s out.pcapng): %w",
+				name, head, name, ErrUnrecognized)
+		}
 		return nil, fmt.Errorf("read %s: magic %q is not pcap, pcapng or gzip (for another capture format, convert it first: editcap -F pcapng %s out.pcapng): %w",
 			name, head, name, ErrUnrecognized)
 	}

@@ -110,22 +110,26 @@ func TestOpenErrors(t *testing.T) {
 		name    string
 		data    []byte
 		wantErr error
+		msg     string // in the message, when set
 	}{
-		{"empty", nil, ErrTruncated},
-		{"short magic", []byte{0xd4, 0xc3}, ErrTruncated},
-		{"unknown magic", []byte("GIF89a.........................."), ErrUnrecognized},
-		{"pcap header cut", []byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0}, ErrTruncated},
-		{"pcap version 1", pcapHeader(false, 1, 4, 65535, 1), ErrMalformed},
-		{"pcap reserved bits", pcapHeader(false, 2, 4, 65535, 0x00300000), ErrMalformed},
-		{"gzip garbage", []byte{0x1f, 0x8b, 0, 0, 0, 0}, ErrTruncated},
-		{"gzip of garbage", gzipData([]byte("hello world, not a capture")), ErrUnrecognized},
-		{"pcapng shb cut", []byte{0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a}, ErrTruncated},
+		{"empty", nil, ErrTruncated, ""},
+		{"short magic", []byte{0xd4, 0xc3}, ErrTruncated, ""},
+		{"unknown magic", []byte("GIF89a.........................."), ErrUnrecognized, `magic "GIF8" is not pcap, pcapng or gzip`},
+		{"pcap header cut", []byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0}, ErrTruncated, ""},
+		{"pcap version 1", pcapHeader(false, 1, 4, 65535, 1), ErrMalformed, ""},
+		{"pcap reserved bits", pcapHeader(false, 2, 4, 65535, 0x00300000), ErrMalformed, ""},
+		{"gzip garbage", []byte{0x1f, 0x8b, 0, 0, 0, 0}, ErrTruncated, ""},
+		{"gzip of garbage", gzipData([]byte("hello world, not a capture")), ErrUnrecognized, `gzip content: magic "hell" is not pcap or pcapng`},
+		{"pcapng shb cut", []byte{0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a}, ErrTruncated, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src, err := NewReader(bytes.NewReader(tt.data), tt.name, Options{})
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("err = %v, want it to say %q", err, tt.msg)
 			}
 			if src != nil {
 				t.Errorf("non-nil source with error")
