@@ -24,8 +24,9 @@ import (
 //     Decoder; Fragment is set either way. The table is bounded (see
 //     fragTableSize) and evicts the oldest entry.
 //   - Headers inside a fragmented IP packet (tunnel payloads, ICMP quotes)
-//     are decoded in the frame that completes the packet (all payload bytes
-//     seen, in any order), from the first fragment's leading bytes — the
+//     are decoded in the frame that completes the packet (every payload
+//     byte seen, in any order; duplicates and overlaps add nothing), from
+//     its first fragKeep bytes, whichever fragments carried them — the
 //     frame where tshark, which reassembles by default, dissects them.
 //     A fragment cut by the snaplen is never part of a reassembly (as in
 //     Wireshark), and an IPv4 first fragment so cut is decoded as it is.
@@ -837,7 +838,7 @@ func (s *state) fragment(slot int, f fragInfo, proto uint8, payload []byte) erro
 		e, done = s.d.frags.add(f, payload)
 	case f.offset == 0:
 		e = s.d.frags.get(f.key)
-		e.hasFirst, e.n = true, 0
+		e.hasFirst = true
 	default:
 		e = s.d.frags.find(f.key)
 	}
@@ -850,8 +851,9 @@ func (s *state) fragment(slot int, f fragInfo, proto uint8, payload []byte) erro
 		return err
 	}
 	e.forget()
-	n := copy(s.d.replay[:], e.head[:e.n])
-	s.reported = e.total
+	// The whole packet has arrived, so its leading bytes are all there.
+	n := copy(s.d.replay[:], e.head[:min(int(e.total), fragKeep)])
+	s.reported = int(e.total)
 	s.replay = true
 	err = s.transport(slot, proto, s.d.replay[:n], false)
 	s.replay = false
