@@ -435,6 +435,25 @@ func TestDecodeLayers(t *testing.T) {
 				return f
 			}(),
 			tuple: tup(ProtoUDP, a+":40000", b+":4789"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 90, payload: 62},
+		{name: "l2tpv2 data ppp", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(1701, 1701, cat([]byte{0, 2, 0, 1, 0, 1, 0xff, 3, 0, 0x21}, inner))),
+			tuple: tup(ProtoUDP, a+":1701", b+":1701"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 78, payload: 50},
+		{name: "l2tpv2 length sequence offset from port 1701, compressed ppp", link: LinkRaw,
+			// flags L|S|O, version 2; length 57, tunnel 1, session 1, Ns, Nr,
+			// offset size 2 and its padding; then PPP protocol 0x21 alone.
+			frame: ip4(ProtoUDP, a, b, udp(1701, 40000, cat([]byte{0x4a, 2, 0, 57, 0, 1, 0, 1, 0, 0, 0, 0, 0, 2, 0, 0, 0x21}, inner))),
+			tuple: tup(ProtoUDP, a+":1701", b+":40000"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 85, payload: 57},
+		{name: "l2tpv2 ppp address with any control byte", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(40000, 1701, cat([]byte{0, 2, 0, 1, 0, 1, 0xff, 5, 0, 0x21}, inner))),
+			tuple: tup(ProtoUDP, a+":40000", b+":1701"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 78, payload: 50},
+		{name: "l2tpv2 cisco hdlc", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(1701, 1701, cat([]byte{0, 2, 0, 1, 0, 1, 0x0f, 0, 0x08, 0}, inner))),
+			tuple: tup(ProtoUDP, a+":1701", b+":1701"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 78, payload: 50},
+		{name: "l2tpv2 length ends the message before ppp", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(1701, 1701, cat([]byte{0x40, 2, 0, 8, 0, 1, 0, 1, 0xff, 3, 0, 0x21}, inner))),
+			tuple: tup(ProtoUDP, a+":1701", b+":1701"), ipLen: 80, payload: 52},
+		{name: "l2tpv2 control message", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(1701, 1701, cat([]byte{0xc8, 2, 0, 52, 0, 1, 0, 1, 0, 0, 0, 0, 0xff, 3, 0, 0x21}, inner))),
+			tuple: tup(ProtoUDP, a+":1701", b+":1701"), ipLen: 84, payload: 56},
+		{name: "l2tpv3 over udp carries nothing decoded", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(1701, 4789, cat([]byte{0, 3, 0, 0, 0, 0, 0, 1}, innerEth))),
+			tuple: tup(ProtoUDP, a+":1701", b+":4789"), ipLen: 90, payload: 62},
+		{name: "not l2tp version 2 or 3: the other port decides", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(1701, 4789, cat([]byte{8, 0, 0, 0, 0, 0, 1, 0}, innerEth))),
+			tuple: tup(ProtoUDP, a+":1701", b+":4789"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 90, payload: 62},
 		{name: "swipe", link: LinkRaw, frame: ip4(protoSwIPe, a, b, cat([]byte{0, 8, 0, 1, 0, 0, 0, 1}, ip6(ProtoUDP, a6, b6, udp(1, 2, nil)))),
 			tuple: tup(protoSwIPe, a+":0", b+":0"), inner: []IPLayer{layer(LayerTunnel, ProtoUDP, a6, b6, 1, 2)}, ipLen: 76, payload: 56},
 		{name: "mpls in ip", link: LinkRaw, frame: ip4(protoMPLSinIP, a, b, cat([]byte{0, 1, 1, 64}, inner)),
@@ -766,6 +785,8 @@ func FuzzFastPath(f *testing.F) {
 		hdrEth4 + "45000030 1234 4000 40 11 0000 c6336401 cb007102" + "c000 0035 001c 0000" + "0102030405060708090a0b0c0d0e0f10",
 		hdrEth4 + "45000030 1234 4000 40 11 0000 c6336401 cb007102" + "c000 12b5 001c 0000" + "0800000000000100", // VXLAN: general path
 		hdrEth4 + "4500001c 1234 2000 40 11 0000 c6336401 cb007102" + "c000 0035 0008 0000",                      // MF set: general path
+		// L2TP from port 1701: general path
+		hdrEth4 + "4500004e 1234 4000 40 11 0000 c6336401 cb007102" + "06a5 c000 003a 0000 0002 0001 0001 ff03 0021" + hdrIPv4 + hdrTCP,
 		hdrEth6 + "60000000 0014 06 40 20010db8000000000000000000000001 20010db8000000000000000000000002" + hdrTCP,
 	} {
 		f.Add(hexFrame(f, h), hexFrame(f, hdrEth4+"4500003c 0001 0000 40 2f 0000 c6336401 cb007102 0000 0800"+hdrIPv4+hdrTCP))
