@@ -24,8 +24,9 @@ import (
 //     Decoder; Fragment is set either way. The table is bounded (see
 //     fragTableSize) and evicts the oldest entry.
 //   - Headers inside a fragmented IP packet (tunnel payloads, ICMP quotes)
-//     are decoded in the frame that completes the packet (all payload bytes
-//     seen, in any order), from the first fragment's leading bytes — the
+//     are decoded in the frame that completes the packet (every payload
+//     byte seen, in any order; duplicates and overlaps add nothing), from
+//     its first fragKeep bytes, whichever fragments carried them — the
 //     frame where tshark, which reassembles by default, dissects them.
 //     A fragment cut by the snaplen is never part of a reassembly (as in
 //     Wireshark), and an IPv4 first fragment so cut is decoded as it is.
@@ -104,6 +105,7 @@ const (
 	portGREUDP  uint16 = 4754 // GRE-in-UDP (RFC 8086)
 	portMPLSUDP uint16 = 6635 // MPLS-in-UDP (RFC 7510)
 	portGPE     uint16 = 4790 // VXLAN-GPE
+	portL2TP    uint16 = 1701
 )
 
 // Decoder decodes link, IP and transport headers of one frame. Not safe for
@@ -280,7 +282,7 @@ func udpTunnelPort(sp, dp uint16) bool {
 	case portVXLAN, portGeneve, portGPE, portGREUDP, portMPLSUDP:
 		return true
 	}
-	for _, port := range [...]uint16{portGTPU, portGTPv0, portTeredo, portAYIYA} {
+	for _, port := range [...]uint16{portL2TP, portGTPU, portGTPv0, portTeredo, portAYIYA} {
 		if sp == port || dp == port {
 			return true
 		}
@@ -866,7 +868,7 @@ func (s *state) fragment(slot int, f fragInfo, proto uint8, payload []byte) erro
 		e, done = s.d.frags.add(f, payload)
 	case f.offset == 0:
 		e = s.d.frags.get(f.key)
-		e.hasFirst, e.n = true, 0
+		e.hasFirst = true
 	default:
 		e = s.d.frags.find(f.key)
 	}
@@ -879,8 +881,9 @@ func (s *state) fragment(slot int, f fragInfo, proto uint8, payload []byte) erro
 		return err
 	}
 	e.forget()
-	n := copy(s.d.replay[:], e.head[:e.n])
-	s.reported = e.total
+	// The whole packet has arrived, so its leading bytes are all there.
+	n := copy(s.d.replay[:], e.head[:min(int(e.total), fragKeep)])
+	s.reported = int(e.total)
 	s.replay = true
 	err = s.transport(slot, proto, s.d.replay[:n], false)
 	s.replay = false
@@ -1209,6 +1212,13 @@ func (s *state) gre(b []byte) error {
 func (s *state) udpTunnel(sp, dp uint16, b []byte) error {
 	s.innerKind = LayerTunnel
 	has := func(port uint16) bool { return sp == port || dp == port }
+	// Wireshark tries the lower port first, and 1701 is below every other
+	// tunnel port; L2TP declines what is not version 2 or 3.
+	if has(portL2TP) {
+		if ok, err := s.l2tp(b); ok {
+			return err
+		}
+	}
 	switch {
 	case dp == portVXLAN:
 		if len(b) < 8 { // Wireshark ignores the I flag
@@ -1241,6 +1251,67 @@ func (s *state) udpTunnel(sp, dp uint16, b []byte) error {
 		return s.ayiya(b)
 	}
 	return nil
+}
+
+// l2tp decodes an L2TP header (RFC 2661) as Wireshark does on UDP port
+// 1701, whichever side has it. ok false means Wireshark declines it (not
+// version 2 or 3) and the other port may have it. An L2TPv2 data message
+// (T bit clear) carries PPP after the header: flags, length if L, tunnel
+// and session ids, Ns and Nr if S, offset size and padding if O. The
+// length, if given, ends the message. Control messages carry no IP, and
+// neither does L2TPv3 as Wireshark decodes it by default.
+func (s *state) l2tp(b []byte) (ok bool, err error) {
+	if len(b) < 2 {
+		return false, nil
+	}
+	flags := be16(b, 0)
+	switch flags & 0x000f {
+	case 2:
+	case 3:
+		return true, nil
+	default:
+		return false, nil
+	}
+	if flags&0x8000 != 0 { // control message
+		return true, nil
+	}
+	n := 6
+	if flags&0x4000 != 0 { // length
+		if len(b) < 4 {
+			return true, nil
+		}
+		b = b[:min(len(b), int(be16(b, 2)))]
+		n += 2
+	}
+	if flags&0x0800 != 0 { // Ns, Nr
+		n += 4
+	}
+	if flags&0x0200 != 0 { // offset size, then that much padding
+		if len(b) < n+2 {
+			return true, nil
+		}
+		n += 2 + int(be16(b, n))
+	}
+	if len(b) <= n {
+		return true, nil
+	}
+	return true, s.pppHDLC(b[n:])
+}
+
+// pppHDLC decodes a frame as Wireshark's ppp_hdlc dissector does: Cisco
+// HDLC after a Cisco HDLC address (0x0f, 0x8f), else PPP, after an address
+// and control field if the first byte is 0xff (whatever the control byte).
+func (s *state) pppHDLC(b []byte) error {
+	if len(b) > 0 && (b[0] == 0x0f || b[0] == 0x8f) {
+		return s.chdlc(b)
+	}
+	if len(b) > 0 && b[0] == 0xff {
+		if len(b) < 2 {
+			return errShort
+		}
+		b = b[2:]
+	}
+	return s.ppp(b, false)
 }
 
 // gtp decodes a GTP header as Wireshark does on the GTP ports, whatever

@@ -435,6 +435,25 @@ func TestDecodeLayers(t *testing.T) {
 				return f
 			}(),
 			tuple: tup(ProtoUDP, a+":40000", b+":4789"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 90, payload: 62},
+		{name: "l2tpv2 data ppp", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(1701, 1701, cat([]byte{0, 2, 0, 1, 0, 1, 0xff, 3, 0, 0x21}, inner))),
+			tuple: tup(ProtoUDP, a+":1701", b+":1701"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 78, payload: 50},
+		{name: "l2tpv2 length sequence offset from port 1701, compressed ppp", link: LinkRaw,
+			// flags L|S|O, version 2; length 57, tunnel 1, session 1, Ns, Nr,
+			// offset size 2 and its padding; then PPP protocol 0x21 alone.
+			frame: ip4(ProtoUDP, a, b, udp(1701, 40000, cat([]byte{0x4a, 2, 0, 57, 0, 1, 0, 1, 0, 0, 0, 0, 0, 2, 0, 0, 0x21}, inner))),
+			tuple: tup(ProtoUDP, a+":1701", b+":40000"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 85, payload: 57},
+		{name: "l2tpv2 ppp address with any control byte", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(40000, 1701, cat([]byte{0, 2, 0, 1, 0, 1, 0xff, 5, 0, 0x21}, inner))),
+			tuple: tup(ProtoUDP, a+":40000", b+":1701"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 78, payload: 50},
+		{name: "l2tpv2 cisco hdlc", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(1701, 1701, cat([]byte{0, 2, 0, 1, 0, 1, 0x0f, 0, 0x08, 0}, inner))),
+			tuple: tup(ProtoUDP, a+":1701", b+":1701"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 78, payload: 50},
+		{name: "l2tpv2 length ends the message before ppp", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(1701, 1701, cat([]byte{0x40, 2, 0, 8, 0, 1, 0, 1, 0xff, 3, 0, 0x21}, inner))),
+			tuple: tup(ProtoUDP, a+":1701", b+":1701"), ipLen: 80, payload: 52},
+		{name: "l2tpv2 control message", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(1701, 1701, cat([]byte{0xc8, 2, 0, 52, 0, 1, 0, 1, 0, 0, 0, 0, 0xff, 3, 0, 0x21}, inner))),
+			tuple: tup(ProtoUDP, a+":1701", b+":1701"), ipLen: 84, payload: 56},
+		{name: "l2tpv3 over udp carries nothing decoded", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(1701, 4789, cat([]byte{0, 3, 0, 0, 0, 0, 0, 1}, innerEth))),
+			tuple: tup(ProtoUDP, a+":1701", b+":4789"), ipLen: 90, payload: 62},
+		{name: "not l2tp version 2 or 3: the other port decides", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(1701, 4789, cat([]byte{8, 0, 0, 0, 0, 0, 1, 0}, innerEth))),
+			tuple: tup(ProtoUDP, a+":1701", b+":4789"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 90, payload: 62},
 		{name: "swipe", link: LinkRaw, frame: ip4(protoSwIPe, a, b, cat([]byte{0, 8, 0, 1, 0, 0, 0, 1}, ip6(ProtoUDP, a6, b6, udp(1, 2, nil)))),
 			tuple: tup(protoSwIPe, a+":0", b+":0"), inner: []IPLayer{layer(LayerTunnel, ProtoUDP, a6, b6, 1, 2)}, ipLen: 76, payload: 56},
 		{name: "mpls in ip", link: LinkRaw, frame: ip4(protoMPLSinIP, a, b, cat([]byte{0, 1, 1, 64}, inner)),
@@ -557,6 +576,116 @@ func TestDecodeFragments(t *testing.T) {
 	}
 }
 
+// ip6f builds an IPv6 header with a fragment header (offset in bytes).
+func ip6f(next uint8, src, dst string, id uint32, off int, more bool, payload []byte) []byte {
+	fo := uint16(off)
+	if more {
+		fo |= 1
+	}
+	return ip6(44, src, dst, cat([]byte{next, 0, byte(fo >> 8), byte(fo), byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}, payload))
+}
+
+// TestDecodeFragmentHeads: the headers inside a fragmented packet are
+// decoded from the bytes of every fragment, not only the first one's, in
+// the frame completing the packet; duplicates and overlaps add nothing to
+// the coverage, and overlapping bytes come from the fragment with the
+// lowest offset (the earliest of equal offsets) — all as in tshark's
+// reassembly.
+func TestDecodeFragmentHeads(t *testing.T) {
+	const a, b, c, d, e, f = "198.51.100.1", "198.51.100.2", "203.0.113.1", "203.0.113.2", "203.0.113.101", "203.0.113.102"
+	x := ip4(ProtoUDP, c, d, udp(1, 2, make([]byte, 100))) // 128 bytes
+	y := ip4(ProtoUDP, e, f, udp(1, 2, make([]byte, 100)))
+	type frag struct {
+		data     []byte
+		off      int
+		more     bool
+		fromY    bool
+		complete bool // this frame completes the packet
+	}
+	tests := []struct {
+		name  string
+		frags []frag
+		want  IPLayer // inner layer in the completing frame
+	}{
+		{name: "inner header split over two fragments", frags: []frag{
+			{data: x[:16], more: true}, {data: x[16:80], off: 16, more: true}, {data: x[80:], off: 80, complete: true},
+		}, want: layer(LayerTunnel, ProtoUDP, c, d, 1, 2)},
+		{name: "split, last first", frags: []frag{
+			{data: x[80:], off: 80}, {data: x[16:80], off: 16, more: true}, {data: x[:16], more: true, complete: true},
+		}, want: layer(LayerTunnel, ProtoUDP, c, d, 1, 2)},
+		{name: "duplicate does not complete; the missing fragment does", frags: []frag{
+			{data: x[:64], more: true}, {data: x[112:], off: 112}, {data: x[64:96], off: 64, more: true},
+			{data: x[64:96], off: 64, more: true}, {data: x[96:112], off: 96, more: true, complete: true},
+		}, want: layer(LayerTunnel, ProtoUDP, c, d, 1, 2)},
+		{name: "overlap: the lower offset's bytes win", frags: []frag{
+			{data: y[8:72], off: 8, more: true, fromY: true}, {data: x[:64], more: true}, {data: x[72:], off: 72, complete: true},
+		}, want: layer(LayerTunnel, ProtoUDP, c, d, 1, 2)},
+		{name: "overlap: bytes beyond the earlier fragment come from the later", frags: []frag{
+			{data: x[:16], more: true}, {data: y[8:64], off: 8, more: true, fromY: true}, {data: x[64:], off: 64, complete: true},
+		}, want: layer(LayerTunnel, ProtoUDP, c, f, 1, 2)},
+		{name: "same offset: the earlier fragment's bytes win", frags: []frag{
+			{data: x[:64], more: true}, {data: y[:64], more: true, fromY: true}, {data: x[64:], off: 64, complete: true},
+		}, want: layer(LayerTunnel, ProtoUDP, c, d, 1, 2)},
+		{name: "a fragment without payload is left out", frags: []frag{
+			{data: nil, off: 64}, {data: x[:64], more: true}, {data: x[64:], off: 64, complete: true},
+		}, want: layer(LayerTunnel, ProtoUDP, c, d, 1, 2)},
+	}
+	for _, v6 := range []bool{false, true} {
+		for _, tc := range tests {
+			t.Run(tc.name+map[bool]string{false: " (ipv4)", true: " (ipv6)"}[v6], func(t *testing.T) {
+				dec := NewDecoder()
+				for i, fr := range tc.frags {
+					var raw []byte
+					if v6 {
+						raw = ip6f(4, "2001:db8::1", "2001:db8::2", 7, fr.off, fr.more, fr.data)
+					} else {
+						raw = ip4f(4, a, b, 7, fr.off, fr.more, fr.data)
+					}
+					var p Packet
+					if err := dec.Decode(LinkRaw, raw, &p); err != nil {
+						t.Fatal(err)
+					}
+					switch {
+					case fr.complete && (p.NInner != 1 || p.Inner[0] != tc.want):
+						t.Errorf("frame %d: inner %+v, want %+v", i+1, p.Inner[:p.NInner], tc.want)
+					case !fr.complete && p.NInner != 0:
+						t.Errorf("frame %d: inner %+v, want none", i+1, p.Inner[:p.NInner])
+					}
+				}
+			})
+		}
+	}
+	// Fragment 2 of 4 never arrives, and a duplicate must not stand in for it.
+	dec := NewDecoder()
+	for i, fr := range []frag{{data: x[:64], more: true}, {data: x[112:], off: 112}, {data: x[64:96], off: 64, more: true}, {data: x[64:96], off: 64, more: true}} {
+		var p Packet
+		_ = dec.Decode(LinkRaw, ip4f(4, a, b, 8, fr.off, fr.more, fr.data), &p)
+		if p.NInner != 0 {
+			t.Errorf("missing fragment, frame %d: inner %+v", i+1, p.Inner[:p.NInner])
+		}
+	}
+}
+
+// TestFragCover checks the received ranges of a fragment entry: merged
+// when they overlap or touch, sorted, and bounded by fragSpans.
+func TestFragCover(t *testing.T) {
+	var tab fragTable
+	e := tab.get(fragKey{id: 1})
+	for _, r := range [][2]uint32{{64, 128}, {0, 8}, {200, 208}, {8, 64}, {100, 150}, {150, 200}} {
+		e.cover(r[0], r[1])
+	}
+	if e.nspan != 1 || e.spans[0] != (fragSpan{0, 208}) || e.overflow {
+		t.Errorf("spans %v overflow %v", e.spans[:e.nspan], e.overflow)
+	}
+	e = tab.get(fragKey{id: 2})
+	for i := range fragSpans + 1 {
+		e.cover(uint32(16*i), uint32(16*i+8))
+	}
+	if e.nspan != fragSpans || !e.overflow {
+		t.Errorf("%d spans, overflow %v", e.nspan, e.overflow)
+	}
+}
+
 // TestDecodeLinks decodes the same IPv4/TCP packet under every supported
 // link type and link-level encapsulation.
 func TestDecodeLinks(t *testing.T) {
@@ -656,6 +785,8 @@ func FuzzFastPath(f *testing.F) {
 		hdrEth4 + "45000030 1234 4000 40 11 0000 c6336401 cb007102" + "c000 0035 001c 0000" + "0102030405060708090a0b0c0d0e0f10",
 		hdrEth4 + "45000030 1234 4000 40 11 0000 c6336401 cb007102" + "c000 12b5 001c 0000" + "0800000000000100", // VXLAN: general path
 		hdrEth4 + "4500001c 1234 2000 40 11 0000 c6336401 cb007102" + "c000 0035 0008 0000",                      // MF set: general path
+		// L2TP from port 1701: general path
+		hdrEth4 + "4500004e 1234 4000 40 11 0000 c6336401 cb007102" + "06a5 c000 003a 0000 0002 0001 0001 ff03 0021" + hdrIPv4 + hdrTCP,
 		hdrEth6 + "60000000 0014 06 40 20010db8000000000000000000000001 20010db8000000000000000000000002" + hdrTCP,
 	} {
 		f.Add(hexFrame(f, h), hexFrame(f, hdrEth4+"4500003c 0001 0000 40 2f 0000 c6336401 cb007102 0000 0800"+hdrIPv4+hdrTCP))
