@@ -73,7 +73,9 @@ func tsharkPairs(t *testing.T, tshark, path string) (map[pairKey]pairCounts, map
 // HDLC, PPPoE without Ethernet, RFC 1483 LLC; some cut short), and on
 // random protocol stacks (fixtures/captures/stacked.pcap: VLAN/QinQ/MPLS/
 // PPPoE, IPv4 options and fragments, IPv6 extension headers, tunnels nested
-// three deep, ICMP errors; one frame in twenty cut or corrupted).
+// three deep, ICMP errors; one frame in twenty cut or corrupted), and on
+// hand-written edge cases of formats, link types, tunnels and fragments
+// (fixtures/captures/sweep).
 // Agreement must be exact.
 func TestAgainstLiveTshark(t *testing.T) {
 	tshark, err := exec.LookPath("tshark")
@@ -86,7 +88,8 @@ func TestAgainstLiveTshark(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(fixtureDir, "randpkt", "*.pcap"))
 	variants, _ := filepath.Glob(filepath.Join(fixtureDir, "pcap-variants", "*.pcap"))
 	links, _ := filepath.Glob(filepath.Join(fixtureDir, "linktypes", "*.pcap"))
-	files = append(append(append(files, variants...), links...), filepath.Join(fixtureDir, "tshark-edge-cases.pcapng"),
+	sweep, _ := filepath.Glob(filepath.Join(fixtureDir, "sweep", "*.pcap*"))
+	files = append(append(append(append(files, variants...), links...), sweep...), filepath.Join(fixtureDir, "tshark-edge-cases.pcapng"),
 		filepath.Join(fixtureDir, "stacked.pcap"), filepath.Join(fixtureDir, "stacked-sll.pcap"))
 	if len(files) < 2 {
 		t.Fatalf("fixtures missing: %v", files)
