@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net/netip"
+	"path/filepath"
 	"testing"
 
 	"github.com/flowblame/flowblame/ingest"
@@ -141,5 +142,55 @@ func TestSummaryPathSignals(t *testing.T) {
 	}
 	if results[0].Meta.Packets != int64(len(frames)) {
 		t.Errorf("%d packets analysed, want %d", results[0].Meta.Packets, len(frames))
+	}
+}
+
+// TestSummaryPathOptions: with a time window and an interface selection,
+// reading by Summaries and by Next give the same result, on the fixture
+// bundles' captures (written by flowblame collect) and the crafted ones.
+func TestSummaryPathOptions(t *testing.T) {
+	paths, _ := filepath.Glob("../fixtures/bundles/*/capture/*.pcapng")
+	more, _ := filepath.Glob("../fixtures/captures/*.pcap*")
+	paths = append(paths, more...)
+	if len(paths) < 5 {
+		t.Fatalf("fixtures missing: %v", paths)
+	}
+	copts := []cmp.Option{cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{}, netip.Prefix{}),
+		cmpopts.IgnoreFields(ingest.Diagnostic{}, "Err")}
+	for _, path := range paths {
+		src, err := ingest.OpenCapture(path, ingest.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := Analyze(context.Background(), src, Options{})
+		src.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		span := all.Meta.Last - all.Meta.First
+		var ifs []string
+		if names := all.Meta.Interfaces; len(names) > 0 && names[0].Name != "" {
+			ifs = []string{names[0].Name}
+		}
+		opts := Options{Window: Window{From: all.Meta.First + span/3, To: all.Meta.Last - span/3}, Interfaces: ifs,
+			Local: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("203.0.113.0/25")}}
+		var results [2]*Result
+		for i := range 2 {
+			src, err := ingest.OpenCapture(path, ingest.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var in ingest.PacketSource = src
+			if i == 1 {
+				in = nextOnly{src}
+			}
+			if results[i], err = Analyze(context.Background(), in, opts); err != nil {
+				t.Fatal(err)
+			}
+			src.Close()
+		}
+		if d := cmp.Diff(results[1], results[0], copts...); d != "" {
+			t.Errorf("%s: results differ (-Next +Summaries):\n%s", path, d)
+		}
 	}
 }
