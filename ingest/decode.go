@@ -171,6 +171,11 @@ func (d *Decoder) Decode(link LinkType, frame []byte, p *Packet) (err error) {
 		return nil
 	}
 	resetDecoded(p, link)
+	if n := pseudoHeaderLen(link); n > 0 {
+		// Wireshark reads these link types' first bytes as a pseudo-header
+		// that is not part of the frame's lengths (frame.len, cap_len).
+		p.WireLen, p.CapLen = max(p.WireLen-n, 0), max(p.CapLen-n, 0)
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			p.Kind = KindMalformed
@@ -288,6 +293,24 @@ func udpTunnelPort(sp, dp uint16) bool {
 		}
 	}
 	return false
+}
+
+// pseudoHeaderLen is the length of the pseudo-header Wireshark's wiretap
+// (pcap_process_pseudo_header) takes off the front of a frame of this link
+// type, whether or not flowblame decodes the rest (PPP with direction,
+// 204, takes its byte off where it is decoded).
+func pseudoHeaderLen(link LinkType) int {
+	switch link {
+	case 123, 139, 201, 209, 254: // SunATM, MTP2 with phdr, Bluetooth H4 with phdr, Linux I2C, Bluetooth Linux monitor
+		return 4
+	case 144, 177: // IrDA, Linux LAPD
+		return 16
+	case 196: // SITA
+		return 5
+	case 245: // NFC LLCP
+		return 2
+	}
+	return 0
 }
 
 // Link types decoded beyond the named contract constants.
@@ -501,8 +524,62 @@ func (s *state) etherType(et uint16, b []byte) error {
 		return s.ppp(b, true)
 	case etNSH:
 		return s.nsh(b)
+	case etMACsec:
+		return s.macsec(b)
+	case etAVSP:
+		return s.avsp(b)
 	}
 	return nil
+}
+
+// MACsec and Arista vendor-specific (timestamp) EtherTypes.
+const (
+	etMACsec uint16 = 0x88e5
+	etAVSP   uint16 = 0xd28b
+)
+
+// macsec decodes an 802.1AE SecTAG as Wireshark does: version 0 only; the
+// payload's EtherType follows the SecTAG only when the frame is neither
+// encrypted (E) nor changed (C); a 16-byte ICV ends the frame.
+func (s *state) macsec(b []byte) error {
+	if len(b) < 1 || b[0]&0x80 != 0 {
+		return nil
+	}
+	n := 6
+	if b[0]&0x20 != 0 { // SC: explicit SCI
+		n = 14
+	}
+	if len(b) <= n+16 || b[0]&0x0c != 0 || len(b) < n+2 {
+		return nil
+	}
+	return s.etherType(be16(b, n), b[n+2:])
+}
+
+// avsp decodes Arista's vendor-specific header (packet-avsp.c): subtype;
+// for subtype 1 (timestamp) a version and a 64- or 48-bit timestamp; then
+// the EtherType.
+func (s *state) avsp(b []byte) error {
+	if len(b) < 2 {
+		return nil
+	}
+	n := 2
+	if be16(b, 0) == 1 {
+		if len(b) < 4 {
+			return nil
+		}
+		switch be16(b, 2) {
+		case 0x10, 0x110:
+			n = 12
+		case 0x20, 0x120:
+			n = 10
+		default:
+			return nil
+		}
+	}
+	if len(b) < n+2 {
+		return nil
+	}
+	return s.etherType(be16(b, n), b[n+2:])
 }
 
 // isVLANTag reports whether et introduces an 802.1Q/802.1ad tag.
@@ -668,6 +745,8 @@ func (s *state) ppp(b []byte, hdlc bool) error {
 		return s.ipv4(b)
 	case pppIPv6:
 		return s.ipv6(b)
+	case 0x0281, 0x0283: // MPLS unicast, multicast
+		return s.mpls(b)
 	}
 	return nil
 }
@@ -1091,6 +1170,9 @@ func (s *state) transport(slot int, proto uint8, b []byte, fragmented bool) erro
 	case protoMPLSinIP: // RFC 4023
 		s.innerKind = LayerTunnel
 		return s.etherType(etMPLS, b)
+	case 143: // Ethernet (RFC 8986 SRv6 End.DX2 and friends)
+		s.innerKind = LayerTunnel
+		return s.etherType(etTEB, b)
 	case protoPIM:
 		// PIMv2 Register (type 1) carries the multicast packet.
 		if len(b) >= 8 && b[0] == 0x21 {

@@ -350,6 +350,19 @@ func layer(kind LayerKind, proto uint8, src, dst string, sp, dp uint16) IPLayer 
 	return IPLayer{Kind: kind, Proto: proto, Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), SrcPort: sp, DstPort: dp}
 }
 
+// TestDecodeMACsecEncrypted: an encrypted (or changed) MACsec payload is
+// not read as the EtherType its bytes happen to hold, as in Wireshark.
+func TestDecodeMACsecEncrypted(t *testing.T) {
+	inner := ip4(ProtoTCP, "203.0.113.1", "203.0.113.2", tcp(1234, 443, 0x02, nil))
+	for _, tci := range []byte{0x08, 0x04, 0x0c} { // E, C, both
+		var p Packet
+		frame := eth(0x88e5, cat([]byte{tci, 0, 0, 0, 0, 1, 0x08, 0}, inner, make([]byte, 16)))
+		if err := NewDecoder().Decode(LinkEthernet, frame, &p); err != nil || p.Kind != KindNonIP || p.EtherType != 0x88e5 {
+			t.Errorf("TCI %#x: kind %v ethertype %#x err %v, want non-IP 0x88e5", tci, p.Kind, p.EtherType, err)
+		}
+	}
+}
+
 func TestDecodeLayers(t *testing.T) {
 	const a, b, c, d = "198.51.100.1", "198.51.100.2", "203.0.113.1", "203.0.113.2"
 	const a6, b6 = "2001:db8::1", "2001:db8::2"
@@ -454,6 +467,16 @@ func TestDecodeLayers(t *testing.T) {
 			tuple: tup(ProtoUDP, a+":1701", b+":4789"), ipLen: 90, payload: 62},
 		{name: "not l2tp version 2 or 3: the other port decides", link: LinkRaw, frame: ip4(ProtoUDP, a, b, udp(1701, 4789, cat([]byte{8, 0, 0, 0, 0, 0, 1, 0}, innerEth))),
 			tuple: tup(ProtoUDP, a+":1701", b+":4789"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 90, payload: 62},
+		{name: "mpls in ppp", link: linkPPP, frame: cat([]byte{0xff, 3, 0x02, 0x81, 0, 1, 1, 64}, inner),
+			tuple: tup(ProtoTCP, c+":1234", d+":443"), ipLen: 40},
+		{name: "macsec integrity only", link: LinkEthernet,
+			frame: eth(0x88e5, cat([]byte{0, 0, 0, 0, 0, 1, 0x08, 0}, inner, make([]byte, 16))), // SecTAG, EtherType, ICV
+			tuple: tup(ProtoTCP, c+":1234", d+":443"), ipLen: 40},
+		{name: "arista timestamp header", link: LinkEthernet,
+			frame: eth(0xd28b, cat([]byte{0, 1, 0, 0x10, 1, 2, 3, 4, 5, 6, 7, 8, 0x08, 0}, inner)),
+			tuple: tup(ProtoTCP, c+":1234", d+":443"), ipLen: 40},
+		{name: "ipv6 carrying ethernet (protocol 143)", link: LinkRaw, frame: ip6(143, a6, b6, innerEth),
+			tuple: tup(143, "["+a6+"]:0", "["+b6+"]:0"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 94, payload: 54},
 		{name: "swipe", link: LinkRaw, frame: ip4(protoSwIPe, a, b, cat([]byte{0, 8, 0, 1, 0, 0, 0, 1}, ip6(ProtoUDP, a6, b6, udp(1, 2, nil)))),
 			tuple: tup(protoSwIPe, a+":0", b+":0"), inner: []IPLayer{layer(LayerTunnel, ProtoUDP, a6, b6, 1, 2)}, ipLen: 76, payload: 56},
 		{name: "mpls in ip", link: LinkRaw, frame: ip4(protoMPLSinIP, a, b, cat([]byte{0, 1, 1, 64}, inner)),
@@ -823,6 +846,22 @@ func TestFastPathCoverage(t *testing.T) {
 		var p Packet
 		if !NewDecoder().fastEthernet(hexFrame(t, h), &p) {
 			t.Errorf("%s: not taken", h)
+		}
+	}
+}
+
+// TestPseudoHeaderLengths: link types whose first bytes Wireshark reads as
+// a pseudo-header count without them, decoded or not (tshark's frame.len
+// for a SunATM frame of original length 262144 is 262140).
+func TestPseudoHeaderLengths(t *testing.T) {
+	for _, c := range []struct {
+		link LinkType
+		n    int
+	}{{123, 4}, {139, 4}, {144, 16}, {177, 16}, {196, 5}, {201, 4}, {209, 4}, {245, 2}, {254, 4}, {LinkEthernet, 0}} {
+		p := Packet{WireLen: 262144, CapLen: 100}
+		_ = NewDecoder().Decode(c.link, make([]byte, 100), &p)
+		if p.WireLen != 262144-c.n || p.CapLen != 100-c.n {
+			t.Errorf("link %d: lengths %d/%d, want %d/%d", c.link, p.WireLen, p.CapLen, 262144-c.n, 100-c.n)
 		}
 	}
 }
