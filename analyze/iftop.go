@@ -195,6 +195,11 @@ func (s *IftopScreen) Warning() string {
 	if s.Reached {
 		return ""
 	}
+	if s.Clock < s.First {
+		return fmt.Sprintf("iftop view: the capture's timestamps go backwards (its last packet is %d s before its first), "+
+			"so the -s tick was never reached; real iftop would not have printed yet; showing the state at the end of the capture",
+			s.First-s.Clock)
+	}
 	return fmt.Sprintf("iftop view: the capture ends %d s after start, before the -s tick; "+
 		"real iftop would not have printed yet (it ticks only on packets); showing the state at the end of the capture",
 		s.Clock-s.First)

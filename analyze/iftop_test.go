@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -278,6 +279,17 @@ func TestIftopClock(t *testing.T) {
 	}
 	if scr.Reached || scr.CumSent != 10100 || scr.Warning() == "" {
 		t.Errorf("end of capture: Reached %v cum %d warning %q", scr.Reached, scr.CumSent, scr.Warning())
+	}
+
+	// Timestamps that go backwards: the warning says so, not a negative span.
+	src = &iftopPkts{pkts: []ingest.Packet{out(3.5, 10000), out(-2000.5, 100)}}
+	o3 := opts
+	o3.Start = 0 // the clock starts at the first packet
+	if scr, err = Iftop(context.Background(), src, o3); err != nil {
+		t.Fatal(err)
+	}
+	if w := scr.Warning(); scr.Reached || !strings.Contains(w, "go backwards (its last packet is 2004 s before its first)") {
+		t.Errorf("backwards capture: Reached %v warning %q", scr.Reached, w)
 	}
 
 	// Block phase: a packet at +1.5 is processed at second 2 when φ < 0.5
