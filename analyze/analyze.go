@@ -462,6 +462,11 @@ type reader struct {
 	summ         ingest.SummarySource
 	sums         []ingest.Summary
 	sumPos, sumN int
+	// sumIf is the known interface the last summary was captured on (-1:
+	// none yet), sumKeep and sumName what iface and names say of it.
+	sumIf   int32
+	sumKeep bool
+	sumName int32
 }
 
 func newReader(src ingest.PacketSource, ft *flowTable, opts Options) *reader {
@@ -469,7 +474,7 @@ func newReader(src ingest.PacketSource, ft *flowTable, opts Options) *reader {
 		nameIdx: map[string]int32{},
 		scratch: make([]rec, chunkLen), tot: newFrameTotals(), tun: tunnelTable{at: opts.At}}
 	if ss, ok := src.(ingest.SummarySource); ok {
-		rd.summ, rd.sums = ss, make([]ingest.Summary, chunkLen)
+		rd.summ, rd.sums, rd.sumIf = ss, make([]ingest.Summary, chunkLen), -1
 	}
 	return rd
 }
@@ -609,8 +614,17 @@ func (rd *reader) addSummary(s *ingest.Summary, r *arec, k *rec) bool {
 		rd.outside.addOne(int64(s.Wire), int64(s.IPLen), int64(s.Cap))
 		return false
 	}
-	known, keep := rd.iface(int(s.Iface))
-	if !keep {
+	if s.Iface != rd.sumIf { // the interface of the last summary is cached
+		known, keep := rd.iface(int(s.Iface))
+		name := int32(-1)
+		rd.sumIf = -1 // an unknown interface is looked up again
+		if known {
+			name = rd.names[s.Iface]
+			rd.sumIf = s.Iface
+		}
+		rd.sumKeep, rd.sumName = keep, name
+	}
+	if !rd.sumKeep {
 		rd.other.addOne(int64(s.Wire), int64(s.IPLen), int64(s.Cap))
 		return false
 	}
@@ -619,10 +633,7 @@ func (rd *reader) addSummary(s *ingest.Summary, r *arec, k *rec) bool {
 	r.ipl = int32(s.IPLen)
 	r.capl = int32(s.Cap)
 	r.iface = s.Iface
-	r.ifName = -1
-	if known {
-		r.ifName = rd.names[s.Iface]
-	}
+	r.ifName = rd.sumName
 	r.created = false
 	rd.cls.classifySummary(s, k)
 	r.ip, r.dir, r.rev = true, k.dir, k.rev

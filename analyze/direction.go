@@ -127,7 +127,7 @@ func (p *prefix16) contains(a *[16]byte, v4 bool) bool {
 // classifier decides the direction of frames and builds their flow keys.
 // It runs in the reading goroutine.
 type classifier struct {
-	prefixes []prefix16 // Options.Local
+	prefixes [2][]prefix16 // Options.Local by family: [0] IPv6, [1] IPv4
 	hosts    [][16]byte // host addresses, any family (v4 mapped; v4 flag kept apart)
 	hostV4   []bool
 	macs     [][6]byte
@@ -139,7 +139,8 @@ func newClassifier(opts Options) *classifier {
 	c := &classifier{base: opts}
 	for _, p := range opts.Local {
 		if p.IsValid() {
-			c.prefixes = append(c.prefixes, newPrefix16(p))
+			p16 := newPrefix16(p)
+			c.prefixes[b2i(p16.v4)] = append(c.prefixes[b2i(p16.v4)], p16)
 		}
 	}
 	// Sorted iteration keeps the classifier deterministic whatever the
@@ -213,8 +214,9 @@ func (c *classifier) isLocal(a *[16]byte, v4 bool) bool {
 			return true
 		}
 	}
-	for i := range c.prefixes {
-		if c.prefixes[i].contains(a, v4) {
+	ps := c.prefixes[b2i(v4)]
+	for i := range ps {
+		if ps[i].contains(a, v4) {
 			return true
 		}
 	}
