@@ -128,7 +128,7 @@ func (p *prefix16) contains(a *[16]byte, v4 bool) bool {
 // It runs in the reading goroutine.
 type classifier struct {
 	prefixes [2][]prefix16 // Options.Local by family: [0] IPv6, [1] IPv4
-	hosts    [][16]byte // host addresses, any family (v4 mapped; v4 flag kept apart)
+	hosts    [][16]byte    // host addresses, any family (v4 mapped; v4 flag kept apart)
 	hostV4   []bool
 	macs     [][6]byte
 	nIfaces  int // interfaces of the source already merged in
