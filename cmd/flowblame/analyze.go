@@ -46,10 +46,12 @@ type analyzeOptions struct {
 	Lines     int
 	Order     string
 	NetFilter string
-	LinkLocal bool
-	Phase     float64
-	Ifaces    []string
-	Start     string
+	// NetFilter6 is iftop's -G (IPv6 only).
+	NetFilter6 string
+	LinkLocal  bool
+	Phase      float64
+	Ifaces     []string
+	Start      string
 
 	GeoDB       string
 	ASNDB       string
@@ -74,7 +76,7 @@ Volumes count wire bytes (original frame length, as tshark). Rates are averages 
 unless --bytes; peak is the highest 2 s average over the whole capture.
 
 --format iftop prints exactly what 'iftop -t -s AT -n -N' (1.0pre4) would have printed,
-had it been started at the capture's first packet; -P, -B, -L, -o, -F as in iftop.
+had it been started at the capture's first packet; -P, -B, -L, -o, -F, -G as in iftop.
 
 Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
 		Flags: []cli.Flag{
@@ -82,12 +84,12 @@ Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
 			&cli.StringSliceFlag{Name: "sockets", Usage: "socket dump `FILE` (ss -tunap, lsof -i, netstat, Windows netstat -ano + tasklist, PowerShell); repeatable"},
 			&cli.StringSliceFlag{Name: "conntrack", Usage: "NAT translations `FILE` (conntrack -L, or a copy of /proc/net/nf_conntrack) taken with the capture on a host with containers behind NAT; repeatable"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "text", Usage: "output `FORMAT`: text, json, iftop"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` instead of stdout"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"w"}, Usage: "write the report to `FILE` instead of stdout"},
 			&cli.StringSliceFlag{Name: "local", Usage: "local address `CIDR`s (comma-separated) for direction; default: the bundle's interface addresses"},
 			&cli.StringSliceFlag{Name: "local-mac", Usage: "local interface `MAC`(s) for direction (and iftop's hardware direction)"},
 			&cli.IntFlag{Name: "top", Aliases: []string{"n"}, Value: 10, Usage: "rows per table (-1: all)"},
 			&cli.StringFlag{Name: "group", Value: "pair", Usage: "conversation rows: pair (host pairs), flow (5-tuples) or remote (remote hosts)"},
-			&cli.StringFlag{Name: "sort", Value: "total", Usage: "order conversations by total, 2s, 10s, 40s or peak"},
+			&cli.StringFlag{Name: "sort", Aliases: []string{"o", "order"}, Usage: "`ORDER` of the conversations: total (default), 2s, 10s, 40s or peak, like iftop -o; of the iftop view: 2s, 10s (default), 40s, source or destination"},
 			&cli.StringFlag{Name: "from", Usage: "analyse from `TIME` (RFC 3339, or seconds after the first packet)"},
 			&cli.StringFlag{Name: "to", Usage: "analyse up to `TIME` (RFC 3339, or seconds after the first packet)"},
 			&cli.StringFlag{Name: "at", Usage: "report instant `TIME` for 2/10/40 s rates (RFC 3339, or seconds after the first packet); for --format iftop, iftop's -s seconds (default 10)"},
@@ -100,8 +102,8 @@ Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
 			&cli.StringFlag{Name: "home-country", Usage: "ISO `CODE` of the host's country; other countries are flagged foreign (default: the country of the host's own public address)"},
 			&cli.BoolFlag{Name: "ports", Aliases: []string{"P"}, Usage: "iftop view: show ports (iftop -P)"},
 			&cli.IntFlag{Name: "lines", Aliases: []string{"L"}, Value: 10, Usage: "iftop view: number of lines (iftop -L)"},
-			&cli.StringFlag{Name: "order", Value: "10s", Usage: "iftop view: sort by 2s, 10s, 40s, source or destination (iftop -o)"},
-			&cli.StringFlag{Name: "net-filter", Aliases: []string{"F"}, Usage: "iftop view: `NET/LEN` decides direction (iftop -F / -G for IPv6)"},
+			&cli.StringFlag{Name: "net-filter", Aliases: []string{"F"}, Usage: "iftop view: IPv4 `NET/LEN` that decides direction (iftop -F; an IPv6 network is taken as -G)"},
+			&cli.StringFlag{Name: "net-filter6", Aliases: []string{"G"}, Usage: "iftop view: IPv6 `NET/LEN` that decides direction (iftop -G)"},
 			&cli.BoolFlag{Name: "link-local", Usage: "iftop view: count IPv6 link-local traffic (iftop -l)"},
 			&cli.Float64Flag{Name: "phase", Usage: "iftop view: emulate libpcap's 1 s block delivery with this phase in [0,1) (spec/iftop.md §1.5)"},
 			&cli.StringSliceFlag{Name: "interface", Aliases: []string{"i"}, Usage: "analyse only frames captured on these `NAME`s (comma-separated or repeated; default all), e.g. the uplink of a host whose bridges and container veths carry the same packets again; the iftop view takes one, like iftop -i"},
@@ -114,7 +116,7 @@ Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
 				LocalMACs: c.StringSlice("local-mac"), Top: c.Int("top"), Group: c.String("group"), Sort: c.String("sort"),
 				From: c.String("from"), To: c.String("to"), At: c.String("at"), Bytes: c.Bool("bytes"),
 				Strict: c.Bool("strict"), FailOn: c.String("fail-on"), Ports: c.Bool("ports"), Lines: c.Int("lines"),
-				Order: c.String("order"), NetFilter: c.String("net-filter"), LinkLocal: c.Bool("link-local"),
+				Order: c.String("sort"), NetFilter: c.String("net-filter"), NetFilter6: c.String("net-filter6"), LinkLocal: c.Bool("link-local"),
 				Phase: c.Float64("phase"), Ifaces: c.StringSlice("interface"), Start: c.String("start"),
 				GeoDB: c.String("geoip-db"), ASNDB: c.String("asn-db"), HomeCountry: c.String("home-country"), Policy: c.String("policy"),
 				Command: commandLine(c), Version: version,
@@ -393,12 +395,16 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	sortBy, err := parseSort(o.Sort)
-	if err != nil {
-		return err
-	}
 	var rend report.Renderer
-	if o.Format != "iftop" {
+	var sortBy analyze.SortBy
+	if o.Format == "iftop" {
+		if _, err := analyze.ParseIftopOrder(o.Order); err != nil {
+			return usageError{err}
+		}
+	} else {
+		if sortBy, err = parseSort(o.Sort); err != nil {
+			return err
+		}
 		if rend, err = report.RendererFor(o.Format); err != nil {
 			return usageError{err}
 		}
@@ -592,6 +598,16 @@ func runIftop(ctx context.Context, o analyzeOptions, in *analysisInput, out, std
 		} else {
 			io.NetFilter6 = p
 		}
+	}
+	if o.NetFilter6 != "" {
+		p, err := analyze.ParseIftopNetFilter(o.NetFilter6)
+		if err != nil {
+			return usageError{err}
+		}
+		if !p.Addr().Is6() {
+			return usagef("-G/--net-filter6 %q: want an IPv6 network (IPv4 goes to -F)", o.NetFilter6)
+		}
+		io.NetFilter6 = p
 	}
 	// iftop takes the first IPv4 and first global IPv6 address and the MAC
 	// of the interface.

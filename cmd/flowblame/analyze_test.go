@@ -127,6 +127,11 @@ func TestExitCodes(t *testing.T) {
 		{"interface captured", []string{"analyze", "-i", "eth0", "../../fixtures/bundles/miner"}, exitOK},
 		{"interface not captured", []string{"analyze", "-i", "wlan0", "../../fixtures/bundles/miner"}, exitUsage},
 		{"iftop on two interfaces", []string{"analyze", "-f", "iftop", "-i", "eth0,docker0", "../../fixtures/bundles/miner"}, exitUsage},
+		{"iftop -o", []string{"analyze", "-f", "iftop", "-o", "40s", "../../fixtures/bundles/miner"}, exitOK},
+		{"iftop -o not an iftop order", []string{"analyze", "-f", "iftop", "-o", "peak", "../../fixtures/bundles/miner"}, exitUsage},
+		{"-o not an order", []string{"analyze", "-o", "report.html", "../../fixtures/bundles/miner"}, exitUsage},
+		{"iftop -G", []string{"analyze", "-f", "iftop", "-G", "2001:db8::/32", "../../fixtures/bundles/miner"}, exitOK},
+		{"iftop -G with IPv4", []string{"analyze", "-f", "iftop", "-G", "198.51.100.0/24", "../../fixtures/bundles/miner"}, exitUsage},
 		{"missing file", []string{"analyze", "no-such-capture.pcap"}, exitError},
 		{"not a capture", []string{"analyze", "analyze_test.go"}, exitError},
 	}
@@ -137,6 +142,30 @@ func TestExitCodes(t *testing.T) {
 				t.Errorf("exit code %d (err %v), want %d", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestIftopFlags: the iftop view takes iftop's own -o, -F and -G, and the
+// report goes to a file with -w/--output.
+func TestIftopFlags(t *testing.T) {
+	const bundle = "../../fixtures/bundles/miner"
+	def, _, err := runArgs(t, "analyze", "-f", "iftop", "-P", bundle)
+	if err != nil || !strings.Contains(def, "Listening on") {
+		t.Fatalf("iftop view: %v\n%s", err, def)
+	}
+	long, _, err := runArgs(t, "analyze", "-f", "iftop", "-P", "--sort", "source", bundle)
+	short, _, err2 := runArgs(t, "analyze", "-f", "iftop", "-P", "-o", "source", bundle)
+	if err != nil || err2 != nil || long != short || long == "" {
+		t.Errorf("-o source and --sort source differ (%v, %v)", err, err2)
+	}
+	ten, _, err := runArgs(t, "analyze", "-f", "iftop", "-P", "-o", "10s", bundle)
+	if err != nil || ten != def {
+		t.Errorf("-o 10s should be the default order (%v)", err)
+	}
+	out := filepath.Join(t.TempDir(), "r.json")
+	stdout, _, err := runArgs(t, "analyze", "-f", "json", "-w", out, bundle)
+	if b, rerr := os.ReadFile(out); err != nil || rerr != nil || stdout != "" || !strings.Contains(string(b), `"verdict"`) {
+		t.Errorf("-w: err %v, stdout %d bytes, file: %v", err, len(stdout), rerr)
 	}
 }
 
