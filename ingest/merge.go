@@ -17,15 +17,18 @@ import (
 // Payload of the packet returned by Next aliases the buffer of the source
 // it came from and is valid only until the next call to Next.
 func Merge(srcs ...PacketSource) PacketSource {
-	m := &mergeSource{srcs: srcs, heads: make([]Packet, len(srcs)), last: -1}
+	m := &mergeSource{srcs: srcs, heads: make([]Packet, len(srcs)), pending: make([]bool, len(srcs)), last: -1}
 	m.globals = make([][]int, len(srcs))
 	return m
 }
 
 type mergeSource struct {
-	srcs    []PacketSource
-	heads   []Packet // next packet of each source in the heap
-	heap    []int    // source indices ordered by (heads[i].TS, i)
+	srcs  []PacketSource
+	heads []Packet // next packet of each source in the heap
+	// pending: the source (a lazyFile) has not been read yet; its head
+	// holds only the time of its first packet, read when it is due.
+	pending []bool
+	heap    []int // source indices ordered by (heads[i].TS, i)
 	started bool
 	last    int // source of the packet returned last, to be refilled; -1 none
 	globals [][]int
@@ -88,6 +91,14 @@ func (m *mergeSource) Next(p *Packet) error {
 	if !m.started {
 		m.started = true
 		for i := range m.srcs {
+			if lf, ok := m.srcs[i].(interface{ firstTS() (int64, bool) }); ok {
+				if ts, ok := lf.firstTS(); ok {
+					m.heads[i], m.pending[i] = Packet{TS: ts}, true
+					m.heap = append(m.heap, i)
+					m.up(len(m.heap) - 1)
+					continue
+				}
+			}
 			ok, err := m.pull(i)
 			if err != nil {
 				m.err = err
@@ -115,6 +126,24 @@ func (m *mergeSource) Next(p *Packet) error {
 			}
 		}
 		m.last = -1
+	}
+	for len(m.heap) > 0 && m.pending[m.heap[0]] {
+		// The merge has reached a pending file's first packet: read it.
+		i := m.heap[0]
+		m.pending[i] = false
+		ok, err := m.pull(i)
+		if err != nil {
+			m.err = err
+			return err
+		}
+		if !ok { // gone since the probe
+			n := len(m.heap) - 1
+			m.heap[0] = m.heap[n]
+			m.heap = m.heap[:n]
+		}
+		if len(m.heap) > 0 {
+			m.down(0)
+		}
 	}
 	if len(m.heap) == 0 {
 		m.err = io.EOF
@@ -190,7 +219,7 @@ func (m *mergeSource) Stats() SourceStats {
 	// Packets pulled into heads but not yet returned are not "read".
 	if m.started {
 		for _, i := range m.heap {
-			if i != m.last {
+			if i != m.last && !m.pending[i] {
 				h := &m.heads[i]
 				t.Packets--
 				t.Bytes -= int64(h.WireLen)

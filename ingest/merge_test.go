@@ -2,12 +2,15 @@ package ingest
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func TestMerge(t *testing.T) {
@@ -98,5 +101,129 @@ func TestMergeError(t *testing.T) {
 	}
 	if m.Next(&p) != err {
 		t.Errorf("error not sticky")
+	}
+}
+
+// eagerOpen is what OpenCaptures did before files were opened lazily:
+// every file open from the start.
+func eagerOpen(t *testing.T, paths []string) PacketSource {
+	t.Helper()
+	var srcs []PacketSource
+	for _, p := range paths {
+		s, err := OpenCapture(p, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, s)
+	}
+	return Merge(srcs...)
+}
+
+// drain reads src to its end and returns what a consumer sees.
+func drain(t *testing.T, src PacketSource) ([]frameView, []Interface, []Diagnostic, SourceStats) {
+	t.Helper()
+	var got []frameView
+	var p Packet
+	for {
+		err := src.Next(&p)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, viewPacket(&p))
+	}
+	return got, src.Interfaces(), src.Diagnostics(), src.Stats()
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(ents)
+}
+
+// TestOpenCapturesLazy: merging many files gives exactly what merging them
+// all open gives (frames, interfaces, diagnostics, counters), while only
+// the files the merge is reading are open: 300 rotated files need no more
+// descriptors than two. Overlapping files (several interfaces at once), a
+// file without packets and a truncated one are mixed in.
+func TestOpenCapturesLazy(t *testing.T) {
+	f := udpFrame(t, "198.51.100.7", "203.0.113.1", 5000, 443, "abc")
+	n := uint32(len(f))
+	dir := t.TempDir()
+	var rotated []string
+	for i := range 300 { // rotated files: 3 packets each, one second apart
+		var recs [][]byte
+		for j := range 3 {
+			recs = append(recs, pcapRecord(false, uint32(1000+3*i+j), 0, n, n, nil, f))
+		}
+		data := joinBytes(append([][]byte{pcapHeader(false, 2, 4, 65535, 1)}, recs...)...)
+		if i == 150 {
+			data = data[:len(data)-10] // cut: a truncated tail
+		}
+		p := filepath.Join(dir, fmt.Sprintf("ring-%03d.pcap", i))
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rotated = append(rotated, p)
+	}
+	empty := filepath.Join(dir, "empty.pcap")
+	if err := os.WriteFile(empty, pcapHeader(false, 2, 4, 65535, 101), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	paths := append([]string{empty, filepath.Join(fixtureDir, "two-links.pcapng"), filepath.Join(fixtureDir, "small.pcap.gz")}, rotated...)
+
+	want, wantIfs, wantDiags, wantStats := drain(t, eagerOpen(t, paths))
+	before := openFDs(t)
+	src, err := OpenCaptures(paths, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if open := openFDs(t) - before; open > 0 {
+		t.Errorf("%d files open before reading", open)
+	}
+	var got []frameView
+	var p Packet
+	maxOpen := 0
+	for {
+		err := src.Next(&p)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, viewPacket(&p))
+		maxOpen = max(maxOpen, openFDs(t)-before)
+	}
+	if maxOpen > 3 {
+		t.Errorf("up to %d files open at once, want at most 3", maxOpen)
+	}
+	copts := cmp.Options{cmp.Comparer(func(a, b error) bool { return (a == nil) == (b == nil) }),
+		cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{}, netip.Prefix{})}
+	if d := cmp.Diff(want, got, copts); d != "" {
+		t.Errorf("frames (-eager +lazy):\n%s", d)
+	}
+	if d := cmp.Diff(wantIfs, src.Interfaces(), copts); d != "" {
+		t.Errorf("interfaces (-eager +lazy):\n%s", d)
+	}
+	if d := cmp.Diff(wantDiags, src.Diagnostics(), copts); d != "" {
+		t.Errorf("diagnostics (-eager +lazy):\n%s", d)
+	}
+	if d := cmp.Diff(wantStats, src.Stats()); d != "" {
+		t.Errorf("stats (-eager +lazy):\n%s", d)
+	}
+	if len(got) < 900 || wantStats.Files != len(paths) {
+		t.Errorf("%d frames from %d files", len(got), wantStats.Files)
+	}
+	if err := src.Close(); err != nil {
+		t.Error(err)
+	}
+	if open := openFDs(t) - before; open > 0 {
+		t.Errorf("%d files still open after Close", open)
 	}
 }

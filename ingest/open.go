@@ -65,6 +65,8 @@ const mergeBufBudget = 64 << 20
 // in timestamp order (ties go to the earlier file in paths). Interface
 // indices are global across the files, in order of first appearance. One
 // path is the same as OpenCapture. A file that cannot be opened is fatal.
+// Each file is open only while the merge reads it (see lazyFile), so the
+// number of files is bounded neither by descriptors nor by memory.
 func OpenCaptures(paths []string, opts Options) (PacketSource, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("open captures: no files: %w", ErrUnrecognized)
@@ -75,7 +77,7 @@ func OpenCaptures(paths []string, opts Options) (PacketSource, error) {
 	bufSize := max(64<<10, min(readBufSize, mergeBufBudget/len(paths)))
 	srcs := make([]PacketSource, 0, len(paths))
 	for _, p := range paths {
-		s, err := openCapture(p, opts, bufSize)
+		s, err := probeFile(p, opts, bufSize)
 		if err != nil {
 			for _, o := range srcs {
 				o.Close()
