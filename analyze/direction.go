@@ -271,7 +271,7 @@ func (c *classifier) classify(p *ingest.Packet, r *rec) {
 	c.finish(r, d, v4, p.Tuple.Proto, p.Tuple.Src.Port(), p.Tuple.Dst.Port())
 }
 
-// classifySummary is classify for a summarised (Ethernet) frame.
+// classifySummary is classify for a summarised frame.
 func (c *classifier) classifySummary(s *ingest.Summary, r *rec) {
 	k := &r.k
 	k.a, k.b = s.Src, s.Dst
@@ -282,7 +282,7 @@ func (c *classifier) classifySummary(s *ingest.Summary, r *rec) {
 			d = dirOut
 		case s.Dir == ingest.DirIn:
 			d = dirIn
-		case len(c.macs) == 0:
+		case !s.HasMAC || len(c.macs) == 0:
 		case c.isLocalMAC(&s.SrcMAC):
 			d = dirOut
 		case c.isLocalMAC(&s.DstMAC):

@@ -137,7 +137,7 @@ func (s *SignalSource) check(p *ingest.Packet) {
 	}
 }
 
-// checkSummary is check for a summarised (Ethernet) frame.
+// checkSummary is check for a summarised frame.
 func (s *SignalSource) checkSummary(f *ingest.Summary) {
 	if len(f.Payload) > 8 && f.Payload[0] == '{' {
 		s.checkStratum(f.Tuple(), f.TS, f.Payload)
@@ -145,7 +145,7 @@ func (s *SignalSource) checkSummary(f *ingest.Summary) {
 	if f.Proto == ingest.ProtoTCP && f.TCPFlags&0x12 == 0x02 {
 		s.checkSYN(f.Tuple(), f.TS)
 	}
-	if len(s.local) > 0 && (f.Dir == ingest.DirOut || (len(s.localMACs) > 0 && s.macLocal(f.SrcMAC))) {
+	if len(s.local) > 0 && (f.Dir == ingest.DirOut || (f.HasMAC && len(s.localMACs) > 0 && s.macLocal(f.SrcMAC))) {
 		s.checkSpoof(f.SrcAddr(), f.DstAddr())
 	}
 }

@@ -6,10 +6,10 @@ import (
 )
 
 // Summary is what a consumer that only counts traffic needs of one common
-// frame: Ethernet II without tags carrying IPv4 without options or
-// fragmentation, or IPv6 without extension headers, and a complete TCP
-// header or a UDP header on no tunnel port (the frames the decoder's fast
-// path takes). A SummarySource hands out Summaries of these frames in bulk,
+// frame: Ethernet II without tags, or Linux cooked (SLL, SLL2), carrying
+// IPv4 without options or fragmentation, or IPv6 without extension headers,
+// and a complete TCP header or a UDP header on no tunnel port (the frames
+// the decoder's fast path takes, and their cooked equivalents). A SummarySource hands out Summaries of these frames in bulk,
 // without building a Packet for each. A Summary and the Packet the general
 // path decodes from the same frame agree field for field (FuzzSummaries).
 type Summary struct {
@@ -19,8 +19,8 @@ type Summary struct {
 	Cap   uint32
 	IPLen uint32
 	Iface int32
-	// Dir is the direction the capture recorded (pcapng epb_flags), as
-	// Packet.Dir.
+	// Dir is the direction the capture recorded (pcapng epb_flags, else the
+	// cooked header's packet type), as Packet.Dir.
 	Dir              Direction
 	SrcPort, DstPort uint16
 	Proto            uint8
@@ -28,7 +28,10 @@ type Summary struct {
 	// V4: the addresses are IPv4, stored IPv4-mapped (::ffff:a.b.c.d).
 	V4 bool
 	// Src and Dst are the 16-byte forms of the IP addresses.
-	Src, Dst       [16]byte
+	Src, Dst [16]byte
+	// HasMAC says SrcMAC and DstMAC are valid (Ethernet frames; not Linux
+	// cooked ones).
+	HasMAC         bool
 	SrcMAC, DstMAC [6]byte
 	// Payload is as Packet.Payload: the first bytes of the transport
 	// payload, aliasing the source's buffer until its next call.
@@ -68,15 +71,78 @@ type SummarySource interface {
 	NextSummaries(dst []Summary, p *Packet) (n int, err error)
 }
 
-// summarizeEthernet summarises an Ethernet frame into s (but for the
-// capture fields TS, Wire, Cap and Iface) when it is a common frame, and
-// reports whether it was. It never indexes out of range.
+// summarizer summarises a frame of one link type into s (but for the
+// capture fields TS, Wire, Cap and Iface; Dir is the link header's) when it
+// is a common frame, and reports whether it was. It never indexes out of
+// range.
+type summarizer func(b []byte, s *Summary) bool
+
+// summarizerFor returns the summarizer of a link type, or nil.
+func summarizerFor(link LinkType) summarizer {
+	switch link {
+	case LinkEthernet:
+		return summarizeEthernet
+	case LinkSLL:
+		return summarizeSLL
+	case LinkSLL2:
+		return summarizeSLL2
+	}
+	return nil
+}
+
+// summarizeEthernet summarises an untagged Ethernet II frame.
 func summarizeEthernet(b []byte, s *Summary) bool {
-	if len(b) < 14+40 && (len(b) < 14+28 || be16(b, 12) != etIPv4) {
+	if len(b) < 14 || !summarizeIP(be16(b, 12), b[14:], s) {
 		return false
 	}
-	et := be16(b, 12)
-	ip := b[14:]
+	s.HasMAC, s.Dir = true, DirUnknown
+	s.DstMAC = [6]byte(b[0:6])
+	s.SrcMAC = [6]byte(b[6:12])
+	return true
+}
+
+// summarizeSLL summarises a Linux cooked (v1) frame: packet type (the
+// direction), hardware type, address, protocol.
+func summarizeSLL(b []byte, s *Summary) bool {
+	if len(b) < 16 || be16(b, 2) == arphrdNetlink || !summarizeIP(be16(b, 14), b[16:], s) {
+		return false
+	}
+	s.setCooked(be16(b, 0))
+	return true
+}
+
+// summarizeSLL2 summarises a Linux cooked v2 frame: protocol, interface,
+// hardware type, packet type, address.
+func summarizeSLL2(b []byte, s *Summary) bool {
+	if len(b) < 20 || be16(b, 8) == arphrdNetlink || !summarizeIP(be16(b, 0), b[20:], s) {
+		return false
+	}
+	s.setCooked(uint16(b[10]))
+	return true
+}
+
+// setCooked sets what a cooked header says: no MACs, the direction from the
+// packet type as state.setSLLType decides it.
+func (s *Summary) setCooked(pktType uint16) {
+	s.HasMAC, s.SrcMAC, s.DstMAC = false, [6]byte{}, [6]byte{}
+	switch pktType {
+	case 0:
+		s.Dir = DirIn
+	case 4:
+		s.Dir = DirOut
+	default:
+		s.Dir = DirUnknown
+	}
+}
+
+// summarizeIP summarises what EtherType et carries in ip: IPv4 without
+// options or fragmentation, or IPv6 without extension headers, carrying a
+// whole TCP header or a UDP header off tunnel ports (the decoder's fast
+// path, FuzzFastPath).
+func summarizeIP(et uint16, ip []byte, s *Summary) bool {
+	if len(ip) < 40 && (len(ip) < 28 || et != etIPv4) {
+		return false
+	}
 	var l4 []byte
 	be := binary.BigEndian
 	switch et {
@@ -145,16 +211,15 @@ func summarizeEthernet(b []byte, s *Summary) bool {
 	}
 	n := min(len(pay), payloadMax)
 	s.Payload = pay[:n:n]
-	s.DstMAC = [6]byte(b[0:6])
-	s.SrcMAC = [6]byte(b[6:12])
 	return true
 }
 
 // NextSummaries implements SummarySource: classic little-endian pcap 2.4
-// of Ethernet frames is summarised straight from the read buffer, as far
-// as the buffer holds whole records that need no diagnostic.
+// of Ethernet or Linux cooked frames is summarised straight from the read
+// buffer, as far as the buffer holds whole records that need no diagnostic.
 func (r *pcapReader) NextSummaries(dst []Summary, p *Packet) (int, error) {
-	if r.err != nil || !r.plain || r.link != LinkEthernet || r.walkOnly || r.dec.slowOnly {
+	sum := summarizerFor(r.link)
+	if r.err != nil || !r.plain || sum == nil || r.walkOnly || r.dec.slowOnly {
 		return 0, r.Next(p)
 	}
 	br := r.br
@@ -169,11 +234,11 @@ func (r *pcapReader) NextSummaries(dst []Summary, p *Packet) (int, error) {
 			break
 		}
 		s := &dst[n]
-		if !summarizeEthernet(b[pos+pcapRecHdrLen:pos+int(need)], s) {
+		if !sum(b[pos+pcapRecHdrLen:pos+int(need)], s) {
 			break
 		}
 		s.TS = int64(sec)*1e9 + int64(frac)*r.fracMul
-		s.Wire, s.Cap, s.Iface, s.Dir = wire, caplen, 0, DirUnknown
+		s.Wire, s.Cap, s.Iface = wire, caplen, 0
 		pos += int(need)
 		n++
 	}
@@ -185,9 +250,9 @@ func (r *pcapReader) NextSummaries(dst []Summary, p *Packet) (int, error) {
 }
 
 // NextSummaries implements SummarySource: Enhanced Packet Blocks of a
-// little-endian section, on Ethernet interfaces, with no options or only
-// epb_flags (as flowblame collect writes them), are summarised straight
-// from the read buffer.
+// little-endian section, on Ethernet or Linux cooked interfaces, with no
+// options or only epb_flags (as flowblame collect writes them), are
+// summarised straight from the read buffer.
 func (r *pcapngReader) NextSummaries(dst []Summary, p *Packet) (int, error) {
 	if r.err != nil || r.be || r.walkOnly || r.dec.slowOnly {
 		return 0, r.Next(p)
@@ -210,7 +275,8 @@ func (r *pcapngReader) NextSummaries(dst []Summary, p *Packet) (int, error) {
 		}
 		ni := &r.section[id]
 		caplen, wire := le.Uint32(body[12:]), le.Uint32(body[16:])
-		if ni.link != LinkEthernet || uint64(caplen) > uint64(len(body)-20) || caplen > wire || wire > maxWireLen {
+		sum := summarizerFor(ni.link)
+		if sum == nil || uint64(caplen) > uint64(len(body)-20) || caplen > wire || wire > maxWireLen {
 			break
 		}
 		dir := DirUnknown
@@ -226,11 +292,14 @@ func (r *pcapngReader) NextSummaries(dst []Summary, p *Packet) (int, error) {
 			}
 		}
 		s := &dst[n]
-		if !summarizeEthernet(body[20:20+caplen], s) {
+		if !sum(body[20:20+caplen], s) {
 			break
 		}
 		s.TS = ni.nanos(uint64(le.Uint32(body[4:]))<<32 | uint64(le.Uint32(body[8:])))
-		s.Wire, s.Cap, s.Iface, s.Dir = wire, caplen, int32(ni.global), dir
+		s.Wire, s.Cap, s.Iface = wire, caplen, int32(ni.global)
+		if dir != DirUnknown { // the capture's own record wins over the link header
+			s.Dir = dir
+		}
 		pos += int(length)
 		n++
 	}

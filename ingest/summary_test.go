@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -36,7 +38,7 @@ func viewPacket(p *Packet) frameView {
 
 func viewSummary(s *Summary) frameView {
 	return frameView{TS: s.TS, Wire: int(s.Wire), Cap: int(s.Cap), IPLen: int(s.IPLen), Iface: int(s.Iface),
-		Kind: KindIP, Dir: s.Dir, Tuple: s.Tuple(), TCPFlags: s.TCPFlags, HasMAC: true, SrcMAC: s.SrcMAC, DstMAC: s.DstMAC,
+		Kind: KindIP, Dir: s.Dir, Tuple: s.Tuple(), TCPFlags: s.TCPFlags, HasMAC: s.HasMAC, SrcMAC: s.SrcMAC, DstMAC: s.DstMAC,
 		Payload: string(s.Payload), Summarised: true, Truncated: s.Cap < s.Wire}
 }
 
@@ -133,11 +135,14 @@ func TestSummaries(t *testing.T) {
 	variants, _ := filepath.Glob(filepath.Join(fixtureDir, "pcap-variants", "*.pcap"))
 	randpkt, _ := filepath.Glob(filepath.Join(fixtureDir, "randpkt", "*.pcap"))
 	ng, _ := filepath.Glob(filepath.Join(fixtureDir, "*.pcapng"))
+	stacked, _ := filepath.Glob(filepath.Join(fixtureDir, "stacked*.pcap"))
+	sweep, _ := filepath.Glob(filepath.Join(fixtureDir, "sweep", "*.pcap*"))
+	cooked := writeCookedPcaps(t, dir)
 	bundles, _ := filepath.Glob("../fixtures/bundles/*/capture/*.pcapng") // written by flowblame collect
 	if len(bundles) == 0 {
 		t.Fatal("no bundle captures")
 	}
-	for _, path := range slices.Concat([]string{bench}, paths, variants, randpkt, ng, bundles) {
+	for _, path := range slices.Concat([]string{bench}, paths, variants, randpkt, ng, bundles, stacked, sweep, cooked) {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -150,8 +155,64 @@ func TestSummaries(t *testing.T) {
 			if strings.Contains(path, "bundles") && i == 0 && n == 0 {
 				t.Errorf("%s: nothing summarised", path)
 			}
+			if slices.Contains(cooked, path) && i == 0 && n < 250 {
+				t.Errorf("%s: only %d of 300 frames summarised", path, n)
+			}
 		}
 	}
+}
+
+// writeCookedPcaps writes 300 frames as Linux cooked captures, SLL and SLL2:
+// IPv4 TCP and IPv6 UDP, every packet type (the direction), a few netlink
+// frames (not IP) and VLAN-tagged ones (the general path).
+func writeCookedPcaps(t *testing.T, dir string) []string {
+	t.Helper()
+	ip4 := hexFrame(t, hdrIPv4+hdrTCP)
+	ip6 := hexFrame(t, hdrIPv6+hdrUDP53)
+	var out []string
+	for _, link := range []LinkType{LinkSLL, LinkSLL2} {
+		recs := [][]byte{pcapHeader(false, 2, 4, 65535, uint32(link))}
+		for i := range 300 {
+			proto, pkt, hatype := uint16(0x0800), ip4, uint16(1)
+			if i%3 == 1 {
+				proto, pkt = 0x86dd, ip6
+			}
+			if i%50 == 7 {
+				hatype = arphrdNetlink
+			}
+			pktType := uint16(i % 5)
+			var hdr []byte
+			if link == LinkSLL {
+				hdr = make([]byte, 16)
+				binary.BigEndian.PutUint16(hdr[0:], pktType)
+				binary.BigEndian.PutUint16(hdr[2:], hatype)
+				binary.BigEndian.PutUint16(hdr[4:], 6)
+				binary.BigEndian.PutUint16(hdr[14:], proto)
+			} else {
+				hdr = make([]byte, 20)
+				binary.BigEndian.PutUint16(hdr[0:], proto)
+				binary.BigEndian.PutUint32(hdr[4:], 2)
+				binary.BigEndian.PutUint16(hdr[8:], hatype)
+				hdr[10], hdr[11] = byte(pktType), 6
+			}
+			if i%60 == 11 { // an 802.1Q tag after the cooked header
+				tag := []byte{0, 7, byte(proto >> 8), byte(proto)}
+				binary.BigEndian.PutUint16(hdr[len(hdr)-2:], 0x8100)
+				if link == LinkSLL2 {
+					binary.BigEndian.PutUint16(hdr[0:], 0x8100)
+				}
+				hdr = append(hdr, tag...)
+			}
+			fr := append(hdr, pkt...)
+			recs = append(recs, pcapRecord(false, uint32(1000+i), 0, uint32(len(fr)), uint32(len(fr)), nil, fr))
+		}
+		p := filepath.Join(dir, fmt.Sprintf("cooked-%d.pcap", link))
+		if err := os.WriteFile(p, joinBytes(recs...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // FuzzSummaries checks that NextSummaries gives exactly the frames, stats
