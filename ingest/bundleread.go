@@ -110,7 +110,13 @@ func (b *Bundle) Close() error {
 // Packets opens the bundle's capture files as one time-ordered source.
 func (b *Bundle) Packets() (PacketSource, error) {
 	if len(b.CaptureFiles) == 0 {
-		return nil, fmt.Errorf("open bundle %s: no capture files: %w", b.Path, ErrUnrecognized)
+		why := ""
+		for _, d := range b.Diagnostics {
+			if d.File == CaptureDir && strings.HasPrefix(d.Msg, "not read") {
+				why = " (" + d.Msg + ")"
+			}
+		}
+		return nil, fmt.Errorf("open bundle %s: no capture files%s: %w", b.Path, why, ErrUnrecognized)
 	}
 	return OpenCaptures(b.CaptureFiles, b.opts)
 }
@@ -209,7 +215,7 @@ func isCaptureName(name string) bool {
 }
 
 func (b *Bundle) readDir(dir string) error {
-	mf, err := os.Open(filepath.Join(dir, ManifestFile))
+	mf, err := openMember(filepath.Join(dir, ManifestFile))
 	if err != nil {
 		return fmt.Errorf("open bundle %s: %w: %w", dir, ErrUnrecognized, err)
 	}
@@ -220,8 +226,15 @@ func (b *Bundle) readDir(dir string) error {
 	}
 	b.Manifest = *m
 	present := map[string]int64{}
-	ents, err := os.ReadDir(filepath.Join(dir, CaptureDir))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	var ents []fs.DirEntry
+	capDir := filepath.Join(dir, CaptureDir)
+	if st, err := os.Lstat(capDir); err == nil && !st.IsDir() {
+		// A symlink (or anything but a directory) would make analyze read
+		// captures from outside the bundle.
+		present[CaptureDir] = -1
+		b.Diagnostics = append(b.Diagnostics, Diagnostic{File: CaptureDir, Kind: DiagSkipped, Offset: -1, Count: 1,
+			Msg: fmt.Sprintf("not read: %s is %s, not a directory", CaptureDir, modeName(st.Mode()))})
+	} else if ents, err = os.ReadDir(capDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("open bundle %s: %w", dir, err)
 	}
 	for _, e := range ents {
@@ -234,8 +247,15 @@ func (b *Bundle) readDir(dir string) error {
 		}
 	}
 	for _, name := range []string{SocketsFile, ProcessesFile, CountersFile, ConntrackFile} {
-		f, err := os.Open(filepath.Join(dir, name))
+		f, err := openMember(filepath.Join(dir, name))
 		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				// Present but unusable (permission, symlink, FIFO...): say so
+				// rather than "missing"; the size check is skipped.
+				present[name] = -1
+				b.Diagnostics = append(b.Diagnostics, Diagnostic{File: name, Kind: DiagSkipped, Offset: -1, Count: 1,
+					Msg: "not read: " + err.Error(), Err: err})
+			}
 			continue
 		}
 		if info, err := f.Stat(); err == nil {
@@ -247,6 +267,48 @@ func (b *Bundle) readDir(dir string) error {
 	present[ManifestFile] = -1
 	b.finish(present)
 	return nil
+}
+
+// openMember opens a bundle member of a directory bundle for reading. Only
+// regular files are read: a bundle comes from an untrusted host, and a
+// symlink (to /etc/shadow, /dev/zero), a FIFO or a device would make
+// analyze read outside the bundle or block forever. The opened file is
+// checked again, and opened without following a symlink or blocking on a
+// FIFO (a member swapped between Lstat and Open).
+func openMember(p string) (*os.File, error) {
+	st, err := os.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is %s, not a regular file", filepath.Base(p), modeName(st.Mode()))
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|memberOpenFlags, 0)
+	if err != nil {
+		return nil, err
+	}
+	if st2, err := f.Stat(); err != nil || !st2.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", filepath.Base(p))
+	}
+	return f, nil
+}
+
+// modeName names the type of a file that is not what a bundle holds.
+func modeName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "a special file"
 }
 
 func (b *Bundle) readTar(p string) error {

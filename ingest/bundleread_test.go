@@ -360,3 +360,58 @@ func FuzzConntrackJSONL(f *testing.F) {
 		}
 	})
 }
+
+// A bundle comes from an untrusted host: a member that is a symlink out of
+// the bundle, or a FIFO, is not read (no leak, no hang) and is reported.
+func TestOpenBundleRefusesNonRegularMembers(t *testing.T) {
+	dir := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(outside, []byte(`{"pid":1,"start":1,"comm":"LEAKED"}`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, ManifestFile), []byte(`{"format":1}`), 0o644)
+	if err := os.Symlink(outside, filepath.Join(dir, ProcessesFile)); err != nil {
+		t.Skip(err)
+	}
+	if err := syscallMkfifo(filepath.Join(dir, SocketsFile)); err != nil {
+		t.Skip(err)
+	}
+	// Captures from outside through a symlinked capture directory.
+	outCaps := t.TempDir()
+	os.WriteFile(filepath.Join(outCaps, "00000.pcapng"), []byte("not read"), 0o644)
+	if err := os.Symlink(outCaps, filepath.Join(dir, CaptureDir)); err != nil {
+		t.Skip(err)
+	}
+	b, err := OpenBundle(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.CaptureFiles) != 0 {
+		t.Errorf("captures read through a symlinked directory: %v", b.CaptureFiles)
+	}
+	for _, p := range b.Processes {
+		if p.Comm == "LEAKED" {
+			t.Fatal("processes.jsonl symlink outside the bundle was followed")
+		}
+	}
+	var msgs []string
+	for _, d := range b.Diagnostics {
+		msgs = append(msgs, d.File+": "+d.Msg)
+	}
+	s := strings.Join(msgs, "\n")
+	for _, want := range []string{"processes.jsonl: not read: processes.jsonl is a symbolic link, not a regular file",
+		"sockets.jsonl: not read: sockets.jsonl is a named pipe, not a regular file",
+		"capture: not read: capture is a symbolic link, not a directory"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("diagnostics lack %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "processes.jsonl: file missing") {
+		t.Errorf("unreadable member reported as missing:\n%s", s)
+	}
+	// A manifest that is a symlink out of the bundle is not read either.
+	os.Remove(filepath.Join(dir, ManifestFile))
+	os.WriteFile(outside, []byte(`{"format":1,"host":{"hostname":"LEAKED"}}`), 0o644)
+	os.Symlink(outside, filepath.Join(dir, ManifestFile))
+	if _, err := OpenBundle(dir, Options{}); err == nil || !strings.Contains(err.Error(), "manifest.json is a symbolic link") {
+		t.Errorf("symlinked manifest: err %v", err)
+	}
+}
