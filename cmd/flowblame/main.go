@@ -99,6 +99,11 @@ func exitCode(err error) int {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT/SIGTERM asks the command to stop cleanly (collect
+	// finishes its bundle, analyze stops reading); the signals then get
+	// their default action back, so a second one ends the process even if
+	// something is stuck.
+	go func() { <-ctx.Done(); stop() }()
 	// FLOWBLAME_CPUPROFILE=FILE writes a Go CPU profile of the run (for
 	// measuring flowblame itself, e.g. the collector under load).
 	if p := os.Getenv("FLOWBLAME_CPUPROFILE"); p != "" {
