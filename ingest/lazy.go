@@ -124,3 +124,13 @@ func (lf *lazyFile) Close() error {
 	}
 	return err
 }
+
+// failedFile stands for a capture file of a merge that could not be read at
+// all: its error is its diagnostic, and it has no packets.
+type failedFile struct{ diag Diagnostic }
+
+func (f failedFile) Next(*Packet) error        { return io.EOF }
+func (f failedFile) Interfaces() []Interface   { return nil }
+func (f failedFile) Diagnostics() []Diagnostic { return []Diagnostic{f.diag} }
+func (f failedFile) Stats() SourceStats        { return SourceStats{} }
+func (f failedFile) Close() error              { return nil }

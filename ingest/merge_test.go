@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -217,5 +218,41 @@ func TestOpenCapturesLazy(t *testing.T) {
 	}
 	if open := openFDs(t) - before; open > 0 {
 		t.Errorf("%d files still open after Close", open)
+	}
+}
+
+// TestOpenCapturesSkipsUnreadable: a file that cannot be read at all (gone,
+// empty as after a rotation, not a capture) is a diagnostic, not the end of
+// the analysis; only when every file is like that, or under Strict, is it
+// an error.
+func TestOpenCapturesSkipsUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	empty, text := filepath.Join(dir, "00001.pcapng"), filepath.Join(dir, "notes.txt")
+	os.WriteFile(empty, nil, 0o644)
+	os.WriteFile(text, []byte("not a capture at all"), 0o644)
+	good := filepath.Join(fixtureDir, "small.pcap")
+	bad := []string{filepath.Join(dir, "gone.pcap"), empty, text}
+	src, err := OpenCaptures(append([]string{good}, bad...), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames, _, diags, st := drain(t, src, nil)
+	if len(frames) != 23 || st.Packets != 23 {
+		t.Errorf("%d frames (stats %d), want small.pcap's 23", len(frames), st.Packets)
+	}
+	var skipped []string
+	for _, d := range diags {
+		if d.Kind == DiagSkipped && strings.HasPrefix(d.Msg, "not read: ") {
+			skipped = append(skipped, filepath.Base(d.File))
+		}
+	}
+	if d := cmp.Diff([]string{"gone.pcap", "00001.pcapng", "notes.txt"}, skipped); d != "" {
+		t.Errorf("skipped files (-want +got):\n%s", d)
+	}
+	if _, err := OpenCaptures(bad, Options{}); err == nil {
+		t.Error("no readable file: no error")
+	}
+	if _, err := OpenCaptures(append([]string{good}, bad...), Options{Strict: true}); err == nil {
+		t.Error("Strict: no error")
 	}
 }

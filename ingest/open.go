@@ -64,7 +64,11 @@ const mergeBufBudget = 64 << 20
 // OpenCaptures opens several capture files and merges them into one source
 // in timestamp order (ties go to the earlier file in paths). Interface
 // indices are global across the files, in order of first appearance. One
-// path is the same as OpenCapture. A file that cannot be opened is fatal.
+// path is the same as OpenCapture. A file that cannot be read at all (not
+// there, not a capture, cut inside its header) is skipped with a diagnostic
+// and the others are merged — a bundle copied off a host just after its
+// capture rotated ends with an empty file — unless every file is like that
+// or Options.Strict is set: then the error is returned.
 // Each file is open only while the merge reads it (see lazyFile), so the
 // number of files is bounded neither by descriptors nor by memory.
 func OpenCaptures(paths []string, opts Options) (PacketSource, error) {
@@ -76,13 +80,20 @@ func OpenCaptures(paths []string, opts Options) (PacketSource, error) {
 	}
 	bufSize := max(64<<10, min(readBufSize, mergeBufBudget/len(paths)))
 	srcs := make([]PacketSource, 0, len(paths))
+	failed := 0
 	for _, p := range paths {
 		s, err := probeFile(p, opts, bufSize)
 		if err != nil {
-			for _, o := range srcs {
-				o.Close()
+			failed++
+			if opts.Strict || failed == len(paths) {
+				for _, o := range srcs {
+					o.Close()
+				}
+				return nil, err
 			}
-			return nil, err
+			srcs = append(srcs, failedFile{Diagnostic{File: p, Kind: DiagSkipped, Where: "file", Offset: -1, Count: 1,
+				Msg: "not read: " + err.Error(), Err: err}})
+			continue
 		}
 		srcs = append(srcs, s)
 	}
