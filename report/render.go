@@ -16,11 +16,11 @@ type Renderer interface {
 // renderers is the one place that maps format names to renderers.
 func renderers() map[string]Renderer {
 	return map[string]Renderer{
-		"text":  TextRenderer{},
+		"text":  safeRenderer{inner: TextRenderer{}},
 		"json":  JSONRenderer{},
-		"md":    MarkdownRenderer{},
-		"html":  HTMLRenderer{},
-		"brief": BriefRenderer{},
+		"md":    safeRenderer{inner: MarkdownRenderer{}, markdown: true},
+		"html":  safeRenderer{inner: HTMLRenderer{}},
+		"brief": safeRenderer{inner: BriefRenderer{}},
 	}
 }
 
