@@ -190,6 +190,42 @@ func (b *Bundle) UninventoriedNetns() int {
 	return n
 }
 
+// checkManifestValues reports the interface addresses and MACs of the
+// manifest that cannot be parsed. They are left out of the host's own
+// addresses, which decide direction (and so which packets look outgoing and
+// spoofed): that must not happen silently.
+func (b *Bundle) checkManifestValues() {
+	var bad []string
+	for _, in := range b.Manifest.Interfaces {
+		if in.MAC != "" {
+			if _, err := net.ParseMAC(in.MAC); err != nil {
+				bad = append(bad, fmt.Sprintf("%s MAC %q", in.Name, in.MAC))
+			}
+		}
+		for _, a := range in.Addrs {
+			if _, ok := parsePrefix(a); !ok {
+				bad = append(bad, fmt.Sprintf("%s address %q", in.Name, a))
+			}
+		}
+	}
+	for _, c := range b.Manifest.AddrChanges {
+		if _, ok := parsePrefix(c.Addr); !ok {
+			bad = append(bad, fmt.Sprintf("%s address change %q", c.Iface, c.Addr))
+		}
+	}
+	if len(bad) == 0 {
+		return
+	}
+	shown := bad[:min(len(bad), 5)]
+	msg := "unparseable interface values left out of the host's own addresses (direction may be wrong; give --local): " +
+		strings.Join(shown, ", ")
+	if len(bad) > len(shown) {
+		msg += fmt.Sprintf(" and %d more", len(bad)-len(shown))
+	}
+	b.Diagnostics = append(b.Diagnostics, Diagnostic{File: ManifestFile, Kind: DiagMalformed, Where: "interfaces",
+		Offset: -1, Count: int64(len(bad)), Msg: msg})
+}
+
 // parsePrefix accepts "198.51.100.1/24" or a bare address.
 func parsePrefix(s string) (netip.Prefix, bool) {
 	if pf, err := netip.ParsePrefix(s); err == nil {
@@ -424,6 +460,7 @@ func (b *Bundle) extract(name string, r io.Reader) error {
 // finish compiles the sockets and compares the manifest's file list with
 // what the bundle holds.
 func (b *Bundle) finish(present map[string]int64) {
+	b.checkManifestValues()
 	for _, name := range []string{SocketsFile, ProcessesFile, CountersFile} {
 		if _, ok := present[name]; !ok {
 			msg := "file missing from bundle"

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -413,5 +414,58 @@ func TestOpenBundleRefusesNonRegularMembers(t *testing.T) {
 	os.Symlink(outside, filepath.Join(dir, ManifestFile))
 	if _, err := OpenBundle(dir, Options{}); err == nil || !strings.Contains(err.Error(), "manifest.json is a symbolic link") {
 		t.Errorf("symlinked manifest: err %v", err)
+	}
+}
+
+// TestOpenBundleBadInterfaceValues: interface addresses and MACs the
+// manifest holds but that cannot be parsed are reported, not dropped
+// silently (they decide direction).
+func TestOpenBundleBadInterfaceValues(t *testing.T) {
+	dir := t.TempDir()
+	src := "../fixtures/bundles/miner"
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			os.MkdirAll(filepath.Join(dir, e.Name()), 0o755)
+			sub, _ := os.ReadDir(filepath.Join(src, e.Name()))
+			for _, f := range sub {
+				b, _ := os.ReadFile(filepath.Join(src, e.Name(), f.Name()))
+				os.WriteFile(filepath.Join(dir, e.Name(), f.Name()), b, 0o644)
+			}
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(src, e.Name()))
+		os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	ifs := m["interfaces"].([]any)
+	if0 := ifs[0].(map[string]any)
+	if0["addrs"] = append(if0["addrs"].([]any), "not-an-address", "198.51.100.300/24")
+	if0["mac"] = "zz:zz"
+	raw, _ = json.Marshal(m)
+	os.WriteFile(filepath.Join(dir, ManifestFile), raw, 0o644)
+	b, err := OpenBundle(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	found := false
+	for _, d := range b.Diagnostics {
+		if d.File == ManifestFile && strings.Contains(d.Msg, `"not-an-address"`) && strings.Contains(d.Msg, `MAC "zz:zz"`) && d.Count == 3 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no diagnostic for the bad values: %v", b.Diagnostics)
 	}
 }
