@@ -545,7 +545,11 @@ func (b *Bundle) addProcess(p ProcessInfo) {
 // `flowblame verify` and the collector's own checks all use it.
 func ReadManifest(r io.Reader) (*Manifest, error) {
 	var m Manifest
-	dec := json.NewDecoder(io.LimitReader(r, maxManifestBytes))
+	br := bufio.NewReader(io.LimitReader(r, maxManifestBytes))
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
+		br.Discard(3) // a byte-order mark (an editor on Windows)
+	}
+	dec := json.NewDecoder(br)
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("decode %s: %w: %w", ManifestFile, ErrMalformed, err)
 	}

@@ -469,3 +469,12 @@ func TestOpenBundleBadInterfaceValues(t *testing.T) {
 		t.Errorf("no diagnostic for the bad values: %v", b.Diagnostics)
 	}
 }
+
+// TestReadManifestBOM: a manifest saved with a UTF-8 byte-order mark (an
+// editor on Windows) is read.
+func TestReadManifestBOM(t *testing.T) {
+	m, err := ReadManifest(strings.NewReader("\xef\xbb\xbf" + `{"format":1,"host":{"hostname":"web-01"}}`))
+	if err != nil || m.Host.Hostname != "web-01" {
+		t.Fatalf("manifest with BOM: %+v, %v", m, err)
+	}
+}
