@@ -366,6 +366,7 @@ func (b *Bundle) readTar(p string) error {
 	tr := tar.NewReader(r)
 	present := map[string]int64{}
 	haveManifest := false
+members:
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -395,7 +396,20 @@ func (b *Bundle) readTar(p string) error {
 			}
 			b.Manifest, haveManifest = *m, true
 		case isCaptureName(name):
-			if err := b.extract(name, tr); err != nil {
+			err := b.extract(name, tr)
+			var cut *memberCutError
+			switch {
+			case errors.As(err, &cut):
+				// The archive ends inside this capture (copied while it was
+				// written, or a cut download): its packets so far are read.
+				b.Diagnostics = append(b.Diagnostics, Diagnostic{File: name, Kind: DiagTruncated, Where: "archive", Offset: -1, Count: 1,
+					Msg: fmt.Sprintf("the archive ends inside this file after %d of %d bytes (%v); the bytes read are analysed, later members are lost",
+						cut.n, h.Size, cut.err), Err: err})
+				present[name] = cut.n
+				break members
+			case errors.Is(err, fs.ErrExist):
+				b.diag(name, DiagSkipped, "archive", "the archive holds this file twice; the second copy is not read")
+			case err != nil:
 				return fmt.Errorf("open bundle %s: extract %s: %w", p, name, err)
 			}
 		case name == SocketsFile || name == ProcessesFile || name == CountersFile || name == ConntrackFile:
@@ -408,6 +422,34 @@ func (b *Bundle) readTar(p string) error {
 	present[ManifestFile] = -1
 	b.finish(present)
 	return nil
+}
+
+// memberCutError: the archive ended (or failed) inside a member after n of
+// its bytes were extracted.
+type memberCutError struct {
+	n   int64
+	err error
+}
+
+func (e *memberCutError) Error() string {
+	return fmt.Sprintf("archive cut after %d bytes: %v", e.n, e.err)
+}
+
+func (e *memberCutError) Unwrap() error { return e.err }
+
+// readErrs remembers a read error of the underlying reader (an archive cut
+// short), as opposed to a write error.
+type readErrs struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrs) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
 }
 
 // bundleMemberName maps a tar member name to its bundle-relative name: the
@@ -446,14 +488,19 @@ func (b *Bundle) extract(name string, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, r); err != nil {
+	rr := &readErrs{r: r}
+	n, err := io.Copy(f, rr)
+	if err != nil && rr.err == nil {
 		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
+	if cerr := f.Close(); cerr != nil {
+		return cerr
 	}
 	b.CaptureFiles = append(b.CaptureFiles, dst)
+	if err != nil {
+		return &memberCutError{n: n, err: rr.err}
+	}
 	return nil
 }
 

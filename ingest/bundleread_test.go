@@ -478,3 +478,74 @@ func TestReadManifestBOM(t *testing.T) {
 		t.Fatalf("manifest with BOM: %+v, %v", m, err)
 	}
 }
+
+// TestOpenBundleArchiveCutInCapture: a bundle archive that ends inside a
+// capture (copied while it was written, a cut download) gives the packets
+// read so far and says so; a member the archive holds twice is read once.
+func TestOpenBundleArchiveCutInCapture(t *testing.T) {
+	src := "../fixtures/bundles/miner"
+	member := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(src, filepath.FromSlash(name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	capName := CaptureDir + "/00000.pcapng"
+	write := func(names []string) []byte {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, n := range names {
+			data := member(n)
+			tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
+			tw.Write(data)
+		}
+		tw.Close()
+		return buf.Bytes()
+	}
+	dir := t.TempDir()
+	full := write([]string{ManifestFile, capName, SocketsFile, ProcessesFile, CountersFile})
+	capLen := len(member(capName))
+	cutAt := len(member(ManifestFile)) + 1024 + capLen/2 // inside the capture's data
+	cut := filepath.Join(dir, "cut.tar")
+	os.WriteFile(cut, full[:cutAt], 0o644)
+	b, err := OpenBundle(cut, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var msgs []string
+	for _, d := range b.Diagnostics {
+		msgs = append(msgs, d.File+": "+string(d.Kind)+": "+d.Msg)
+	}
+	all := strings.Join(msgs, "\n")
+	if !strings.Contains(all, capName+": truncated: the archive ends inside this file") {
+		t.Errorf("no truncation diagnostic:\n%s", all)
+	}
+	src2, err := b.Packets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := checkSource(t, src2, 1<<20)
+	if n == 0 {
+		t.Error("no packet read from the cut capture")
+	}
+
+	dup := filepath.Join(dir, "dup.tar")
+	os.WriteFile(dup, write([]string{ManifestFile, capName, capName, SocketsFile, ProcessesFile, CountersFile}), 0o644)
+	b2, err := OpenBundle(dup, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	if len(b2.CaptureFiles) != 1 {
+		t.Errorf("%d capture files from a duplicated member, want 1", len(b2.CaptureFiles))
+	}
+	found := false
+	for _, d := range b2.Diagnostics {
+		found = found || strings.Contains(d.Msg, "holds this file twice")
+	}
+	if !found {
+		t.Errorf("no diagnostic for the duplicate: %v", b2.Diagnostics)
+	}
+}
