@@ -157,6 +157,32 @@ func isBundle(path string) bool {
 	return strings.HasSuffix(n, ".tar.gz") || strings.HasSuffix(n, ".tgz") || strings.HasSuffix(n, ".tar")
 }
 
+// notBundleHint explains an input that looks like a bundle but is not one:
+// a directory without manifest.json (perhaps the bundle is one level down),
+// or the manifest itself given instead of its directory.
+func notBundleHint(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil // the capture reader says what is wrong
+	}
+	if st.IsDir() {
+		hint := ""
+		if ents, err := os.ReadDir(path); err == nil {
+			for _, e := range ents {
+				if sub := filepath.Join(path, e.Name()); e.IsDir() && isBundle(sub) {
+					hint = fmt.Sprintf("; the bundle is %s", sub)
+					break
+				}
+			}
+		}
+		return fmt.Errorf("%s is a directory but not a bundle: it has no %s%s", path, ingest.ManifestFile, hint)
+	}
+	if filepath.Base(path) == ingest.ManifestFile {
+		return fmt.Errorf("%s is a bundle's manifest: give the bundle directory, %s", path, filepath.Dir(path))
+	}
+	return nil
+}
+
 // analysisInput is what the inputs resolve to.
 type analysisInput struct {
 	bundle  *ingest.Bundle
@@ -192,6 +218,9 @@ func openInputs(o analyzeOptions) (*analysisInput, error) {
 			}
 			bundlePath = a
 			continue
+		}
+		if err := notBundleHint(a); err != nil {
+			return nil, err
 		}
 		caps = append(caps, a)
 	}

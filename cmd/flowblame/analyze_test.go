@@ -133,6 +133,8 @@ func TestExitCodes(t *testing.T) {
 		{"iftop -G", []string{"analyze", "-f", "iftop", "-G", "2001:db8::/32", "../../fixtures/bundles/miner"}, exitOK},
 		{"iftop -G with IPv4", []string{"analyze", "-f", "iftop", "-G", "198.51.100.0/24", "../../fixtures/bundles/miner"}, exitUsage},
 		{"missing file", []string{"analyze", "no-such-capture.pcap"}, exitError},
+		{"directory that is not a bundle", []string{"analyze", "../../fixtures/bundles"}, exitError},
+		{"a bundle's manifest", []string{"analyze", "../../fixtures/bundles/miner/manifest.json"}, exitError},
 		{"not a capture", []string{"analyze", "analyze_test.go"}, exitError},
 	}
 	for _, tc := range tests {
@@ -166,6 +168,20 @@ func TestIftopFlags(t *testing.T) {
 	stdout, _, err := runArgs(t, "analyze", "-f", "json", "-w", out, bundle)
 	if b, rerr := os.ReadFile(out); err != nil || rerr != nil || stdout != "" || !strings.Contains(string(b), `"verdict"`) {
 		t.Errorf("-w: err %v, stdout %d bytes, file: %v", err, len(stdout), rerr)
+	}
+}
+
+// TestNotABundleHints: a directory holding a bundle one level down, or a
+// bundle's manifest given instead of its directory, get an error that says
+// what to give instead.
+func TestNotABundleHints(t *testing.T) {
+	_, _, err := runArgs(t, "analyze", "../../fixtures/bundles")
+	if err == nil || !strings.Contains(err.Error(), "not a bundle: it has no manifest.json; the bundle is ../../fixtures/bundles/") {
+		t.Errorf("directory: %v", err)
+	}
+	_, _, err = runArgs(t, "analyze", "../../fixtures/bundles/miner/manifest.json")
+	if err == nil || !strings.Contains(err.Error(), "give the bundle directory, ../../fixtures/bundles/miner") {
+		t.Errorf("manifest: %v", err)
 	}
 }
 
