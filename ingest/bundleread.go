@@ -517,6 +517,22 @@ func (b *Bundle) finish(present map[string]int64) {
 			b.diag(name, DiagSkipped, "", msg)
 		}
 	}
+	if len(b.Manifest.Files) > 0 { // a finished collection lists its files
+		listed := map[string]bool{}
+		for _, fe := range b.Manifest.Files {
+			listed[fe.Path] = true
+		}
+		var extra []string
+		for name := range present {
+			if isCaptureName(name) && !listed[name] {
+				extra = append(extra, name)
+			}
+		}
+		sort.Strings(extra)
+		for _, name := range extra {
+			b.diag(name, DiagInfo, "", "capture file not listed in the manifest; analysed with the others (if it is a copy of one, its packets count twice)")
+		}
+	}
 	for _, fe := range b.Manifest.Files {
 		size, ok := present[fe.Path]
 		switch {

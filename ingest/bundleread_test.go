@@ -549,3 +549,35 @@ func TestOpenBundleArchiveCutInCapture(t *testing.T) {
 		t.Errorf("no diagnostic for the duplicate: %v", b2.Diagnostics)
 	}
 }
+
+// TestOpenBundleUnlistedCapture: a capture file the manifest does not list
+// (a copy left next to the original) is analysed and reported.
+func TestOpenBundleUnlistedCapture(t *testing.T) {
+	dir := t.TempDir()
+	src := "../fixtures/bundles/miner"
+	for _, name := range []string{ManifestFile, SocketsFile, ProcessesFile, CountersFile, CaptureDir + "/00000.pcapng"} {
+		data, err := os.ReadFile(filepath.Join(src, filepath.FromSlash(name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, filepath.FromSlash(name))), 0o755)
+		os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), data, 0o644)
+		if strings.HasPrefix(name, CaptureDir) {
+			os.WriteFile(filepath.Join(dir, CaptureDir, "00000-copy.pcapng"), data, 0o644)
+		}
+	}
+	b, err := OpenBundle(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var got []string
+	for _, d := range b.Diagnostics {
+		if strings.Contains(d.Msg, "not listed in the manifest") {
+			got = append(got, d.File)
+		}
+	}
+	if len(got) != 1 || got[0] != CaptureDir+"/00000-copy.pcapng" || len(b.CaptureFiles) != 2 {
+		t.Errorf("unlisted captures reported %v, %d capture files", got, len(b.CaptureFiles))
+	}
+}
