@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -182,6 +185,45 @@ func TestNotABundleHints(t *testing.T) {
 	_, _, err = runArgs(t, "analyze", "../../fixtures/bundles/miner/manifest.json")
 	if err == nil || !strings.Contains(err.Error(), "give the bundle directory, ../../fixtures/bundles/miner") {
 		t.Errorf("manifest: %v", err)
+	}
+}
+
+// TestSocketTimesApart: socket data from another time than the capture (a
+// clock off by a day) attributes nothing, and the report says why.
+func TestSocketTimesApart(t *testing.T) {
+	src := "../../fixtures/bundles/miner"
+	dir := t.TempDir()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if rel == "sockets.jsonl" { // one day later
+			data = regexp.MustCompile(`"t":(\d+)`).ReplaceAllFunc(data, func(m []byte) []byte {
+				v, _ := strconv.ParseInt(string(m[4:]), 10, 64)
+				return []byte(`"t":` + strconv.FormatInt(v+86400e9, 10))
+			})
+		}
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o755)
+		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runArgs(t, "analyze", "-f", "json", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "do not overlap in time: no flow can be attributed") {
+		t.Errorf("no diagnostic for socket data a day off")
+	}
+	out, _, _ = runArgs(t, "analyze", "-f", "json", src)
+	if strings.Contains(out, "do not overlap in time") {
+		t.Errorf("diagnostic on a bundle whose socket data matches")
 	}
 }
 
