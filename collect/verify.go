@@ -44,6 +44,10 @@ func (r *VerifyReport) Intact() bool {
 type fileSum struct {
 	size int64
 	sum  string
+	// special names what the entry is when it is not a regular file (a
+	// symbolic link, a named pipe...): it is not hashed, and it matches
+	// nothing (analyze does not read it either).
+	special string
 }
 
 // VerifyBundle checks a bundle directory or .tar.gz against its
@@ -59,7 +63,11 @@ func VerifyBundle(p string) (*VerifyReport, error) {
 		found map[string]fileSum
 	)
 	if st.IsDir() {
-		f, err := os.Open(filepath.Join(p, ingest.ManifestFile))
+		mp := filepath.Join(p, ingest.ManifestFile)
+		if mst, err := os.Lstat(mp); err == nil && !mst.Mode().IsRegular() {
+			return nil, fmt.Errorf("verify %s: %s is not a regular file (%s): %w", p, ingest.ManifestFile, mst.Mode().Type(), ingest.ErrUnrecognized)
+		}
+		f, err := os.Open(mp)
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
@@ -123,6 +131,8 @@ func compare(m *ingest.Manifest, found map[string]fileSum) *VerifyReport {
 		switch {
 		case !ok:
 			r.Missing = append(r.Missing, f.Path)
+		case got.special != "":
+			r.Mismatch = append(r.Mismatch, fmt.Sprintf("%s: %s, not a regular file", f.Path, got.special))
 		case got.size != f.Size:
 			r.Mismatch = append(r.Mismatch, fmt.Sprintf("%s: size %d, manifest says %d", f.Path, got.size, f.Size))
 		case !strings.EqualFold(got.sum, f.SHA256):
@@ -131,8 +141,11 @@ func compare(m *ingest.Manifest, found map[string]fileSum) *VerifyReport {
 			r.OK++
 		}
 	}
-	for p := range found {
+	for p, got := range found {
 		if !listed[p] && p != ingest.ManifestFile {
+			if got.special != "" {
+				p += " (" + got.special + ")"
+			}
 			r.Extra = append(r.Extra, p)
 		}
 	}
@@ -140,6 +153,21 @@ func compare(m *ingest.Manifest, found map[string]fileSum) *VerifyReport {
 	slices.Sort(r.Extra)
 	slices.Sort(r.Mismatch)
 	return r
+}
+
+// specialName names a file type that is not a regular file.
+func specialName(t fs.FileMode) string {
+	switch {
+	case t&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 func sumDir(dir string) (map[string]fileSum, error) {
@@ -152,11 +180,15 @@ func sumDir(dir string) (map[string]fileSum, error) {
 		if err != nil {
 			return err
 		}
+		if t := d.Type(); t != 0 { // not a regular file: never followed or read
+			found[filepath.ToSlash(rel)] = fileSum{special: specialName(t)}
+			return nil
+		}
 		n, sum, err := hashFile(p)
 		if err != nil {
 			return err
 		}
-		found[filepath.ToSlash(rel)] = fileSum{n, sum}
+		found[filepath.ToSlash(rel)] = fileSum{size: n, sum: sum}
 		return nil
 	})
 	return found, err
@@ -198,7 +230,7 @@ func readTarGz(r io.Reader) (*ingest.Manifest, map[string]fileSum, error) {
 		if buf.Len() > 0 || dst != io.Writer(hs) {
 			manifests[name] = buf.Bytes()
 		}
-		raw[name] = fileSum{n, hex.EncodeToString(hs.Sum(nil))}
+		raw[name] = fileSum{size: n, sum: hex.EncodeToString(hs.Sum(nil))}
 	}
 	prefix := ""
 	mb, ok := manifests[ingest.ManifestFile]

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,4 +130,43 @@ func FuzzReadTarGz(f *testing.F) {
 		}
 		compare(m, found)
 	})
+}
+
+// TestVerifySpecialFiles: a listed file that is a symbolic link (to a copy
+// outside the bundle) is a mismatch, not "intact", and a symlink to a
+// directory is an extra entry, not an error; neither is followed.
+func TestVerifySpecialFiles(t *testing.T) {
+	src := "../fixtures/bundles/miner"
+	dir := t.TempDir()
+	outside := t.TempDir()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o755)
+		if filepath.Dir(rel) == "capture" { // the capture lives outside, linked in
+			os.WriteFile(filepath.Join(outside, filepath.Base(rel)), data, 0o644)
+			return os.Symlink(filepath.Join(outside, filepath.Base(rel)), filepath.Join(dir, rel))
+		}
+		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Skip(err)
+	}
+	if err := os.Symlink(dir, filepath.Join(dir, "loop")); err != nil {
+		t.Skip(err)
+	}
+	r, err := VerifyBundle(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Intact() || len(r.Mismatch) != 1 || !strings.Contains(r.Mismatch[0], "a symbolic link, not a regular file") ||
+		len(r.Extra) != 1 || r.Extra[0] != "loop (a symbolic link)" {
+		t.Errorf("report %+v", r)
+	}
 }
