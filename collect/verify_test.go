@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/flowblame/flowblame/ingest"
+	"github.com/flowblame/flowblame/internal/fixturecopy"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -136,26 +136,14 @@ func FuzzReadTarGz(f *testing.F) {
 // outside the bundle) is a mismatch, not "intact", and a symlink to a
 // directory is an extra entry, not an error; neither is followed.
 func TestVerifySpecialFiles(t *testing.T) {
-	src := "../fixtures/bundles/miner"
-	dir := t.TempDir()
-	outside := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o755)
-		if filepath.Dir(rel) == "capture" { // the capture lives outside, linked in
-			os.WriteFile(filepath.Join(outside, filepath.Base(rel)), data, 0o644)
-			return os.Symlink(filepath.Join(outside, filepath.Base(rel)), filepath.Join(dir, rel))
-		}
-		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
-	})
-	if err != nil {
+	dir := fixturecopy.Bundle(t, "../fixtures/bundles/miner", nil)
+	// The capture lives outside, linked in.
+	capPath := filepath.Join(dir, "capture", "00000.pcapng")
+	outside := filepath.Join(t.TempDir(), "00000.pcapng")
+	if err := os.Rename(capPath, outside); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, capPath); err != nil {
 		t.Skip(err)
 	}
 	if err := os.Symlink(dir, filepath.Join(dir, "loop")); err != nil {

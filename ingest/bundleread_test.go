@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/flowblame/flowblame/internal/fixturecopy"
 )
 
 // tinyPcap returns a pcap (LINKTYPE_RAW) with one IPv4/UDP packet
@@ -421,25 +423,7 @@ func TestOpenBundleRefusesNonRegularMembers(t *testing.T) {
 // manifest holds but that cannot be parsed are reported, not dropped
 // silently (they decide direction).
 func TestOpenBundleBadInterfaceValues(t *testing.T) {
-	dir := t.TempDir()
-	src := "../fixtures/bundles/miner"
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.IsDir() {
-			os.MkdirAll(filepath.Join(dir, e.Name()), 0o755)
-			sub, _ := os.ReadDir(filepath.Join(src, e.Name()))
-			for _, f := range sub {
-				b, _ := os.ReadFile(filepath.Join(src, e.Name(), f.Name()))
-				os.WriteFile(filepath.Join(dir, e.Name(), f.Name()), b, 0o644)
-			}
-			continue
-		}
-		b, _ := os.ReadFile(filepath.Join(src, e.Name()))
-		os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
-	}
+	dir := fixturecopy.Bundle(t, "../fixtures/bundles/miner", nil)
 	raw, err := os.ReadFile(filepath.Join(dir, ManifestFile))
 	if err != nil {
 		t.Fatal(err)
@@ -553,19 +537,12 @@ func TestOpenBundleArchiveCutInCapture(t *testing.T) {
 // TestOpenBundleUnlistedCapture: a capture file the manifest does not list
 // (a copy left next to the original) is analysed and reported.
 func TestOpenBundleUnlistedCapture(t *testing.T) {
-	dir := t.TempDir()
-	src := "../fixtures/bundles/miner"
-	for _, name := range []string{ManifestFile, SocketsFile, ProcessesFile, CountersFile, CaptureDir + "/00000.pcapng"} {
-		data, err := os.ReadFile(filepath.Join(src, filepath.FromSlash(name)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.MkdirAll(filepath.Dir(filepath.Join(dir, filepath.FromSlash(name))), 0o755)
-		os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), data, 0o644)
-		if strings.HasPrefix(name, CaptureDir) {
-			os.WriteFile(filepath.Join(dir, CaptureDir, "00000-copy.pcapng"), data, 0o644)
-		}
+	dir := fixturecopy.Bundle(t, "../fixtures/bundles/miner", nil)
+	data, err := os.ReadFile(filepath.Join(dir, CaptureDir, "00000.pcapng"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	os.WriteFile(filepath.Join(dir, CaptureDir, "00000-copy.pcapng"), data, 0o644)
 	b, err := OpenBundle(dir, Options{})
 	if err != nil {
 		t.Fatal(err)

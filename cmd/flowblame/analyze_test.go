@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/flowblame/flowblame/collect"
 	"github.com/flowblame/flowblame/ingest"
+	"github.com/flowblame/flowblame/internal/fixturecopy"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
@@ -192,28 +192,15 @@ func TestNotABundleHints(t *testing.T) {
 // clock off by a day) attributes nothing, and the report says why.
 func TestSocketTimesApart(t *testing.T) {
 	src := "../../fixtures/bundles/miner"
-	dir := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
+	dir := fixturecopy.Bundle(t, src, func(rel string, data []byte) []byte {
+		if rel != "sockets.jsonl" {
+			return data
 		}
-		rel, _ := filepath.Rel(src, p)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if rel == "sockets.jsonl" { // one day later
-			data = regexp.MustCompile(`"t":(\d+)`).ReplaceAllFunc(data, func(m []byte) []byte {
-				v, _ := strconv.ParseInt(string(m[4:]), 10, 64)
-				return []byte(`"t":` + strconv.FormatInt(v+86400e9, 10))
-			})
-		}
-		os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o755)
-		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
+		return regexp.MustCompile(`"t":(\d+)`).ReplaceAllFunc(data, func(m []byte) []byte { // one day later
+			v, _ := strconv.ParseInt(string(m[4:]), 10, 64)
+			return []byte(`"t":` + strconv.FormatInt(v+86400e9, 10))
+		})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	out, _, err := runArgs(t, "analyze", "-f", "json", dir)
 	if err != nil {
 		t.Fatal(err)
