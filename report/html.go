@@ -48,9 +48,9 @@ func (HTMLRenderer) Render(w io.Writer, d *Document) error {
 	if err != nil {
 		return err
 	}
-	h, rows := conversationCells(d, "")
+	h, rows := conversationCells(d, nil)
 	gh, grows := groupCells(d)
-	th, trows := tunnelCells(d, "")
+	th, trows := tunnelCells(d, nil)
 	tph, tprows := tunnelProcCells(d)
 	page := htmlPage{GroupHeader: gh, GroupRows: grows, TunnelHeader: th, TunnelRows: trows, TunnelProcHeader: tph, TunnelProcRows: tprows, Doc: d, TimeChart: timeChart(d), RemoteChart: remoteChart(d), TimelineChart: timelineChart(d),
 		ConvHeader: h, ConvRows: rows, GeoNote: geoNote(d.Geo), DBIP: strings.Contains(d.Geo.Country, "DB-IP"),

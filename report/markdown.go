@@ -11,6 +11,27 @@ import (
 // conversations, coverage, and the evidence needed to reproduce it.
 type MarkdownRenderer struct{}
 
+// mdCode puts s in a Markdown code span that s cannot end: the fence is
+// one backtick longer than the longest run of backticks in s, with spaces
+// around s when it begins or ends with one (CommonMark, code spans). A
+// process name is chosen by whoever runs it.
+func mdCode(s string) string {
+	longest, run := 0, 0
+	for _, r := range s {
+		if r == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	fence := strings.Repeat("`", longest+1)
+	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
+		s = " " + s + " "
+	}
+	return fence + s + fence
+}
+
 // mdCell escapes a table cell.
 func mdCell(s string) string {
 	s = strings.ReplaceAll(s, "|", `\|`)
@@ -48,7 +69,7 @@ func (MarkdownRenderer) Render(w io.Writer, d *Document) error {
 	}
 	host := "the captured host"
 	if d.Host != nil && d.Host.Hostname != "" {
-		host = "`" + d.Host.Hostname + "`"
+		host = mdCode(d.Host.Hostname)
 	}
 	p("# flowblame report for %s\n\n", host)
 	p("Capture %s → %s (%s). %s\n\n", d.Capture.First.Format("2006-01-02 15:04:05Z"), d.Capture.Last.Format("2006-01-02 15:04:05Z"),
@@ -77,7 +98,7 @@ func (MarkdownRenderer) Render(w io.Writer, d *Document) error {
 	} else {
 		var rows [][]string
 		for _, r := range d.Processes {
-			rows = append(rows, []string{"`" + r.Fmt["proc"] + "`", r.User, r.Fmt["exe"], r.Fmt["tx"], r.Fmt["rx"], r.Fmt["share"], r.Fmt["10s"], r.Fmt["peak"], r.Fmt["method"], r.Fmt["notes"]})
+			rows = append(rows, []string{mdCode(r.Fmt["proc"]), r.User, r.Fmt["exe"], r.Fmt["tx"], r.Fmt["rx"], r.Fmt["share"], r.Fmt["10s"], r.Fmt["peak"], r.Fmt["method"], r.Fmt["notes"]})
 		}
 		mdTable(ew, []string{"process", "user", "exe", "TX", "RX", "share", "10 s rate", "peak", "attributed by", "notes"}, rows)
 	}
@@ -90,18 +111,18 @@ func (MarkdownRenderer) Render(w io.Writer, d *Document) error {
 	{
 		var rows [][]string
 		for _, r := range d.Remotes {
-			rows = append(rows, []string{"`" + r.Addr + "`", r.Fmt["where"], r.Fmt["tx"], r.Fmt["rx"], r.Fmt["2s"], r.Fmt["10s"], r.Fmt["40s"], r.Fmt["peak"], r.Fmt["procs"]})
+			rows = append(rows, []string{mdCode(r.Addr), r.Fmt["where"], r.Fmt["tx"], r.Fmt["rx"], r.Fmt["2s"], r.Fmt["10s"], r.Fmt["40s"], r.Fmt["peak"], r.Fmt["procs"]})
 		}
 		mdTable(ew, []string{"remote", "where", "TX", "RX", "2 s", "10 s", "40 s", "peak", "processes"}, rows)
 	}
 
 	p("## Top conversations (%s, by %s)\n\nOut is A→B, in is B→A; `→` means A is a local address. Rates are %s.\n\n", d.Group, d.Sort, d.Units.Rates)
-	h, rows := conversationCells(d, "`")
+	h, rows := conversationCells(d, mdCode)
 	mdTable(ew, h, rows)
 
 	if len(d.Tunnels) > 0 {
 		p("## Inside tunnels\n\nFlows carried inside tunnels (VXLAN, Geneve, GRE, IP-in-IP, ...), by the innermost header; their whole frames are counted in the outer flow above.\n\n")
-		h, rows := tunnelCells(d, "`")
+		h, rows := tunnelCells(d, mdCode)
 		mdTable(ew, h, rows)
 	}
 	if len(d.TunnelProcesses) > 0 {
@@ -121,7 +142,7 @@ func (MarkdownRenderer) Render(w io.Writer, d *Document) error {
 	if len(d.Diagnostics) > 0 {
 		p("## Input diagnostics\n\n")
 		for _, dg := range d.Diagnostics {
-			p("- `%s` %s: %s: %s (%d×)\n", dg.File, dg.Where, dg.Kind, dg.Message, dg.Count)
+			p("- %s %s: %s: %s (%d×)\n", mdCode(dg.File), dg.Where, dg.Kind, dg.Message, dg.Count)
 		}
 		p("\n")
 	}
@@ -139,7 +160,7 @@ func (MarkdownRenderer) Render(w io.Writer, d *Document) error {
 	if len(d.Evidence.Files) > 0 {
 		var rows [][]string
 		for _, f := range d.Evidence.Files {
-			rows = append(rows, []string{"`" + f.Path + "`", fmt.Sprint(f.Size), "`" + f.SHA256 + "`"})
+			rows = append(rows, []string{mdCode(f.Path), fmt.Sprint(f.Size), mdCode(f.SHA256)})
 		}
 		mdTable(ew, []string{"bundle file", "bytes", "SHA-256"}, rows)
 	}

@@ -79,3 +79,16 @@ func TestSanitizeOutput(t *testing.T) {
 		}
 	}
 }
+
+func TestMdCode(t *testing.T) {
+	for in, want := range map[string]string{
+		"nginx[1301]":    "`nginx[1301]`",
+		"a`b":            "``a`b``",
+		"x``y`":          "``` x``y` ```",
+		"`[x](http://e)": "`` `[x](http://e) ``",
+	} {
+		if got := mdCode(in); got != want {
+			t.Errorf("mdCode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

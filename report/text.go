@@ -96,7 +96,7 @@ func (TextRenderer) Render(w io.Writer, d *Document) error {
 	}
 	if len(d.Conversations) > 0 {
 		p("Top conversations by %s (group: %s; out = A→B, in = B→A; → means A is local)\n", d.Sort, d.Group)
-		h, rows := conversationCells(d, "")
+		h, rows := conversationCells(d, nil)
 		if err := table(ew, h, rows); err != nil {
 			return err
 		}
@@ -104,7 +104,7 @@ func (TextRenderer) Render(w io.Writer, d *Document) error {
 	}
 	if len(d.Tunnels) > 0 {
 		p("Inside tunnels (whole frames, counted in their outer flow above; A→B / B→A by the inner header)\n")
-		h, rows := tunnelCells(d, "")
+		h, rows := tunnelCells(d, nil)
 		if err := table(ew, h, rows); err != nil {
 			return err
 		}
@@ -171,11 +171,12 @@ func (e *errWriter) Write(b []byte) (int, error) {
 }
 
 // conversationCells is the conversation table shared by the text and
-// Markdown renderers; quote wraps the conversation cell (e.g. "`").
-func conversationCells(d *Document, quote string) ([]string, [][]string) {
+// Markdown renderers; code, when not nil, wraps the conversation cell (as
+// a Markdown code span).
+func conversationCells(d *Document, code func(string) string) ([]string, [][]string) {
 	var rows [][]string
 	for _, c := range d.Conversations {
-		row := []string{quote + c.Fmt["pair"] + quote, c.Fmt["out"], c.Fmt["in"], c.Fmt["out2s"] + " / " + c.Fmt["in2s"], c.Fmt["out10s"] + " / " + c.Fmt["in10s"], c.Fmt["out40s"] + " / " + c.Fmt["in40s"], c.Fmt["peak"]}
+		row := []string{wrapCode(code, c.Fmt["pair"]), c.Fmt["out"], c.Fmt["in"], c.Fmt["out2s"] + " / " + c.Fmt["in2s"], c.Fmt["out10s"] + " / " + c.Fmt["in10s"], c.Fmt["out40s"] + " / " + c.Fmt["in40s"], c.Fmt["peak"]}
 		if d.Group == "flow" {
 			row = append(row, c.Fmt["owner"])
 		}
@@ -190,11 +191,11 @@ func conversationCells(d *Document, quote string) ([]string, [][]string) {
 
 // tunnelCells is the inside-tunnels table shared by the text, Markdown and
 // HTML renderers.
-func tunnelCells(d *Document, quote string) ([]string, [][]string) {
+func tunnelCells(d *Document, code func(string) string) ([]string, [][]string) {
 	owners := slices.ContainsFunc(d.Tunnels, func(t TunnelRow) bool { return t.Owner != "" })
 	var rows [][]string
 	for _, t := range d.Tunnels {
-		row := []string{quote + t.Fmt["inner"] + quote, quote + t.Fmt["outer"] + quote, t.Fmt["ab"], t.Fmt["ba"], t.Fmt["10s"], t.Fmt["peak"], t.Fmt["pkts"]}
+		row := []string{wrapCode(code, t.Fmt["inner"]), wrapCode(code, t.Fmt["outer"]), t.Fmt["ab"], t.Fmt["ba"], t.Fmt["10s"], t.Fmt["peak"], t.Fmt["pkts"]}
 		if owners {
 			row = append(row, t.Fmt["owner"])
 		}
@@ -230,4 +231,12 @@ func groupCells(d *Document) ([]string, [][]string) {
 		}
 	}
 	return []string{"by", "name", "processes", "tx", "rx", "share", "10s"}, rows
+}
+
+// wrapCode applies code to s when code is not nil.
+func wrapCode(code func(string) string, s string) string {
+	if code == nil {
+		return s
+	}
+	return code(s)
 }
