@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -255,12 +256,13 @@ func (b *Bundle) readDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("open bundle %s: %w: %w", dir, ErrUnrecognized, err)
 	}
-	m, err := ReadManifest(mf)
+	m, mdiags, err := readManifestLenient(mf)
 	mf.Close()
 	if err != nil {
 		return fmt.Errorf("open bundle %s: %w", dir, err)
 	}
 	b.Manifest = *m
+	b.Diagnostics = append(b.Diagnostics, mdiags...)
 	present := map[string]int64{}
 	var ents []fs.DirEntry
 	capDir := filepath.Join(dir, CaptureDir)
@@ -390,11 +392,12 @@ members:
 		present[name] = h.Size
 		switch {
 		case name == ManifestFile:
-			m, err := ReadManifest(tr)
+			m, mdiags, err := readManifestLenient(tr)
 			if err != nil {
 				return fmt.Errorf("open bundle %s: %w", p, err)
 			}
 			b.Manifest, haveManifest = *m, true
+			b.Diagnostics = append(b.Diagnostics, mdiags...)
 		case isCaptureName(name):
 			err := b.extract(name, tr)
 			var cut *memberCutError
@@ -625,6 +628,55 @@ func ReadManifest(r io.Reader) (*Manifest, error) {
 		}
 	}
 	return &m, nil
+}
+
+// readManifestLenient reads a bundle's manifest keeping what it can: when
+// a field has the wrong type or an out-of-range value (a damaged or
+// hand-edited manifest), the other fields are still read and the bad one is
+// a diagnostic, as is a file entry with an unsafe path. Only a manifest that
+// is not a JSON object, or not of this format, is an error.
+func readManifestLenient(r io.Reader) (*Manifest, []Diagnostic, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxManifestBytes))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", ManifestFile, err)
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	var m Manifest
+	var diags []Diagnostic
+	if err := json.Unmarshal(data, &m); err != nil {
+		var fields map[string]json.RawMessage
+		if jerr := json.Unmarshal(data, &fields); jerr != nil {
+			return nil, nil, fmt.Errorf("decode %s: %w: %w", ManifestFile, ErrMalformed, err)
+		}
+		m = Manifest{}
+		v := reflect.ValueOf(&m).Elem()
+		for i := range v.NumField() {
+			name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+			raw, ok := fields[name]
+			if !ok || name == "" || name == "-" {
+				continue
+			}
+			if ferr := json.Unmarshal(raw, v.Field(i).Addr().Interface()); ferr != nil {
+				v.Field(i).SetZero()
+				diags = append(diags, Diagnostic{File: ManifestFile, Kind: DiagMalformed, Where: name, Offset: -1, Count: 1,
+					Msg: fmt.Sprintf("field %q not read: %v", name, ferr), Err: ferr})
+			}
+		}
+	}
+	if m.Format != BundleFormat {
+		return nil, nil, fmt.Errorf("%s format %d, want %d: %w", ManifestFile, m.Format, BundleFormat, ErrUnrecognized)
+	}
+	kept := m.Files[:0]
+	for _, f := range m.Files {
+		if f.Path == "" || strings.HasPrefix(f.Path, "/") || !fs.ValidPath(f.Path) {
+			diags = append(diags, Diagnostic{File: ManifestFile, Kind: DiagMalformed, Where: "files", Offset: -1, Count: 1,
+				Msg: fmt.Sprintf("file entry with an unsafe path %q left out", f.Path)})
+			continue
+		}
+		kept = append(kept, f)
+	}
+	m.Files = kept
+	return &m, diags, nil
 }
 
 // readSocketsJSONL parses sockets.jsonl, handing each record to add; bad

@@ -237,10 +237,22 @@ func TestOpenBundleFatal(t *testing.T) {
 	if _, err := OpenBundle(dir, Options{}); !errors.Is(err, ErrUnrecognized) {
 		t.Errorf("future format: err = %v", err)
 	}
-	os.WriteFile(filepath.Join(dir, ManifestFile), []byte(`{"format":1,"files":[{"path":"../x"}]}`), 0o644)
-	if _, err := OpenBundle(dir, Options{}); !errors.Is(err, ErrMalformed) {
-		t.Errorf("unsafe path: err = %v", err)
+	// Damaged fields are left out with a diagnostic; the rest is read.
+	os.WriteFile(filepath.Join(dir, ManifestFile), []byte(`{"format":1,"files":[{"path":"../x"}],"capture":{"snaplen":"96"},"host":{"hostname":"web-01"}}`), 0o644)
+	b, err := OpenBundle(dir, Options{})
+	if err != nil {
+		t.Fatalf("damaged fields: err = %v", err)
 	}
+	var msgs []string
+	for _, d := range b.Diagnostics {
+		msgs = append(msgs, d.Msg)
+	}
+	all := strings.Join(msgs, "\n")
+	if b.Manifest.Host.Hostname != "web-01" || len(b.Manifest.Files) != 0 ||
+		!strings.Contains(all, `unsafe path "../x" left out`) || !strings.Contains(all, `field "capture" not read`) {
+		t.Errorf("damaged fields: host %q, files %v, diagnostics:\n%s", b.Manifest.Host.Hostname, b.Manifest.Files, all)
+	}
+	b.Close()
 	notTar := filepath.Join(dir, "x.tar.gz")
 	os.WriteFile(notTar, []byte("hello, not a tar archive at all"), 0o644)
 	if _, err := OpenBundle(notTar, Options{}); !errors.Is(err, ErrUnrecognized) {
