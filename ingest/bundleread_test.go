@@ -318,7 +318,16 @@ func FuzzManifest(f *testing.F) {
 	f.Add([]byte(`{"format":1}`))
 	f.Add([]byte(`{"format":1,"files":[{"path":"a/../../b"}]}`))
 	f.Add([]byte(`{"format":1,"interfaces":[{"name":"x","mac":"zz","addrs":["1.2.3.4","bad","::1/200"]}],"addr_changes":[{"iface":"x","addr":"1.1.1.1/8","action":"add"},{"iface":"nope","addr":"1.1.1.1","action":"add"}]}`))
+	f.Add([]byte(`{"format":1,"capture":{"snaplen":-1},"host":{"hostname":"h"},"files":[{"path":"../x","size":"3"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The lenient reader the bundle reader uses: what it keeps is safe.
+		if lm, _, err := readManifestLenient(bytes.NewReader(data)); err == nil {
+			for _, e := range lm.Files {
+				if e.Path == "" || strings.HasPrefix(e.Path, "/") || !fs.ValidPath(e.Path) {
+					t.Fatalf("lenient: unsafe path kept: %q", e.Path)
+				}
+			}
+		}
 		m, err := ReadManifest(bytes.NewReader(data))
 		if err != nil {
 			return
