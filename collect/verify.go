@@ -2,6 +2,7 @@ package collect
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
@@ -194,15 +195,20 @@ func sumDir(dir string) (map[string]fileSum, error) {
 	return found, err
 }
 
-// readTarGz hashes every regular file of a .tar.gz bundle and decodes its
+// readTarGz hashes every regular file of a .tar.gz (or plain .tar) bundle and decodes its
 // manifest. Entries may sit under one top-level directory (as `tar czf
 // b.tar.gz b` makes); that prefix is stripped.
 func readTarGz(r io.Reader) (*ingest.Manifest, map[string]fileSum, error) {
-	gz, err := gzip.NewReader(r)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open gzip: %w: %w", ingest.ErrUnrecognized, err)
-	}
-	tr := tar.NewReader(gz)
+	br := bufio.NewReader(r)
+	var in io.Reader = br
+	if head, _ := br.Peek(2); len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open gzip: %w: %w", ingest.ErrUnrecognized, err)
+		}
+		in = gz
+	} // else a plain tar, as analyze reads it
+	tr := tar.NewReader(in)
 	raw := map[string]fileSum{}
 	manifests := map[string][]byte{}
 	for {
@@ -211,6 +217,9 @@ func readTarGz(r io.Reader) (*ingest.Manifest, map[string]fileSum, error) {
 			break
 		}
 		if err != nil {
+			if len(raw) == 0 {
+				return nil, nil, fmt.Errorf("not a tar or tar.gz archive: %w: %w", ingest.ErrUnrecognized, err)
+			}
 			return nil, nil, fmt.Errorf("read tar: %w: %w", ingest.ErrTruncated, err)
 		}
 		if h.Typeflag != tar.TypeReg {

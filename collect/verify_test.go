@@ -2,6 +2,7 @@ package collect
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"os"
@@ -61,13 +62,25 @@ func TestVerify(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := sealedBundle(t)
 			tc.tamper(dir)
-			for _, archived := range []bool{false, true} {
-				p := dir
-				if archived {
-					p = dir + ".tar.gz"
-					if err := writeTarGz(dir, p); err != nil {
+			for _, archived := range []string{"", ".tar.gz", ".tar"} {
+				p := dir + archived
+				if archived != "" {
+					if err := writeTarGz(dir, dir+".tar.gz"); err != nil {
 						t.Fatal(err)
 					}
+				}
+				if archived == ".tar" { // the same archive, not compressed
+					zf, err := os.Open(dir + ".tar.gz")
+					if err != nil {
+						t.Fatal(err)
+					}
+					zr, err := gzip.NewReader(zf)
+					if err != nil {
+						t.Fatal(err)
+					}
+					plain, _ := io.ReadAll(zr)
+					zf.Close()
+					os.WriteFile(p, plain, 0o644)
 				}
 				r, err := VerifyBundle(p)
 				if err != nil {
@@ -80,7 +93,7 @@ func TestVerify(t *testing.T) {
 					}
 				}
 				if d := cmp.Diff(&tc.want, r); d != "" {
-					t.Errorf("archived=%v report (-want +got):\n%s", archived, d)
+					t.Errorf("archived=%q report (-want +got):\n%s", archived, d)
 				}
 				err = Verify(p, io.Discard)
 				if tc.want.OK == tc.want.Listed && len(tc.want.Extra) == 0 {
