@@ -165,7 +165,9 @@ func runLoopback(t *testing.T, filter bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stratum := `{"id":1,"method":"mining.subscribe","params":["flowblame-test/1.0"]}` + "\n"
+	// Unique to this run: another test process capturing loopback at the
+	// same time sends its own line.
+	stratum := fmt.Sprintf(`{"id":1,"method":"mining.subscribe","params":["flowblame-test/%d-%d"]}`, os.Getpid(), time.Now().UnixNano()) + "\n"
 	tc.Write([]byte(stratum))
 	tc.Close()
 	time.Sleep(300 * time.Millisecond)
