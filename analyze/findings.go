@@ -745,9 +745,9 @@ func (c *findCtx) blindSpots() {
 			}
 			// Loopback counts every frame as both sent and received, while the
 			// capture keeps one copy: its counters cannot be compared.
-			if i.Captured && i.CountersStart != nil && i.CountersEnd != nil && i.Name != "lo" && !slices.Contains(i.Flags, "loopback") {
-				ctx += int64(i.CountersEnd.TxBytes - i.CountersStart.TxBytes)
-				crx += int64(i.CountersEnd.RxBytes - i.CountersStart.RxBytes)
+			if tx, rx, ok := i.CounterBytes(); ok && i.Captured && i.Name != "lo" && !slices.Contains(i.Flags, "loopback") {
+				ctx += tx
+				crx += rx
 			}
 		}
 		dropped = max(dropped, md)

@@ -59,6 +59,18 @@ type IfaceInfo struct {
 	CountersEnd   *IfaceCounters `json:"counters_end,omitempty"`
 }
 
+// CounterBytes returns the bytes the interface's kernel counters moved
+// during the capture. ok is false without both readings, or when a counter
+// went backwards (the interface was re-created, or a 32-bit counter
+// wrapped): then the counters say nothing about the capture.
+func (i *IfaceInfo) CounterBytes() (tx, rx int64, ok bool) {
+	s, e := i.CountersStart, i.CountersEnd
+	if s == nil || e == nil || e.TxBytes < s.TxBytes || e.RxBytes < s.RxBytes {
+		return 0, 0, false
+	}
+	return int64(e.TxBytes - s.TxBytes), int64(e.RxBytes - s.RxBytes), true
+}
+
 // IfaceCounters are kernel interface counters.
 type IfaceCounters struct {
 	RxBytes   uint64 `json:"rx_bytes"`

@@ -194,7 +194,8 @@ func (b *Bundle) UninventoriedNetns() int {
 // checkManifestValues reports the interface addresses and MACs of the
 // manifest that cannot be parsed. They are left out of the host's own
 // addresses, which decide direction (and so which packets look outgoing and
-// spoofed): that must not happen silently.
+// spoofed): that must not happen silently. It also reports interface
+// counters that went backwards (IfaceInfo.CounterBytes).
 func (b *Bundle) checkManifestValues() {
 	var bad []string
 	for _, in := range b.Manifest.Interfaces {
@@ -212,6 +213,11 @@ func (b *Bundle) checkManifestValues() {
 	for _, c := range b.Manifest.AddrChanges {
 		if _, ok := parsePrefix(c.Addr); !ok {
 			bad = append(bad, fmt.Sprintf("%s address change %q", c.Iface, c.Addr))
+		}
+	}
+	for _, in := range b.Manifest.Interfaces {
+		if _, _, ok := in.CounterBytes(); !ok && in.CountersStart != nil && in.CountersEnd != nil {
+			b.diag(ManifestFile, DiagInfo, "interfaces", fmt.Sprintf("%s: the interface counters went backwards during the capture (interface re-created, or a counter wrapped); they are not compared with the capture", in.Name))
 		}
 	}
 	if len(bad) == 0 {

@@ -579,3 +579,23 @@ func TestOpenBundleUnlistedCapture(t *testing.T) {
 		t.Errorf("unlisted captures reported %v, %d capture files", got, len(b.CaptureFiles))
 	}
 }
+
+// TestCountersBackwards: interface counters that went backwards (the
+// interface re-created during the capture) are not used, and said so.
+func TestCountersBackwards(t *testing.T) {
+	in := IfaceInfo{Name: "eth0", CountersStart: &IfaceCounters{TxBytes: 5000, RxBytes: 100},
+		CountersEnd: &IfaceCounters{TxBytes: 7000, RxBytes: 40}}
+	if _, _, ok := in.CounterBytes(); ok {
+		t.Error("backwards counters accepted")
+	}
+	in.CountersEnd.RxBytes = 400
+	if tx, rx, ok := in.CounterBytes(); !ok || tx != 2000 || rx != 300 {
+		t.Errorf("CounterBytes = %d, %d, %v", tx, rx, ok)
+	}
+	b := &Bundle{Manifest: Manifest{Interfaces: []IfaceInfo{{Name: "eth1", CountersStart: &IfaceCounters{TxBytes: 9},
+		CountersEnd: &IfaceCounters{TxBytes: 1}}}}}
+	b.checkManifestValues()
+	if len(b.Diagnostics) != 1 || !strings.Contains(b.Diagnostics[0].Msg, "eth1: the interface counters went backwards") {
+		t.Errorf("diagnostics %v", b.Diagnostics)
+	}
+}

@@ -527,9 +527,9 @@ func buildCapture(d *Document, in Input, f formatter) {
 	if m := in.Manifest; m != nil {
 		c.SnapLen = m.Capture.SnapLen
 		for _, i := range m.Interfaces {
-			if i.Captured && i.CountersStart != nil && i.CountersEnd != nil {
-				c.CounterTX += int64(i.CountersEnd.TxBytes - i.CountersStart.TxBytes)
-				c.CounterRX += int64(i.CountersEnd.RxBytes - i.CountersStart.RxBytes)
+			if tx, rx, ok := i.CounterBytes(); ok && i.Captured {
+				c.CounterTX += tx
+				c.CounterRX += rx
 			}
 			if i.Captured && i.CaptureDropped > c.KernelDropped {
 				c.KernelDropped = i.CaptureDropped
