@@ -442,6 +442,16 @@ func closedState(s string) bool {
 	return false
 }
 
+// anyHolders reports whether any of the entries was seen with owners.
+func anyHolders(es []*joinEntry) bool {
+	for _, e := range es {
+		if len(e.holders) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Attribute implements Attributor.
 func (x *SocketIndex) Attribute(proto uint8, local, remote netip.AddrPort, ts int64) (Attribution, int64, int64) {
 	b := bounds{t: ts, from: math.MinInt64, until: math.MaxInt64}
@@ -467,7 +477,11 @@ func (x *SocketIndex) Attribute(proto uint8, local, remote netip.AddrPort, ts in
 		return a, b.from, b.until
 	}
 	siblings := false
-	if len(bound) == 0 && !x.opts.NoSamePeer {
+	// A flow whose own socket was seen with its owners is not given a
+	// sibling's owner outside that socket's lifetime: the sibling may be
+	// another program's (a sweep of real ss dumps swapped a fork's
+	// connections and charged 3.7 MB to the wrong PIDs that way).
+	if len(bound) == 0 && !x.opts.NoSamePeer && !anyHolders(cands) {
 		var a Attribution
 		if a, ok, siblings = x.samePeer(proto, ql, remote, ts); ok {
 			return a, ts, ts // re-asked for every packet outside the sockets' own lifetimes

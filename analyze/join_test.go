@@ -413,6 +413,9 @@ func TestSamePeer(t *testing.T) {
 		{"198.51.100.1:50013", "203.0.113.9:8000", 13 * sec, other, MethodSamePeer},        // the other program's server
 		{"198.51.100.1:50014", "203.0.113.9:7000", 60 * sec, ingest.ProcKey{}, MethodNone}, // too far from any sibling
 		{"198.51.100.1:50015", "203.0.113.9:7000", 101 * sec, other, MethodSamePeer},       // later, the other program
+		// The churn client's own socket, seen with its owner at 10 s, is not
+		// given the other program's ownership later, outside its lifetime.
+		{"198.51.100.1:50010", "203.0.113.9:7000", 101 * sec, ingest.ProcKey{}, MethodNone},
 	}
 	for _, tc := range tests {
 		a, from, until := x.Attribute(tcp, ap(tc.local), ap(tc.remote), tc.ts)
