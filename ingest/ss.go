@@ -47,6 +47,10 @@ type ssPending struct {
 	e     SocketEntry
 	users []ssUser
 	ok    bool
+	// alsoUDP: the row has no Netid and an ESTAB state, which both a TCP
+	// connection and a connected UDP socket show (ss -tanp or ss -uanp):
+	// it is entered for both protocols.
+	alsoUDP bool
 }
 
 type ssUser struct {
@@ -60,11 +64,19 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		if !pend.ok {
 			return
 		}
-		if len(pend.users) == 0 {
-			b.add(pend.e, 0, "")
+		entries := []SocketEntry{pend.e}
+		if pend.alsoUDP {
+			u := pend.e
+			u.Proto = ProtoUDP
+			entries = append(entries, u)
 		}
-		for _, u := range pend.users {
-			b.add(pend.e, u.pid, u.comm)
+		for _, e := range entries {
+			if len(pend.users) == 0 {
+				b.add(e, 0, "")
+			}
+			for _, u := range pend.users {
+				b.add(e, u.pid, u.comm)
+			}
 		}
 		pend = ssPending{}
 	}
@@ -118,12 +130,16 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 			continue
 		}
 		var proto uint8
+		alsoUDP := false
 		if netidCol == 0 {
 			proto = ProtoTCP
-			if tok[1] == "UNCONN" {
+			switch tok[1] {
+			case "UNCONN":
 				proto = ProtoUDP
+			case "ESTAB":
+				alsoUDP = true
 			}
-			ds.add(DiagInfo, l, "ss-no-netid", "ss output has no Netid column (single protocol); assuming tcp, and udp for UNCONN (use ss -tunap)")
+			ds.add(DiagInfo, l, "ss-no-netid", "ss output has no Netid column (single protocol): UNCONN rows are taken as udp, ESTAB rows as tcp and udp (a connected UDP socket shows ESTAB too), the others as tcp (use ss -tunap)")
 		} else {
 			p, known := ssNetids[tok[0]]
 			if !known {
@@ -180,7 +196,7 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		if sawIno && !sawUID {
 			e.UID = 0 // ss -e prints uid: only when it is not 0
 		}
-		pend = ssPending{e: e, users: users, ok: true}
+		pend = ssPending{e: e, users: users, ok: true, alsoUDP: alsoUDP}
 	}
 	flush()
 }

@@ -52,8 +52,11 @@ func TestParseSS(t *testing.T) {
 		{
 			name: "old-iproute2-users",
 			in:   `ESTAB 0 0 198.51.100.1:22 198.51.100.2:5 users:(("sshd",1234,3))` + "\n",
+			// No Netid: ESTAB may be TCP or connected UDP (ss -tanp, ss -uanp).
 			want: []SocketEntry{{Proto: ProtoTCP, Local: netip.MustParseAddrPort("198.51.100.1:22"), Remote: netip.MustParseAddrPort("198.51.100.2:5"),
-				State: "ESTAB", UID: -1, Holders: []ProcKey{{PID: 1234}}, Comms: []string{"sshd"}}},
+				State: "ESTAB", UID: -1, Holders: []ProcKey{{PID: 1234}}, Comms: []string{"sshd"}},
+				{Proto: ProtoUDP, Local: netip.MustParseAddrPort("198.51.100.1:22"), Remote: netip.MustParseAddrPort("198.51.100.2:5"),
+					State: "ESTAB", UID: -1, Holders: []ProcKey{{PID: 1234}}, Comms: []string{"sshd"}}},
 			wantDiags: []string{"info"},
 		},
 		{
