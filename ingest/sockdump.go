@@ -28,8 +28,10 @@ const (
 	// maxDumpLine is the longest line kept; longer lines are cut (with a
 	// diagnostic). ss -i lines are a few hundred bytes.
 	maxDumpLine = 64 << 10
-	// sniffBytes is how much of a dump the format detection looks at.
-	sniffBytes = 64 << 10
+	// sniffBytes is how much of a dump the format detection looks at first;
+	// it looks at up to maxSniffBytes when that is only timestamp lines.
+	sniffBytes    = 64 << 10
+	maxSniffBytes = 4 << 20
 	// maxDumpBytes bounds how much of one dump file is read.
 	maxDumpBytes = 4 << 30
 )
@@ -158,13 +160,31 @@ func parseSocketDump(r io.Reader, name string, mtime time.Time, maxDiag int) ([]
 		br = bufio.NewReaderSize(io.LimitReader(zr, maxDumpBytes), 64<<10)
 	}
 	text := textReader(br)
-	tr := bufio.NewReaderSize(text, 64<<10)
-	head, err := tr.Peek(sniffBytes)
-	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-		return nil, nil, fmt.Errorf("parse socket dump %s: %w", name, err)
-	}
-	f, err := detectDump(head)
-	if err != nil {
+	tr := bufio.NewReaderSize(text, maxSniffBytes)
+	// A loop started while nothing was listening prints only its timestamp
+	// lines for a while (ss -H and lsof print nothing then): look further
+	// until the tool's output shows.
+	var f dumpFormat
+	for size := sniffBytes; ; size *= 4 {
+		head, err := tr.Peek(size)
+		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+			return nil, nil, fmt.Errorf("parse socket dump %s: %w", name, err)
+		}
+		if f, err = detectDump(head); err == nil {
+			break
+		}
+		more := len(head) == size
+		if i := bytes.LastIndexByte(head, '\n'); more && i >= 0 {
+			head = head[:i+1] // the last line is cut: judge the whole ones
+		}
+		blank := len(bytes.TrimSpace(stripTimestampLines(decodeText(head)))) == 0
+		if blank && more && size < maxSniffBytes {
+			continue // only timestamps so far, and more follows
+		}
+		if blank {
+			ds.add(DiagSkipped, dumpLine{n: 1}, "dump-empty", "the dump holds no tool output (only timestamp lines, or nothing): no sockets from it")
+			return nil, ds.list(), nil
+		}
 		return nil, nil, fmt.Errorf("parse socket dump %s: %w", name, err)
 	}
 	var (

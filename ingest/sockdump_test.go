@@ -600,3 +600,34 @@ func BenchmarkParsePowerShellJSON(b *testing.B) {
 		}
 	}
 }
+
+// TestSocketDumpLeadingEmptyIterations: a loop started while nothing was
+// listening prints only timestamps for a while (ss -H and lsof print
+// nothing then); the dump is still recognised from its later output, and a
+// dump with no output at all is a diagnostic, not an error.
+func TestSocketDumpLeadingEmptyIterations(t *testing.T) {
+	var b strings.Builder
+	for i := range 5000 { // about 180 kB of timestamp lines
+		fmt.Fprintf(&b, "2026-11-29T02:55:%02d,%09d+00:00\n", i%60, i)
+	}
+	empty := b.String()
+	b.WriteString("2026-11-29T02:56:00,000000000+00:00\n")
+	b.WriteString(`tcp ESTAB 0 0 198.51.100.1:22 198.51.100.2:50670 users:(("sshd",pid=812,fd=4))` + "\n")
+	snaps, _, err := ParseSocketDump(strings.NewReader(b.String()), "late.txt", time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range snaps {
+		n += len(s.Sockets)
+	}
+	if n != 1 {
+		t.Errorf("%d sockets from %d snapshots, want 1", n, len(snaps))
+	}
+	for _, in := range []string{empty, ""} {
+		snaps, diags, err := ParseSocketDump(strings.NewReader(in), "empty.txt", time.Unix(0, 0))
+		if err != nil || len(snaps) != 0 || len(diags) != 1 || !strings.Contains(diags[0].Msg, "no tool output") {
+			t.Errorf("%d bytes of timestamps only: %d snapshots, %v, err %v", len(in), len(snaps), diags, err)
+		}
+	}
+}
