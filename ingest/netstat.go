@@ -43,7 +43,9 @@ func parseNetstatLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 	for _, l := range lines {
 		s := l.s
 		t := strings.TrimSpace(s)
-		if t == "" || strings.HasPrefix(t, "Active ") || netstatHeaderRE.MatchString(s) ||
+		// "Proto RefCnt Flags Type State I-Node ..." heads netstat -a's UNIX
+		// socket section.
+		if t == "" || strings.HasPrefix(t, "Active ") || netstatHeaderRE.MatchString(s) || strings.HasPrefix(t, "Proto RefCnt ") ||
 			strings.HasPrefix(t, "(Not all processes") || strings.HasPrefix(t, "will not be shown") ||
 			strings.HasPrefix(t, "(No info could be read") {
 			continue

@@ -29,6 +29,19 @@ func TestParseNetstat(t *testing.T) {
 			},
 		},
 		{
+			name: "anp-unix-section",
+			in: "Active Internet connections (servers and established)\n" +
+				"Proto Recv-Q Send-Q Local Address           Foreign Address         State       PID/Program name    \n" +
+				"tcp        0      0 198.51.100.1:22         0.0.0.0:*               LISTEN      812/sshd            \n" +
+				"Active UNIX domain sockets (servers and established)\n" +
+				"Proto RefCnt Flags       Type       State         I-Node   PID/Program name     Path\n" +
+				"unix  2      [ ACC ]     STREAM     LISTENING     21334    1/systemd            /run/systemd/private\n",
+			want: []SocketEntry{
+				{Proto: ProtoTCP, Local: netip.MustParseAddrPort("198.51.100.1:22"), State: "LISTEN", UID: -1, Holders: []ProcKey{{PID: 812}}, Comms: []string{"sshd"}},
+			},
+			wantDiags: []string{"skipped"}, // the unix row; the section header is not "malformed"
+		},
+		{
 			name: "cut-ipv6-and-bad",
 			in: "udp6       0      0 fe80::e42c:12ff:fe:5353 :::*                                7197/python3\n" +
 				"raw6       0      0 :::58                   :::*                    7           -\n" +
