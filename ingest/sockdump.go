@@ -80,6 +80,10 @@ func detectDump(head []byte) (dumpFormat, error) {
 			return f, nil
 		}
 	}
+	if lsofFProcRE.Match(bytes.ReplaceAll(head, []byte{0}, []byte("\n"))) {
+		// p and c fields but no file sets: a field list without f, t, P.
+		return dumpFormat{}, fmt.Errorf("detect socket dump: lsof -F output without the f, t and P fields (socket, family, protocol): take it with lsof -i -n -P -F pcuLftPnT: %w", ErrUnrecognized)
+	}
 	return dumpFormat{}, fmt.Errorf("detect socket dump: %w", ErrUnrecognized)
 }
 

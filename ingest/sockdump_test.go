@@ -631,3 +631,13 @@ func TestSocketDumpLeadingEmptyIterations(t *testing.T) {
 		}
 	}
 }
+
+// TestSocketDumpLsofFWithoutFileFields: lsof -F with a field list that has
+// no file sets (-Fpcn) cannot be read; the error says which fields to ask for.
+func TestSocketDumpLsofFWithoutFileFields(t *testing.T) {
+	in := "p812\ncsshd\nn198.51.100.1:22->198.51.100.2:50670\np901\ncnginx\nn*:80\n"
+	_, _, err := ParseSocketDump(strings.NewReader(in), "fpcn.txt", time.Unix(0, 0))
+	if !errors.Is(err, ErrUnrecognized) || !strings.Contains(err.Error(), "-F pcuLftPnT") {
+		t.Errorf("err = %v", err)
+	}
+}
