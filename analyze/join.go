@@ -2,11 +2,13 @@ package analyze
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"net/netip"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/flowblame/flowblame/ingest"
 )
@@ -137,6 +139,9 @@ type SocketIndex struct {
 	empty bool
 	// covered are the maximal time ranges within slack of an inventory.
 	covered [][2]int64
+	// first and last bound the times the socket data saw anything (both
+	// 0 when it saw nothing).
+	first, last int64
 }
 
 type tupleKey struct {
@@ -190,6 +195,16 @@ func NewSocketIndex(obs []ingest.SocketObservation, procs map[ingest.ProcKey]ing
 		invNS: cov.Inventories,
 		seen:  map[netip.Addr]bool{},
 		empty: len(obs) == 0 && cov.Empty(),
+	}
+	x.first, x.last = math.MaxInt64, math.MinInt64
+	for _, o := range obs {
+		x.first, x.last = min(x.first, o.First), max(x.last, o.Last, o.Closed)
+	}
+	if len(x.inv) > 0 {
+		x.first, x.last = min(x.first, x.inv[0]), max(x.last, x.inv[len(x.inv)-1])
+	}
+	if x.first > x.last {
+		x.first, x.last = 0, 0
 	}
 	if x.slack <= 0 {
 		x.slack = cov.Interval
@@ -440,6 +455,23 @@ func closedState(s string) bool {
 		return true
 	}
 	return false
+}
+
+// TimeDiagnostics says when the socket data and the capture of r do not
+// overlap in time (clocks apart, or files from different times): then no
+// flow can be attributed, and the report must say why.
+func (x *SocketIndex) TimeDiagnostics(r *Result) []ingest.Diagnostic {
+	if x.first == 0 && x.last == 0 || r.Meta.Packets == 0 {
+		return nil
+	}
+	const slack = int64(time.Minute)
+	if x.last+slack >= r.Meta.First && x.first-slack <= r.Meta.Last {
+		return nil
+	}
+	t := func(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339) }
+	return []ingest.Diagnostic{{File: "sockets", Kind: ingest.DiagSkipped, Where: "time", Offset: -1, Count: 1,
+		Msg: fmt.Sprintf("the socket data (%s to %s) and the capture (%s to %s) do not overlap in time: no flow can be attributed to a process (clocks apart, or files from different times?)",
+			t(x.first), t(x.last), t(r.Meta.First), t(r.Meta.Last))}}
 }
 
 // anyHolders reports whether any of the entries was seen with owners.

@@ -156,21 +156,6 @@ func compare(m *ingest.Manifest, found map[string]fileSum) *VerifyReport {
 	return r
 }
 
-// specialName names a file type that is not a regular file.
-func specialName(t fs.FileMode) string {
-	switch {
-	case t&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	case t&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case t&fs.ModeSocket != 0:
-		return "a socket"
-	case t&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "a special file"
-}
-
 func sumDir(dir string) (map[string]fileSum, error) {
 	found := map[string]fileSum{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -182,7 +167,7 @@ func sumDir(dir string) (map[string]fileSum, error) {
 			return err
 		}
 		if t := d.Type(); t != 0 { // not a regular file: never followed or read
-			found[filepath.ToSlash(rel)] = fileSum{special: specialName(t)}
+			found[filepath.ToSlash(rel)] = fileSum{special: ingest.FileKind(t)}
 			return nil
 		}
 		n, sum, err := hashFile(p)

@@ -277,7 +277,7 @@ func (b *Bundle) readDir(dir string) error {
 		// captures from outside the bundle.
 		present[CaptureDir] = -1
 		b.Diagnostics = append(b.Diagnostics, Diagnostic{File: CaptureDir, Kind: DiagSkipped, Offset: -1, Count: 1,
-			Msg: fmt.Sprintf("not read: %s is %s, not a directory", CaptureDir, modeName(st.Mode()))})
+			Msg: fmt.Sprintf("not read: %s is %s, not a directory", CaptureDir, FileKind(st.Mode()))})
 	} else if ents, err = os.ReadDir(capDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("open bundle %s: %w", dir, err)
 	}
@@ -325,7 +325,7 @@ func openMember(p string) (*os.File, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is %s, not a regular file", filepath.Base(p), modeName(st.Mode()))
+		return nil, fmt.Errorf("%s is %s, not a regular file", filepath.Base(p), FileKind(st.Mode()))
 	}
 	f, err := os.OpenFile(p, os.O_RDONLY|memberOpenFlags, 0)
 	if err != nil {
@@ -338,8 +338,9 @@ func openMember(p string) (*os.File, error) {
 	return f, nil
 }
 
-// modeName names the type of a file that is not what a bundle holds.
-func modeName(m fs.FileMode) string {
+// FileKind names the type of a file that is not what a bundle holds ("a
+// symbolic link", "a named pipe", ...): the words analyze and verify use.
+func FileKind(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeSymlink != 0:
 		return "a symbolic link"

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -24,18 +23,11 @@ func TestRenderersNeutraliseHostileStrings(t *testing.T) {
 	d.Processes[0].Fmt["proc"] = evil
 	d.Verdict.Summary = evil
 	for _, format := range Formats() {
-		r, err := RendererFor(format)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		if err := r.Render(&buf, d); err != nil {
-			t.Fatal(err)
-		}
-		out := buf.String()
+		raw := renderAs(t, d, format)
+		out := string(raw)
 		if format == "json" {
 			var back Document
-			if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
+			if err := json.Unmarshal(raw, &back); err != nil {
 				t.Fatal(err)
 			}
 			if back.Processes[0].Comm != strings.ToValidUTF8(evil, "\uFFFD") {

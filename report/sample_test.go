@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
@@ -35,4 +36,18 @@ func sampleDoc(t *testing.T) *Document {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// renderAs renders d in format (a name RendererFor knows).
+func renderAs(t *testing.T, d *Document, format string) []byte {
+	t.Helper()
+	r, err := RendererFor(format)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := r.Render(&buf, d); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -40,14 +40,7 @@ func TestTunnelsSection(t *testing.T) {
 		t.Fatalf("tunnels: %+v", d.Tunnels)
 	}
 	for _, format := range []string{"text", "md", "html", "json"} {
-		r, err := RendererFor(format)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		if err := r.Render(&buf, d); err != nil {
-			t.Fatal(err)
-		}
+		buf := bytes.NewBuffer(renderAs(t, d, format))
 		want := "Inside tunnels"
 		if format == "json" {
 			want = `"tunnels":[{"proto":"icmp","a":"10.0.0.1:0","b":"10.0.0.2:0","outer_proto":"udp"`
@@ -118,12 +111,8 @@ func TestTunnelProcesses(t *testing.T) {
 		t.Errorf("nginx's row: %+v", q)
 	}
 	for _, format := range []string{"text", "md", "html"} {
-		rd, _ := RendererFor(format)
-		var buf bytes.Buffer
-		if err := rd.Render(&buf, d); err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(buf.String(), "Processes inside tunnels") || !strings.Contains(buf.String(), "ping[42]") {
+		out := string(renderAs(t, d, format))
+		if !strings.Contains(out, "Processes inside tunnels") || !strings.Contains(out, "ping[42]") {
 			t.Errorf("%s: no processes-inside-tunnels table", format)
 		}
 	}

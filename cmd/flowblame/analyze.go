@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -195,42 +194,8 @@ type analysisInput struct {
 	procs   map[ingest.ProcKey]ingest.ProcessInfo
 	diags   []ingest.Diagnostic
 	sources []string
-	// sockFirst and sockLast bound the times the socket data saw (0 when
-	// there is none).
-	sockFirst, sockLast int64
-}
-
-// socketTimes returns the first and last times any socket was observed or
-// inventoried.
-func socketTimes(obs []ingest.SocketObservation, cov ingest.Coverage) (first, last int64) {
-	first, last = math.MaxInt64, math.MinInt64
-	for _, o := range obs {
-		first, last = min(first, o.First), max(last, o.Last, o.Closed)
-	}
-	for _, t := range cov.Times() {
-		first, last = min(first, t), max(last, t)
-	}
-	if first > last {
-		return 0, 0
-	}
-	return first, last
-}
-
-// socketTimeDiagnostic says when the socket data and the capture do not
-// overlap in time (clocks apart, or files from different incidents): then
-// no flow can be attributed, and the report must say why.
-func socketTimeDiagnostic(in *analysisInput, res *analyze.Result) []ingest.Diagnostic {
-	if in.sockFirst == 0 && in.sockLast == 0 || res.Meta.Packets == 0 {
-		return nil
-	}
-	const slack = int64(time.Minute)
-	if in.sockLast+slack >= res.Meta.First && in.sockFirst-slack <= res.Meta.Last {
-		return nil
-	}
-	t := func(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339) }
-	return []ingest.Diagnostic{{File: "sockets", Kind: ingest.DiagSkipped, Where: "time", Offset: -1, Count: 1,
-		Msg: fmt.Sprintf("the socket data (%s to %s) and the capture (%s to %s) do not overlap in time: no flow can be attributed to a process (clocks apart, or files from different times?)",
-			t(in.sockFirst), t(in.sockLast), t(res.Meta.First), t(res.Meta.Last))}}
+	// sockets is the socket-data join (nil without socket data).
+	sockets *analyze.SocketIndex
 }
 
 func (in *analysisInput) Close() {
@@ -353,8 +318,8 @@ func openInputs(o analyzeOptions) (*analysisInput, error) {
 			// let the join say "other-netns" instead of "not-local".
 			jo.Netns, jo.UninventoriedNetns = in.bundle.HostNetns(), in.bundle.UninventoriedNetns()
 		}
-		chain = append(chain, analyze.NewSocketIndex(obs, in.procs, cov, jo))
-		in.sockFirst, in.sockLast = socketTimes(obs, cov)
+		in.sockets = analyze.NewSocketIndex(obs, in.procs, cov, jo)
+		chain = append(chain, in.sockets)
 	}
 	// Bare pcapng captures may carry process information themselves
 	// (ptcpdump comments, process blocks, flowblame's annotated exports):
@@ -573,7 +538,9 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 	if in.bundle != nil {
 		man = &in.bundle.Manifest
 	}
-	in.diags = append(in.diags, socketTimeDiagnostic(in, res)...)
+	if in.sockets != nil {
+		in.diags = append(in.diags, in.sockets.TimeDiagnostics(res)...)
+	}
 	findings := policy.Filter(analyze.Findings(analyze.FindingInput{Result: res, Procs: in.procs, Manifest: man,
 		Signals: sig.Signals(), Geo: geo, HomeCountry: o.HomeCountry, Policy: policy}))
 	doc, err := report.Build(report.Input{Result: res, Procs: in.procs, Manifest: man, Diagnostics: in.diags, Findings: findings, Geo: geo},
