@@ -23,13 +23,20 @@ func readLsofF(path string) (SocketSnapshot, []Diagnostic, error) {
 	return readSingle(path, parseLsofF)
 }
 
-var lsofFProcRE = regexp.MustCompile(`(?m)^p[0-9]+\x00?\r?\n?(g[0-9]+\x00?\r?\n)?(R[0-9]+\x00?\r?\n)?c`)
+// lsofFProcRE matches the start of an lsof -F process set: a p<pid> line,
+// the other process fields, then a file set (f) or, for a field list
+// without f (-Fpcn), a name (n).
+// (-F0 ends the fields with NULs, read here as line breaks.)
+var lsofFProcRE = regexp.MustCompile(`(?m)^p[0-9]+\r?\n(?:(?:[gRcuLK][^\n]*)?\n)*[fn]`)
+
+// lsofFPidsRE matches a process set with a command name: lsof -F output,
+// even when it has no sockets to read (-Fpc).
+var lsofFPidsRE = regexp.MustCompile(`(?m)^p[0-9]+\r?\n(?:(?:[gRuLK][^\n]*)?\n)*c`)
 
 // sniffLsofF reports whether head looks like lsof -F output: a p<pid> line
-// followed by process fields and an f<fd> line.
+// followed by process fields and an f<fd> (or n<name>) line.
 func sniffLsofF(head []byte) bool {
-	h := bytes.ReplaceAll(head, []byte{0}, []byte("\n"))
-	return lsofFProcRE.Match(h) && bytes.Contains(h, []byte("\nf"))
+	return lsofFProcRE.Match(bytes.ReplaceAll(head, []byte{0}, []byte("\n")))
 }
 
 func parseLsofFLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
@@ -75,6 +82,35 @@ func parseLsofFLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		e.UID = proc.UID
 		b.add(e, proc.PID, proc.Comm)
 	}
+	// A field list without f, t and P (lsof -i -Fpcn) gives a process's
+	// socket names with neither family nor protocol. Connected names are
+	// entered as TCP and as UDP (a connected UDP socket looks the same), the
+	// others as a TCP listener and an unconnected UDP socket; a flow of one
+	// protocol never matches the entry of the other, so only a TCP and a UDP
+	// socket with the same addresses can be confused.
+	looseSaid := false
+	addLoose := func(l dumpLine, name string) {
+		if !haveP || badProc {
+			ds.add(DiagMalformed, l, "lsofF-nopid", "lsof -F name without a valid p (process) field skipped")
+			return
+		}
+		if !looseSaid {
+			looseSaid = true
+			ds.add(DiagInfo, l, "lsofF-no-protocol", "lsof -F output without the f, t and P fields: each socket name is taken as TCP and as UDP (take it with lsof -i -n -P -F pcuLftPnT)")
+		}
+		for _, proto := range []string{"TCP", "UDP"} {
+			e, err := lsofName(proto, true, name)
+			if err != nil {
+				ds.add(DiagUnsupported, l, "lsofF-name", fmt.Sprintf("lsof n field %q: %v", clip(name), err))
+				return
+			}
+			if proto == "TCP" && !e.Remote.IsValid() && e.State == "" {
+				e.State, _ = normState("LISTEN")
+			}
+			e.UID = proc.UID
+			b.add(e, proc.PID, proc.Comm)
+		}
+	}
 	for _, l := range lines {
 		s := l.s
 		if s == "" {
@@ -114,7 +150,11 @@ func parseLsofFLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		case 'P':
 			file.proto = v
 		case 'n':
-			file.name = v
+			if haveF {
+				file.name = v
+			} else {
+				addLoose(l, v)
+			}
 		case 'd':
 			file.dev = v
 		case 'T':

@@ -26,8 +26,11 @@ import (
 // Limits on foreign dumps.
 const (
 	// maxDumpLine is the longest line kept; longer lines are cut (with a
-	// diagnostic). ss -i lines are a few hundred bytes.
-	maxDumpLine = 64 << 10
+	// diagnostic). ss -i lines are a few hundred bytes, but ss -p lists
+	// every process holding a socket on its line, ~27 bytes each: a prefork
+	// server's listener held by thousands of workers makes lines of
+	// hundreds of kB. 4 MiB keeps about 150,000 holders.
+	maxDumpLine = 4 << 20
 	// sniffBytes is how much of a dump the format detection looks at first;
 	// it looks at up to maxSniffBytes when that is only timestamp lines.
 	sniffBytes    = 64 << 10
@@ -80,9 +83,9 @@ func detectDump(head []byte) (dumpFormat, error) {
 			return f, nil
 		}
 	}
-	if lsofFProcRE.Match(bytes.ReplaceAll(head, []byte{0}, []byte("\n"))) {
-		// p and c fields but no file sets: a field list without f, t, P.
-		return dumpFormat{}, fmt.Errorf("detect socket dump: lsof -F output without the f, t and P fields (socket, family, protocol): take it with lsof -i -n -P -F pcuLftPnT: %w", ErrUnrecognized)
+	if lsofFPidsRE.Match(bytes.ReplaceAll(head, []byte{0}, []byte("\n"))) {
+		// Process sets without names or file sets (lsof -Fpc).
+		return dumpFormat{}, fmt.Errorf("detect socket dump: lsof -F output without the n field (socket addresses): take it with lsof -i -n -P -F pcuLftPnT: %w", ErrUnrecognized)
 	}
 	return dumpFormat{}, fmt.Errorf("detect socket dump: %w", ErrUnrecognized)
 }

@@ -476,6 +476,32 @@ func TestParseSocketDumpNoFinalNewline(t *testing.T) {
 	}
 }
 
+// TestParseSocketDumpManyHolders: a listener held by 20,000 processes
+// (a 560 kB ss line) keeps every holder.
+func TestParseSocketDumpManyHolders(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("tcp LISTEN 0 511 0.0.0.0:80 0.0.0.0:* users:(")
+	for i := range 20000 {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, "(\"nginx\",pid=%d,fd=6)", 100000+i)
+	}
+	sb.WriteString(")\n")
+	snaps, diags, err := ParseSocketDump(strings.NewReader(sb.String()), "many.ss", fixtureMtime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) != 1 || len(snaps[0].Sockets) != 1 || len(snaps[0].Sockets[0].Holders) != 20000 {
+		t.Fatalf("want 1 socket with 20000 holders, got %d snapshots", len(snaps))
+	}
+	for _, d := range diags {
+		if d.Kind != DiagInfo {
+			t.Errorf("diagnostic %+v", d)
+		}
+	}
+}
+
 func TestParseSocketDumpLongLine(t *testing.T) {
 	in := "tcp ESTAB 0 0 198.51.100.1:22 198.51.100.2:50670 users:((\"" + strings.Repeat("x", maxDumpLine+10) + "\",pid=812,fd=4))\n" +
 		"tcp ESTAB 0 0 198.51.100.1:22 198.51.100.2:50671\n"
@@ -632,12 +658,59 @@ func TestSocketDumpLeadingEmptyIterations(t *testing.T) {
 	}
 }
 
-// TestSocketDumpLsofFWithoutFileFields: lsof -F with a field list that has
-// no file sets (-Fpcn) cannot be read; the error says which fields to ask for.
+// TestSocketDumpLsofFWithoutFileFields: lsof -F with a field list without
+// file sets (-Fpcn) has socket names but neither family nor protocol: each
+// name is entered as TCP and as UDP (a listener and an unconnected socket
+// when it has no peer), with one diagnostic. Without names (-Fpc) there is
+// nothing to read, and the error says which fields to ask for.
 func TestSocketDumpLsofFWithoutFileFields(t *testing.T) {
-	in := "p812\ncsshd\nn198.51.100.1:22->198.51.100.2:50670\np901\ncnginx\nn*:80\n"
-	_, _, err := ParseSocketDump(strings.NewReader(in), "fpcn.txt", time.Unix(0, 0))
+	for _, in := range []string{
+		"p812\ncsshd\nn198.51.100.1:22->198.51.100.2:50670\np901\ncnginx\nn*:80\n",
+		"p812\x00csshd\x00\nn198.51.100.1:22->198.51.100.2:50670\x00\np901\x00cnginx\x00\nn*:80\x00\n",
+	} {
+		snaps, diags, err := ParseSocketDump(strings.NewReader(in), "fpcn.txt", time.Unix(0, 0))
+		if err != nil || len(snaps) != 1 {
+			t.Fatalf("%d snapshots, err %v", len(snaps), err)
+		}
+		type row struct {
+			proto  uint8
+			local  string
+			remote string
+			state  string
+			pid    string
+		}
+		var got []row
+		for _, e := range snaps[0].Sockets {
+			r := row{proto: e.Proto, local: e.Local.String(), state: e.State}
+			for _, h := range e.Holders {
+				r.pid += fmt.Sprint(h.PID)
+			}
+			if e.Remote.IsValid() {
+				r.remote = e.Remote.String()
+			}
+			got = append(got, r)
+		}
+		want := []row{
+			{ProtoTCP, "198.51.100.1:22", "198.51.100.2:50670", "", "812"},
+			{ProtoUDP, "198.51.100.1:22", "198.51.100.2:50670", "ESTAB", "812"},
+			{ProtoTCP, "[::]:80", "", "LISTEN", "901"},
+			{ProtoUDP, "[::]:80", "", "UNCONN", "901"},
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("sockets\n got %v\nwant %v", got, want)
+		}
+		n := 0
+		for _, d := range diags {
+			if strings.Contains(d.Msg, "taken as TCP and as UDP") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d protocol diagnostics, want 1: %v", n, diags)
+		}
+	}
+	_, _, err := ParseSocketDump(strings.NewReader("p812\ncsshd\np901\ncnginx\n"), "fpc.txt", time.Unix(0, 0))
 	if !errors.Is(err, ErrUnrecognized) || !strings.Contains(err.Error(), "-F pcuLftPnT") {
-		t.Errorf("err = %v", err)
+		t.Errorf("-Fpc: err = %v", err)
 	}
 }
