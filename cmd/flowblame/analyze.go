@@ -25,7 +25,8 @@ import (
 // analyzeOptions is everything `flowblame analyze` needs; Action fills it
 // from flags and runAnalyze does the work.
 type analyzeOptions struct {
-	Inputs    []string // bundle, or capture files
+	Inputs    []string  // bundle, or capture files ("-": Stdin)
+	Stdin     io.Reader // standard input (nil: os.Stdin)
 	Pcaps     []string
 	Sockets   []string
 	Conntrack []string
@@ -68,7 +69,8 @@ func analyzeCommand() *cli.Command {
 		Usage:     "replay a bundle or captures: rates, owning processes, remote hosts, findings",
 		ArgsUsage: "BUNDLE | CAPTURE...",
 		Description: `Analyze a bundle written by 'flowblame collect' (a directory or .tar.gz), or bare
-pcap/pcapng(.gz) captures (several files are merged in time order). With --sockets,
+pcap/pcapng(.gz) captures (several files are merged in time order; - reads one from
+standard input, e.g. 'tcpdump -w - | flowblame analyze -'). With --sockets,
 ss/lsof/netstat/PowerShell dumps taken in a loop join the capture's flows to processes.
 
 Volumes count wire bytes (original frame length, as tshark). Rates are averages over the
@@ -119,7 +121,7 @@ Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
 				Order: c.String("sort"), NetFilter: c.String("net-filter"), NetFilter6: c.String("net-filter6"), LinkLocal: c.Bool("link-local"),
 				Phase: c.Float64("phase"), Ifaces: c.StringSlice("interface"), Start: c.String("start"),
 				GeoDB: c.String("geoip-db"), ASNDB: c.String("asn-db"), HomeCountry: c.String("home-country"), Policy: c.String("policy"),
-				Command: commandLine(c), Version: version,
+				Command: commandLine(c), Version: version, Stdin: c.App.Reader,
 			}
 			return runAnalyze(c.Context, o, c.App.Writer, c.App.ErrWriter)
 		},
@@ -196,6 +198,63 @@ type analysisInput struct {
 	sources []string
 	// sockets is the socket-data join (nil without socket data).
 	sockets *analyze.SocketIndex
+	// stdin: the capture is standard input; stdinFirst is its first
+	// packet's time (0 without packets), stdinHints the process hints it
+	// carries (nil without).
+	stdin      bool
+	stdinFirst int64
+	stdinHints *analyze.HintIndex
+}
+
+// stdinLookahead bounds what is kept of standard input to look at its
+// beginning before the analysis reads it from the start (a variable for
+// tests).
+var stdinLookahead = 64 << 20
+
+// openStdin sets standard input as the capture. It can be read only once,
+// so the look-aheads that reopen files (the first packet's time, process
+// hints) read its first bytes, kept in memory, and the analysis then reads
+// it from the start. Process hints need a whole pass before the analysis:
+// they are used when the capture fits in stdinLookahead, else a diagnostic
+// says they were not.
+func (in *analysisInput) openStdin(stdin io.Reader, iopts ingest.Options) error {
+	const name = "stdin"
+	if stdin == nil {
+		stdin = os.Stdin
+	}
+	rw := ingest.NewRewinder(stdin, stdinLookahead)
+	src, err := ingest.NewReader(rw.Open(), name, ingest.Options{})
+	if err != nil {
+		return err
+	}
+	var p ingest.Packet
+	if src.Next(&p) == nil {
+		in.stdinFirst = p.TS
+	}
+	src.Close()
+	var head [4]byte
+	if n, _ := io.ReadFull(rw.Open(), head[:]); n == 4 && isPcapngOrGzip(head) {
+		if src, err := ingest.NewReader(rw.Open(), name, ingest.Options{}); err == nil {
+			found := hintsIn(src, 10000)
+			src.Close()
+			if found {
+				if src, err := ingest.NewReader(rw.Open(), name, ingest.Options{}); err == nil {
+					in.stdinHints, err = analyze.CollectHints(src)
+					src.Close()
+					if err != nil {
+						in.stdinHints = nil
+						in.diags = append(in.diags, ingest.Diagnostic{File: name, Kind: ingest.DiagUnsupported, Where: "file", Offset: -1, Count: 1,
+							Msg: fmt.Sprintf("the capture carries process information (pcapng comments or process blocks), not used: read from standard input, it is longer than the %d MiB kept to look ahead (give the file instead)", stdinLookahead>>20)})
+					}
+				}
+			}
+		}
+	}
+	if in.src, err = ingest.NewReader(rw.Final(), name, iopts); err != nil {
+		return err
+	}
+	in.stdin, in.sources = true, []string{name}
+	return nil
 }
 
 func (in *analysisInput) Close() {
@@ -228,6 +287,9 @@ func openInputs(o analyzeOptions) (*analysisInput, error) {
 	}
 	if bundlePath == "" && len(caps) == 0 {
 		return nil, usagef("nothing to analyze: give a bundle or capture files (see --help)")
+	}
+	if slices.Contains(caps, "-") && len(caps) > 1 {
+		return nil, usagef("- (standard input) must be the only capture (got %s)", strings.Join(caps, " "))
 	}
 	if bundlePath != "" && len(caps) > 0 {
 		return nil, usagef("give either a bundle or capture files, not both")
@@ -285,6 +347,10 @@ func openInputs(o analyzeOptions) (*analysisInput, error) {
 			return nil, err
 		}
 		in.src = src
+	} else if len(caps) == 1 && caps[0] == "-" {
+		if err := in.openStdin(o.Stdin, iopts); err != nil {
+			return nil, err
+		}
 	} else {
 		src, err := ingest.OpenCaptures(caps, iopts)
 		if err != nil {
@@ -324,7 +390,7 @@ func openInputs(o analyzeOptions) (*analysisInput, error) {
 	// Bare pcapng captures may carry process information themselves
 	// (ptcpdump comments, process blocks, flowblame's annotated exports):
 	// one extra read collects it as the last fallback.
-	if bundlePath == "" && anyPcapng(caps) && hintsInFirstPackets(caps, 10000) {
+	if bundlePath == "" && !in.stdin && anyPcapng(caps) && hintsInFirstPackets(caps, 10000) {
 		hsrc, err := ingest.OpenCaptures(caps, ingest.Options{})
 		if err != nil {
 			in.Close()
@@ -339,6 +405,9 @@ func openInputs(o analyzeOptions) (*analysisInput, error) {
 		if hints != nil {
 			chain = append(chain, hints)
 		}
+	}
+	if in.stdinHints != nil {
+		chain = append(chain, in.stdinHints)
 	}
 	switch len(chain) {
 	case 0:
@@ -383,11 +452,17 @@ func anyPcapng(paths []string) bool {
 		var head [4]byte
 		n, _ := io.ReadFull(f, head[:])
 		f.Close()
-		if n == 4 && (head == [4]byte{0x0a, 0x0d, 0x0d, 0x0a} || (head[0] == 0x1f && head[1] == 0x8b)) {
+		if n == 4 && isPcapngOrGzip(head) {
 			return true
 		}
 	}
 	return false
+}
+
+// isPcapngOrGzip reports whether a file starting with head is pcapng (which
+// can carry process hints) or gzip (which may be pcapng).
+func isPcapngOrGzip(head [4]byte) bool {
+	return head == [4]byte{0x0a, 0x0d, 0x0d, 0x0a} || (head[0] == 0x1f && head[1] == 0x8b)
 }
 
 func parseGroup(s string) (analyze.GroupBy, error) {
@@ -564,6 +639,9 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 
 // firstPacketTime opens the captures once more to read the first timestamp.
 func firstPacketTime(o analyzeOptions, in *analysisInput) (int64, error) {
+	if in.stdin {
+		return in.stdinFirst, nil
+	}
 	var src ingest.PacketSource
 	var err error
 	if in.bundle != nil {
@@ -712,6 +790,12 @@ func hintsInFirstPackets(paths []string, n int) bool {
 		return false
 	}
 	defer src.Close()
+	return hintsIn(src, n)
+}
+
+// hintsIn reports whether any of the first n packets of src carries a
+// process hint.
+func hintsIn(src ingest.PacketSource, n int) bool {
 	var p ingest.Packet
 	for i := 0; i < n; i++ {
 		if src.Next(&p) != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -392,5 +393,86 @@ func TestAnalyzeConntrackFlag(t *testing.T) {
 	}
 	if !strings.Contains(out, "conntrack.txt") {
 		t.Errorf("the listing is not among the report's sources")
+	}
+}
+
+// runArgsStdin runs the app with stdin as its standard input.
+func runArgsStdin(t *testing.T, stdin []byte, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	app := newApp(&out, &errb)
+	app.Reader = bytes.NewReader(stdin)
+	app.Metadata = map[string]any{"command": "flowblame " + strings.Join(args, " ")}
+	err := app.RunContext(context.Background(), interspersed(app, append([]string{"flowblame"}, args...)))
+	return out.String(), errb.String(), err
+}
+
+// TestAnalyzeStdin: "-" reads the capture from standard input, plain or
+// gzip, with times relative to its first packet, and gives the same report
+// as the file, process hints included (the capture fits in the look-ahead;
+// beyond it they are named in a diagnostic, not used); "-" must be the only
+// capture.
+func TestAnalyzeStdin(t *testing.T) {
+	path := filepath.Join("..", "..", "fixtures", "captures", "two-links.pcapng")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(data)
+	zw.Close()
+	args := []string{"analyze", "-f", "json", "--local", "198.51.100.10,2001:db8::1", "--from", "0.5", "--at", "3"}
+	fromFile, _, err := runArgs(t, append(args, path)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file map[string]any
+	if err := json.Unmarshal([]byte(fromFile), &file); err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string][]byte{"plain": data, "gzip": gz.Bytes()} {
+		out, _, err := runArgsStdin(t, in, append(args, "-")...)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatal(err)
+		}
+		// Everything but what names the input and the diagnostics.
+		for _, k := range []string{"command", "source", "evidence", "diagnostics"} {
+			delete(got, k)
+		}
+		want := map[string]any{}
+		for k, v := range file {
+			want[k] = v
+		}
+		for _, k := range []string{"command", "source", "evidence", "diagnostics"} {
+			delete(want, k)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("%s: the report differs from the file's (-file +stdin):\n%s", name, d)
+		}
+		if len(got) < 10 {
+			t.Errorf("%s: only %d report fields compared", name, len(got))
+		}
+	}
+	// Longer than the look-ahead: the hints are not used, and a diagnostic
+	// says so; the rest of the report is the same.
+	defer func(n int) { stdinLookahead = n }(stdinLookahead)
+	stdinLookahead = len(data) / 2
+	out, _, err := runArgsStdin(t, data, append(args, "-")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "process information (pcapng comments or process blocks), not used") || strings.Contains(out, "nginx[812]") {
+		t.Errorf("longer than the look-ahead: want the hints named in a diagnostic and not used:\n%s", out)
+	}
+	if _, _, err := runArgsStdin(t, data, "analyze", "-", path); exitCode(err) != exitUsage {
+		t.Errorf("- with another capture: err %v, want a usage error", err)
+	}
+	if _, _, err := runArgsStdin(t, nil, "analyze", "-"); exitCode(err) != exitError || !strings.Contains(err.Error(), "stdin") {
+		t.Errorf("empty standard input: err %v, want exit 1 naming stdin", err)
 	}
 }

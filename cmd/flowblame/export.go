@@ -51,7 +51,7 @@ tshark -Y 'frame.comment contains "pid="' filters on it) and the pcapng process-
 			o := exportOptions{
 				analyzeOptions: analyzeOptions{Inputs: c.Args().Slice(), Pcaps: c.StringSlice("pcap"), Sockets: c.StringSlice("sockets"),
 					Local: c.StringSlice("local"), LocalMACs: c.StringSlice("local-mac"), Strict: c.Bool("strict"),
-					GeoDB: c.String("geoip-db"), ASNDB: c.String("asn-db")},
+					GeoDB: c.String("geoip-db"), ASNDB: c.String("asn-db"), Stdin: c.App.Reader},
 				Flows: c.String("flows"), FlowsFormat: c.String("flows-format"), Interval: c.Duration("interval"), Pcapng: c.String("pcapng"),
 			}
 			return runExport(c.Context, o, c.App.Writer, c.App.ErrWriter)
