@@ -222,6 +222,9 @@ func (in *analysisInput) openStdin(stdin io.Reader, iopts ingest.Options) error 
 	if stdin == nil {
 		stdin = os.Stdin
 	}
+	if isTerminal(stdin) {
+		return usagef("- reads the capture from standard input, which is a terminal: pipe a capture into it (tcpdump -w - | flowblame analyze -)")
+	}
 	rw := ingest.NewRewinder(stdin, stdinLookahead)
 	src, err := ingest.NewReader(rw.Open(), name, ingest.Options{})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in fixtures/golden")
@@ -474,5 +476,34 @@ func TestAnalyzeStdin(t *testing.T) {
 	}
 	if _, _, err := runArgsStdin(t, nil, "analyze", "-"); exitCode(err) != exitError || !strings.Contains(err.Error(), "stdin") {
 		t.Errorf("empty standard input: err %v, want exit 1 naming stdin", err)
+	}
+}
+
+// TestAnalyzeStdinTerminal: - on a terminal is a usage error (it would wait
+// for a capture typed in), not a hang.
+func TestAnalyzeStdinTerminal(t *testing.T) {
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals: %v", err)
+	}
+	defer ptmx.Close()
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Skipf("unlockpt: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Skipf("ptsname: %v", err)
+	}
+	tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("open the terminal: %v", err)
+	}
+	defer tty.Close()
+	var out, errb bytes.Buffer
+	app := newApp(&out, &errb)
+	app.Reader = tty
+	err = app.RunContext(context.Background(), []string{"flowblame", "analyze", "-"})
+	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "terminal") {
+		t.Errorf("err %v, want a usage error about the terminal", err)
 	}
 }
