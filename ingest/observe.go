@@ -544,6 +544,10 @@ func CompileSnapshots(snaps []SocketSnapshot) ([]SocketObservation, Coverage, ma
 				holders[hi] = h
 				p := procs[h]
 				if pi, ok := s.Procs[e.Holders[hi]]; ok {
+					// The dump's facts, but when the process was seen is
+					// what all the dumps so far say (a dump's own
+					// ProcessInfo has no times): it orders the holders.
+					pi.FirstSeen, pi.LastSeen = p.FirstSeen, p.LastSeen
 					p = pi
 				}
 				p.PID, p.Start = h.PID, h.Start

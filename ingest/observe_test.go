@@ -187,7 +187,11 @@ func BenchmarkCompileNative(b *testing.B) {
 
 // TestCompileSnapshotsForkOrder: a dump has no start times; the holder seen
 // first (a fork's parent, which had the socket alone before) is the primary
-// one even when the child's PID is lower (the PID counter wrapped around).
+// one even when the child's PID is lower (the PID counter wrapped around),
+// also when the snapshots describe their processes (as every parser's do:
+// a dump's ProcessInfo has no times and must not reset when the process
+// was first seen — TestAttribution charged a forked socket to the child
+// whenever the PIDs wrapped).
 func TestCompileSnapshotsForkOrder(t *testing.T) {
 	ep := netip.MustParseAddrPort
 	sock := func(pids ...int) SocketEntry {
@@ -198,11 +202,28 @@ func TestCompileSnapshotsForkOrder(t *testing.T) {
 		}
 		return e
 	}
-	obs, _, _ := CompileSnapshots([]SocketSnapshot{
-		{Taken: s1, Source: FormatSS, Sockets: []SocketEntry{sock(32749)}},
-		{Taken: 2 * s1, Source: FormatSS, Sockets: []SocketEntry{sock(300, 32749)}},
-	})
-	if len(obs) != 2 || obs[1].Holders[0].PID != 32749 || obs[1].Holders[1].PID != 300 {
-		t.Fatalf("observations %+v: want the parent 32749 first once the child shares the socket", obs)
+	procs := func(pids ...int) map[ProcKey]ProcessInfo {
+		m := map[ProcKey]ProcessInfo{}
+		for _, p := range pids {
+			m[ProcKey{PID: p}] = ProcessInfo{PID: p, UID: -1, Comm: map[int]string{32749: "fb-fork", 300: "fb-forkchild"}[p]}
+		}
+		return m
+	}
+	for _, described := range []bool{false, true} {
+		snaps := []SocketSnapshot{
+			{Taken: s1, Source: FormatSS, Sockets: []SocketEntry{sock(32749)}},
+			{Taken: 2 * s1, Source: FormatSS, Sockets: []SocketEntry{sock(300, 32749)}},
+			{Taken: 3 * s1, Source: FormatSS, Sockets: []SocketEntry{sock(300, 32749)}},
+		}
+		if described {
+			snaps[0].Procs, snaps[1].Procs, snaps[2].Procs = procs(32749), procs(300, 32749), procs(300, 32749)
+		}
+		obs, _, got := CompileSnapshots(snaps)
+		if len(obs) != 2 || obs[1].Holders[0].PID != 32749 || obs[1].Holders[1].PID != 300 {
+			t.Fatalf("described %v: observations %+v: want the parent 32749 first once the child shares the socket", described, obs)
+		}
+		if p := got[ProcKey{PID: 32749}]; p.FirstSeen != s1 || p.LastSeen != 3*s1 {
+			t.Errorf("described %v: the parent seen %d..%d, want %d..%d", described, p.FirstSeen, p.LastSeen, s1, 3*s1)
+		}
 	}
 }
