@@ -65,14 +65,33 @@ func (k *fkey) compare(o *fkey) int {
 	return cmp.Compare(k.flags&fOriented, o.flags&fOriented)
 }
 
-// prefix is the first 64 bits of compare's order: keys whose prefixes
-// differ compare as their prefixes do.
-func (k *fkey) prefix() uint64 {
+// prefix is the first 128 bits of compare's order, as two words compared
+// in turn: keys whose prefixes differ compare as their prefixes do. For
+// IPv4 keys it is the whole order but for the Oriented flag, so sorting
+// many flows rarely needs their keys (a flood of one-packet flows from
+// many sources ties on everything but the remote address).
+func (k *fkey) prefix() (uint64, uint64) {
 	p := uint64(k.proto) << 56
 	if k.flags&fV4 != 0 { // IPv4 first; a and b are v4-mapped
-		return p | uint64(binary.BigEndian.Uint32(k.a[12:]))<<23 | uint64(k.pa)<<7 | uint64(k.b[12]>>1)
+		return p | uint64(binary.BigEndian.Uint32(k.a[12:]))<<23 | uint64(k.pa)<<7,
+			uint64(binary.BigEndian.Uint32(k.b[12:]))<<16 | uint64(k.pb)
 	}
-	return p | 1<<55 | binary.BigEndian.Uint64(k.a[:8])>>9
+	hi := binary.BigEndian.Uint64(k.a[:8])
+	return p | 1<<55 | hi>>9, hi<<55 | binary.BigEndian.Uint64(k.a[8:])>>9
+}
+
+// addrPrefix is a 64-bit prefix of netip.Addr.Compare's order (invalid,
+// then IPv4 by value, then IPv6 by its first 62 bits).
+func addrPrefix(a netip.Addr) uint64 {
+	switch {
+	case !a.IsValid():
+		return 0
+	case a.Is4():
+		b := a.As4()
+		return 1<<62 | uint64(binary.BigEndian.Uint32(b[:]))
+	}
+	b := a.As16()
+	return 2<<62 | binary.BigEndian.Uint64(b[:8])>>2
 }
 
 func (k *fkey) addrA() netip.Addr { return addr16(k.a, k.flags&fV4 != 0) }

@@ -1,7 +1,10 @@
 package analyze
 
 import (
+	"cmp"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/flowblame/flowblame/ingest"
@@ -125,13 +128,63 @@ func TestFkeyPrefix(t *testing.T) {
 			}
 		}
 	}
+	ties := 0
 	for i := range keys {
 		for j := range keys {
-			pi, pj := keys[i].prefix(), keys[j].prefix()
+			pi1, pi2 := keys[i].prefix()
+			pj1, pj2 := keys[j].prefix()
+			pc := cmp.Or(cmp.Compare(pi1, pj1), cmp.Compare(pi2, pj2))
 			c := keys[i].compare(&keys[j])
-			if pi < pj && c >= 0 || pi > pj && c <= 0 {
-				t.Fatalf("prefix %x vs %x but compare %d: %+v vs %+v", pi, pj, c, keys[i], keys[j])
+			if pc != 0 && pc != c {
+				t.Fatalf("prefix %x,%x vs %x,%x but compare %d: %+v vs %+v", pi1, pi2, pj1, pj2, c, keys[i], keys[j])
 			}
+			if pc == 0 && c != 0 && keys[i].flags&fV4 != 0 && keys[i].flags&fOriented == keys[j].flags&fOriented {
+				t.Errorf("IPv4 keys differing in more than Oriented tie on their prefixes: %+v vs %+v", keys[i], keys[j])
+			}
+			if pc == 0 && c != 0 {
+				ties++
+			}
+		}
+	}
+	t.Logf("%d of %d ordered pairs left to compare", ties, len(keys)*len(keys))
+}
+
+// TestAddrPrefix: addrPrefix orders addresses as netip.Addr.Compare does
+// wherever it differs; so does the pairs' 128-bit prefix (sortPairs).
+func TestAddrPrefix(t *testing.T) {
+	var as []netip.Addr
+	for _, s := range []string{"0.0.0.0", "1.2.3.4", "198.51.100.1", "255.255.255.255", "::", "::1", "::ffff:1.2.3.4", "2001:db8::1", "2001:db8::2", "fe80::1", "ffff::1"} {
+		as = append(as, netip.MustParseAddr(s))
+	}
+	as = append(as, netip.Addr{})
+	for _, a := range as {
+		for _, b := range as {
+			pc, c := cmp.Compare(addrPrefix(a), addrPrefix(b)), a.Compare(b)
+			if pc != 0 && pc != c {
+				t.Errorf("%v vs %v: prefix %d, Compare %d", a, b, pc, c)
+			}
+			if pc == 0 && c != 0 && (a.Is4() || b.Is4()) {
+				t.Errorf("%v vs %v: IPv4 addresses tie on their prefixes", a, b)
+			}
+		}
+	}
+	// Pairs that share a 62-bit IPv6 prefix of A but not A.
+	var pairs []HostPair
+	for _, a := range []string{"2001:db8::1", "2001:db8::2", "2001:db8::1:0:0:1", "198.51.100.1", "198.51.100.2"} {
+		for _, b := range []string{"2001:db8::9", "::1", "203.0.113.1", "1.1.1.1"} {
+			if A, B := netip.MustParseAddr(a), netip.MustParseAddr(b); A.Is4() == B.Is4() {
+				pairs = append(pairs, HostPair{A: A, B: B}, HostPair{A: A, B: B, Oriented: true})
+			}
+		}
+	}
+	for i := range pairs {
+		pairs[i].Traffic.Out.Wire = 100 // all tie on bytes
+	}
+	for seed := range 20 {
+		rand.New(rand.NewPCG(uint64(seed), 1)).Shuffle(len(pairs), func(i, j int) { pairs[i], pairs[j] = pairs[j], pairs[i] })
+		sortPairs(pairs)
+		if !slices.IsSortedFunc(pairs, comparePair) {
+			t.Fatalf("sortPairs: %v", pairs)
 		}
 	}
 }
