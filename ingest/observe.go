@@ -324,6 +324,22 @@ func (c *compiler) record(n int, r *SocketRecord) {
 			c.ids[i] = append(c.ids[i], id)
 		}
 	}
+	holders := r.Holders
+	// A socket's tuple changes during its life (bound, then connected): a
+	// probe can catch it between socket() and connect(), listed as
+	// 0.0.0.0:0. A record with another tuple ends that observation and
+	// starts one under the new tuple, which keeps the holders if the record
+	// names none.
+	if isOpen && local.IsValid() {
+		if o := &c.obs[idx]; o.Proto != proto || o.Local != local || o.Remote != remote {
+			if len(holders) == 0 {
+				holders = o.Holders
+			}
+			c.finish(idx, r.T)
+			delete(c.ended, id) // a later destroy is the new tuple's
+			isOpen = false
+		}
+	}
 	switch r.Kind {
 	case "seen", "probe":
 		if !local.IsValid() {
@@ -348,7 +364,7 @@ func (c *compiler) record(n int, r *SocketRecord) {
 		}
 		c.obs = append(c.obs, SocketObservation{
 			Proto: proto, Local: local, Remote: remote, State: r.State, Inode: r.Inode, Cookie: r.Cookie,
-			UID: r.UID, Netns: r.Netns, First: r.T, Last: r.T, Holders: slices.Clone(r.Holders),
+			UID: r.UID, Netns: r.Netns, First: r.T, Last: r.T, Holders: slices.Clone(holders),
 			Source: FormatNative, Via: via, BytesAcked: r.BytesAcked, BytesReceived: r.BytesReceived,
 			Partial: r.Partial,
 		})
@@ -395,7 +411,7 @@ func (c *compiler) record(n int, r *SocketRecord) {
 		}
 		c.obs = append(c.obs, SocketObservation{
 			Proto: proto, Local: local, Remote: remote, State: r.State, Inode: r.Inode, Cookie: r.Cookie,
-			UID: r.UID, Netns: r.Netns, First: r.T, Last: r.T, Closed: r.T, Holders: slices.Clone(r.Holders),
+			UID: r.UID, Netns: r.Netns, First: r.T, Last: r.T, Closed: r.T, Holders: slices.Clone(holders),
 			Source: FormatNative, Via: "destroy", BytesAcked: r.BytesAcked, BytesReceived: r.BytesReceived,
 			Partial: r.Partial,
 		})

@@ -227,3 +227,43 @@ func TestCompileSnapshotsForkOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileNativeTupleChange: a probe that catches a socket between
+// socket() and connect() lists it as 0.0.0.0:0; the socket's later records
+// (same cookie) carry its real tuple and must open an observation under it,
+// keeping the holders (TestAttribution lost a whole connection to this race).
+func TestCompileNativeTupleChange(t *testing.T) {
+	p1 := ProcKey{PID: 10, Start: 1}
+	ep := netip.MustParseAddrPort
+	unbound := SocketRecord{Kind: "probe", T: s1, Netns: 7, Proto: "tcp", Local: "0.0.0.0:0", Remote: "0.0.0.0:0", State: "UNCONN", Cookie: 9, Inode: 90, Holders: []ProcKey{p1}}
+	for _, tc := range []struct {
+		name string
+		recs []SocketRecord
+		want SocketObservation
+	}{
+		{"probed again, then destroyed", []SocketRecord{unbound,
+			{Kind: "probe", T: s1 + 1000, Netns: 7, Proto: "tcp", Local: "198.51.100.1:40000", Remote: "198.51.100.2:5001", State: "ESTAB", Cookie: 9, Inode: 90, Holders: []ProcKey{p1}},
+			{Kind: "destroy", T: 3 * s1, Netns: 7, Proto: "tcp", Local: "198.51.100.1:40000", Remote: "198.51.100.2:5001", State: "UNCONN", Cookie: 9, Inode: 90, BytesAcked: 400002, Holders: []ProcKey{p1}},
+		}, SocketObservation{Proto: ProtoTCP, Local: ep("198.51.100.1:40000"), Remote: ep("198.51.100.2:5001"), State: "ESTAB", Cookie: 9, Inode: 90, Netns: 7,
+			First: s1 + 1000, Last: s1 + 1000, Closed: 3 * s1, Holders: []ProcKey{p1}, Source: FormatNative, Via: "probe", BytesAcked: 400002}},
+		{"destroyed without holders", []SocketRecord{unbound,
+			{Kind: "destroy", T: 2 * s1, Netns: 7, Proto: "tcp", Local: "198.51.100.1:40000", Remote: "198.51.100.2:5001", State: "UNCONN", Cookie: 9, Inode: 90},
+		}, SocketObservation{Proto: ProtoTCP, Local: ep("198.51.100.1:40000"), Remote: ep("198.51.100.2:5001"), State: "UNCONN", Cookie: 9, Inode: 90, Netns: 7,
+			First: 2 * s1, Last: 2 * s1, Closed: 2 * s1, Holders: []ProcKey{p1}, Source: FormatNative, Via: "destroy"}},
+	} {
+		obs, _, diags := CompileNative(tc.recs)
+		var got *SocketObservation
+		for i := range obs {
+			if obs[i].Local == tc.want.Local {
+				got = &obs[i]
+			}
+		}
+		if got == nil || len(obs) != 2 || len(diags) != 0 {
+			t.Errorf("%s: observations %+v, diagnostics %v", tc.name, obs, diags)
+			continue
+		}
+		if d := cmp.Diff(tc.want, *got, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); d != "" {
+			t.Errorf("%s: the connected socket's observation (-want +got):\n%s", tc.name, d)
+		}
+	}
+}
