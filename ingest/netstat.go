@@ -94,15 +94,16 @@ func parseNetstatLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 				ds.add(DiagTruncated, l, "netstat-cut-addr", fmt.Sprintf("IPv6 address %q fills the column and may have been cut by netstat (use netstat -W)", a))
 			}
 		}
-		// f[5] is the State, or (UDP without state) the PID/Program field.
-		state, pidprog := "", ""
+		// After the addresses: the State (UDP rows usually have none), with
+		// -e the User and Inode columns, the PID/Program name (with -p), and
+		// with -o the Timer.
+		tail := ""
 		if len(f) == 6 {
-			if _, known := normState(f[5]); known || !strings.Contains(f[5], "/") && f[5] != "-" {
-				state = f[5]
-				pidprog = strings.TrimSpace(rest)
-			} else {
-				pidprog = strings.TrimSpace(f[5] + " " + rest)
-			}
+			tail = f[5] + " " + rest
+		}
+		state, pidprog, ok := netstatTail(tail)
+		if !ok {
+			ds.add(DiagMalformed, l, "netstat-pid", fmt.Sprintf("netstat PID/Program in %q not understood", clip(strings.TrimSpace(tail))))
 		}
 		e := SocketEntry{Proto: proto, Local: local, Remote: remote, UID: -1}
 		if state != "" {
@@ -111,7 +112,7 @@ func parseNetstatLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 			e.State = udpState(remote)
 		}
 		pid, comm := 0, ""
-		if pidprog != "" && pidprog != "-" {
+		if ok && pidprog != "" && pidprog != "-" {
 			p, c, ok := strings.Cut(pidprog, "/")
 			n, nok := atoiPos(p)
 			if !ok || !nok || n == 0 {
@@ -122,4 +123,58 @@ func parseNetstatLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		}
 		b.add(e, pid, comm)
 	}
+}
+
+// netstatTimerRE matches the Timer column netstat -o adds at the end of a
+// row: "off (0.00/0/0)", "keepalive (7197.61/0/0)", "timewait (3.54/0/0)".
+var netstatTimerRE = regexp.MustCompile(`\s*\b(?:off|on|keepalive|timewait|probe|unkn-\d+)\s+\([^()]*\)\s*$`)
+
+// netstatStateRE matches a state netstat may print that normState does not
+// know ("UNKNOWN", "BOUND"): upper case, unlike user names (netstat -e).
+var netstatStateRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]+$`)
+
+// netstatPIDRE matches a PID/Program name field's start.
+var netstatPIDRE = regexp.MustCompile(`^[0-9]+/`)
+
+// netstatTail splits what follows a netstat row's addresses: an optional
+// State, then (netstat -e) the User and Inode columns, then the PID/Program
+// name (which may contain spaces; "-" when unknown; absent without -p),
+// then (netstat -o) the Timer. ok is false when there are columns left but
+// none is a PID/Program name.
+func netstatTail(tail string) (state, pidprog string, ok bool) {
+	tail = netstatTimerRE.ReplaceAllString(strings.TrimSpace(tail), "")
+	toks := strings.Fields(tail)
+	if len(toks) == 0 {
+		return "", "", true
+	}
+	if _, known := normState(toks[0]); known || netstatStateRE.MatchString(toks[0]) {
+		state, toks = toks[0], toks[1:]
+	}
+	for i, t := range toks {
+		if netstatPIDRE.MatchString(t) {
+			return state, strings.Join(toks[i:], " "), true
+		}
+	}
+	switch {
+	case len(toks) == 0:
+		return state, "", true
+	case toks[len(toks)-1] == "-":
+		return state, "-", true
+	case len(toks) == 2 && isDigits(toks[1]):
+		// -e without -p: User and Inode only.
+		return state, "", true
+	}
+	return state, "", false
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -63,3 +63,32 @@ func FuzzParseNetstat(f *testing.F) {
 	seedDumps(f, "netstat.txtar", ".netstat")
 	fuzzParser(f, parseNetstat)
 }
+
+// TestNetstatTail: the columns after the addresses with -p, -e (User,
+// Inode) and -o (Timer), with and without a State.
+func TestNetstatTail(t *testing.T) {
+	for _, tc := range []struct {
+		in, state, pidprog string
+		ok                 bool
+	}{
+		{"ESTABLISHED 7029/python3", "ESTABLISHED", "7029/python3", true},
+		{"7029/python3", "", "7029/python3", true},
+		{"LISTEN      0          5153324    11179/my prog  ", "LISTEN", "11179/my prog", true},
+		{"0 5175198 15543/python3", "", "15543/python3", true},
+		{"root 5175198 15543/python3", "", "15543/python3", true},
+		{"TIME_WAIT   -                    timewait (3.54/0/0)", "TIME_WAIT", "-", true},
+		{"LISTEN 11179/python3        off (0.00/0/0)", "LISTEN", "11179/python3", true},
+		{"ESTABLISHED 0 5174754 15444/python3 keepalive (7197.61/0/0)", "ESTABLISHED", "15444/python3", true},
+		{"LISTEN 0 5153324", "LISTEN", "", true},
+		{"0 5153324", "", "", true},
+		{"LISTEN", "LISTEN", "", true},
+		{"", "", "", true},
+		{"UNKNOWN 12/x", "UNKNOWN", "12/x", true},
+		{"LISTEN 0 5153324 0 - x", "LISTEN", "", false},
+	} {
+		state, pidprog, ok := netstatTail(tc.in)
+		if state != tc.state || pidprog != tc.pidprog || ok != tc.ok {
+			t.Errorf("netstatTail(%q) = %q, %q, %v; want %q, %q, %v", tc.in, state, pidprog, ok, tc.state, tc.pidprog, tc.ok)
+		}
+	}
+}
