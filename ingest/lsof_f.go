@@ -24,10 +24,10 @@ func readLsofF(path string) (SocketSnapshot, []Diagnostic, error) {
 }
 
 // lsofFProcRE matches the start of an lsof -F process set: a p<pid> line,
-// the other process fields, then a file set (f) or, for a field list
-// without f (-Fpcn), a name (n).
-// (-F0 ends the fields with NULs, read here as line breaks.)
-var lsofFProcRE = regexp.MustCompile(`(?m)^p[0-9]+\r?\n(?:(?:[gRcuLK][^\n]*)?\n)*[fn]`)
+// other fields, then a file set (f) or, for a field list without f
+// (-Fpcn, -FpcPn), a name (n). (-F0 ends the fields with NULs, read here
+// as line breaks.)
+var lsofFProcRE = regexp.MustCompile(`(?m)^p[0-9]+\r?\n(?:(?:[a-zA-Z][^\n]*)?\n)*?[fn]`)
 
 // lsofFPidsRE matches a process set with a command name: lsof -F output,
 // even when it has no sockets to read (-Fpc).
@@ -44,14 +44,28 @@ func parseLsofFLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 	//   p7029 / cpython3 / u0 / Lroot / f7 / tIPv4 / PTCP /
 	//   n198.51.100.1:22->198.51.100.2:50670 / TST=ESTABLISHED / TQR=0 / TQS=0
 	// plain -F adds g (pgid), R (ppid), a, l, G, d (device = socket inode), o.
+	//
+	// A field list may leave out f (the file set then starts at its first
+	// field: lsof writes t, P, n in that order), t (the family: the name
+	// tells it) or P (the protocol). Without P a socket name is entered as
+	// TCP and as UDP (a connected UDP socket looks the same), one without a
+	// peer as a TCP listener and an unconnected UDP socket; a flow of one
+	// protocol never matches the entry of the other, so only a TCP and a
+	// UDP socket with the same addresses can be confused.
 	var (
-		proc    ProcessInfo
-		haveP   bool
-		file    struct{ typ, proto, name, state, dev string }
-		haveF   bool
-		fileAt  dumpLine
-		badProc bool
+		proc      ProcessInfo
+		haveP     bool
+		file      struct{ typ, proto, name, state, dev string }
+		haveF     bool
+		implicit  bool // the file set has no f line
+		fileAt    dumpLine
+		badProc   bool
+		looseSaid bool
 	)
+	startFile := func(l dumpLine, imp bool) {
+		haveF, implicit, fileAt = true, imp, l
+		file.typ, file.proto, file.name, file.state, file.dev = "", "", "", "", ""
+	}
 	flushFile := func() {
 		if !haveF {
 			return
@@ -61,11 +75,26 @@ func parseLsofFLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 			ds.add(DiagMalformed, fileAt, "lsofF-nopid", "lsof -F file set without a valid p (process) field skipped")
 			return
 		}
-		if file.typ != "IPv4" && file.typ != "IPv6" {
+		if file.typ != "" && file.typ != "IPv4" && file.typ != "IPv6" {
 			ds.add(DiagSkipped, fileAt, "lsofF-other", fmt.Sprintf("non-inet file (type %q) skipped", file.typ))
 			return
 		}
-		if file.proto != "TCP" && file.proto != "UDP" {
+		if file.name == "" {
+			if file.typ != "" || file.proto != "" {
+				ds.add(DiagMalformed, fileAt, "lsofF-noname", "lsof -F socket without an n (name) field skipped")
+			}
+			return
+		}
+		protos := []string{file.proto}
+		switch file.proto {
+		case "TCP", "UDP":
+		case "":
+			protos = []string{"TCP", "UDP"}
+			if !looseSaid {
+				looseSaid = true
+				ds.add(DiagInfo, fileAt, "lsofF-no-protocol", "lsof -F output without the P (protocol) field: each socket name is taken as TCP and as UDP (take it with lsof -i -n -P -F pcuLftPnT)")
+			}
+		default:
 			ds.add(DiagSkipped, fileAt, "lsofF-other", fmt.Sprintf("non-TCP/UDP socket (protocol %q) skipped", file.proto))
 			return
 		}
@@ -73,42 +102,31 @@ func parseLsofFLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		if file.state != "" {
 			name += " (" + file.state + ")"
 		}
-		e, err := lsofName(file.proto, file.typ == "IPv6", name)
-		if err != nil {
-			ds.add(DiagUnsupported, fileAt, "lsofF-name", fmt.Sprintf("lsof n field %q: %v", clip(file.name), err))
-			return
-		}
-		e.Inode, _ = strconv.ParseUint(file.dev, 10, 64)
-		e.UID = proc.UID
-		b.add(e, proc.PID, proc.Comm)
-	}
-	// A field list without f, t and P (lsof -i -Fpcn) gives a process's
-	// socket names with neither family nor protocol. Connected names are
-	// entered as TCP and as UDP (a connected UDP socket looks the same), the
-	// others as a TCP listener and an unconnected UDP socket; a flow of one
-	// protocol never matches the entry of the other, so only a TCP and a UDP
-	// socket with the same addresses can be confused.
-	looseSaid := false
-	addLoose := func(l dumpLine, name string) {
-		if !haveP || badProc {
-			ds.add(DiagMalformed, l, "lsofF-nopid", "lsof -F name without a valid p (process) field skipped")
-			return
-		}
-		if !looseSaid {
-			looseSaid = true
-			ds.add(DiagInfo, l, "lsofF-no-protocol", "lsof -F output without the f, t and P fields: each socket name is taken as TCP and as UDP (take it with lsof -i -n -P -F pcuLftPnT)")
-		}
-		for _, proto := range []string{"TCP", "UDP"} {
-			e, err := lsofName(proto, true, name)
+		for _, proto := range protos {
+			// Without t, "*" stands for both families, as in ss.
+			e, err := lsofName(proto, file.typ != "IPv4", name)
 			if err != nil {
-				ds.add(DiagUnsupported, l, "lsofF-name", fmt.Sprintf("lsof n field %q: %v", clip(name), err))
+				if file.typ == "" && file.proto == "" {
+					ds.add(DiagSkipped, fileAt, "lsofF-other", fmt.Sprintf("lsof n field %q is not a socket address: skipped", clip(file.name)))
+				} else {
+					ds.add(DiagUnsupported, fileAt, "lsofF-name", fmt.Sprintf("lsof n field %q: %v", clip(file.name), err))
+				}
 				return
 			}
-			if proto == "TCP" && !e.Remote.IsValid() && e.State == "" {
+			if file.proto == "" && proto == "TCP" && !e.Remote.IsValid() && e.State == "" {
 				e.State, _ = normState("LISTEN")
 			}
+			e.Inode, _ = strconv.ParseUint(file.dev, 10, 64)
 			e.UID = proc.UID
 			b.add(e, proc.PID, proc.Comm)
+		}
+	}
+	// fileField opens an implicit file set for a file field that comes
+	// without an f line, or after the implicit set's name.
+	fileField := func(l dumpLine) {
+		if !haveF || implicit && file.name != "" {
+			flushFile()
+			startFile(l, true)
 		}
 	}
 	for _, l := range lines {
@@ -143,19 +161,18 @@ func parseLsofFLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 			}
 		case 'f':
 			flushFile()
-			haveF, fileAt = true, l
-			file.typ, file.proto, file.name, file.state, file.dev = "", "", "", "", ""
+			startFile(l, false)
 		case 't':
+			fileField(l)
 			file.typ = v
 		case 'P':
+			fileField(l)
 			file.proto = v
 		case 'n':
-			if haveF {
-				file.name = v
-			} else {
-				addLoose(l, v)
-			}
+			fileField(l)
+			file.name = v
 		case 'd':
+			fileField(l)
 			file.dev = v
 		case 'T':
 			if st, ok := strings.CutPrefix(v, "ST="); ok {

@@ -1,7 +1,9 @@
 package ingest
 
 import (
+	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -57,4 +59,45 @@ func FuzzParseLsofF(f *testing.F) {
 	seedDumps(f, "lsof.txtar", "Fall.lsof")
 	seedDumps(f, "lsof.txtar", "F0.lsof")
 	fuzzParser(f, parseLsofF)
+}
+
+// TestLsofFFieldLists: field lists that leave out f, t or P (real shapes
+// from lsof 4.95.0) give the same sockets as the full list, entered as TCP
+// and UDP when P is missing; -FpcPn, where each file set starts at its P
+// line, was not even recognised as lsof output.
+func TestLsofFFieldLists(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     []string // proto local remote
+	}{
+		{"pcfn", "p636\ncpython3\nf3\nn198.51.100.1:8000\nf4\nn198.51.100.1:8000->198.51.100.2:40003\n",
+			[]string{"6 198.51.100.1:8000 ", "17 198.51.100.1:8000 ", "6 198.51.100.1:8000 198.51.100.2:40003", "17 198.51.100.1:8000 198.51.100.2:40003"}},
+		{"pcPn", "p636\ncpython3\nPTCP\nn198.51.100.1:8000\nPTCP\nn198.51.100.1:8000->198.51.100.2:40003\np729\ncpython3\nPUDP\nn*:40005\n",
+			[]string{"6 198.51.100.1:8000 ", "6 198.51.100.1:8000 198.51.100.2:40003", "17 [::]:40005 "}},
+		{"pctn", "p729\ncpython3\ntIPv4\nn*:40005\ntIPv6\nn[2001:db8::1]:40002->[2001:db8::2]:9000\n",
+			[]string{"6 0.0.0.0:40005 ", "17 0.0.0.0:40005 ", "6 [2001:db8::1]:40002 [2001:db8::2]:9000", "17 [2001:db8::1]:40002 [2001:db8::2]:9000"}},
+		{"pcftPn", "p636\ncpython3\nf3\ntIPv4\nPTCP\nn198.51.100.1:8000\nf5\ntunix\nn/run/x.sock\n",
+			[]string{"6 198.51.100.1:8000 "}},
+	} {
+		s, _, err := parseLsofF(strings.NewReader(tc.in))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var got []string
+		for _, e := range s.Sockets {
+			r := ""
+			if e.Remote.IsValid() {
+				r = e.Remote.String()
+			}
+			got = append(got, fmt.Sprintf("%d %v %s", e.Proto, e.Local, r))
+		}
+		slices.Sort(got)
+		slices.Sort(tc.want)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: sockets\n got %q\nwant %q", tc.name, got, tc.want)
+		}
+		if f, err := DetectSocketDump([]byte(tc.in)); err != nil || f != FormatLsofF {
+			t.Errorf("%s: detected as %q, %v", tc.name, f, err)
+		}
+	}
 }
