@@ -36,7 +36,9 @@ func sniffNetstat(head []byte) bool {
 			return true
 		}
 	}
-	return netstatRowRE.Match(head)
+	// ss with a state filter has netstat's columns but ss's users:((
+	// process field.
+	return netstatRowRE.Match(head) && !bytes.Contains(head, []byte("users:(("))
 }
 
 func parseNetstatLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {

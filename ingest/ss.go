@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -21,8 +22,12 @@ func parseSS(r io.Reader) (SocketSnapshot, []Diagnostic, error) {
 func readSS(path string) (SocketSnapshot, []Diagnostic, error) { return readSingle(path, parseSS) }
 
 var (
-	ssHeaderRE = regexp.MustCompile(`^(Netid\s+)?State\s+Recv-Q\s+Send-Q\s`)
-	ssRowRE    = regexp.MustCompile(`(?m)^(tcp|udp|raw|u_str|u_dgr|u_seq|nl|p_raw|p_dgr|sctp|mptcp|tipc|xdp|v_str|v_dgr)?\s*(ESTAB|LISTEN|UNCONN|TIME-WAIT|SYN-SENT|SYN-RECV|FIN-WAIT-1|FIN-WAIT-2|CLOSE-WAIT|LAST-ACK|CLOSING|CLOSE|UNKNOWN)\s+\d+\s+\d+\s+\S+\s+\S+`)
+	ssHeaderRE = regexp.MustCompile(`^(Netid\s+)?(State\s+)?Recv-Q\s+Send-Q\s`)
+	// ssNoStateRowRE matches the rows of ss with a state filter (ss -tunap
+	// state established), which have no State column, with or without the
+	// Netid column; the users:(( field tells them from netstat's.
+	ssNoStateRowRE = regexp.MustCompile(`(?m)^(?:(?:tcp|udp)\s+)?\d+\s+\d+\s+\S+\s+\S+\s+users:\(\(`)
+	ssRowRE        = regexp.MustCompile(`(?m)^(tcp|udp|raw|u_str|u_dgr|u_seq|nl|p_raw|p_dgr|sctp|mptcp|tipc|xdp|v_str|v_dgr)?\s*(ESTAB|LISTEN|UNCONN|TIME-WAIT|SYN-SENT|SYN-RECV|FIN-WAIT-1|FIN-WAIT-2|CLOSE-WAIT|LAST-ACK|CLOSING|CLOSE|UNKNOWN)\s+\d+\s+\d+\s+\S+\s+\S+`)
 )
 
 // sniffSS reports whether head looks like ss output: its header line, or
@@ -33,7 +38,7 @@ func sniffSS(head []byte) bool {
 			return true
 		}
 	}
-	return ssRowRE.Match(head)
+	return ssRowRE.Match(head) || ssNoStateRowRE.Match(head)
 }
 
 // ssNetids are the netids ss prints; only tcp and udp are kept.
@@ -51,6 +56,8 @@ type ssPending struct {
 	// connection and a connected UDP socket show (ss -tanp or ss -uanp):
 	// it is entered for both protocols.
 	alsoUDP bool
+	// noState: the row has no State column (ss with a state filter).
+	noState bool
 }
 
 type ssUser struct {
@@ -68,6 +75,9 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		if pend.alsoUDP {
 			u := pend.e
 			u.Proto = ProtoUDP
+			if pend.noState {
+				u.State = udpState(u.Remote)
+			}
 			entries = append(entries, u)
 		}
 		for _, e := range entries {
@@ -80,7 +90,7 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		}
 		pend = ssPending{}
 	}
-	hasNetid := -1 // unknown until a header or the first row says
+	hasNetid, hasState := -1, -1 // unknown until a header or the row says
 	for _, l := range lines {
 		s := l.s
 		if strings.TrimSpace(s) == "" {
@@ -98,11 +108,7 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		}
 		if m := ssHeader(s); m != nil {
 			flush()
-			if m[1] != "" {
-				hasNetid = 1
-			} else {
-				hasNetid = 0
-			}
+			hasNetid, hasState = b2i(m[1] != ""), b2i(m[2] != "")
 			continue
 		}
 		flush()
@@ -111,23 +117,33 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		// tcp ESTAB  0      0      198.51.100.1:22  198.51.100.2:50670 users:(("python3",pid=7029,fd=7)) ino:10695 sk:3 cgroup:unreachable:1 <->
 		// Without -t/-u mixing, ss omits the Netid column:
 		// ESTAB 0 0 198.51.100.1:22 198.51.100.2:50670 users:(("sshd",pid=812,fd=4))
-		tok, rest := cutFields(s, 6)
-		netidCol := hasNetid
-		if netidCol < 0 {
-			netidCol = 1
-			if _, ok := ssNetids[tok[0]]; !ok {
-				if _, isState := normState(tok[0]); isState {
-					netidCol = 0
+		//
+		// With a state filter (ss -tunap state established) there is no
+		// State column either. Missing columns are read as empty.
+		netidCol, stateCol := hasNetid, hasState
+		if netidCol < 0 || stateCol < 0 {
+			first, _ := cutFields(s, 2)
+			if netidCol < 0 {
+				_, isNetid := ssNetids[first[0]]
+				netidCol = b2i(isNetid || !ssIsQueue(first[0]) && !ssIsState(first[0]))
+			}
+			if stateCol < 0 {
+				stateCol = 0
+				if len(first) > netidCol && !ssIsQueue(first[netidCol]) {
+					stateCol = 1
 				}
 			}
 		}
-		if netidCol == 0 {
-			tok, rest = cutFields(s, 5)
-			tok = append([]string{""}, tok...)
-		}
-		if len(tok) < 6 {
-			ds.add(DiagMalformed, l, "ss-short", fmt.Sprintf("ss line has %d fields, want at least %d: %q", len(tok), 6-(1-netidCol), clip(s)))
+		tok, rest := cutFields(s, 4+netidCol+stateCol)
+		if len(tok) < 4+netidCol+stateCol {
+			ds.add(DiagMalformed, l, "ss-short", fmt.Sprintf("ss line has %d fields, want at least %d: %q", len(tok), 4+netidCol+stateCol, clip(s)))
 			continue
+		}
+		if stateCol == 0 {
+			tok = slices.Insert(tok, netidCol, "")
+		}
+		if netidCol == 0 {
+			tok = slices.Insert(tok, 0, "")
 		}
 		var proto uint8
 		alsoUDP := false
@@ -136,10 +152,10 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 			switch tok[1] {
 			case "UNCONN":
 				proto = ProtoUDP
-			case "ESTAB":
+			case "ESTAB", "":
 				alsoUDP = true
 			}
-			ds.add(DiagInfo, l, "ss-no-netid", "ss output has no Netid column (single protocol): UNCONN rows are taken as udp, ESTAB rows as tcp and udp (a connected UDP socket shows ESTAB too), the others as tcp (use ss -tunap)")
+			ds.add(DiagInfo, l, "ss-no-netid", "ss output has no Netid column (single protocol): UNCONN rows are taken as udp, ESTAB rows and rows without a State column as tcp and udp (a connected UDP socket shows ESTAB too), the others as tcp (use ss -tunap)")
 		} else {
 			p, known := ssNetids[tok[0]]
 			if !known {
@@ -166,6 +182,12 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		if err != nil {
 			ds.add(DiagUnsupported, l, "ss-addr", fmt.Sprintf("ss peer address: %v", err))
 			continue
+		}
+		if tok[1] == "" && !remote.IsValid() && proto == ProtoTCP {
+			state, _ = normState("LISTEN") // a TCP socket without a peer listens
+		}
+		if tok[1] == "" && proto == ProtoUDP {
+			state = udpState(remote)
 		}
 		e := SocketEntry{Proto: proto, Local: local, Remote: remote, State: state, UID: -1}
 		users, rest, err := ssUsers(rest)
@@ -196,14 +218,23 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		if sawIno && !sawUID {
 			e.UID = 0 // ss -e prints uid: only when it is not 0
 		}
-		pend = ssPending{e: e, users: users, ok: true, alsoUDP: alsoUDP}
+		pend = ssPending{e: e, users: users, ok: true, alsoUDP: alsoUDP, noState: tok[1] == ""}
 	}
 	flush()
 }
 
+// ssIsQueue reports whether s is a Recv-Q/Send-Q value.
+func ssIsQueue(s string) bool { _, err := strconv.ParseUint(s, 10, 64); return err == nil }
+
+// ssIsState reports whether s is a state as ss prints it.
+func ssIsState(s string) bool {
+	_, known := normState(s)
+	return known && s != ""
+}
+
 // ssHeader matches the header line (cheaply rejecting socket rows).
 func ssHeader(s string) []string {
-	if !strings.HasPrefix(s, "Netid") && !strings.HasPrefix(s, "State") {
+	if !strings.HasPrefix(s, "Netid") && !strings.HasPrefix(s, "State") && !strings.HasPrefix(s, "Recv-Q") {
 		return nil
 	}
 	return ssHeaderRE.FindStringSubmatch(s)
@@ -305,4 +336,11 @@ func clip(s string) string {
 		return s[:120] + "…"
 	}
 	return s
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
