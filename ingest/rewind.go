@@ -10,6 +10,10 @@ import (
 // have pulled more than the Rewinder keeps.
 var ErrRewindLimit = errors.New("look-ahead limit reached")
 
+// rewindChunk is the size of the pieces a Rewinder keeps (no doubling
+// copies: what is kept is what was read, plus at most one chunk).
+const rewindChunk = 1 << 20
+
 // Rewinder reads a stream that can be read only once (standard input) as if
 // it could be opened several times from its start, provided the earlier
 // readers only look at its beginning: whatever they pull from the stream is
@@ -17,11 +21,13 @@ var ErrRewindLimit = errors.New("look-ahead limit reached")
 // from Final, keeps nothing, so the whole stream is never held in memory.
 // A Rewinder is not safe for concurrent use.
 type Rewinder struct {
-	src   io.Reader
-	kept  []byte
-	limit int
-	err   error // the stream's error, once seen (io.EOF at its end)
-	final bool
+	src      io.Reader
+	chunks   [][]byte // kept bytes, each chunk full but the last
+	n        int      // bytes kept
+	limit    int
+	err      error // the stream's error, once seen (io.EOF at its end)
+	final    bool
+	exceeded bool
 }
 
 // NewRewinder returns a Rewinder over src that keeps at most limit bytes
@@ -40,16 +46,28 @@ func (w *Rewinder) Open() io.Reader {
 	return &rewindReader{w: w}
 }
 
+// Exceeded reports whether a look-ahead reader wanted more than the limit:
+// it failed with ErrRewindLimit (which a reader above it, such as gzip, may
+// have turned into an error of its own).
+func (w *Rewinder) Exceeded() bool { return w.exceeded }
+
+// Stop ends the stream where the look-aheads left it: Final then gives the
+// kept bytes only (the reading was interrupted).
+func (w *Rewinder) Stop() { w.err = io.EOF }
+
 // Final returns the last reader: the stream from its start, the kept bytes
 // first, then the rest straight from the stream.
 func (w *Rewinder) Final() io.Reader {
 	w.final = true
-	kept := w.kept
-	w.kept = nil
-	if w.err != nil {
-		return io.MultiReader(bytes.NewReader(kept), errReader{w.err})
+	rs := make([]io.Reader, 0, len(w.chunks)+1)
+	for _, c := range w.chunks {
+		rs = append(rs, bytes.NewReader(c))
 	}
-	return io.MultiReader(bytes.NewReader(kept), w.src)
+	w.chunks = nil
+	if w.err != nil {
+		return io.MultiReader(append(rs, errReader{w.err})...)
+	}
+	return io.MultiReader(append(rs, w.src)...)
 }
 
 type errReader struct{ err error }
@@ -66,23 +84,48 @@ func (r *rewindReader) Read(p []byte) (int, error) {
 	if w.final {
 		return 0, errors.New("ingest: Rewinder reader used after Final")
 	}
-	if r.pos < len(w.kept) {
-		n := copy(p, w.kept[r.pos:])
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if r.pos < w.n {
+		c := w.chunks[r.pos/rewindChunk]
+		n := copy(p, c[r.pos%rewindChunk:])
 		r.pos += n
 		return n, nil
 	}
 	if w.err != nil {
 		return 0, w.err
 	}
-	room := w.limit - len(w.kept)
+	// At the limit, one more byte tells a stream that ends exactly there
+	// from a longer one.
+	room := w.limit - w.n
 	if room <= 0 {
-		return 0, ErrRewindLimit
+		if w.n > w.limit {
+			w.exceeded = true
+			return 0, ErrRewindLimit
+		}
+		room = 1
 	}
-	n, err := w.src.Read(p[:min(len(p), room)])
-	w.kept = append(w.kept, p[:n]...)
-	r.pos += n
+	last := len(w.chunks) - 1
+	if last < 0 || len(w.chunks[last]) == rewindChunk {
+		w.chunks = append(w.chunks, make([]byte, 0, rewindChunk))
+		last++
+	}
+	c := w.chunks[last]
+	m := min(len(p), room, rewindChunk-len(c))
+	n, err := w.src.Read(c[len(c):len(c)+m])
+	w.chunks[last] = c[:len(c)+n]
+	w.n += n
 	if err != nil {
 		w.err = err
 	}
+	if w.n > w.limit {
+		w.exceeded = true
+		// The byte beyond the limit is kept for the readers to come but not
+		// given to this one.
+		return 0, ErrRewindLimit
+	}
+	n = copy(p, w.chunks[last][len(c):len(c)+n])
+	r.pos += n
 	return n, err
 }

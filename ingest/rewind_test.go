@@ -28,6 +28,28 @@ func TestRewinder(t *testing.T) {
 		t.Fatalf("final: %d bytes, %v", len(all), err)
 	}
 
+	if !w.Exceeded() {
+		t.Error("Exceeded false after a look-ahead hit the limit")
+	}
+
+	// A stream exactly as long as the limit fits.
+	w = NewRewinder(bytes.NewReader(data[:100]), 100)
+	if b, err := io.ReadAll(w.Open()); err != nil || !bytes.Equal(b, data[:100]) || w.Exceeded() {
+		t.Fatalf("exact fit: %d bytes, %v, exceeded %v", len(b), err, w.Exceeded())
+	}
+	if all, err := io.ReadAll(w.Final()); err != nil || !bytes.Equal(all, data[:100]) {
+		t.Fatalf("exact fit final: %d bytes, %v", len(all), err)
+	}
+	// Larger than a kept chunk.
+	big := bytes.Repeat([]byte("abcdefghijklmnopqrstuvwxyz"), 3*rewindChunk/26)
+	w = NewRewinder(bytes.NewReader(big), 2*rewindChunk+5)
+	if b, err := io.ReadAll(w.Open()); !errors.Is(err, ErrRewindLimit) || !bytes.Equal(b, big[:2*rewindChunk+5]) {
+		t.Fatalf("chunks: %d bytes, %v", len(b), err)
+	}
+	if all, err := io.ReadAll(w.Final()); err != nil || !bytes.Equal(all, big) {
+		t.Fatalf("chunks final: %d bytes, %v", len(all), err)
+	}
+
 	// A stream shorter than what was looked at: Final replays it and ends.
 	w = NewRewinder(bytes.NewReader(data[:10]), 100)
 	if b, _ := io.ReadAll(w.Open()); !bytes.Equal(b, data[:10]) {

@@ -201,9 +201,13 @@ type analysisInput struct {
 	// stdin: the capture is standard input; stdinFirst is its first
 	// packet's time (0 without packets), stdinHints the process hints it
 	// carries (nil without).
-	stdin      bool
-	stdinFirst int64
-	stdinHints *analyze.HintIndex
+	stdin         bool
+	stdinFirst    int64
+	stdinFirstErr error // why stdinFirst is unknown
+	stdinHints    *analyze.HintIndex
+	// stdinInterrupted: a signal came while the look-aheads read standard
+	// input; the source holds what they read, the analysis must not stop.
+	stdinInterrupted bool
 }
 
 // stdinLookahead bounds what is kept of standard input to look at its
@@ -217,7 +221,7 @@ var stdinLookahead = 64 << 20
 // it from the start. Process hints need a whole pass before the analysis:
 // they are used when the capture fits in stdinLookahead, else a diagnostic
 // says they were not.
-func (in *analysisInput) openStdin(stdin io.Reader, iopts ingest.Options) error {
+func (in *analysisInput) openStdin(ctx context.Context, stdin io.Reader, iopts ingest.Options) error {
 	const name = "stdin"
 	if stdin == nil {
 		stdin = os.Stdin
@@ -225,14 +229,22 @@ func (in *analysisInput) openStdin(stdin io.Reader, iopts ingest.Options) error 
 	if isTerminal(stdin) {
 		return usagef("- reads the capture from standard input, which is a terminal: pipe a capture into it (tcpdump -w - | flowblame analyze -)")
 	}
-	rw := ingest.NewRewinder(stdin, stdinLookahead)
+	rw := ingest.NewRewinder(ctxReader{ctx: ctx, r: stdin, res: make(chan readResult, 1), buf: new([]byte), pending: new(bool)}, stdinLookahead)
+	diag := func(msg string) {
+		in.diags = append(in.diags, ingest.Diagnostic{File: name, Kind: ingest.DiagUnsupported, Where: "file", Offset: -1, Count: 1, Msg: msg})
+	}
 	src, err := ingest.NewReader(rw.Open(), name, ingest.Options{})
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted while reading standard input: %w", ctx.Err())
+		}
 		return err
 	}
 	var p ingest.Packet
-	if src.Next(&p) == nil {
+	if err := src.Next(&p); err == nil {
 		in.stdinFirst = p.TS
+	} else if rw.Exceeded() {
+		in.stdinFirstErr = fmt.Errorf("times relative to the first packet: standard input has no packet in its first %d MiB (the look-ahead kept); give RFC 3339 times or the file", stdinLookahead>>20)
 	}
 	src.Close()
 	var head [4]byte
@@ -240,24 +252,69 @@ func (in *analysisInput) openStdin(stdin io.Reader, iopts ingest.Options) error 
 		if src, err := ingest.NewReader(rw.Open(), name, ingest.Options{}); err == nil {
 			found := hintsIn(src, 10000)
 			src.Close()
-			if found {
+			switch {
+			case found:
 				if src, err := ingest.NewReader(rw.Open(), name, ingest.Options{}); err == nil {
 					in.stdinHints, err = analyze.CollectHints(src)
 					src.Close()
-					if err != nil {
+					if err != nil || rw.Exceeded() {
 						in.stdinHints = nil
-						in.diags = append(in.diags, ingest.Diagnostic{File: name, Kind: ingest.DiagUnsupported, Where: "file", Offset: -1, Count: 1,
-							Msg: fmt.Sprintf("the capture carries process information (pcapng comments or process blocks), not used: read from standard input, it is longer than the %d MiB kept to look ahead (give the file instead)", stdinLookahead>>20)})
+						diag(fmt.Sprintf("the capture carries process information (pcapng comments or process blocks), not used: read from standard input, it is longer than the %d MiB kept to look ahead (give the file instead)", stdinLookahead>>20))
 					}
 				}
+			case rw.Exceeded():
+				diag(fmt.Sprintf("process information a pcapng may carry (comments, process blocks) was looked for only in the first %d MiB of standard input (give the file to have it all)", stdinLookahead>>20))
 			}
 		}
+	}
+	if ctx.Err() != nil {
+		// Interrupted while looking ahead: analyse what was read.
+		rw.Stop()
+		in.stdinInterrupted = true
 	}
 	if in.src, err = ingest.NewReader(rw.Final(), name, iopts); err != nil {
 		return err
 	}
 	in.stdin, in.sources = true, []string{name}
 	return nil
+}
+
+// ctxReader reads r, but gives up when ctx is done: a Read from a pipe whose
+// writer stalls would otherwise keep the first Ctrl-C from stopping the
+// analysis. Each Read runs in a goroutine into a buffer of its own, so one
+// left blocked never writes into the caller's.
+type ctxReader struct {
+	ctx     context.Context
+	r       io.Reader
+	res     chan readResult
+	buf     *[]byte
+	pending *bool
+}
+
+type readResult struct {
+	n   int
+	err error
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if !*c.pending {
+		if len(*c.buf) < len(p) {
+			*c.buf = make([]byte, len(p))
+		}
+		buf := (*c.buf)[:len(p)]
+		*c.pending = true
+		go func() {
+			n, err := c.r.Read(buf)
+			c.res <- readResult{n, err}
+		}()
+	}
+	select {
+	case r := <-c.res:
+		*c.pending = false
+		return copy(p, (*c.buf)[:r.n]), r.err
+	case <-c.ctx.Done():
+		return 0, c.ctx.Err()
+	}
 }
 
 func (in *analysisInput) Close() {
@@ -270,7 +327,7 @@ func (in *analysisInput) Close() {
 }
 
 // openInputs resolves a bundle or captures plus socket dumps.
-func openInputs(o analyzeOptions) (*analysisInput, error) {
+func openInputs(ctx context.Context, o analyzeOptions) (*analysisInput, error) {
 	in := &analysisInput{}
 	iopts := ingest.Options{Strict: o.Strict}
 	caps := append([]string(nil), o.Pcaps...)
@@ -351,7 +408,7 @@ func openInputs(o analyzeOptions) (*analysisInput, error) {
 		}
 		in.src = src
 	} else if len(caps) == 1 && caps[0] == "-" {
-		if err := in.openStdin(o.Stdin, iopts); err != nil {
+		if err := in.openStdin(ctx, o.Stdin, iopts); err != nil {
 			return nil, err
 		}
 	} else {
@@ -519,7 +576,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 			return usageError{err}
 		}
 	}
-	in, err := openInputs(o)
+	in, err := openInputs(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -598,8 +655,22 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 	progress, done := progressPrinter(stderr)
 	aopts.Progress = progress
 	sig := analyze.NewSignalSource(in.src, in.local, in.macs)
-	res, err := analyze.Analyze(ctx, sig, aopts)
+	actx := ctx
+	if in.stdinInterrupted {
+		actx = context.Background() // the input is what was read before the signal
+	}
+	res, err := analyze.Analyze(actx, sig, aopts)
 	done()
+	if res != nil && (in.stdinInterrupted || err != nil && ctx.Err() != nil) {
+		// Ctrl-C or SIGTERM: report what was read, like the end of the input
+		// (the way to end the analysis of a live pipe).
+		res.Diagnostics = append(res.Diagnostics, ingest.Diagnostic{File: strings.Join(in.sources, ","), Kind: ingest.DiagTruncated,
+			Where: "input", Offset: -1, Count: 1, Msg: "interrupted (SIGINT/SIGTERM): the report covers what was read before the signal"})
+		if ctx.Err() != nil && !in.stdinInterrupted {
+			err = nil
+		}
+		fmt.Fprintln(stderr, "flowblame: interrupted: the report covers what was read before the signal")
+	}
 	if err != nil {
 		return fmt.Errorf("analyze: %w", err)
 	}
@@ -643,7 +714,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 // firstPacketTime opens the captures once more to read the first timestamp.
 func firstPacketTime(o analyzeOptions, in *analysisInput) (int64, error) {
 	if in.stdin {
-		return in.stdinFirst, nil
+		return in.stdinFirst, in.stdinFirstErr
 	}
 	var src ingest.PacketSource
 	var err error

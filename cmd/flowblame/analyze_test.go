@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -476,6 +477,64 @@ func TestAnalyzeStdin(t *testing.T) {
 	}
 	if _, _, err := runArgsStdin(t, nil, "analyze", "-"); exitCode(err) != exitError || !strings.Contains(err.Error(), "stdin") {
 		t.Errorf("empty standard input: err %v, want exit 1 naming stdin", err)
+	}
+}
+
+// TestAnalyzeStdinLimits: what needs a look ahead beyond what is kept of
+// standard input says so: hints in a gzip stream longer than the look-ahead
+// (gzip turns the look-ahead's limit into an error of its own), relative
+// times with no packet in the look-ahead; export cannot read it twice; and
+// an interrupted pipe that stalled still gives the report of what was read.
+func TestAnalyzeStdinLimits(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "captures", "two-links.pcapng"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(data)
+	zw.Close()
+	defer func(n int) { stdinLookahead = n }(stdinLookahead)
+
+	stdinLookahead = gz.Len() * 2 / 3
+	out, _, err := runArgsStdin(t, gz.Bytes(), "analyze", "-f", "json", "--local", "198.51.100.10,2001:db8::1", "-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "process information (pcapng comments or process blocks), not used") || strings.Contains(out, "nginx[812]") {
+		t.Errorf("gzip longer than the look-ahead: want the hints named in a diagnostic and not used:\n%s", out)
+	}
+
+	stdinLookahead = 100 // less than the section and interface headers
+	if _, _, err := runArgsStdin(t, data, "analyze", "-f", "json", "--from", "0.5", "-"); err == nil || !strings.Contains(err.Error(), "RFC 3339") {
+		t.Errorf("relative --from without a first packet in the look-ahead: err %v", err)
+	}
+	stdinLookahead = 64 << 20
+
+	if _, _, err := runArgsStdin(t, data, "export", "--flows", filepath.Join(t.TempDir(), "f.jsonl"), "--pcapng", filepath.Join(t.TempDir(), "p.pcapng"), "-"); exitCode(err) != exitUsage {
+		t.Errorf("export --flows --pcapng -: err %v, want a usage error", err)
+	}
+
+	// A pipe that delivers half the capture, then stalls; the signal comes
+	// while analyze waits for more.
+	pr, pw := io.Pipe()
+	go pw.Write(data[:len(data)/2])
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var outb, errb bytes.Buffer
+	app := newApp(&outb, &errb)
+	app.Reader = pr
+	done := make(chan error, 1)
+	go func() { done <- app.RunContext(ctx, []string{"flowblame", "analyze", "-f", "json", "-"}) }()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(outb.String(), "interrupted (SIGINT/SIGTERM)") || !strings.Contains(outb.String(), `"packets"`) {
+			t.Errorf("interrupted stalled pipe: err %v, report:\n%s", err, outb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("analyze of a stalled pipe did not stop when its context was cancelled")
 	}
 }
 

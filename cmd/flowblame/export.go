@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,6 +64,9 @@ func runExport(ctx context.Context, o exportOptions, stdout, stderr io.Writer) e
 	if o.Flows == "" && o.Pcapng == "" {
 		return usagef("export what? give --flows FILE and/or --pcapng FILE")
 	}
+	if o.Flows != "" && o.Pcapng != "" && slices.Contains(append(o.Inputs, o.Pcaps...), "-") {
+		return usagef("--flows and --pcapng each read the capture, and standard input (-) can be read once: give one of them, or the file")
+	}
 	format := o.FlowsFormat
 	if format == "" {
 		format = "jsonl"
@@ -90,7 +94,7 @@ func runExport(ctx context.Context, o exportOptions, stdout, stderr io.Writer) e
 }
 
 func exportFlows(ctx context.Context, o exportOptions, format string, stdout io.Writer) (err error) {
-	in, err := openInputs(o.analyzeOptions)
+	in, err := openInputs(ctx, o.analyzeOptions)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 
 // exportPcapng writes the capture annotated with each packet's process.
 func exportPcapng(ctx context.Context, o exportOptions, stdout io.Writer) (err error) {
-	in, err := openInputs(o.analyzeOptions)
+	in, err := openInputs(ctx, o.analyzeOptions)
 	if err != nil {
 		return err
 	}
