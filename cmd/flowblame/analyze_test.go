@@ -399,6 +399,22 @@ func TestAnalyzeConntrackFlag(t *testing.T) {
 	}
 }
 
+// twoLinks returns the path of the two-links.pcapng fixture (it carries
+// process hints), its bytes and their gzip.
+func twoLinks(t *testing.T) (path string, data []byte, gz *bytes.Buffer) {
+	t.Helper()
+	path = filepath.Join("..", "..", "fixtures", "captures", "two-links.pcapng")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz = new(bytes.Buffer)
+	zw := gzip.NewWriter(gz)
+	zw.Write(data)
+	zw.Close()
+	return path, data, gz
+}
+
 // runArgsStdin runs the app with stdin as its standard input.
 func runArgsStdin(t *testing.T, stdin []byte, args ...string) (string, string, error) {
 	t.Helper()
@@ -416,15 +432,7 @@ func runArgsStdin(t *testing.T, stdin []byte, args ...string) (string, string, e
 // beyond it they are named in a diagnostic, not used); "-" must be the only
 // capture.
 func TestAnalyzeStdin(t *testing.T) {
-	path := filepath.Join("..", "..", "fixtures", "captures", "two-links.pcapng")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(data)
-	zw.Close()
+	path, data, gz := twoLinks(t)
 	args := []string{"analyze", "-f", "json", "--local", "198.51.100.10,2001:db8::1", "--from", "0.5", "--at", "3"}
 	fromFile, _, err := runArgs(t, append(args, path)...)
 	if err != nil {
@@ -486,14 +494,7 @@ func TestAnalyzeStdin(t *testing.T) {
 // times with no packet in the look-ahead; export cannot read it twice; and
 // an interrupted pipe that stalled still gives the report of what was read.
 func TestAnalyzeStdinLimits(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "captures", "two-links.pcapng"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(data)
-	zw.Close()
+	_, data, gz := twoLinks(t)
 	defer func(n int) { stdinLookahead = n }(stdinLookahead)
 
 	stdinLookahead = gz.Len() * 2 / 3
