@@ -266,6 +266,7 @@ func parseSocketDump(r io.Reader, name string, mtime time.Time, maxDiag int) ([]
 		s.Taken = mtime.UnixNano()
 		s.TimeFromMtime = true
 		ds.add(DiagInfo, dumpLine{n: 1}, "time-from-mtime", fmt.Sprintf("no timestamp lines; snapshot time is the file's mtime %s", mtime.UTC().Format(time.RFC3339Nano)))
+		noOwners([]SocketSnapshot{s}, ds)
 		return []SocketSnapshot{s}, ds.list(), nil
 	}
 	if len(nonBlank(pre)) > 0 {
@@ -273,7 +274,27 @@ func parseSocketDump(r io.Reader, name string, mtime time.Time, maxDiag int) ([]
 		ds.add(DiagSkipped, p[0], "before-first-timestamp", "output before the first timestamp line skipped")
 	}
 	flush(true)
+	noOwners(snaps, ds)
 	return snaps, ds.list(), nil
+}
+
+// noOwners says so when a dump lists sockets but never the process of any:
+// it was taken without the tool's process option (ss -tuna, netstat -tuna)
+// or without the rights to see other users' processes, and nothing in it
+// can be attributed.
+func noOwners(snaps []SocketSnapshot, ds *diagSink) {
+	n := 0
+	for _, s := range snaps {
+		for _, e := range s.Sockets {
+			if len(e.Holders) > 0 {
+				return
+			}
+			n++
+		}
+	}
+	if n > 0 {
+		ds.add(DiagInfo, dumpLine{n: 1}, "no-processes", fmt.Sprintf("none of the %d socket listings names its process: take the dump as root with the process option (ss -tunap, netstat -tunap, lsof -i)", n))
+	}
 }
 
 func nonBlank(ls []dumpLine) []dumpLine {

@@ -714,3 +714,30 @@ func TestSocketDumpLsofFWithoutFileFields(t *testing.T) {
 		t.Errorf("-Fpc: err = %v", err)
 	}
 }
+
+// TestSocketDumpNoProcesses: a dump taken without the process option lists
+// sockets but no owner; one diagnostic says how to take it.
+func TestSocketDumpNoProcesses(t *testing.T) {
+	in := "1795928687.6\nNetid State Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n" +
+		"tcp ESTAB 0 0 198.51.100.1:40001 198.51.100.2:9000\nudp UNCONN 0 0 0.0.0.0:40005 0.0.0.0:*\n" +
+		"1795928688.1\ntcp ESTAB 0 0 198.51.100.1:40001 198.51.100.2:9000\n"
+	_, diags, err := ParseSocketDump(strings.NewReader(in), "tuna.ss", fixtureMtime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range diags {
+		if strings.Contains(d.Msg, "none of the 3 socket listings names its process") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("want one no-processes diagnostic, got %v", diags)
+	}
+	_, diags, _ = ParseSocketDump(strings.NewReader(in+"tcp ESTAB 0 0 198.51.100.1:40001 198.51.100.2:9000 users:((\"x\",pid=5,fd=3))\n"), "tunap.ss", fixtureMtime)
+	for _, d := range diags {
+		if strings.Contains(d.Msg, "names its process") {
+			t.Errorf("a dump with an owner: %v", d)
+		}
+	}
+}
