@@ -113,7 +113,7 @@ func (r *rewindReader) Read(p []byte) (int, error) {
 	}
 	c := w.chunks[last]
 	m := min(len(p), room, rewindChunk-len(c))
-	n, err := w.src.Read(c[len(c):len(c)+m])
+	n, err := w.src.Read(c[len(c) : len(c)+m])
 	w.chunks[last] = c[:len(c)+n]
 	w.n += n
 	if err != nil {
