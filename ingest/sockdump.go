@@ -497,7 +497,10 @@ func (lr *lineReader) next() (dumpLine, bool) {
 var (
 	epochRE   = regexp.MustCompile(`^[0-9]{9,11}(\.[0-9]{1,9})?$`)
 	isoRE     = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})$`)
-	dateCmdRE = regexp.MustCompile(`^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) `)
+	dateCmdRE = regexp.MustCompile(`^(Mon|Tue|Wed|Thu|Fri|Sat|Sun),? `)
+	// intEpochRE is date +%s%3N, +%s%6N or +%s%N: whole milli-, micro- or
+	// nanoseconds.
+	intEpochRE = regexp.MustCompile(`^[0-9]{10}(?:[0-9]{3}|[0-9]{6}|[0-9]{9})$`)
 )
 
 // dateLayouts are `date` default outputs (C and en_US/en_GB locales) after
@@ -508,6 +511,7 @@ var dateLayouts = []string{
 	"Mon 2 Jan 2006 15:04:05 MST",
 	"Mon 2 Jan 2006 03:04:05 PM MST",
 	"Mon Jan 2 15:04:05.999999999 MST 2006",
+	"Mon, 02 Jan 2006 15:04:05 -0700", // date -R
 }
 
 // flowblameTSMarker introduces an explicit timestamp line.
@@ -538,6 +542,9 @@ func isTimestampLine(s string) (t time.Time, ok bool, warn string) {
 	if epochRE.MatchString(s) {
 		return parseEpoch(s), true, ""
 	}
+	if intEpochRE.MatchString(s) {
+		return parseEpoch(s[:10] + "." + s[10:]), true, ""
+	}
 	if isoRE.MatchString(s) {
 		if t, ok := parseISOTime(s); ok {
 			return t, true, ""
@@ -552,7 +559,7 @@ func isTimestampLine(s string) (t time.Time, ok bool, warn string) {
 				continue
 			}
 			zone, _ := t.Zone()
-			if zone != "UTC" && zone != "GMT" && zone != "Z" {
+			if zone != "UTC" && zone != "GMT" && zone != "Z" && zone != "" { // "": a numeric offset
 				if _, off := t.Zone(); off == 0 {
 					warn = fmt.Sprintf("time zone %q of date line %q assumed to be UTC (use date -u)", zone, s)
 				}
