@@ -747,3 +747,25 @@ func TestSocketDumpNoProcesses(t *testing.T) {
 		}
 	}
 }
+
+// TestParseSocketDumpSSCutUsers: iproute2 stops a socket's process list near
+// 64 KiB, mid-entry; the diagnostic says the owner may be missing.
+func TestParseSocketDumpSSCutUsers(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("tcp ESTAB 0 0 198.51.100.1:40020 198.51.100.2:9000 users:(")
+	for i := 0; sb.Len() < 65600; i++ {
+		fmt.Fprintf(&sb, "(\"holderprocess%d\",pid=%d,fd=3),", i, 40000-i)
+	}
+	sb.WriteString("(\"holderp\n")
+	_, diags, err := ParseSocketDump(strings.NewReader(sb.String()), "cut.ss", fixtureMtime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, d := range diags {
+		found = found || d.Kind == DiagTruncated && strings.Contains(d.Msg, "ss cut the process list of 198.51.100.1:40020")
+	}
+	if !found {
+		t.Errorf("no diagnostic for the cut process list: %v", diags)
+	}
+}

@@ -191,7 +191,13 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		}
 		e := SocketEntry{Proto: proto, Local: local, Remote: remote, State: state, UID: -1}
 		users, rest, err := ssUsers(rest)
-		if err != nil {
+		switch {
+		case err != nil && len(s) > 60000:
+			// iproute2 stops writing a socket's process list near 64 KiB
+			// (thousands of forked holders); it lists the newest PIDs first,
+			// so the parent is the one left out.
+			ds.add(DiagTruncated, l, "ss-users-cut", fmt.Sprintf("ss cut the process list of %s after %d processes (it stops near 64 KiB): the socket may be charged to a child instead of its owner (lsof -i or netstat -tunap list them all)", tok[4], len(users)))
+		case err != nil:
 			ds.add(DiagMalformed, l, "ss-users", fmt.Sprintf("ss users field: %v", err))
 		}
 		sawIno, sawUID := false, false
