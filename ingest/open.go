@@ -464,7 +464,8 @@ func (f *fileBase) malformedTail(off int64, msg string) error {
 	if f.size > 0 && !f.br.gzip {
 		skipped = max(0, f.size-off)
 	} else {
-		skipped = f.br.skip(1 << 62)
+		// What was read past off already (the block's header), then the rest.
+		skipped = max(0, f.br.off-off) + f.br.skip(1<<62)
 	}
 	f.stats.SkippedBytes += skipped
 	f.diags.add("malformed-tail", DiagMalformed, f.where(off), off, skipped,

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket"
@@ -475,5 +476,45 @@ func TestPcapngAllocs(t *testing.T) {
 	}
 	if p.Hint == nil || p.Hint.PID != 1 {
 		t.Errorf("hint %+v", p.Hint)
+	}
+}
+
+// TestPcapngSkippedBytesStreamed: the bytes given up after a section header
+// of an unsupported version count from that header, whether the size of
+// the input is known (a file) or the rest is read to count it (a pipe,
+// gzip): a pipe once missed the header's bytes already read.
+func TestPcapngSkippedBytesStreamed(t *testing.T) {
+	b := newNG(false)
+	b.idb(1, 65535)
+	b.epb(0, 1, udpFrame(t, "198.51.100.1", "203.0.113.9", 1000, 53, "x"), 60)
+	off := b.buf.Len()
+	body := append(b.u32(bomMagic), b.u16(2)...) // version 2.0
+	body = append(body, b.u16(0)...)
+	body = append(body, b.u64(^uint64(0))...)
+	b.block(blockSHB, body)
+	b.idb(1, 65535)
+	b.epb(0, 2, udpFrame(t, "198.51.100.1", "203.0.113.9", 1000, 53, "y"), 60)
+	data := b.buf.Bytes()
+	want := int64(len(data) - off)
+	path := filepath.Join(t.TempDir(), "v2.pcapng")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fromFile, err := OpenCapture(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fromFile.Close()
+	piped, err := NewReader(iotest.OneByteReader(bytes.NewReader(data)), "pipe", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range map[string]PacketSource{"file": fromFile, "pipe": piped} {
+		var p Packet
+		for src.Next(&p) == nil {
+		}
+		if got := src.Stats().SkippedBytes; got != want {
+			t.Errorf("%s: %d bytes skipped, want %d", name, got, want)
+		}
 	}
 }
