@@ -81,24 +81,29 @@ func runExport(ctx context.Context, o exportOptions, stdout, stderr io.Writer) e
 		return usagef("bad --interval %s: must be positive", o.Interval)
 	}
 	if o.Flows != "" {
-		if err := exportFlows(ctx, o, format, stdout); err != nil {
+		if err := exportFlows(ctx, o, format, stdout, stderr); err != nil {
 			return err
 		}
 	}
 	if o.Pcapng != "" {
-		if err := exportPcapng(ctx, o, stdout); err != nil {
+		if err := exportPcapng(ctx, o, stdout, stderr); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func exportFlows(ctx context.Context, o exportOptions, format string, stdout io.Writer) (err error) {
+func exportFlows(ctx context.Context, o exportOptions, format string, stdout, stderr io.Writer) (err error) {
 	in, err := openInputs(ctx, o.analyzeOptions)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	defer func() {
+		if err == nil {
+			printDiagnostics(stderr, in)
+		}
+	}()
 	geo, err := geoip.Open(geoip.Options{CountryDB: o.GeoDB, ASNDB: o.ASNDB})
 	if err != nil {
 		return err
@@ -118,4 +123,21 @@ func exportFlows(ctx context.Context, o exportOptions, format string, stdout io.
 		return report.WriteFlowsCSV(w, recs)
 	}
 	return report.WriteFlowsJSONL(w, recs)
+}
+
+// maxPrintedDiagnostics bounds the diagnostics export prints.
+const maxPrintedDiagnostics = 20
+
+// printDiagnostics writes what reading the inputs skipped or could not use
+// to stderr, one line each: export's outputs have no place for them
+// (analyze puts them in its report).
+func printDiagnostics(stderr io.Writer, in *analysisInput) {
+	ds := append(slices.Clone(in.diags), in.src.Diagnostics()...)
+	for i, d := range ds {
+		if i == maxPrintedDiagnostics {
+			fmt.Fprintf(stderr, "flowblame: and %d more diagnostics (flowblame analyze lists them all)\n", len(ds)-i)
+			break
+		}
+		fmt.Fprintf(stderr, "flowblame: %s: %s: %s: %s\n", d.Kind, d.File, d.Where, d.Msg)
+	}
 }

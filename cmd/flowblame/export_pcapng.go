@@ -12,12 +12,17 @@ import (
 )
 
 // exportPcapng writes the capture annotated with each packet's process.
-func exportPcapng(ctx context.Context, o exportOptions, stdout io.Writer) (err error) {
+func exportPcapng(ctx context.Context, o exportOptions, stdout, stderr io.Writer) (err error) {
 	in, err := openInputs(ctx, o.analyzeOptions)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	defer func() {
+		if err == nil {
+			printDiagnostics(stderr, in)
+		}
+	}()
 	f, closeOut, err := outputFile(o.Pcapng, stdout)
 	if err != nil {
 		return err

@@ -86,3 +86,21 @@ func TestExportFlowsCSV(t *testing.T) {
 		t.Errorf("export with nothing to write: %v, want a usage error", err)
 	}
 }
+
+// TestExportDiagnostics: what export could not read is said on stderr (its
+// outputs have no place for it).
+func TestExportDiagnostics(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"export", "--flows", filepath.Join(dir, "f.jsonl"), "../../fixtures/captures/small.truncated-tail.pcap"},
+		{"export", "--pcapng", filepath.Join(dir, "p.pcapng"), "../../fixtures/captures/small.truncated-tail.pcap"},
+	} {
+		_, stderr, err := runArgs(t, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(stderr, "truncated: ../../fixtures/captures/small.truncated-tail.pcap: packet 23") {
+			t.Errorf("%v: stderr %q", args[:2], stderr)
+		}
+	}
+}
