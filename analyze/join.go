@@ -513,7 +513,11 @@ func (x *SocketIndex) Attribute(proto uint8, local, remote netip.AddrPort, ts in
 	// sibling's owner outside that socket's lifetime: the sibling may be
 	// another program's (a sweep of real ss dumps swapped a fork's
 	// connections and charged 3.7 MB to the wrong PIDs that way).
-	if len(bound) == 0 && !x.opts.NoSamePeer && !anyHolders(cands) {
+	// Only TCP: a UDP socket is not opened and closed per exchange, so one
+	// missing from the inventories is not a short connection but one the
+	// listing left out (ss without -a, a state filter), and another
+	// program's socket to the same peer says nothing about its owner.
+	if proto == ingest.ProtoTCP && len(bound) == 0 && !x.opts.NoSamePeer && !anyHolders(cands) {
 		var a Attribution
 		if a, ok, siblings = x.samePeer(proto, ql, remote, ts); ok {
 			return a, ts, ts // re-asked for every packet outside the sockets' own lifetimes

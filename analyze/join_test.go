@@ -434,3 +434,25 @@ func TestSamePeer(t *testing.T) {
 		t.Errorf("ambiguous peer attributed: %+v", a)
 	}
 }
+
+// TestSamePeerNotUDP: a UDP flow whose socket no inventory listed is not
+// given the owner of another UDP socket to the same peer: UDP sockets are
+// not one per exchange, so the listing left it out (ss without -a, a state
+// filter), and a sweep of real dumps charged unconnected senders to the
+// connected one that way.
+func TestSamePeerNotUDP(t *testing.T) {
+	conn := ingest.ProcKey{PID: 400, Start: 1 * sec}
+	udp := ingest.ProtoUDP
+	obs := []ingest.SocketObservation{
+		{Proto: udp, Local: ap("198.51.100.1:40004"), Remote: ap("198.51.100.2:9001"), State: "ESTAB",
+			First: 10 * sec, Last: 20 * sec, Holders: []ingest.ProcKey{conn}, Source: ingest.FormatSS, Via: "snapshot"},
+	}
+	procs := map[ingest.ProcKey]ingest.ProcessInfo{conn: {PID: 400, Start: conn.Start, Comm: "connected"}}
+	x := NewSocketIndex(obs, procs, inventories(30), JoinOptions{HostPrefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/32")}})
+	if a, _, _ := x.Attribute(udp, ap("198.51.100.1:40005"), ap("198.51.100.2:9001"), 15*sec); a.Attributed() {
+		t.Errorf("an unlisted UDP sender was given its neighbour's owner: %+v", a)
+	}
+	if a, _, _ := x.Attribute(udp, ap("198.51.100.1:40004"), ap("198.51.100.2:9001"), 15*sec); a.Proc != conn {
+		t.Errorf("the listed socket: %+v", a)
+	}
+}
