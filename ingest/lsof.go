@@ -51,15 +51,22 @@ func parseLsofLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		// The columns are located by shape rather than by position: TYPE is
 		// IPv4/IPv6 and NODE, three fields later, is TCP/UDP; an optional
 		// TID/TASKCMD pair after PID (lsof -K) shifts nothing else.
+		// SIZE/OFF may be blank (lsof 4.95 leaves it empty for some
+		// sockets): NODE is then two fields after TYPE.
 		f := strings.Fields(s)
-		ti := -1
-		for i := 3; i+3 < len(f); i++ {
-			if (f[i] == "IPv4" || f[i] == "IPv6") && (f[i+3] == "TCP" || f[i+3] == "UDP") {
-				ti = i
-				break
+		ti, ni := -1, -1
+		for i := 3; i+2 < len(f) && ti < 0; i++ {
+			if f[i] != "IPv4" && f[i] != "IPv6" {
+				continue
+			}
+			for _, j := range []int{i + 3, i + 2} {
+				if j < len(f) && (f[j] == "TCP" || f[j] == "UDP") {
+					ti, ni = i, j
+					break
+				}
 			}
 		}
-		if ti < 0 || ti+4 >= len(f) {
+		if ti < 0 || ni+1 >= len(f) {
 			if len(f) >= 5 && (strings.Contains(s, " IPv4 ") || strings.Contains(s, " IPv6 ") || strings.Contains(s, " sock ")) {
 				ds.add(DiagSkipped, l, "lsof-other", fmt.Sprintf("non-TCP/UDP inet socket skipped: %q", clip(s)))
 			} else {
@@ -74,9 +81,9 @@ func parseLsofLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		}
 		comm := lsofUnescape(f[0])
 		user := f[ti-2]
-		name := strings.Join(f[ti+4:], " ")
+		name := strings.Join(f[ni+1:], " ")
 		inode, _ := strconv.ParseUint(f[ti+1], 10, 64)
-		e, err := lsofName(f[ti+3], f[ti] == "IPv6", name)
+		e, err := lsofName(f[ni], f[ti] == "IPv6", name)
 		if err != nil {
 			ds.add(DiagUnsupported, l, "lsof-name", fmt.Sprintf("lsof NAME %q: %v", clip(name), err))
 			continue

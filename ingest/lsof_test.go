@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -54,4 +55,23 @@ func FuzzParseLsof(f *testing.F) {
 	seedDumps(f, "lsof.txtar", "names.lsof")
 	seedDumps(f, "garbled.txtar", ".lsof")
 	fuzzParser(f, parseLsof)
+}
+
+// TestLsofBlankSizeOff: lsof 4.95 leaves SIZE/OFF blank for some sockets
+// (seen in a real dump); the row is read, not skipped.
+func TestLsofBlankSizeOff(t *testing.T) {
+	in := "COMMAND   PID USER   FD   TYPE  DEVICE SIZE/OFF NODE NAME\n" +
+		"my\\x20(w, 15580 root    3u  IPv4 5176817           TCP 198.51.100.1:40009->198.51.100.2:9000 (ESTABLISHED)\n" +
+		"python3 7029 root    7u  IPv4  10695      0t0  TCP 198.51.100.1:22->198.51.100.2:50670 (ESTABLISHED)\n"
+	s, diags, err := parseLsof(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Sockets) != 2 || len(diags) != 0 {
+		t.Fatalf("sockets %+v, diagnostics %v", s.Sockets, diags)
+	}
+	e := s.Sockets[0]
+	if e.Local.Port() != 40009 || e.Inode != 5176817 || len(e.Holders) != 1 || e.Holders[0].PID != 15580 || e.Comms[0] != "my (w," {
+		t.Errorf("blank SIZE/OFF row: %+v", e)
+	}
 }
