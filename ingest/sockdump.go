@@ -503,6 +503,17 @@ var (
 	intEpochRE = regexp.MustCompile(`^[0-9]{10}(?:[0-9]{3}|[0-9]{6}|[0-9]{9})$`)
 )
 
+// zoneOffsets are the UTC offsets, in hours, of the time zone abbreviations
+// `date` prints (without -u) that mean one thing only; ambiguous ones (CST,
+// IST, BST) stay UTC with a diagnostic.
+var zoneOffsets = map[string]float64{
+	"WET": 0, "WEST": 1, "CET": 1, "CEST": 2, "MET": 1, "MEST": 2, "EET": 2, "EEST": 3, "MSK": 3,
+	"EST": -5, "EDT": -4, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8,
+	"HST": -10, "NST": -3.5, "NDT": -2.5, "AST": -4, "ADT": -3,
+	"JST": 9, "KST": 9, "HKT": 8, "SGT": 8, "AWST": 8, "ACST": 9.5, "ACDT": 10.5, "AEST": 10, "AEDT": 11,
+	"NZST": 12, "NZDT": 13, "WIB": 7, "PKT": 5,
+}
+
 // dateLayouts are `date` default outputs (C and en_US/en_GB locales) after
 // collapsing runs of spaces.
 var dateLayouts = []string{
@@ -561,6 +572,10 @@ func isTimestampLine(s string) (t time.Time, ok bool, warn string) {
 			zone, _ := t.Zone()
 			if zone != "UTC" && zone != "GMT" && zone != "Z" && zone != "" { // "": a numeric offset
 				if _, off := t.Zone(); off == 0 {
+					if h, ok := zoneOffsets[zone]; ok {
+						// time.Parse gives unknown abbreviations offset 0.
+						return t.Add(-time.Duration(h * float64(time.Hour))).UTC(), true, ""
+					}
 					warn = fmt.Sprintf("time zone %q of date line %q assumed to be UTC (use date -u)", zone, s)
 				}
 			}
