@@ -142,7 +142,17 @@ type SocketIndex struct {
 	// first and last bound the times the socket data saw anything (both
 	// 0 when it saw nothing).
 	first, last int64
+	// asked is, for the tuples same-peer was considered for, the earliest
+	// time it was asked about (see samePeerMargin).
+	asked map[tupleKey]int64
 }
+
+// samePeerMargin: a connection seen in traffic at least this long before
+// and after an inventory was open while the inventory was taken; if the
+// inventory did not list it, the listing left it out (lsof -i6, a filter),
+// and same-peer, meant for connections that lived between inventories,
+// does not apply from then on.
+const samePeerMargin = 250 * int64(time.Millisecond)
 
 type tupleKey struct {
 	proto         uint8
@@ -517,10 +527,23 @@ func (x *SocketIndex) Attribute(proto uint8, local, remote netip.AddrPort, ts in
 	// missing from the inventories is not a short connection but one the
 	// listing left out (ss without -a, a state filter), and another
 	// program's socket to the same peer says nothing about its owner.
-	if proto == ingest.ProtoTCP && len(bound) == 0 && !x.opts.NoSamePeer && !anyHolders(cands) {
-		var a Attribution
-		if a, ok, siblings = x.samePeer(proto, ql, remote, ts); ok {
-			return a, ts, ts // re-asked for every packet outside the sockets' own lifetimes
+	if proto == ingest.ProtoTCP && len(bound) == 0 && !x.opts.NoSamePeer && !anyHolders(cands) &&
+		len(x.peers[peerKey{proto, ql.Addr(), unmapPort(remote)}]) > 0 {
+		if x.asked == nil {
+			x.asked = map[tupleKey]int64{}
+		}
+		first, seen := x.asked[k]
+		if !seen || ts < first {
+			first = ts
+			x.asked[k] = ts
+		}
+		if x.invBetween(first+samePeerMargin, ts-samePeerMargin) {
+			siblings = true // unlisted while open: no guess
+		} else {
+			var a Attribution
+			if a, ok, siblings = x.samePeer(proto, ql, remote, ts); ok {
+				return a, ts, ts // re-asked for every packet outside the sockets' own lifetimes
+			}
 		}
 	}
 	// Unattributed: the cause also depends on the coverage around t.
@@ -557,6 +580,15 @@ func (x *SocketIndex) Attribute(proto uint8, local, remote netip.AddrPort, ts in
 		return a, ts, ts // a sibling's window may open at any later packet
 	}
 	return a, b.from, b.until
+}
+
+// invBetween: an inventory was taken in [a, b].
+func (x *SocketIndex) invBetween(a, b int64) bool {
+	if a > b {
+		return false
+	}
+	i := sort.Search(len(x.inv), func(i int) bool { return x.inv[i] >= a })
+	return i < len(x.inv) && x.inv[i] <= b
 }
 
 // hostAddr: a is a host address (or the host addresses are unknown).

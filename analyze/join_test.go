@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowblame/flowblame/ingest"
 )
@@ -441,18 +442,49 @@ func TestSamePeer(t *testing.T) {
 // filter), and a sweep of real dumps charged unconnected senders to the
 // connected one that way.
 func TestSamePeerNotUDP(t *testing.T) {
-	conn := ingest.ProcKey{PID: 400, Start: 1 * sec}
 	udp := ingest.ProtoUDP
-	obs := []ingest.SocketObservation{
-		{Proto: udp, Local: ap("198.51.100.1:40004"), Remote: ap("198.51.100.2:9001"), State: "ESTAB",
-			First: 10 * sec, Last: 20 * sec, Holders: []ingest.ProcKey{conn}, Source: ingest.FormatSS, Via: "snapshot"},
-	}
-	procs := map[ingest.ProcKey]ingest.ProcessInfo{conn: {PID: 400, Start: conn.Start, Comm: "connected"}}
-	x := NewSocketIndex(obs, procs, inventories(30), JoinOptions{HostPrefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/32")}})
+	conn, x := oneSocketIndex(udp, "198.51.100.1:40004", "198.51.100.2:9001", 20*sec)
 	if a, _, _ := x.Attribute(udp, ap("198.51.100.1:40005"), ap("198.51.100.2:9001"), 15*sec); a.Attributed() {
 		t.Errorf("an unlisted UDP sender was given its neighbour's owner: %+v", a)
 	}
 	if a, _, _ := x.Attribute(udp, ap("198.51.100.1:40004"), ap("198.51.100.2:9001"), 15*sec); a.Proc != conn {
 		t.Errorf("the listed socket: %+v", a)
 	}
+}
+
+// TestSamePeerNotAcrossInventories: a connection still carrying traffic
+// well after an inventory that did not list it was left out by the listing
+// (lsof -i6, a filter), not short-lived: same-peer stops guessing its owner.
+// A short connection around an inventory keeps the guess.
+func TestSamePeerNotAcrossInventories(t *testing.T) {
+	tcp := ingest.ProtoTCP
+	_, x := oneSocketIndex(tcp, "198.51.100.1:50010", "203.0.113.9:7000", 14*sec)
+	ms := int64(time.Millisecond)
+	for _, tc := range []struct {
+		local string
+		ts    int64
+		want  Method
+	}{
+		{"198.51.100.1:50020", 10*sec + 200*ms, MethodSamePeer},
+		{"198.51.100.1:50020", 10*sec + 700*ms, MethodSamePeer},
+		{"198.51.100.1:50020", 11*sec + 300*ms, MethodNone}, // open across the 11 s inventory
+		{"198.51.100.1:50020", 12*sec + 500*ms, MethodNone},
+		{"198.51.100.1:50021", 11*sec + 900*ms, MethodSamePeer}, // 200 ms around 12 s
+		{"198.51.100.1:50021", 12*sec + 100*ms, MethodSamePeer},
+	} {
+		a, _, _ := x.Attribute(tcp, ap(tc.local), ap("203.0.113.9:7000"), tc.ts)
+		if a.Method != tc.want {
+			t.Errorf("%s at %v: %+v, want %s", tc.local, time.Duration(tc.ts-10*sec), a, tc.want)
+		}
+	}
+}
+
+// oneSocketIndex indexes one connected socket of process 400, listed from
+// 10 s to last, with inventories every second for 2 minutes.
+func oneSocketIndex(proto uint8, local, remote string, last int64) (ingest.ProcKey, *SocketIndex) {
+	owner := ingest.ProcKey{PID: 400, Start: 1 * sec}
+	obs := []ingest.SocketObservation{{Proto: proto, Local: ap(local), Remote: ap(remote), State: "ESTAB",
+		First: 10 * sec, Last: last, Holders: []ingest.ProcKey{owner}, Source: ingest.FormatSS, Via: "snapshot"}}
+	procs := map[ingest.ProcKey]ingest.ProcessInfo{owner: {PID: 400, Start: owner.Start, Comm: "owner"}}
+	return owner, NewSocketIndex(obs, procs, inventories(120), JoinOptions{HostPrefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.1/32")}})
 }
