@@ -229,7 +229,7 @@ func (in *analysisInput) openStdin(ctx context.Context, stdin io.Reader, iopts i
 	if isTerminal(stdin) {
 		return usagef("- reads the capture from standard input, which is a terminal: pipe a capture into it (tcpdump -w - | flowblame analyze -)")
 	}
-	rw := ingest.NewRewinder(ctxReader{ctx: ctx, r: stdin, res: make(chan readResult, 1), buf: new([]byte), pending: new(bool)}, stdinLookahead)
+	rw := ingest.NewRewinder(newCtxReader(ctx, stdin), stdinLookahead)
 	diag := func(msg string) {
 		in.diags = append(in.diags, ingest.Diagnostic{File: name, Kind: ingest.DiagUnsupported, Where: "file", Offset: -1, Count: 1, Msg: msg})
 	}
@@ -249,22 +249,14 @@ func (in *analysisInput) openStdin(ctx context.Context, stdin io.Reader, iopts i
 	src.Close()
 	var head [4]byte
 	if n, _ := io.ReadFull(rw.Open(), head[:]); n == 4 && isPcapngOrGzip(head) {
-		if src, err := ingest.NewReader(rw.Open(), name, ingest.Options{}); err == nil {
-			found := hintsIn(src, 10000)
-			src.Close()
-			switch {
-			case found:
-				if src, err := ingest.NewReader(rw.Open(), name, ingest.Options{}); err == nil {
-					in.stdinHints, err = analyze.CollectHints(src)
-					src.Close()
-					if err != nil || rw.Exceeded() {
-						in.stdinHints = nil
-						diag(fmt.Sprintf("the capture carries process information (pcapng comments or process blocks), not used: read from standard input, it is longer than the %d MiB kept to look ahead (give the file instead)", stdinLookahead>>20))
-					}
-				}
-			case rw.Exceeded():
-				diag(fmt.Sprintf("process information a pcapng may carry (comments, process blocks) was looked for only in the first %d MiB of standard input (give the file to have it all)", stdinLookahead>>20))
-			}
+		hints, found, err := collectHints(func() (ingest.PacketSource, error) { return ingest.NewReader(rw.Open(), name, ingest.Options{}) })
+		switch {
+		case found && (err != nil || rw.Exceeded()):
+			diag(fmt.Sprintf("the capture carries process information (pcapng comments or process blocks), not used: read from standard input, it is longer than the %d MiB kept to look ahead (give the file instead)", stdinLookahead>>20))
+		case found:
+			in.stdinHints = hints
+		case rw.Exceeded():
+			diag(fmt.Sprintf("process information a pcapng may carry (comments, process blocks) was looked for only in the first %d MiB of standard input (give the file to have it all)", stdinLookahead>>20))
 		}
 	}
 	if ctx.Err() != nil {
@@ -287,8 +279,8 @@ type ctxReader struct {
 	ctx     context.Context
 	r       io.Reader
 	res     chan readResult
-	buf     *[]byte
-	pending *bool
+	buf     []byte
+	pending bool
 }
 
 type readResult struct {
@@ -296,13 +288,17 @@ type readResult struct {
 	err error
 }
 
-func (c ctxReader) Read(p []byte) (int, error) {
-	if !*c.pending {
-		if len(*c.buf) < len(p) {
-			*c.buf = make([]byte, len(p))
+func newCtxReader(ctx context.Context, r io.Reader) *ctxReader {
+	return &ctxReader{ctx: ctx, r: r, res: make(chan readResult, 1)}
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if !c.pending {
+		if len(c.buf) < len(p) {
+			c.buf = make([]byte, len(p))
 		}
-		buf := (*c.buf)[:len(p)]
-		*c.pending = true
+		buf := c.buf[:len(p)]
+		c.pending = true
 		go func() {
 			n, err := c.r.Read(buf)
 			c.res <- readResult{n, err}
@@ -310,8 +306,8 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	select {
 	case r := <-c.res:
-		*c.pending = false
-		return copy(p, (*c.buf)[:r.n]), r.err
+		c.pending = false
+		return copy(p, c.buf[:r.n]), r.err
 	case <-c.ctx.Done():
 		return 0, c.ctx.Err()
 	}
@@ -450,14 +446,8 @@ func openInputs(ctx context.Context, o analyzeOptions) (*analysisInput, error) {
 	// Bare pcapng captures may carry process information themselves
 	// (ptcpdump comments, process blocks, flowblame's annotated exports):
 	// one extra read collects it as the last fallback.
-	if bundlePath == "" && !in.stdin && anyPcapng(caps) && hintsInFirstPackets(caps, 10000) {
-		hsrc, err := ingest.OpenCaptures(caps, ingest.Options{})
-		if err != nil {
-			in.Close()
-			return nil, err
-		}
-		hints, err := analyze.CollectHints(hsrc)
-		hsrc.Close()
+	if bundlePath == "" && !in.stdin && anyPcapng(caps) {
+		hints, _, err := collectHints(func() (ingest.PacketSource, error) { return ingest.OpenCaptures(caps, ingest.Options{}) })
 		if err != nil {
 			in.Close()
 			return nil, err
@@ -854,17 +844,27 @@ func outputFile(path string, stdout io.Writer) (w io.Writer, closeInto func(*err
 	}, nil
 }
 
-// hintsInFirstPackets reports whether any of the first n packets carries a
-// process hint: tools that annotate packets (ptcpdump, flowblame export)
-// annotate all of them, so a capture whose first packets carry none is not
-// read a second time just to look for hints.
-func hintsInFirstPackets(paths []string, n int) bool {
-	src, err := ingest.OpenCaptures(paths, ingest.Options{})
+// collectHints collects the process hints of a capture that open opens
+// (ptcpdump comments, process blocks, flowblame's annotated exports). Tools
+// that annotate packets annotate all of them, so a capture whose first
+// 10,000 packets carry none is not read to the end: found is false. A
+// capture that cannot be opened has no hints.
+func collectHints(open func() (ingest.PacketSource, error)) (hints *analyze.HintIndex, found bool, err error) {
+	src, err := open()
 	if err != nil {
-		return false
+		return nil, false, nil
+	}
+	found = hintsIn(src, 10000)
+	src.Close()
+	if !found {
+		return nil, false, nil
+	}
+	if src, err = open(); err != nil {
+		return nil, true, err
 	}
 	defer src.Close()
-	return hintsIn(src, n)
+	hints, err = analyze.CollectHints(src)
+	return hints, true, err
 }
 
 // hintsIn reports whether any of the first n packets of src carries a
