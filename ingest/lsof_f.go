@@ -102,22 +102,24 @@ func parseLsofFLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		if file.state != "" {
 			name += " (" + file.state + ")"
 		}
-		for _, proto := range protos {
-			// Without t, "*" stands for both families, as in ss.
-			e, err := lsofName(proto, file.typ != "IPv4", name)
-			if err != nil {
-				if file.typ == "" && file.proto == "" {
-					ds.add(DiagSkipped, fileAt, "lsofF-other", fmt.Sprintf("lsof n field %q is not a socket address: skipped", clip(file.name)))
-				} else {
-					ds.add(DiagUnsupported, fileAt, "lsofF-name", fmt.Sprintf("lsof n field %q: %v", clip(file.name), err))
-				}
-				return
+		// Without t, "*" stands for both families, as in ss.
+		e, err := lsofName(protos[0], file.typ != "IPv4", name)
+		if err != nil {
+			if file.typ == "" && file.proto == "" {
+				ds.add(DiagSkipped, fileAt, "lsofF-other", fmt.Sprintf("lsof n field %q is not a socket address: skipped", clip(file.name)))
+			} else {
+				ds.add(DiagUnsupported, fileAt, "lsofF-name", fmt.Sprintf("lsof n field %q: %v", clip(file.name), err))
 			}
-			if file.proto == "" && proto == "TCP" && !e.Remote.IsValid() && e.State == "" {
-				e.State, _ = normState("LISTEN")
-			}
-			e.Inode, _ = strconv.ParseUint(file.dev, 10, 64)
-			e.UID = proc.UID
+			return
+		}
+		e.Inode, _ = strconv.ParseUint(file.dev, 10, 64)
+		e.UID = proc.UID
+		entries := []SocketEntry{e}
+		if len(protos) > 1 {
+			both := asTCPAndUDP(e)
+			entries = both[:]
+		}
+		for _, e := range entries {
 			b.add(e, proc.PID, proc.Comm)
 		}
 	}

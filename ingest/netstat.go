@@ -162,21 +162,9 @@ func netstatTail(tail string) (state, pidprog string, ok bool) {
 		return state, "", true
 	case toks[len(toks)-1] == "-":
 		return state, "-", true
-	case len(toks) == 2 && isDigits(toks[1]):
+	case len(toks) == 2 && isUint(toks[1]):
 		// -e without -p: User and Inode only.
 		return state, "", true
 	}
 	return state, "", false
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -965,6 +965,22 @@ func parseRemote(s string, wild6 bool) (netip.AddrPort, error) {
 	return ap, nil
 }
 
+// asTCPAndUDP returns e as a TCP and as a UDP socket, for a listing that
+// does not say which (ss without its Netid column, lsof -F without P). A
+// missing state is LISTEN for the TCP socket when it has no peer, and the
+// UDP socket's follows from its peer.
+func asTCPAndUDP(e SocketEntry) [2]SocketEntry {
+	t, u := e, e
+	t.Proto, u.Proto = ProtoTCP, ProtoUDP
+	if e.State == "" {
+		if !e.Remote.IsValid() {
+			t.State, _ = normState("LISTEN")
+		}
+		u.State = udpState(e.Remote)
+	}
+	return [2]SocketEntry{t, u}
+}
+
 // udpState is the state of a UDP socket whose tool prints none.
 func udpState(remote netip.AddrPort) string {
 	if remote.IsValid() {

@@ -52,12 +52,11 @@ type ssPending struct {
 	e     SocketEntry
 	users []ssUser
 	ok    bool
-	// alsoUDP: the row has no Netid and an ESTAB state, which both a TCP
-	// connection and a connected UDP socket show (ss -tanp or ss -uanp):
-	// it is entered for both protocols.
+	// alsoUDP: the row has no Netid and an ESTAB state, or no State
+	// column, which a TCP connection and a connected UDP socket both show
+	// (ss -tanp, ss -uanp, ss -tnp state established): it is entered for
+	// both protocols.
 	alsoUDP bool
-	// noState: the row has no State column (ss with a state filter).
-	noState bool
 }
 
 type ssUser struct {
@@ -73,12 +72,8 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		}
 		entries := []SocketEntry{pend.e}
 		if pend.alsoUDP {
-			u := pend.e
-			u.Proto = ProtoUDP
-			if pend.noState {
-				u.State = udpState(u.Remote)
-			}
-			entries = append(entries, u)
+			both := asTCPAndUDP(pend.e)
+			entries = both[:]
 		}
 		for _, e := range entries {
 			if len(pend.users) == 0 {
@@ -125,11 +120,11 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 			first, _ := cutFields(s, 2)
 			if netidCol < 0 {
 				_, isNetid := ssNetids[first[0]]
-				netidCol = b2i(isNetid || !ssIsQueue(first[0]) && !ssIsState(first[0]))
+				netidCol = b2i(isNetid || !isUint(first[0]) && !ssIsState(first[0]))
 			}
 			if stateCol < 0 {
 				stateCol = 0
-				if len(first) > netidCol && !ssIsQueue(first[netidCol]) {
+				if len(first) > netidCol && !isUint(first[netidCol]) {
 					stateCol = 1
 				}
 			}
@@ -183,10 +178,10 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 			ds.add(DiagUnsupported, l, "ss-addr", fmt.Sprintf("ss peer address: %v", err))
 			continue
 		}
-		if tok[1] == "" && !remote.IsValid() && proto == ProtoTCP {
+		if tok[1] == "" && !remote.IsValid() && proto == ProtoTCP && !alsoUDP {
 			state, _ = normState("LISTEN") // a TCP socket without a peer listens
 		}
-		if tok[1] == "" && proto == ProtoUDP {
+		if tok[1] == "" && proto == ProtoUDP && !alsoUDP {
 			state = udpState(remote)
 		}
 		e := SocketEntry{Proto: proto, Local: local, Remote: remote, State: state, UID: -1}
@@ -224,13 +219,13 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 		if sawIno && !sawUID {
 			e.UID = 0 // ss -e prints uid: only when it is not 0
 		}
-		pend = ssPending{e: e, users: users, ok: true, alsoUDP: alsoUDP, noState: tok[1] == ""}
+		pend = ssPending{e: e, users: users, ok: true, alsoUDP: alsoUDP}
 	}
 	flush()
 }
 
-// ssIsQueue reports whether s is a Recv-Q/Send-Q value.
-func ssIsQueue(s string) bool { _, err := strconv.ParseUint(s, 10, 64); return err == nil }
+// isUint reports whether s is a decimal number (a queue size, an inode).
+func isUint(s string) bool { _, err := strconv.ParseUint(s, 10, 64); return err == nil }
 
 // ssIsState reports whether s is a state as ss prints it.
 func ssIsState(s string) bool {
