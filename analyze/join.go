@@ -301,8 +301,8 @@ const peerWindow = 15
 // and that process was alive at t, it is named with MethodSamePeer and low
 // confidence. Several candidate processes mean no answer.
 // siblings reports whether any sibling exists at all (whatever the time).
-func (x *SocketIndex) samePeer(proto uint8, local, remote netip.AddrPort, ts int64) (a Attribution, ok, siblings bool) {
-	cands := x.peers[peerKey{proto, local.Addr(), unmapPort(remote)}]
+// cands are x.peers of the connection's local address and remote endpoint.
+func (x *SocketIndex) samePeer(cands []*joinEntry, local netip.AddrPort, ts int64) (a Attribution, ok, siblings bool) {
 	win := peerWindow * x.slack
 	var best *joinEntry
 	var bestDist int64 = -1
@@ -527,8 +527,11 @@ func (x *SocketIndex) Attribute(proto uint8, local, remote netip.AddrPort, ts in
 	// missing from the inventories is not a short connection but one the
 	// listing left out (ss without -a, a state filter), and another
 	// program's socket to the same peer says nothing about its owner.
-	if proto == ingest.ProtoTCP && len(bound) == 0 && !x.opts.NoSamePeer && !anyHolders(cands) &&
-		len(x.peers[peerKey{proto, ql.Addr(), unmapPort(remote)}]) > 0 {
+	var peers []*joinEntry
+	if proto == ingest.ProtoTCP && len(bound) == 0 && !x.opts.NoSamePeer && !anyHolders(cands) {
+		peers = x.peers[peerKey{proto, ql.Addr(), unmapPort(remote)}]
+	}
+	if len(peers) > 0 {
 		if x.asked == nil {
 			x.asked = map[tupleKey]int64{}
 		}
@@ -541,7 +544,7 @@ func (x *SocketIndex) Attribute(proto uint8, local, remote netip.AddrPort, ts in
 			siblings = true // unlisted while open: no guess
 		} else {
 			var a Attribution
-			if a, ok, siblings = x.samePeer(proto, ql, remote, ts); ok {
+			if a, ok, siblings = x.samePeer(peers, ql, ts); ok {
 				return a, ts, ts // re-asked for every packet outside the sockets' own lifetimes
 			}
 		}
