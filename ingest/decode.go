@@ -647,14 +647,19 @@ func (s *state) sll2(b []byte) error {
 
 func (s *state) setSLLType(t uint16) {
 	s.p.SLLType = int8(min(t, 127))
+	s.p.Dir = sllDirection(t)
+}
+
+// sllDirection is the direction a Linux cooked header's packet type says:
+// PACKET_HOST (0) in, PACKET_OUTGOING (4) out.
+func sllDirection(t uint16) Direction {
 	switch t {
 	case 0:
-		s.p.Dir = DirIn
+		return DirIn
 	case 4:
-		s.p.Dir = DirOut
-	default:
-		s.p.Dir = DirUnknown
+		return DirOut
 	}
+	return DirUnknown
 }
 
 // sllPayload dispatches on the SLL protocol field. Values below 0x0600 are

@@ -60,6 +60,7 @@ const (
 type ngIface struct {
 	global  int // index into fileBase.ifaces
 	link    LinkType
+	sum     summarizer // summarizerFor(link), nil when it has none
 	snaplen uint32
 	// Timestamp units to ns: tsKind 0: units*tsFactor; 1: units/tsFactor;
 	// 2: units*1e9 >> tsShift.
@@ -292,6 +293,7 @@ func (r *pcapngReader) idb(body []byte, off int64) error {
 	ni := ngIface{
 		global: len(r.ifaces), link: LinkType(r.u16(body)), snaplen: r.u32(body[4:]), tsFactor: 1000,
 	}
+	ni.sum = summarizerFor(ni.link)
 	ifc := Interface{File: r.name, Link: ni.link, SnapLen: int(ni.snaplen)}
 	r.walkOptions(body[8:], off, func(code uint16, v []byte) {
 		switch code {

@@ -9,8 +9,9 @@ import (
 // frame: Ethernet II without tags, or Linux cooked (SLL, SLL2), carrying
 // IPv4 without options or fragmentation, or IPv6 without extension headers,
 // and a complete TCP header or a UDP header on no tunnel port (the frames
-// the decoder's fast path takes, and their cooked equivalents). A SummarySource hands out Summaries of these frames in bulk,
-// without building a Packet for each. A Summary and the Packet the general
+// the decoder's fast path takes, and their cooked equivalents). A
+// SummarySource hands out Summaries of these frames in bulk, without
+// building a Packet for each. A Summary and the Packet the general
 // path decodes from the same frame agree field for field (FuzzSummaries).
 type Summary struct {
 	// TS, WireLen, CapLen, IPLen and Iface are as in Packet.
@@ -122,17 +123,10 @@ func summarizeSLL2(b []byte, s *Summary) bool {
 }
 
 // setCooked sets what a cooked header says: no MACs, the direction from the
-// packet type as state.setSLLType decides it.
+// packet type.
 func (s *Summary) setCooked(pktType uint16) {
 	s.HasMAC, s.SrcMAC, s.DstMAC = false, [6]byte{}, [6]byte{}
-	switch pktType {
-	case 0:
-		s.Dir = DirIn
-	case 4:
-		s.Dir = DirOut
-	default:
-		s.Dir = DirUnknown
-	}
+	s.Dir = sllDirection(pktType)
 }
 
 // summarizeIP summarises what EtherType et carries in ip: IPv4 without
@@ -275,7 +269,7 @@ func (r *pcapngReader) NextSummaries(dst []Summary, p *Packet) (int, error) {
 		}
 		ni := &r.section[id]
 		caplen, wire := le.Uint32(body[12:]), le.Uint32(body[16:])
-		sum := summarizerFor(ni.link)
+		sum := ni.sum
 		if sum == nil || uint64(caplen) > uint64(len(body)-20) || caplen > wire || wire > maxWireLen {
 			break
 		}
