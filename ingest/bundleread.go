@@ -619,23 +619,39 @@ func (b *Bundle) addProcess(p ProcessInfo) {
 func ReadManifest(r io.Reader) (*Manifest, error) {
 	var m Manifest
 	br := bufio.NewReader(io.LimitReader(r, maxManifestBytes))
-	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
+	if bom, _ := br.Peek(3); bytes.Equal(bom, utf8BOM) {
 		br.Discard(3) // a byte-order mark (an editor on Windows)
 	}
 	dec := json.NewDecoder(br)
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("decode %s: %w: %w", ManifestFile, ErrMalformed, err)
 	}
-	if m.Format != BundleFormat {
-		return nil, fmt.Errorf("%s format %d, want %d: %w", ManifestFile, m.Format, BundleFormat, ErrUnrecognized)
+	if err := checkFormat(&m); err != nil {
+		return nil, err
 	}
 	for _, f := range m.Files {
-		if f.Path == "" || strings.HasPrefix(f.Path, "/") || !fs.ValidPath(f.Path) {
+		if !safeManifestPath(f.Path) {
 			return nil, fmt.Errorf("%s: file path %q: %w", ManifestFile, f.Path, ErrMalformed)
 		}
 	}
 	return &m, nil
 }
+
+// checkFormat refuses a manifest of another bundle format.
+func checkFormat(m *Manifest) error {
+	if m.Format != BundleFormat {
+		return fmt.Errorf("%s format %d, want %d: %w", ManifestFile, m.Format, BundleFormat, ErrUnrecognized)
+	}
+	return nil
+}
+
+// safeManifestPath: a manifest file entry's path stays inside the bundle.
+func safeManifestPath(p string) bool {
+	return p != "" && !strings.HasPrefix(p, "/") && fs.ValidPath(p)
+}
+
+// utf8BOM is the byte-order mark an editor on Windows may put first.
+var utf8BOM = []byte("\xef\xbb\xbf")
 
 // readManifestLenient reads a bundle's manifest keeping what it can: when
 // a field has the wrong type or an out-of-range value (a damaged or
@@ -647,7 +663,7 @@ func readManifestLenient(r io.Reader) (*Manifest, []Diagnostic, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", ManifestFile, err)
 	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	data = bytes.TrimPrefix(data, utf8BOM)
 	var m Manifest
 	var diags []Diagnostic
 	if err := json.Unmarshal(data, &m); err != nil {
@@ -670,12 +686,12 @@ func readManifestLenient(r io.Reader) (*Manifest, []Diagnostic, error) {
 			}
 		}
 	}
-	if m.Format != BundleFormat {
-		return nil, nil, fmt.Errorf("%s format %d, want %d: %w", ManifestFile, m.Format, BundleFormat, ErrUnrecognized)
+	if err := checkFormat(&m); err != nil {
+		return nil, nil, err
 	}
 	kept := m.Files[:0]
 	for _, f := range m.Files {
-		if f.Path == "" || strings.HasPrefix(f.Path, "/") || !fs.ValidPath(f.Path) {
+		if !safeManifestPath(f.Path) {
 			diags = append(diags, Diagnostic{File: ManifestFile, Kind: DiagMalformed, Where: "files", Offset: -1, Count: 1,
 				Msg: fmt.Sprintf("file entry with an unsafe path %q left out", f.Path)})
 			continue
