@@ -54,16 +54,9 @@ func sanitizeOutput(s string, markdown bool) string {
 		if markdown && strings.HasPrefix(line, "```") {
 			inFence = !inFence
 		}
-		for i, r := range line {
+		for _, r := range line {
 			switch {
-			case r == utf8.RuneError:
-				// Only a real U+FFFD or an invalid byte decodes to it.
-				if _, n := utf8.DecodeRuneInString(line[i:]); n == 1 {
-					b.WriteRune(utf8.RuneError)
-					continue
-				}
-				b.WriteRune(r)
-			case unsafeRune(r):
+			case unsafeRune(r): // also an invalid byte, which ranges as U+FFFD
 				b.WriteRune(utf8.RuneError)
 			case markdown && !inFence && r == '<':
 				b.WriteString("&lt;")
