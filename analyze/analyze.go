@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/flowblame/flowblame/ingest"
 )
@@ -57,6 +58,15 @@ type Options struct {
 	// uplink) is then reported as counted twice, like a flow seen on two
 	// interfaces.
 	NAT *NATIndex
+	// MaxFlows bounds the memory a capture with millions of flows (a
+	// spoofed-source flood, a scan) can take: once MaxFlows flows exist,
+	// the packets of each new flow are counted in an aggregate of its two
+	// addresses and protocol, ports dropped (FlowKey.Folded = FoldedPorts),
+	// and once MaxFlows/4 (at least 1) such aggregates exist as well, in one aggregate
+	// per protocol, IP version and orientation (FoldedHosts). Flows that
+	// exist go on being counted exactly; totals, per-second series and
+	// interfaces are never folded. 0 means no limit.
+	MaxFlows int
 	// Serial disables the reader/aggregator pipeline (one goroutine does
 	// everything). The result is identical; the pipeline is faster on more
 	// than one core.
@@ -136,6 +146,22 @@ type Meta struct {
 	// Attributed says an Attributor was used; AttributorCalls counts calls.
 	Attributed      bool  `json:"attributed"`
 	AttributorCalls int64 `json:"attributor_calls"`
+	// Folded describes the aggregates of flows past Options.MaxFlows (nil
+	// when there are none).
+	Folded *FoldStats `json:"folded,omitempty"`
+}
+
+// FoldStats describes the flows past Options.MaxFlows, counted in
+// aggregates (FlowKey.Folded).
+type FoldStats struct {
+	MaxFlows int   `json:"max_flows"`
+	First    int64 `json:"first"` // Unix ns of the first packet folded
+	// PortAggregates and HostAggregates count the aggregates of each kind;
+	// Ports and Hosts the frames and bytes counted in them.
+	PortAggregates int    `json:"port_aggregates"`
+	HostAggregates int    `json:"host_aggregates"`
+	Ports          Counts `json:"ports"`
+	Hosts          Counts `json:"hosts"`
 }
 
 // DirCounts are counts by direction relative to the local host. For
@@ -347,13 +373,14 @@ func (r *Result) Rows(g GroupBy, s SortBy, n int) []Row {
 		count = len(r.Pairs)
 		mk = func(i int) Row {
 			p := &r.Pairs[i]
-			return Row{Group: g, Key: FlowKey{A: netip.AddrPortFrom(p.A, 0), B: netip.AddrPortFrom(p.B, 0), Oriented: p.Oriented}, Traffic: p.Traffic, Flows: p.Flows}
+			return Row{Group: g, Key: FlowKey{A: netip.AddrPortFrom(p.A, 0), B: netip.AddrPortFrom(p.B, 0), Oriented: p.Oriented, Folded: foldedHosts(p.Folded)},
+				Traffic: p.Traffic, Flows: p.Flows}
 		}
 	case GroupRemote:
 		count = len(r.Remotes)
 		mk = func(i int) Row {
 			h := &r.Remotes[i]
-			return Row{Group: g, Key: FlowKey{B: netip.AddrPortFrom(h.Addr, 0), Oriented: true}, Traffic: h.Traffic, Flows: h.Flows}
+			return Row{Group: g, Key: FlowKey{B: netip.AddrPortFrom(h.Addr, 0), Oriented: true, Folded: foldedHosts(h.Folded)}, Traffic: h.Traffic, Flows: h.Flows}
 		}
 	}
 	// Sort small references instead of whole rows (a Row is ~300 bytes and
@@ -408,7 +435,8 @@ func TopN[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// compareFlowKey orders keys by protocol, A, B, then Oriented.
+// compareFlowKey orders keys by protocol, A, B, Oriented, then Folded
+// (flows, then aggregates by ports, then by hosts).
 func compareFlowKey(a, b FlowKey) int {
 	if c := cmp.Compare(a.Proto, b.Proto); c != 0 {
 		return c
@@ -419,7 +447,29 @@ func compareFlowKey(a, b FlowKey) int {
 	if c := a.B.Compare(b.B); c != 0 {
 		return c
 	}
-	return cmp.Compare(b2i(a.Oriented), b2i(b.Oriented))
+	if c := cmp.Compare(b2i(a.Oriented), b2i(b.Oriented)); c != 0 {
+		return c
+	}
+	return cmp.Compare(foldRank(a.Folded), foldRank(b.Folded))
+}
+
+// foldedHosts is FlowKey.Folded of a row for a HostPair or RemoteHost.
+func foldedHosts(folded bool) string {
+	if folded {
+		return FoldedHosts
+	}
+	return ""
+}
+
+// foldRank orders FlowKey.Folded values: "", FoldedPorts, FoldedHosts.
+func foldRank(f string) int {
+	switch f {
+	case FoldedPorts:
+		return 1
+	case FoldedHosts:
+		return 2
+	}
+	return 0
 }
 
 func b2i(b bool) int {
@@ -840,7 +890,7 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	pairSums := makeWritten[winSums](e.pairs.len())
 	for i := range int32(e.pairs.len()) {
 		k := e.pairIdx.keys.at(i) // a flow key without ports and protocol
-		pairs[i] = HostPair{A: k.addrA(), B: k.addrB(), Oriented: k.flags&fOriented != 0}
+		pairs[i] = HostPair{A: k.addrA(), B: k.addrB(), Oriented: k.flags&fOriented != 0, Folded: k.flags&fFoldedHosts != 0}
 		pairs[i].Traffic.First, pairs[i].Traffic.Last = math.MaxInt64, math.MinInt64
 		if *e.pairSolo.at(i) < 0 { // else the pair's peaks are its only flow's, below
 			t := &pairs[i].Traffic
@@ -851,7 +901,7 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	remSums := makeWritten[winSums](e.remotes.len())
 	for i := range int32(e.remotes.len()) {
 		k := e.remIdx.keys.at(i) // a flow key with only b
-		remotes[i] = RemoteHost{Addr: k.addrB()}
+		remotes[i] = RemoteHost{Addr: k.addrB(), Folded: k.flags&fFoldedHosts != 0}
 		remotes[i].Traffic.First, remotes[i].Traffic.Last = math.MaxInt64, math.MinInt64
 		t := &remotes[i].Traffic
 		t.PeakOut, t.PeakIn, t.Peak = (*e.remotes.at(i)).peaks(e.remAt.at(i))
@@ -870,6 +920,23 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 			remotes[f.remote].Flows++
 			remSums[f.remote].add(&sums[i])
 		}
+	}
+	if lim := e.ft.limit; lim > 0 && nflows > lim { // flows from lim on are aggregates
+		fs := &FoldStats{MaxFlows: lim, First: e.ft.foldedAt}
+		for i := int32(lim); i < int32(nflows); i++ {
+			f := ents.at(i)
+			c := f.cnt[0]
+			c.Add(f.cnt[1])
+			if e.keys.at(i).flags&fFoldedHosts != 0 {
+				fs.HostAggregates++
+				fs.Hosts.Add(c)
+			} else {
+				fs.PortAggregates++
+				fs.Ports.Add(c)
+			}
+		}
+		r.Meta.Folded = fs
+		r.Diagnostics = append(r.Diagnostics, foldDiagnostic(fs, e.tot.all))
 	}
 	pos := <-posc
 	for i := range int32(e.pairs.len()) {
@@ -901,6 +968,26 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	<-pairsDone
 	sortResult(r, pairs, remotes)
 	return r
+}
+
+// foldDiagnostic says that flows past Options.MaxFlows were folded, how
+// much of the capture that is, and what to do for the whole detail.
+func foldDiagnostic(fs *FoldStats, all [3]Counts) ingest.Diagnostic {
+	var ip Counts
+	for _, c := range all {
+		ip.Add(c)
+	}
+	n := fs.Ports
+	n.Add(fs.Hosts)
+	msg := fmt.Sprintf("more than %d flows: from %s on, new flows were counted in aggregates (no process, port or per-connection detail): "+
+		"%d by host pair and protocol (ports dropped)", fs.MaxFlows, time.Unix(0, fs.First).UTC().Format(time.RFC3339Nano), fs.PortAggregates)
+	if fs.HostAggregates > 0 {
+		msg += fmt.Sprintf(", then, past %d of those, %d by protocol alone (hosts dropped too)", foldRoom(fs.MaxFlows), fs.HostAggregates)
+	}
+	msg += fmt.Sprintf("; they hold %d frames, %d wire bytes (%.1f%% of the bytes analysed). Totals, per-second series and interfaces are exact, "+
+		"and flows that existed by then are still counted exactly; raise --max-flows (about 2 KB of memory per flow) or cut the capture with --from/--to for the detail",
+		n.Packets, n.Wire, 100*share(n.Wire, ip.Wire))
+	return ingest.Diagnostic{Kind: ingest.DiagInfo, Where: "flows", Offset: -1, Count: 1, Bytes: n.Wire, Msg: msg}
 }
 
 // ifaceDiagnostics says what Options.Interfaces left out, and how many
@@ -1195,7 +1282,10 @@ func comparePair(a, b HostPair) int {
 	if c := a.B.Compare(b.B); c != 0 {
 		return c
 	}
-	return cmp.Compare(b2i(a.Oriented), b2i(b.Oriented))
+	if c := cmp.Compare(b2i(a.Oriented), b2i(b.Oriented)); c != 0 {
+		return c
+	}
+	return cmp.Compare(b2i(a.Folded), b2i(b.Folded))
 }
 
 // sortedPositionsBy sorts the indices 0..n-1 by weight, largest first, then

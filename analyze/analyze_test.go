@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -355,6 +356,36 @@ func TestAnalyzeMatchesBruteForce(t *testing.T) {
 		if len(r.Pairs) != 7 || len(r.Remotes) != 4 || len(r.Flows) != 49 {
 			t.Errorf("got %d pairs %d remotes %d flows, want 7, 4, 49", len(r.Pairs), len(r.Remotes), len(r.Flows))
 		}
+		// With flows folded into their pairs' aggregates (room for all 7),
+		// pairs and remotes keep their exact traffic, rates and peaks.
+		rf := run(t, pkts, Options{Local: local24, At: at, MaxFlows: 28})
+		if rf.Meta.Folded == nil || rf.Meta.Folded.PortAggregates != 7 || rf.Meta.Folded.HostAggregates != 0 || len(rf.Flows) != 35 {
+			t.Errorf("folded: %+v, %d flows", rf.Meta.Folded, len(rf.Flows))
+		}
+		pairs := func(ps []HostPair) []HostPair {
+			out := slices.Clone(ps)
+			for i := range out {
+				out[i].Flows = 0
+			}
+			return out
+		}
+		remotes := func(hs []RemoteHost) []RemoteHost {
+			out := slices.Clone(hs)
+			for i := range out {
+				out[i].Flows = 0
+			}
+			return out
+		}
+		opt := cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{})
+		if d := cmp.Diff(pairs(r.Pairs), pairs(rf.Pairs), opt); d != "" {
+			t.Errorf("at %d: folding changed the pairs (-all +folded):\n%s", at, d)
+		}
+		if d := cmp.Diff(remotes(r.Remotes), remotes(rf.Remotes), opt); d != "" {
+			t.Errorf("at %d: folding changed the remotes (-all +folded):\n%s", at, d)
+		}
+		if d := cmp.Diff(r.Totals, rf.Totals); d != "" {
+			t.Errorf("at %d: folding changed the totals (-all +folded):\n%s", at, d)
+		}
 	}
 }
 
@@ -608,5 +639,101 @@ func TestAnalyzeMultiInterface(t *testing.T) {
 		if r.Meta.MultiInterfaceFlows != 1 || r.Meta.MultiInterfacePackets != 2 {
 			t.Errorf("serial=%v: MultiInterfaceFlows %d, packets %d; want 1, 2", serial, r.Meta.MultiInterfaceFlows, r.Meta.MultiInterfacePackets)
 		}
+	}
+}
+
+// TestAnalyzeMaxFlows checks folding past Options.MaxFlows: known flows stay
+// exact, new ones go to their host pair's aggregate while there is room for
+// those (MaxFlows/4), then to one aggregate per protocol, IP version and
+// orientation; totals and the pair and remote tables still add up.
+func TestAnalyzeMaxFlows(t *testing.T) {
+	pkts := []ingest.Packet{
+		pkt(0, 6, "198.51.100.10:1000", "203.0.113.1:80", 100),
+		pkt(1, 6, "198.51.100.10:1001", "203.0.113.1:80", 100),
+		pkt(2, 6, "198.51.100.10:1002", "203.0.113.2:443", 100),
+		pkt(3, 17, "198.51.100.10:53", "203.0.113.3:53", 100),
+		pkt(1000, 6, "198.51.100.10:1003", "203.0.113.1:80", 200),    // 5th flow: the pair's aggregate
+		pkt(1001, 6, "203.0.113.1:80", "198.51.100.10:1004", 300),    // into it too (RX)
+		pkt(1002, 6, "198.51.100.10:1005", "203.0.113.9:80", 400),    // no room for a 2nd pair aggregate
+		pkt(1003, 17, "203.0.113.7:5000", "198.51.100.10:9999", 500), // RX, UDP
+		pkt(1004, 6, "198.51.100.10:1000", "203.0.113.1:80", 600),    // a known flow stays exact
+		pkt(1005, 6, "10.9.9.9:1", "10.9.9.8:2", 700),                // neither end local
+		pkt(1006, 6, "10.9.9.8:2", "10.9.9.9:1", 800),                // its reply: the same aggregate, A→B
+	}
+	opts := Options{Local: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}, MaxFlows: 4}
+	r := run(t, pkts, opts)
+	byKey := map[string]Flow{}
+	for _, f := range r.Flows {
+		byKey[fmt.Sprintf("%d %s %s %v %s", f.Key.Proto, f.Key.A, f.Key.B, f.Key.Oriented, f.Key.Folded)] = f
+	}
+	want := map[string][2]int64{ // out, in wire bytes
+		"6 198.51.100.10:1000 203.0.113.1:80 true ":  {700, 0},
+		"6 198.51.100.10:1001 203.0.113.1:80 true ":  {100, 0},
+		"6 198.51.100.10:1002 203.0.113.2:443 true ": {100, 0},
+		"17 198.51.100.10:53 203.0.113.3:53 true ":   {100, 0},
+		"6 198.51.100.10:0 203.0.113.1:0 true ports": {200, 300},
+		"6 0.0.0.0:0 0.0.0.0:0 true hosts":           {400, 0},
+		"17 0.0.0.0:0 0.0.0.0:0 true hosts":          {0, 500},
+		"6 0.0.0.0:0 0.0.0.0:0 false hosts":          {1500, 0},
+	}
+	if len(byKey) != len(want) {
+		t.Errorf("flows: %q", slices.Sorted(maps.Keys(byKey)))
+	}
+	for k, w := range want {
+		f, ok := byKey[k]
+		if !ok {
+			t.Errorf("no flow %q", k)
+			continue
+		}
+		if got := [2]int64{f.Traffic.Out.Wire, f.Traffic.In.Wire}; got != w {
+			t.Errorf("flow %q: out/in %v, want %v", k, got, w)
+		}
+	}
+	fs := r.Meta.Folded
+	if fs == nil {
+		t.Fatal("Meta.Folded is nil")
+	}
+	if fs.MaxFlows != 4 || fs.First != t0+1000*1e6 || fs.PortAggregates != 1 || fs.HostAggregates != 3 ||
+		fs.Ports.Packets != 2 || fs.Ports.Wire != 500 || fs.Hosts.Packets != 4 || fs.Hosts.Wire != 2400 {
+		t.Errorf("Meta.Folded = %+v", *fs)
+	}
+	var pair *HostPair
+	folded := 0
+	for i := range r.Pairs {
+		p := &r.Pairs[i]
+		if p.A == netip.MustParseAddr("198.51.100.10") && p.B == netip.MustParseAddr("203.0.113.1") {
+			pair = p
+		}
+		if p.Folded {
+			folded++
+		}
+	}
+	if pair == nil || pair.Flows != 3 || pair.Traffic.Out.Wire != 1000 || pair.Traffic.In.Wire != 300 {
+		t.Errorf("the aggregate does not count in its pair: %+v", pair)
+	}
+	if folded != 2 { // oriented (TCP and UDP share it) and unoriented
+		t.Errorf("%d folded pairs, want 2", folded)
+	}
+	var fr []RemoteHost
+	for _, h := range r.Remotes {
+		if h.Folded {
+			fr = append(fr, h)
+		}
+	}
+	if len(fr) != 1 || fr[0].Traffic.Out.Wire != 400 || fr[0].Traffic.In.Wire != 500 || fr[0].Flows != 2 {
+		t.Errorf("folded remotes %+v", fr)
+	}
+	var diag bool
+	for _, d := range r.Diagnostics {
+		diag = diag || (d.Where == "flows" && strings.Contains(d.Msg, "more than 4 flows") && d.Bytes == 2900)
+	}
+	if !diag {
+		t.Errorf("no folding diagnostic in %+v", r.Diagnostics)
+	}
+
+	// With no limit, every flow is its own.
+	opts.MaxFlows = 0
+	if r := run(t, pkts, opts); len(r.Flows) != 9 || r.Meta.Folded != nil {
+		t.Errorf("without MaxFlows: %d flows, Folded %+v", len(r.Flows), r.Meta.Folded)
 	}
 }

@@ -19,6 +19,9 @@ type cachedOwner struct {
 	from, till int64
 }
 
+// maxOwnerCache bounds PacketOwners' cache (about 100 MB).
+const maxOwnerCache = 1 << 20
+
 // NewPacketOwners uses opts.Local, LocalMACs, IfaceAddrs and Attributor.
 func NewPacketOwners(opts Options) *PacketOwners {
 	return &PacketOwners{cl: newClassifier(opts), attr: opts.Attributor, cache: map[fkey]cachedOwner{}}
@@ -48,6 +51,9 @@ func (o *PacketOwners) Owner(p *ingest.Packet, ifaces []ingest.Interface) (FlowK
 		return k, c.a
 	}
 	a, from, till := o.attr.Attribute(k.Proto, k.A, k.B, p.TS)
+	if len(o.cache) >= maxOwnerCache { // a flood of one-packet flows: start over
+		clear(o.cache)
+	}
 	o.cache[o.r.k] = cachedOwner{a: a, from: from, till: till}
 	return k, a
 }

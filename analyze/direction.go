@@ -18,9 +18,22 @@ const (
 
 // Key flags.
 const (
-	fOriented = 1 << iota // A is the local endpoint
-	fV4                   // addresses are IPv4 (stored v4-mapped)
+	fOriented    = 1 << iota // A is the local endpoint
+	fV4                      // addresses are IPv4 (stored v4-mapped)
+	fFolded                  // an aggregate of flows past Options.MaxFlows: ports are 0
+	fFoldedHosts             // with fFolded: the addresses are 0 too (every host)
 )
+
+// foldLevel returns FlowKey.Folded for key flags.
+func foldLevel(flags uint8) string {
+	switch {
+	case flags&fFoldedHosts != 0:
+		return FoldedHosts
+	case flags&fFolded != 0:
+		return FoldedPorts
+	}
+	return ""
+}
 
 // fkey is the compact, comparable flow key the hot path works on: a
 // direction-normalised 5-tuple with addresses in 16-byte form.
@@ -38,11 +51,13 @@ func (k *fkey) flowKey() FlowKey {
 		A:        netip.AddrPortFrom(k.addrA(), k.pa),
 		B:        netip.AddrPortFrom(k.addrB(), k.pb),
 		Oriented: k.flags&fOriented != 0,
+		Folded:   foldLevel(k.flags),
 	}
 }
 
 // compare orders keys as compareFlowKey orders their FlowKeys: protocol,
-// IPv4 before IPv6, A (address, port), B, then unoriented before oriented.
+// IPv4 before IPv6, A (address, port), B, unoriented before oriented, then
+// flows before aggregates.
 func (k *fkey) compare(o *fkey) int {
 	if k.proto != o.proto {
 		return cmp.Compare(k.proto, o.proto)
@@ -62,7 +77,10 @@ func (k *fkey) compare(o *fkey) int {
 	if c := cmp.Compare(k.pb, o.pb); c != 0 {
 		return c
 	}
-	return cmp.Compare(k.flags&fOriented, o.flags&fOriented)
+	if c := cmp.Compare(k.flags&fOriented, o.flags&fOriented); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.flags&(fFolded|fFoldedHosts), o.flags&(fFolded|fFoldedHosts))
 }
 
 // prefix is the first 128 bits of compare's order, as two words compared

@@ -385,8 +385,8 @@ func (c *findCtx) floods() {
 	}
 	udp := map[netip.Addr]*agg{}
 	for _, fl := range c.r.Flows {
-		if fl.Key.Proto != ingest.ProtoUDP || !fl.Key.Oriented {
-			continue
+		if fl.Key.Proto != ingest.ProtoUDP || !fl.Key.Oriented || fl.Key.Folded == FoldedHosts {
+			continue // an aggregate by protocol has no target
 		}
 		a := udp[fl.Key.B.Addr()]
 		if a == nil {

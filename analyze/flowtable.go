@@ -63,6 +63,10 @@ type flowTable struct {
 	mask  uint64
 	keys  chunked[fkey]
 	sink  uint64 // keeps the prefetching loads alive
+	// limit is Options.MaxFlows (0: none): from then on resolve folds new
+	// flows (lookupFolding); foldedAt is the first folded frame's time (0: none).
+	limit    int
+	foldedAt int64
 }
 
 func newFlowTable(hint int) *flowTable {
@@ -91,6 +95,56 @@ func (t *flowTable) lookup(k *fkey, h, h2 uint64) (idx int32, created bool) {
 			return int32(s.idx), false
 		}
 	}
+}
+
+// find returns the index of k, or false when it is absent.
+func (t *flowTable) find(k *fkey, h, h2 uint64) (int32, bool) {
+	tag, fp := uint32(h>>32), h2|1
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		if s.fp == 0 {
+			return -1, false
+		}
+		if s.fp == fp && s.tag == tag {
+			return int32(s.idx), true
+		}
+	}
+}
+
+// foldRoom is how many aggregates by host pair may follow limit flows.
+func foldRoom(limit int) int { return max(limit/4, 1) }
+
+// lookupFolding is lookup once the table holds limit flows: a known key
+// keeps its flow; a new one is counted in its aggregate (foldKey), which
+// replaces the record's key.
+func (t *flowTable) lookupFolding(r *arec, k *rec) (idx int32, created bool) {
+	if idx, ok := t.find(&k.k, k.hash, k.hash2); ok {
+		return idx, false
+	}
+	if t.foldedAt == 0 {
+		t.foldedAt = r.ts
+	}
+	// Aggregate by addresses and protocol while there is room for more.
+	fk := k.k
+	fk.pa, fk.pb = 0, 0
+	fk.flags |= fFolded
+	h, h2 := fk.hashes()
+	if t.keys.len() >= t.limit+foldRoom(t.limit) {
+		if idx, ok := t.find(&fk, h, h2); ok {
+			k.k, k.hash, k.hash2 = fk, h, h2
+			return idx, false
+		}
+		fk = fkey{proto: k.k.proto, flags: k.k.flags&(fOriented|fV4) | fFolded | fFoldedHosts}
+		if fk.flags&fV4 != 0 { // 0.0.0.0, v4-mapped
+			fk.a[10], fk.a[11], fk.b[10], fk.b[11] = 0xff, 0xff, 0xff, 0xff
+		}
+		h, h2 = fk.hashes()
+		if fk.flags&fOriented == 0 {
+			r.rev = 0 // A and B stand for no one: all is counted A→B
+		}
+	}
+	k.k, k.hash, k.hash2 = fk, h, h2
+	return t.lookup(&fk, h, h2)
 }
 
 func (t *flowTable) grow() {
@@ -305,9 +359,11 @@ func (t *frameTotals) iface(i int32) *ifaceEnt {
 }
 
 func newEngine(opts Options) *engine {
+	ft := newFlowTable(1 << 14)
+	ft.limit = max(opts.MaxFlows, 0)
 	return &engine{
 		opts:     opts,
-		ft:       newFlowTable(1 << 14),
+		ft:       ft,
 		pairIdx:  newFlowTable(1 << 12),
 		remIdx:   newFlowTable(1 << 10),
 		ownerIdx: make(map[ownerKey]int32),
@@ -337,6 +393,10 @@ func (t *flowTable) resolve(recs []arec, keys []rec) {
 	for i := range recs {
 		if r := &recs[i]; r.ip {
 			k := &keys[i]
+			if t.limit > 0 && t.keys.len() >= t.limit {
+				r.flow, r.created = t.lookupFolding(r, k)
+				continue
+			}
 			r.flow, r.created = t.lookup(&k.k, k.hash, k.hash2)
 		}
 	}
@@ -438,7 +498,9 @@ func (e *engine) newFlow(r *arec, k *fkey) {
 	f.proc = -1
 	f.validUntil = math.MinInt64
 	f.pk = newPeakTracker()
-	pf := fkey{a: k.a, b: k.b, flags: k.flags} // the pair's key: no ports, no protocol
+	// The pair's key: no ports, no protocol; aggregates by ports count in
+	// their addresses' pair.
+	pf := fkey{a: k.a, b: k.b, flags: k.flags &^ fFolded}
 	h, h2 := pf.hashes()
 	p, created := e.pairIdx.lookup(&pf, h, h2)
 	if created {
@@ -460,7 +522,7 @@ func (e *engine) newFlow(r *arec, k *fkey) {
 	f.pair = p
 	f.remote = -1
 	if k.flags&fOriented != 0 {
-		rf := fkey{b: k.b, flags: k.flags & fV4} // the remote's key: b alone
+		rf := fkey{b: k.b, flags: k.flags & (fV4 | fFoldedHosts)} // the remote's key: b alone
 		h, h2 := rf.hashes()
 		ri, created := e.remIdx.lookup(&rf, h, h2)
 		if created {
@@ -484,6 +546,8 @@ func (e *engine) reattribute(idx int32, k *fkey, ts int64) {
 		a = Attribution{Method: MethodNone, Confidence: ConfNone, Cause: CauseUnknownDir}
 	case e.opts.Attributor == nil:
 		a = Attribution{Method: MethodNone, Confidence: ConfNone, Cause: CauseNoSockets}
+	case k.flags&fFolded != 0:
+		a = Attribution{Method: MethodNone, Confidence: ConfNone, Cause: CauseFolded}
 	default:
 		e.calls++
 		a, from, until = e.opts.Attributor.Attribute(k.proto,

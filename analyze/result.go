@@ -73,12 +73,24 @@ func (t Traffic) Total() Counts { c := t.Out; c.Add(t.In); return c }
 // FlowKey is a direction-normalised 5-tuple. When the local side is known, A
 // is the local endpoint and Oriented is true; otherwise A is the smaller
 // endpoint (address, then port).
+//
+// Past Options.MaxFlows, new flows are counted in aggregates (Folded set):
+// FoldedPorts is every further flow between A's and B's addresses with that
+// protocol (ports are 0); FoldedHosts is every further flow of that
+// protocol, IP version and orientation (addresses and ports are 0).
 type FlowKey struct {
 	Proto    uint8          `json:"proto"`
 	A        netip.AddrPort `json:"a"`
 	B        netip.AddrPort `json:"b"`
 	Oriented bool           `json:"oriented"`
+	Folded   string         `json:"folded,omitempty"` // "", FoldedPorts or FoldedHosts
 }
+
+// Values of FlowKey.Folded.
+const (
+	FoldedPorts = "ports" // the flows past Options.MaxFlows between two addresses
+	FoldedHosts = "hosts" // the flows past Options.MaxFlows that no port aggregate took
+)
 
 // Method says how a flow's bytes were joined to a process.
 type Method string
@@ -122,6 +134,7 @@ const (
 	CauseNoSockets     Cause = "no-socket-data"           // analysis had no socket data at all
 	CauseNonIP         Cause = "non-ip"                   // frames without IP/ports
 	CauseUnknownDir    Cause = "direction-unknown"
+	CauseFolded        Cause = "folded" // an aggregate of flows past Options.MaxFlows: no ports to match a socket by
 )
 
 // Attribution is the owner of (part of) a flow's bytes.
@@ -162,13 +175,20 @@ type HostPair struct {
 	A        netip.Addr `json:"a"`
 	B        netip.Addr `json:"b"`
 	Oriented bool       `json:"oriented"`
-	Traffic  Traffic    `json:"traffic"`
-	Flows    int        `json:"flows"`
+	// Folded marks the pair of FoldedHosts aggregates: the traffic of
+	// flows past Options.MaxFlows between hosts not told apart (A and B
+	// are unspecified addresses).
+	Folded  bool    `json:"folded,omitempty"`
+	Traffic Traffic `json:"traffic"`
+	Flows   int     `json:"flows"`
 }
 
 // RemoteHost is all traffic to and from one remote address.
 type RemoteHost struct {
-	Addr      netip.Addr       `json:"addr"`
+	Addr netip.Addr `json:"addr"`
+	// Folded marks the remote of FoldedHosts aggregates: remote hosts not
+	// told apart (Addr is unspecified), see HostPair.Folded.
+	Folded    bool             `json:"folded,omitempty"`
 	Traffic   Traffic          `json:"traffic"`
 	Flows     int              `json:"flows"`
 	Processes []ingest.ProcKey `json:"processes,omitempty"`

@@ -175,7 +175,9 @@ func (s *SignalSource) checkSpoof(src, dst netip.Addr) {
 	if len(s.sig.spoofSrc) < 100000 {
 		s.sig.spoofSrc[src] = struct{}{}
 	}
-	s.sig.spoofDst[dst]++
+	if _, ok := s.sig.spoofDst[dst]; ok || len(s.sig.spoofDst) < 200000 { // memory stays bounded
+		s.sig.spoofDst[dst]++
+	}
 }
 
 func (s *SignalSource) checkStratum(t ingest.FiveTuple, ts int64, payload []byte) {

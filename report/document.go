@@ -140,7 +140,10 @@ type Capture struct {
 	HeadersOnly   bool      `json:"headers_only"`
 	CounterTX     int64     `json:"counter_tx_bytes,omitempty"` // interface counters (bundle) over the capture
 	CounterRX     int64     `json:"counter_rx_bytes,omitempty"`
-	Text          []string  `json:"-"` // formatted summary lines
+	// Folded describes the flows past --max-flows counted in aggregates
+	// (analyze.Meta.Folded; absent when there are none).
+	Folded *analyze.FoldStats `json:"folded,omitempty"`
+	Text   []string           `json:"-"` // formatted summary lines
 }
 
 // Iface is one capture interface.
@@ -275,7 +278,10 @@ type MethodShare struct {
 
 // RemoteRow is one remote host.
 type RemoteRow struct {
-	Addr        string              `json:"addr"`
+	Addr string `json:"addr"` // "*" for the aggregate of folded flows
+	// Folded marks the remote hosts of the flows past --max-flows that were
+	// counted in aggregates by protocol alone (analyze.RemoteHost.Folded).
+	Folded      bool                `json:"folded,omitempty"`
 	Country     string              `json:"country,omitempty"` // ISO code
 	CountryName string              `json:"country_name,omitempty"`
 	ASN         uint                `json:"asn,omitempty"`
@@ -307,6 +313,10 @@ type ConvRow struct {
 	Last     int64               `json:"last"`
 	Flows    int                 `json:"flows"`
 	Owner    string              `json:"owner,omitempty"` // for 5-tuples: "comm[pid] (method)"
+	// Folded is analyze.FlowKey.Folded: the row is an aggregate of flows
+	// past --max-flows ("ports": by host pair, "hosts": by protocol), and
+	// what it does not tell apart is "*" in A and B.
+	Folded string `json:"folded,omitempty"`
 	// Untranslated is, for a 5-tuple the host's NAT translated, the
 	// container-side endpoint ("172.17.0.2:45678"; analyze.Flow.Untranslated).
 	Untranslated string            `json:"untranslated,omitempty"`
@@ -558,6 +568,13 @@ func buildCapture(d *Document, in Input, f formatter) {
 		c.Text = append(c.Text, fmt.Sprintf("interface counters over the capture: TX %s, RX %s (capture saw %s / %s)",
 			f.bytes(c.CounterTX), f.bytes(c.CounterRX), f.bytes(r.Totals.All.Out.Wire), f.bytes(r.Totals.All.In.Wire)))
 	}
+	if fs := r.Meta.Folded; fs != nil {
+		c.Folded = fs
+		n := fs.Ports
+		n.Add(fs.Hosts)
+		c.Text = append(c.Text, fmt.Sprintf("more than %d flows: %s of the traffic of later new flows is in %d aggregates (rows with * or /0; see the diagnostics; --max-flows)",
+			fs.MaxFlows, f.bytes(n.Wire), fs.PortAggregates+fs.HostAggregates))
+	}
 }
 
 func buildTotals(d *Document, r *analyze.Result, f formatter) {
@@ -723,6 +740,29 @@ func capRows[T any](rows []T, top int) []T {
 	return rows
 }
 
+// foldedWhere is the place of the remote hosts of flows counted in
+// aggregates by protocol past --max-flows (analyze.FlowKey.Folded).
+const foldedWhere = "many hosts (flows past --max-flows)"
+
+// anyHost stands for the hosts an aggregate by protocol does not tell
+// apart: 0.0.0.0/0 or ::/0.
+func anyHost(a netip.Addr) string { return netip.PrefixFrom(a, 0).String() }
+
+// flowEnd formats one end of a flow row: an aggregate's ports are "*",
+// an aggregate by protocol is 0.0.0.0/0 or ::/0.
+func flowEnd(a netip.AddrPort, folded string) string {
+	switch folded {
+	case analyze.FoldedPorts:
+		if a.Addr().Is6() {
+			return "[" + a.Addr().String() + "]:*"
+		}
+		return a.Addr().String() + ":*"
+	case analyze.FoldedHosts:
+		return anyHost(a.Addr())
+	}
+	return a.String()
+}
+
 func buildRemotes(d *Document, in Input, f formatter, top int) {
 	r := in.Result
 	procNames := map[ingest.ProcKey]string{}
@@ -731,8 +771,11 @@ func buildRemotes(d *Document, in Input, f formatter, top int) {
 	}
 	rows := make([]RemoteRow, 0, len(r.Remotes))
 	for _, h := range r.Remotes {
-		row := RemoteRow{Addr: h.Addr.String(), TX: h.Traffic.Out, RX: h.Traffic.In, TXRate: h.Traffic.OutRate,
+		row := RemoteRow{Addr: h.Addr.String(), Folded: h.Folded, TX: h.Traffic.Out, RX: h.Traffic.In, TXRate: h.Traffic.OutRate,
 			RXRate: h.Traffic.InRate, Peak: h.Traffic.Peak, Flows: h.Flows}
+		if h.Folded {
+			row.Addr = anyHost(h.Addr)
+		}
 		for _, k := range h.Processes {
 			if n, ok := procNames[k]; ok {
 				row.Processes = append(row.Processes, n)
@@ -745,17 +788,20 @@ func buildRemotes(d *Document, in Input, f formatter, top int) {
 		if c := cmp.Compare(b.TX.Wire+b.RX.Wire, a.TX.Wire+a.RX.Wire); c != 0 {
 			return c
 		}
-		aa, _ := netip.ParseAddr(a.Addr)
+		aa, _ := netip.ParseAddr(a.Addr) // a folded row's CIDR is the invalid Addr: first
 		bb, _ := netip.ParseAddr(b.Addr)
 		return aa.Compare(bb)
 	})
 	rows = capRows(rows, top)
 	for i := range rows {
 		row := &rows[i]
-		a, _ := netip.ParseAddr(row.Addr)
-		loc := analyze.Locate(in.Geo, a)
-		row.Country, row.CountryName, row.ASN, row.ASOrg, row.Special = loc.Country, loc.CountryName, loc.ASN, loc.ASOrg, loc.Special
-		place := loc.String()
+		place := foldedWhere
+		if !row.Folded {
+			a, _ := netip.ParseAddr(row.Addr)
+			loc := analyze.Locate(in.Geo, a)
+			row.Country, row.CountryName, row.ASN, row.ASOrg, row.Special = loc.Country, loc.CountryName, loc.ASN, loc.ASOrg, loc.Special
+			place = loc.String()
+		}
 		row.Fmt = map[string]string{
 			"tx": f.bytes(row.TX.Wire), "rx": f.bytes(row.RX.Wire),
 			"2s":    f.rate(row.TXRate.S2 + row.RXRate.S2),
@@ -814,7 +860,7 @@ func buildConversations(d *Document, in Input, opts Options, f formatter, top in
 		switch opts.Group {
 		case analyze.GroupFlow:
 			c.Proto = ingest.ProtoName(row.Key.Proto)
-			c.A, c.B = row.Key.A.String(), row.Key.B.String()
+			c.A, c.B = flowEnd(row.Key.A, row.Key.Folded), flowEnd(row.Key.B, row.Key.Folded)
 			c.Owner = owners[row.Key]
 			c.Untranslated = untranslated[row.Key]
 		case analyze.GroupPair:
@@ -822,6 +868,13 @@ func buildConversations(d *Document, in Input, opts Options, f formatter, top in
 		case analyze.GroupRemote:
 			c.A, c.B = "(local)", row.Key.B.Addr().String()
 		}
+		if row.Key.Folded == analyze.FoldedHosts && opts.Group != analyze.GroupFlow {
+			c.B = anyHost(row.Key.B.Addr())
+			if opts.Group == analyze.GroupPair {
+				c.A = anyHost(row.Key.A.Addr())
+			}
+		}
+		c.Folded = row.Key.Folded
 		arrow := "⇄"
 		if c.Oriented {
 			arrow = "→"

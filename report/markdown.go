@@ -142,7 +142,11 @@ func (MarkdownRenderer) Render(w io.Writer, d *Document) error {
 	if len(d.Diagnostics) > 0 {
 		p("## Input diagnostics\n\n")
 		for _, dg := range d.Diagnostics {
-			p("- %s %s: %s: %s (%d×)\n", mdCode(dg.File), dg.Where, dg.Kind, dg.Message, dg.Count)
+			file := ""
+			if dg.File != "" { // the analysis's own diagnostics name no file
+				file = mdCode(dg.File) + " "
+			}
+			p("- %s%s: %s: %s (%d×)\n", file, dg.Where, dg.Kind, dg.Message, dg.Count)
 		}
 		p("\n")
 	}

@@ -129,7 +129,11 @@ func (TextRenderer) Render(w io.Writer, d *Document) error {
 			if dg.Count > 1 {
 				cnt = fmt.Sprintf(" (%d times)", dg.Count)
 			}
-			p("%s: %s: %s: %s%s\n", dg.File, dg.Where, dg.Kind, dg.Message, cnt)
+			file := ""
+			if dg.File != "" { // the analysis's own diagnostics name no file
+				file = dg.File + ": "
+			}
+			p("%s%s: %s: %s%s\n", file, dg.Where, dg.Kind, dg.Message, cnt)
 		}
 	}
 	if d.Command != "" {

@@ -139,6 +139,7 @@ func TestExitCodes(t *testing.T) {
 		{"-o not an order", []string{"analyze", "-o", "report.html", "../../fixtures/bundles/miner"}, exitUsage},
 		{"iftop -G", []string{"analyze", "-f", "iftop", "-G", "2001:db8::/32", "../../fixtures/bundles/miner"}, exitOK},
 		{"iftop -G with IPv4", []string{"analyze", "-f", "iftop", "-G", "198.51.100.0/24", "../../fixtures/bundles/miner"}, exitUsage},
+		{"negative --max-flows", []string{"analyze", "--max-flows", "-1", "../../fixtures/bundles/miner"}, exitUsage},
 		{"missing file", []string{"analyze", "no-such-capture.pcap"}, exitError},
 		{"directory that is not a bundle", []string{"analyze", "../../fixtures/bundles"}, exitError},
 		{"a bundle's manifest", []string{"analyze", "../../fixtures/bundles/miner/manifest.json"}, exitError},
@@ -565,5 +566,68 @@ func TestAnalyzeStdinTerminal(t *testing.T) {
 	err = app.RunContext(context.Background(), []string{"flowblame", "analyze", "-"})
 	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "terminal") {
 		t.Errorf("err %v, want a usage error about the terminal", err)
+	}
+}
+
+// TestAnalyzeMaxFlows: past --max-flows, new flows are aggregates the
+// report marks (JSON "folded", "*" and "/0" in the tables), a diagnostic
+// says so, the totals do not change and the flood is still found.
+func TestAnalyzeMaxFlows(t *testing.T) {
+	const bundle = "../../fixtures/bundles/floodbot"
+	type doc struct {
+		Verdict struct{ Summary string }
+		Capture struct {
+			Wire   int64 `json:"wire_bytes"`
+			Folded *struct {
+				MaxFlows       int `json:"max_flows"`
+				PortAggregates int `json:"port_aggregates"`
+				HostAggregates int `json:"host_aggregates"`
+			}
+		}
+		Totals        struct{ TX, RX struct{ Wire int64 } }
+		Conversations []struct{ A, B, Folded string }
+		Diagnostics   []struct{ Message string }
+	}
+	parse := func(args ...string) doc {
+		t.Helper()
+		out, stderr, err := runArgs(t, append([]string{"analyze", "-f", "json", "--group", "flow", "-n", "-1"}, append(args, bundle)...)...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, stderr)
+		}
+		var d doc
+		if err := json.Unmarshal([]byte(out), &d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	all, folded := parse(), parse("--max-flows", "2")
+	if all.Capture.Folded != nil {
+		t.Errorf("default --max-flows folded the fixture: %+v", all.Capture.Folded)
+	}
+	fs := folded.Capture.Folded
+	if fs == nil || fs.MaxFlows != 2 || fs.PortAggregates != 1 || fs.HostAggregates != 1 {
+		t.Fatalf("capture.folded = %+v", fs)
+	}
+	if all.Capture.Wire != folded.Capture.Wire || all.Totals != folded.Totals {
+		t.Errorf("totals changed: %+v %+v, folded %+v %+v", all.Capture.Wire, all.Totals, folded.Capture.Wire, folded.Totals)
+	}
+	if !strings.Contains(folded.Verdict.Summary, "floods 203.0.113.200") || folded.Verdict.Summary != all.Verdict.Summary {
+		t.Errorf("verdict %q, without a limit %q", folded.Verdict.Summary, all.Verdict.Summary)
+	}
+	kinds := map[string]string{}
+	for _, c := range folded.Conversations {
+		if c.Folded != "" {
+			kinds[c.Folded] = c.A + " " + c.B
+		}
+	}
+	if kinds["hosts"] != "0.0.0.0/0 0.0.0.0/0" || !strings.HasSuffix(kinds["ports"], ":* 203.0.113.201:*") || len(folded.Conversations) != 4 {
+		t.Errorf("aggregates %q in %d rows", kinds, len(folded.Conversations))
+	}
+	var diag bool
+	for _, d := range folded.Diagnostics {
+		diag = diag || strings.Contains(d.Message, "more than 2 flows")
+	}
+	if !diag {
+		t.Errorf("no diagnostic: %+v", folded.Diagnostics)
 	}
 }
