@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -10,7 +11,7 @@ import (
 	"math"
 	"math/big"
 	"net/netip"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -645,6 +646,7 @@ type screenLine struct {
 	sentSum, recvSum [3]int64
 	sent, recv       [3]ld
 	both             [3]ld // sent+recv, what the sort compares
+	bothKey          [3]ldKeyT
 	totSent, totRecv int64
 	host             string // rendered address for -o source/destination
 }
@@ -704,12 +706,15 @@ func (st *iftopState) analyse() *IftopScreen {
 		case IftopOrderDestination:
 			l.host = inetNtop(l.key.v6, l.key.dst)
 		}
-		// sorted_list_insert: skip every item the new one does not beat.
-		i := sort.Search(len(list), func(i int) bool { return !st.after(l, list[i]) })
-		list = append(list, nil)
-		copy(list[i+1:], list[i:])
-		list[i] = l
+		for j := range iftopDivs {
+			l.bothKey[j] = ldKey(l.both[j])
+		}
+		list = append(list, l)
 	})
+	// sorted_list_insert skips every item the new one does not beat, so
+	// the list is the lines in insertion order, stably sorted (a sort, not
+	// iftop's insertion, which is quadratic: a flood has millions of pairs).
+	slices.SortStableFunc(list, st.compare)
 
 	scr := &IftopScreen{AllLines: len(list)}
 	limit := o.Lines
@@ -774,30 +779,56 @@ func (st *iftopState) analyse() *IftopScreen {
 
 // after reports whether sorted_list_insert moves the new line a past the
 // existing line b (screen_line_compare(a, b) > 0).
-func (st *iftopState) after(a, b *screenLine) bool {
+// compare orders screen lines as iftop's screen_line_bandwidth_compare
+// (two-line display) and its -o source/destination do: by the chosen
+// column and those after it, bigger first (the first differing column
+// decides), or by the host string, then the 40 s column. 0 means iftop
+// would keep the insertion order.
+func (st *iftopState) compare(a, b *screenLine) int {
+	start := 2
 	switch st.opts.Order {
 	case IftopOrder2s:
-		return bwAfter(a, b, 0)
+		start = 0
 	case IftopOrder10s:
-		return bwAfter(a, b, 1)
+		start = 1
 	case IftopOrder40s:
-		return bwAfter(a, b, 2)
-	}
-	if a.host != b.host {
-		return a.host > b.host
-	}
-	return bwAfter(a, b, 2)
-}
-
-// bwAfter is screen_line_bandwidth_compare for the two-line display: the
-// first differing column decides (a smaller → after); all equal → after.
-func bwAfter(a, b *screenLine, start int) bool {
-	for j := start; j < len(iftopDivs); j++ {
-		if c := a.both[j].Cmp(b.both[j]); c != 0 {
-			return c < 0
+	default:
+		if c := strings.Compare(a.host, b.host); c != 0 {
+			return c
 		}
 	}
-	return true
+	for j := start; j < len(iftopDivs); j++ {
+		if c := b.bothKey[j].cmp(a.bothKey[j]); c != 0 {
+			return c // bigger first
+		}
+	}
+	return 0
+}
+
+// ldKeyT is a non-negative ld as integers that compare as it does: its
+// binary exponent, then its 64-bit significand.
+type ldKeyT struct {
+	exp  int
+	mant uint64
+}
+
+func (k ldKeyT) cmp(o ldKeyT) int {
+	if c := cmp.Compare(k.exp, o.exp); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.mant, o.mant)
+}
+
+// ldKey returns x's key; x must be ≥ 0 with at most 64 bits of precision.
+func ldKey(x ld) ldKeyT {
+	if x.Sign() == 0 {
+		return ldKeyT{exp: math.MinInt}
+	}
+	m := new(big.Float)
+	exp := x.MantExp(m) // x = m × 2^exp, 0.5 ≤ m < 1
+	m.SetMantExp(m, 64) // an integer in [2^63, 2^64)
+	u, _ := m.Uint64()
+	return ldKeyT{exp: exp, mant: u}
 }
 
 // inetNtop formats an address as glibc's inet_ntop does.

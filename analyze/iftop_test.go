@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -474,4 +476,59 @@ func BenchmarkIftop(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(pkts)), "ns/packet")
+}
+
+// TestIftopSortIsInsertion: the screen list is sorted, not built by iftop's
+// sorted_list_insert (quadratic), and must come out in the same order,
+// ties (kept in insertion order) included.
+func TestIftopSortIsInsertion(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	vals := []int64{0, 1, 2, 3, 1000, 1001, 1 << 40}
+	hosts := []string{"10.0.0.1", "10.0.0.10", "10.0.0.2", "2001:db8::1"}
+	for _, order := range []IftopOrder{IftopOrder10s, IftopOrder2s, IftopOrder40s, IftopOrderSource, IftopOrderDestination} {
+		st := &iftopState{opts: IftopOptions{Order: order}}
+		var lines []*screenLine
+		for range 3000 {
+			l := &screenLine{host: hosts[rng.IntN(len(hosts))]}
+			for j := range l.both {
+				// sums over divisors that make equal and nearly equal long doubles
+				l.both[j] = ldAdd(ldQuo(vals[rng.IntN(len(vals))], 1+rng.IntN(3)), ldQuo(vals[rng.IntN(len(vals))], 40))
+				l.bothKey[j] = ldKey(l.both[j])
+			}
+			lines = append(lines, l)
+		}
+		// sorted_list_insert: walk from the head past every item the new
+		// line does not beat (screen_line_bandwidth_compare / host order).
+		beats := func(a, b *screenLine) bool { // a goes before b
+			start := map[IftopOrder]int{IftopOrder2s: 0, IftopOrder10s: 1, IftopOrder40s: 2}
+			s, ok := start[order]
+			if !ok {
+				if a.host != b.host {
+					return a.host < b.host
+				}
+				s = 2
+			}
+			for j := s; j < 3; j++ {
+				if c := a.both[j].Cmp(b.both[j]); c != 0 {
+					return c > 0
+				}
+			}
+			return false
+		}
+		var want []*screenLine
+		for _, l := range lines {
+			i := 0
+			for i < len(want) && !beats(l, want[i]) {
+				i++
+			}
+			want = slices.Insert(want, i, l)
+		}
+		got := slices.Clone(lines)
+		slices.SortStableFunc(got, st.compare)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("order %d: line %d differs from iftop's insertion", order, i)
+			}
+		}
+	}
 }
