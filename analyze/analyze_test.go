@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -735,5 +736,52 @@ func TestAnalyzeMaxFlows(t *testing.T) {
 	opts.MaxFlows = 0
 	if r := run(t, pkts, opts); len(r.Flows) != 9 || r.Meta.Folded != nil {
 		t.Errorf("without MaxFlows: %d flows, Folded %+v", len(r.Flows), r.Meta.Folded)
+	}
+}
+
+// TestFlowIntervalsStream: records come interval by interval, as soon as
+// the capture is one interval past an interval's end; a packet later than
+// that is a further record of its interval, counted as late.
+func TestFlowIntervalsStream(t *testing.T) {
+	a, b := "198.51.100.1:1000", "203.0.113.1:80"
+	pkts := []ingest.Packet{
+		pkt(0, 6, a, b, 100),    // interval 0
+		pkt(500, 6, b, a, 200),  // interval 0, RX
+		pkt(1500, 6, a, b, 300), // interval 1
+		pkt(2100, 6, a, b, 400), // interval 2: interval 0 is now done
+		pkt(900, 6, a, b, 50),   // late for interval 0 (already written): written at once
+		pkt(3200, 6, a, b, 500), // interval 3: interval 1 is done
+	}
+	var batches [][]FlowInterval
+	st, err := FlowIntervals(context.Background(), &memSource{pkts: pkts},
+		Options{Local: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}, time.Second,
+		func(ivs []FlowInterval) error { batches = append(batches, slices.Clone(ivs)); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct {
+		start   int64
+		out, in int64
+	}
+	var got [][]rec
+	for _, b := range batches {
+		var rs []rec
+		for _, iv := range b {
+			rs = append(rs, rec{(iv.Start - t0) / 1e9, iv.Out.Wire, iv.In.Wire})
+		}
+		got = append(got, rs)
+	}
+	want := [][]rec{{{0, 100, 200}}, {{0, 50, 0}}, {{1, 300, 0}}, {{2, 400, 0}, {3, 500, 0}}}
+	if d := cmp.Diff(want, got, cmp.AllowUnexported(rec{})); d != "" {
+		t.Errorf("batches (-want +got):\n%s", d)
+	}
+	if st.Late != 1 || st.Records != 5 {
+		t.Errorf("stats %+v, want 1 late, 5 records", st)
+	}
+	// An emit error stops the export.
+	boom := errors.New("disk full")
+	if _, err := FlowIntervals(context.Background(), &memSource{pkts: pkts}, Options{}, time.Second,
+		func([]FlowInterval) error { return boom }); !errors.Is(err, boom) {
+		t.Errorf("emit error: got %v", err)
 	}
 }

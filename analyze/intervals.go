@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"time"
 
@@ -31,32 +32,84 @@ type ivKey struct {
 	bucket int64
 }
 
+// IntervalStats says what FlowIntervals wrote.
+type IntervalStats struct {
+	Records int64 // records emitted
+	// Late counts packets that came after the records of their interval
+	// had been emitted (the capture is not in time order by more than one
+	// interval): they were emitted again, as further records for that
+	// interval, after records of later intervals.
+	Late int64
+}
+
 // FlowIntervals aggregates src per flow and per interval (aligned to Unix
 // time multiples of interval), deciding direction exactly as Analyze does
 // and asking opts.Attributor for each flow's owner once per interval (at its
 // first packet there). Non-IP frames and packets outside opts.Window are
-// skipped. The result is ordered by interval, then bytes (descending), then
-// flow key. Memory grows with flows × intervals.
-func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, interval time.Duration) ([]FlowInterval, error) {
+// skipped.
+//
+// It streams: emit gets the records of each interval, ordered by bytes
+// (descending) then flow key, once the capture is one more interval past
+// its end, and the rest at the end, so memory holds about two intervals'
+// flows, however long the capture. Intervals come in time order unless
+// packets are late (IntervalStats.Late).
+func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, interval time.Duration, emit func([]FlowInterval) error) (IntervalStats, error) {
+	var st IntervalStats
 	if interval <= 0 {
-		return nil, fmt.Errorf("flow intervals: interval must be positive, got %s", interval)
+		return st, fmt.Errorf("flow intervals: interval must be positive, got %s", interval)
 	}
 	cl := newClassifier(opts)
 	step := int64(interval)
 	idx := map[ivKey]int{}
-	var out []FlowInterval
+	var out []FlowInterval // the open intervals' records
+	var keys []fkey        // their keys
+	oldest, maxTS := int64(math.MaxInt64), int64(math.MinInt64)
+	emitted := int64(math.MinInt64) // the latest interval start emitted
+	// flush emits the records of intervals starting at or before upTo.
+	flush := func(upTo int64) error {
+		var done, open []FlowInterval
+		var openKeys []fkey
+		for i, fi := range out {
+			if fi.Start <= upTo {
+				done = append(done, fi)
+			} else {
+				open, openKeys = append(open, fi), append(openKeys, keys[i])
+			}
+		}
+		if len(done) == 0 {
+			return nil
+		}
+		slices.SortStableFunc(done, func(a, b FlowInterval) int {
+			if x := cmp.Compare(a.Start, b.Start); x != 0 {
+				return x
+			}
+			if x := cmp.Compare(b.Out.Wire+b.In.Wire, a.Out.Wire+a.In.Wire); x != 0 {
+				return x
+			}
+			return compareFlowKey(a.Key, b.Key)
+		})
+		clear(idx)
+		out, keys, oldest = open, openKeys, math.MaxInt64
+		for i := range out {
+			idx[ivKey{k: keys[i], bucket: out[i].Start}] = i
+			oldest = min(oldest, out[i].Start)
+		}
+		emitted = max(emitted, done[len(done)-1].Start)
+		st.Records += int64(len(done))
+		return emit(done)
+	}
 	var p ingest.Packet
 	var r rec
 	for n := 0; ; n++ {
 		if n&4095 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
+			return st, ctx.Err()
 		}
 		err := src.Next(&p)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return st, err
 		}
 		cl.refresh(src.Interfaces())
 		if p.Kind != ingest.KindIP || (opts.Window.From != 0 && p.TS < opts.Window.From) || (opts.Window.To != 0 && p.TS > opts.Window.To) {
@@ -64,6 +117,9 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 		}
 		cl.classify(&p, &r)
 		bucket := p.TS - ((p.TS%step)+step)%step
+		if bucket <= emitted {
+			st.Late++
+		}
 		key := ivKey{k: r.k, bucket: bucket}
 		i, ok := idx[key]
 		if !ok {
@@ -78,7 +134,8 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 			case opts.Attributor != nil:
 				fi.Owner, _, _ = opts.Attributor.Attribute(fk.Proto, fk.A, fk.B, p.TS)
 			}
-			out = append(out, fi)
+			out, keys = append(out, fi), append(keys, r.k)
+			oldest = min(oldest, bucket)
 		}
 		fi := &out[i]
 		c := &fi.Out
@@ -90,15 +147,14 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 		c.IP += int64(p.IPLen)
 		c.Captured += int64(p.CapLen)
 		fi.Last = p.TS
+		maxTS = max(maxTS, p.TS)
+		// An interval is done one interval after its end: later packets
+		// for it are late.
+		if maxTS-oldest >= 2*step {
+			if err := flush(maxTS - 2*step); err != nil {
+				return st, err
+			}
+		}
 	}
-	slices.SortStableFunc(out, func(a, b FlowInterval) int {
-		if x := cmp.Compare(a.Start, b.Start); x != 0 {
-			return x
-		}
-		if x := cmp.Compare(b.Out.Wire+b.In.Wire, a.Out.Wire+a.In.Wire); x != 0 {
-			return x
-		}
-		return compareFlowKey(a.Key, b.Key)
-	})
-	return out, nil
+	return st, flush(math.MaxInt64)
 }

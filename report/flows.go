@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -58,16 +59,24 @@ func FlowRecords(ivs []analyze.FlowInterval, geo analyze.GeoLookup) []FlowRecord
 	return out
 }
 
-// WriteFlowsJSONL writes one JSON object per line.
-func WriteFlowsJSONL(w io.Writer, recs []FlowRecord) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	for i := range recs {
-		if err := enc.Encode(&recs[i]); err != nil {
-			return err
-		}
+// FlowWriter writes export records as JSON lines or CSV (a header line,
+// then a row per record), a batch at a time.
+type FlowWriter struct {
+	bw     *bufio.Writer
+	enc    *json.Encoder
+	cw     *csv.Writer
+	header bool
+}
+
+// NewFlowWriter writes to w in format "jsonl" or "csv".
+func NewFlowWriter(w io.Writer, format string) *FlowWriter {
+	if format == "csv" {
+		return &FlowWriter{cw: csv.NewWriter(w)}
 	}
-	return nil
+	bw := bufio.NewWriterSize(w, 1<<16)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	return &FlowWriter{bw: bw, enc: enc}
 }
 
 // flowCSVHeader names the CSV columns (the JSON field names).
@@ -75,11 +84,21 @@ var flowCSVHeader = []string{"start", "end", "proto", "a", "b", "oriented", "out
 	"in_wire_bytes", "out_ip_bytes", "in_ip_bytes", "pid", "proc_start", "comm", "method", "confidence", "cause",
 	"remote_where", "remote_country", "remote_asn", "seconds"}
 
-// WriteFlowsCSV writes a header line and one row per record.
-func WriteFlowsCSV(w io.Writer, recs []FlowRecord) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(flowCSVHeader); err != nil {
-		return err
+// Write writes recs.
+func (fw *FlowWriter) Write(recs []FlowRecord) error {
+	if fw.enc != nil {
+		for i := range recs {
+			if err := fw.enc.Encode(&recs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if !fw.header {
+		fw.header = true
+		if err := fw.cw.Write(flowCSVHeader); err != nil {
+			return err
+		}
 	}
 	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
 	for _, r := range recs {
@@ -87,12 +106,25 @@ func WriteFlowsCSV(w io.Writer, recs []FlowRecord) error {
 		if r.ASN != 0 {
 			asn = fmt.Sprint(r.ASN)
 		}
-		if err := cw.Write([]string{r.Start, r.End, r.Proto, r.A, r.B, strconv.FormatBool(r.Oriented), i64(r.OutPackets), i64(r.OutBytes),
+		if err := fw.cw.Write([]string{r.Start, r.End, r.Proto, r.A, r.B, strconv.FormatBool(r.Oriented), i64(r.OutPackets), i64(r.OutBytes),
 			i64(r.InPackets), i64(r.InBytes), i64(r.OutIP), i64(r.InIP), strconv.Itoa(r.PID), r.ProcStart, r.Comm, r.Method,
 			r.Confidence, r.Cause, r.Where, r.Country, asn, strconv.FormatFloat(r.Seconds, 'f', 6, 64)}); err != nil {
 			return err
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return nil
+}
+
+// Close writes the CSV header if no record came, and flushes.
+func (fw *FlowWriter) Close() error {
+	if fw.cw == nil {
+		return fw.bw.Flush()
+	}
+	if !fw.header {
+		if err := fw.Write(nil); err != nil {
+			return err
+		}
+	}
+	fw.cw.Flush()
+	return fw.cw.Error()
 }

@@ -109,20 +109,21 @@ func exportFlows(ctx context.Context, o exportOptions, format string, stdout, st
 		return err
 	}
 	defer geo.Close()
-	ivs, err := analyze.FlowIntervals(ctx, in.src, analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr}, o.Interval)
-	if err != nil {
-		return fmt.Errorf("export flows: %w", err)
-	}
 	w, closeOut, err := outputFile(o.Flows, stdout)
 	if err != nil {
 		return err
 	}
 	defer closeOut(&err)
-	recs := report.FlowRecords(ivs, geo)
-	if format == "csv" {
-		return report.WriteFlowsCSV(w, recs)
+	fw := report.NewFlowWriter(w, format)
+	st, err := analyze.FlowIntervals(ctx, in.src, analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr}, o.Interval,
+		func(ivs []analyze.FlowInterval) error { return fw.Write(report.FlowRecords(ivs, geo)) })
+	if err != nil {
+		return fmt.Errorf("export flows: %w", err)
 	}
-	return report.WriteFlowsJSONL(w, recs)
+	if st.Late > 0 {
+		fmt.Fprintf(stderr, "flowblame: %d packets came more than one interval after their interval's records were written (the capture is not in time order); they are in further records for their interval, after later intervals\n", st.Late)
+	}
+	return fw.Close()
 }
 
 // maxPrintedDiagnostics bounds the diagnostics export prints.
