@@ -40,11 +40,23 @@ type htmlPage struct {
 	GeoNote                               string
 	DBIP                                  bool
 	JSON                                  template.JS
+	SeriesOmitted                         bool // the embedded data has no per-second series
 }
+
+// maxEmbeddedSeconds bounds the per-second series the page embeds (6 h).
+const maxEmbeddedSeconds = 6 * 3600
 
 // Render implements Renderer.
 func (HTMLRenderer) Render(w io.Writer, d *Document) error {
-	js, err := json.Marshal(d)
+	// The page carries the report's data, but not per-second series of
+	// more than maxEmbeddedSeconds (a day-long capture would make the page
+	// tens of megabytes); -f json has them.
+	embedded := *d
+	omitted := false
+	if n := len(d.Series); n > maxEmbeddedSeconds {
+		embedded.Series, embedded.ProcessSeries, omitted = nil, nil, true
+	}
+	js, err := json.Marshal(&embedded)
 	if err != nil {
 		return err
 	}
@@ -54,7 +66,7 @@ func (HTMLRenderer) Render(w io.Writer, d *Document) error {
 	tph, tprows := tunnelProcCells(d)
 	page := htmlPage{GroupHeader: gh, GroupRows: grows, TunnelHeader: th, TunnelRows: trows, TunnelProcHeader: tph, TunnelProcRows: tprows, Doc: d, TimeChart: timeChart(d), RemoteChart: remoteChart(d), TimelineChart: timelineChart(d),
 		ConvHeader: h, ConvRows: rows, GeoNote: geoNote(d.Geo), DBIP: strings.Contains(d.Geo.Country, "DB-IP"),
-		JSON: template.JS(strings.ReplaceAll(string(js), "</", `<\/`))}
+		JSON: template.JS(strings.ReplaceAll(string(js), "</", `<\/`)), SeriesOmitted: omitted}
 	var buf bytes.Buffer
 	if err := pageTmpl.Execute(&buf, page); err != nil {
 		return fmt.Errorf("render html: %w", err)
@@ -81,16 +93,40 @@ func niceMax(v float64) float64 {
 
 // timeChart stacks the per-second bytes of the top processes (and the rest)
 // as bars, one per second.
+// maxChartCols bounds the columns of the bandwidth chart (about 2 px each).
+const maxChartCols = 510
+
 func timeChart(d *Document) template.HTML {
 	if len(d.Series) == 0 {
 		return template.HTML(`<p class="muted">no traffic</p>`)
 	}
 	const W, H, L, B, T = 1100.0, 260.0, 70.0, 28.0, 10.0
 	first, last := d.Series[0].Sec, d.Series[len(d.Series)-1].Sec
-	n := float64(last - first + 1)
+	// One column per second, or per `width` seconds (their average rate)
+	// when the capture is longer than maxChartCols seconds: a week-long
+	// capture would otherwise draw 600,000 bars per process.
+	width := (last - first + maxChartCols) / maxChartCols
+	col := func(sec int64) int64 { return (sec - first) / width }
+	n := float64(col(last) + 1)
+	tfmt := "15:04:05"
+	if last-first >= 86400 {
+		tfmt = "Jan 2 15:04"
+	}
+	when := func(c int64) string {
+		s := time.Unix(first+c*width, 0).UTC().Format(tfmt)
+		if width > 1 {
+			s += "–" + time.Unix(first+(c+1)*width-1, 0).UTC().Format(tfmt)
+		}
+		return s
+	}
 	total := map[int64]float64{}
+	var cols []int64 // the columns with traffic, in order
 	for _, b := range d.Series {
-		total[b.Sec] = float64(b.Out + b.In + b.Unknown)
+		c := col(b.Sec)
+		if _, ok := total[c]; !ok {
+			cols = append(cols, c)
+		}
+		total[c] += float64(b.Out+b.In+b.Unknown) / float64(width)
 	}
 	peak := 0.0
 	for _, v := range total {
@@ -112,33 +148,42 @@ func timeChart(d *Document) template.HTML {
 	}
 	base := map[int64]float64{}
 	for i, ps := range d.ProcessSeries {
-		col := palette[i%len(palette)]
+		clr := palette[i%len(palette)]
+		vals := map[int64]float64{}
+		var pcols []int64
 		for _, b := range ps.Series {
-			v := float64(b.Out + b.In + b.Unknown)
+			c := col(b.Sec)
+			if _, ok := vals[c]; !ok {
+				pcols = append(pcols, c)
+			}
+			vals[c] += float64(b.Out+b.In+b.Unknown) / float64(width)
+		}
+		for _, c := range pcols {
+			v := vals[c]
 			if v <= 0 {
 				continue
 			}
-			x := L + float64(b.Sec-first)*bw
-			y0 := y(base[b.Sec])
-			y1 := y(base[b.Sec] + v)
+			x := L + float64(c)*bw
+			y0 := y(base[c])
+			y1 := y(base[c] + v)
 			fmt.Fprintf(&sb, `<rect x="%.2f" y="%.2f" width="%.2f" height="%.2f" fill="%s"><title>%s %s: %s</title></rect>`,
-				x, y1, max(bw-0.5, 0.5), y0-y1, col, esc(ps.Label), time.Unix(b.Sec, 0).UTC().Format("15:04:05"), esc(f.rate(v)))
-			base[b.Sec] += v
+				x, y1, max(bw-0.5, 0.5), y0-y1, clr, esc(ps.Label), when(c), esc(f.rate(v)))
+			base[c] += v
 		}
 	}
-	for _, b := range d.Series {
-		rest := total[b.Sec] - base[b.Sec]
+	for _, c := range cols {
+		rest := total[c] - base[c]
 		if rest <= 0 {
 			continue
 		}
-		x := L + float64(b.Sec-first)*bw
+		x := L + float64(c)*bw
 		fmt.Fprintf(&sb, `<rect x="%.2f" y="%.2f" width="%.2f" height="%.2f" fill="#b8bec9"><title>other/unattributed %s: %s</title></rect>`,
-			x, y(total[b.Sec]), max(bw-0.5, 0.5), y(base[b.Sec])-y(total[b.Sec]), time.Unix(b.Sec, 0).UTC().Format("15:04:05"), esc(f.rate(rest)))
+			x, y(total[c]), max(bw-0.5, 0.5), y(base[c])-y(total[c]), when(c), esc(f.rate(rest)))
 	}
 	for i := 0; i <= 5; i++ {
 		s := first + int64(float64(last-first)*float64(i)/5)
-		x := L + float64(s-first)*bw
-		fmt.Fprintf(&sb, `<text x="%.1f" y="%.0f" font-size="11" text-anchor="middle" fill="#5d6676">%s</text>`, x, H-B+16, time.Unix(s, 0).UTC().Format("15:04:05"))
+		x := L + float64(s-first)/float64(width)*bw
+		fmt.Fprintf(&sb, `<text x="%.1f" y="%.0f" font-size="11" text-anchor="middle" fill="#5d6676">%s</text>`, x, H-B+16, time.Unix(s, 0).UTC().Format(tfmt))
 	}
 	lx := L
 	for i, ps := range d.ProcessSeries {

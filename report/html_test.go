@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowblame/flowblame/analyze"
 )
 
 // TestHTMLSelfContained checks the page loads nothing from anywhere: no
@@ -113,5 +115,48 @@ func TestHTMLInChromium(t *testing.T) {
 	}
 	if !strings.Contains(string(dom), "Verdict") && !strings.Contains(string(dom), `id="verdict"`) {
 		t.Error("rendered DOM lacks the verdict")
+	}
+}
+
+// TestTimeChartLongCapture: a capture longer than maxChartCols seconds is
+// drawn as at most maxChartCols columns of average rates (a week would
+// otherwise be 600,000 bars per process), with dates in the labels.
+func TestTimeChartLongCapture(t *testing.T) {
+	const week = 7 * 86400
+	start := int64(1_767_225_600)
+	d := &Document{Units: Units{Rates: "bits/s"}}
+	var proc []analyze.SecondBucket
+	for s := int64(0); s < week; s += 7 {
+		d.Series = append(d.Series, analyze.SecondBucket{Sec: start + s, Out: 1000, In: 500})
+		proc = append(proc, analyze.SecondBucket{Sec: start + s, Out: 1000})
+	}
+	d.ProcessSeries = []ProcSeries{{Label: "nginx[1]", Series: proc}}
+	svg := string(timeChart(d))
+	bars := strings.Count(svg, "<rect") - 2 // the two legend squares
+	if bars > 2*maxChartCols || bars < maxChartCols {
+		t.Errorf("%d bars for a week in 2 series, want %d..%d", bars, maxChartCols, 2*maxChartCols)
+	}
+	// nginx sends 1000 bytes every 7 s: 143 B/s, 1.1 kb/s on average.
+	if !strings.Contains(svg, "nginx[1] Jan 1 00:00–Jan 1 00:19: 1.1 kb/s") {
+		t.Errorf("no averaged, dated first column in %.600s", svg)
+	}
+	if len(svg) > 200_000 {
+		t.Errorf("chart is %d bytes", len(svg))
+	}
+	// The page embeds the report's data without that long a series.
+	var page bytes.Buffer
+	if err := (HTMLRenderer{}).Render(&page, d); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(page.String(), `"series":`) || !strings.Contains(page.String(), "leaves out the per-second series") || page.Len() > 500_000 {
+		t.Errorf("a week of series embedded in the page (%d bytes)", page.Len())
+	}
+	d.Series, d.ProcessSeries = d.Series[:100], nil
+	page.Reset()
+	if err := (HTMLRenderer{}).Render(&page, d); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), `"series":`) || strings.Contains(page.String(), "leaves out the per-second series") {
+		t.Error("a short series is not embedded")
 	}
 }
