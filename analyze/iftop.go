@@ -281,7 +281,9 @@ type iftopHist struct {
 }
 
 // iftopHash reproduces iftop's chained hash: 256 buckets, new entries at
-// the head of their bucket, iteration bucket by bucket from the head.
+// the head of their bucket, iteration bucket by bucket from the head. A
+// bucket's slice holds its chain tail first (the head is the last element),
+// so that adding at the head is an append, not a copy of the chain.
 type iftopHash[T any] struct {
 	buckets [iftopBuckets][]T
 	index   map[iftopKey]T
@@ -293,14 +295,14 @@ func newIftopHash[T any]() *iftopHash[T] {
 
 func (h *iftopHash[T]) insert(k iftopKey, v T) {
 	b := k.hash()
-	h.buckets[b] = append([]T{v}, h.buckets[b]...)
+	h.buckets[b] = append(h.buckets[b], v)
 	h.index[k] = v
 }
 
 func (h *iftopHash[T]) each(f func(T)) {
 	for _, b := range h.buckets {
-		for _, v := range b {
-			f(v)
+		for i := len(b) - 1; i >= 0; i-- {
+			f(b[i])
 		}
 	}
 }
