@@ -785,3 +785,32 @@ func TestFlowIntervalsStream(t *testing.T) {
 		t.Errorf("emit error: got %v", err)
 	}
 }
+
+// TestAnalyzeMaxFlowsRandom: with random traffic (IPv4 and IPv6, known and
+// unknown direction, several protocols) and small limits, the result stays
+// valid (totals, pairs and remotes add up), serial and pipelined agree, and
+// folding never changes the totals.
+func TestAnalyzeMaxFlowsRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 9))
+	addrs := []string{"198.51.100.1", "198.51.100.2", "203.0.113.1", "203.0.113.2", "203.0.113.3", "10.0.0.1", "[2001:db8::1]", "[2001:db8:1::2]"}
+	var pkts []ingest.Packet
+	for i := range 4000 {
+		src, dst := addrs[rng.IntN(len(addrs))], addrs[rng.IntN(len(addrs))]
+		if (src[0] == '[') != (dst[0] == '[') {
+			continue
+		}
+		proto := []uint8{6, 17, 1, 47}[rng.IntN(4)]
+		pkts = append(pkts, pkt(int64(i*7), proto, fmt.Sprintf("%s:%d", src, 1+rng.IntN(40)), fmt.Sprintf("%s:%d", dst, 1+rng.IntN(3)), 60+rng.IntN(1400)))
+	}
+	local := []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::/64")}
+	all := run(t, pkts, Options{Local: local})
+	for _, lim := range []int{1, 2, 3, 7, 50, 400} {
+		r := run(t, pkts, Options{Local: local, MaxFlows: lim})
+		if d := cmp.Diff(all.Totals, r.Totals); d != "" {
+			t.Errorf("MaxFlows %d changed the totals:\n%s", lim, d)
+		}
+		if r.Meta.Folded == nil || r.Meta.Folded.PortAggregates > max(lim/4, 1) || len(r.Flows) > lim+max(lim/4, 1)+16 {
+			t.Errorf("MaxFlows %d: %d flows, %+v", lim, len(r.Flows), r.Meta.Folded)
+		}
+	}
+}
