@@ -502,6 +502,20 @@ type foreignKey struct {
 	holders       string
 }
 
+// holdersKey is a sorted holder list as a map key ("pid/start,...").
+func holdersKey(hs []ProcKey) string {
+	b := make([]byte, 0, 24*len(hs))
+	for i, h := range hs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(h.PID), 10)
+		b = append(b, '/')
+		b = strconv.AppendInt(b, h.Start, 10)
+	}
+	return string(b)
+}
+
 // CompileSnapshots turns foreign socket dumps (ss, lsof, netstat, ...) into
 // observations: a socket's lifetime runs from the first to the last dump that
 // lists it (consecutively: a socket missing from one dump and listed again
@@ -519,7 +533,7 @@ func CompileSnapshots(snaps []SocketSnapshot) ([]SocketObservation, Coverage, ma
 	ordered := slices.Clone(snaps)
 	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].Taken < ordered[j].Taken })
 	cov := Coverage{Inventories: map[uint64][]int64{}}
-	procs := map[ProcKey]ProcessInfo{}
+	procs := map[ProcKey]*ProcessInfo{} // pointers: a ProcessInfo is big, and updated per socket per dump
 	var obs []SocketObservation
 	open := map[foreignKey]int{}
 	// pidName tracks the current (name, start) per PID for reuse detection.
@@ -534,7 +548,7 @@ func CompileSnapshots(snaps []SocketSnapshot) ([]SocketObservation, Coverage, ma
 			cov.Source = s.Source
 		}
 		cov.Inventories[0] = append(cov.Inventories[0], s.Taken)
-		seen := map[foreignKey]bool{}
+		seen := make(map[foreignKey]bool, len(s.Sockets))
 		for ei := range s.Sockets {
 			e := &s.Sockets[ei]
 			holders := make([]ProcKey, len(e.Holders))
@@ -559,12 +573,16 @@ func CompileSnapshots(snaps []SocketSnapshot) ([]SocketObservation, Coverage, ma
 				}
 				holders[hi] = h
 				p := procs[h]
+				if p == nil {
+					p = &ProcessInfo{}
+					procs[h] = p
+				}
 				if pi, ok := s.Procs[e.Holders[hi]]; ok {
 					// The dump's facts, but when the process was seen is
 					// what all the dumps so far say (a dump's own
 					// ProcessInfo has no times): it orders the holders.
 					pi.FirstSeen, pi.LastSeen = p.FirstSeen, p.LastSeen
-					p = pi
+					*p = pi
 				}
 				p.PID, p.Start = h.PID, h.Start
 				if p.Comm == "" {
@@ -576,20 +594,21 @@ func CompileSnapshots(snaps []SocketSnapshot) ([]SocketObservation, Coverage, ma
 				if s.Taken > p.LastSeen {
 					p.LastSeen = s.Taken
 				}
-				procs[h] = p
 			}
 			slices.SortFunc(holders, cmpProcKey)
 			holders = slices.Compact(holders)
-			k := foreignKey{netns: e.Netns, proto: e.Proto, local: e.Local, remote: e.Remote, inode: e.Inode, holders: fmt.Sprint(holders)}
-			// Primary holder first: dumps carry no start times, so the
-			// process seen earliest (the parent of a fork, which held the
-			// socket first) leads; PIDs, which wrap around, only break ties.
-			holders = slices.Clone(holders)
-			slices.SortStableFunc(holders, func(a, b ProcKey) int { return cmp.Compare(procs[a].FirstSeen, procs[b].FirstSeen) })
+			k := foreignKey{netns: e.Netns, proto: e.Proto, local: e.Local, remote: e.Remote, inode: e.Inode, holders: holdersKey(holders)}
 			if seen[k] {
 				continue
 			}
 			seen[k] = true
+			if len(holders) > 1 {
+				// Primary holder first: dumps carry no start times, so the
+				// process seen earliest (the parent of a fork, which held
+				// the socket first) leads; PIDs, which wrap around, only
+				// break ties.
+				slices.SortStableFunc(holders, func(a, b ProcKey) int { return cmp.Compare(procs[a].FirstSeen, procs[b].FirstSeen) })
+			}
 			if i, ok := open[k]; ok {
 				o := &obs[i]
 				o.Last = s.Taken
@@ -634,5 +653,9 @@ func CompileSnapshots(snaps []SocketSnapshot) ([]SocketObservation, Coverage, ma
 		cov.Interval = max(cov.Interval, medianGap(map[uint64][]int64{0: perFile[id]}))
 	}
 	sortObservations(obs)
-	return obs, cov, procs
+	out := make(map[ProcKey]ProcessInfo, len(procs))
+	for k, p := range procs {
+		out[k] = *p
+	}
+	return obs, cov, out
 }
