@@ -535,7 +535,8 @@ func CompileSnapshots(snaps []SocketSnapshot) ([]SocketObservation, Coverage, ma
 	cov := Coverage{Inventories: map[uint64][]int64{}}
 	procs := map[ProcKey]*ProcessInfo{} // pointers: a ProcessInfo is big, and updated per socket per dump
 	var obs []SocketObservation
-	open := map[foreignKey]int{}
+	open := map[foreignKey]int{} // observations listed by the previous dump
+	var lastSnap []int           // per observation, the last dump (index) that listed it
 	// pidName tracks the current (name, start) per PID for reuse detection.
 	type pidState struct {
 		comm  string
@@ -548,7 +549,6 @@ func CompileSnapshots(snaps []SocketSnapshot) ([]SocketObservation, Coverage, ma
 			cov.Source = s.Source
 		}
 		cov.Inventories[0] = append(cov.Inventories[0], s.Taken)
-		seen := make(map[foreignKey]bool, len(s.Sockets))
 		for ei := range s.Sockets {
 			e := &s.Sockets[ei]
 			holders := make([]ProcKey, len(e.Holders))
@@ -598,18 +598,11 @@ func CompileSnapshots(snaps []SocketSnapshot) ([]SocketObservation, Coverage, ma
 			slices.SortFunc(holders, cmpProcKey)
 			holders = slices.Compact(holders)
 			k := foreignKey{netns: e.Netns, proto: e.Proto, local: e.Local, remote: e.Remote, inode: e.Inode, holders: holdersKey(holders)}
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			if len(holders) > 1 {
-				// Primary holder first: dumps carry no start times, so the
-				// process seen earliest (the parent of a fork, which held
-				// the socket first) leads; PIDs, which wrap around, only
-				// break ties.
-				slices.SortStableFunc(holders, func(a, b ProcKey) int { return cmp.Compare(procs[a].FirstSeen, procs[b].FirstSeen) })
-			}
 			if i, ok := open[k]; ok {
+				if lastSnap[i] == si {
+					continue // listed twice in this dump
+				}
+				lastSnap[i] = si
 				o := &obs[i]
 				o.Last = s.Taken
 				o.State = e.State
@@ -621,16 +614,25 @@ func CompileSnapshots(snaps []SocketSnapshot) ([]SocketObservation, Coverage, ma
 				}
 				continue
 			}
+			if len(holders) > 1 {
+				// Primary holder first: dumps carry no start times, so the
+				// process seen earliest (the parent of a fork, which held
+				// the socket first) leads; PIDs, which wrap around, only
+				// break ties.
+				slices.SortStableFunc(holders, func(a, b ProcKey) int { return cmp.Compare(procs[a].FirstSeen, procs[b].FirstSeen) })
+			}
 			obs = append(obs, SocketObservation{
 				Proto: e.Proto, Local: e.Local, Remote: e.Remote, State: e.State, Inode: e.Inode,
 				Cookie: e.Cookie, UID: e.UID, Netns: e.Netns, First: s.Taken, Last: s.Taken,
 				Holders: holders, Source: s.Source, Via: "snapshot",
 				BytesAcked: e.BytesAcked, BytesReceived: e.BytesReceived,
 			})
+			lastSnap = append(lastSnap, si)
 			open[k] = len(obs) - 1
 		}
-		for k := range open {
-			if !seen[k] {
+		// A socket this dump does not list ends its observation.
+		for k, i := range open {
+			if lastSnap[i] != si {
 				delete(open, k)
 			}
 		}
