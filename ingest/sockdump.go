@@ -214,6 +214,7 @@ func parseSocketDump(r io.Reader, name string, mtime time.Time, maxDiag int) ([]
 			return
 		}
 		b := newSnapBuilder(f.name, name)
+		b.sizeFor(len(block))
 		f.parse(block, b, ds)
 		s := b.finish()
 		s.Taken = blockTS
@@ -661,6 +662,12 @@ type snapBuilder struct {
 
 func newSnapBuilder(f SocketFormat, file string) *snapBuilder {
 	return &snapBuilder{snap: SocketSnapshot{Source: f, File: file}, index: map[sockKey]int{}, procs: map[int]ProcessInfo{}}
+}
+
+// sizeFor makes room for about n sockets (a dump of n lines).
+func (b *snapBuilder) sizeFor(n int) {
+	b.snap.Sockets = make([]SocketEntry, 0, n)
+	b.index = make(map[sockKey]int, n)
 }
 
 // add appends socket e (or merges it into an identical one) and records the
