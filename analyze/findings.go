@@ -3,6 +3,8 @@ package analyze
 import (
 	"cmp"
 	"fmt"
+	"maps"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -33,6 +35,7 @@ const (
 	RuleUDPFlood       = "ddos-udp-flood"
 	RuleSYNFlood       = "ddos-syn-flood"
 	RuleSpoofed        = "spoofed-source"
+	RuleDDoSTarget     = "ddos-target"
 	RuleExfiltration   = "exfiltration"
 	RuleSuspiciousProc = "suspicious-process"
 	RuleCloudAgent     = "cloud-agent"
@@ -50,6 +53,7 @@ const (
 	nextContain     = "Treat the host as compromised: isolate it (security group / firewall the remote addresses), keep this bundle as evidence, back up data, then rebuild from a clean image and rotate credentials; do not just kill the process."
 	nextContainTail = "isolate it, keep this bundle as evidence, back up data, rebuild from a clean image and rotate credentials."
 	nextVendor      = "This is the cloud vendor's own agent: open a ticket with the vendor, attaching this report; stopping the agent may break monitoring or security services."
+	nextDDoSTarget  = "This is an attack on the host, not a process to stop: ask the cloud provider for DDoS protection or scrubbing (or put the service behind a CDN, or move it to a new address), and drop the traffic upstream with a security group or network ACL; a firewall on the host cannot free a saturated link. Against a SYN flood keep SYN cookies on (net.ipv4.tcp_syncookies=1). Keep this bundle as evidence for the provider."
 	nextCapture     = "The capture missed traffic: re-collect with a larger ring (fewer interfaces, a --filter) or trust the interface counters for totals."
 )
 
@@ -88,6 +92,7 @@ func Findings(in FindingInput) []Finding {
 	}
 	c.mining()
 	c.floods()
+	c.ddosTarget()
 	c.suspicious()
 	c.exfiltration()
 	c.scanning()
@@ -103,7 +108,7 @@ func Findings(in FindingInput) []Finding {
 
 // rulePriority orders findings of equal severity: specific threats before
 // the generic bandwidth finding, so the first finding is the verdict.
-var rulePriority = []string{RuleMining, RuleSYNFlood, RuleUDPFlood, RuleSpoofed, RuleSuspiciousProc, RuleExfiltration,
+var rulePriority = []string{RuleMining, RuleSYNFlood, RuleUDPFlood, RuleSpoofed, RuleDDoSTarget, RuleSuspiciousProc, RuleExfiltration,
 	RuleScanning, RuleBruteForce, RuleMiningPorts, RuleBandwidthHog, RuleCloudAgent, RulePolicy, RuleBlindSpot, RuleTunnels, RuleUnattributed}
 
 func rulePrio(id string) int {
@@ -450,6 +455,142 @@ func (c *findCtx) floods() {
 	}
 }
 
+// reflectorPorts are the UDP source ports of reflection/amplification
+// attacks: services that answer a small spoofed request with a big reply.
+var reflectorPorts = map[uint16]string{19: "chargen", 53: "DNS", 111: "portmap", 123: "NTP", 137: "NetBIOS", 161: "SNMP",
+	389: "CLDAP", 1900: "SSDP", 3283: "ARD", 3702: "WS-Discovery", 5683: "CoAP", 10001: "Ubiquiti discovery",
+	11211: "memcached", 37810: "DVR discovery"}
+
+// ddosTarget finds floods against this host: a SYN flood (many half-open
+// connections to one local port from many addresses) and UDP the host never
+// asked for (reflection from amplification services, or from many
+// sources). Aggregates past MaxFlows are not looked at: the flows before
+// them show the attack.
+func (c *findCtx) ddosTarget() {
+	type agg struct {
+		flows, pkts, bytes int64
+		first, last        int64
+		remotes            map[netip.Addr]struct{}
+	}
+	get := func(m map[uint16]*agg, k uint16) *agg {
+		a := m[k]
+		if a == nil {
+			a = &agg{first: math.MaxInt64, last: math.MinInt64, remotes: map[netip.Addr]struct{}{}}
+			m[k] = a
+		}
+		return a
+	}
+	add := func(a *agg, fl *Flow) {
+		a.flows++
+		a.pkts += fl.Traffic.In.Packets
+		a.bytes += fl.Traffic.In.Wire
+		a.first, a.last = min(a.first, fl.Traffic.First), max(a.last, fl.Traffic.Last)
+		if len(a.remotes) < 1<<16 {
+			a.remotes[fl.Key.B.Addr()] = struct{}{}
+		}
+	}
+	syn := map[uint16]*agg{}  // half-open connections by local port
+	refl := map[uint16]*agg{} // unsolicited UDP by source port, 0 for other ports
+	for i := range c.r.Flows {
+		fl := &c.r.Flows[i]
+		k, t := &fl.Key, &fl.Traffic
+		if !k.Oriented || k.Folded != "" || t.In.Packets == 0 {
+			continue
+		}
+		switch k.Proto {
+		case ingest.ProtoTCP:
+			// The remote (a client: the higher port) sent a SYN or two and
+			// nothing else; the host answered with at most a SYN-ACK or RST
+			// or two.
+			if k.A.Port() < k.B.Port() && t.In.Packets <= 2 && t.In.Wire <= 200 && t.Out.Packets <= 2 {
+				add(get(syn, k.A.Port()), fl)
+			}
+		case ingest.ProtoUDP:
+			if t.Out.Packets == 0 { // the host never sent to it: unsolicited
+				port := k.B.Port()
+				if _, ok := reflectorPorts[port]; !ok {
+					port = 0
+				}
+				add(get(refl, port), fl)
+			}
+		}
+	}
+	rate := func(a *agg, n int64) float64 { return float64(n) / max(float64(a.last-a.first)/1e9, 1) }
+	var parts, ev []string
+	var total int64
+	for _, port := range slices.Sorted(maps.Keys(syn)) {
+		a := syn[port]
+		if a.flows < 500 || len(a.remotes) < 50 || rate(a, a.flows) < 50 {
+			continue
+		}
+		total += a.bytes
+		parts = append(parts, fmt.Sprintf("a SYN flood on port %d (%.0f half-open connections/s from %s addresses)", port, rate(a, a.flows), atLeast(len(a.remotes))))
+		ev = append(ev, fmt.Sprintf("SYN flood on local port %d: %d half-open connections (the remote sent only a SYN), %d packets, %s, from %s addresses, %s–%s",
+			port, a.flows, a.pkts, human(a.bytes), atLeast(len(a.remotes)), tsStr(a.first), tsStr(a.last)))
+	}
+	var svcs []string
+	var reflPkts, reflBytes int64
+	reflRemotes := 0
+	for _, port := range slices.Sorted(maps.Keys(refl)) {
+		a := refl[port]
+		name, ok := reflectorPorts[port]
+		need := struct {
+			pkts    int64
+			remotes int
+			bps     float64 // bytes/s
+		}{500, 20, 62_500} // reflection (≥ 500 kb/s): a service that does not talk to the host unasked
+		if !ok {
+			name, need.pkts, need.remotes, need.bps = "other ports", 5000, 100, 625_000 // a plain UDP flood
+		}
+		if a.pkts < need.pkts || len(a.remotes) < need.remotes || rate(a, a.bytes) < need.bps {
+			continue
+		}
+		total += a.bytes
+		reflPkts += a.pkts
+		reflBytes += a.bytes
+		reflRemotes += len(a.remotes)
+		what := fmt.Sprintf("%s (%d)", name, port)
+		if !ok {
+			what = name
+		}
+		svcs = append(svcs, what)
+		ev = append(ev, fmt.Sprintf("unsolicited UDP from %s: %d packets, %s (%s average), from %s addresses the host never sent to, %s, %s–%s",
+			what, a.pkts, human(a.bytes), human(a.bytes/a.pkts), atLeast(len(a.remotes)), humanRate(rate(a, a.bytes)), tsStr(a.first), tsStr(a.last)))
+	}
+	if len(svcs) > 0 {
+		kind := "a UDP reflection flood from " + joinAnd(svcs)
+		if len(svcs) == 1 && svcs[0] == "other ports" {
+			kind = "a UDP flood"
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s from %s addresses)", kind, human(reflBytes), atLeast(reflRemotes)))
+	}
+	if len(parts) == 0 {
+		return
+	}
+	rx := c.r.Totals.All.In.Wire
+	ev = append(ev, fmt.Sprintf("%s received in all, %s of the host's RX; no local process sends it (half-open connections are charged to the listening process, method %s)",
+		human(total), pct(share(total, rx)), MethodListener))
+	c.add(Finding{ID: RuleDDoSTarget, Severity: SevHigh, Next: nextDDoSTarget,
+		Summary:  "inbound DDoS: this host is the target of " + strings.Join(parts, " and "),
+		Evidence: ev})
+}
+
+// joinAnd joins "a", "b", "c" as "a, b and c".
+func joinAnd(xs []string) string {
+	if len(xs) < 2 {
+		return strings.Join(xs, "")
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " and " + xs[len(xs)-1]
+}
+
+// atLeast formats a distinct count that stops at 65,536.
+func atLeast(n int) string {
+	if n >= 1<<16 {
+		return fmt.Sprintf("≥ %d", n)
+	}
+	return fmt.Sprint(n)
+}
+
 func (c *findCtx) suspicious() {
 	for _, p := range c.r.Processes {
 		info, ok := c.proc(p.Key)
@@ -533,8 +674,8 @@ func (c *findCtx) scanning() {
 	ports := map[ingest.ProcKey]map[netip.AddrPort]bool{}
 	bytes := map[ingest.ProcKey]int64{}
 	for _, fl := range c.r.Flows {
-		if !fl.Key.Oriented || fl.Key.Proto == ingest.ProtoICMP || fl.Key.A.Port() <= fl.Key.B.Port() {
-			continue // server side of a connection, or ICMP
+		if !fl.Key.Oriented || fl.Key.Proto == ingest.ProtoICMP || fl.Key.A.Port() <= fl.Key.B.Port() || fl.Traffic.Out.Packets == 0 {
+			continue // server side of a connection, ICMP, or traffic the host never sent on (a flood against it)
 		}
 		o := ownerOf(&fl)
 		if remotes[o.Proc] == nil {

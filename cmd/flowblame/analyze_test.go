@@ -30,7 +30,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in fixtures/golden")
 
-var bundles = []string{"webserver", "miner", "floodbot", "exfil", "masquerade", "cloudagent", "container"}
+var bundles = []string{"webserver", "miner", "floodbot", "exfil", "masquerade", "cloudagent", "container", "ddostarget"}
 
 // scrub removes what cannot be deterministic across builds (the tool
 // version), in one place.
@@ -93,6 +93,9 @@ func TestVerdicts(t *testing.T) {
 		"cloudagent": "**Verdict (medium):** YDService[888]",
 		// Masqueraded on the uplink: found through conntrack (method nat).
 		"container": "**Verdict (critical):** crypto mining: xmrig[27001]",
+		// An attack on the host: not scanning (the host never sent to the
+		// reflectors), not nginx's bandwidth.
+		"ddostarget": "**Verdict (high):** inbound DDoS: this host is the target of a SYN flood on port 443 (600 half-open connections/s from 7200 addresses) and a UDP reflection flood from NTP (123) and memcached (11211)",
 	}
 	for _, b := range bundles {
 		out, _, err := runArgs(t, "analyze", "-f", "md", filepath.Join("..", "..", "fixtures", "bundles", b))
@@ -111,6 +114,19 @@ func TestVerdicts(t *testing.T) {
 	}
 	if !strings.Contains(out, "| `45.9.148.21` | NL |") || !strings.Contains(out, "Location: country ipvAll (embedded") || !strings.Contains(out, "DB-IP") {
 		t.Errorf("the miner report should locate its pool in NL and name the embedded DB-IP database:\n%s", out)
+	}
+	out, _, err = runArgs(t, "analyze", "-f", "json", filepath.Join("..", "..", "fixtures", "bundles", "ddostarget"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Findings []struct{ ID, Severity string }
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(doc.Findings); got != "[{ddos-target high} {bandwidth-hog info}]" {
+		t.Errorf("DDoS target findings: %s, want the inbound DDoS and nginx's (normal) bandwidth only", got)
 	}
 	_, _, err = runArgs(t, "analyze", "--fail-on", "high", filepath.Join("..", "..", "fixtures", "bundles", "webserver"))
 	if err != nil {
