@@ -500,9 +500,10 @@ func (c *findCtx) ddosTarget() {
 		switch k.Proto {
 		case ingest.ProtoTCP:
 			// The remote (a client: the higher port) sent a SYN or two and
-			// nothing else; the host answered with at most a SYN-ACK or RST
-			// or two.
-			if k.A.Port() < k.B.Port() && t.In.Packets <= 2 && t.In.Wire <= 200 && t.Out.Packets <= 2 {
+			// nothing else (a TCP health check also ACKs); the host answered
+			// with at most a SYN-ACK and its retransmissions (5 by default)
+			// or a RST.
+			if k.A.Port() < k.B.Port() && t.In.Packets <= 2 && t.In.Wire <= 200 && t.Out.Packets <= 6 && t.Out.Wire <= 6*90 {
 				add(get(syn, k.A.Port()), fl)
 			}
 		case ingest.ProtoUDP:

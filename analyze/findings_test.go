@@ -64,6 +64,29 @@ func TestFindingRules(t *testing.T) {
 		c := fmt.Sprintf("203.0.113.%d:4%04d", 20+i%40, i%40)
 		web = append(web, pkt(int64(i*50), ingest.ProtoTCP, c, "198.51.100.7:443", 80), pkt(int64(i*50+1), ingest.ProtoTCP, "198.51.100.7:443", c, 1500))
 	}
+	var synIn, healthChecks, reflection, dnsClient []ingest.Packet
+	for i := 0; i < 800; i++ { // 800 spoofed SYNs to :443 in 8 s, each answered by 5 SYN-ACKs
+		src := fmt.Sprintf("%d.%d.%d.%d:%d", 11+i%200, i/200, i%7, 1+i%250, 1024+i)
+		synIn = append(synIn, withFlags(pkt(int64(i*10), ingest.ProtoTCP, src, "198.51.100.7:443", 60), 0x02))
+		for r := range 5 {
+			synIn = append(synIn, withFlags(pkt(int64(i*10+1+r*1000), ingest.ProtoTCP, "198.51.100.7:443", src, 74), 0x12))
+		}
+	}
+	for i := 0; i < 800; i++ { // TCP health checks from 80 nodes: SYN, ACK, RST; the host's SYN-ACK
+		src := fmt.Sprintf("203.0.113.%d:%d", 100+i%80, 30000+i)
+		healthChecks = append(healthChecks, withFlags(pkt(int64(i*10), ingest.ProtoTCP, src, "198.51.100.7:443", 60), 0x02),
+			withFlags(pkt(int64(i*10+1), ingest.ProtoTCP, "198.51.100.7:443", src, 60), 0x12),
+			withFlags(pkt(int64(i*10+2), ingest.ProtoTCP, src, "198.51.100.7:443", 54), 0x10),
+			withFlags(pkt(int64(i*10+3), ingest.ProtoTCP, src, "198.51.100.7:443", 54), 0x04))
+	}
+	for i := 0; i < 1200; i++ { // NTP replies from 60 reflectors, 1.2 Mb/s, never asked for
+		reflection = append(reflection, pkt(int64(i*5), ingest.ProtoUDP, fmt.Sprintf("203.0.113.%d:123", 1+i%60), "198.51.100.7:3000", 482))
+	}
+	for i := 0; i < 1200; i++ { // a resolver's answers to its own queries
+		srv := fmt.Sprintf("203.0.113.%d:53", 1+i%60)
+		cl := fmt.Sprintf("198.51.100.7:%d", 20000+i%60)
+		dnsClient = append(dnsClient, pkt(int64(i*5), ingest.ProtoUDP, cl, srv, 80), pkt(int64(i*5+1), ingest.ProtoUDP, srv, cl, 482))
+	}
 	st := pkt(0, ingest.ProtoTCP, "198.51.100.7:45000", "203.0.113.13:3333", 200)
 	st.Payload = []byte(`{"id":1,"method":"mining.subscribe","params":[]}`)
 	stratum = append(stratum, st, pkt(100, ingest.ProtoTCP, "203.0.113.13:3333", "198.51.100.7:45000", 200))
@@ -81,6 +104,10 @@ func TestFindingRules(t *testing.T) {
 		{"spoofed", spoof, RuleSpoofed, SevHigh, nil},
 		{"udp flood", udp, RuleUDPFlood, SevHigh, nil},
 		{"stratum", stratum, RuleMining, SevCritical, nil},
+		{"inbound syn flood", synIn, RuleDDoSTarget, SevHigh, []string{RuleScanning, RuleSYNFlood}},
+		{"inbound reflection", reflection, RuleDDoSTarget, SevHigh, []string{RuleScanning}},
+		{"health checks", healthChecks, "", "", []string{RuleDDoSTarget, RuleScanning}},
+		{"dns client", dnsClient, "", "", []string{RuleDDoSTarget, RuleScanning}},
 		{"web server", web, "", "", []string{RuleScanning, RuleBruteForce, RuleUDPFlood, RuleExfiltration, RuleSYNFlood}},
 	}
 	for _, tc := range tests {
