@@ -36,6 +36,7 @@ const (
 	RuleSYNFlood       = "ddos-syn-flood"
 	RuleSpoofed        = "spoofed-source"
 	RuleDDoSTarget     = "ddos-target"
+	RuleReflector      = "ddos-reflector"
 	RuleExfiltration   = "exfiltration"
 	RuleSuspiciousProc = "suspicious-process"
 	RuleCloudAgent     = "cloud-agent"
@@ -93,6 +94,7 @@ func Findings(in FindingInput) []Finding {
 	c.mining()
 	c.floods()
 	c.ddosTarget()
+	c.reflector()
 	c.suspicious()
 	c.exfiltration()
 	c.scanning()
@@ -108,7 +110,7 @@ func Findings(in FindingInput) []Finding {
 
 // rulePriority orders findings of equal severity: specific threats before
 // the generic bandwidth finding, so the first finding is the verdict.
-var rulePriority = []string{RuleMining, RuleSYNFlood, RuleUDPFlood, RuleSpoofed, RuleDDoSTarget, RuleSuspiciousProc, RuleExfiltration,
+var rulePriority = []string{RuleMining, RuleSYNFlood, RuleUDPFlood, RuleSpoofed, RuleReflector, RuleDDoSTarget, RuleSuspiciousProc, RuleExfiltration,
 	RuleScanning, RuleBruteForce, RuleMiningPorts, RuleBandwidthHog, RuleCloudAgent, RulePolicy, RuleBlindSpot, RuleTunnels, RuleUnattributed}
 
 func rulePrio(id string) int {
@@ -393,6 +395,9 @@ func (c *findCtx) floods() {
 		if fl.Key.Proto != ingest.ProtoUDP || !fl.Key.Oriented || fl.Key.Folded == FoldedHosts {
 			continue // an aggregate by protocol has no target
 		}
+		if _, svc := reflectorPorts[fl.Key.A.Port()]; svc && fl.Traffic.In.Packets > 0 {
+			continue // a service's replies to requests (reflector() judges those)
+		}
 		a := udp[fl.Key.B.Addr()]
 		if a == nil {
 			a = &agg{first: fl.Traffic.First, procs: map[ingest.ProcKey]bool{}, ports: map[uint16]bool{}}
@@ -519,12 +524,14 @@ func (c *findCtx) ddosTarget() {
 	rate := func(a *agg, n int64) float64 { return float64(n) / max(float64(a.last-a.first)/1e9, 1) }
 	var parts, ev []string
 	var total int64
+	synFlood := false
 	for _, port := range slices.Sorted(maps.Keys(syn)) {
 		a := syn[port]
 		if a.flows < 500 || len(a.remotes) < 50 || rate(a, a.flows) < 50 {
 			continue
 		}
 		total += a.bytes
+		synFlood = true
 		parts = append(parts, fmt.Sprintf("a SYN flood on port %d (%.0f half-open connections/s from %s addresses)", port, rate(a, a.flows), atLeast(len(a.remotes))))
 		ev = append(ev, fmt.Sprintf("SYN flood on local port %d: %d half-open connections (the remote sent only a SYN), %d packets, %s, from %s addresses, %s–%s",
 			port, a.flows, a.pkts, human(a.bytes), atLeast(len(a.remotes)), tsStr(a.first), tsStr(a.last)))
@@ -569,8 +576,11 @@ func (c *findCtx) ddosTarget() {
 		return
 	}
 	rx := c.r.Totals.All.In.Wire
-	ev = append(ev, fmt.Sprintf("%s received in all, %s of the host's RX; no local process sends it (half-open connections are charged to the listening process, method %s)",
-		human(total), pct(share(total, rx)), MethodListener))
+	last := fmt.Sprintf("%s received in all, %s of the host's RX; no local process sends it", human(total), pct(share(total, rx)))
+	if synFlood {
+		last += fmt.Sprintf(" (the half-open connections are charged to the listening process, method %s)", MethodListener)
+	}
+	ev = append(ev, last)
 	c.add(Finding{ID: RuleDDoSTarget, Severity: SevHigh, Next: nextDDoSTarget,
 		Summary:  "inbound DDoS: this host is the target of " + strings.Join(parts, " and "),
 		Evidence: ev})
@@ -582,6 +592,76 @@ func joinAnd(xs []string) string {
 		return strings.Join(xs, "")
 	}
 	return strings.Join(xs[:len(xs)-1], ", ") + " and " + xs[len(xs)-1]
+}
+
+// reflector finds a local UDP service on an amplification port (an open
+// DNS resolver, NTP with monlist, memcached, SSDP, ...) answering spoofed
+// requests: big replies to one address that asked with small ones, many
+// times more bytes out than in. The host is not compromised but
+// misconfigured, and its outbound bandwidth is spent on someone else's
+// DDoS.
+func (c *findCtx) reflector() {
+	type key struct {
+		port   uint16
+		target netip.Addr
+	}
+	type agg struct {
+		flows       int
+		out, in     Counts
+		first, last int64
+		procs       map[ingest.ProcKey]bool
+		local       netip.Addr
+	}
+	m := map[key]*agg{}
+	var keys []key
+	for i := range c.r.Flows {
+		fl := &c.r.Flows[i]
+		k := &fl.Key
+		if k.Proto != ingest.ProtoUDP || !k.Oriented || k.Folded != "" || fl.Traffic.Out.Packets == 0 {
+			continue
+		}
+		if _, ok := reflectorPorts[k.A.Port()]; !ok {
+			continue
+		}
+		kk := key{k.A.Port(), k.B.Addr()}
+		a := m[kk]
+		if a == nil {
+			a = &agg{first: math.MaxInt64, last: math.MinInt64, procs: map[ingest.ProcKey]bool{}, local: k.A.Addr()}
+			m[kk] = a
+			keys = append(keys, kk)
+		}
+		a.flows++
+		a.out.Add(fl.Traffic.Out)
+		a.in.Add(fl.Traffic.In)
+		a.first, a.last = min(a.first, fl.Traffic.First), max(a.last, fl.Traffic.Last)
+		if o := ownerOf(fl); o.Attributed() {
+			a.procs[o.Proc] = true
+		}
+	}
+	slices.SortFunc(keys, func(x, y key) int { return cmp.Or(cmp.Compare(x.port, y.port), x.target.Compare(y.target)) })
+	for _, kk := range keys {
+		a := m[kk]
+		amp := float64(a.out.Wire) / float64(max(a.in.Wire, 1))
+		if a.out.Wire < 1_000_000 || a.out.Packets < 500 || amp < 10 {
+			continue
+		}
+		d := max(float64(a.last-a.first)/1e9, 1)
+		who := fmt.Sprintf("the %s service on port %d", reflectorPorts[kk.port], kk.port)
+		pks := slices.SortedFunc(maps.Keys(a.procs), func(x, y ingest.ProcKey) int { return cmp.Compare(x.PID, y.PID) })
+		if len(pks) > 0 {
+			who = fmt.Sprintf("%s (%s service on port %d)", c.procDesc(pks[0]), reflectorPorts[kk.port], kk.port)
+		}
+		c.add(Finding{ID: RuleReflector, Severity: SevHigh, Procs: pks,
+			Next: "The host is being abused, not (necessarily) compromised: the service answers anyone on the Internet. Restrict it (DNS: recursion for your own networks only; NTP: disable monlist / use a current ntpd; memcached: bind to localhost, disable UDP; SSDP/SNMP/CLDAP: block from the Internet), or block the port in the security group, then check the traffic stops.",
+			Summary: fmt.Sprintf("DDoS reflection: %s answers spoofed requests in the name of %s (%s): %s sent, %.0f× the requests, %s",
+				who, kk.target, c.where(kk.target), human(a.out.Wire), amp, humanRate(float64(a.out.Wire)/d)),
+			Evidence: []string{
+				fmt.Sprintf("%d replies (%s, %s average) from %s:%d to %s over %d flow(s), against %d requests (%s, %s average), %s–%s",
+					a.out.Packets, human(a.out.Wire), human(a.out.Wire/a.out.Packets), a.local, kk.port, kk.target, a.flows,
+					a.in.Packets, human(a.in.Wire), human(a.in.Wire/max(a.in.Packets, 1)), tsStr(a.first), tsStr(a.last)),
+				fmt.Sprintf("an amplification of %.0f× on %s (port %d) is what reflection attacks look for; %s is the victim, the requests only carry its address",
+					amp, reflectorPorts[kk.port], kk.port, kk.target)}})
+	}
 }
 
 // atLeast formats a distinct count that stops at 65,536.

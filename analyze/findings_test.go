@@ -87,6 +87,17 @@ func TestFindingRules(t *testing.T) {
 		cl := fmt.Sprintf("198.51.100.7:%d", 20000+i%60)
 		dnsClient = append(dnsClient, pkt(int64(i*5), ingest.ProtoUDP, cl, srv, 80), pkt(int64(i*5+1), ingest.ProtoUDP, srv, cl, 482))
 	}
+	var openResolver, dnsServer []ingest.Packet
+	for i := 0; i < 1000; i++ { // spoofed ANY queries in a victim's name, 1500-byte answers
+		victim := fmt.Sprintf("203.0.113.50:%d", 1024+i)
+		openResolver = append(openResolver, pkt(int64(i*10), ingest.ProtoUDP, victim, "198.51.100.7:53", 70),
+			pkt(int64(i*10+1), ingest.ProtoUDP, "198.51.100.7:53", victim, 1500))
+	}
+	for i := 0; i < 1000; i++ { // an authoritative server answering 100 resolvers
+		cl := fmt.Sprintf("203.0.113.%d:%d", 100+i%100, 30000+i)
+		dnsServer = append(dnsServer, pkt(int64(i*10), ingest.ProtoUDP, cl, "198.51.100.7:53", 90),
+			pkt(int64(i*10+1), ingest.ProtoUDP, "198.51.100.7:53", cl, 300))
+	}
 	st := pkt(0, ingest.ProtoTCP, "198.51.100.7:45000", "203.0.113.13:3333", 200)
 	st.Payload = []byte(`{"id":1,"method":"mining.subscribe","params":[]}`)
 	stratum = append(stratum, st, pkt(100, ingest.ProtoTCP, "203.0.113.13:3333", "198.51.100.7:45000", 200))
@@ -108,6 +119,8 @@ func TestFindingRules(t *testing.T) {
 		{"inbound reflection", reflection, RuleDDoSTarget, SevHigh, []string{RuleScanning}},
 		{"health checks", healthChecks, "", "", []string{RuleDDoSTarget, RuleScanning}},
 		{"dns client", dnsClient, "", "", []string{RuleDDoSTarget, RuleScanning}},
+		{"open resolver", openResolver, RuleReflector, SevHigh, []string{RuleUDPFlood, RuleDDoSTarget, RuleScanning}},
+		{"dns server", dnsServer, "", "", []string{RuleReflector, RuleUDPFlood, RuleDDoSTarget}},
 		{"web server", web, "", "", []string{RuleScanning, RuleBruteForce, RuleUDPFlood, RuleExfiltration, RuleSYNFlood}},
 	}
 	for _, tc := range tests {
@@ -122,6 +135,7 @@ func TestFindingRules(t *testing.T) {
 				}
 			}
 			for _, f := range fs {
+				t.Logf("%s %s: %s %q", f.Severity, f.ID, f.Summary, f.Evidence)
 				if f.Summary == "" || f.Next == "" {
 					t.Errorf("%s lacks a summary or a next step", f.ID)
 				}
