@@ -581,6 +581,12 @@ func (c *findCtx) ddosTarget() {
 		last += fmt.Sprintf(" (the half-open connections are charged to the listening process, method %s)", MethodListener)
 	}
 	ev = append(ev, last)
+	if fs := c.r.Meta.Folded; fs != nil {
+		n := fs.Ports
+		n.Add(fs.Hosts)
+		ev = append(ev, fmt.Sprintf("%s more is in %d aggregates of the flows past --max-flows %d, not told apart (most likely more of the same: a flood makes a flow per packet)",
+			human(n.Wire), fs.PortAggregates+fs.HostAggregates, fs.MaxFlows))
+	}
 	c.add(Finding{ID: RuleDDoSTarget, Severity: SevHigh, Next: nextDDoSTarget,
 		Summary:  "inbound DDoS: this host is the target of " + strings.Join(parts, " and "),
 		Evidence: ev})
