@@ -70,6 +70,7 @@ func FuzzAnalyze(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, int64(0), int64(0))
 	f.Add([]byte("\x05\x00\x10\x20\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\xff\xfe\xfd"), int64(3), int64(-2))
 	f.Add(make([]byte, 64), int64(40), int64(7))
+	f.Add([]byte("\x05\x00\x10\x20\x01\x02\x03\x04\x05\x00\x10\x20\x01\x02\x43\x0c\x01\x00\x10\x20\x01\x02\x23\x1c"), int64(2)<<32|40, int64(0)) // MaxFlows 2
 	f.Fuzz(func(t *testing.T, data []byte, atSec, fromSec int64) {
 		const recLen = 8
 		var pkts []ingest.Packet
@@ -109,6 +110,7 @@ func FuzzAnalyze(f *testing.F) {
 			LocalMACs:  [][6]byte{{5: 1}},
 			Attributor: &fakeAttributor{},
 		}
+		opts.MaxFlows = int(uint64(atSec) >> 32 % 8) // folding past 1..7 flows, or none
 		if atSec != 0 {
 			opts.At = t0 + (atSec%100)*nsPerSec
 		}
