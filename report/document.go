@@ -742,7 +742,7 @@ func capRows[T any](rows []T, top int) []T {
 
 // foldedWhere is the place of the remote hosts of flows counted in
 // aggregates by protocol past --max-flows (analyze.FlowKey.Folded).
-const foldedWhere = "many hosts (flows past --max-flows)"
+const foldedWhere = "many hosts (folded)"
 
 // anyHost stands for the hosts an aggregate by protocol does not tell
 // apart: 0.0.0.0/0 or ::/0.
