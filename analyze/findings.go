@@ -33,6 +33,7 @@ const (
 	RuleMining         = "crypto-mining"
 	RuleMiningPorts    = "mining-pool-port"
 	RuleUDPFlood       = "ddos-udp-flood"
+	RuleICMPFlood      = "ddos-icmp-flood"
 	RuleSYNFlood       = "ddos-syn-flood"
 	RuleSpoofed        = "spoofed-source"
 	RuleDDoSTarget     = "ddos-target"
@@ -110,7 +111,7 @@ func Findings(in FindingInput) []Finding {
 
 // rulePriority orders findings of equal severity: specific threats before
 // the generic bandwidth finding, so the first finding is the verdict.
-var rulePriority = []string{RuleMining, RuleSYNFlood, RuleUDPFlood, RuleSpoofed, RuleReflector, RuleDDoSTarget, RuleSuspiciousProc, RuleExfiltration,
+var rulePriority = []string{RuleMining, RuleSYNFlood, RuleUDPFlood, RuleICMPFlood, RuleSpoofed, RuleReflector, RuleDDoSTarget, RuleSuspiciousProc, RuleExfiltration,
 	RuleScanning, RuleBruteForce, RuleMiningPorts, RuleBandwidthHog, RuleCloudAgent, RulePolicy, RuleBlindSpot, RuleTunnels, RuleUnattributed}
 
 func rulePrio(id string) int {
@@ -390,18 +391,26 @@ func (c *findCtx) floods() {
 		procs       map[ingest.ProcKey]bool
 		ports       map[uint16]bool
 	}
-	udp := map[netip.Addr]*agg{}
+	type target struct {
+		icmp bool
+		addr netip.Addr
+	}
+	udp := map[target]*agg{}
+	var targets []target
 	for _, fl := range c.r.Flows {
-		if fl.Key.Proto != ingest.ProtoUDP || !fl.Key.Oriented || fl.Key.Folded == FoldedHosts {
+		icmp := fl.Key.Proto == ingest.ProtoICMP || fl.Key.Proto == ingest.ProtoICMPv6
+		if (fl.Key.Proto != ingest.ProtoUDP && !icmp) || !fl.Key.Oriented || fl.Key.Folded == FoldedHosts {
 			continue // an aggregate by protocol has no target
 		}
-		if _, svc := reflectorPorts[fl.Key.A.Port()]; svc && fl.Traffic.In.Packets > 0 {
+		if _, svc := reflectorPorts[fl.Key.A.Port()]; svc && !icmp && fl.Traffic.In.Packets > 0 {
 			continue // a service's replies to requests (reflector() judges those)
 		}
-		a := udp[fl.Key.B.Addr()]
+		tg := target{icmp, fl.Key.B.Addr()}
+		a := udp[tg]
 		if a == nil {
 			a = &agg{first: fl.Traffic.First, procs: map[ingest.ProcKey]bool{}, ports: map[uint16]bool{}}
-			udp[fl.Key.B.Addr()] = a
+			udp[tg] = a
+			targets = append(targets, tg)
 		}
 		a.pkts += fl.Traffic.Out.Packets
 		a.bytes += fl.Traffic.Out.Wire
@@ -412,12 +421,17 @@ func (c *findCtx) floods() {
 			a.procs[o.Proc] = true
 		}
 	}
-	for _, t := range sortedAddrs(udp) {
-		a := udp[t]
+	slices.SortFunc(targets, func(x, y target) int { return cmp.Or(cmp.Compare(b2i(x.icmp), b2i(y.icmp)), x.addr.Compare(y.addr)) })
+	for _, tg := range targets {
+		a, t := udp[tg], tg.addr
 		d := max(float64(a.last-a.first)/1e9, 1)
 		pps := float64(a.pkts) / d
 		if a.pkts < 1000 || pps < 500 || a.bytes/a.pkts > 300 {
 			continue
+		}
+		id, what, unit := RuleUDPFlood, "UDP", "UDP packets"
+		if tg.icmp {
+			id, what, unit = RuleICMPFlood, "ICMP", "ICMP messages"
 		}
 		who := "unattributed sockets"
 		var pks []ingest.ProcKey
@@ -429,10 +443,14 @@ func (c *findCtx) floods() {
 			who = c.procDesc(pks[0])
 			c.flagged[pks[0]] = true
 		}
-		c.add(Finding{ID: RuleUDPFlood, Severity: SevHigh, Procs: pks, Next: nextContain,
-			Summary: fmt.Sprintf("DDoS participation: %s floods %s (%s) with small UDP packets, %.0f packets/s", who, t, c.where(t), pps),
-			Evidence: []string{fmt.Sprintf("%d UDP packets (%s, %d B average) to %s on %d port(s) between %s and %s",
-				a.pkts, human(a.bytes), a.bytes/a.pkts, t, len(a.ports), tsStr(a.first), tsStr(a.last))}})
+		ev := fmt.Sprintf("%d %s (%s, %d B average) to %s on %d port(s) between %s and %s",
+			a.pkts, unit, human(a.bytes), a.bytes/a.pkts, t, len(a.ports), tsStr(a.first), tsStr(a.last))
+		if tg.icmp {
+			ev = fmt.Sprintf("%d %s (%s, %d B average) to %s between %s and %s", a.pkts, unit, human(a.bytes), a.bytes/a.pkts, t, tsStr(a.first), tsStr(a.last))
+		}
+		c.add(Finding{ID: id, Severity: SevHigh, Procs: pks, Next: nextContain,
+			Summary:  fmt.Sprintf("DDoS participation: %s floods %s (%s) with small %s packets, %.0f packets/s", who, t, c.where(t), what, pps),
+			Evidence: []string{ev}})
 	}
 	for _, s := range c.in.Signals.SYNOut {
 		d := max(float64(s.Last-s.First)/1e9, 1)
@@ -496,6 +514,7 @@ func (c *findCtx) ddosTarget() {
 	}
 	syn := map[uint16]*agg{}  // half-open connections by local port
 	refl := map[uint16]*agg{} // unsolicited UDP by source port, 0 for other ports
+	icmp := map[uint16]*agg{} // inbound ICMP (key 0)
 	for i := range c.r.Flows {
 		fl := &c.r.Flows[i]
 		k, t := &fl.Key, &fl.Traffic
@@ -510,6 +529,13 @@ func (c *findCtx) ddosTarget() {
 			// or a RST.
 			if k.A.Port() < k.B.Port() && t.In.Packets <= 2 && t.In.Wire <= 200 && t.Out.Packets <= 6 && t.Out.Wire <= 6*90 {
 				add(get(syn, k.A.Port()), fl)
+			}
+		case ingest.ProtoICMP, ingest.ProtoICMPv6:
+			// Mostly unanswered: a ping flood the host answers one for one
+			// looks like a monitoring system's pings answered, and is not
+			// judged (flows carry no ICMP type).
+			if t.In.Packets > 2*t.Out.Packets {
+				add(get(icmp, 0), fl)
 			}
 		case ingest.ProtoUDP:
 			if t.Out.Packets == 0 { // the host never sent to it: unsolicited
@@ -564,6 +590,12 @@ func (c *findCtx) ddosTarget() {
 		svcs = append(svcs, what)
 		ev = append(ev, fmt.Sprintf("unsolicited UDP from %s: %d packets, %s (%s average), from %s addresses the host never sent to, %s, %s–%s",
 			what, a.pkts, human(a.bytes), human(a.bytes/a.pkts), atLeast(len(a.remotes)), humanRate(rate(a, a.bytes)), tsStr(a.first), tsStr(a.last)))
+	}
+	if a := icmp[0]; a != nil && a.pkts >= 5000 && rate(a, a.pkts) >= 1000 {
+		total += a.bytes
+		parts = append(parts, fmt.Sprintf("an ICMP flood (%.0f messages/s from %s addresses)", rate(a, a.pkts), atLeast(len(a.remotes))))
+		ev = append(ev, fmt.Sprintf("ICMP flood: %d messages, %s, from %s addresses, %s, %s–%s",
+			a.pkts, human(a.bytes), atLeast(len(a.remotes)), humanRate(rate(a, a.bytes)), tsStr(a.first), tsStr(a.last)))
 	}
 	if len(svcs) > 0 {
 		kind := "a UDP reflection flood from " + joinAnd(svcs)

@@ -98,6 +98,17 @@ func TestFindingRules(t *testing.T) {
 		dnsServer = append(dnsServer, pkt(int64(i*10), ingest.ProtoUDP, cl, "198.51.100.7:53", 90),
 			pkt(int64(i*10+1), ingest.ProtoUDP, "198.51.100.7:53", cl, 300))
 	}
+	var icmpIn, icmpOut, monitoring []ingest.Packet
+	for i := 0; i < 6000; i++ { // 2000 ICMP messages/s from 300 spoofed sources, unanswered
+		icmpIn = append(icmpIn, pkt(int64(i/2), ingest.ProtoICMP, fmt.Sprintf("%d.%d.%d.%d:0", 11+i%100, i%3, 7, 1+i%250), "198.51.100.7:0", 98))
+	}
+	for i := 0; i < 3000; i++ { // 1500 pings/s to one target
+		icmpOut = append(icmpOut, pkt(int64(i*2/3), ingest.ProtoICMP, "198.51.100.7:0", "203.0.113.14:0", 98))
+	}
+	for i := 0; i < 6000; i++ { // pinging 100 hosts once a second, each answered
+		h := fmt.Sprintf("203.0.113.%d:0", 100+i%100)
+		monitoring = append(monitoring, pkt(int64(i*10), ingest.ProtoICMP, "198.51.100.7:0", h, 98), pkt(int64(i*10+1), ingest.ProtoICMP, h, "198.51.100.7:0", 98))
+	}
 	st := pkt(0, ingest.ProtoTCP, "198.51.100.7:45000", "203.0.113.13:3333", 200)
 	st.Payload = []byte(`{"id":1,"method":"mining.subscribe","params":[]}`)
 	stratum = append(stratum, st, pkt(100, ingest.ProtoTCP, "203.0.113.13:3333", "198.51.100.7:45000", 200))
@@ -119,6 +130,9 @@ func TestFindingRules(t *testing.T) {
 		{"inbound reflection", reflection, RuleDDoSTarget, SevHigh, []string{RuleScanning}},
 		{"health checks", healthChecks, "", "", []string{RuleDDoSTarget, RuleScanning}},
 		{"dns client", dnsClient, "", "", []string{RuleDDoSTarget, RuleScanning}},
+		{"inbound icmp flood", icmpIn, RuleDDoSTarget, SevHigh, []string{RuleICMPFlood, RuleScanning}},
+		{"outbound icmp flood", icmpOut, RuleICMPFlood, SevHigh, []string{RuleDDoSTarget, RuleUDPFlood}},
+		{"monitoring pings", monitoring, "", "", []string{RuleDDoSTarget, RuleICMPFlood, RuleScanning}},
 		{"open resolver", openResolver, RuleReflector, SevHigh, []string{RuleUDPFlood, RuleDDoSTarget, RuleScanning}},
 		{"dns server", dnsServer, "", "", []string{RuleReflector, RuleUDPFlood, RuleDDoSTarget}},
 		{"web server", web, "", "", []string{RuleScanning, RuleBruteForce, RuleUDPFlood, RuleExfiltration, RuleSYNFlood}},
