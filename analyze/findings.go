@@ -485,10 +485,10 @@ var reflectorPorts = map[uint16]string{19: "chargen", 53: "DNS", 111: "portmap",
 	11211: "memcached", 37810: "DVR discovery"}
 
 // ddosTarget finds floods against this host: a SYN flood (many half-open
-// connections to one local port from many addresses) and UDP the host never
+// connections to one local port from many addresses), UDP the host never
 // asked for (reflection from amplification services, or from many
-// sources). Aggregates past MaxFlows are not looked at: the flows before
-// them show the attack.
+// sources) and mostly unanswered ICMP. Aggregates past MaxFlows are not
+// looked at: the flows before them show the attack.
 func (c *findCtx) ddosTarget() {
 	type agg struct {
 		flows, pkts, bytes int64
@@ -563,7 +563,7 @@ func (c *findCtx) ddosTarget() {
 			port, a.flows, a.pkts, human(a.bytes), atLeast(len(a.remotes)), tsStr(a.first), tsStr(a.last)))
 	}
 	var svcs []string
-	var reflPkts, reflBytes int64
+	var reflBytes int64
 	reflRemotes := 0
 	for _, port := range slices.Sorted(maps.Keys(refl)) {
 		a := refl[port]
@@ -580,7 +580,6 @@ func (c *findCtx) ddosTarget() {
 			continue
 		}
 		total += a.bytes
-		reflPkts += a.pkts
 		reflBytes += a.bytes
 		reflRemotes += len(a.remotes)
 		what := fmt.Sprintf("%s (%d)", name, port)
@@ -680,8 +679,8 @@ func (c *findCtx) reflector() {
 	for _, kk := range keys {
 		a := m[kk]
 		amp := float64(a.out.Wire) / float64(max(a.in.Wire, 1))
-		if a.out.Wire < 1_000_000 || a.out.Packets < 500 || amp < 10 {
-			continue
+		if a.out.Wire < 1_000_000 || a.out.Packets < 500 || a.in.Packets == 0 || amp < 10 {
+			continue // (replies to no request seen are the UDP flood rule's)
 		}
 		d := max(float64(a.last-a.first)/1e9, 1)
 		who := fmt.Sprintf("the %s service on port %d", reflectorPorts[kk.port], kk.port)
