@@ -47,6 +47,9 @@ func (BriefRenderer) Render(w io.Writer, d *Document) error {
 	if len(d.Coverage.Text) > 0 {
 		p("\n%s\n", d.Coverage.Text[0])
 	}
+	if fs := d.Capture.Folded; fs != nil {
+		p("more than %d flows: later new flows are aggregates without their processes (analyze the bundle with a higher --max-flows for the detail)\n", fs.MaxFlows)
+	}
 	return ew.err
 }
 

@@ -646,4 +646,9 @@ func TestAnalyzeMaxFlows(t *testing.T) {
 	if !diag {
 		t.Errorf("no diagnostic: %+v", folded.Diagnostics)
 	}
+	// The on-host console answer says so too.
+	out, _, err := runArgs(t, "analyze", "-f", "brief", "--max-flows", "2", bundle)
+	if err != nil || !strings.Contains(out, "more than 2 flows: later new flows are aggregates") {
+		t.Errorf("brief report (%v) does not mention the aggregates:\n%s", err, out)
+	}
 }
