@@ -133,3 +133,44 @@ func TestWindowLog(t *testing.T) {
 		})
 	}
 }
+
+// TestSeriesOrderedAndNot: the series keeps no index while seconds come in
+// order (earlier ones found by binary search) and builds one at the first
+// new earlier second; either way its buckets are the sums per second.
+func TestSeriesOrderedAndNot(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, reorder := range []int{0, 50, 2} { // never, rarely, often a new earlier second
+		var s series
+		want := map[int64][3]int64{}
+		sec := int64(1000)
+		for i := range 5000 {
+			switch {
+			case reorder > 0 && rng.IntN(reorder) == 0:
+				sec -= int64(rng.IntN(30)) // maybe a second never seen
+			case rng.IntN(3) == 0:
+				sec += int64(1 + rng.IntN(3))
+			}
+			d := uint8(i % 3)
+			n := int64(1 + rng.IntN(1500))
+			s.add(sec, d, n)
+			w := want[sec]
+			w[d] += n
+			want[sec] = w
+		}
+		got := s.sorted()
+		if len(got) != len(want) {
+			t.Fatalf("reorder %d: %d buckets, want %d", reorder, len(got), len(want))
+		}
+		for i, b := range got {
+			if i > 0 && got[i-1].Sec >= b.Sec {
+				t.Fatalf("reorder %d: not sorted at %d", reorder, i)
+			}
+			if w := want[b.Sec]; w != [3]int64{b.Out, b.In, b.Unknown} {
+				t.Errorf("reorder %d: second %d: %v, want %v", reorder, b.Sec, b, w)
+			}
+		}
+		if (s.idx == nil) != (reorder == 0) {
+			t.Errorf("reorder %d: index built %v", reorder, s.idx != nil)
+		}
+	}
+}
