@@ -512,6 +512,10 @@ func (c *findCtx) ddosTarget() {
 			a.remotes[fl.Key.B.Addr()] = struct{}{}
 		}
 	}
+	synIn := map[uint16]SYNPort{} // bare SYNs that came in, by local port
+	for _, p := range c.in.Signals.SYNInPorts {
+		synIn[p.Port] = p
+	}
 	syn := map[uint16]*agg{}  // half-open connections by local port
 	refl := map[uint16]*agg{} // unsolicited UDP by source port, 0 for other ports
 	icmp := map[uint16]*agg{} // inbound ICMP (key 0)
@@ -523,11 +527,14 @@ func (c *findCtx) ddosTarget() {
 		}
 		switch k.Proto {
 		case ingest.ProtoTCP:
-			// The remote (a client: the higher port) sent a SYN or two and
-			// nothing else (a TCP health check also ACKs); the host answered
-			// with at most a SYN-ACK and its retransmissions (5 by default)
-			// or a RST.
-			if k.A.Port() < k.B.Port() && t.In.Packets <= 2 && t.In.Wire <= 200 && t.Out.Packets <= 6 && t.Out.Wire <= 6*90 {
+			// The remote sent a SYN or two and nothing else (a TCP health
+			// check also ACKs); the host answered with at most a SYN-ACK and
+			// its retransmissions (5 by default) or a RST. That the remote
+			// opened it, the signals say (bare SYNs came in to that port);
+			// without them, the server's port is taken to be the lower one.
+			_, synTo := synIn[k.A.Port()]
+			if (synTo || (len(synIn) == 0 && k.A.Port() < k.B.Port())) &&
+				t.In.Packets <= 2 && t.In.Wire <= 200 && t.Out.Packets <= 6 && t.Out.Wire <= 6*90 {
 				add(get(syn, k.A.Port()), fl)
 			}
 		case ingest.ProtoICMP, ingest.ProtoICMPv6:
@@ -561,6 +568,9 @@ func (c *findCtx) ddosTarget() {
 		parts = append(parts, fmt.Sprintf("a SYN flood on port %d (%.0f half-open connections/s from %s addresses)", port, rate(a, a.flows), atLeast(len(a.remotes))))
 		ev = append(ev, fmt.Sprintf("SYN flood on local port %d: %d half-open connections (the remote sent only a SYN), %d packets, %s, from %s addresses, %s–%s",
 			port, a.flows, a.pkts, human(a.bytes), atLeast(len(a.remotes)), tsStr(a.first), tsStr(a.last)))
+		if p, ok := synIn[port]; ok {
+			ev = append(ev, fmt.Sprintf("%d bare SYNs came in to port %d from %s source addresses, %s–%s", p.SYNs, port, atLeast(p.Sources), tsStr(p.First), tsStr(p.Last)))
+		}
 	}
 	var svcs []string
 	var reflBytes int64
@@ -791,8 +801,13 @@ func (c *findCtx) scanning() {
 	remotes := map[ingest.ProcKey]map[netip.Addr]bool{}
 	ports := map[ingest.ProcKey]map[netip.AddrPort]bool{}
 	bytes := map[ingest.ProcKey]int64{}
+	served := map[uint16]bool{} // local ports bare SYNs came in to: their connections are the remotes'
+	for _, p := range c.in.Signals.SYNInPorts {
+		served[p.Port] = true
+	}
 	for _, fl := range c.r.Flows {
-		if !fl.Key.Oriented || fl.Key.Proto == ingest.ProtoICMP || fl.Key.A.Port() <= fl.Key.B.Port() || fl.Traffic.Out.Packets == 0 {
+		if !fl.Key.Oriented || fl.Key.Proto == ingest.ProtoICMP || fl.Key.A.Port() <= fl.Key.B.Port() || fl.Traffic.Out.Packets == 0 ||
+			(fl.Key.Proto == ingest.ProtoTCP && served[fl.Key.A.Port()]) {
 			continue // server side of a connection, ICMP, or traffic the host never sent on (a flood against it)
 		}
 		o := ownerOf(&fl)

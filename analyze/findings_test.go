@@ -98,6 +98,17 @@ func TestFindingRules(t *testing.T) {
 		dnsServer = append(dnsServer, pkt(int64(i*10), ingest.ProtoUDP, cl, "198.51.100.7:53", 90),
 			pkt(int64(i*10+1), ingest.ProtoUDP, "198.51.100.7:53", cl, 300))
 	}
+	var synHighPort, masscan []ingest.Packet
+	for i := 0; i < 800; i++ { // a SYN flood on a game server's port: half the sources' ports are lower
+		src := fmt.Sprintf("%d.%d.%d.%d:%d", 11+i%200, i/200, 9, 1+i%250, 1024+(i*977)%64000)
+		synHighPort = append(synHighPort, withFlags(pkt(int64(i*10), ingest.ProtoTCP, src, "198.51.100.7:27015", 60), 0x02),
+			withFlags(pkt(int64(i*10+1), ingest.ProtoTCP, "198.51.100.7:27015", src, 74), 0x12))
+	}
+	for i := 0; i < 800; i++ { // an outbound scan from one fixed source port, answered with RSTs
+		dst := fmt.Sprintf("%d.%d.%d.%d:80", 11+i%200, i/200, 9, 1+i%250)
+		masscan = append(masscan, withFlags(pkt(int64(i*10), ingest.ProtoTCP, "198.51.100.7:61000", dst, 60), 0x02),
+			withFlags(pkt(int64(i*10+1), ingest.ProtoTCP, dst, "198.51.100.7:61000", 60), 0x14))
+	}
 	var icmpIn, icmpOut, monitoring []ingest.Packet
 	for i := 0; i < 6000; i++ { // 2000 ICMP messages/s from 300 spoofed sources, unanswered
 		icmpIn = append(icmpIn, pkt(int64(i/2), ingest.ProtoICMP, fmt.Sprintf("%d.%d.%d.%d:0", 11+i%100, i%3, 7, 1+i%250), "198.51.100.7:0", 98))
@@ -130,6 +141,8 @@ func TestFindingRules(t *testing.T) {
 		{"inbound reflection", reflection, RuleDDoSTarget, SevHigh, []string{RuleScanning}},
 		{"health checks", healthChecks, "", "", []string{RuleDDoSTarget, RuleScanning}},
 		{"dns client", dnsClient, "", "", []string{RuleDDoSTarget, RuleScanning}},
+		{"syn flood on a high port", synHighPort, RuleDDoSTarget, SevHigh, []string{RuleScanning}},
+		{"outbound scan from a fixed port", masscan, RuleScanning, SevHigh, []string{RuleDDoSTarget}},
 		{"inbound icmp flood", icmpIn, RuleDDoSTarget, SevHigh, []string{RuleICMPFlood, RuleScanning}},
 		{"outbound icmp flood", icmpOut, RuleICMPFlood, SevHigh, []string{RuleDDoSTarget, RuleUDPFlood}},
 		{"monitoring pings", monitoring, "", "", []string{RuleDDoSTarget, RuleICMPFlood, RuleScanning}},

@@ -22,6 +22,7 @@ type SignalSource struct {
 	sig       Signals
 	synOut    map[netip.Addr]*SYNTarget
 	synIn     map[netip.Addr]*SYNTarget
+	synPorts  map[uint16]*SYNPort
 	stratum   map[ingest.FiveTuple]int
 }
 
@@ -33,6 +34,10 @@ type Signals struct {
 	SYNOut []SYNTarget `json:"syn_out,omitempty"`
 	// SYNIn are sources of incoming bare SYNs, most first.
 	SYNIn []SYNTarget `json:"syn_in,omitempty"`
+	// SYNInPorts are the local ports incoming bare SYNs went to, most
+	// first (the 20 busiest): who opened a connection, which a flow's
+	// counts do not tell.
+	SYNInPorts []SYNPort `json:"syn_in_ports,omitempty"`
 	// Spoofed counts outgoing packets whose source is not a local address.
 	Spoofed        int64        `json:"spoofed_packets"`
 	SpoofedSources int          `json:"spoofed_sources"`
@@ -62,11 +67,21 @@ type SYNTarget struct {
 	peers map[netip.Addr]struct{}
 }
 
+// SYNPort counts the bare SYNs that came in to one local port.
+type SYNPort struct {
+	Port    uint16 `json:"port"`
+	SYNs    int64  `json:"syns"`
+	Sources int    `json:"sources"` // distinct source addresses, counted up to 65,536
+	First   int64  `json:"first"`
+	Last    int64  `json:"last"`
+	sources map[netip.Addr]struct{}
+}
+
 // NewSignalSource wraps src. local and localMACs decide which packets are
 // outgoing, as in Options.
 func NewSignalSource(src ingest.PacketSource, local []netip.Prefix, localMACs [][6]byte) *SignalSource {
 	return &SignalSource{PacketSource: src, local: local, localMACs: localMACs,
-		synOut: map[netip.Addr]*SYNTarget{}, synIn: map[netip.Addr]*SYNTarget{}, stratum: map[ingest.FiveTuple]int{}}
+		synOut: map[netip.Addr]*SYNTarget{}, synIn: map[netip.Addr]*SYNTarget{}, synPorts: map[uint16]*SYNPort{}, stratum: map[ingest.FiveTuple]int{}}
 }
 
 func (s *SignalSource) isLocal(a netip.Addr) bool {
@@ -158,6 +173,16 @@ func (s *SignalSource) checkSYN(t ingest.FiveTuple, ts int64) {
 		s.count(s.synOut, dst, t.Dst.Port(), src, ts)
 	case s.isLocal(dst) && !s.isLocal(src):
 		s.count(s.synIn, src, t.Dst.Port(), dst, ts)
+		p := s.synPorts[t.Dst.Port()]
+		if p == nil {
+			p = &SYNPort{Port: t.Dst.Port(), First: ts, sources: map[netip.Addr]struct{}{}}
+			s.synPorts[t.Dst.Port()] = p
+		}
+		p.SYNs++
+		p.First, p.Last = min(p.First, ts), max(p.Last, ts)
+		if len(p.sources) < 1<<16 {
+			p.sources[src] = struct{}{}
+		}
 	}
 }
 
@@ -240,6 +265,15 @@ func (s *SignalSource) Signals() Signals {
 		return out
 	}
 	sig.SYNOut, sig.SYNIn = flatten(s.synOut), flatten(s.synIn)
+	for _, p := range s.synPorts {
+		c := *p
+		c.Sources, c.sources = len(p.sources), nil
+		sig.SYNInPorts = append(sig.SYNInPorts, c)
+	}
+	slices.SortFunc(sig.SYNInPorts, func(a, b SYNPort) int { return cmp.Or(cmp.Compare(b.SYNs, a.SYNs), cmp.Compare(a.Port, b.Port)) })
+	if len(sig.SYNInPorts) > 20 {
+		sig.SYNInPorts = sig.SYNInPorts[:20]
+	}
 	sig.SpoofedSources = len(sig.spoofSrc)
 	for a := range sig.spoofSrc {
 		sig.SpoofedSample = append(sig.SpoofedSample, a)
