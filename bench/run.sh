@@ -15,6 +15,8 @@
 #                    --local ...`). bench/analyzebench times the engine alone:
 #                    BENCH_ANALYZER="bench/data/analyzebench -local 198.51.100.0/24,2001:db8:1::/64"
 #   BENCH_SKIP_TSHARK=1  skip tshark (it needs ~1 GiB per 2 M packets)
+#   BENCH_REPEAT     runs of each other tool, taken in turn; the median is
+#                    reported (default 3)
 #
 # Needs: go, tcpdump, tshark + editcap (wireshark-common), GNU time
 # (/usr/bin/time, Debian package "time").
@@ -61,27 +63,47 @@ fi
 # Warm the page cache so the first tool is not penalised.
 cat "$BIG" "$SMALL" >/dev/null
 
-declare -A WALL RSS CPU
-measure() { # name file cmd...
+declare -A WALL RSS CPU RUNS
+measure() { # name file cmd...: one run, appended to RUNS[name] as "wall rss cpu;"
 	local name=$1 file=$2
 	shift 2
-	local out
 	/usr/bin/time -o "$DATA/time.out" -f "%e %M %U %S" "$@" >/dev/null 2>"$DATA/$name.stderr" ||
 		echo "bench: $name failed, see $DATA/$name.stderr" >&2
+	local w m u sy c
 	read -r w m u sy < <(tail -1 "$DATA/time.out")
-	WALL[$name]=$w
-	RSS[$name]=$m
-	CPU[$name]=$(awk -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", u + s }')
-	echo "bench: $name: ${WALL[$name]} s, ${CPU[$name]} s CPU, ${RSS[$name]} KiB" >&2
+	c=$(awk -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", u + s }')
+	RUNS[$name]+="$w $m $c;"
+	echo "bench: $name: $w s, $c s CPU, $m KiB" >&2
 }
 
-measure tcpdump-big "$BIG" tcpdump -nn -r "$BIG" -w /dev/null
-measure analyzer-big "$BIG" "${ANALYZER[@]}" "$BIG"
-measure tcpdump-small "$SMALL" tcpdump -nn -r "$SMALL" -w /dev/null
-measure analyzer-small "$SMALL" "${ANALYZER[@]}" "$SMALL"
+# median NAME: WALL/RSS/CPU of the run with the median wall time, and the
+# range of the wall times.
+declare -A RANGE
+median() {
+	local name=$1
+	[ -n "${RUNS[$name]:-}" ] || return 0
+	read -r w m c lo hi < <(tr ';' '\n' <<<"${RUNS[$name]}" | grep . | sort -n -k1,1 |
+		awk '{ r[NR] = $0; w[NR] = $1 } END { split(r[int((NR + 1) / 2)], x, " "); print x[1], x[2], x[3], w[1], w[NR] }')
+	WALL[$name]=$w RSS[$name]=$m CPU[$name]=$c RANGE[$name]="$lo–$hi"
+}
+
+# The machine is shared and its speed swings by 15-30% between minutes:
+# the tools run in turn, BENCH_REPEAT times (default 3), and each row is
+# the run with the median wall time (the ratios compare runs taken
+# side by side). tshark runs once (about 20 s).
+REPEAT=${BENCH_REPEAT:-3}
+for ((r = 1; r <= REPEAT; r++)); do
+	measure tcpdump-big "$BIG" tcpdump -nn -r "$BIG" -w /dev/null
+	measure analyzer-big "$BIG" "${ANALYZER[@]}" "$BIG"
+	measure tcpdump-small "$SMALL" tcpdump -nn -r "$SMALL" -w /dev/null
+	measure analyzer-small "$SMALL" "${ANALYZER[@]}" "$SMALL"
+done
 if [ -z "${BENCH_SKIP_TSHARK:-}" ]; then
 	measure tshark-small "$SMALL" tshark -n -q -r "$SMALL" -z conv,ip
 fi
+for n in tcpdump-big analyzer-big tcpdump-small analyzer-small tshark-small; do
+	median "$n"
+done
 
 row() { # name label file packets base
 	local name=$1 label=$2 file=$3 pk=$4 base=$5
@@ -94,7 +116,8 @@ row() { # name label file packets base
 }
 
 echo
-echo "Offline analysis speed, one run on $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "Offline analysis speed on $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg);"
+echo "median of $REPEAT runs taken in turn (tshark: 1); wall time ranges: big tcpdump ${RANGE[tcpdump-big]} s, flowblame ${RANGE[analyzer-big]} s"
 echo
 echo "| tool | file | wall s | CPU s (user+sys) | packets/s | MB/s read | peak MB | wall vs tcpdump |"
 echo "|---|---|---|---|---|---|---|---|"
