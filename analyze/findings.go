@@ -572,7 +572,7 @@ func (c *findCtx) ddosTarget() {
 			ev = append(ev, fmt.Sprintf("%d bare SYNs came in to port %d from %s source addresses, %s–%s", p.SYNs, port, atLeast(p.Sources), tsStr(p.First), tsStr(p.Last)))
 		}
 	}
-	var svcs []string
+	var svcs, reflPorts []string
 	var reflBytes int64
 	reflRemotes := 0
 	for _, port := range slices.Sorted(maps.Keys(refl)) {
@@ -595,6 +595,8 @@ func (c *findCtx) ddosTarget() {
 		what := fmt.Sprintf("%s (%d)", name, port)
 		if !ok {
 			what = name
+		} else {
+			reflPorts = append(reflPorts, fmt.Sprint(port))
 		}
 		svcs = append(svcs, what)
 		ev = append(ev, fmt.Sprintf("unsolicited UDP from %s: %d packets, %s (%s average), from %s addresses the host never sent to, %s, %s–%s",
@@ -628,7 +630,11 @@ func (c *findCtx) ddosTarget() {
 		ev = append(ev, fmt.Sprintf("%s more is in %d aggregates of the flows past --max-flows %d, not told apart (most likely more of the same: a flood makes a flow per packet)",
 			human(n.Wire), fs.PortAggregates+fs.HostAggregates, fs.MaxFlows))
 	}
-	c.add(Finding{ID: RuleDDoSTarget, Severity: SevHigh, Next: nextDDoSTarget,
+	next := nextDDoSTarget
+	if len(reflPorts) > 0 {
+		next += fmt.Sprintf(" The reflected part can be dropped upstream by its source port: UDP from port(s) %s (replies the host never asked for).", joinAnd(reflPorts))
+	}
+	c.add(Finding{ID: RuleDDoSTarget, Severity: SevHigh, Next: next,
 		Summary:  "inbound DDoS: this host is the target of " + strings.Join(parts, " and "),
 		Evidence: ev})
 }
