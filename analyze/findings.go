@@ -66,6 +66,10 @@ type findCtx struct {
 	home    string
 	out     []Finding
 	flagged map[ingest.ProcKey]bool
+	// flood is, per process, the traffic of a SYN flood's half-open
+	// connections charged to it through its listening socket (ddosTarget):
+	// not the process's doing, so bandwidthHog leaves it out.
+	flood   map[ingest.ProcKey][2]int64     // out, in wire bytes
 	remotes map[ingest.ProcKey][]procRemote // remotesOf's index
 }
 
@@ -516,6 +520,18 @@ func (c *findCtx) ddosTarget() {
 	for _, p := range c.in.Signals.SYNInPorts {
 		synIn[p.Port] = p
 	}
+	// halfOpen: the remote sent a SYN or two and nothing else (a TCP
+	// health check also ACKs); the host answered with at most a SYN-ACK and
+	// its retransmissions (5 by default) or a RST. That the remote opened
+	// it, the signals say (bare SYNs came in to that port); without them,
+	// the server's port is taken to be the lower one.
+	halfOpen := func(fl *Flow) bool {
+		k, t := &fl.Key, &fl.Traffic
+		_, synTo := synIn[k.A.Port()]
+		return k.Proto == ingest.ProtoTCP && k.Oriented && k.Folded == "" &&
+			(synTo || (len(synIn) == 0 && k.A.Port() < k.B.Port())) &&
+			t.In.Packets >= 1 && t.In.Packets <= 2 && t.In.Wire <= 200 && t.Out.Packets <= 6 && t.Out.Wire <= 6*90
+	}
 	syn := map[uint16]*agg{}  // half-open connections by local port
 	refl := map[uint16]*agg{} // unsolicited UDP by source port, 0 for other ports
 	icmp := map[uint16]*agg{} // inbound ICMP (key 0)
@@ -527,14 +543,7 @@ func (c *findCtx) ddosTarget() {
 		}
 		switch k.Proto {
 		case ingest.ProtoTCP:
-			// The remote sent a SYN or two and nothing else (a TCP health
-			// check also ACKs); the host answered with at most a SYN-ACK and
-			// its retransmissions (5 by default) or a RST. That the remote
-			// opened it, the signals say (bare SYNs came in to that port);
-			// without them, the server's port is taken to be the lower one.
-			_, synTo := synIn[k.A.Port()]
-			if (synTo || (len(synIn) == 0 && k.A.Port() < k.B.Port())) &&
-				t.In.Packets <= 2 && t.In.Wire <= 200 && t.Out.Packets <= 6 && t.Out.Wire <= 6*90 {
+			if halfOpen(fl) {
 				add(get(syn, k.A.Port()), fl)
 			}
 		case ingest.ProtoICMP, ingest.ProtoICMPv6:
@@ -558,6 +567,7 @@ func (c *findCtx) ddosTarget() {
 	var parts, ev []string
 	var total int64
 	synFlood := false
+	floodPorts := map[uint16]bool{}
 	for _, port := range slices.Sorted(maps.Keys(syn)) {
 		a := syn[port]
 		if a.flows < 500 || len(a.remotes) < 50 || rate(a, a.flows) < 50 {
@@ -565,6 +575,7 @@ func (c *findCtx) ddosTarget() {
 		}
 		total += a.bytes
 		synFlood = true
+		floodPorts[port] = true
 		parts = append(parts, fmt.Sprintf("a SYN flood on port %d (%.0f half-open connections/s from %s addresses)", port, rate(a, a.flows), atLeast(len(a.remotes))))
 		ev = append(ev, fmt.Sprintf("SYN flood on local port %d: %d half-open connections (the remote sent only a SYN), %d packets, %s, from %s addresses, %s–%s",
 			port, a.flows, a.pkts, human(a.bytes), atLeast(len(a.remotes)), tsStr(a.first), tsStr(a.last)))
@@ -617,6 +628,23 @@ func (c *findCtx) ddosTarget() {
 	}
 	if len(parts) == 0 {
 		return
+	}
+	if synFlood { // what the listeners were charged with
+		c.flood = map[ingest.ProcKey][2]int64{}
+		for i := range c.r.Flows {
+			fl := &c.r.Flows[i]
+			if !floodPorts[fl.Key.A.Port()] || !halfOpen(fl) {
+				continue
+			}
+			for _, o := range fl.Owners {
+				if o.Owner.Attributed() {
+					f := c.flood[o.Owner.Proc]
+					f[0] += o.Out.Wire
+					f[1] += o.In.Wire
+					c.flood[o.Owner.Proc] = f
+				}
+			}
+		}
 	}
 	rx := c.r.Totals.All.In.Wire
 	last := fmt.Sprintf("%s received in all, %s of the host's RX; no local process sends it", human(total), pct(share(total, rx)))
@@ -894,11 +922,18 @@ func (c *findCtx) bandwidthHog() {
 		un.Add(u.Out)
 		un.Add(u.In)
 	}
+	// A process's own traffic: without the half-open connections of a SYN
+	// flood its listener was charged with (ddosTarget).
+	own := func(p *ProcessStat) (out, in int64) {
+		f := c.flood[p.Key]
+		return p.Traffic.Out.Wire - f[0], p.Traffic.In.Wire - f[1]
+	}
 	var top *ProcessStat
+	var topOut, topIn int64
 	for i := range c.r.Processes {
 		p := &c.r.Processes[i]
-		if top == nil || p.Traffic.Out.Wire+p.Traffic.In.Wire > top.Traffic.Out.Wire+top.Traffic.In.Wire {
-			top = p
+		if o, in := own(p); top == nil || o+in > topOut+topIn {
+			top, topOut, topIn = p, o, in
 		}
 	}
 	share := func(a, b int64) float64 {
@@ -907,14 +942,14 @@ func (c *findCtx) bandwidthHog() {
 		}
 		return float64(a) / float64(b)
 	}
-	if top == nil || un.Wire > top.Traffic.Out.Wire+top.Traffic.In.Wire {
+	if top == nil || un.Wire > topOut+topIn {
 		if share(un.Wire, tx+rx) >= 0.5 && c.r.Meta.Attributed {
 			c.add(Finding{ID: RuleUnattributed, Severity: SevLow, Next: "See the coverage section for why; re-collect with a shorter --interval if sockets were too short-lived.",
 				Summary: fmt.Sprintf("most traffic (%s of %s) could not be joined to a process", human(un.Wire), human(tx+rx))})
 		}
 		return
 	}
-	st, sr := share(top.Traffic.Out.Wire, tx), share(top.Traffic.In.Wire, rx)
+	st, sr := share(topOut, tx), share(topIn, rx)
 	if st < 0.5 && sr < 0.5 {
 		return
 	}
@@ -931,8 +966,12 @@ func (c *findCtx) bandwidthHog() {
 		ev = append(ev, fmt.Sprintf("… and %d more remote hosts", n-3))
 	}
 	ev = append(ev, fmt.Sprintf("peak %s at %s; %s of TX, %s of RX", humanRate(top.Traffic.Peak.Rate), tsStr(top.Traffic.Peak.At), pct(st), pct(sr)))
+	if f := c.flood[top.Key]; f[0]+f[1] > 0 {
+		ev = append(ev, fmt.Sprintf("not counting %s received and %s sent on half-open connections of the SYN flood (ddos-target), charged to it through its listening socket",
+			human(f[1]), human(f[0])))
+	}
 	f := Finding{ID: RuleBandwidthHog, Procs: []ingest.ProcKey{top.Key}, Evidence: ev,
-		Summary: fmt.Sprintf("%s %s %s of the host's %s (%s sent, %s received)", c.procDesc(top.Key), dir, pct(s), what, human(top.Traffic.Out.Wire), human(top.Traffic.In.Wire))}
+		Summary: fmt.Sprintf("%s %s %s of the host's %s (%s sent, %s received)", c.procDesc(top.Key), dir, pct(s), what, human(topOut), human(topIn))}
 	info, _ := c.proc(top.Key)
 	var other *Finding
 	for i := range c.out {
