@@ -60,41 +60,50 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 	}
 	cl := newClassifier(opts)
 	step := int64(interval)
+	// The open intervals, each with its records and their keys; idx finds
+	// a record in its interval's list. A flush touches only the intervals
+	// it emits, so a late packet (a capture out of order) costs its own
+	// record, not a pass over every open one.
+	type openIv struct {
+		recs []FlowInterval
+		keys []fkey
+	}
+	open := map[int64]*openIv{}
 	idx := map[ivKey]int{}
-	var out []FlowInterval // the open intervals' records
-	var keys []fkey        // their keys
 	oldest, maxTS := int64(math.MaxInt64), int64(math.MinInt64)
 	emitted := int64(math.MinInt64) // the latest interval start emitted
 	// flush emits the records of intervals starting at or before upTo.
 	flush := func(upTo int64) error {
-		var done, open []FlowInterval
-		var openKeys []fkey
-		for i, fi := range out {
-			if fi.Start <= upTo {
-				done = append(done, fi)
-			} else {
-				open, openKeys = append(open, fi), append(openKeys, keys[i])
+		var starts []int64
+		for b := range open {
+			if b <= upTo {
+				starts = append(starts, b)
 			}
 		}
-		if len(done) == 0 {
+		if len(starts) == 0 {
 			return nil
 		}
-		slices.SortStableFunc(done, func(a, b FlowInterval) int {
-			if x := cmp.Compare(a.Start, b.Start); x != 0 {
-				return x
+		slices.Sort(starts)
+		var done []FlowInterval
+		for _, b := range starts {
+			iv := open[b]
+			for i := range iv.recs {
+				delete(idx, ivKey{k: iv.keys[i], bucket: b})
 			}
-			if x := cmp.Compare(b.Out.Wire+b.In.Wire, a.Out.Wire+a.In.Wire); x != 0 {
-				return x
-			}
-			return compareFlowKey(a.Key, b.Key)
-		})
-		clear(idx)
-		out, keys, oldest = open, openKeys, math.MaxInt64
-		for i := range out {
-			idx[ivKey{k: keys[i], bucket: out[i].Start}] = i
-			oldest = min(oldest, out[i].Start)
+			slices.SortStableFunc(iv.recs, func(a, b FlowInterval) int {
+				if x := cmp.Compare(b.Out.Wire+b.In.Wire, a.Out.Wire+a.In.Wire); x != 0 {
+					return x
+				}
+				return compareFlowKey(a.Key, b.Key)
+			})
+			done = append(done, iv.recs...)
+			delete(open, b)
 		}
-		emitted = max(emitted, done[len(done)-1].Start)
+		oldest = math.MaxInt64
+		for b := range open {
+			oldest = min(oldest, b)
+		}
+		emitted = max(emitted, starts[len(starts)-1])
 		st.Records += int64(len(done))
 		return emit(done)
 	}
@@ -121,9 +130,15 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 			st.Late++
 		}
 		key := ivKey{k: r.k, bucket: bucket}
+		iv := open[bucket]
+		if iv == nil {
+			iv = &openIv{}
+			open[bucket] = iv
+			oldest = min(oldest, bucket)
+		}
 		i, ok := idx[key]
 		if !ok {
-			i = len(out)
+			i = len(iv.recs)
 			idx[key] = i
 			fk := r.k.flowKey()
 			fi := FlowInterval{Start: bucket, End: bucket + step, Key: fk, First: p.TS}
@@ -134,10 +149,9 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 			case opts.Attributor != nil:
 				fi.Owner, _, _ = opts.Attributor.Attribute(fk.Proto, fk.A, fk.B, p.TS)
 			}
-			out, keys = append(out, fi), append(keys, r.k)
-			oldest = min(oldest, bucket)
+			iv.recs, iv.keys = append(iv.recs, fi), append(iv.keys, r.k)
 		}
-		fi := &out[i]
+		fi := &iv.recs[i]
 		c := &fi.Out
 		if r.rev == 1 {
 			c = &fi.In
