@@ -433,9 +433,9 @@ func (c *findCtx) floods() {
 		if a.pkts < 1000 || pps < 500 || a.bytes/a.pkts > 300 {
 			continue
 		}
-		id, what, unit := RuleUDPFlood, "UDP", "UDP packets"
+		id, what, unit, ports := RuleUDPFlood, "UDP", "UDP packets", fmt.Sprintf(" on %d port(s)", len(a.ports))
 		if tg.icmp {
-			id, what, unit = RuleICMPFlood, "ICMP", "ICMP messages"
+			id, what, unit, ports = RuleICMPFlood, "ICMP", "ICMP messages", ""
 		}
 		who := "unattributed sockets"
 		var pks []ingest.ProcKey
@@ -447,14 +447,10 @@ func (c *findCtx) floods() {
 			who = c.procDesc(pks[0])
 			c.flagged[pks[0]] = true
 		}
-		ev := fmt.Sprintf("%d %s (%s, %d B average) to %s on %d port(s) between %s and %s",
-			a.pkts, unit, human(a.bytes), a.bytes/a.pkts, t, len(a.ports), tsStr(a.first), tsStr(a.last))
-		if tg.icmp {
-			ev = fmt.Sprintf("%d %s (%s, %d B average) to %s between %s and %s", a.pkts, unit, human(a.bytes), a.bytes/a.pkts, t, tsStr(a.first), tsStr(a.last))
-		}
 		c.add(Finding{ID: id, Severity: SevHigh, Procs: pks, Next: nextContain,
-			Summary:  fmt.Sprintf("DDoS participation: %s floods %s (%s) with small %s packets, %.0f packets/s", who, t, c.where(t), what, pps),
-			Evidence: []string{ev}})
+			Summary: fmt.Sprintf("DDoS participation: %s floods %s (%s) with small %s packets, %.0f packets/s", who, t, c.where(t), what, pps),
+			Evidence: []string{fmt.Sprintf("%d %s (%s, %d B average) to %s%s between %s and %s",
+				a.pkts, unit, human(a.bytes), a.bytes/a.pkts, t, ports, tsStr(a.first), tsStr(a.last))}})
 	}
 	for _, s := range c.in.Signals.SYNOut {
 		d := max(float64(s.Last-s.First)/1e9, 1)
@@ -499,10 +495,13 @@ func (c *findCtx) ddosTarget() {
 		first, last        int64
 		remotes            map[netip.Addr]struct{}
 	}
+	newAgg := func() *agg {
+		return &agg{first: math.MaxInt64, last: math.MinInt64, remotes: map[netip.Addr]struct{}{}}
+	}
 	get := func(m map[uint16]*agg, k uint16) *agg {
 		a := m[k]
 		if a == nil {
-			a = &agg{first: math.MaxInt64, last: math.MinInt64, remotes: map[netip.Addr]struct{}{}}
+			a = newAgg()
 			m[k] = a
 		}
 		return a
@@ -534,7 +533,7 @@ func (c *findCtx) ddosTarget() {
 	}
 	syn := map[uint16]*agg{}  // half-open connections by local port
 	refl := map[uint16]*agg{} // unsolicited UDP by source port, 0 for other ports
-	icmp := map[uint16]*agg{} // inbound ICMP (key 0)
+	var icmp *agg             // inbound ICMP
 	for i := range c.r.Flows {
 		fl := &c.r.Flows[i]
 		k, t := &fl.Key, &fl.Traffic
@@ -551,7 +550,10 @@ func (c *findCtx) ddosTarget() {
 			// looks like a monitoring system's pings answered, and is not
 			// judged (flows carry no ICMP type).
 			if t.In.Packets > 2*t.Out.Packets {
-				add(get(icmp, 0), fl)
+				if icmp == nil {
+					icmp = newAgg()
+				}
+				add(icmp, fl)
 			}
 		case ingest.ProtoUDP:
 			if t.Out.Packets == 0 { // the host never sent to it: unsolicited
@@ -566,15 +568,13 @@ func (c *findCtx) ddosTarget() {
 	rate := func(a *agg, n int64) float64 { return float64(n) / max(float64(a.last-a.first)/1e9, 1) }
 	var parts, ev []string
 	var total int64
-	synFlood := false
-	floodPorts := map[uint16]bool{}
+	floodPorts := map[uint16]bool{} // the ports a SYN flood was found on
 	for _, port := range slices.Sorted(maps.Keys(syn)) {
 		a := syn[port]
 		if a.flows < 500 || len(a.remotes) < 50 || rate(a, a.flows) < 50 {
 			continue
 		}
 		total += a.bytes
-		synFlood = true
 		floodPorts[port] = true
 		parts = append(parts, fmt.Sprintf("a SYN flood on port %d (%.0f half-open connections/s from %s addresses)", port, rate(a, a.flows), atLeast(len(a.remotes))))
 		ev = append(ev, fmt.Sprintf("SYN flood on local port %d: %d half-open connections (the remote sent only a SYN), %d packets, %s, from %s addresses, %s–%s",
@@ -613,7 +613,7 @@ func (c *findCtx) ddosTarget() {
 		ev = append(ev, fmt.Sprintf("unsolicited UDP from %s: %d packets, %s (%s average), from %s addresses the host never sent to, %s, %s–%s",
 			what, a.pkts, human(a.bytes), human(a.bytes/a.pkts), atLeast(len(a.remotes)), humanRate(rate(a, a.bytes)), tsStr(a.first), tsStr(a.last)))
 	}
-	if a := icmp[0]; a != nil && a.pkts >= 5000 && rate(a, a.pkts) >= 1000 {
+	if a := icmp; a != nil && a.pkts >= 5000 && rate(a, a.pkts) >= 1000 {
 		total += a.bytes
 		parts = append(parts, fmt.Sprintf("an ICMP flood (%.0f messages/s from %s addresses)", rate(a, a.pkts), atLeast(len(a.remotes))))
 		ev = append(ev, fmt.Sprintf("ICMP flood: %d messages, %s, from %s addresses, %s, %s–%s",
@@ -629,7 +629,7 @@ func (c *findCtx) ddosTarget() {
 	if len(parts) == 0 {
 		return
 	}
-	if synFlood { // what the listeners were charged with
+	if len(floodPorts) > 0 { // what the listeners were charged with
 		c.flood = map[ingest.ProcKey][2]int64{}
 		for i := range c.r.Flows {
 			fl := &c.r.Flows[i]
@@ -648,7 +648,7 @@ func (c *findCtx) ddosTarget() {
 	}
 	rx := c.r.Totals.All.In.Wire
 	last := fmt.Sprintf("%s received in all, %s of the host's RX; no local process sends it", human(total), pct(share(total, rx)))
-	if synFlood {
+	if len(floodPorts) > 0 {
 		last += fmt.Sprintf(" (the half-open connections are charged to the listening process, method %s)", MethodListener)
 	}
 	ev = append(ev, last)

@@ -115,8 +115,8 @@ func (t *flowTable) find(k *fkey, h, h2 uint64) (int32, bool) {
 func foldRoom(limit int) int { return max(limit/4, 1) }
 
 // lookupFolding is lookup once the table holds limit flows: a known key
-// keeps its flow; a new one is counted in its aggregate (foldKey), which
-// replaces the record's key.
+// keeps its flow; a new one is counted in its aggregate, whose key replaces
+// the record's.
 func (t *flowTable) lookupFolding(r *arec, k *rec) (idx int32, created bool) {
 	if idx, ok := t.find(&k.k, k.hash, k.hash2); ok {
 		return idx, false
