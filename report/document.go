@@ -278,7 +278,7 @@ type MethodShare struct {
 
 // RemoteRow is one remote host.
 type RemoteRow struct {
-	Addr string `json:"addr"` // "*" for the aggregate of folded flows
+	Addr string `json:"addr"` // 0.0.0.0/0 or ::/0 for the remote hosts of aggregates by protocol
 	// Folded marks the remote hosts of the flows past --max-flows that were
 	// counted in aggregates by protocol alone (analyze.RemoteHost.Folded).
 	Folded      bool                `json:"folded,omitempty"`
@@ -315,7 +315,8 @@ type ConvRow struct {
 	Owner    string              `json:"owner,omitempty"` // for 5-tuples: "comm[pid] (method)"
 	// Folded is analyze.FlowKey.Folded: the row is an aggregate of flows
 	// past --max-flows ("ports": by host pair, "hosts": by protocol), and
-	// what it does not tell apart is "*" in A and B.
+	// what it does not tell apart is "*" (ports) or 0.0.0.0/0, ::/0 (hosts)
+	// in A and B.
 	Folded string `json:"folded,omitempty"`
 	// Untranslated is, for a 5-tuple the host's NAT translated, the
 	// container-side endpoint ("172.17.0.2:45678"; analyze.Flow.Untranslated).
@@ -763,6 +764,14 @@ func flowEnd(a netip.AddrPort, folded string) string {
 	return a.String()
 }
 
+// hostEnd formats one end of a host-pair or remote-host row.
+func hostEnd(a netip.Addr, folded string) string {
+	if folded == analyze.FoldedHosts {
+		return anyHost(a)
+	}
+	return a.String()
+}
+
 func buildRemotes(d *Document, in Input, f formatter, top int) {
 	r := in.Result
 	procNames := map[ingest.ProcKey]string{}
@@ -864,15 +873,9 @@ func buildConversations(d *Document, in Input, opts Options, f formatter, top in
 			c.Owner = owners[row.Key]
 			c.Untranslated = untranslated[row.Key]
 		case analyze.GroupPair:
-			c.A, c.B = row.Key.A.Addr().String(), row.Key.B.Addr().String()
+			c.A, c.B = hostEnd(row.Key.A.Addr(), row.Key.Folded), hostEnd(row.Key.B.Addr(), row.Key.Folded)
 		case analyze.GroupRemote:
-			c.A, c.B = "(local)", row.Key.B.Addr().String()
-		}
-		if row.Key.Folded == analyze.FoldedHosts && opts.Group != analyze.GroupFlow {
-			c.B = anyHost(row.Key.B.Addr())
-			if opts.Group == analyze.GroupPair {
-				c.A = anyHost(row.Key.A.Addr())
-			}
+			c.A, c.B = "(local)", hostEnd(row.Key.B.Addr(), row.Key.Folded)
 		}
 		c.Folded = row.Key.Folded
 		arrow := "⇄"
