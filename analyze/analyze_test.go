@@ -749,8 +749,8 @@ func TestFlowIntervalsStream(t *testing.T) {
 		pkt(500, 6, b, a, 200),  // interval 0, RX
 		pkt(1500, 6, a, b, 300), // interval 1
 		pkt(2100, 6, a, b, 400), // interval 2: interval 0 is now done
-		pkt(900, 6, a, b, 50),   // late for interval 0 (already written): written at once
-		pkt(3200, 6, a, b, 500), // interval 3: interval 1 is done
+		pkt(900, 6, a, b, 50),   // late for interval 0 (already written)
+		pkt(3200, 6, a, b, 500), // interval 3: intervals 1 and the late 0 are done
 	}
 	var batches [][]FlowInterval
 	st, err := FlowIntervals(context.Background(), &memSource{pkts: pkts},
@@ -771,12 +771,28 @@ func TestFlowIntervalsStream(t *testing.T) {
 		}
 		got = append(got, rs)
 	}
-	want := [][]rec{{{0, 100, 200}}, {{0, 50, 0}}, {{1, 300, 0}}, {{2, 400, 0}, {3, 500, 0}}}
+	want := [][]rec{{{0, 100, 200}}, {{0, 50, 0}, {1, 300, 0}}, {{2, 400, 0}, {3, 500, 0}}}
 	if d := cmp.Diff(want, got, cmp.AllowUnexported(rec{})); d != "" {
 		t.Errorf("batches (-want +got):\n%s", d)
 	}
 	if st.Late != 1 || st.Records != 5 {
 		t.Errorf("stats %+v, want 1 late, 5 records", st)
+	}
+	// After a clock step back, the capture's later packets are aggregated
+	// per flow and interval again, not written one record each.
+	var stepped []ingest.Packet
+	for i := range 40 {
+		stepped = append(stepped, pkt(int64(i*100), 6, a, b, 100))
+	}
+	for i := range 40 { // one hour earlier
+		stepped = append(stepped, pkt(int64(i*100)-3_600_000, 6, a, b, 100))
+	}
+	n := 0
+	st, err = FlowIntervals(context.Background(), &memSource{pkts: stepped},
+		Options{Local: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}, time.Second,
+		func(ivs []FlowInterval) error { n += len(ivs); return nil })
+	if err != nil || n != 8 || st.Records != 8 || st.Late != 40 {
+		t.Errorf("clock step: %d records, %+v, %v; want 8 (4 seconds before, 4 after), 40 late", n, st, err)
 	}
 	// An emit error stops the export.
 	boom := errors.New("disk full")

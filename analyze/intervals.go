@@ -70,7 +70,7 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 	}
 	open := map[int64]*openIv{}
 	idx := map[ivKey]int{}
-	oldest, maxTS := int64(math.MaxInt64), int64(math.MinInt64)
+	oldest := int64(math.MaxInt64)
 	emitted := int64(math.MinInt64) // the latest interval start emitted
 	// flush emits the records of intervals starting at or before upTo.
 	flush := func(upTo int64) error {
@@ -161,11 +161,13 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 		c.IP += int64(p.IPLen)
 		c.Captured += int64(p.CapLen)
 		fi.Last = p.TS
-		maxTS = max(maxTS, p.TS)
-		// An interval is done one interval after its end: later packets
-		// for it are late.
-		if maxTS-oldest >= 2*step {
-			if err := flush(maxTS - 2*step); err != nil {
+		// An interval is done once a packet comes one interval after its
+		// end; later packets for it are late. The packet's own time, not
+		// the latest seen: after a clock step back the capture goes on
+		// from the earlier time, and its packets are aggregated again
+		// rather than each written alone.
+		if p.TS-oldest >= 2*step {
+			if err := flush(p.TS - 2*step); err != nil {
 				return st, err
 			}
 		}
