@@ -171,6 +171,7 @@ func (d *Decoder) Decode(link LinkType, frame []byte, p *Packet) (err error) {
 		return nil
 	}
 	resetDecoded(p, link)
+	p.Tuple = FiveTuple{} // set at the end, unless the decoder gives up early (an unsupported link)
 	if n := pseudoHeaderLen(link); n > 0 {
 		// Wireshark reads these link types' first bytes as a pseudo-header
 		// that is not part of the frame's lengths (frame.len, cap_len).
@@ -217,8 +218,6 @@ func (d *Decoder) Decode(link LinkType, frame []byte, p *Packet) (err error) {
 		p.Tuple.Proto = st.proto
 		p.Tuple.Src = netip.AddrPortFrom(st.src, st.sp)
 		p.Tuple.Dst = netip.AddrPortFrom(st.dst, st.dp)
-	} else {
-		p.Tuple = FiveTuple{}
 	}
 	if e != nil {
 		if p.Kind == KindIP {
