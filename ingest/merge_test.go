@@ -256,3 +256,50 @@ func TestOpenCapturesSkipsUnreadable(t *testing.T) {
 		t.Error("Strict: no error")
 	}
 }
+
+// TestOpenCapturesFragmentsAcrossFiles: the files of a merge share one
+// fragment table, so a datagram whose fragments a capture's rotation put
+// in two files keeps its ports in the second (as in the file before it was
+// split, and as tshark on the merged stream), and the frame completing it
+// decodes what it carries.
+func TestOpenCapturesFragmentsAcrossFiles(t *testing.T) {
+	const a, b = "198.51.100.1", "203.0.113.2"
+	body := udp(5000, 53, make([]byte, 100)) // 108 bytes: fragments of 56 and 52
+	frames := [][]byte{
+		ip4f(ProtoUDP, a, b, 77, 0, true, body[:56]),
+		ip4f(ProtoUDP, a, b, 77, 56, false, body[56:]),
+		ip4f(ProtoUDP, b, a, 78, 0, true, body[:56]),
+		ip4f(ProtoUDP, b, a, 78, 56, false, body[56:]),
+	}
+	file := func(name string, from, to int) string {
+		recs := [][]byte{pcapHeader(false, 2, 4, 65535, 101)}
+		for i := from; i < to; i++ {
+			n := uint32(len(frames[i]))
+			recs = append(recs, pcapRecord(false, uint32(1000+i), 0, n, n, nil, frames[i]))
+		}
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(p, joinBytes(recs...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	whole, err := OpenCapture(file("whole.pcap", 0, 4), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, _, _ := drain(t, whole, nil)
+	// Rotated after the first and third frame: each datagram straddles a
+	// file boundary.
+	src, err := OpenCaptures([]string{file("r0.pcap", 0, 1), file("r1.pcap", 1, 3), file("r2.pcap", 3, 4)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, _, _ := drain(t, src, nil)
+	// Each file's interface is an interface of the merge of its own.
+	if d := cmp.Diff(want, got, cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{}), cmpopts.IgnoreFields(frameView{}, "Iface")); d != "" {
+		t.Errorf("frames (-one file +rotated):\n%s", d)
+	}
+	if len(got) != 4 || got[1].Tuple != tup(ProtoUDP, a+":5000", b+":53") || got[3].Tuple != tup(ProtoUDP, b+":5000", a+":53") {
+		t.Errorf("last fragments: %+v", got)
+	}
+}

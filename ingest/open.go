@@ -80,6 +80,12 @@ func OpenCaptures(paths []string, opts Options) (PacketSource, error) {
 	}
 	bufSize := max(64<<10, min(readBufSize, mergeBufBudget/len(paths)))
 	srcs := make([]PacketSource, 0, len(paths))
+	// One decoder for the merged stream. The probe decodes the first
+	// packet with a decoder of its own, so the shared one sees each frame
+	// once, in the merged order (exactly so for files that follow each
+	// other in time, as rotated captures do: a file is opened when the
+	// merge reaches its first packet).
+	dec := NewDecoder()
 	failed := 0
 	for _, p := range paths {
 		s, err := probeFile(p, opts, bufSize)
@@ -95,6 +101,7 @@ func OpenCaptures(paths []string, opts Options) (PacketSource, error) {
 				Msg: "not read: " + err.Error(), Err: err}})
 			continue
 		}
+		s.opts.decoder = dec
 		srcs = append(srcs, s)
 	}
 	return Merge(srcs...), nil
@@ -149,7 +156,11 @@ func newReader(r io.Reader, name string, opts Options, bufSize int) (captureRead
 				name, head, ErrTruncated)
 		}
 	}
-	base := fileBase{name: name, br: br, opts: opts, dec: NewDecoder(), diags: newDiagFolder(name, opts.MaxDiagnostics)}
+	dec := opts.decoder
+	if dec == nil {
+		dec = NewDecoder()
+	}
+	base := fileBase{name: name, br: br, opts: opts, dec: dec, diags: newDiagFolder(name, opts.MaxDiagnostics)}
 	base.stats.Files = 1
 	if gz != nil {
 		base.closers = append(base.closers, gz)

@@ -76,4 +76,9 @@ type Options struct {
 	// MaxDiagnostics caps distinct Diagnostics kept per file (default 100);
 	// further ones are folded into counts.
 	MaxDiagnostics int
+	// decoder, when set, decodes the frames of the file instead of a
+	// Decoder of its own: OpenCaptures gives the files it merges one, so
+	// that IP fragments are reassembled across them as in the merged
+	// stream (a datagram cut by a capture's rotation keeps its ports).
+	decoder *Decoder
 }
