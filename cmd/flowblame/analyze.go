@@ -183,6 +183,9 @@ func notBundleHint(path string) error {
 					break
 				}
 			}
+			if hint == "" {
+				hint = capturesHint(path, ents)
+			}
 		}
 		return fmt.Errorf("%s is a directory but not a bundle: it has no %s%s", path, ingest.ManifestFile, hint)
 	}
@@ -190,6 +193,37 @@ func notBundleHint(path string) error {
 		return fmt.Errorf("%s is a bundle's manifest: give the bundle directory, %s", path, filepath.Dir(path))
 	}
 	return nil
+}
+
+// maxProbed bounds the files of a directory capturesHint opens.
+const maxProbed = 10_000
+
+// capturesHint names the capture files in a directory that is not a
+// bundle (rotated tcpdump files, say) and how to analyse them together.
+func capturesHint(dir string, ents []os.DirEntry) string {
+	var names []string
+	ext := ""
+	for _, e := range ents[:min(len(ents), maxProbed)] {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		src, err := ingest.OpenCapture(filepath.Join(dir, e.Name()), ingest.Options{})
+		if err != nil {
+			continue
+		}
+		src.Close()
+		if len(names) == 0 {
+			ext = filepath.Ext(e.Name())
+		} else if filepath.Ext(e.Name()) != ext {
+			ext = ""
+		}
+		names = append(names, e.Name())
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; it holds %d capture file(s) (%s): give them as arguments, merged in time order: flowblame analyze %s",
+		len(names), names[0], filepath.Join(dir, "*"+ext))
 }
 
 // analysisInput is what the inputs resolve to.

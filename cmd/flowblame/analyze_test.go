@@ -207,6 +207,11 @@ func TestNotABundleHints(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "give the bundle directory, ../../fixtures/bundles/miner") {
 		t.Errorf("manifest: %v", err)
 	}
+	// A directory of rotated captures: how to analyse them together.
+	_, _, err = runArgs(t, "analyze", "../../fixtures/bundles/miner/capture")
+	if err == nil || !strings.Contains(err.Error(), "it holds 1 capture file(s) (00000.pcapng): give them as arguments, merged in time order: flowblame analyze ../../fixtures/bundles/miner/capture/*.pcapng") {
+		t.Errorf("directory of captures: %v", err)
+	}
 }
 
 // TestSocketTimesApart: socket data from another time than the capture (a
