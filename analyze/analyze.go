@@ -99,6 +99,11 @@ type Result struct {
 	Processes []ProcessStat `json:"processes"`
 	// Unattributed breaks down every frame not charged to a process by cause.
 	Unattributed []UnattributedStat `json:"unattributed"`
+	// UnattributedTraffic is the TX and RX of Unattributed summed over the
+	// causes (direction-unknown bytes left out), with window rates and
+	// peaks from its per-second series: the whole capture's minus every
+	// process's. First and Last are 0.
+	UnattributedTraffic Traffic `json:"unattributed_traffic"`
 	// Series is the per-second wire bytes of all analysed frames by
 	// direction; seconds without traffic are omitted.
 	Series []SecondBucket `json:"series"`
@@ -1174,6 +1179,12 @@ func (e *engine) owned(r *Result, pos, heads, flowRemote []int32, remotes []Remo
 		}
 		return cmp.Compare(a.Cause, b.Cause)
 	})
+	var uout, uin Counts
+	for _, u := range r.Unattributed {
+		uout.Add(u.Out)
+		uin.Add(u.In)
+	}
+	r.UnattributedTraffic = seriesTraffic(unattributedSeries(r.Series, procs), uout, uin, at, 0, 0)
 	tx, rx := r.Totals.All.Out.Wire, r.Totals.All.In.Wire
 	var atx, arx int64
 	for _, cv := range methods {
@@ -1190,6 +1201,32 @@ func (e *engine) owned(r *Result, pos, heads, flowRemote []int32, remotes []Remo
 		return cmp.Compare(a.Method, b.Method)
 	})
 	r.Processes = procs
+}
+
+// unattributedSeries is the per-second TX and RX no process was charged
+// with: all's (the capture's series) minus every process's. Unknown-direction
+// bytes are never a process's and are left out.
+func unattributedSeries(all []SecondBucket, procs []ProcessStat) []SecondBucket {
+	var owned []SecondBucket
+	for i := range procs {
+		owned = append(owned, procs[i].Series...)
+	}
+	slices.SortStableFunc(owned, func(a, b SecondBucket) int { return cmp.Compare(a.Sec, b.Sec) })
+	out := make([]SecondBucket, 0, len(all))
+	j := 0
+	for _, b := range all {
+		u := SecondBucket{Sec: b.Sec, Out: b.Out, In: b.In}
+		for ; j < len(owned) && owned[j].Sec <= b.Sec; j++ {
+			if owned[j].Sec == b.Sec {
+				u.Out -= owned[j].Out
+				u.In -= owned[j].In
+			}
+		}
+		if u.Out != 0 || u.In != 0 {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 func share(part, whole int64) float64 {

@@ -189,6 +189,13 @@ func TestAnalyzeAttribution(t *testing.T) {
 	if got := r.Processes[1].Traffic.OutRate.S2; got != 400 {
 		t.Errorf("pid 20 2 s out rate = %v, want 400", got)
 	}
+	// The unattributed UDP flow (80 B in second 3) has rates and a peak of
+	// its own, not the totals' and not zero.
+	u := r.UnattributedTraffic
+	if u.Out.Wire != 80 || u.In.Wire != 0 || u.OutRate != (WindowRates{S2: 40, S10: 8, S40: 2}) || u.InRate != (WindowRates{}) ||
+		u.Peak != (PeakRate{Rate: 40, At: t0 + 3*nsPerSec}) {
+		t.Errorf("UnattributedTraffic = %+v", u)
+	}
 }
 
 func TestAnalyzeWindowAndAt(t *testing.T) {

@@ -100,6 +100,25 @@ func (r *Result) Validate() error {
 	if add(po, uo) != t.All.Out || add(pi, ui) != t.All.In || uu != t.All.Unknown {
 		bad("processes+unattributed sum to out %+v in %+v unknown %+v; totals are %+v", add(po, uo), add(pi, ui), uu, t.All)
 	}
+	ut := &r.UnattributedTraffic
+	checkTraffic(ut, "unattributed traffic", bad)
+	if ut.Out != uo || ut.In != ui {
+		bad("unattributed traffic %+v/%+v; the causes sum to %+v/%+v", ut.Out, ut.In, uo, ui)
+	}
+	// Window rates add up: the processes' and the unattributed are the
+	// totals'.
+	ro, ri := ut.OutRate, ut.InRate
+	for i := range r.Processes {
+		ro.Add(r.Processes[i].Traffic.OutRate)
+		ri.Add(r.Processes[i].Traffic.InRate)
+	}
+	for _, c := range [][2]WindowRates{{ro, t.Traffic.OutRate}, {ri, t.Traffic.InRate}} {
+		for w, v := range []float64{c[0].S2, c[0].S10, c[0].S40} {
+			if tot := []float64{c[1].S2, c[1].S10, c[1].S40}[w]; math.Abs(v-tot) > 1e-9*tot+1e-9 {
+				bad("processes+unattributed window rate %v; totals %v", v, tot)
+			}
+		}
+	}
 
 	// Interfaces against totals.
 	var io DirCounts

@@ -655,9 +655,9 @@ func buildProcesses(d *Document, in Input, f formatter, top int) {
 	// Unattributed traffic as one pseudo-row so shares add up to 100 %.
 	var un ProcessRow
 	un.Unknown, un.Comm, un.UID = true, "(unattributed)", -1
+	ut := &r.UnattributedTraffic
+	un.TX, un.RX, un.TXRate, un.RXRate, un.Peak = ut.Out, ut.In, ut.OutRate, ut.InRate, ut.Peak
 	for _, u := range r.Unattributed {
-		un.TX.Add(u.Out)
-		un.RX.Add(u.In)
 		un.Flows += u.Flows
 	}
 	if un.TX.Wire+un.RX.Wire > 0 && all > 0 {
