@@ -162,9 +162,10 @@ func newReader(r io.Reader, name string, opts Options, bufSize int) (captureRead
 	}
 	base := fileBase{name: name, br: br, opts: opts, dec: dec, diags: newDiagFolder(name, opts.MaxDiagnostics)}
 	base.stats.Files = 1
-	if gz != nil {
-		base.closers = append(base.closers, gz)
-	}
+	// gz is not closed: gzip.Reader.Close holds no resource and only
+	// returns the stream's error, which reading has already reported (a
+	// cut stream is a truncation diagnostic); closing a file whose stream
+	// is cut, before or after reading it all, is no error.
 	switch m := be32(head); m {
 	case magicPcapMicro, magicPcapNano, magicPcapModified, magicPcapMicroSw, magicPcapNanoSw, magicPcapModSw:
 		return newPcapReader(base)
