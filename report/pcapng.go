@@ -136,9 +136,9 @@ func (a *PcapngAnnotator) Comment(o analyze.Attribution) string {
 	return s + fmt.Sprintf(" method=%s confidence=%s", o.Method, o.Confidence)
 }
 
-// WritePacket writes p (its Frame) with the owner's annotation. dirOut is
-// 1 for outgoing, 0 incoming, -1 unknown.
-func (a *PcapngAnnotator) WritePacket(p *ingest.Packet, ifs []ingest.Interface, owner analyze.Attribution, dirOut int) error {
+// WritePacket writes p (its Frame) with the owner's annotation and its
+// direction (in epb_flags, when known).
+func (a *PcapngAnnotator) WritePacket(p *ingest.Packet, ifs []ingest.Interface, owner analyze.Attribution, dir analyze.PacketDir) error {
 	id, err := a.idb(p.Iface, ifs)
 	if err != nil {
 		return err
@@ -162,10 +162,10 @@ func (a *PcapngAnnotator) WritePacket(p *ingest.Packet, ifs []ingest.Interface, 
 		b = append(b, 0)
 	}
 	b = appendOpt(b, optComment, []byte(a.Comment(owner)))
-	switch dirOut {
-	case 1:
+	switch dir {
+	case analyze.PacketOut:
 		b = appendOpt(b, optEpbFlag, binary.LittleEndian.AppendUint32(nil, 2))
-	case 0:
+	case analyze.PacketIn:
 		b = appendOpt(b, optEpbFlag, binary.LittleEndian.AppendUint32(nil, 1))
 	}
 	if attributed {

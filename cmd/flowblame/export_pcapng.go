@@ -45,14 +45,7 @@ func exportPcapng(ctx context.Context, o exportOptions, stdout, stderr io.Writer
 			return fmt.Errorf("export pcapng: %w", err)
 		}
 		ifs := in.src.Interfaces()
-		key, owner := owners.Owner(&p, ifs)
-		dir := -1
-		if key.Oriented {
-			dir = 0
-			if p.Tuple.Src == key.A {
-				dir = 1
-			}
-		}
+		_, owner, dir := owners.Owner(&p, ifs)
 		if err := w.WritePacket(&p, ifs, owner, dir); err != nil {
 			return fmt.Errorf("export pcapng: %w", err)
 		}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/csv"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,6 +103,54 @@ func TestExportDiagnostics(t *testing.T) {
 		}
 		if !strings.Contains(stderr, "truncated: ../../fixtures/captures/small.truncated-tail.pcap: packet 23") {
 			t.Errorf("%v: stderr %q", args[:2], stderr)
+		}
+	}
+}
+
+// TestExportPcapngOwnDirection: a packet between two equal endpoints (a
+// host pinging itself, seen on a Linux cooked capture as received) keeps
+// the direction the capture gave it; the key cannot tell it.
+func TestExportPcapngOwnDirection(t *testing.T) {
+	ip := []byte{0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 198, 51, 100, 10, 198, 51, 100, 10, 8, 0, 0, 0, 0, 1, 0, 1}
+	sll := append([]byte{0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00}, ip...) // pkttype 0: to us
+	le := binary.LittleEndian
+	var b []byte
+	b = le.AppendUint32(b, 0xa1b2c3d4)
+	b = le.AppendUint16(b, 2)
+	b = le.AppendUint16(b, 4)
+	b = append(b, make([]byte, 8)...)
+	b = le.AppendUint32(b, 65535)
+	b = le.AppendUint32(b, 113) // LINKTYPE_LINUX_SLL
+	for i := range 3 {
+		b = le.AppendUint32(b, uint32(1_700_000_000+i))
+		b = le.AppendUint32(b, 0)
+		b = le.AppendUint32(b, uint32(len(sll)))
+		b = le.AppendUint32(b, uint32(len(sll)))
+		b = append(b, sll...)
+	}
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "self.pcap"), filepath.Join(dir, "self.pcapng")
+	if err := os.WriteFile(in, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runArgs(t, "export", "--pcapng", out, in); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{in, out} {
+		js, _, err := runArgs(t, "analyze", "-f", "json", "--group", "flow", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Conversations []struct {
+				Out, In struct{ Packets int }
+			}
+		}
+		if err := json.Unmarshal([]byte(js), &d); err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Conversations) != 1 || d.Conversations[0].In.Packets != 3 || d.Conversations[0].Out.Packets != 0 {
+			t.Errorf("%s: conversations %+v, want 3 packets in", filepath.Base(f), d.Conversations)
 		}
 	}
 }
