@@ -520,16 +520,20 @@ func buildCapture(d *Document, in Input, f formatter) {
 	c.Packets, c.Wire, c.Captured = st.Packets, st.Bytes, st.CapturedBytes
 	c.IP = r.Totals.All.Sum().IP
 	c.Truncated, c.NonIP, c.Malformed = st.Truncated, st.NonIP, st.Malformed
-	for _, is := range r.Ifaces {
+	for i, is := range r.Ifaces {
 		ifc := Iface{Name: is.Info.Name, Link: int(is.Info.Link), Dropped: is.Info.Dropped, Received: is.Info.Received}
 		if ifc.Name == "" {
 			ifc.Name = fmt.Sprintf("#%d (%s)", is.Index, filepath.Base(is.Info.File))
 		}
-		if is.Traffic.Out.Wire+is.Traffic.In.Wire == 0 {
+		ifc.TX, ifc.RX = is.Traffic.Out.Wire, is.Traffic.In.Wire
+		if i < len(r.IfaceSeries) {
+			ifc.Unknown = r.IfaceSeries[i].Unknown.Wire
+		}
+		// Drops count whether or not a packet of the interface made it.
+		c.KernelDropped += is.Info.Dropped
+		if ifc.TX+ifc.RX+ifc.Unknown == 0 && is.Info.Dropped == 0 {
 			continue
 		}
-		ifc.TX, ifc.RX = is.Traffic.Out.Wire, is.Traffic.In.Wire
-		c.KernelDropped += is.Info.Dropped
 		if is.Info.SnapLen > 0 && (c.SnapLen == 0 || is.Info.SnapLen < c.SnapLen) {
 			c.SnapLen = is.Info.SnapLen
 		}
@@ -552,7 +556,23 @@ func buildCapture(d *Document, in Input, f formatter) {
 		fmt.Sprintf("%s → %s (%s)", c.First.Format(time.RFC3339Nano), c.Last.Format(time.RFC3339Nano), fmtDuration(c.Duration)),
 		fmt.Sprintf("%d packets, %s on the wire (%s IP, %s captured)", c.Packets, f.bytes(c.Wire), f.bytes(c.IP), f.bytes(c.Captured)))
 	if c.Truncated > 0 {
-		c.Text = append(c.Text, fmt.Sprintf("%d packets cut by snaplen %d: volumes still count their full wire length", c.Truncated, c.SnapLen))
+		cut := "the capture"
+		if c.SnapLen > 0 {
+			cut = fmt.Sprintf("snaplen %d", c.SnapLen)
+		}
+		c.Text = append(c.Text, fmt.Sprintf("%d packets cut by %s: volumes still count their full wire length", c.Truncated, cut))
+	}
+	if len(c.Interfaces) > 1 {
+		for _, i := range c.Interfaces {
+			l := fmt.Sprintf("interface %s: TX %s, RX %s", i.Name, f.bytes(i.TX), f.bytes(i.RX))
+			if i.Unknown > 0 {
+				l += fmt.Sprintf(", direction unknown %s", f.bytes(i.Unknown))
+			}
+			if i.Dropped > 0 {
+				l += fmt.Sprintf(", kernel dropped %d packets", i.Dropped)
+			}
+			c.Text = append(c.Text, l)
+		}
 	}
 	if st.Duplicates > 0 {
 		c.Text = append(c.Text, fmt.Sprintf("%d duplicate appearances skipped (Windows pktmon logs a packet at several stack components; the first is counted)", st.Duplicates))

@@ -1,0 +1,61 @@
+package report
+
+import (
+	"context"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/flowblame/flowblame/analyze"
+	"github.com/flowblame/flowblame/ingest"
+)
+
+// TestCaptureInterfaces: every interface that carried traffic is listed,
+// direction-unknown traffic included (a bare capture without --local has
+// only that), and so is one that carried none but dropped packets; with
+// more than one, the Capture section has a line for each.
+func TestCaptureInterfaces(t *testing.T) {
+	// Four interfaces (two named eth0), three with packets, two with drops.
+	const multi = "../../shared/corpus/gopacket/pcapgo/tests/le/test201.pcapng"
+	if _, err := os.Stat(multi); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	src, err := ingest.OpenCapture(multi, ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	res, err := analyze.Analyze(context.Background(), src, analyze.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Build(Input{Result: res}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Iface{
+		{Name: "eth0", Link: 1, Unknown: 314},
+		{Name: "silly ethernet interface 2", Link: 1, Unknown: 656, Dropped: 10},
+		{Name: "eth0", Link: 1, Dropped: 43, Received: 100},
+		{Name: "null1", Link: 0, Unknown: 168},
+	}
+	if !slices.EqualFunc(d.Capture.Interfaces, want, func(a, b Iface) bool {
+		return a.Name == b.Name && a.Link == b.Link && a.TX == b.TX && a.RX == b.RX && a.Unknown == b.Unknown && a.Dropped == b.Dropped && a.Received == b.Received
+	}) {
+		t.Errorf("interfaces %+v, want %+v", d.Capture.Interfaces, want)
+	}
+	if d.Capture.KernelDropped != 53 {
+		t.Errorf("kernel dropped %d, want 53", d.Capture.KernelDropped)
+	}
+	for _, l := range []string{
+		"interface silly ethernet interface 2: TX 0 B, RX 0 B, direction unknown 656 B, kernel dropped 10 packets",
+		"interface eth0: TX 0 B, RX 0 B, kernel dropped 43 packets",
+	} {
+		if !slices.Contains(d.Capture.Text, l) {
+			t.Errorf("no line %q in %q", l, d.Capture.Text)
+		}
+	}
+}
