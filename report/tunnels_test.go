@@ -15,26 +15,7 @@ import (
 // A VXLAN capture's inner flows are listed with their outer flows in every
 // format; a capture without tunnels has no such section.
 func TestTunnelsSection(t *testing.T) {
-	const vxlan = "../../shared/corpus/zeek/tunnels/vxlan.pcap"
-	if _, err := os.Stat(vxlan); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	src, err := ingest.OpenCapture(vxlan, ingest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	res, err := analyze.Analyze(context.Background(), src, analyze.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := Build(Input{Result: res}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, d := corpusDocument(t, "zeek/tunnels/vxlan.pcap")
 	if len(d.Tunnels) != 2 || d.Tunnels[0].Fmt["inner"] != "icmp 10.0.0.1:0 ⇄ 10.0.0.2:0" ||
 		d.Tunnels[0].OuterProto != "udp" || d.Tunnels[0].AB.Packets+d.Tunnels[0].BA.Packets != 4 {
 		t.Fatalf("tunnels: %+v", d.Tunnels)
@@ -61,7 +42,7 @@ func TestTunnelsSection(t *testing.T) {
 	// An owner found for an inner flow gets a process column.
 	res.Tunnels[1].Owner = &analyze.Attribution{Proc: ingest.ProcKey{PID: 42, Start: 1}, Comm: "ping", Method: analyze.MethodExact}
 	res.Tunnels[1].OwnerEnd = "a"
-	d, err = Build(Input{Result: res}, Options{})
+	d, err := Build(Input{Result: res}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,4 +97,31 @@ func TestTunnelProcesses(t *testing.T) {
 			t.Errorf("%s: no processes-inside-tunnels table", format)
 		}
 	}
+}
+
+// corpusDocument analyses a capture of ../shared/corpus (a test fails
+// without it in CI, and skips elsewhere) and builds its report.
+func corpusDocument(t *testing.T, name string) (*analyze.Result, *Document) {
+	t.Helper()
+	path := "../../shared/corpus/" + name
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	src, err := ingest.OpenCapture(path, ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	res, err := analyze.Analyze(context.Background(), src, analyze.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Build(Input{Result: res}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, d
 }
