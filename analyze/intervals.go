@@ -84,19 +84,33 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 			return nil
 		}
 		slices.Sort(starts)
-		var done []FlowInterval
+		n := 0
+		for _, b := range starts {
+			n += len(open[b].recs)
+		}
+		done := make([]FlowInterval, 0, n)
 		for _, b := range starts {
 			iv := open[b]
 			for i := range iv.recs {
 				delete(idx, ivKey{k: iv.keys[i], bucket: b})
 			}
-			slices.SortStableFunc(iv.recs, func(a, b FlowInterval) int {
+			// Sorted by position: moving 4-byte indices, not 200-byte
+			// records (a stable sort of the records took a third of the
+			// time of a 200,000-flow export); the position breaks ties.
+			pos := make([]int32, len(iv.recs))
+			for i := range pos {
+				pos[i] = int32(i)
+			}
+			slices.SortFunc(pos, func(i, j int32) int {
+				a, b := &iv.recs[i], &iv.recs[j]
 				if x := cmp.Compare(b.Out.Wire+b.In.Wire, a.Out.Wire+a.In.Wire); x != 0 {
 					return x
 				}
-				return compareFlowKey(a.Key, b.Key)
+				return cmp.Or(compareFlowKey(a.Key, b.Key), cmp.Compare(i, j))
 			})
-			done = append(done, iv.recs...)
+			for _, i := range pos {
+				done = append(done, iv.recs[i])
+			}
 			delete(open, b)
 		}
 		oldest = math.MaxInt64
