@@ -465,15 +465,21 @@ func BenchmarkAnalyze(b *testing.B) {
 	}
 }
 
-func TestAnalyzeProgress(t *testing.T) {
-	var calls []int64
-	src := newSynthSource(progressEvery+10, 100, 10)
-	r, err := Analyze(context.Background(), src, Options{Local: local24, Progress: func(n, ts int64) {
-		calls = append(calls, n)
+// progressCalls returns an Options.Progress that records the packet counts
+// it is called with, checking the times.
+func progressCalls(t *testing.T, calls *[]int64) func(n, ts int64) {
+	return func(n, ts int64) {
+		*calls = append(*calls, n)
 		if ts < t0 {
 			t.Errorf("progress ts %d before the capture", ts)
 		}
-	}})
+	}
+}
+
+func TestAnalyzeProgress(t *testing.T) {
+	var calls []int64
+	src := newSynthSource(progressEvery+10, 100, 10)
+	r, err := Analyze(context.Background(), src, Options{Local: local24, Progress: progressCalls(t, &calls)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,6 +488,20 @@ func TestAnalyzeProgress(t *testing.T) {
 	}
 	if err := r.Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+// FlowIntervals (export --flows) reports progress as Analyze does.
+func TestFlowIntervalsProgress(t *testing.T) {
+	var calls []int64
+	src := newSynthSource(progressEvery+10, 100, 10)
+	_, err := FlowIntervals(context.Background(), src, Options{Local: local24, Progress: progressCalls(t, &calls)},
+		time.Minute, func([]FlowInterval) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 || calls[0] != progressEvery {
+		t.Errorf("progress calls = %v, want one at %d", calls, progressEvery)
 	}
 }
 

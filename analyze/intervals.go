@@ -52,7 +52,8 @@ type IntervalStats struct {
 // (descending) then flow key, once the capture is one more interval past
 // its end, and the rest at the end, so memory holds about two intervals'
 // flows, however long the capture. Intervals come in time order unless
-// packets are late (IntervalStats.Late).
+// packets are late (IntervalStats.Late). opts.Progress, when set, is called
+// as by Analyze.
 func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, interval time.Duration, emit func([]FlowInterval) error) (IntervalStats, error) {
 	var st IntervalStats
 	if interval <= 0 {
@@ -133,6 +134,9 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 		}
 		if err != nil {
 			return st, err
+		}
+		if opts.Progress != nil && n > 0 && n%progressEvery == 0 {
+			opts.Progress(int64(n), p.TS)
 		}
 		cl.refresh(src.Interfaces())
 		if p.Kind != ingest.KindIP || (opts.Window.From != 0 && p.TS < opts.Window.From) || (opts.Window.To != 0 && p.TS > opts.Window.To) {

@@ -115,8 +115,10 @@ func exportFlows(ctx context.Context, o exportOptions, format string, stdout, st
 	}
 	defer closeOut(&err)
 	fw := report.NewFlowWriter(w, format)
-	st, err := analyze.FlowIntervals(ctx, in.src, analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr}, o.Interval,
+	progress, done := progressPrinter(stderr)
+	st, err := analyze.FlowIntervals(ctx, in.src, analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr, Progress: progress}, o.Interval,
 		func(ivs []analyze.FlowInterval) error { return fw.Write(report.FlowRecords(ivs, geo)) })
+	done()
 	if err != nil {
 		return fmt.Errorf("export flows: %w", err)
 	}

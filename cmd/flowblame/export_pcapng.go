@@ -11,6 +11,9 @@ import (
 	"github.com/flowblame/flowblame/report"
 )
 
+// progressEvery is how many packets export reads between progress lines.
+const progressEvery = 1 << 20
+
 // exportPcapng writes the capture annotated with each packet's process.
 func exportPcapng(ctx context.Context, o exportOptions, stdout, stderr io.Writer) (err error) {
 	in, err := openInputs(ctx, o.analyzeOptions)
@@ -33,10 +36,15 @@ func exportPcapng(ctx context.Context, o exportOptions, stdout, stderr io.Writer
 		return err
 	}
 	owners := analyze.NewPacketOwners(analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr})
+	progress, done := progressPrinter(stderr)
+	defer done()
 	var p ingest.Packet
 	for n := 0; ; n++ {
 		if n&4095 == 0 && ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if progress != nil && n > 0 && n%progressEvery == 0 {
+			progress(int64(n), p.TS)
 		}
 		if err := in.src.Next(&p); err != nil {
 			if errors.Is(err, io.EOF) {

@@ -21,7 +21,8 @@ func isTerminal(w any) bool {
 }
 
 // progressPrinter returns an analyze.Options.Progress callback that keeps
-// one status line on a terminal, or nil when stderr is not one.
+// one status line on a terminal, or nil when stderr is not one, and a
+// function that clears the line (call it before printing anything else).
 func progressPrinter(stderr io.Writer) (func(packets, ts int64), func()) {
 	if !isTerminal(stderr) {
 		return nil, func() {}
@@ -36,6 +37,7 @@ func progressPrinter(stderr io.Writer) (func(packets, ts int64), func()) {
 		}, func() {
 			if shown {
 				fmt.Fprint(stderr, "\r\033[K")
+				shown = false
 			}
 		}
 }
