@@ -510,6 +510,9 @@ func buildTimeline(d *Document, r *analyze.Result) {
 	}
 }
 
+// maxIfaceLines bounds the per-interface lines of the Capture section.
+const maxIfaceLines = 10
+
 func buildCapture(d *Document, in Input, f formatter) {
 	r := in.Result
 	c := &d.Capture
@@ -563,7 +566,12 @@ func buildCapture(d *Document, in Input, f formatter) {
 		c.Text = append(c.Text, fmt.Sprintf("%d packets cut by %s: volumes still count their full wire length", c.Truncated, cut))
 	}
 	if len(c.Interfaces) > 1 {
-		for _, i := range c.Interfaces {
+		// The biggest, on a host with many container veths.
+		shown := slices.Clone(c.Interfaces)
+		slices.SortStableFunc(shown, func(a, b Iface) int { return cmp.Compare(b.TX+b.RX+b.Unknown, a.TX+a.RX+a.Unknown) })
+		more := len(shown) - maxIfaceLines
+		shown = analyze.TopN(shown, maxIfaceLines)
+		for _, i := range shown {
 			l := fmt.Sprintf("interface %s: TX %s, RX %s", i.Name, f.bytes(i.TX), f.bytes(i.RX))
 			if i.Unknown > 0 {
 				l += fmt.Sprintf(", direction unknown %s", f.bytes(i.Unknown))
@@ -572,6 +580,9 @@ func buildCapture(d *Document, in Input, f formatter) {
 				l += fmt.Sprintf(", kernel dropped %d packets", i.Dropped)
 			}
 			c.Text = append(c.Text, l)
+		}
+		if more > 0 {
+			c.Text = append(c.Text, fmt.Sprintf("and %d more interfaces (the JSON report's capture.interfaces lists every one)", more))
 		}
 	}
 	if st.Duplicates > 0 {

@@ -1,8 +1,13 @@
 package report
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/flowblame/flowblame/analyze"
+	"github.com/flowblame/flowblame/ingest"
 )
 
 // TestCaptureInterfaces: every interface that carried traffic is listed,
@@ -33,5 +38,30 @@ func TestCaptureInterfaces(t *testing.T) {
 		if !slices.Contains(d.Capture.Text, l) {
 			t.Errorf("no line %q in %q", l, d.Capture.Text)
 		}
+	}
+}
+
+// TestCaptureInterfaceLinesBounded: a host with many container veths gets
+// a line for each of the biggest ten interfaces and a count of the rest.
+func TestCaptureInterfaceLinesBounded(t *testing.T) {
+	var r analyze.Result
+	for i := range 12 {
+		r.Ifaces = append(r.Ifaces, analyze.IfaceStat{Index: i, Info: ingest.Interface{Name: fmt.Sprintf("veth%d", i)},
+			Traffic: analyze.Traffic{Out: analyze.Counts{Packets: 1, Wire: int64(100 * (i + 1))}}})
+		r.IfaceSeries = append(r.IfaceSeries, analyze.IfaceSeries{Index: i})
+	}
+	d, err := Build(Input{Result: &r}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range d.Capture.Text {
+		if strings.HasPrefix(l, "interface ") || strings.HasPrefix(l, "and ") {
+			lines = append(lines, l)
+		}
+	}
+	if len(d.Capture.Interfaces) != 12 || len(lines) != 11 || lines[0] != "interface veth11: TX 1.2 kB, RX 0 B" ||
+		lines[10] != "and 2 more interfaces (the JSON report's capture.interfaces lists every one)" {
+		t.Errorf("%d interfaces, lines %q", len(d.Capture.Interfaces), lines)
 	}
 }
