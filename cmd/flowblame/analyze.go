@@ -664,26 +664,7 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 			}
 		}
 	}
-	// Times relative to the first packet need the first packet: a bundle's
-	// manifest knows it; for bare captures, relative times are relative to
-	// the capture start as recorded in the first packet.
-	first := int64(0)
-	if in.bundle != nil {
-		first = in.bundle.Manifest.Capture.Start
-	}
-	if (o.From != "" || o.To != "" || o.At != "") && first == 0 {
-		first, err = firstPacketTime(o, in)
-		if err != nil {
-			return err
-		}
-	}
-	if aopts.Window.From, err = parseTimeArg(o.From, first); err != nil {
-		return err
-	}
-	if aopts.Window.To, err = parseTimeArg(o.To, first); err != nil {
-		return err
-	}
-	if aopts.At, err = parseTimeArg(o.At, first); err != nil {
+	if aopts.Window, aopts.At, err = timeArgs(o, in); err != nil {
 		return err
 	}
 	progress, done := progressPrinter(stderr)
@@ -746,6 +727,30 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 }
 
 // firstPacketTime opens the captures once more to read the first timestamp.
+// timeArgs resolves --from, --to and --at (Unix ns; 0 when not given).
+// Times relative to the first packet need the first packet: a bundle's
+// manifest knows it; for bare captures, relative times are relative to the
+// capture start as recorded in the first packet.
+func timeArgs(o analyzeOptions, in *analysisInput) (w analyze.Window, at int64, err error) {
+	first := int64(0)
+	if in.bundle != nil {
+		first = in.bundle.Manifest.Capture.Start
+	}
+	if (o.From != "" || o.To != "" || o.At != "") && first == 0 {
+		if first, err = firstPacketTime(o, in); err != nil {
+			return w, 0, err
+		}
+	}
+	if w.From, err = parseTimeArg(o.From, first); err != nil {
+		return w, 0, err
+	}
+	if w.To, err = parseTimeArg(o.To, first); err != nil {
+		return w, 0, err
+	}
+	at, err = parseTimeArg(o.At, first)
+	return w, at, err
+}
+
 func firstPacketTime(o analyzeOptions, in *analysisInput) (int64, error) {
 	if in.stdin {
 		return in.stdinFirst, in.stdinFirstErr

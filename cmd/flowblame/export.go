@@ -47,12 +47,14 @@ tshark -Y 'frame.comment contains "pid="' filters on it) and the pcapng process-
 			&cli.StringFlag{Name: "geoip-db", Usage: "country mmdb `FILE`"},
 			&cli.StringFlag{Name: "asn-db", Usage: "ASN mmdb `FILE`"},
 			&cli.BoolFlag{Name: "strict", Usage: "treat any unreadable record as a fatal error"},
+			&cli.StringFlag{Name: "from", Usage: "export from `TIME` (RFC 3339, or seconds after the first packet)"},
+			&cli.StringFlag{Name: "to", Usage: "export up to `TIME` (RFC 3339, or seconds after the first packet)"},
 		},
 		Action: func(c *cli.Context) error {
 			o := exportOptions{
 				analyzeOptions: analyzeOptions{Inputs: c.Args().Slice(), Pcaps: c.StringSlice("pcap"), Sockets: c.StringSlice("sockets"),
 					Local: c.StringSlice("local"), LocalMACs: c.StringSlice("local-mac"), Strict: c.Bool("strict"),
-					GeoDB: c.String("geoip-db"), ASNDB: c.String("asn-db"), Stdin: c.App.Reader},
+					GeoDB: c.String("geoip-db"), ASNDB: c.String("asn-db"), Stdin: c.App.Reader, From: c.String("from"), To: c.String("to")},
 				Flows: c.String("flows"), FlowsFormat: c.String("flows-format"), Interval: c.Duration("interval"), Pcapng: c.String("pcapng"),
 			}
 			return runExport(c.Context, o, c.App.Writer, c.App.ErrWriter)
@@ -109,6 +111,10 @@ func exportFlows(ctx context.Context, o exportOptions, format string, stdout, st
 		return err
 	}
 	defer geo.Close()
+	win, _, err := timeArgs(o.analyzeOptions, in)
+	if err != nil {
+		return err
+	}
 	w, closeOut, err := outputFile(o.Flows, stdout)
 	if err != nil {
 		return err
@@ -116,7 +122,7 @@ func exportFlows(ctx context.Context, o exportOptions, format string, stdout, st
 	defer closeOut(&err)
 	fw := report.NewFlowWriter(w, format)
 	progress, done := progressPrinter(stderr)
-	st, err := analyze.FlowIntervals(ctx, in.src, analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr, Progress: progress}, o.Interval,
+	st, err := analyze.FlowIntervals(ctx, in.src, analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr, Window: win, Progress: progress}, o.Interval,
 		func(ivs []analyze.FlowInterval) error { return fw.Write(report.FlowRecords(ivs, geo)) })
 	done()
 	if err != nil {

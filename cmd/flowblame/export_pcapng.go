@@ -26,6 +26,10 @@ func exportPcapng(ctx context.Context, o exportOptions, stdout, stderr io.Writer
 			printDiagnostics(stderr, in)
 		}
 	}()
+	win, _, err := timeArgs(o.analyzeOptions, in)
+	if err != nil {
+		return err
+	}
 	f, closeOut, err := outputFile(o.Pcapng, stdout)
 	if err != nil {
 		return err
@@ -51,6 +55,9 @@ func exportPcapng(ctx context.Context, o exportOptions, stdout, stderr io.Writer
 				break
 			}
 			return fmt.Errorf("export pcapng: %w", err)
+		}
+		if (win.From != 0 && p.TS < win.From) || (win.To != 0 && p.TS > win.To) {
+			continue
 		}
 		ifs := in.src.Interfaces()
 		_, owner, dir := owners.Owner(&p, ifs)

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/flowblame/flowblame/ingest"
 )
 
 // TestExportPcapngTshark: the annotated capture opens in tshark and every
@@ -151,6 +154,65 @@ func TestExportPcapngOwnDirection(t *testing.T) {
 		}
 		if len(d.Conversations) != 1 || d.Conversations[0].In.Packets != 3 || d.Conversations[0].Out.Packets != 0 {
 			t.Errorf("%s: conversations %+v, want 3 packets in", filepath.Base(f), d.Conversations)
+		}
+	}
+}
+
+// TestExportTimeWindow: --from and --to cut both exports to the window:
+// the annotated capture holds exactly the packets in it, and every flow
+// record's interval overlaps it.
+func TestExportTimeWindow(t *testing.T) {
+	const bundle = "../../fixtures/bundles/miner"
+	b, err := ingest.OpenBundle(bundle, ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	src, err := b.Packets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := b.Manifest.Capture.Start+10e9, b.Manifest.Capture.Start+20e9
+	want := 0
+	var p ingest.Packet
+	for src.Next(&p) == nil {
+		if p.TS >= from && p.TS <= to {
+			want++
+		}
+	}
+	src.Close()
+	out := filepath.Join(t.TempDir(), "window.pcapng")
+	if _, _, err := runArgs(t, "export", "--pcapng", out, "--from", "10", "--to", "20", bundle); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ingest.OpenCapture(out, ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for got.Next(&p) == nil {
+		n++
+		if p.TS < from || p.TS > to {
+			t.Fatalf("exported packet at %d outside [%d, %d]", p.TS, from, to)
+		}
+	}
+	got.Close()
+	if n != want || want == 0 {
+		t.Errorf("exported %d packets, %d in the window", n, want)
+	}
+	csvOut, _, err := runArgs(t, "export", "--flows", "-", "--flows-format", "csv", "--from", "10", "--to", "20", bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(csvOut)).ReadAll()
+	if err != nil || len(recs) < 2 {
+		t.Fatalf("%d records: %v", len(recs), err)
+	}
+	for _, r := range recs[1:] {
+		start, err1 := time.Parse(time.RFC3339, r[0])
+		end, err2 := time.Parse(time.RFC3339, r[1])
+		if err1 != nil || err2 != nil || end.UnixNano() <= from || start.UnixNano() > to {
+			t.Errorf("record %v outside the window", r[:2])
 		}
 	}
 }
