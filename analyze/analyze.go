@@ -535,6 +535,14 @@ func newReader(src ingest.PacketSource, ft *flowTable, opts Options) *reader {
 	return rd
 }
 
+// KeepIface reports whether frames of interface i (an index into ifs, the
+// source's interfaces) are analysed under Options.Interfaces (only): all
+// are when it is empty, and so are those of an unnamed or not yet
+// described interface.
+func KeepIface(only []string, ifs []ingest.Interface, i int) bool {
+	return len(only) == 0 || i < 0 || i >= len(ifs) || ifs[i].Name == "" || slices.Contains(only, ifs[i].Name)
+}
+
 // refreshIfaces takes in the interfaces the source has described since the
 // last call (they are described as the capture goes): the classifier's
 // addresses and MACs, and per index the name id (the first index with the
@@ -554,7 +562,7 @@ func (rd *reader) refreshIfaces() {
 			id = first
 		}
 		rd.names = append(rd.names, id)
-		rd.keep = append(rd.keep, rd.only == nil || name == "" || slices.Contains(rd.only, name))
+		rd.keep = append(rd.keep, KeepIface(rd.only, ifs, j))
 	}
 }
 

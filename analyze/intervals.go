@@ -45,8 +45,8 @@ type IntervalStats struct {
 // FlowIntervals aggregates src per flow and per interval (aligned to Unix
 // time multiples of interval), deciding direction exactly as Analyze does
 // and asking opts.Attributor for each flow's owner once per interval (at its
-// first packet there). Non-IP frames and packets outside opts.Window are
-// skipped.
+// first packet there). Non-IP frames, packets outside opts.Window and
+// frames of interfaces opts.Interfaces leaves out are skipped.
 //
 // It streams: emit gets the records of each interval, ordered by bytes
 // (descending) then flow key, once the capture is one more interval past
@@ -124,6 +124,7 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 	}
 	var p ingest.Packet
 	var r rec
+	var ifs []ingest.Interface // the source's, refreshed at an unknown index as in Analyze
 	for n := 0; ; n++ {
 		if n&4095 == 0 && ctx.Err() != nil {
 			return st, ctx.Err()
@@ -138,8 +139,12 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 		if opts.Progress != nil && n > 0 && n%progressEvery == 0 {
 			opts.Progress(int64(n), p.TS)
 		}
-		cl.refresh(src.Interfaces())
-		if p.Kind != ingest.KindIP || (opts.Window.From != 0 && p.TS < opts.Window.From) || (opts.Window.To != 0 && p.TS > opts.Window.To) {
+		if p.Iface >= len(ifs) {
+			ifs = src.Interfaces()
+			cl.refresh(ifs)
+		}
+		if p.Kind != ingest.KindIP || (opts.Window.From != 0 && p.TS < opts.Window.From) || (opts.Window.To != 0 && p.TS > opts.Window.To) ||
+			!KeepIface(opts.Interfaces, ifs, p.Iface) {
 			continue
 		}
 		cl.classify(&p, &r)

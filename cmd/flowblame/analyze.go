@@ -656,13 +656,8 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 		return usagef("--max-flows %d: must be 0 (no limit) or more", o.MaxFlows)
 	}
 	aopts := analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr, NAT: in.nat, Interfaces: o.Ifaces, MaxFlows: o.MaxFlows}
-	if in.bundle != nil && len(o.Ifaces) > 0 {
-		have := in.bundle.Manifest.Capture.Interfaces
-		for _, n := range o.Ifaces {
-			if !slices.Contains(have, n) {
-				return usagef("--interface %s: the bundle captured %s", n, strings.Join(have, ", "))
-			}
-		}
+	if err := checkIfaceArgs(o, in); err != nil {
+		return err
 	}
 	if aopts.Window, aopts.At, err = timeArgs(o, in); err != nil {
 		return err
@@ -727,6 +722,20 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 }
 
 // firstPacketTime opens the captures once more to read the first timestamp.
+// checkIfaceArgs rejects an --interface a bundle did not capture.
+func checkIfaceArgs(o analyzeOptions, in *analysisInput) error {
+	if in.bundle == nil {
+		return nil
+	}
+	have := in.bundle.Manifest.Capture.Interfaces
+	for _, n := range o.Ifaces {
+		if !slices.Contains(have, n) {
+			return usagef("--interface %s: the bundle captured %s", n, strings.Join(have, ", "))
+		}
+	}
+	return nil
+}
+
 // timeArgs resolves --from, --to and --at (Unix ns; 0 when not given).
 // Times relative to the first packet need the first packet: a bundle's
 // manifest knows it; for bare captures, relative times are relative to the

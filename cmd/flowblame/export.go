@@ -49,12 +49,14 @@ tshark -Y 'frame.comment contains "pid="' filters on it) and the pcapng process-
 			&cli.BoolFlag{Name: "strict", Usage: "treat any unreadable record as a fatal error"},
 			&cli.StringFlag{Name: "from", Usage: "export from `TIME` (RFC 3339, or seconds after the first packet)"},
 			&cli.StringFlag{Name: "to", Usage: "export up to `TIME` (RFC 3339, or seconds after the first packet)"},
+			&cli.StringSliceFlag{Name: "interface", Aliases: []string{"i"}, Usage: "export only frames captured on these `NAME`s (comma-separated or repeated; default all)"},
 		},
 		Action: func(c *cli.Context) error {
 			o := exportOptions{
 				analyzeOptions: analyzeOptions{Inputs: c.Args().Slice(), Pcaps: c.StringSlice("pcap"), Sockets: c.StringSlice("sockets"),
 					Local: c.StringSlice("local"), LocalMACs: c.StringSlice("local-mac"), Strict: c.Bool("strict"),
-					GeoDB: c.String("geoip-db"), ASNDB: c.String("asn-db"), Stdin: c.App.Reader, From: c.String("from"), To: c.String("to")},
+					GeoDB: c.String("geoip-db"), ASNDB: c.String("asn-db"), Stdin: c.App.Reader, From: c.String("from"), To: c.String("to"),
+					Ifaces: c.StringSlice("interface")},
 				Flows: c.String("flows"), FlowsFormat: c.String("flows-format"), Interval: c.Duration("interval"), Pcapng: c.String("pcapng"),
 			}
 			return runExport(c.Context, o, c.App.Writer, c.App.ErrWriter)
@@ -115,6 +117,9 @@ func exportFlows(ctx context.Context, o exportOptions, format string, stdout, st
 	if err != nil {
 		return err
 	}
+	if err := checkIfaceArgs(o.analyzeOptions, in); err != nil {
+		return err
+	}
 	w, closeOut, err := outputFile(o.Flows, stdout)
 	if err != nil {
 		return err
@@ -122,7 +127,7 @@ func exportFlows(ctx context.Context, o exportOptions, format string, stdout, st
 	defer closeOut(&err)
 	fw := report.NewFlowWriter(w, format)
 	progress, done := progressPrinter(stderr)
-	st, err := analyze.FlowIntervals(ctx, in.src, analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr, Window: win, Progress: progress}, o.Interval,
+	st, err := analyze.FlowIntervals(ctx, in.src, analyze.Options{Local: in.local, LocalMACs: in.macs, Attributor: in.attr, Window: win, Interfaces: o.Ifaces, Progress: progress}, o.Interval,
 		func(ivs []analyze.FlowInterval) error { return fw.Write(report.FlowRecords(ivs, geo)) })
 	done()
 	if err != nil {

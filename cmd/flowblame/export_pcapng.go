@@ -30,6 +30,9 @@ func exportPcapng(ctx context.Context, o exportOptions, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	if err := checkIfaceArgs(o.analyzeOptions, in); err != nil {
+		return err
+	}
 	f, closeOut, err := outputFile(o.Pcapng, stdout)
 	if err != nil {
 		return err
@@ -43,6 +46,7 @@ func exportPcapng(ctx context.Context, o exportOptions, stdout, stderr io.Writer
 	progress, done := progressPrinter(stderr)
 	defer done()
 	var p ingest.Packet
+	var ifs []ingest.Interface // the source's, refreshed at an unknown index
 	for n := 0; ; n++ {
 		if n&4095 == 0 && ctx.Err() != nil {
 			return ctx.Err()
@@ -56,10 +60,12 @@ func exportPcapng(ctx context.Context, o exportOptions, stdout, stderr io.Writer
 			}
 			return fmt.Errorf("export pcapng: %w", err)
 		}
-		if (win.From != 0 && p.TS < win.From) || (win.To != 0 && p.TS > win.To) {
+		if p.Iface >= len(ifs) {
+			ifs = in.src.Interfaces()
+		}
+		if (win.From != 0 && p.TS < win.From) || (win.To != 0 && p.TS > win.To) || !analyze.KeepIface(o.Ifaces, ifs, p.Iface) {
 			continue
 		}
-		ifs := in.src.Interfaces()
 		_, owner, dir := owners.Owner(&p, ifs)
 		if err := w.WritePacket(&p, ifs, owner, dir); err != nil {
 			return fmt.Errorf("export pcapng: %w", err)

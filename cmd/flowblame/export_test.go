@@ -200,19 +200,61 @@ func TestExportTimeWindow(t *testing.T) {
 	if n != want || want == 0 {
 		t.Errorf("exported %d packets, %d in the window", n, want)
 	}
-	csvOut, _, err := runArgs(t, "export", "--flows", "-", "--flows-format", "csv", "--from", "10", "--to", "20", bundle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := csv.NewReader(strings.NewReader(csvOut)).ReadAll()
-	if err != nil || len(recs) < 2 {
-		t.Fatalf("%d records: %v", len(recs), err)
-	}
-	for _, r := range recs[1:] {
+	for _, r := range exportCSV(t, "--from", "10", "--to", "20", bundle) {
 		start, err1 := time.Parse(time.RFC3339, r[0])
 		end, err2 := time.Parse(time.RFC3339, r[1])
 		if err1 != nil || err2 != nil || end.UnixNano() <= from || start.UnixNano() > to {
 			t.Errorf("record %v outside the window", r[:2])
 		}
 	}
+}
+
+// TestExportInterface: -i keeps the frames of the named interfaces in both
+// exports, as in analyze, and a bundle rejects a name it did not capture.
+func TestExportInterface(t *testing.T) {
+	path, _, _ := twoLinks(t) // eth0 (Ethernet, TCP) and tun0 (raw IP, UDP)
+	out := filepath.Join(t.TempDir(), "tun0.pcapng")
+	if _, _, err := runArgs(t, "export", "--pcapng", out, "-i", "tun0", path); err != nil {
+		t.Fatal(err)
+	}
+	src, err := ingest.OpenCapture(out, ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p ingest.Packet
+	n := 0
+	for src.Next(&p) == nil {
+		n++
+		if ifs := src.Interfaces(); ifs[p.Iface].Name != "tun0" {
+			t.Errorf("packet on %q", ifs[p.Iface].Name)
+		}
+	}
+	src.Close()
+	if n != 8 {
+		t.Errorf("%d packets exported from tun0, want 8", n)
+	}
+	for _, r := range exportCSV(t, "-i", "eth0", path) {
+		if r[2] != "tcp" {
+			t.Errorf("eth0 record %v", r[:5])
+		}
+	}
+	_, _, err = runArgs(t, "export", "--flows", "-", "-i", "wlan0", "../../fixtures/bundles/miner")
+	if err == nil || !strings.Contains(err.Error(), "--interface wlan0: the bundle captured eth0") {
+		t.Errorf("unknown interface: %v", err)
+	}
+}
+
+// exportCSV runs export --flows - --flows-format csv with args and returns
+// the records after the header (at least one).
+func exportCSV(t *testing.T, args ...string) [][]string {
+	t.Helper()
+	out, _, err := runArgs(t, append([]string{"export", "--flows", "-", "--flows-format", "csv"}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(recs) < 2 {
+		t.Fatalf("%d records: %v", len(recs), err)
+	}
+	return recs[1:]
 }
