@@ -419,6 +419,14 @@ func TestAnalyzeConntrackFlag(t *testing.T) {
 	if !strings.Contains(out, "conntrack.txt") {
 		t.Errorf("the listing is not among the report's sources")
 	}
+	// export takes the listing too: the uplink flow's records are xmrig's.
+	owned := false
+	for _, r := range exportCSV(t, "--conntrack", listing, dir) {
+		owned = owned || (r[4] == "45.9.148.21:3333" && r[14] == "xmrig")
+	}
+	if !owned {
+		t.Errorf("export --conntrack: no record of the uplink flow owned by xmrig")
+	}
 }
 
 // twoLinks returns the path of the two-links.pcapng fixture (it carries

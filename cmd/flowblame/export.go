@@ -42,6 +42,7 @@ tshark -Y 'frame.comment contains "pid="' filters on it) and the pcapng process-
 			&cli.StringFlag{Name: "pcapng", Usage: "write the annotated capture to `FILE`"},
 			&cli.StringSliceFlag{Name: "pcap", Usage: "capture `FILE` (repeatable)"},
 			&cli.StringSliceFlag{Name: "sockets", Usage: "socket dump `FILE` (repeatable)"},
+			&cli.StringSliceFlag{Name: "conntrack", Usage: "NAT translations `FILE` (conntrack -L, /proc/net/nf_conntrack; repeatable)"},
 			&cli.StringSliceFlag{Name: "local", Usage: "local address `CIDR`s"},
 			&cli.StringSliceFlag{Name: "local-mac", Usage: "local interface `MAC`(s)"},
 			&cli.StringFlag{Name: "geoip-db", Usage: "country mmdb `FILE`"},
@@ -53,7 +54,7 @@ tshark -Y 'frame.comment contains "pid="' filters on it) and the pcapng process-
 		},
 		Action: func(c *cli.Context) error {
 			o := exportOptions{
-				analyzeOptions: analyzeOptions{Inputs: c.Args().Slice(), Pcaps: c.StringSlice("pcap"), Sockets: c.StringSlice("sockets"),
+				analyzeOptions: analyzeOptions{Inputs: c.Args().Slice(), Pcaps: c.StringSlice("pcap"), Sockets: c.StringSlice("sockets"), Conntrack: c.StringSlice("conntrack"),
 					Local: c.StringSlice("local"), LocalMACs: c.StringSlice("local-mac"), Strict: c.Bool("strict"),
 					GeoDB: c.String("geoip-db"), ASNDB: c.String("asn-db"), Stdin: c.App.Reader, From: c.String("from"), To: c.String("to"),
 					Ifaces: c.StringSlice("interface")},
