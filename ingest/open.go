@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"compress/flate"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
@@ -9,6 +8,9 @@ import (
 	"io"
 	"math"
 	"os"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 )
 
 // Sizes that bound the readers.
@@ -31,10 +33,14 @@ const (
 	magicPcapNanoSw   = 0x4d3cb2a1
 	magicPcapModSw    = 0x34cdb2a1
 	magicPcapng       = 0x0a0d0d0a
+	// Compressed captures, as Wireshark reads them: a zstd frame, an LZ4
+	// frame (gzip is told by its first two bytes).
+	magicZstd = 0x28b52ffd
+	magicLZ4  = 0x04224d18
 )
 
-// OpenCapture opens one pcap or pcapng file, optionally gzip-compressed,
-// sniffing the format from its magic number. The returned source owns the
+// OpenCapture opens one pcap or pcapng file, optionally compressed (gzip,
+// zstd or LZ4), sniffing the format from its magic number. The returned source owns the
 // file and closes it in Close.
 func OpenCapture(path string, opts Options) (PacketSource, error) {
 	return openCapture(path, opts, readBufSize)
@@ -127,6 +133,7 @@ func newReader(r io.Reader, name string, opts Options, bufSize int) (captureRead
 		bufSize = max(l.Len(), 64)
 	}
 	br := newByteReader(r, bufSize)
+	var closers []io.Closer
 	head, ok := br.peek(4)
 	if !ok {
 		if br.err != nil && !isEOF(br.err) {
@@ -135,51 +142,84 @@ func newReader(r io.Reader, name string, opts Options, bufSize int) (captureRead
 		return nil, fmt.Errorf("read %s: file too short for a magic number (%d bytes) %q: %w",
 			name, len(head), head, ErrTruncated)
 	}
-	var gz *gzip.Reader
-	if head[0] == 0x1f && head[1] == 0x8b {
-		var err error
-		gz, err = gzip.NewReader(br)
+	// A compressed capture (gzip, zstd or LZ4 frames, as Wireshark reads
+	// them) is read through its decompressor.
+	codec := ""
+	var inner io.Reader
+	switch {
+	case head[0] == 0x1f && head[1] == 0x8b:
+		codec = "gzip"
+		gz, err := gzip.NewReader(br)
 		if err != nil {
 			if isEOF(err) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return nil, fmt.Errorf("read %s: gzip header: %w", name, ErrTruncated)
 			}
 			return nil, fmt.Errorf("read %s: gzip header: %v: %w", name, err, ErrMalformed)
 		}
-		br = newByteReader(gz, gzBufSize)
-		br.gzip = true
+		// gz is not closed: gzip.Reader.Close holds no resource and only
+		// returns the stream's error, which reading has already reported
+		// (a cut stream is a truncation diagnostic); closing a file whose
+		// stream is cut, before or after reading it all, is no error.
+		inner = gz
+	case be32(head) == magicZstd:
+		codec = "zstd"
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow),
+			zstd.WithDecoderMaxMemory(zstdMaxWindow*2))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: zstd: %v: %w", name, err, ErrMalformed)
+		}
+		closers = append(closers, zr.IOReadCloser()) // frees the decoder; never fails
+		inner = zr
+	case be32(head) == magicLZ4:
+		codec = "lz4"
+		inner = lz4.NewReader(br)
+	}
+	if inner != nil {
+		br = newByteReader(inner, gzBufSize)
+		br.codec = codec
 		head, ok = br.peek(4)
 		if !ok {
 			if br.err != nil && !isEOF(br.err) && !errors.Is(br.err, io.ErrUnexpectedEOF) {
-				return nil, fmt.Errorf("read %s: gzip: %v: %w", name, br.err, ErrMalformed)
+				for _, c := range closers {
+					c.Close()
+				}
+				return nil, fmt.Errorf("read %s: %s: %v: %w", name, codec, br.err, ErrMalformed)
 			}
-			return nil, fmt.Errorf("read %s: gzip content too short for a magic number %q: %w",
-				name, head, ErrTruncated)
+			for _, c := range closers {
+				c.Close()
+			}
+			return nil, fmt.Errorf("read %s: %s content too short for a magic number %q: %w",
+				name, codec, head, ErrTruncated)
 		}
 	}
 	dec := opts.decoder
 	if dec == nil {
 		dec = NewDecoder()
 	}
-	base := fileBase{name: name, br: br, opts: opts, dec: dec, diags: newDiagFolder(name, opts.MaxDiagnostics)}
+	base := fileBase{name: name, br: br, opts: opts, dec: dec, diags: newDiagFolder(name, opts.MaxDiagnostics), closers: closers}
 	base.stats.Files = 1
-	// gz is not closed: gzip.Reader.Close holds no resource and only
-	// returns the stream's error, which reading has already reported (a
-	// cut stream is a truncation diagnostic); closing a file whose stream
-	// is cut, before or after reading it all, is no error.
 	switch m := be32(head); m {
 	case magicPcapMicro, magicPcapNano, magicPcapModified, magicPcapMicroSw, magicPcapNanoSw, magicPcapModSw:
 		return newPcapReader(base)
 	case magicPcapng:
 		return newPcapngReader(base)
 	default:
-		if gz != nil {
-			return nil, fmt.Errorf("read %s: gzip content: magic %q is not pcap or pcapng (for another capture format, convert it first: editcap -F pcapng %s out.pcapng): %w",
-				name, head, name, ErrUnrecognized)
+		for _, c := range closers {
+			c.Close()
 		}
-		return nil, fmt.Errorf("read %s: magic %q is not pcap, pcapng or gzip (for another capture format, convert it first: editcap -F pcapng %s out.pcapng): %w",
+		if codec != "" {
+			return nil, fmt.Errorf("read %s: %s content: magic %q is not pcap or pcapng (for another capture format, convert it first: editcap -F pcapng %s out.pcapng): %w",
+				name, codec, head, name, ErrUnrecognized)
+		}
+		return nil, fmt.Errorf("read %s: magic %q is not pcap, pcapng, gzip, zstd or lz4 (for another capture format, convert it first: editcap -F pcapng %s out.pcapng): %w",
 			name, head, name, ErrUnrecognized)
 	}
 }
+
+// zstdMaxWindow bounds a zstd frame's window (zstd --long=27 and below,
+// which covers every level's default): a hostile frame header cannot make
+// the reader allocate more.
+const zstdMaxWindow = 128 << 20
 
 func be32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
@@ -191,12 +231,12 @@ func isEOF(err error) bool { return err == io.EOF }
 // slices into the buffer that stay valid until the next peek that has to
 // refill it. Read (for gzip below it) bypasses the buffer after draining.
 type byteReader struct {
-	src  io.Reader
-	buf  []byte
-	r, w int
-	off  int64 // input offset of buf[r]
-	err  error // sticky error from src (io.EOF at the end)
-	gzip bool  // src is a gzip stream (its errors are data errors)
+	src   io.Reader
+	buf   []byte
+	r, w  int
+	off   int64  // input offset of buf[r]
+	err   error  // sticky error from src (io.EOF at the end)
+	codec string // src is a decompressor ("gzip", "zstd", "lz4"): its errors are data errors
 }
 
 func newByteReader(src io.Reader, size int) *byteReader {
@@ -334,11 +374,7 @@ func (b *byteReader) endKind(inRecord bool) endKind {
 	case errors.Is(b.err, io.ErrUnexpectedEOF):
 		return endTruncated
 	}
-	var ce flate.CorruptInputError
-	if b.gzip && (errors.As(b.err, &ce) || errors.Is(b.err, gzip.ErrChecksum) || errors.Is(b.err, gzip.ErrHeader)) {
-		return endCorrupt
-	}
-	if b.gzip {
+	if b.codec != "" {
 		return endCorrupt
 	}
 	return endIOError
@@ -449,18 +485,18 @@ func (f *fileBase) finish(inRecord bool, partial int, what string) error {
 	case endTruncated:
 		f.stats.SkippedBytes += int64(partial)
 		msg := fmt.Sprintf("capture cut short inside %s (%d bytes of it present)", what, partial)
-		if f.br.gzip && errors.Is(f.br.err, io.ErrUnexpectedEOF) {
-			msg = fmt.Sprintf("gzip stream cut short inside %s (%d bytes of it present)", what, partial)
+		if f.br.codec != "" && errors.Is(f.br.err, io.ErrUnexpectedEOF) {
+			msg = fmt.Sprintf("%s stream cut short inside %s (%d bytes of it present)", f.br.codec, what, partial)
 		}
 		f.diags.add("truncated", DiagTruncated, f.where(off), off, int64(partial), msg, ErrTruncated)
 		f.err = io.EOF
 	case endCorrupt:
 		f.stats.SkippedBytes += int64(partial)
-		f.diags.add("gzip-corrupt", DiagMalformed, f.where(off), off, int64(partial),
-			fmt.Sprintf("gzip stream corrupt: %v; rest of file skipped", f.br.err), f.br.err)
+		f.diags.add(f.br.codec+"-corrupt", DiagMalformed, f.where(off), off, int64(partial),
+			fmt.Sprintf("%s stream corrupt: %v; rest of file skipped", f.br.codec, f.br.err), f.br.err)
 		f.err = io.EOF
 		if f.opts.Strict {
-			f.err = fmt.Errorf("read %s: offset %d: gzip: %v: %w", f.name, off, f.br.err, ErrMalformed)
+			f.err = fmt.Errorf("read %s: offset %d: %s: %v: %w", f.name, off, f.br.codec, f.br.err, ErrMalformed)
 		}
 	default:
 		f.err = fmt.Errorf("read %s: offset %d: %w", f.name, off, f.br.err)
@@ -473,7 +509,7 @@ func (f *fileBase) malformedTail(off int64, msg string) error {
 	// Count the bytes given up: from the file size when known (no need to
 	// read gigabytes of garbage), else by reading them.
 	var skipped int64
-	if f.size > 0 && !f.br.gzip {
+	if f.size > 0 && f.br.codec == "" {
 		skipped = max(0, f.size-off)
 	} else {
 		// What was read past off already (the block's header), then the rest.

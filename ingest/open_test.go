@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 )
 
 const corpusDir = "../../shared/corpus"
@@ -114,12 +118,16 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"empty", nil, ErrTruncated, ""},
 		{"short magic", []byte{0xd4, 0xc3}, ErrTruncated, ""},
-		{"unknown magic", []byte("GIF89a.........................."), ErrUnrecognized, `magic "GIF8" is not pcap, pcapng or gzip`},
+		{"unknown magic", []byte("GIF89a.........................."), ErrUnrecognized, `magic "GIF8" is not pcap, pcapng, gzip, zstd or lz4`},
 		{"pcap header cut", []byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0}, ErrTruncated, ""},
 		{"pcap version 1", pcapHeader(false, 1, 4, 65535, 1), ErrMalformed, ""},
 		{"pcap reserved bits", pcapHeader(false, 2, 4, 65535, 0x00300000), ErrMalformed, ""},
 		{"gzip garbage", []byte{0x1f, 0x8b, 0, 0, 0, 0}, ErrTruncated, ""},
 		{"gzip of garbage", gzipData([]byte("hello world, not a capture")), ErrUnrecognized, `gzip content: magic "hell" is not pcap or pcapng`},
+		{"zstd of garbage", zstdData([]byte("hello world, not a capture")), ErrUnrecognized, `zstd content: magic "hell" is not pcap or pcapng`},
+		{"lz4 of garbage", lz4Data([]byte("hello world, not a capture")), ErrUnrecognized, `lz4 content: magic "hell" is not pcap or pcapng`},
+		{"zstd garbage", []byte{0x28, 0xb5, 0x2f, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff}, ErrMalformed, "zstd"},
+		{"lz4 header cut", []byte{0x04, 0x22, 0x4d, 0x18, 0x64}, ErrTruncated, "lz4"},
 		{"pcapng shb cut", []byte{0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a}, ErrTruncated, ""},
 	}
 	for _, tt := range tests {
@@ -144,6 +152,83 @@ func gzipData(b []byte) []byte {
 	w.Write(b)
 	w.Close()
 	return buf.Bytes()
+}
+
+func zstdData(b []byte) []byte {
+	var buf bytes.Buffer
+	w, _ := zstd.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+func lz4Data(b []byte) []byte {
+	var buf bytes.Buffer
+	w := lz4.NewWriter(&buf)
+	w.Apply(lz4.BlockSizeOption(lz4.Block64Kb))
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+// TestOpenCompressed: a zstd- or LZ4-compressed capture gives the frames of
+// the plain one; cut inside the compressed stream, the frames before the
+// cut and a truncation diagnostic naming the format; corrupt, a diagnostic.
+func TestOpenCompressed(t *testing.T) {
+	plain, err := os.ReadFile(filepath.Join(fixtureDir, "stacked.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string, data []byte) ([]frameView, []Diagnostic) {
+		src, err := NewReader(bytes.NewReader(data), name, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		defer src.Close()
+		var got []frameView
+		var p Packet
+		for src.Next(&p) == nil {
+			got = append(got, viewPacket(&p))
+		}
+		return got, src.Diagnostics()
+	}
+	want, _ := read("plain", plain)
+	copts := cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{})
+	for _, c := range []struct {
+		codec string
+		data  []byte
+	}{{"zstd", zstdData(plain)}, {"lz4", lz4Data(plain)}} {
+		got, diags := read(c.codec, c.data)
+		if d := cmp.Diff(want, got, copts); d != "" || len(diags) != len(plainDiags(t, plain)) {
+			t.Errorf("%s: frames differ (-plain +%s):\n%s\ndiagnostics %v", c.codec, c.codec, d, diags)
+		}
+		cut, diags := read(c.codec+" cut", c.data[:len(c.data)*6/10])
+		if len(cut) == 0 || len(cut) >= len(want) || cmp.Diff(want[:len(cut)], cut, copts) != "" {
+			t.Errorf("%s cut: %d of %d frames, or not the first ones", c.codec, len(cut), len(want))
+		}
+		if last := diags[len(diags)-1]; last.Kind != DiagTruncated || !strings.Contains(last.Msg, c.codec+" stream cut short") {
+			t.Errorf("%s cut: last diagnostic %+v", c.codec, last)
+		}
+		bad := bytes.Clone(c.data)
+		bad[len(bad)/2] ^= 0xff
+		_, diags = read(c.codec+" corrupt", bad)
+		if !hasKind(diags, DiagMalformed) && !hasKind(diags, DiagTruncated) {
+			t.Errorf("%s corrupt: diagnostics %v", c.codec, diags)
+		}
+	}
+}
+
+// plainDiags returns the diagnostics of reading data uncompressed.
+func plainDiags(t *testing.T, data []byte) []Diagnostic {
+	src, err := NewReader(bytes.NewReader(data), "plain", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var p Packet
+	for src.Next(&p) == nil {
+	}
+	return src.Diagnostics()
 }
 
 func TestOpenCaptureMissing(t *testing.T) {

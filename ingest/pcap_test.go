@@ -3,14 +3,18 @@ package ingest
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 )
 
 // pcapHeader builds a pcap global header (µs magic).
@@ -252,6 +256,29 @@ func TestPcapAllocs(t *testing.T) {
 // every record or block takes at least 12 bytes.
 func fuzzBound(n int) int { return n/12 + 1 }
 
+// fuzzLimit bounds the packets a fuzzed capture can hold: by its size, or
+// for a compressed one, by the size it decompresses to.
+func fuzzLimit(data []byte) int {
+	n := len(data)
+	var r io.Reader
+	switch {
+	case len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b:
+		r, _ = gzip.NewReader(bytes.NewReader(data))
+	case len(data) >= 4 && be32(data) == magicZstd:
+		if zr, err := zstd.NewReader(bytes.NewReader(data), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow)); err == nil {
+			defer zr.Close()
+			r = zr
+		}
+	case len(data) >= 4 && be32(data) == magicLZ4:
+		r = lz4.NewReader(bytes.NewReader(data))
+	}
+	if r != nil {
+		m, _ := io.Copy(io.Discard, io.LimitReader(r, 1<<28))
+		n = max(n, int(m))
+	}
+	return fuzzBound(n) * 2
+}
+
 // checkSource drains src and checks that Stats agree with what Next
 // returned, that the loop ends, and that the end is sticky.
 func checkSource(t *testing.T, src PacketSource, limit int) int {
@@ -326,6 +353,7 @@ func addCorpusSeeds(f *testing.F, exts ...string) {
 func FuzzReadPcap(f *testing.F) {
 	addCorpusSeeds(f, ".pcap", ".pcap.gz", ".cap", ".dmp")
 	f.Add(joinBytes(pcapHeader(true, 2, 4, 65535, 1), pcapRecord(true, 1, 2, 3, 4, nil, []byte{1, 2, 3})))
+	addCompressedSeeds(f, joinBytes(pcapHeader(false, 2, 4, 65535, 1), pcapRecord(false, 1, 2, 3, 4, nil, []byte{1, 2, 3})))
 	// Patched-libpcap record layouts (the variant guess) and link types.
 	for _, dir := range []string{"pcap-variants", "linktypes"} {
 		paths, _ := filepath.Glob(filepath.Join(fixtureDir, dir, "*.pcap"))
@@ -343,7 +371,7 @@ func FuzzReadPcap(f *testing.F) {
 			}
 			return
 		}
-		checkSource(t, src, fuzzBound(len(data))*64) // gzip may expand
+		checkSource(t, src, fuzzLimit(data))
 	})
 }
 
@@ -449,5 +477,20 @@ func BenchmarkReadPcap(b *testing.B) {
 			b.ReportMetric(float64(pkts)/sec, "records/s")
 			b.ReportMetric(float64(fi.Size())*float64(b.N)/sec/1e6, "MB/s")
 		})
+	}
+}
+
+// addCompressedSeeds adds data zstd- and LZ4-compressed, whole and cut.
+func addCompressedSeeds(f *testing.F, data []byte) {
+	var zb, lb bytes.Buffer
+	zw, _ := zstd.NewWriter(&zb)
+	zw.Write(data)
+	zw.Close()
+	lw := lz4.NewWriter(&lb)
+	lw.Write(data)
+	lw.Close()
+	for _, b := range [][]byte{zb.Bytes(), lb.Bytes()} {
+		f.Add(b)
+		f.Add(b[:len(b)*2/3])
 	}
 }

@@ -375,6 +375,7 @@ func FuzzReadPcapng(f *testing.F) {
 	b.epb(0, 1, []byte{1, 2, 3}, 9, b.opt(optComment, []byte("PID: 1")), b.opt(optEpbFlags, b.u32(1)))
 	b.isb(0, b.opt(optIsbIfrecv, b.u64(1)))
 	f.Add(b.buf.Bytes())
+	addCompressedSeeds(f, b.buf.Bytes())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		src, err := NewReader(bytes.NewReader(data), "fuzz.pcapng", Options{})
 		if err != nil {
@@ -383,7 +384,7 @@ func FuzzReadPcapng(f *testing.F) {
 			}
 			return
 		}
-		checkSource(t, src, fuzzBound(len(data))*64)
+		checkSource(t, src, fuzzLimit(data))
 	})
 }
 

@@ -70,7 +70,7 @@ func analyzeCommand() *cli.Command {
 		Usage:     "replay a bundle or captures: rates, owning processes, remote hosts, findings",
 		ArgsUsage: "BUNDLE | CAPTURE...",
 		Description: `Analyze a bundle written by 'flowblame collect' (a directory or .tar.gz), or bare
-pcap/pcapng(.gz) captures (several files are merged in time order; - reads one from
+pcap/pcapng captures, also gzip/zstd/lz4-compressed (several files are merged in time order; - reads one from
 standard input, e.g. 'tcpdump -w - | flowblame analyze -'). With --sockets,
 ss/lsof/netstat/PowerShell dumps taken in a loop join the capture's flows to processes.
 
@@ -289,7 +289,7 @@ func (in *analysisInput) openStdin(ctx context.Context, stdin io.Reader, iopts i
 	}
 	src.Close()
 	var head [4]byte
-	if n, _ := io.ReadFull(rw.Open(), head[:]); n == 4 && isPcapngOrGzip(head) {
+	if n, _ := io.ReadFull(rw.Open(), head[:]); n == 4 && isPcapngOrCompressed(head) {
 		hints, found, err := collectHints(func() (ingest.PacketSource, error) { return ingest.NewReader(rw.Open(), name, ingest.Options{}) })
 		switch {
 		case found && (err != nil || rw.Exceeded()):
@@ -532,8 +532,8 @@ func openInputs(ctx context.Context, o analyzeOptions) (*analysisInput, error) {
 }
 
 // anyPcapng reports whether one of the files starts with the pcapng magic
-// (gzip-compressed files are checked after decompression by the reader, so
-// they count as possible pcapng too).
+// (compressed files are checked after decompression by the reader, so they
+// count as possible pcapng too).
 func anyPcapng(paths []string) bool {
 	for _, p := range paths {
 		f, err := os.Open(p)
@@ -543,17 +543,19 @@ func anyPcapng(paths []string) bool {
 		var head [4]byte
 		n, _ := io.ReadFull(f, head[:])
 		f.Close()
-		if n == 4 && isPcapngOrGzip(head) {
+		if n == 4 && isPcapngOrCompressed(head) {
 			return true
 		}
 	}
 	return false
 }
 
-// isPcapngOrGzip reports whether a file starting with head is pcapng (which
-// can carry process hints) or gzip (which may be pcapng).
-func isPcapngOrGzip(head [4]byte) bool {
-	return head == [4]byte{0x0a, 0x0d, 0x0d, 0x0a} || (head[0] == 0x1f && head[1] == 0x8b)
+// isPcapngOrCompressed reports whether a file starting with head is pcapng
+// (which can carry process hints) or compressed (gzip, zstd, LZ4: it may be
+// pcapng).
+func isPcapngOrCompressed(head [4]byte) bool {
+	return head == [4]byte{0x0a, 0x0d, 0x0d, 0x0a} || (head[0] == 0x1f && head[1] == 0x8b) ||
+		head == [4]byte{0x28, 0xb5, 0x2f, 0xfd} || head == [4]byte{0x04, 0x22, 0x4d, 0x18}
 }
 
 func parseGroup(s string) (analyze.GroupBy, error) {
