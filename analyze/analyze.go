@@ -829,7 +829,7 @@ func (e *engine) result(src ingest.PacketSource) *Result {
 	}
 	r.Meta.At = at
 	atSec := floorSec(at)
-	r.Diagnostics = append(src.Diagnostics(), e.ifaceDiagnostics()...)
+	r.Diagnostics = append(append(src.Diagnostics(), e.ifaceDiagnostics()...), e.tot.timeJumpDiagnostics()...)
 	var tunDiags []ingest.Diagnostic
 	r.Tunnels, tunDiags = e.tun.result(at)
 	r.Diagnostics = append(r.Diagnostics, tunDiags...)

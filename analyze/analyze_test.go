@@ -857,3 +857,31 @@ func TestAnalyzeMaxFlowsRandom(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeJumpDiagnostics: the largest step forward and back of a day or
+// more between consecutive frames are reported; smaller ones are not.
+func TestTimeJumpDiagnostics(t *testing.T) {
+	const day = 24 * 3600 * 1000 // ms
+	pkts := []ingest.Packet{
+		pkt(0, ingest.ProtoUDP, "198.51.100.1:1", "203.0.113.5:2", 100),
+		pkt(2*day, ingest.ProtoUDP, "198.51.100.1:1", "203.0.113.5:2", 100),          // forward 2 days
+		pkt(5*day, ingest.ProtoUDP, "198.51.100.1:1", "203.0.113.5:2", 100),          // forward 3 days: the largest
+		pkt(5*day-3600_000, ingest.ProtoUDP, "198.51.100.1:1", "203.0.113.5:2", 100), // back an hour: not reported
+	}
+	jumps := func(what string) []string {
+		var got []string
+		for _, d := range run(t, pkts, Options{Local: local24}).Diagnostics {
+			if strings.Contains(d.Msg, "capture time jumps "+what) {
+				got = append(got, d.Where+": "+d.Msg[:strings.Index(d.Msg, " (")])
+			}
+		}
+		return got
+	}
+	if got, want := jumps(""), []string{"frame 3: capture time jumps forward by 3.0 days"}; !slices.Equal(got, want) {
+		t.Errorf("diagnostics %q, want %q", got, want)
+	}
+	pkts = append(pkts, pkt(-400*day, ingest.ProtoUDP, "198.51.100.1:1", "203.0.113.5:2", 100)) // back 405 days
+	if got, want := jumps("back"), []string{"frame 5: capture time jumps back by 1.1 years"}; !slices.Equal(got, want) {
+		t.Errorf("diagnostics %q, want %q", got, want)
+	}
+}

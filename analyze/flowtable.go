@@ -2,9 +2,11 @@ package analyze
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/bits"
 	"net/netip"
+	"time"
 
 	"github.com/flowblame/flowblame/ingest"
 )
@@ -315,9 +317,13 @@ type engine struct {
 type frameTotals struct {
 	packets, reordered int64
 	first, last, maxTS int64
-	all, nonIP         [3]Counts // by dir
-	ser                series
-	ifaces             []ifaceEnt
+	// The largest step forward between a frame and the latest before it,
+	// and the largest step back: a clock step or a bogus timestamp (a
+	// 1970 frame in a 2026 capture) shows there (timeJumpDiagnostics).
+	fwd, back  timeStep
+	all, nonIP [3]Counts // by dir
+	ser        series
+	ifaces     []ifaceEnt
 }
 
 func newFrameTotals() frameTotals {
@@ -329,7 +335,13 @@ func (t *frameTotals) add(r *arec) {
 	t.packets++
 	if r.ts < t.maxTS {
 		t.reordered++
+		if d := t.maxTS - r.ts; d > t.back.d {
+			t.back = timeStep{d: d, from: t.maxTS, to: r.ts, frame: t.packets}
+		}
 	} else {
+		if d := r.ts - t.maxTS; d > t.fwd.d && t.packets > 1 {
+			t.fwd = timeStep{d: d, from: t.maxTS, to: r.ts, frame: t.packets}
+		}
 		t.maxTS = r.ts
 	}
 	t.first = min(t.first, r.ts)
@@ -345,6 +357,44 @@ func (t *frameTotals) add(r *arec) {
 	if !r.ip {
 		t.nonIP[r.dir].addRec(r)
 	}
+}
+
+// timeStep is a step in capture time from one frame to the next: d (ns)
+// from from to to, at the frame-th analysed frame.
+type timeStep struct {
+	d, from, to, frame int64
+}
+
+// timeJumpMin is the step in capture time that is reported: a day.
+const timeJumpMin = 24 * 3600 * nsPerSec
+
+// timeJumpDiagnostics reports steps of a day or more between consecutive
+// frames: the capture's time range, duration and per-second series span
+// them, so a report of "126 years" is explained.
+func (t *frameTotals) timeJumpDiagnostics() []ingest.Diagnostic {
+	var ds []ingest.Diagnostic
+	for _, s := range []struct {
+		st   timeStep
+		what string
+	}{{t.fwd, "forward"}, {t.back, "back"}} {
+		if s.st.d < timeJumpMin {
+			continue
+		}
+		ds = append(ds, ingest.Diagnostic{Kind: ingest.DiagInfo, Where: fmt.Sprintf("frame %d", s.st.frame), Offset: -1, Count: 1,
+			Msg: fmt.Sprintf("capture time jumps %s by %s (the largest such step), from %s to %s: a clock step or a bogus timestamp; "+
+				"the time range, duration and per-second series span it (cut it off with --from/--to)", s.what, days(s.st.d),
+				time.Unix(0, s.st.from).UTC().Format(time.RFC3339Nano), time.Unix(0, s.st.to).UTC().Format(time.RFC3339Nano))})
+	}
+	return ds
+}
+
+// days formats a duration of a day or more in days, or years past one.
+func days(ns int64) string {
+	d := float64(ns) / float64(timeJumpMin)
+	if d >= 365.25 {
+		return fmt.Sprintf("%.1f years", d/365.25)
+	}
+	return fmt.Sprintf("%.1f days", d)
 }
 
 // iface returns the sums of interface i (a negative index counts as 0).
