@@ -40,7 +40,8 @@ const (
 )
 
 // OpenCapture opens one pcap or pcapng file, optionally compressed (gzip,
-// zstd or LZ4), sniffing the format from its magic number. The returned source owns the
+// zstd or LZ4), sniffing the format from its magic number. The returned
+// source owns the
 // file and closes it in Close.
 func OpenCapture(path string, opts Options) (PacketSource, error) {
 	return openCapture(path, opts, readBufSize)
@@ -127,13 +128,18 @@ type captureReader interface {
 }
 
 func newReader(r io.Reader, name string, opts Options, bufSize int) (captureReader, error) {
-	gzBufSize := bufSize // decompressed data is larger than its input
+	decompBufSize := bufSize // decompressed data is larger than its input
 	if l, ok := r.(interface{ Len() int }); ok && l.Len() < bufSize {
 		// In-memory input (tests, fuzzing): no buffer larger than it.
 		bufSize = max(l.Len(), 64)
 	}
 	br := newByteReader(r, bufSize)
-	var closers []io.Closer
+	var closers []io.Closer // the decompressor's, when it holds resources
+	closeAll := func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}
 	head, ok := br.peek(4)
 	if !ok {
 		if br.err != nil && !isEOF(br.err) {
@@ -175,18 +181,13 @@ func newReader(r io.Reader, name string, opts Options, bufSize int) (captureRead
 		inner = lz4.NewReader(br)
 	}
 	if inner != nil {
-		br = newByteReader(inner, gzBufSize)
+		br = newByteReader(inner, decompBufSize)
 		br.codec = codec
 		head, ok = br.peek(4)
 		if !ok {
+			closeAll()
 			if br.err != nil && !isEOF(br.err) && !errors.Is(br.err, io.ErrUnexpectedEOF) {
-				for _, c := range closers {
-					c.Close()
-				}
 				return nil, fmt.Errorf("read %s: %s: %v: %w", name, codec, br.err, ErrMalformed)
-			}
-			for _, c := range closers {
-				c.Close()
 			}
 			return nil, fmt.Errorf("read %s: %s content too short for a magic number %q: %w",
 				name, codec, head, ErrTruncated)
@@ -204,9 +205,7 @@ func newReader(r io.Reader, name string, opts Options, bufSize int) (captureRead
 	case magicPcapng:
 		return newPcapngReader(base)
 	default:
-		for _, c := range closers {
-			c.Close()
-		}
+		closeAll()
 		if codec != "" {
 			return nil, fmt.Errorf("read %s: %s content: magic %q is not pcap or pcapng (for another capture format, convert it first: editcap -F pcapng %s out.pcapng): %w",
 				name, codec, head, name, ErrUnrecognized)
