@@ -639,7 +639,7 @@ func (rd *reader) iface(i int) (known, keep bool) {
 // addPacket classifies p into r (its key into k) and reports whether it is
 // analysed.
 func (rd *reader) addPacket(p *ingest.Packet, r *arec, k *rec) bool {
-	if (rd.win.From != 0 && p.TS < rd.win.From) || (rd.win.To != 0 && p.TS > rd.win.To) {
+	if !rd.win.Contains(p.TS) {
 		rd.outside.addFrame(p)
 		return false
 	}
@@ -674,7 +674,7 @@ func (rd *reader) addPacket(p *ingest.Packet, r *arec, k *rec) bool {
 
 // addSummary is addPacket for a summarised frame.
 func (rd *reader) addSummary(s *ingest.Summary, r *arec, k *rec) bool {
-	if (rd.win.From != 0 && s.TS < rd.win.From) || (rd.win.To != 0 && s.TS > rd.win.To) {
+	if !rd.win.Contains(s.TS) {
 		rd.outside.addOne(int64(s.Wire), int64(s.IPLen), int64(s.Cap))
 		return false
 	}

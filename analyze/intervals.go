@@ -143,8 +143,7 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 			ifs = src.Interfaces()
 			cl.refresh(ifs)
 		}
-		if p.Kind != ingest.KindIP || (opts.Window.From != 0 && p.TS < opts.Window.From) || (opts.Window.To != 0 && p.TS > opts.Window.To) ||
-			!KeepIface(opts.Interfaces, ifs, p.Iface) {
+		if p.Kind != ingest.KindIP || !opts.Window.Contains(p.TS) || !KeepIface(opts.Interfaces, ifs, p.Iface) {
 			continue
 		}
 		cl.classify(&p, &r)

@@ -211,5 +211,10 @@ type SecondBucket struct {
 
 // Window is the time range analysed.
 type Window struct {
-	From, To int64 // Unix ns, inclusive
+	From, To int64 // Unix ns, inclusive; 0: open
+}
+
+// Contains reports whether ts is in the window.
+func (w Window) Contains(ts int64) bool {
+	return (w.From == 0 || ts >= w.From) && (w.To == 0 || ts <= w.To)
 }

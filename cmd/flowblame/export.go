@@ -114,11 +114,8 @@ func exportFlows(ctx context.Context, o exportOptions, format string, stdout, st
 		return err
 	}
 	defer geo.Close()
-	win, _, err := timeArgs(o.analyzeOptions, in)
+	win, err := exportScope(o, in)
 	if err != nil {
-		return err
-	}
-	if err := checkIfaceArgs(o.analyzeOptions, in); err != nil {
 		return err
 	}
 	w, closeOut, err := outputFile(o.Flows, stdout)
@@ -138,6 +135,16 @@ func exportFlows(ctx context.Context, o exportOptions, format string, stdout, st
 		fmt.Fprintf(stderr, "flowblame: %d packets came more than one interval after their interval's records were written (the capture is not in time order); they are in further records for their interval, after later intervals\n", st.Late)
 	}
 	return fw.Close()
+}
+
+// exportScope resolves what both exports keep: the --from/--to window,
+// after checking the --interface names against a bundle's.
+func exportScope(o exportOptions, in *analysisInput) (analyze.Window, error) {
+	if err := checkIfaceArgs(o.analyzeOptions, in); err != nil {
+		return analyze.Window{}, err
+	}
+	win, _, err := timeArgs(o.analyzeOptions, in)
+	return win, err
 }
 
 // maxPrintedDiagnostics bounds the diagnostics export prints.

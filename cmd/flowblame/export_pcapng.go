@@ -26,11 +26,8 @@ func exportPcapng(ctx context.Context, o exportOptions, stdout, stderr io.Writer
 			printDiagnostics(stderr, in)
 		}
 	}()
-	win, _, err := timeArgs(o.analyzeOptions, in)
+	win, err := exportScope(o, in)
 	if err != nil {
-		return err
-	}
-	if err := checkIfaceArgs(o.analyzeOptions, in); err != nil {
 		return err
 	}
 	f, closeOut, err := outputFile(o.Pcapng, stdout)
@@ -63,7 +60,7 @@ func exportPcapng(ctx context.Context, o exportOptions, stdout, stderr io.Writer
 		if p.Iface >= len(ifs) {
 			ifs = in.src.Interfaces()
 		}
-		if (win.From != 0 && p.TS < win.From) || (win.To != 0 && p.TS > win.To) || !analyze.KeepIface(o.Ifaces, ifs, p.Iface) {
+		if !win.Contains(p.TS) || !analyze.KeepIface(o.Ifaces, ifs, p.Iface) {
 			continue
 		}
 		_, owner, dir := owners.Owner(&p, ifs)
