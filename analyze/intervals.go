@@ -27,11 +27,6 @@ type FlowInterval struct {
 	Owner Attribution `json:"owner"`
 }
 
-type ivKey struct {
-	k      fkey
-	bucket int64
-}
-
 // IntervalStats says what FlowIntervals wrote.
 type IntervalStats struct {
 	Records int64 // records emitted
@@ -61,16 +56,16 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 	}
 	cl := newClassifier(opts)
 	step := int64(interval)
-	// The open intervals, each with its records and their keys; idx finds
-	// a record in its interval's list. A flush touches only the intervals
-	// it emits, so a late packet (a capture out of order) costs its own
-	// record, not a pass over every open one.
+	// The open intervals, each with its records and an index of them by
+	// flow. A flush touches only the intervals it emits (and drops their
+	// indexes whole), so a late packet (a capture out of order) costs its
+	// own record, not a pass over every open one.
 	type openIv struct {
 		recs []FlowInterval
-		keys []fkey
+		idx  map[fkey]int32
 	}
 	open := map[int64]*openIv{}
-	idx := map[ivKey]int{}
+	hint := 0 // the most records an interval has had: the next is sized so
 	oldest := int64(math.MaxInt64)
 	emitted := int64(math.MinInt64) // the latest interval start emitted
 	// flush emits the records of intervals starting at or before upTo.
@@ -92,9 +87,7 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 		done := make([]FlowInterval, 0, n)
 		for _, b := range starts {
 			iv := open[b]
-			for i := range iv.recs {
-				delete(idx, ivKey{k: iv.keys[i], bucket: b})
-			}
+			hint = max(hint, len(iv.recs))
 			// Sorted by position: moving 4-byte indices, not 200-byte
 			// records (a stable sort of the records took a third of the
 			// time of a 200,000-flow export); the position breaks ties.
@@ -151,17 +144,16 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 		if bucket <= emitted {
 			st.Late++
 		}
-		key := ivKey{k: r.k, bucket: bucket}
 		iv := open[bucket]
 		if iv == nil {
-			iv = &openIv{}
+			iv = &openIv{recs: make([]FlowInterval, 0, hint), idx: make(map[fkey]int32, hint)}
 			open[bucket] = iv
 			oldest = min(oldest, bucket)
 		}
-		i, ok := idx[key]
+		i, ok := iv.idx[r.k]
 		if !ok {
-			i = len(iv.recs)
-			idx[key] = i
+			i = int32(len(iv.recs))
+			iv.idx[r.k] = i
 			fk := r.k.flowKey()
 			fi := FlowInterval{Start: bucket, End: bucket + step, Key: fk, First: p.TS}
 			fi.Owner = Attribution{Method: MethodNone, Confidence: ConfNone, Cause: CauseNoSockets}
@@ -171,7 +163,7 @@ func FlowIntervals(ctx context.Context, src ingest.PacketSource, opts Options, i
 			case opts.Attributor != nil:
 				fi.Owner, _, _ = opts.Attributor.Attribute(fk.Proto, fk.A, fk.B, p.TS)
 			}
-			iv.recs, iv.keys = append(iv.recs, fi), append(iv.keys, r.k)
+			iv.recs = append(iv.recs, fi)
 		}
 		fi := &iv.recs[i]
 		c := &fi.Out
