@@ -433,6 +433,9 @@ func (c *findCtx) floods() {
 		if a.pkts < 1000 || pps < 500 || a.bytes/a.pkts > 300 {
 			continue
 		}
+		if tg.icmp && 2*c.in.Signals.EchoRepliesTo[t] >= a.pkts {
+			continue // mostly echo replies: the host answers t's pings (ddosTarget judges those)
+		}
 		id, what, unit, ports := RuleUDPFlood, "UDP", "UDP packets", fmt.Sprintf(" on %d port(s)", len(a.ports))
 		if tg.icmp {
 			id, what, unit, ports = RuleICMPFlood, "ICMP", "ICMP messages", ""
@@ -546,9 +549,9 @@ func (c *findCtx) ddosTarget() {
 				add(get(syn, k.A.Port()), fl)
 			}
 		case ingest.ProtoICMP, ingest.ProtoICMPv6:
-			// Mostly unanswered: a ping flood the host answers one for one
-			// looks like a monitoring system's pings answered, and is not
-			// judged (flows carry no ICMP type).
+			// Mostly unanswered; a ping flood the host answers one for one
+			// is told from the signals' echo counts (flows carry no ICMP
+			// type), below.
 			if t.In.Packets > 2*t.Out.Packets {
 				if icmp == nil {
 					icmp = newAgg()
@@ -618,6 +621,16 @@ func (c *findCtx) ddosTarget() {
 		parts = append(parts, fmt.Sprintf("an ICMP flood (%.0f messages/s from %s addresses)", rate(a, a.pkts), atLeast(len(a.remotes))))
 		ev = append(ev, fmt.Sprintf("ICMP flood: %d messages, %s, from %s addresses, %s, %s–%s",
 			a.pkts, human(a.bytes), atLeast(len(a.remotes)), humanRate(rate(a, a.bytes)), tsStr(a.first), tsStr(a.last)))
+	} else if e := c.in.Signals.EchoIn; e.Requests >= 5000 {
+		// A ping flood the host answers: as many echo requests a second as
+		// the unanswered ICMP above; monitoring pings a few a second.
+		a := &agg{pkts: e.Requests, bytes: e.Bytes, first: e.First, last: e.Last}
+		if r := rate(a, a.pkts); r >= 1000 {
+			total += a.bytes
+			parts = append(parts, fmt.Sprintf("a ping flood the host answers (%.0f echo requests/s from %s addresses)", r, atLeast(e.Sources)))
+			ev = append(ev, fmt.Sprintf("ping flood: %d ICMP echo requests came in, %s, from %s addresses, %s, %s–%s; the host sent %d echo replies (rate-limit or drop them: net.ipv4.icmp_echo_ignore_all, a firewall rule)",
+				e.Requests, human(e.Bytes), atLeast(e.Sources), humanRate(rate(a, a.bytes)), tsStr(e.First), tsStr(e.Last), c.in.Signals.EchoRepliesOut))
+		}
 	}
 	if len(svcs) > 0 {
 		kind := "a UDP reflection flood from " + joinAnd(svcs)

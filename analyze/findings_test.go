@@ -120,6 +120,23 @@ func TestFindingRules(t *testing.T) {
 		h := fmt.Sprintf("203.0.113.%d:0", 100+i%100)
 		monitoring = append(monitoring, pkt(int64(i*10), ingest.ProtoICMP, "198.51.100.7:0", h, 98), pkt(int64(i*10+1), ingest.ProtoICMP, h, "198.51.100.7:0", 98))
 	}
+	echo := func(p ingest.Packet, typ byte) ingest.Packet { p.Payload = []byte{typ, 0, 0, 0, 0, 1, 0, 1}; return p }
+	var pingFlood, pinged []ingest.Packet
+	for i := 0; i < 8000; i++ { // 2000 echo requests/s from 3 hosts for 4 s, each answered
+		src := fmt.Sprintf("203.0.113.%d:0", 30+i%3)
+		pingFlood = append(pingFlood, echo(pkt(int64(i/2), ingest.ProtoICMP, src, "198.51.100.7:0", 98), 8),
+			echo(pkt(int64(i/2), ingest.ProtoICMP, "198.51.100.7:0", src, 98), 0))
+	}
+	var pingOut []ingest.Packet
+	for i := 0; i < 3000; i++ { // the host pings one target 1500 times a second; the target answers
+		pingOut = append(pingOut, echo(pkt(int64(i*2/3), ingest.ProtoICMP, "198.51.100.7:0", "203.0.113.14:0", 98), 8),
+			echo(pkt(int64(i*2/3), ingest.ProtoICMP, "203.0.113.14:0", "198.51.100.7:0", 98), 0))
+	}
+	for i := 0; i < 6000; i++ { // 100 monitoring nodes ping the host once a second each, answered
+		src := fmt.Sprintf("203.0.113.%d:0", 100+i%100)
+		pinged = append(pinged, echo(pkt(int64(i*10), ingest.ProtoICMP, src, "198.51.100.7:0", 98), 8),
+			echo(pkt(int64(i*10+1), ingest.ProtoICMP, "198.51.100.7:0", src, 98), 0))
+	}
 	st := pkt(0, ingest.ProtoTCP, "198.51.100.7:45000", "203.0.113.13:3333", 200)
 	st.Payload = []byte(`{"id":1,"method":"mining.subscribe","params":[]}`)
 	stratum = append(stratum, st, pkt(100, ingest.ProtoTCP, "203.0.113.13:3333", "198.51.100.7:45000", 200))
@@ -146,6 +163,9 @@ func TestFindingRules(t *testing.T) {
 		{"inbound icmp flood", icmpIn, RuleDDoSTarget, SevHigh, []string{RuleICMPFlood, RuleScanning}},
 		{"outbound icmp flood", icmpOut, RuleICMPFlood, SevHigh, []string{RuleDDoSTarget, RuleUDPFlood}},
 		{"monitoring pings", monitoring, "", "", []string{RuleDDoSTarget, RuleICMPFlood, RuleScanning}},
+		{"answered ping flood", pingFlood, RuleDDoSTarget, SevHigh, []string{RuleICMPFlood, RuleScanning}},
+		{"outbound ping flood, answered", pingOut, RuleICMPFlood, SevHigh, []string{RuleDDoSTarget}},
+		{"pinged by monitoring", pinged, "", "", []string{RuleDDoSTarget, RuleICMPFlood, RuleScanning}},
 		{"open resolver", openResolver, RuleReflector, SevHigh, []string{RuleUDPFlood, RuleDDoSTarget, RuleScanning}},
 		{"dns server", dnsServer, "", "", []string{RuleReflector, RuleUDPFlood, RuleDDoSTarget}},
 		{"web server", web, "", "", []string{RuleScanning, RuleBruteForce, RuleUDPFlood, RuleExfiltration, RuleSYNFlood}},

@@ -38,6 +38,15 @@ type Signals struct {
 	// first (the 20 busiest): who opened a connection, which a flow's
 	// counts do not tell.
 	SYNInPorts []SYNPort `json:"syn_in_ports,omitempty"`
+	// EchoIn counts the ICMP/ICMPv6 echo requests (pings) that came in to
+	// a local address; EchoRepliesOut the echo replies the host sent. A
+	// ping flood the host answers one for one shows only here: flows carry
+	// no ICMP type.
+	EchoIn         EchoCount `json:"echo_in"`
+	EchoRepliesOut int64     `json:"echo_replies_out"`
+	// EchoRepliesTo counts the echo replies sent, by destination (the
+	// first 200,000 destinations): answers, not a flood of the host's own.
+	EchoRepliesTo map[netip.Addr]int64 `json:"-"`
 	// Spoofed counts outgoing packets whose source is not a local address.
 	Spoofed        int64        `json:"spoofed_packets"`
 	SpoofedSources int          `json:"spoofed_sources"`
@@ -65,6 +74,16 @@ type SYNTarget struct {
 	Last  int64      `json:"last"`
 	ports map[uint16]struct{}
 	peers map[netip.Addr]struct{}
+}
+
+// EchoCount counts echo requests (pings).
+type EchoCount struct {
+	Requests int64 `json:"requests"`
+	Bytes    int64 `json:"wire_bytes"`
+	Sources  int   `json:"sources"` // distinct source addresses, counted up to 65,536
+	First    int64 `json:"first"`
+	Last     int64 `json:"last"`
+	sources  map[netip.Addr]struct{}
 }
 
 // SYNPort counts the bare SYNs that came in to one local port.
@@ -146,6 +165,9 @@ func (s *SignalSource) check(p *ingest.Packet) {
 	if p.Tuple.Proto == ingest.ProtoTCP && p.TCPFlags&0x12 == 0x02 {
 		s.checkSYN(p.Tuple, p.TS)
 	}
+	if (p.Tuple.Proto == ingest.ProtoICMP || p.Tuple.Proto == ingest.ProtoICMPv6) && len(p.Payload) > 0 && !p.Fragment {
+		s.checkEcho(p)
+	}
 	out := p.Dir == ingest.DirOut || (p.HasMAC && len(s.localMACs) > 0 && s.macLocal(p.SrcMAC))
 	if out && len(s.local) > 0 {
 		s.checkSpoof(p.Tuple.Src.Addr(), p.Tuple.Dst.Addr())
@@ -182,6 +204,38 @@ func (s *SignalSource) checkSYN(t ingest.FiveTuple, ts int64) {
 		p.First, p.Last = min(p.First, ts), max(p.Last, ts)
 		if len(p.sources) < 1<<16 {
 			p.sources[src] = struct{}{}
+		}
+	}
+}
+
+// checkEcho counts an echo request to a local address from elsewhere, and
+// an echo reply from a local address to elsewhere (ICMP types 8 and 0,
+// ICMPv6 128 and 129; the payload starts with the ICMP header).
+func (s *SignalSource) checkEcho(p *ingest.Packet) {
+	req, rep := uint8(8), uint8(0)
+	if p.Tuple.Proto == ingest.ProtoICMPv6 {
+		req, rep = 128, 129
+	}
+	src, dst := p.Tuple.Src.Addr(), p.Tuple.Dst.Addr()
+	switch typ := p.Payload[0]; {
+	case typ == req && s.isLocal(dst) && !s.isLocal(src):
+		e := &s.sig.EchoIn
+		if e.Requests == 0 {
+			e.First, e.sources = p.TS, map[netip.Addr]struct{}{}
+		}
+		e.Requests++
+		e.Bytes += int64(p.WireLen)
+		e.First, e.Last = min(e.First, p.TS), max(e.Last, p.TS)
+		if len(e.sources) < 1<<16 {
+			e.sources[src] = struct{}{}
+		}
+	case typ == rep && s.isLocal(src) && !s.isLocal(dst):
+		s.sig.EchoRepliesOut++
+		if s.sig.EchoRepliesTo == nil {
+			s.sig.EchoRepliesTo = map[netip.Addr]int64{}
+		}
+		if _, ok := s.sig.EchoRepliesTo[dst]; ok || len(s.sig.EchoRepliesTo) < 200000 {
+			s.sig.EchoRepliesTo[dst]++
 		}
 	}
 }
@@ -274,6 +328,7 @@ func (s *SignalSource) Signals() Signals {
 	if len(sig.SYNInPorts) > 20 {
 		sig.SYNInPorts = sig.SYNInPorts[:20]
 	}
+	sig.EchoIn.Sources, sig.EchoIn.sources = len(sig.EchoIn.sources), nil
 	sig.SpoofedSources = len(sig.spoofSrc)
 	for a := range sig.spoofSrc {
 		sig.SpoofedSample = append(sig.SpoofedSample, a)
