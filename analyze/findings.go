@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"net/netip"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -43,6 +44,7 @@ const (
 	RuleCloudAgent     = "cloud-agent"
 	RuleScanning       = "scanning"
 	RuleBruteForce     = "brute-force"
+	RuleSpam           = "spam"
 	RuleBlindSpot      = "capture-blind-spot"
 	RuleUnattributed   = "unattributed-traffic"
 	RulePolicy         = "policy-violation"
@@ -104,6 +106,7 @@ func Findings(in FindingInput) []Finding {
 	c.exfiltration()
 	c.scanning()
 	c.bruteForce()
+	c.spam()
 	c.bandwidthHog()
 	c.tunnels()
 	c.cloudAgents()
@@ -116,7 +119,7 @@ func Findings(in FindingInput) []Finding {
 // rulePriority orders findings of equal severity: specific threats before
 // the generic bandwidth finding, so the first finding is the verdict.
 var rulePriority = []string{RuleMining, RuleSYNFlood, RuleUDPFlood, RuleICMPFlood, RuleSpoofed, RuleReflector, RuleDDoSTarget, RuleSuspiciousProc, RuleExfiltration,
-	RuleScanning, RuleBruteForce, RuleMiningPorts, RuleBandwidthHog, RuleCloudAgent, RulePolicy, RuleBlindSpot, RuleTunnels, RuleUnattributed}
+	RuleScanning, RuleSpam, RuleBruteForce, RuleMiningPorts, RuleBandwidthHog, RuleCloudAgent, RulePolicy, RuleBlindSpot, RuleTunnels, RuleUnattributed}
 
 func rulePrio(id string) int {
 	if i := slices.Index(rulePriority, id); i >= 0 {
@@ -889,6 +892,70 @@ func (c *findCtx) scanning() {
 			c.add(Finding{ID: RuleScanning, Severity: SevLow, Next: "Inbound scans are background noise on public hosts; make sure only intended ports are open.",
 				Summary: fmt.Sprintf("inbound port scan from %s (%s): SYNs to %d ports", s.Addr, c.where(s.Addr), s.Ports)})
 		}
+	}
+}
+
+// mailers are the comms (and executable names) of mail transfer agents:
+// delivering to many mail servers is their job.
+var mailers = map[string]bool{"master": true, "smtp": true, "qmgr": true, "postfix": true, "exim": true, "exim4": true,
+	"sendmail": true, "opensmtpd": true, "smtpd": true, "qmail-remote": true, "nullmailer-send": true, "msmtp": true,
+	"ssmtp": true, "haraka": true}
+
+// spam finds SMTP delivery (TCP port 25) from this host to many mail
+// servers: a spam bot's signature when the sender is not a mail server.
+func (c *findCtx) spam() {
+	type agg struct {
+		flows   int
+		bytes   int64
+		first   int64
+		last    int64
+		remotes map[netip.Addr]bool
+		comm    string
+	}
+	m := map[ingest.ProcKey]*agg{}
+	for _, fl := range c.r.Flows {
+		k, t := &fl.Key, &fl.Traffic
+		if !k.Oriented || k.Proto != ingest.ProtoTCP || k.Folded != "" || k.B.Port() != 25 || k.A.Port() == 25 || t.Out.Packets == 0 {
+			continue
+		}
+		o := ownerOf(&fl)
+		a := m[o.Proc]
+		if a == nil {
+			a = &agg{first: t.First, last: t.Last, remotes: map[netip.Addr]bool{}, comm: o.Comm}
+			m[o.Proc] = a
+		}
+		a.flows++
+		a.bytes += t.Out.Wire
+		a.first, a.last = min(a.first, t.First), max(a.last, t.Last)
+		if len(a.remotes) < 1<<16 {
+			a.remotes[k.B.Addr()] = true
+		}
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(m), compareProcKey) {
+		a := m[k]
+		if a.flows < 20 || len(a.remotes) < 20 {
+			continue
+		}
+		mta := mailers[a.comm]
+		if p, ok := c.proc(k); ok && p.Exe != "" {
+			mta = mta || mailers[path.Base(p.Exe)]
+		}
+		who := "unattributed sockets"
+		if k != (ingest.ProcKey{}) {
+			who = c.procDesc(k)
+		}
+		ev := fmt.Sprintf("%d SMTP connections (port 25) to %s mail servers, %s sent, %s–%s", a.flows, atLeast(len(a.remotes)), human(a.bytes), tsStr(a.first), tsStr(a.last))
+		f := Finding{ID: RuleSpam, Severity: SevHigh, Procs: []ingest.ProcKey{k}, Evidence: []string{ev},
+			Summary: fmt.Sprintf("spam: %s sent mail to %s mail servers directly (SMTP, port 25)", who, atLeast(len(a.remotes))),
+			Next:    "A host that is not a mail server talking SMTP to many mail servers is a spam bot: block outbound TCP 25 (most clouds do unless asked), then " + nextContainTail}
+		if mta {
+			f.Severity = SevLow
+			f.Summary = fmt.Sprintf("outbound mail: the mail server %s delivered to %s mail servers", who, atLeast(len(a.remotes)))
+			f.Next = "A mail server delivering to many servers is its job; if the volume is unexpected, check the queue and logs for spam (an open relay, a compromised account or web form) and rate-limit outbound mail."
+		} else if k != (ingest.ProcKey{}) {
+			c.flagged[k] = true
+		}
+		c.add(f)
 	}
 }
 

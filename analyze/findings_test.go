@@ -3,6 +3,7 @@ package analyze
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -274,4 +275,71 @@ func FuzzParsePolicy(f *testing.F) {
 			}
 		}
 	})
+}
+
+// commAttributor owns every flow of the host with one process.
+type commAttributor struct{ comm string }
+
+func (a commAttributor) Attribute(proto uint8, local, remote netip.AddrPort, ts int64) (Attribution, int64, int64) {
+	return Attribution{Proc: ingest.ProcKey{PID: 77, Start: 1}, Comm: a.comm, Method: MethodExact, Confidence: ConfHigh}, ts - nsPerSec, ts + 100*nsPerSec
+}
+
+// TestSpam: SMTP delivery to many mail servers is spam from anything but a
+// mail server, outbound mail (low) from one; few servers, or mail coming
+// in, is nothing.
+func TestSpam(t *testing.T) {
+	mail := func(servers int, inbound bool) []ingest.Packet {
+		var pkts []ingest.Packet
+		for i := range 60 {
+			local := fmt.Sprintf("198.51.100.7:%d", 40000+i)
+			mx := fmt.Sprintf("203.0.113.%d:25", 1+i%servers)
+			if inbound {
+				local, mx = "198.51.100.7:25", fmt.Sprintf("203.0.113.%d:%d", 1+i%servers, 40000+i)
+			}
+			for j := range 5 {
+				pkts = append(pkts, pkt(int64(i*100+j*10), ingest.ProtoTCP, local, mx, 1200), pkt(int64(i*100+j*10+5), ingest.ProtoTCP, mx, local, 80))
+			}
+		}
+		return pkts
+	}
+	run := func(pkts []ingest.Packet, comm, exe string) []Finding {
+		opts := Options{Local: local24}
+		var procs map[ingest.ProcKey]ingest.ProcessInfo
+		if comm != "" {
+			opts.Attributor = commAttributor{comm}
+			procs = map[ingest.ProcKey]ingest.ProcessInfo{{PID: 77, Start: 1}: {Comm: comm, Exe: exe, UID: 0}}
+		}
+		sig := NewSignalSource(&memSource{pkts: pkts}, local24, nil)
+		res, err := Analyze(context.Background(), sig, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Findings(FindingInput{Result: res, Signals: sig.Signals(), Procs: procs})
+	}
+	for _, tc := range []struct {
+		name      string
+		pkts      []ingest.Packet
+		comm, exe string
+		sev       Severity // "" for no spam finding
+	}{
+		{"bot", mail(40, false), "kworker", "/tmp/.x/kworker", SevHigh},
+		{"unattributed", mail(40, false), "", "", SevHigh},
+		{"postfix", mail(40, false), "smtp", "/usr/lib/postfix/sbin/smtp", SevLow},
+		{"exim by exe", mail(40, false), "exim-worker", "/usr/sbin/exim4", SevLow},
+		{"few servers", mail(5, false), "php-fpm", "/usr/sbin/php-fpm8.2", ""},
+		{"mail coming in", mail(40, true), "smtpd", "/usr/lib/postfix/sbin/smtpd", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := run(tc.pkts, tc.comm, tc.exe)
+			if got := hasFinding(fs, RuleSpam, tc.sev); tc.sev != "" && !got {
+				t.Errorf("want %s spam, got %s", tc.sev, ids(fs))
+			}
+			if tc.sev == "" && hasFinding(fs, RuleSpam, "") {
+				t.Errorf("unexpected spam in %s", ids(fs))
+			}
+			for _, f := range fs {
+				t.Logf("%s %s: %s %q", f.Severity, f.ID, f.Summary, f.Evidence)
+			}
+		})
+	}
 }
