@@ -156,6 +156,7 @@ type Iface struct {
 	Dropped  uint64   `json:"kernel_dropped"`
 	Received uint64   `json:"kernel_received"`
 	Fmt      []string `json:"-"`
+	unnamed  bool     // the capture gave no name (Name is made up): a pcap file of a merge, say
 }
 
 // Verdict is the report's first line: who used the bandwidth, to where, and
@@ -526,7 +527,7 @@ func buildCapture(d *Document, in Input, f formatter) {
 	for i, is := range r.Ifaces {
 		ifc := Iface{Name: is.Info.Name, Link: int(is.Info.Link), Dropped: is.Info.Dropped, Received: is.Info.Received}
 		if ifc.Name == "" {
-			ifc.Name = fmt.Sprintf("#%d (%s)", is.Index, filepath.Base(is.Info.File))
+			ifc.Name, ifc.unnamed = fmt.Sprintf("#%d (%s)", is.Index, filepath.Base(is.Info.File)), true
 		}
 		ifc.TX, ifc.RX = is.Traffic.Out.Wire, is.Traffic.In.Wire
 		if i < len(r.IfaceSeries) {
@@ -565,9 +566,11 @@ func buildCapture(d *Document, in Input, f formatter) {
 		}
 		c.Text = append(c.Text, fmt.Sprintf("%d packets cut by %s: volumes still count their full wire length", c.Truncated, cut))
 	}
-	if len(c.Interfaces) > 1 {
+	// A line per named interface when there are several (not per file of
+	// a merge of pcap files, which name none).
+	shown := slices.DeleteFunc(slices.Clone(c.Interfaces), func(i Iface) bool { return i.unnamed })
+	if len(shown) > 1 {
 		// The biggest, on a host with many container veths.
-		shown := slices.Clone(c.Interfaces)
 		slices.SortStableFunc(shown, func(a, b Iface) int { return cmp.Compare(b.TX+b.RX+b.Unknown, a.TX+a.RX+a.Unknown) })
 		more := len(shown) - maxIfaceLines
 		shown = analyze.TopN(shown, maxIfaceLines)

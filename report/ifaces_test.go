@@ -64,4 +64,16 @@ func TestCaptureInterfaceLinesBounded(t *testing.T) {
 		lines[10] != "and 2 more interfaces (the JSON report's capture.interfaces lists every one)" {
 		t.Errorf("%d interfaces, lines %q", len(d.Capture.Interfaces), lines)
 	}
+	// The files of a merge of pcap files name no interface: no lines.
+	for i := range r.Ifaces {
+		r.Ifaces[i].Info.Name = ""
+	}
+	if d, err = Build(Input{Result: &r}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range d.Capture.Text {
+		if strings.HasPrefix(l, "interface ") {
+			t.Errorf("unnamed interfaces get line %q", l)
+		}
+	}
 }

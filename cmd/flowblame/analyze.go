@@ -183,9 +183,6 @@ func notBundleHint(path string) error {
 					break
 				}
 			}
-			if hint == "" {
-				hint = capturesHint(path, ents)
-			}
 		}
 		return fmt.Errorf("%s is a directory but not a bundle: it has no %s%s", path, ingest.ManifestFile, hint)
 	}
@@ -195,35 +192,50 @@ func notBundleHint(path string) error {
 	return nil
 }
 
-// maxProbed bounds the files of a directory capturesHint opens.
+// maxProbed bounds the files of a directory captureDir opens.
 const maxProbed = 10_000
 
-// capturesHint names the capture files in a directory that is not a
-// bundle (rotated tcpdump files, say) and how to analyse them together.
-func capturesHint(dir string, ents []os.DirEntry) string {
-	var names []string
-	ext := ""
+// captureDir resolves a directory that is not a bundle to the capture
+// files in it (rotated tcpdump files, say: each is opened to check its
+// header, at most maxProbed), in name order, with a diagnostic saying so.
+// ok is false for anything else: a file, a bundle, a directory holding a
+// bundle or no capture (notBundleHint explains those).
+func captureDir(dir string) (files []string, d ingest.Diagnostic, ok bool) {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() || isBundle(dir) {
+		return nil, d, false
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, d, false
+	}
+	other := 0
 	for _, e := range ents[:min(len(ents), maxProbed)] {
+		p := filepath.Join(dir, e.Name())
+		if e.IsDir() && isBundle(p) {
+			return nil, d, false
+		}
 		if !e.Type().IsRegular() {
 			continue
 		}
-		src, err := ingest.OpenCapture(filepath.Join(dir, e.Name()), ingest.Options{})
+		src, err := ingest.OpenCapture(p, ingest.Options{})
 		if err != nil {
+			other++
 			continue
 		}
 		src.Close()
-		if len(names) == 0 {
-			ext = filepath.Ext(e.Name())
-		} else if filepath.Ext(e.Name()) != ext {
-			ext = ""
-		}
-		names = append(names, e.Name())
+		files = append(files, p)
 	}
-	if len(names) == 0 {
-		return ""
+	if len(files) == 0 {
+		return nil, d, false
 	}
-	return fmt.Sprintf("; it holds %d capture file(s) (%s): give them as arguments, merged in time order: flowblame analyze %s",
-		len(names), names[0], filepath.Join(dir, "*"+ext))
+	msg := fmt.Sprintf("not a bundle (no %s): its %d capture files are analysed, merged in time order", ingest.ManifestFile, len(files))
+	if other > 0 {
+		msg += fmt.Sprintf("; %d other files left out", other)
+	}
+	if len(ents) > maxProbed {
+		msg += fmt.Sprintf("; only the first %d entries were looked at", maxProbed)
+	}
+	return files, ingest.Diagnostic{File: dir, Kind: ingest.DiagInfo, Where: "directory", Offset: -1, Count: 1, Msg: msg}, true
 }
 
 // analysisInput is what the inputs resolve to.
@@ -375,6 +387,11 @@ func openInputs(ctx context.Context, o analyzeOptions) (*analysisInput, error) {
 				return nil, usagef("analyze one bundle at a time (got %s and %s)", bundlePath, a)
 			}
 			bundlePath = a
+			continue
+		}
+		if files, d, ok := captureDir(a); ok {
+			caps = append(caps, files...)
+			in.diags = append(in.diags, d)
 			continue
 		}
 		if err := notBundleHint(a); err != nil {

@@ -207,10 +207,35 @@ func TestNotABundleHints(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "give the bundle directory, ../../fixtures/bundles/miner") {
 		t.Errorf("manifest: %v", err)
 	}
-	// A directory of rotated captures: how to analyse them together.
-	_, _, err = runArgs(t, "analyze", "../../fixtures/bundles/miner/capture")
-	if err == nil || !strings.Contains(err.Error(), "it holds 1 capture file(s) (00000.pcapng): give them as arguments, merged in time order: flowblame analyze ../../fixtures/bundles/miner/capture/*.pcapng") {
-		t.Errorf("directory of captures: %v", err)
+	// A directory of captures that is not a bundle (rotated tcpdump files)
+	// is analysed as its capture files, with a diagnostic; one without any
+	// is an error.
+	dir := t.TempDir()
+	for _, f := range []string{"00000.pcapng", "../manifest.json"} {
+		b, err := os.ReadFile(filepath.Join("../../fixtures/bundles/miner/capture", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)+".copy"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fromDir, _, err := runArgs(t, "analyze", "-f", "json", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFile, _, err := runArgs(t, "analyze", "-f", "json", filepath.Join(dir, "00000.pcapng.copy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := func(js string) string {
+		return js[strings.Index(js, `"conversations"`):strings.Index(js, `"coverage"`)]
+	}
+	if conv(fromDir) != conv(fromFile) || !strings.Contains(fromDir, "its 1 capture files are analysed, merged in time order; 1 other files left out") {
+		t.Errorf("directory of captures: conversations differ from the file's, or no diagnostic")
+	}
+	if _, _, err = runArgs(t, "analyze", t.TempDir()); err == nil || !strings.Contains(err.Error(), "is a directory but not a bundle: it has no manifest.json") {
+		t.Errorf("empty directory: %v", err)
 	}
 }
 
