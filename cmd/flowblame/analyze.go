@@ -70,8 +70,9 @@ func analyzeCommand() *cli.Command {
 		Usage:     "replay a bundle or captures: rates, owning processes, remote hosts, findings",
 		ArgsUsage: "BUNDLE | CAPTURE...",
 		Description: `Analyze a bundle written by 'flowblame collect' (a directory or .tar.gz), or bare
-pcap/pcapng captures, also gzip/zstd/lz4-compressed (several files are merged in time order; - reads one from
-standard input, e.g. 'tcpdump -w - | flowblame analyze -'). With --sockets,
+pcap/pcapng captures, plain or gzip/zstd/lz4-compressed, or a directory of them (several
+files are merged in time order; - reads one from standard input, e.g.
+'tcpdump -w - | flowblame analyze -'). With --sockets,
 ss/lsof/netstat/PowerShell dumps taken in a loop join the capture's flows to processes.
 
 Volumes count wire bytes (original frame length, as tshark). Rates are averages over the
