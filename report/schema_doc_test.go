@@ -9,7 +9,8 @@ import (
 )
 
 // TestREADMEDocumentsJSONFields: every field name of the JSON report
-// (report.Document, recursively) appears in the README, in backquotes.
+// (report.Document, recursively) and of export --flows records appears in
+// the README, in backquotes.
 func TestREADMEDocumentsJSONFields(t *testing.T) {
 	b, err := os.ReadFile("../README.md")
 	if err != nil {
@@ -45,4 +46,5 @@ func TestREADMEDocumentsJSONFields(t *testing.T) {
 		}
 	}
 	walk(reflect.TypeOf(Document{}), "")
+	walk(reflect.TypeOf(FlowRecord{}), "export --flows")
 }
