@@ -186,6 +186,10 @@ func newReader(r io.Reader, name string, opts Options, bufSize int) (captureRead
 		head, ok = br.peek(4)
 		if !ok {
 			closeAll()
+			if errors.Is(br.err, zstd.ErrWindowSizeExceeded) {
+				return nil, fmt.Errorf("read %s: zstd: the frame's window is above %d MiB (zstd --long=28 or more; tshark refuses it too): decompress it with zstd -d --long=31 first: %w",
+					name, zstdMaxWindow>>20, ErrMalformed)
+			}
 			if br.err != nil && !isEOF(br.err) && !errors.Is(br.err, io.ErrUnexpectedEOF) {
 				return nil, fmt.Errorf("read %s: %s: %v: %w", name, codec, br.err, ErrMalformed)
 			}

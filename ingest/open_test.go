@@ -127,6 +127,7 @@ func TestOpenErrors(t *testing.T) {
 		{"zstd of garbage", zstdData([]byte("hello world, not a capture")), ErrUnrecognized, `zstd content: magic "hell" is not pcap or pcapng`},
 		{"lz4 of garbage", lz4Data([]byte("hello world, not a capture")), ErrUnrecognized, `lz4 content: magic "hell" is not pcap or pcapng`},
 		{"zstd garbage", []byte{0x28, 0xb5, 0x2f, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff}, ErrMalformed, "zstd"},
+		{"zstd window too big", zstdLong(), ErrMalformed, "the frame's window is above 128 MiB"},
 		{"lz4 header cut", []byte{0x04, 0x22, 0x4d, 0x18, 0x64}, ErrTruncated, "lz4"},
 		{"pcapng shb cut", []byte{0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a}, ErrTruncated, ""},
 	}
@@ -160,6 +161,13 @@ func zstdData(b []byte) []byte {
 	w.Write(b)
 	w.Close()
 	return buf.Bytes()
+}
+
+// zstdLong is a zstd frame with a 256 MiB window, as zstd --long=28 writes
+// a stream of unknown size: frame header descriptor 0 (no checksum, no
+// content size), window descriptor 0x90 (2^28), then one raw last block.
+func zstdLong() []byte {
+	return []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x90, 0x21, 0x00, 0x00, 'a', 'b', 'c', 'd'}
 }
 
 func lz4Data(b []byte) []byte {
