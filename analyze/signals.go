@@ -76,24 +76,41 @@ type SYNTarget struct {
 	peers map[netip.Addr]struct{}
 }
 
+// sightings says from where and when something came in: the distinct
+// source addresses (counted up to 65,536) and the first and last time.
+type sightings struct {
+	Sources int   `json:"sources"`
+	First   int64 `json:"first"`
+	Last    int64 `json:"last"`
+	set     map[netip.Addr]struct{}
+}
+
+// see notes one arrival from src at ts.
+func (s *sightings) see(src netip.Addr, ts int64) {
+	if s.set == nil {
+		s.set, s.First, s.Last = map[netip.Addr]struct{}{}, ts, ts
+	}
+	s.First, s.Last = min(s.First, ts), max(s.Last, ts)
+	if len(s.set) < 1<<16 {
+		s.set[src] = struct{}{}
+	}
+}
+
+// done turns the set into its count (Signals returns no maps).
+func (s *sightings) done() { s.Sources, s.set = len(s.set), nil }
+
 // EchoCount counts echo requests (pings).
 type EchoCount struct {
 	Requests int64 `json:"requests"`
 	Bytes    int64 `json:"wire_bytes"`
-	Sources  int   `json:"sources"` // distinct source addresses, counted up to 65,536
-	First    int64 `json:"first"`
-	Last     int64 `json:"last"`
-	sources  map[netip.Addr]struct{}
+	sightings
 }
 
 // SYNPort counts the bare SYNs that came in to one local port.
 type SYNPort struct {
-	Port    uint16 `json:"port"`
-	SYNs    int64  `json:"syns"`
-	Sources int    `json:"sources"` // distinct source addresses, counted up to 65,536
-	First   int64  `json:"first"`
-	Last    int64  `json:"last"`
-	sources map[netip.Addr]struct{}
+	Port uint16 `json:"port"`
+	SYNs int64  `json:"syns"`
+	sightings
 }
 
 // NewSignalSource wraps src. local and localMACs decide which packets are
@@ -197,14 +214,11 @@ func (s *SignalSource) checkSYN(t ingest.FiveTuple, ts int64) {
 		s.count(s.synIn, src, t.Dst.Port(), dst, ts)
 		p := s.synPorts[t.Dst.Port()]
 		if p == nil {
-			p = &SYNPort{Port: t.Dst.Port(), First: ts, sources: map[netip.Addr]struct{}{}}
+			p = &SYNPort{Port: t.Dst.Port()}
 			s.synPorts[t.Dst.Port()] = p
 		}
 		p.SYNs++
-		p.First, p.Last = min(p.First, ts), max(p.Last, ts)
-		if len(p.sources) < 1<<16 {
-			p.sources[src] = struct{}{}
-		}
+		p.see(src, ts)
 	}
 }
 
@@ -220,15 +234,9 @@ func (s *SignalSource) checkEcho(p *ingest.Packet) {
 	switch typ := p.Payload[0]; {
 	case typ == req && s.isLocal(dst) && !s.isLocal(src):
 		e := &s.sig.EchoIn
-		if e.Requests == 0 {
-			e.First, e.sources = p.TS, map[netip.Addr]struct{}{}
-		}
 		e.Requests++
 		e.Bytes += int64(p.WireLen)
-		e.First, e.Last = min(e.First, p.TS), max(e.Last, p.TS)
-		if len(e.sources) < 1<<16 {
-			e.sources[src] = struct{}{}
-		}
+		e.see(src, p.TS)
 	case typ == rep && s.isLocal(src) && !s.isLocal(dst):
 		s.sig.EchoRepliesOut++
 		if s.sig.EchoRepliesTo == nil {
@@ -321,14 +329,14 @@ func (s *SignalSource) Signals() Signals {
 	sig.SYNOut, sig.SYNIn = flatten(s.synOut), flatten(s.synIn)
 	for _, p := range s.synPorts {
 		c := *p
-		c.Sources, c.sources = len(p.sources), nil
+		c.done()
 		sig.SYNInPorts = append(sig.SYNInPorts, c)
 	}
 	slices.SortFunc(sig.SYNInPorts, func(a, b SYNPort) int { return cmp.Or(cmp.Compare(b.SYNs, a.SYNs), cmp.Compare(a.Port, b.Port)) })
 	if len(sig.SYNInPorts) > 20 {
 		sig.SYNInPorts = sig.SYNInPorts[:20]
 	}
-	sig.EchoIn.Sources, sig.EchoIn.sources = len(sig.EchoIn.sources), nil
+	sig.EchoIn.done()
 	sig.SpoofedSources = len(sig.spoofSrc)
 	for a := range sig.spoofSrc {
 		sig.SpoofedSample = append(sig.SpoofedSample, a)

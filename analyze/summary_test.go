@@ -123,7 +123,7 @@ func TestSummaryPathSignals(t *testing.T) {
 		sigs[i] = sig.Signals()
 	}
 	copts := []cmp.Option{cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{}, netip.Prefix{}),
-		cmpopts.IgnoreFields(ingest.Diagnostic{}, "Err"), cmp.AllowUnexported(Signals{}, SYNTarget{}, SYNPort{}, EchoCount{})}
+		cmpopts.IgnoreFields(ingest.Diagnostic{}, "Err"), cmp.AllowUnexported(Signals{}, SYNTarget{}, SYNPort{}, EchoCount{}, sightings{})}
 	if d := cmp.Diff(sigs[1], sigs[0], copts...); d != "" {
 		t.Errorf("signals differ (-Next +Summaries):\n%s", d)
 	}
