@@ -537,9 +537,10 @@ func (c *findCtx) ddosTarget() {
 			(synTo || (len(synIn) == 0 && k.A.Port() < k.B.Port())) &&
 			t.In.Packets >= 1 && t.In.Packets <= 2 && t.In.Wire <= 200 && t.Out.Packets <= 6 && t.Out.Wire <= 6*90
 	}
-	syn := map[uint16]*agg{}  // half-open connections by local port
-	refl := map[uint16]*agg{} // unsolicited UDP by source port, 0 for other ports
-	var icmp *agg             // inbound ICMP
+	syn := map[uint16]*agg{}       // half-open connections by local port
+	refl := map[uint16]*agg{}      // unsolicited UDP by source port, 0 for other ports
+	var icmp *agg                  // inbound ICMP
+	conns := map[uint16]*connAgg{} // completed connections from public addresses, by local port
 	for i := range c.r.Flows {
 		fl := &c.r.Flows[i]
 		k, t := &fl.Key, &fl.Traffic
@@ -550,6 +551,14 @@ func (c *findCtx) ddosTarget() {
 		case ingest.ProtoTCP:
 			if halfOpen(fl) {
 				add(get(syn, k.A.Port()), fl)
+			} else if _, synTo := synIn[k.A.Port()]; (synTo || (len(synIn) == 0 && k.A.Port() < k.B.Port())) &&
+				t.In.Packets >= 2 && t.Out.Packets >= 1 && publicAddr(k.B.Addr()) {
+				a := conns[k.A.Port()]
+				if a == nil {
+					a = &connAgg{first: math.MaxInt64, last: math.MinInt64, perSource: map[netip.Addr]int{}}
+					conns[k.A.Port()] = a
+				}
+				a.add(fl)
 			}
 		case ingest.ProtoICMP, ingest.ProtoICMPv6:
 			// Mostly unanswered; a ping flood the host answers one for one
@@ -588,6 +597,19 @@ func (c *findCtx) ddosTarget() {
 		if p, ok := synIn[port]; ok {
 			ev = append(ev, fmt.Sprintf("%d bare SYNs came in to port %d from %s source addresses, %s–%s", p.SYNs, port, atLeast(p.Sources), tsStr(p.First), tsStr(p.Last)))
 		}
+	}
+	var connPorts []uint16 // the ports a connection flood was found on
+	for _, port := range slices.Sorted(maps.Keys(conns)) {
+		a := conns[port]
+		part, evs, ok := a.flood(port)
+		if !ok {
+			continue
+		}
+		total += a.in
+		connPorts = append(connPorts, port)
+		parts = append(parts, part)
+		ev = append(ev, evs...)
+		ev = append(ev, c.connFloodService(port, a))
 	}
 	var svcs, reflPorts []string
 	var reflBytes int64
@@ -675,6 +697,9 @@ func (c *findCtx) ddosTarget() {
 			human(n.Wire), fs.PortAggregates+fs.HostAggregates, fs.MaxFlows))
 	}
 	next := nextDDoSTarget
+	if len(connPorts) > 0 {
+		next += " Against the connection flood, rate-limit new connections and requests per client address (nginx limit_req/limit_conn, a WAF or CDN rate rule, or hashlimit/connlimit in the firewall) and block the addresses that reconnect most (the evidence lists them)."
+	}
 	if len(reflPorts) > 0 {
 		next += fmt.Sprintf(" The reflected part can be dropped upstream by its source port: UDP from port(s) %s (replies the host never asked for).", joinAnd(reflPorts))
 	}
@@ -682,6 +707,115 @@ func (c *findCtx) ddosTarget() {
 		Summary:  "inbound DDoS: this host is the target of " + strings.Join(parts, " and "),
 		Evidence: ev})
 }
+
+// connAgg sums the completed TCP connections that public addresses made to
+// one local port (ddosTarget's connection flood).
+type connAgg struct {
+	flows, pkts, in, out int64
+	first, last          int64
+	durs                 []int64            // each connection's duration (ns)
+	perSource            map[netip.Addr]int // connections per remote address (up to 65,536 addresses)
+	more                 int64              // connections from addresses past that bound
+}
+
+func (a *connAgg) add(fl *Flow) {
+	t := &fl.Traffic
+	a.flows++
+	a.pkts += t.In.Packets
+	a.in += t.In.Wire
+	a.out += t.Out.Wire
+	a.first, a.last = min(a.first, t.First), max(a.last, t.Last)
+	a.durs = append(a.durs, t.Last-t.First)
+	src := fl.Key.B.Addr()
+	if _, ok := a.perSource[src]; ok || len(a.perSource) < 1<<16 {
+		a.perSource[src]++
+	} else {
+		a.more++
+	}
+}
+
+// Connection-flood thresholds: a service that public addresses connect to
+// at least connFloodMin times at connFloodRate a second or more, from at
+// least connFloodSources addresses, where most connections are short
+// (median at most connFloodShort) and come from addresses that reconnect
+// (connFloodRepeat times or more each). Browsers keep their few
+// connections open and reuse them; bots and flood tools open one per
+// request.
+const (
+	connFloodMin     = 1000
+	connFloodRate    = 20
+	connFloodSources = 20
+	connFloodRepeat  = 10
+	connFloodShort   = 5 * nsPerSec
+)
+
+// flood reports whether the connections to port are a connection (HTTP)
+// flood, with the summary part and the evidence.
+func (a *connAgg) flood(port uint16) (part string, ev []string, ok bool) {
+	span := max(float64(a.last-a.first)/1e9, 1)
+	rate := float64(a.flows) / span
+	if a.flows < connFloodMin || rate < connFloodRate || len(a.perSource) < connFloodSources {
+		return "", nil, false
+	}
+	slices.Sort(a.durs)
+	median := a.durs[len(a.durs)/2]
+	var repeaters int
+	var fromRepeaters int64
+	for _, n := range a.perSource {
+		if n >= connFloodRepeat {
+			repeaters++
+			fromRepeaters += int64(n)
+		}
+	}
+	if median > connFloodShort || fromRepeaters*2 < a.flows {
+		return "", nil, false
+	}
+	what := "a connection flood"
+	if port == 80 || port == 443 || port == 8080 || port == 8443 {
+		what = "an HTTP flood"
+	}
+	sources := atLeast(len(a.perSource))
+	part = fmt.Sprintf("%s on port %d (%.0f short connections/s from %s addresses)", what, port, rate, sources)
+	ev = append(ev, fmt.Sprintf("connection flood on local port %d: %d completed connections from %s public addresses, %.0f/s, %s–%s; median %s long, %s in and %s out each on average",
+		port, a.flows, sources, rate, tsStr(a.first), tsStr(a.last), time.Duration(median).Round(time.Millisecond), human(a.in/a.flows), human(a.out/a.flows)))
+	top := slices.SortedFunc(maps.Keys(a.perSource), func(x, y netip.Addr) int {
+		return cmp.Or(cmp.Compare(a.perSource[y], a.perSource[x]), x.Compare(y))
+	})
+	var names []string
+	for _, s := range top[:min(5, len(top))] {
+		names = append(names, fmt.Sprintf("%s (%d)", s, a.perSource[s]))
+	}
+	ev = append(ev, fmt.Sprintf("%s of them from %d addresses that connected %d times or more each (a browser reuses a few connections); most: %s",
+		pct(share(fromRepeaters, a.flows)), repeaters, connFloodRepeat, strings.Join(names, ", ")))
+	return part, ev, true
+}
+
+// connFloodService says who answered a connection flood on port and what
+// it sent back.
+func (c *findCtx) connFloodService(port uint16, a *connAgg) string {
+	who := map[string]int64{}
+	for i := range c.r.Flows {
+		fl := &c.r.Flows[i]
+		if fl.Key.Proto != ingest.ProtoTCP || !fl.Key.Oriented || fl.Key.Folded != "" || fl.Key.A.Port() != port {
+			continue
+		}
+		name, _ := c.ownerName(fl)
+		who[name] += fl.Traffic.Out.Wire
+	}
+	names := slices.SortedFunc(maps.Keys(who), func(x, y string) int { return cmp.Or(cmp.Compare(who[y], who[x]), cmp.Compare(x, y)) })
+	tx := c.r.Totals.All.Out.Wire
+	return fmt.Sprintf("%s answered it with %s, %s of the host's TX", names[0], human(a.out), pct(share(a.out, tx)))
+}
+
+// publicAddr reports whether a is a public unicast address: not private,
+// shared (CGNAT), loopback, link-local or multicast. Connections from a
+// private network are the host's own clients, not a flood from outside.
+func publicAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsGlobalUnicast() && !a.IsPrivate() && !cgnat.Contains(a)
+}
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
 // joinAnd joins "a", "b", "c" as "a, b and c".
 func joinAnd(xs []string) string {

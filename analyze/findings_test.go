@@ -1,9 +1,11 @@
 package analyze
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -339,6 +341,99 @@ func TestSpam(t *testing.T) {
 			}
 			for _, f := range fs {
 				t.Logf("%s %s: %s %q", f.Severity, f.ID, f.Summary, f.Evidence)
+			}
+		})
+	}
+}
+
+// conn returns the packets of one short TCP connection from client to
+// server at ms: the handshake, a request of req bytes, a response of resp
+// bytes in full-size frames, the close; dur is its length in ms.
+func conn(ms, dur int64, client, server string, req, resp int) []ingest.Packet {
+	ps := []ingest.Packet{
+		withFlags(pkt(ms, ingest.ProtoTCP, client, server, 74), 0x02),
+		withFlags(pkt(ms+1, ingest.ProtoTCP, server, client, 74), 0x12),
+		withFlags(pkt(ms+2, ingest.ProtoTCP, client, server, 66), 0x10),
+		withFlags(pkt(ms+3, ingest.ProtoTCP, client, server, req), 0x18),
+	}
+	for ; resp > 0; resp -= 1514 {
+		ps = append(ps, withFlags(pkt(ms+4, ingest.ProtoTCP, server, client, min(resp, 1514)), 0x10))
+	}
+	return append(ps, withFlags(pkt(ms+dur, ingest.ProtoTCP, client, server, 66), 0x11),
+		withFlags(pkt(ms+dur, ingest.ProtoTCP, server, client, 66), 0x11))
+}
+
+func TestConnectionFlood(t *testing.T) {
+	// byTime orders packets by time, as a capture has them.
+	byTime := func(ps []ingest.Packet) []ingest.Packet {
+		slices.SortStableFunc(ps, func(a, b ingest.Packet) int { return cmp.Compare(a.TS, b.TS) })
+		return ps
+	}
+	var flood, visitors, keepAlive, internal, fewSources []ingest.Packet
+	for i := range 3000 { // 200 bots, 15 connections each over 60 s, one request per connection
+		c := fmt.Sprintf("11.%d.%d.%d:%d", i%200/50, i%50, 1+i%200, 20000+i)
+		flood = append(flood, conn(int64(i*20), 150, c, "198.51.100.7:443", 400, 9000)...)
+	}
+	for i := range 3000 { // as many connections from 2,000 visitors, one or two each
+		c := fmt.Sprintf("11.%d.%d.%d:%d", i%2000/250, i%250, 1+i%250, 20000+i)
+		visitors = append(visitors, conn(int64(i*20), 150, c, "198.51.100.7:443", 400, 9000)...)
+	}
+	for i := range 1200 { // 100 clients with keep-alive connections of 30 s
+		c := fmt.Sprintf("11.1.%d.%d:%d", i%100/50, 1+i%100, 20000+i)
+		keepAlive = append(keepAlive, conn(int64(i*50), 30_000, c, "198.51.100.7:443", 400, 9000)...)
+	}
+	for i := range 3000 { // the host's own clients on the private network, no keep-alive
+		c := fmt.Sprintf("10.0.%d.%d:%d", i%200/100, 1+i%100, 20000+i)
+		internal = append(internal, conn(int64(i*20), 150, c, "198.51.100.7:8080", 400, 9000)...)
+	}
+	for i := range 3000 { // a load test from 5 machines
+		c := fmt.Sprintf("11.2.0.%d:%d", 1+i%5, 20000+i)
+		fewSources = append(fewSources, conn(int64(i*20), 150, c, "198.51.100.7:443", 400, 9000)...)
+	}
+	for _, tc := range []struct {
+		name  string
+		pkts  []ingest.Packet
+		flood bool
+	}{
+		{"flood", flood, true},
+		{"visitors", visitors, false},
+		{"keep-alive", keepAlive, false},
+		{"internal clients", internal, false},
+		{"load test from few sources", fewSources, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := findingsOf(t, byTime(tc.pkts), nil, nil)
+			var got *Finding
+			for i := range fs {
+				if fs[i].ID == RuleDDoSTarget {
+					got = &fs[i]
+				}
+			}
+			if (got != nil) != tc.flood {
+				t.Fatalf("ddos-target: got %v, want %v (%s)", got != nil, tc.flood, ids(fs))
+			}
+			if hasFinding(fs, RuleScanning, "") || hasFinding(fs, RuleSYNFlood, "") {
+				t.Errorf("unexpected findings: %s", ids(fs))
+			}
+			if got == nil {
+				return
+			}
+			t.Logf("%s\n%s\n%s", got.Summary, strings.Join(got.Evidence, "\n"), got.Next)
+			for _, want := range []string{"an HTTP flood on port 443 (50 short connections/s from 200 addresses)"} {
+				if !strings.Contains(got.Summary, want) {
+					t.Errorf("summary %q lacks %q", got.Summary, want)
+				}
+			}
+			ev := strings.Join(got.Evidence, "\n")
+			for _, want := range []string{"3000 completed connections from 200 public addresses", "median 150ms long",
+				"100% of them from 200 addresses that connected 10 times or more", "11.0.0.1 (15)",
+				"an unattributed socket", "answered it with 27.4 MB, 100% of the host's TX"} {
+				if !strings.Contains(ev, want) {
+					t.Errorf("evidence lacks %q:\n%s", want, ev)
+				}
+			}
+			if !strings.Contains(got.Next, "limit_req") {
+				t.Errorf("next step lacks the rate limit: %s", got.Next)
 			}
 		})
 	}
