@@ -885,3 +885,71 @@ func TestTimeJumpDiagnostics(t *testing.T) {
 		t.Errorf("diagnostics %q, want %q", got, want)
 	}
 }
+
+// portOwners owns each listed local port by a process; other ports are
+// never seen.
+type portOwners map[uint16]int
+
+func (o portOwners) Attribute(proto uint8, local, remote netip.AddrPort, ts int64) (Attribution, int64, int64) {
+	if pid, ok := o[local.Port()]; ok {
+		return Attribution{Proc: ingest.ProcKey{PID: pid, Start: 1}, Comm: fmt.Sprint("p", pid), Method: MethodExact, Confidence: ConfHigh}, ts - nsPerSec, ts + 100*nsPerSec
+	}
+	return Attribution{Method: MethodNone, Confidence: ConfNone, Cause: CauseNeverSeen}, ts, ts + 100*nsPerSec
+}
+
+// TestFoldedPairOwner: an aggregate of a host pair's flows past MaxFlows is
+// charged to the one process that owned the pair's earlier flows (method
+// folded-pair, low confidence); with two processes, or none, it stays
+// unattributed (cause folded).
+func TestFoldedPairOwner(t *testing.T) {
+	owners := portOwners{}
+	var pkts []ingest.Packet
+	flow := func(ms int64, lport int, remote string, pid, n int) {
+		if pid > 0 {
+			owners[uint16(lport)] = pid
+		}
+		pkts = append(pkts, pkt(ms, ingest.ProtoUDP, fmt.Sprintf("198.51.100.10:%d", lport), remote, n))
+	}
+	for i := range 6 { // a flood bot: a new flow per packet to 203.0.113.1
+		flow(int64(i), 1000+i, fmt.Sprintf("203.0.113.1:%d", 7000+i), 66, 100)
+	}
+	for i := range 4 { // two programs talk to 203.0.113.2
+		flow(int64(10+i), 2000+i, fmt.Sprintf("203.0.113.2:%d", 80+i), 7+i%2, 100)
+	}
+	for i := range 2 { // nobody known talks to 203.0.113.3
+		flow(int64(20+i), 3000+i, fmt.Sprintf("203.0.113.3:%d", 80+i), 0, 100)
+	}
+	// Past 12 flows: one new flow of each pair (the aggregates), the bot's twice.
+	flow(1000, 1100, "203.0.113.1:9000", 66, 1000)
+	flow(1001, 1101, "203.0.113.1:9001", 66, 1000)
+	flow(1002, 2100, "203.0.113.2:90", 7, 1000)
+	flow(1003, 3100, "203.0.113.3:90", 0, 1000)
+	r := run(t, pkts, Options{Local: local24, Attributor: owners, MaxFlows: 12})
+	if fs := r.Meta.Folded; fs == nil || fs.PortAggregates != 3 || fs.HostAggregates != 0 {
+		t.Fatalf("Meta.Folded = %+v, want 3 aggregates by host pair", fs)
+	}
+	got := map[string]string{}
+	for _, f := range r.Flows {
+		if f.Key.Folded == "" {
+			continue
+		}
+		if len(f.Owners) != 1 {
+			t.Fatalf("aggregate %v has %d owners", f.Key, len(f.Owners))
+		}
+		o := f.Owners[0].Owner
+		got[f.Key.B.Addr().String()] = fmt.Sprintf("%d %s %s %s %d", o.Proc.PID, o.Method, o.Confidence, o.Cause, f.Owners[0].Traffic.Wire)
+	}
+	want := map[string]string{
+		"203.0.113.1": "66 folded-pair low  2000",
+		"203.0.113.2": "0 none none folded 1000",
+		"203.0.113.3": "0 none none folded 1000",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("aggregate owners (-want +got):\n%s", d)
+	}
+	for _, p := range r.Processes {
+		if p.Key.PID == 66 && (p.Traffic.Out.Wire != 2600 || len(p.ByMethod) != 2) {
+			t.Errorf("the bot: %d B out, by method %+v; want 2600 B, exact and folded-pair", p.Traffic.Out.Wire, p.ByMethod)
+		}
+	}
+}

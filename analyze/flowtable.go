@@ -291,7 +291,11 @@ type engine struct {
 	pairs    chunked[peakTracker]
 	pairAt   chunked[peakAt]
 	pairSolo chunked[int32] // the pair's only flow, -1 once it has two
-	remIdx   *flowTable     // remote keys (as fkeys with only b) → remote index
+	// pairProc is, per pair, the one process (index into procs) its flows
+	// were attributed to, -1 for none yet, -2 for several: an aggregate
+	// of the pair's later flows (folding) is charged to it (MethodFoldedPair).
+	pairProc chunked[int32]
+	remIdx   *flowTable // remote keys (as fkeys with only b) → remote index
 	remotes  chunked[peakTracker]
 	remAt    chunked[peakAt]
 	shares   chunked[shareEnt]
@@ -557,6 +561,7 @@ func (e *engine) newFlow(r *arec, k *fkey) {
 		e.pairs.push(newPeakTracker())
 		e.pairAt.push(peakAt{})
 		e.pairSolo.push(r.flow)
+		e.pairProc.push(-1)
 		f.pairPk = -1 // the flow's own tracker stands for the pair's
 	} else {
 		if solo := *e.pairSolo.at(p); solo >= 0 {
@@ -598,6 +603,12 @@ func (e *engine) reattribute(idx int32, k *fkey, ts int64) {
 		a = Attribution{Method: MethodNone, Confidence: ConfNone, Cause: CauseNoSockets}
 	case k.flags&fFolded != 0:
 		a = Attribution{Method: MethodNone, Confidence: ConfNone, Cause: CauseFolded}
+		// An aggregate of two addresses' flows past MaxFlows has no ports
+		// to match a socket by; when every earlier flow between the two
+		// that had an owner had the same process, the aggregate is its.
+		if p := *e.pairProc.at(f.pair); k.flags&fFoldedHosts == 0 && p >= 0 {
+			a = Attribution{Proc: e.procs[p].key, Comm: e.procs[p].comm, Method: MethodFoldedPair, Confidence: ConfLow}
+		}
 	default:
 		e.calls++
 		a, from, until = e.opts.Attributor.Attribute(k.proto,
@@ -633,6 +644,15 @@ func (e *engine) reattribute(idx int32, k *fkey, ts int64) {
 	c.validFrom, f.validUntil = from, until
 	o := e.owner(a)
 	f.proc = e.owners[o].proc
+	if f.proc >= 0 && k.flags&fFolded == 0 {
+		switch pp := e.pairProc.at(f.pair); *pp {
+		case -1:
+			*pp = f.proc
+		case f.proc:
+		default:
+			*pp = -2
+		}
+	}
 	for s := c.shareHead; s >= 0; s = e.shares.at(s).next {
 		if e.shares.at(s).owner == o {
 			c.share = s

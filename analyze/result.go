@@ -106,6 +106,7 @@ const (
 	MethodHint        Method = "pcapng-hint"     // process recorded in the capture file itself
 	MethodForeign     Method = "foreign-dump"    // ss/lsof/netstat dump (coarser timing)
 	MethodSamePeer    Method = "same-peer"       // sibling connections of one process to the same server (low confidence)
+	MethodFoldedPair  Method = "folded-pair"     // an aggregate past MaxFlows whose host pair's earlier flows had this one process (low confidence)
 	MethodNone        Method = "none"
 )
 
