@@ -57,7 +57,7 @@ const (
 	nextContain     = "Treat the host as compromised: isolate it (security group / firewall the remote addresses), keep this bundle as evidence, back up data, then rebuild from a clean image and rotate credentials; do not just kill the process."
 	nextContainTail = "isolate it, keep this bundle as evidence, back up data, rebuild from a clean image and rotate credentials."
 	nextVendor      = "This is the cloud vendor's own agent: open a ticket with the vendor, attaching this report; stopping the agent may break monitoring or security services."
-	nextDDoSTarget  = "This is an attack on the host, not a process to stop: ask the cloud provider for DDoS protection or scrubbing (or put the service behind a CDN, or move it to a new address), and drop the traffic upstream with a security group or network ACL; a firewall on the host cannot free a saturated link. Against a SYN flood keep SYN cookies on (net.ipv4.tcp_syncookies=1). Keep this bundle as evidence for the provider."
+	nextDDoSTarget  = "This is an attack on the host, not a process to stop: ask the cloud provider for DDoS protection or scrubbing (or put the service behind a CDN, or move it to a new address), and drop the traffic upstream with a security group or network ACL; a firewall on the host cannot free a saturated link. Keep this bundle as evidence for the provider."
 	nextCapture     = "The capture missed traffic: re-collect with a larger ring (fewer interfaces, a --filter) or trust the interface counters for totals."
 )
 
@@ -555,7 +555,7 @@ func (c *findCtx) ddosTarget() {
 				t.In.Packets >= 2 && t.Out.Packets >= 1 && publicAddr(k.B.Addr()) {
 				a := conns[k.A.Port()]
 				if a == nil {
-					a = &connAgg{first: math.MaxInt64, last: math.MinInt64, perSource: map[netip.Addr]int{}}
+					a = &connAgg{perSource: map[netip.Addr]int{}}
 					conns[k.A.Port()] = a
 				}
 				a.add(fl)
@@ -600,16 +600,15 @@ func (c *findCtx) ddosTarget() {
 	}
 	var connPorts []uint16 // the ports a connection flood was found on
 	for _, port := range slices.Sorted(maps.Keys(conns)) {
-		a := conns[port]
-		part, evs, ok := a.flood(port)
+		fl, part, evs, ok := conns[port].flood(port)
 		if !ok {
 			continue
 		}
-		total += a.in
+		total += fl.in
 		connPorts = append(connPorts, port)
 		parts = append(parts, part)
 		ev = append(ev, evs...)
-		ev = append(ev, c.connFloodService(port, a))
+		ev = append(ev, c.connFloodService(port, fl))
 	}
 	var svcs, reflPorts []string
 	var reflBytes int64
@@ -697,6 +696,9 @@ func (c *findCtx) ddosTarget() {
 			human(n.Wire), fs.PortAggregates+fs.HostAggregates, fs.MaxFlows))
 	}
 	next := nextDDoSTarget
+	if len(floodPorts) > 0 {
+		next += " Against the SYN flood keep SYN cookies on (net.ipv4.tcp_syncookies=1)."
+	}
 	if len(connPorts) > 0 {
 		next += " Against the connection flood, rate-limit new connections and requests per client address (nginx limit_req/limit_conn, a WAF or CDN rate rule, or hashlimit/connlimit in the firewall) and block the addresses that reconnect most (the evidence lists them)."
 	}
@@ -708,39 +710,35 @@ func (c *findCtx) ddosTarget() {
 		Evidence: ev})
 }
 
-// connAgg sums the completed TCP connections that public addresses made to
-// one local port (ddosTarget's connection flood).
+// connAgg holds the completed TCP connections that public addresses made
+// to one local port (ddosTarget's connection flood).
 type connAgg struct {
-	flows, pkts, in, out int64
-	first, last          int64
-	durs                 []int64            // each connection's duration (ns)
-	perSource            map[netip.Addr]int // connections per remote address (up to 65,536 addresses)
-	more                 int64              // connections from addresses past that bound
+	conns     []connRec
+	perSource map[netip.Addr]int // connections per remote address
+}
+
+// connRec is one connection of a connAgg.
+type connRec struct {
+	src         netip.Addr
+	first, last int64
+	in, out     int64 // wire bytes
 }
 
 func (a *connAgg) add(fl *Flow) {
 	t := &fl.Traffic
-	a.flows++
-	a.pkts += t.In.Packets
-	a.in += t.In.Wire
-	a.out += t.Out.Wire
-	a.first, a.last = min(a.first, t.First), max(a.last, t.Last)
-	a.durs = append(a.durs, t.Last-t.First)
 	src := fl.Key.B.Addr()
-	if _, ok := a.perSource[src]; ok || len(a.perSource) < 1<<16 {
-		a.perSource[src]++
-	} else {
-		a.more++
-	}
+	a.conns = append(a.conns, connRec{src: src, first: t.First, last: t.Last, in: t.In.Wire, out: t.Out.Wire})
+	a.perSource[src]++
 }
 
-// Connection-flood thresholds: a service that public addresses connect to
-// at least connFloodMin times at connFloodRate a second or more, from at
-// least connFloodSources addresses, where most connections are short
-// (median at most connFloodShort) and come from addresses that reconnect
-// (connFloodRepeat times or more each). Browsers keep their few
-// connections open and reuse them; bots and flood tools open one per
-// request.
+// Connection-flood thresholds: addresses that each connected to one local
+// port connFloodRepeat times or more (bots and flood tools open a
+// connection per request; browsers keep their few connections open and
+// reuse them) are the flood when there are at least connFloodSources of
+// them, with at least connFloodMin connections in all at connFloodRate a
+// second or more over their own time span, and their median connection
+// lasted at most connFloodShort. Other clients of the service, before,
+// during or after the flood, do not dilute it.
 const (
 	connFloodMin     = 1000
 	connFloodRate    = 20
@@ -749,35 +747,50 @@ const (
 	connFloodShort   = 5 * nsPerSec
 )
 
+// connFlood is what flood found.
+type connFlood struct {
+	conns, in, out int64 // the repeating addresses' connections and their wire bytes
+	sources        int   // the repeating addresses
+	first, last    int64
+	rate           float64 // connections a second
+	median         int64   // connection length (ns)
+}
+
 // flood reports whether the connections to port are a connection (HTTP)
 // flood, with the summary part and the evidence.
-func (a *connAgg) flood(port uint16) (part string, ev []string, ok bool) {
-	span := max(float64(a.last-a.first)/1e9, 1)
-	rate := float64(a.flows) / span
-	if a.flows < connFloodMin || rate < connFloodRate || len(a.perSource) < connFloodSources {
-		return "", nil, false
+func (a *connAgg) flood(port uint16) (fl connFlood, part string, ev []string, ok bool) {
+	var durs []int64
+	fl.first, fl.last = math.MaxInt64, math.MinInt64
+	for _, c := range a.conns {
+		if a.perSource[c.src] < connFloodRepeat {
+			continue
+		}
+		fl.conns++
+		fl.in += c.in
+		fl.out += c.out
+		fl.first, fl.last = min(fl.first, c.first), max(fl.last, c.last)
+		durs = append(durs, c.last-c.first)
 	}
-	slices.Sort(a.durs)
-	median := a.durs[len(a.durs)/2]
-	var repeaters int
-	var fromRepeaters int64
 	for _, n := range a.perSource {
 		if n >= connFloodRepeat {
-			repeaters++
-			fromRepeaters += int64(n)
+			fl.sources++
 		}
 	}
-	if median > connFloodShort || fromRepeaters*2 < a.flows {
-		return "", nil, false
+	if fl.conns < connFloodMin || fl.sources < connFloodSources {
+		return fl, "", nil, false
+	}
+	fl.rate = float64(fl.conns) / max(float64(fl.last-fl.first)/1e9, 1)
+	slices.Sort(durs)
+	fl.median = durs[len(durs)/2]
+	if fl.rate < connFloodRate || fl.median > connFloodShort {
+		return fl, "", nil, false
 	}
 	what := "a connection flood"
 	if port == 80 || port == 443 || port == 8080 || port == 8443 {
 		what = "an HTTP flood"
 	}
-	sources := atLeast(len(a.perSource))
-	part = fmt.Sprintf("%s on port %d (%.0f short connections/s from %s addresses)", what, port, rate, sources)
-	ev = append(ev, fmt.Sprintf("connection flood on local port %d: %d completed connections from %s public addresses, %.0f/s, %s–%s; median %s long, %s in and %s out each on average",
-		port, a.flows, sources, rate, tsStr(a.first), tsStr(a.last), time.Duration(median).Round(time.Millisecond), human(a.in/a.flows), human(a.out/a.flows)))
+	sources := atLeast(fl.sources)
+	part = fmt.Sprintf("%s on port %d (%.0f short connections/s from %s addresses)", what, port, fl.rate, sources)
 	top := slices.SortedFunc(maps.Keys(a.perSource), func(x, y netip.Addr) int {
 		return cmp.Or(cmp.Compare(a.perSource[y], a.perSource[x]), x.Compare(y))
 	})
@@ -785,14 +798,18 @@ func (a *connAgg) flood(port uint16) (part string, ev []string, ok bool) {
 	for _, s := range top[:min(5, len(top))] {
 		names = append(names, fmt.Sprintf("%s (%d)", s, a.perSource[s]))
 	}
-	ev = append(ev, fmt.Sprintf("%s of them from %d addresses that connected %d times or more each (a browser reuses a few connections); most: %s",
-		pct(share(fromRepeaters, a.flows)), repeaters, connFloodRepeat, strings.Join(names, ", ")))
-	return part, ev, true
+	ev = append(ev, fmt.Sprintf("connection flood on local port %d: %d completed connections, %.0f/s, %s–%s, from %s public addresses that connected %d times or more each (a browser reuses a few connections); most: %s",
+		port, fl.conns, fl.rate, tsStr(fl.first), tsStr(fl.last), sources, connFloodRepeat, strings.Join(names, ", ")),
+		fmt.Sprintf("median connection %s long, %s in and %s out each on average", time.Duration(fl.median).Round(time.Millisecond), human(fl.in/fl.conns), human(fl.out/fl.conns)))
+	if n := int64(len(a.conns)) - fl.conns; n > 0 {
+		ev[len(ev)-1] += fmt.Sprintf("; other public addresses made %d connections to the port", n)
+	}
+	return fl, part, ev, true
 }
 
 // connFloodService says who answered a connection flood on port and what
 // it sent back.
-func (c *findCtx) connFloodService(port uint16, a *connAgg) string {
+func (c *findCtx) connFloodService(port uint16, fl connFlood) string {
 	who := map[string]int64{}
 	for i := range c.r.Flows {
 		fl := &c.r.Flows[i]
@@ -804,7 +821,7 @@ func (c *findCtx) connFloodService(port uint16, a *connAgg) string {
 	}
 	names := slices.SortedFunc(maps.Keys(who), func(x, y string) int { return cmp.Or(cmp.Compare(who[y], who[x]), cmp.Compare(x, y)) })
 	tx := c.r.Totals.All.Out.Wire
-	return fmt.Sprintf("%s answered it with %s, %s of the host's TX", names[0], human(a.out), pct(share(a.out, tx)))
+	return fmt.Sprintf("%s answered it with %s, %s of the host's TX", names[0], human(fl.out), pct(share(fl.out, tx)))
 }
 
 // publicAddr reports whether a is a public unicast address: not private,

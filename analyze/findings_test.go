@@ -369,7 +369,7 @@ func TestConnectionFlood(t *testing.T) {
 		slices.SortStableFunc(ps, func(a, b ingest.Packet) int { return cmp.Compare(a.TS, b.TS) })
 		return ps
 	}
-	var flood, visitors, keepAlive, internal, fewSources []ingest.Packet
+	var flood, visitors, keepAlive, internal, fewSources, burst []ingest.Packet
 	for i := range 3000 { // 200 bots, 15 connections each over 60 s, one request per connection
 		c := fmt.Sprintf("11.%d.%d.%d:%d", i%200/50, i%50, 1+i%200, 20000+i)
 		flood = append(flood, conn(int64(i*20), 150, c, "198.51.100.7:443", 400, 9000)...)
@@ -390,16 +390,28 @@ func TestConnectionFlood(t *testing.T) {
 		c := fmt.Sprintf("11.2.0.%d:%d", 1+i%5, 20000+i)
 		fewSources = append(fewSources, conn(int64(i*20), 150, c, "198.51.100.7:443", 400, 9000)...)
 	}
+	burst = slices.Clone(visitors)
+	for i := range 1000 { // 10 s of 100 connections/s from 50 bots amid the visitors
+		c := fmt.Sprintf("11.9.%d.%d:%d", i%50/25, 1+i%25, 20000+i)
+		burst = append(burst, conn(20_000+int64(i*10), 150, c, "198.51.100.7:443", 400, 9000)...)
+	}
+	type want struct{ summary, evidence []string }
 	for _, tc := range []struct {
-		name  string
-		pkts  []ingest.Packet
-		flood bool
+		name string
+		pkts []ingest.Packet
+		want *want
 	}{
-		{"flood", flood, true},
-		{"visitors", visitors, false},
-		{"keep-alive", keepAlive, false},
-		{"internal clients", internal, false},
-		{"load test from few sources", fewSources, false},
+		{"flood", flood, &want{[]string{"an HTTP flood on port 443 (50 short connections/s from 200 addresses)"},
+			[]string{"3000 completed connections, 50/s, 22:13:20Z–22:14:20Z, from 200 public addresses that connected 10 times or more each",
+				"most: 11.0.0.1 (15), 11.0.1.2 (15)", "median connection 150ms long, 606 B in and 9.1 kB out each on average\n",
+				"an unattributed socket (no-socket-data) answered it with 27.4 MB, 100% of the host's TX"}}},
+		{"flood amid visitors", burst, &want{[]string{"an HTTP flood on port 443 (99 short connections/s from 50 addresses)"},
+			[]string{"1000 completed connections, 99/s, 22:13:40Z–22:13:50Z, from 50 public addresses", "most: 11.9.0.1 (20)",
+				"other public addresses made 3000 connections to the port", "answered it with 9.1 MB, 25% of the host's TX"}}},
+		{"visitors", visitors, nil},
+		{"keep-alive", keepAlive, nil},
+		{"internal clients", internal, nil},
+		{"load test from few sources", fewSources, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := findingsOf(t, byTime(tc.pkts), nil, nil)
@@ -409,8 +421,8 @@ func TestConnectionFlood(t *testing.T) {
 					got = &fs[i]
 				}
 			}
-			if (got != nil) != tc.flood {
-				t.Fatalf("ddos-target: got %v, want %v (%s)", got != nil, tc.flood, ids(fs))
+			if (got != nil) != (tc.want != nil) {
+				t.Fatalf("ddos-target: got %v, want %v (%s)", got != nil, tc.want != nil, ids(fs))
 			}
 			if hasFinding(fs, RuleScanning, "") || hasFinding(fs, RuleSYNFlood, "") {
 				t.Errorf("unexpected findings: %s", ids(fs))
@@ -419,18 +431,19 @@ func TestConnectionFlood(t *testing.T) {
 				return
 			}
 			t.Logf("%s\n%s\n%s", got.Summary, strings.Join(got.Evidence, "\n"), got.Next)
-			for _, want := range []string{"an HTTP flood on port 443 (50 short connections/s from 200 addresses)"} {
-				if !strings.Contains(got.Summary, want) {
-					t.Errorf("summary %q lacks %q", got.Summary, want)
+			for _, w := range tc.want.summary {
+				if !strings.Contains(got.Summary, w) {
+					t.Errorf("summary %q lacks %q", got.Summary, w)
 				}
 			}
-			ev := strings.Join(got.Evidence, "\n")
-			for _, want := range []string{"3000 completed connections from 200 public addresses", "median 150ms long",
-				"100% of them from 200 addresses that connected 10 times or more", "11.0.0.1 (15)",
-				"an unattributed socket", "answered it with 27.4 MB, 100% of the host's TX"} {
-				if !strings.Contains(ev, want) {
-					t.Errorf("evidence lacks %q:\n%s", want, ev)
+			ev := strings.Join(got.Evidence, "\n") + "\n"
+			for _, w := range tc.want.evidence {
+				if !strings.Contains(ev, w) {
+					t.Errorf("evidence lacks %q:\n%s", w, ev)
 				}
+			}
+			if strings.Contains(got.Next, "SYN cookies") {
+				t.Errorf("SYN-flood advice without a SYN flood: %s", got.Next)
 			}
 			if !strings.Contains(got.Next, "limit_req") {
 				t.Errorf("next step lacks the rate limit: %s", got.Next)
