@@ -800,11 +800,19 @@ func (a *connAgg) flood(port uint16) (fl connFlood, part string, ev []string, ok
 	}
 	ev = append(ev, fmt.Sprintf("connection flood on local port %d: %d completed connections, %.0f/s, %s–%s, from %s public addresses that connected %d times or more each (a browser reuses a few connections); most: %s",
 		port, fl.conns, fl.rate, tsStr(fl.first), tsStr(fl.last), sources, connFloodRepeat, strings.Join(names, ", ")),
-		fmt.Sprintf("median connection %s long, %s in and %s out each on average", time.Duration(fl.median).Round(time.Millisecond), human(fl.in/fl.conns), human(fl.out/fl.conns)))
+		fmt.Sprintf("median connection %s long, %s in and %s out each on average", roundDur(time.Duration(fl.median)), human(fl.in/fl.conns), human(fl.out/fl.conns)))
 	if n := int64(len(a.conns)) - fl.conns; n > 0 {
 		ev[len(ev)-1] += fmt.Sprintf("; other public addresses made %d connections to the port", n)
 	}
 	return fl, part, ev, true
+}
+
+// roundDur rounds d to milliseconds, or to microseconds below one.
+func roundDur(d time.Duration) time.Duration {
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
 }
 
 // connFloodService says who answered a connection flood on port and what

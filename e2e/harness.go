@@ -443,6 +443,8 @@ func runRole(role string, args []string, rep *Report) error {
 		return roleBulk(ctx, f, rep)
 	case role == "churn":
 		return roleChurn(ctx, f, rep)
+	case role == "flood":
+		return roleFlood(ctx, f, rep)
 	case role == "udp":
 		return roleUDP(ctx, f, rep)
 	case role == "server":
@@ -583,20 +585,46 @@ func roleBulk(ctx context.Context, f roleFlags, rep *Report) error {
 // reading -expect bytes and living 200 ms.
 func roleChurn(ctx context.Context, f roleFlags, rep *Report) error {
 	for i := 0; i < f.n && ctx.Err() == nil; i++ {
-		start := time.Now()
-		c, err := dialTCP(f.peer)
-		if err != nil {
+		if err := request(f, "", 200*time.Millisecond, rep); err != nil {
 			return err
 		}
-		sent, err := c.Write(make([]byte, f.bytes))
-		if err != nil {
-			return err
-		}
-		recv, _ := io.CopyN(io.Discard, c, f.expect)
-		time.Sleep(time.Until(start.Add(200 * time.Millisecond)))
-		rep.add(c, int64(sent), recv)
-		c.Close()
 	}
+	return nil
+}
+
+// roleFlood: -n short connections to -peer, paced evenly over -dur, from
+// the addresses in -local (comma-separated) in turn: each sends -bytes,
+// reads -expect and closes (an HTTP flood's bots, one request per
+// connection).
+func roleFlood(ctx context.Context, f roleFlags, rep *Report) error {
+	from := strings.Split(f.local, ",")
+	start := time.Now()
+	for i := 0; i < f.n && ctx.Err() == nil; i++ {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * f.dur / time.Duration(f.n))))
+		if err := request(f, from[i%len(from)], 0, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// request makes one connection to -peer from local (see dialTCP), sends
+// -bytes, reads -expect and closes once the connection has lived at least
+// life.
+func request(f roleFlags, local string, life time.Duration, rep *Report) error {
+	start := time.Now()
+	c, err := dialTCP(f.peer, local)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sent, err := c.Write(make([]byte, f.bytes))
+	if err != nil {
+		return err
+	}
+	recv, _ := io.CopyN(io.Discard, c, f.expect)
+	time.Sleep(time.Until(start.Add(life)))
+	rep.add(c, int64(sent), recv)
 	return nil
 }
 
