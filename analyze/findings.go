@@ -58,6 +58,7 @@ const (
 	nextContainTail = "isolate it, keep this bundle as evidence, back up data, rebuild from a clean image and rotate credentials."
 	nextVendor      = "This is the cloud vendor's own agent: open a ticket with the vendor, attaching this report; stopping the agent may break monitoring or security services."
 	nextDDoSTarget  = "This is an attack on the host, not a process to stop: ask the cloud provider for DDoS protection or scrubbing (or put the service behind a CDN, or move it to a new address), and drop the traffic upstream with a security group or network ACL; a firewall on the host cannot free a saturated link. Keep this bundle as evidence for the provider."
+	nextConnFlood   = "Check whether the process is expected to call this address this often (a crawler, an API client without connection reuse); if not, it is a bot flooding the target: " + nextContainTail
 	nextCapture     = "The capture missed traffic: re-collect with a larger ring (fewer interfaces, a --filter) or trust the interface counters for totals."
 )
 
@@ -463,6 +464,22 @@ func (c *findCtx) floods() {
 		if s.SYNs < 500 || float64(s.SYNs)/d < 100 {
 			continue
 		}
+		if ch := c.connsTo(s.Addr); ch.completed*2 >= ch.conns && ch.conns > 0 {
+			// The target answered and the connections carried data: a
+			// client opening a connection per request, not a SYN flood.
+			if !publicAddr(s.Addr) {
+				continue // an application without connection pooling (a database, a cache)
+			}
+			who := "unattributed sockets"
+			if len(ch.procs) > 0 {
+				who = c.procDesc(ch.procs[0])
+			}
+			c.add(Finding{ID: RuleSYNFlood, Severity: SevMedium, Procs: ch.procs, Next: nextConnFlood,
+				Summary: fmt.Sprintf("possible DDoS participation: connection flood from this host to %s (%s), %.0f new connections/s by %s", s.Addr, c.where(s.Addr), float64(s.SYNs)/d, who),
+				Evidence: []string{fmt.Sprintf("%d SYNs to %s on %d port(s), %s–%s; of %d connections, %d of them completed (the target answered and data flowed): an HTTP flood, or a client that opens a connection per request",
+					s.SYNs, s.Addr, s.Ports, tsStr(s.First), tsStr(s.Last), ch.conns, ch.completed)}})
+			continue
+		}
 		c.add(Finding{ID: RuleSYNFlood, Severity: SevHigh, Next: nextContain,
 			Summary: fmt.Sprintf("DDoS participation: SYN flood from this host to %s (%s), %.0f SYNs/s", s.Addr, c.where(s.Addr), float64(s.SYNs)/d),
 			Evidence: []string{fmt.Sprintf("%d bare SYNs to %s on %d port(s) from %d source address(es), %s–%s",
@@ -708,6 +725,36 @@ func (c *findCtx) ddosTarget() {
 	c.add(Finding{ID: RuleDDoSTarget, Severity: SevHigh, Next: next,
 		Summary:  "inbound DDoS: this host is the target of " + strings.Join(parts, " and "),
 		Evidence: ev})
+}
+
+// connChurn counts the TCP connections this host opened to one address.
+type connChurn struct {
+	conns, completed int64            // completed: the target answered and data flowed both ways
+	procs            []ingest.ProcKey // their processes, most connections first
+}
+
+// connsTo counts the TCP connections from this host to a.
+func (c *findCtx) connsTo(a netip.Addr) connChurn {
+	var ch connChurn
+	by := map[ingest.ProcKey]int{}
+	for i := range c.r.Flows {
+		fl := &c.r.Flows[i]
+		k, t := &fl.Key, &fl.Traffic
+		if k.Proto != ingest.ProtoTCP || !k.Oriented || k.Folded != "" || k.B.Addr() != a {
+			continue
+		}
+		ch.conns++
+		if t.Out.Packets >= 3 && t.In.Packets >= 2 { // SYN, ACK, data; SYN-ACK, data
+			ch.completed++
+		}
+		if o := ownerOf(fl); o.Attributed() {
+			by[o.Proc]++
+		}
+	}
+	ch.procs = slices.SortedFunc(maps.Keys(by), func(x, y ingest.ProcKey) int {
+		return cmp.Or(cmp.Compare(by[y], by[x]), cmp.Compare(x.PID, y.PID), cmp.Compare(x.Start, y.Start))
+	})
+	return ch
 }
 
 // connAgg holds the completed TCP connections that public addresses made

@@ -451,3 +451,37 @@ func TestConnectionFlood(t *testing.T) {
 		})
 	}
 }
+
+// TestOutboundConnectionChurn: a client that opens a new connection per
+// request is not a SYN flood: to a private server (an application without
+// connection pooling) nothing is reported; to a public one it is a
+// medium "connection flood" that names the process, not a high SYN flood.
+func TestOutboundConnectionChurn(t *testing.T) {
+	var toDB, toWeb []ingest.Packet
+	for i := range 1500 { // 150 connections/s for 10 s
+		c := fmt.Sprintf("198.51.100.7:%d", 20000+i)
+		toDB = append(toDB, conn(int64(i*20/3), 5, "10.0.0.5:3306", c, 300, 2000)...)
+		toWeb = append(toWeb, conn(int64(i*20/3), 5, "11.1.2.3:443", c, 300, 2000)...)
+	}
+	for _, ps := range [][]ingest.Packet{toDB, toWeb} { // the host is the client: swap the roles conn gave
+		for i := range ps {
+			ps[i].Tuple.Src, ps[i].Tuple.Dst = ps[i].Tuple.Dst, ps[i].Tuple.Src
+		}
+		slices.SortStableFunc(ps, func(a, b ingest.Packet) int { return cmp.Compare(a.TS, b.TS) })
+	}
+	fs := findingsOf(t, toDB, nil, nil)
+	if len(fs) > 0 && sevRank(fs[0].Severity) >= sevRank(SevMedium) {
+		t.Errorf("connections to a private database: %s: %s", ids(fs), fs[0].Summary)
+	}
+	fs = findingsOf(t, toWeb, nil, nil)
+	var got *Finding
+	for i := range fs {
+		if fs[i].ID == RuleSYNFlood {
+			got = &fs[i]
+		}
+	}
+	if got == nil || got.Severity != SevMedium || !strings.Contains(got.Summary, "connection flood from this host to 11.1.2.3") ||
+		!strings.Contains(strings.Join(got.Evidence, "\n"), "1500 of them completed") {
+		t.Errorf("connections to a public server: %s: %+v", ids(fs), got)
+	}
+}
