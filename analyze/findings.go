@@ -739,12 +739,12 @@ func (c *findCtx) connsTo(a netip.Addr) connChurn {
 	by := map[ingest.ProcKey]int{}
 	for i := range c.r.Flows {
 		fl := &c.r.Flows[i]
-		k, t := &fl.Key, &fl.Traffic
+		k := &fl.Key
 		if k.Proto != ingest.ProtoTCP || !k.Oriented || k.Folded != "" || k.B.Addr() != a {
 			continue
 		}
 		ch.conns++
-		if t.Out.Packets >= 3 && t.In.Packets >= 2 { // SYN, ACK, data; SYN-ACK, data
+		if answeredFlow(fl) {
 			ch.completed++
 		}
 		if o := ownerOf(fl); o.Attributed() {
@@ -1057,7 +1057,8 @@ func (c *findCtx) scanning() {
 	remotes := map[ingest.ProcKey]map[netip.Addr]bool{}
 	ports := map[ingest.ProcKey]map[netip.AddrPort]bool{}
 	bytes := map[ingest.ProcKey]int64{}
-	served := map[uint16]bool{} // local ports bare SYNs came in to: their connections are the remotes'
+	answered := map[ingest.ProcKey]map[netip.AddrPort]bool{} // endpoints that answered (answeredFlow)
+	served := map[uint16]bool{}                              // local ports bare SYNs came in to: their connections are the remotes'
 	for _, p := range c.in.Signals.SYNInPorts {
 		served[p.Port] = true
 	}
@@ -1070,9 +1071,13 @@ func (c *findCtx) scanning() {
 		if remotes[o.Proc] == nil {
 			remotes[o.Proc] = map[netip.Addr]bool{}
 			ports[o.Proc] = map[netip.AddrPort]bool{}
+			answered[o.Proc] = map[netip.AddrPort]bool{}
 		}
 		remotes[o.Proc][fl.Key.B.Addr()] = true
 		ports[o.Proc][fl.Key.B] = true
+		if answeredFlow(&fl) {
+			answered[o.Proc][fl.Key.B] = true
+		}
 		bytes[o.Proc] += fl.Traffic.Out.Wire + fl.Traffic.In.Wire
 	}
 	var ks []ingest.ProcKey
@@ -1081,9 +1086,9 @@ func (c *findCtx) scanning() {
 	}
 	slices.SortFunc(ks, func(a, b ingest.ProcKey) int { return cmp.Or(cmp.Compare(a.PID, b.PID), cmp.Compare(a.Start, b.Start)) })
 	for _, k := range ks {
-		n, np := len(remotes[k]), len(ports[k])
-		if np < 100 || bytes[k]/int64(np) > 2000 {
-			continue
+		n, np, na := len(remotes[k]), len(ports[k]), len(answered[k])
+		if np < 100 || bytes[k]/int64(np) > 2000 || na*2 >= np {
+			continue // few endpoints, real exchanges, or most answered: a client of many servers (a resolver, monitoring)
 		}
 		who := "unattributed sockets"
 		if k != (ingest.ProcKey{}) {
@@ -1091,7 +1096,7 @@ func (c *findCtx) scanning() {
 		}
 		c.add(Finding{ID: RuleScanning, Severity: SevHigh, Procs: []ingest.ProcKey{k}, Next: nextContain,
 			Summary:  fmt.Sprintf("scanning: %s contacted %d remote endpoints on %d hosts with %s on average each", who, np, n, human(bytes[k]/int64(np))),
-			Evidence: []string{fmt.Sprintf("%d distinct remote hosts, %d distinct host:port endpoints, %s in all", n, np, human(bytes[k]))}})
+			Evidence: []string{fmt.Sprintf("%d distinct remote hosts, %d distinct host:port endpoints, %s in all; %d of the endpoints answered (the rest were silent or refused)", n, np, human(bytes[k]), na)}})
 	}
 	for _, s := range c.in.Signals.SYNIn {
 		if s.Ports >= 100 {
@@ -1099,6 +1104,18 @@ func (c *findCtx) scanning() {
 				Summary: fmt.Sprintf("inbound port scan from %s (%s): SYNs to %d ports", s.Addr, c.where(s.Addr), s.Ports)})
 		}
 	}
+}
+
+// answeredFlow reports whether the remote end of fl answered as a server
+// does: a TCP connection that completed with data (the host sent SYN, ACK
+// and more; the remote a SYN-ACK and more, not just a RST), or any reply
+// for other protocols. Probes of a scan mostly go unanswered or refused.
+func answeredFlow(fl *Flow) bool {
+	t := &fl.Traffic
+	if fl.Key.Proto == ingest.ProtoTCP {
+		return t.Out.Packets >= 3 && t.In.Packets >= 2
+	}
+	return t.In.Packets > 0
 }
 
 // mailers are the comms (and executable names) of mail transfer agents:

@@ -485,3 +485,34 @@ func TestOutboundConnectionChurn(t *testing.T) {
 		t.Errorf("connections to a public server: %s: %+v", ids(fs), got)
 	}
 }
+
+// TestManyEndpointsAnswered: a client of many servers that answer (a
+// recursive DNS resolver, a monitoring system polling its hosts) is not a
+// scanner; probes that go unanswered or are refused are.
+func TestManyEndpointsAnswered(t *testing.T) {
+	var resolver, monitor, refused []ingest.Packet
+	for i := range 300 { // queries to 300 authoritative servers, each answered
+		srv := fmt.Sprintf("11.%d.%d.53:53", i/250, 1+i%250)
+		cl := fmt.Sprintf("198.51.100.7:%d", 30000+i)
+		resolver = append(resolver, pkt(int64(i*10), ingest.ProtoUDP, cl, srv, 80), pkt(int64(i*10+3), ingest.ProtoUDP, srv, cl, 300))
+	}
+	for i := range 150 { // polling 150 hosts' exporters over short connections
+		c := fmt.Sprintf("198.51.100.7:%d", 40000+i)
+		monitor = append(monitor, conn(int64(i*20), 5, c, fmt.Sprintf("11.9.%d.%d:9100", i/250, 1+i%250), 200, 1200)...)
+	}
+	for i := range 150 { // SYNs to 150 hosts' port 22, every one refused with a RST
+		c := fmt.Sprintf("198.51.100.7:%d", 40000+i)
+		h := fmt.Sprintf("11.9.%d.%d:22", i/250, 1+i%250)
+		refused = append(refused, withFlags(pkt(int64(i*20), ingest.ProtoTCP, c, h, 60), 0x02), withFlags(pkt(int64(i*20+1), ingest.ProtoTCP, h, c, 60), 0x14))
+	}
+	for _, tc := range []struct {
+		name string
+		pkts []ingest.Packet
+		scan bool
+	}{{"resolver", resolver, false}, {"monitoring", monitor, false}, {"refused", refused, true}} {
+		fs := findingsOf(t, tc.pkts, nil, nil)
+		if hasFinding(fs, RuleScanning, SevHigh) != tc.scan {
+			t.Errorf("%s: scanning %v, want %v: %s", tc.name, !tc.scan, tc.scan, ids(fs))
+		}
+	}
+}
