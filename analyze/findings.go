@@ -205,11 +205,7 @@ func (c *findCtx) procDesc(k ingest.ProcKey) string {
 			facts = append(facts, fmt.Sprintf("uid %d", p.UID))
 		}
 		if p.Exe != "" {
-			e := p.Exe
-			if p.ExeDeleted {
-				e += " (deleted)"
-			}
-			facts = append(facts, e)
+			facts = append(facts, p.ExeLabel())
 		}
 		if len(facts) > 0 {
 			name += " (" + strings.Join(facts, ", ") + ")"

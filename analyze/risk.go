@@ -118,7 +118,10 @@ func ProcessRisk(p ingest.ProcessInfo, parent *ingest.ProcessInfo) []RiskFact {
 			}
 			add("exe-hidden-dir", sev, "executable %s is in a hidden path component %q", exe, c)
 		}
-		if deleted {
+		switch {
+		case deleted && p.ExeReplaced:
+			add("exe-replaced", RiskLow, "executable %s was replaced since the process started (a package upgrade or a deploy; restart it to run the new file)", exe)
+		case deleted:
 			add("exe-deleted", RiskHigh, "executable %s was deleted after the process started", exe)
 		}
 		if kthreadLike(p.Comm, argv0) && exe != "" {

@@ -97,3 +97,25 @@ func TestHiddenDirToolchains(t *testing.T) {
 		}
 	}
 }
+
+// TestReplacedExeIsNoFinding: a process whose binary a package upgrade
+// replaced (a file is at the path again) is a low fact, not a suspicious
+// process; one whose binary is gone for good is.
+func TestReplacedExeIsNoFinding(t *testing.T) {
+	upgraded := ingest.ProcessInfo{PID: 700, PPID: 1, Comm: "sshd", Exe: "/usr/sbin/sshd", ExeDeleted: true, ExeReplaced: true}
+	facts := ProcessRisk(upgraded, &ingest.ProcessInfo{PID: 1, Comm: "systemd", Exe: "/usr/lib/systemd/systemd"})
+	if len(facts) != 1 || facts[0].ID != "exe-replaced" || facts[0].Severity != RiskLow {
+		t.Errorf("upgraded sshd: %+v", facts)
+	}
+	if got := upgraded.ExeLabel(); got != "/usr/sbin/sshd (replaced)" {
+		t.Errorf("label %q", got)
+	}
+	gone := upgraded
+	gone.ExeReplaced = false
+	if facts := ProcessRisk(gone, nil); len(facts) != 1 || facts[0].ID != "exe-deleted" || facts[0].Severity != RiskHigh {
+		t.Errorf("deleted sshd: %+v", facts)
+	}
+	if got := gone.ExeLabel(); got != "/usr/sbin/sshd (deleted)" {
+		t.Errorf("label %q", got)
+	}
+}

@@ -151,29 +151,47 @@ type ProcKey struct {
 // ProcessInfo is one line of processes.jsonl (and the process facts of foreign
 // dumps, where many fields stay empty).
 type ProcessInfo struct {
-	PID        int      `json:"pid"`
-	Start      int64    `json:"start"` // Unix ns
-	PPID       int      `json:"ppid"`
-	UID        int      `json:"uid"`
-	User       string   `json:"user,omitempty"`
-	Comm       string   `json:"comm"`
-	Exe        string   `json:"exe,omitempty"`
-	ExeDeleted bool     `json:"exe_deleted,omitempty"`
-	Cmdline    []string `json:"cmdline,omitempty"`
-	Cwd        string   `json:"cwd,omitempty"`
-	ExeSize    int64    `json:"exe_size,omitempty"`
-	ExeMtime   int64    `json:"exe_mtime,omitempty"`
-	ExeSHA256  string   `json:"exe_sha256,omitempty"` // empty when skipped (cost cap)
-	Cgroup     string   `json:"cgroup,omitempty"`
-	Container  string   `json:"container,omitempty"`
-	Netns      uint64   `json:"netns,omitempty"`
-	FirstSeen  int64    `json:"first_seen"`
-	LastSeen   int64    `json:"last_seen"`
-	Exited     int64    `json:"exited,omitempty"` // exit event time, if seen
+	PID        int    `json:"pid"`
+	Start      int64  `json:"start"` // Unix ns
+	PPID       int    `json:"ppid"`
+	UID        int    `json:"uid"`
+	User       string `json:"user,omitempty"`
+	Comm       string `json:"comm"`
+	Exe        string `json:"exe,omitempty"`
+	ExeDeleted bool   `json:"exe_deleted,omitempty"`
+	// ExeReplaced: the executable was deleted, and a file is at its path
+	// now (in the process's own mount namespace): a package upgrade or a
+	// deploy replaced the binary while the process kept running the old one.
+	ExeReplaced bool     `json:"exe_replaced,omitempty"`
+	Cmdline     []string `json:"cmdline,omitempty"`
+	Cwd         string   `json:"cwd,omitempty"`
+	ExeSize     int64    `json:"exe_size,omitempty"`
+	ExeMtime    int64    `json:"exe_mtime,omitempty"`
+	ExeSHA256   string   `json:"exe_sha256,omitempty"` // empty when skipped (cost cap)
+	Cgroup      string   `json:"cgroup,omitempty"`
+	Container   string   `json:"container,omitempty"`
+	Netns       uint64   `json:"netns,omitempty"`
+	FirstSeen   int64    `json:"first_seen"`
+	LastSeen    int64    `json:"last_seen"`
+	Exited      int64    `json:"exited,omitempty"` // exit event time, if seen
 }
 
 // Key returns the process identity.
 func (p ProcessInfo) Key() ProcKey { return ProcKey{PID: p.PID, Start: p.Start} }
+
+// ExeLabel is Exe with " (replaced)" or " (deleted)" after it when the
+// binary is no longer the file at that path.
+func (p ProcessInfo) ExeLabel() string {
+	switch {
+	case p.Exe == "":
+		return ""
+	case p.ExeReplaced:
+		return p.Exe + " (replaced)"
+	case p.ExeDeleted:
+		return p.Exe + " (deleted)"
+	}
+	return p.Exe
+}
 
 // SocketRecord is one line of sockets.jsonl. Kind says which fields are set:
 //

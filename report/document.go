@@ -193,30 +193,31 @@ type Totals struct {
 
 // ProcessRow is one process's traffic and facts.
 type ProcessRow struct {
-	PID        int                 `json:"pid"`
-	Start      int64               `json:"start"`
-	Comm       string              `json:"comm"`
-	User       string              `json:"user,omitempty"`
-	UID        int                 `json:"uid"`
-	Exe        string              `json:"exe,omitempty"`
-	ExeDeleted bool                `json:"exe_deleted,omitempty"`
-	Cmdline    string              `json:"cmdline,omitempty"`
-	PPID       int                 `json:"ppid,omitempty"`
-	Container  string              `json:"container,omitempty"`
-	ExeSHA256  string              `json:"exe_sha256,omitempty"`
-	Vendor     string              `json:"vendor_agent,omitempty"`
-	TX         analyze.Counts      `json:"tx"`
-	RX         analyze.Counts      `json:"rx"`
-	Share      float64             `json:"share"` // of all attributed+unattributed wire bytes
-	TXRate     analyze.WindowRates `json:"tx_rate"`
-	RXRate     analyze.WindowRates `json:"rx_rate"`
-	Peak       analyze.PeakRate    `json:"peak"`
-	Flows      int                 `json:"flows"`
-	Remotes    []string            `json:"remotes,omitempty"`
-	Methods    []MethodShare       `json:"methods"`
-	Risk       []analyze.RiskFact  `json:"risk,omitempty"`
-	Unknown    bool                `json:"unattributed"` // the "unattributed" pseudo-row
-	Fmt        map[string]string   `json:"-"`
+	PID         int                 `json:"pid"`
+	Start       int64               `json:"start"`
+	Comm        string              `json:"comm"`
+	User        string              `json:"user,omitempty"`
+	UID         int                 `json:"uid"`
+	Exe         string              `json:"exe,omitempty"`
+	ExeDeleted  bool                `json:"exe_deleted,omitempty"`
+	ExeReplaced bool                `json:"exe_replaced,omitempty"`
+	Cmdline     string              `json:"cmdline,omitempty"`
+	PPID        int                 `json:"ppid,omitempty"`
+	Container   string              `json:"container,omitempty"`
+	ExeSHA256   string              `json:"exe_sha256,omitempty"`
+	Vendor      string              `json:"vendor_agent,omitempty"`
+	TX          analyze.Counts      `json:"tx"`
+	RX          analyze.Counts      `json:"rx"`
+	Share       float64             `json:"share"` // of all attributed+unattributed wire bytes
+	TXRate      analyze.WindowRates `json:"tx_rate"`
+	RXRate      analyze.WindowRates `json:"rx_rate"`
+	Peak        analyze.PeakRate    `json:"peak"`
+	Flows       int                 `json:"flows"`
+	Remotes     []string            `json:"remotes,omitempty"`
+	Methods     []MethodShare       `json:"methods"`
+	Risk        []analyze.RiskFact  `json:"risk,omitempty"`
+	Unknown     bool                `json:"unattributed"` // the "unattributed" pseudo-row
+	Fmt         map[string]string   `json:"-"`
 }
 
 // GroupRow is the traffic of the processes of one user or container.
@@ -664,7 +665,7 @@ func buildProcesses(d *Document, in Input, f formatter, top int) {
 			return cmp.Compare(methodOrder(a.Method), methodOrder(b.Method))
 		})
 		if pi, ok := in.Procs[p.Key]; ok {
-			row.User, row.UID, row.Exe, row.ExeDeleted, row.PPID = pi.User, pi.UID, pi.Exe, pi.ExeDeleted, pi.PPID
+			row.User, row.UID, row.Exe, row.ExeDeleted, row.ExeReplaced, row.PPID = pi.User, pi.UID, pi.Exe, pi.ExeDeleted, pi.ExeReplaced, pi.PPID
 			row.Cmdline = strings.Join(pi.Cmdline, " ")
 			row.Container, row.ExeSHA256 = pi.Container, pi.ExeSHA256
 			if row.Comm == "" {
@@ -749,11 +750,7 @@ func buildProcesses(d *Document, in Input, f formatter, top int) {
 			}
 		}
 		row.Fmt["notes"] = strings.Join(notes, ", ")
-		exe := row.Exe
-		if row.ExeDeleted {
-			exe += " (deleted)"
-		}
-		row.Fmt["exe"] = exe
+		row.Fmt["exe"] = ingest.ProcessInfo{Exe: row.Exe, ExeDeleted: row.ExeDeleted, ExeReplaced: row.ExeReplaced}.ExeLabel()
 		row.Fmt["remotes"] = strings.Join(row.Remotes, " ")
 	}
 	d.Processes = rows

@@ -228,6 +228,11 @@ func (pr *procReader) info(pid int, now, limit int64) (ingest.ProcessInfo, error
 	}
 	if exe, err := os.Readlink(pr.path(pid, "exe")); err == nil {
 		p.Exe, p.ExeDeleted = strings.CutSuffix(exe, " (deleted)")
+		// A file at the path now, seen from the process's own root: the
+		// binary was replaced (an upgrade), not deleted for good.
+		if st, err := os.Stat(pr.path(pid, "root") + p.Exe); p.ExeDeleted && err == nil && st.Mode().IsRegular() {
+			p.ExeReplaced = true
+		}
 	}
 	if b, err := os.ReadFile(pr.path(pid, "cmdline")); err == nil {
 		p.Cmdline = parseCmdline(b)

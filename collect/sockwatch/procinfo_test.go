@@ -2,9 +2,13 @@ package sockwatch
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/flowblame/flowblame/ingest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -179,4 +183,58 @@ func FuzzParseProcFiles(f *testing.F) {
 		_, _ = parseSocketLink(b)
 		_, _ = atoiBytes(b)
 	})
+}
+
+// TestProcReaderReplacedExe runs two copies of sleep and, while they run,
+// replaces the first one's file (as a package upgrade does: a new file
+// renamed over the path) and deletes the second's: the first is replaced,
+// the second deleted.
+func TestProcReaderReplacedExe(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep(1)")
+	}
+	dir := t.TempDir()
+	bin, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := newProcReader("/proc", BootTimeNs(), DefaultHashMaxBytes, DefaultHashBudget)
+	for _, tc := range []struct {
+		name              string
+		deleted, replaced bool
+		afterStart        func(path string) error
+	}{
+		{"upgraded", true, true, func(path string) error {
+			if err := os.WriteFile(path+".new", bin, 0o755); err != nil {
+				return err
+			}
+			return os.Rename(path+".new", path)
+		}},
+		{"deleted", true, false, os.Remove},
+		{"unchanged", false, false, func(string) error { return nil }},
+	} {
+		path := filepath.Join(dir, tc.name)
+		if err := os.WriteFile(path, bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(path, "30")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		if err := tc.afterStart(path); err != nil {
+			t.Fatal(err)
+		}
+		var p ingest.ProcessInfo
+		for range 100 { // until the child has exec'd its file
+			if p, err = pr.info(cmd.Process.Pid, 1, DefaultHashMaxBytes); err == nil && p.Exe == path {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if p.Exe != path || p.ExeDeleted != tc.deleted || p.ExeReplaced != tc.replaced || len(p.ExeSHA256) != 64 {
+			t.Errorf("%s: exe %q deleted %v replaced %v sha %q; want %q, %v, %v", tc.name, p.Exe, p.ExeDeleted, p.ExeReplaced, p.ExeSHA256, path, tc.deleted, tc.replaced)
+		}
+	}
 }
