@@ -59,6 +59,7 @@ const (
 	nextVendor      = "This is the cloud vendor's own agent: open a ticket with the vendor, attaching this report; stopping the agent may break monitoring or security services."
 	nextDDoSTarget  = "This is an attack on the host, not a process to stop: ask the cloud provider for DDoS protection or scrubbing (or put the service behind a CDN, or move it to a new address), and drop the traffic upstream with a security group or network ACL; a firewall on the host cannot free a saturated link. Keep this bundle as evidence for the provider."
 	nextConnFlood   = "Check whether the process is expected to call this address this often (a crawler, an API client without connection reuse); if not, it is a bot flooding the target: " + nextContainTail
+	nextOneWay      = "Check what the process sends to this address: one-way UDP inside the network is usually metrics or logs (statsd, syslog); if the process should not, it floods the target: " + nextContainTail
 	nextCapture     = "The capture missed traffic: re-collect with a larger ring (fewer interfaces, a --filter) or trust the interface counters for totals."
 )
 
@@ -391,6 +392,7 @@ func (c *findCtx) floods() {
 	// UDP floods: many small outgoing datagrams to one target.
 	type agg struct {
 		pkts, bytes int64
+		back        int64 // packets the target sent back
 		first, last int64
 		procs       map[ingest.ProcKey]bool
 		ports       map[uint16]bool
@@ -418,6 +420,7 @@ func (c *findCtx) floods() {
 		}
 		a.pkts += fl.Traffic.Out.Packets
 		a.bytes += fl.Traffic.Out.Wire
+		a.back += fl.Traffic.In.Packets
 		a.first = min(a.first, fl.Traffic.First)
 		a.last = max(a.last, fl.Traffic.Last)
 		a.ports[fl.Key.B.Port()] = true
@@ -436,9 +439,17 @@ func (c *findCtx) floods() {
 		if tg.icmp && 2*c.in.Signals.EchoRepliesTo[t] >= a.pkts {
 			continue // mostly echo replies: the host answers t's pings (ddosTarget judges those)
 		}
-		id, what, unit, ports := RuleUDPFlood, "UDP", "UDP packets", fmt.Sprintf(" on %d port(s)", len(a.ports))
+		if !tg.icmp && 2*a.back >= a.pkts {
+			continue // the target answers: a client (a DNS forwarder's queries, QUIC ACKs, RTP), not a flood
+		}
+		sev, next, what := SevHigh, nextContain, "DDoS participation"
+		if !publicAddr(t) && !tg.icmp {
+			// One-way UDP inside the network is mostly metrics and logs.
+			sev, next, what = SevMedium, nextOneWay, "possible DDoS participation"
+		}
+		id, proto, unit, ports := RuleUDPFlood, "UDP", "UDP packets", fmt.Sprintf(" on %d port(s)", len(a.ports))
 		if tg.icmp {
-			id, what, unit, ports = RuleICMPFlood, "ICMP", "ICMP messages", ""
+			id, proto, unit, ports = RuleICMPFlood, "ICMP", "ICMP messages", ""
 		}
 		who := "unattributed sockets"
 		var pks []ingest.ProcKey
@@ -450,10 +461,10 @@ func (c *findCtx) floods() {
 			who = c.procDesc(pks[0])
 			c.flagged[pks[0]] = true
 		}
-		c.add(Finding{ID: id, Severity: SevHigh, Procs: pks, Next: nextContain,
-			Summary: fmt.Sprintf("DDoS participation: %s floods %s (%s) with small %s packets, %.0f packets/s", who, t, c.where(t), what, pps),
-			Evidence: []string{fmt.Sprintf("%d %s (%s, %d B average) to %s%s between %s and %s",
-				a.pkts, unit, human(a.bytes), a.bytes/a.pkts, t, ports, tsStr(a.first), tsStr(a.last))}})
+		c.add(Finding{ID: id, Severity: sev, Procs: pks, Next: next,
+			Summary: fmt.Sprintf("%s: %s floods %s (%s) with small %s packets, %.0f packets/s", what, who, t, c.where(t), proto, pps),
+			Evidence: []string{fmt.Sprintf("%d %s (%s, %d B average) to %s%s between %s and %s; %s",
+				a.pkts, unit, human(a.bytes), a.bytes/a.pkts, t, ports, tsStr(a.first), tsStr(a.last), cameBack(a.back))}})
 	}
 	for _, s := range c.in.Signals.SYNOut {
 		d := max(float64(s.Last-s.First)/1e9, 1)
@@ -1100,6 +1111,14 @@ func (c *findCtx) scanning() {
 				Summary: fmt.Sprintf("inbound port scan from %s (%s): SYNs to %d ports", s.Addr, c.where(s.Addr), s.Ports)})
 		}
 	}
+}
+
+// cameBack says how many packets a flood's target sent back.
+func cameBack(n int64) string {
+	if n == 0 {
+		return "nothing came back"
+	}
+	return fmt.Sprintf("only %d packets came back", n)
 }
 
 // answeredFlow reports whether the remote end of fl answered as a server

@@ -516,3 +516,41 @@ func TestManyEndpointsAnswered(t *testing.T) {
 		}
 	}
 }
+
+// TestUDPClientsAreNoFlood: small UDP packets to one target at a high rate
+// are a flood only when the target does not answer: a DNS forwarder's
+// queries to its upstream, the ACKs of an HTTP/3 (QUIC) download and RTP
+// streams to a media gateway all get as much or more back. One-way
+// streams to a private address (metrics, logs) are at most medium.
+func TestUDPClientsAreNoFlood(t *testing.T) {
+	var forwarder, quic, rtp, statsd []ingest.Packet
+	for i := range 6000 { // 600 queries/s to the upstream resolver, each answered
+		cl := fmt.Sprintf("198.51.100.7:%d", 20000+i%500)
+		forwarder = append(forwarder, pkt(int64(i*10/6), ingest.ProtoUDP, cl, "11.8.8.8:53", 80), pkt(int64(i*10/6+1), ingest.ProtoUDP, "11.8.8.8:53", cl, 200))
+	}
+	for i := range 8000 { // 2000 packets/s of QUIC data in, an ACK out for every second one
+		quic = append(quic, pkt(int64(i/2), ingest.ProtoUDP, "11.2.3.4:443", "198.51.100.7:50000", 1392))
+		if i%2 == 1 {
+			quic = append(quic, pkt(int64(i/2), ingest.ProtoUDP, "198.51.100.7:50000", "11.2.3.4:443", 76))
+		}
+	}
+	for i := range 6000 { // 12 calls' RTP to and from one gateway, 50 packets/s each way
+		l, r := fmt.Sprintf("198.51.100.7:%d", 16000+2*(i%12)), fmt.Sprintf("11.5.5.5:%d", 30000+2*(i%12))
+		rtp = append(rtp, pkt(int64(i*5/3), ingest.ProtoUDP, l, r, 214), pkt(int64(i*5/3+1), ingest.ProtoUDP, r, l, 214))
+	}
+	for i := range 5000 { // 1000 statsd packets/s to the metrics relay, never answered
+		statsd = append(statsd, pkt(int64(i), ingest.ProtoUDP, "198.51.100.7:41000", "10.0.0.9:8125", 120))
+	}
+	for _, tc := range []struct {
+		name string
+		pkts []ingest.Packet
+		max  Severity // the most severe finding allowed
+	}{{"dns forwarder", forwarder, SevLow}, {"quic download", quic, SevLow}, {"rtp", rtp, SevLow}, {"statsd", statsd, SevMedium}} {
+		fs := findingsOf(t, tc.pkts, nil, nil)
+		for _, f := range fs {
+			if sevRank(f.Severity) > sevRank(tc.max) {
+				t.Errorf("%s: %s %s: %s", tc.name, f.Severity, f.ID, f.Summary)
+			}
+		}
+	}
+}
