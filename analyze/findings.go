@@ -1048,12 +1048,22 @@ func (c *findCtx) exfiltration() {
 		if d < 20 {
 			continue
 		}
-		sev := SevMedium
-		if c.foreign(r.addr) || c.flagged[p.Key] {
+		sev, what := SevMedium, "possible exfiltration"
+		info, _ := c.proc(p.Key)
+		tool := backupTool(info)
+		switch {
+		case c.flagged[p.Key]:
+			sev = SevHigh
+		case tool != "":
+			// A nightly off-site backup is the usual story (often to
+			// another region or country); attackers use rclone too, so it
+			// stays a finding to confirm.
+			what = "large upload by the backup/sync tool " + tool + " (confirm it is an expected job: attackers exfiltrate with these too)"
+		case c.foreign(r.addr):
 			sev = SevHigh
 		}
 		c.add(Finding{ID: RuleExfiltration, Severity: sev, Procs: []ingest.ProcKey{p.Key}, Next: "Find what the process read (its cwd, open files, cmdline) and whether the destination is a known backup or sync target; if it is not, treat the host as compromised: " + nextContainTail,
-			Summary: fmt.Sprintf("possible exfiltration: %s uploaded %s to %s (%s), %.0f× more than it received", c.procDesc(p.Key), human(r.out), r.addr, c.where(r.addr), float64(r.out)/float64(max(r.in, 1))),
+			Summary: fmt.Sprintf("%s: %s uploaded %s to %s (%s), %.0f× more than it received", what, c.procDesc(p.Key), human(r.out), r.addr, c.where(r.addr), float64(r.out)/float64(max(r.in, 1))),
 			Evidence: []string{fmt.Sprintf("sustained for %.0f s at %s on average (peak %s at %s)", d, humanRate(float64(tx)/d), humanRate(p.Traffic.Peak.Rate), tsStr(p.Traffic.Peak.At)),
 				fmt.Sprintf("%s of the process's TX went to this one host over %d flow(s)", pct(float64(r.out)/float64(tx)), r.flows)}})
 	}
@@ -1111,6 +1121,24 @@ func (c *findCtx) scanning() {
 				Summary: fmt.Sprintf("inbound port scan from %s (%s): SYNs to %d ports", s.Addr, c.where(s.Addr), s.Ports)})
 		}
 	}
+}
+
+// backupTools are the comms (and executable names) of backup and sync
+// tools, whose job is uploading a lot to one place.
+var backupTools = map[string]bool{"restic": true, "borg": true, "rclone": true, "rsync": true, "duplicity": true, "kopia": true,
+	"aws": true, "s3cmd": true, "gsutil": true, "azcopy": true, "mc": true, "pgbackrest": true, "pg_basebackup": true, "barman": true,
+	"wal-g": true, "xtrabackup": true, "mariabackup": true, "bacula-fd": true, "bareos-fd": true, "velero": true, "zrepl": true,
+	"syncoid": true, "rdiff-backup": true, "duplicati": true, "restic-rest": true}
+
+// backupTool returns the name of the backup or sync tool p runs, by comm
+// or executable name, or "".
+func backupTool(p ingest.ProcessInfo) string {
+	for _, n := range []string{p.Comm, path.Base(p.Exe)} {
+		if backupTools[n] {
+			return n
+		}
+	}
+	return ""
 }
 
 // cameBack says how many packets a flood's target sent back.

@@ -554,3 +554,53 @@ func TestUDPClientsAreNoFlood(t *testing.T) {
 		}
 	}
 }
+
+// countryGeo places every address in one country.
+type countryGeo string
+
+func (g countryGeo) Lookup(netip.Addr) (Location, bool) { return Location{Country: string(g)}, true }
+func (countryGeo) CountrySource() string                { return "test" }
+func (countryGeo) ASNSource() string                    { return "" }
+
+// TestBackupUpload: a sustained upload to one foreign host is high
+// "possible exfiltration" from an unknown program, medium from a backup or
+// sync tool (an off-site backup is the usual story), and high again from
+// a backup tool with risk facts.
+func TestBackupUpload(t *testing.T) {
+	var pkts []ingest.Packet
+	for i := range 1000 { // 50 s, 30 kB/s up
+		pkts = append(pkts, pkt(int64(i*50), ingest.ProtoTCP, "198.51.100.7:40000", "11.4.4.4:443", 1514))
+		if i%10 == 0 {
+			pkts = append(pkts, pkt(int64(i*50+1), ingest.ProtoTCP, "11.4.4.4:443", "198.51.100.7:40000", 66))
+		}
+	}
+	for _, tc := range []struct {
+		comm, exe string
+		sev       Severity
+		summary   string
+	}{
+		{"python3", "/usr/bin/python3.11", SevHigh, "possible exfiltration: python3"},
+		{"restic", "/usr/bin/restic", SevMedium, "large upload by the backup/sync tool restic"},
+		{"rclone", "/tmp/.x/rclone", SevHigh, "possible exfiltration: rclone"},
+	} {
+		sig := NewSignalSource(&memSource{pkts: pkts}, local24, nil)
+		res, err := Analyze(context.Background(), sig, Options{Local: local24, Attributor: commAttributor{tc.comm}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs := map[ingest.ProcKey]ingest.ProcessInfo{{PID: 77, Start: 1}: {PID: 77, Start: 1, Comm: tc.comm, Exe: tc.exe}}
+		fs := Findings(FindingInput{Result: res, Signals: sig.Signals(), Procs: procs, Geo: countryGeo("NL"), HomeCountry: "US"})
+		var got *Finding
+		for i := range fs {
+			if fs[i].ID == RuleExfiltration {
+				got = &fs[i]
+			}
+		}
+		if got == nil || got.Severity != tc.sev || !strings.HasPrefix(got.Summary, tc.summary) {
+			t.Errorf("%s: %s; want %s %q", tc.comm, ids(fs), tc.sev, tc.summary)
+			if got != nil {
+				t.Log(got.Summary)
+			}
+		}
+	}
+}
