@@ -136,7 +136,11 @@ func ProcessRisk(p ingest.ProcessInfo, parent *ingest.ProcessInfo) []RiskFact {
 				add("system-name-odd-user", RiskMedium, "system daemon %q started by init runs as uid %d%s, not root", name, p.UID, userSuffix(p.User))
 			}
 		}
-		if exe != "" && p.Comm != "" && !commMatches(p.Comm, base) && !interpreter(base) && vendor == nil {
+		// The kernel names a process after the path it was started by, so
+		// a program run through a symlink (/usr/sbin/mysqld → mariadbd,
+		// uwsgi → uwsgi-core, alternatives) has argv[0]'s name, not the
+		// executable's: that is no mismatch.
+		if exe != "" && p.Comm != "" && !commMatches(p.Comm, base) && !commMatches(p.Comm, baseName(argv0)) && !interpreter(base) && vendor == nil {
 			add("comm-exe-mismatch", RiskMedium, "process name %q differs from its executable %s", p.Comm, base)
 		}
 	}
