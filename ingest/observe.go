@@ -532,131 +532,157 @@ func holdersKey(hs []ProcKey) string {
 func CompileSnapshots(snaps []SocketSnapshot) ([]SocketObservation, Coverage, map[ProcKey]ProcessInfo) {
 	ordered := slices.Clone(snaps)
 	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].Taken < ordered[j].Taken })
-	cov := Coverage{Inventories: map[uint64][]int64{}}
-	procs := map[ProcKey]*ProcessInfo{} // pointers: a ProcessInfo is big, and updated per socket per dump
-	var obs []SocketObservation
-	open := map[foreignKey]int{} // observations listed by the previous dump
-	var lastSnap []int           // per observation, the last dump (index) that listed it
-	// pidName tracks the current (name, start) per PID for reuse detection.
-	type pidState struct {
-		comm  string
-		start int64
+	c := NewSnapshotCompiler()
+	for i := range ordered {
+		c.Add(&ordered[i])
 	}
-	pids := map[int]pidState{}
-	for si := range ordered {
-		s := &ordered[si]
-		if cov.Source == "" {
-			cov.Source = s.Source
+	return c.Finish()
+}
+
+// SnapshotCompiler is CompileSnapshots one dump at a time, so that long
+// dump loops need not be held in memory: Add the dumps in time order (ties
+// in file order), then Finish once.
+type SnapshotCompiler struct {
+	cov   Coverage
+	procs map[ProcKey]*ProcessInfo // pointers: a ProcessInfo is big, and updated per socket per dump
+	obs   []SocketObservation
+	open  map[foreignKey]int // observations listed by the previous dump
+	// lastSnap is, per observation, the last dump (number) that listed it.
+	lastSnap []int
+	// pids tracks the current (name, start) per PID for reuse detection.
+	pids  map[int]pidState
+	n     int                // dumps added
+	taken map[string][]int64 // per file, the times of its dumps
+	files []string           // in order of first appearance
+}
+
+type pidState struct {
+	comm  string
+	start int64
+}
+
+// NewSnapshotCompiler returns an empty compiler.
+func NewSnapshotCompiler() *SnapshotCompiler {
+	return &SnapshotCompiler{cov: Coverage{Inventories: map[uint64][]int64{}}, procs: map[ProcKey]*ProcessInfo{},
+		open: map[foreignKey]int{}, pids: map[int]pidState{}, taken: map[string][]int64{}}
+}
+
+// Add compiles the next dump.
+func (c *SnapshotCompiler) Add(s *SocketSnapshot) {
+	si := c.n
+	c.n++
+	if c.cov.Source == "" {
+		c.cov.Source = s.Source
+	}
+	c.cov.Inventories[0] = append(c.cov.Inventories[0], s.Taken)
+	if _, ok := c.taken[s.File]; !ok {
+		c.files = append(c.files, s.File)
+	}
+	c.taken[s.File] = append(c.taken[s.File], s.Taken)
+	procs, pids := c.procs, c.pids
+	for ei := range s.Sockets {
+		e := &s.Sockets[ei]
+		holders := make([]ProcKey, len(e.Holders))
+		for hi, h := range e.Holders {
+			comm := ""
+			if hi < len(e.Comms) {
+				comm = e.Comms[hi]
+			}
+			if p, ok := s.Procs[h]; ok && comm == "" {
+				comm = p.Comm
+			}
+			if h.Start == 0 && comm != "" {
+				st, ok := pids[h.PID]
+				switch {
+				case !ok:
+					st = pidState{comm: comm}
+				case st.comm != comm:
+					st = pidState{comm: comm, start: s.Taken}
+				}
+				pids[h.PID] = st
+				h.Start = st.start
+			}
+			holders[hi] = h
+			p := procs[h]
+			if p == nil {
+				p = &ProcessInfo{}
+				procs[h] = p
+			}
+			if pi, ok := s.Procs[e.Holders[hi]]; ok {
+				// The dump's facts, but when the process was seen is
+				// what all the dumps so far say (a dump's own
+				// ProcessInfo has no times): it orders the holders.
+				pi.FirstSeen, pi.LastSeen = p.FirstSeen, p.LastSeen
+				*p = pi
+			}
+			p.PID, p.Start = h.PID, h.Start
+			if p.Comm == "" {
+				p.Comm = comm
+			}
+			if p.FirstSeen == 0 || s.Taken < p.FirstSeen {
+				p.FirstSeen = s.Taken
+			}
+			if s.Taken > p.LastSeen {
+				p.LastSeen = s.Taken
+			}
 		}
-		cov.Inventories[0] = append(cov.Inventories[0], s.Taken)
-		for ei := range s.Sockets {
-			e := &s.Sockets[ei]
-			holders := make([]ProcKey, len(e.Holders))
-			for hi, h := range e.Holders {
-				comm := ""
-				if hi < len(e.Comms) {
-					comm = e.Comms[hi]
-				}
-				if p, ok := s.Procs[h]; ok && comm == "" {
-					comm = p.Comm
-				}
-				if h.Start == 0 && comm != "" {
-					st, ok := pids[h.PID]
-					switch {
-					case !ok:
-						st = pidState{comm: comm}
-					case st.comm != comm:
-						st = pidState{comm: comm, start: s.Taken}
-					}
-					pids[h.PID] = st
-					h.Start = st.start
-				}
-				holders[hi] = h
-				p := procs[h]
-				if p == nil {
-					p = &ProcessInfo{}
-					procs[h] = p
-				}
-				if pi, ok := s.Procs[e.Holders[hi]]; ok {
-					// The dump's facts, but when the process was seen is
-					// what all the dumps so far say (a dump's own
-					// ProcessInfo has no times): it orders the holders.
-					pi.FirstSeen, pi.LastSeen = p.FirstSeen, p.LastSeen
-					*p = pi
-				}
-				p.PID, p.Start = h.PID, h.Start
-				if p.Comm == "" {
-					p.Comm = comm
-				}
-				if p.FirstSeen == 0 || s.Taken < p.FirstSeen {
-					p.FirstSeen = s.Taken
-				}
-				if s.Taken > p.LastSeen {
-					p.LastSeen = s.Taken
-				}
+		slices.SortFunc(holders, cmpProcKey)
+		holders = slices.Compact(holders)
+		k := foreignKey{netns: e.Netns, proto: e.Proto, local: e.Local, remote: e.Remote, inode: e.Inode, holders: holdersKey(holders)}
+		if i, ok := c.open[k]; ok {
+			if c.lastSnap[i] == si {
+				continue // listed twice in this dump
 			}
-			slices.SortFunc(holders, cmpProcKey)
-			holders = slices.Compact(holders)
-			k := foreignKey{netns: e.Netns, proto: e.Proto, local: e.Local, remote: e.Remote, inode: e.Inode, holders: holdersKey(holders)}
-			if i, ok := open[k]; ok {
-				if lastSnap[i] == si {
-					continue // listed twice in this dump
-				}
-				lastSnap[i] = si
-				o := &obs[i]
-				o.Last = s.Taken
-				o.State = e.State
-				if e.BytesAcked > o.BytesAcked {
-					o.BytesAcked = e.BytesAcked
-				}
-				if e.BytesReceived > o.BytesReceived {
-					o.BytesReceived = e.BytesReceived
-				}
-				continue
+			c.lastSnap[i] = si
+			o := &c.obs[i]
+			o.Last = s.Taken
+			o.State = e.State
+			if e.BytesAcked > o.BytesAcked {
+				o.BytesAcked = e.BytesAcked
 			}
-			if len(holders) > 1 {
-				// Primary holder first: dumps carry no start times, so the
-				// process seen earliest (the parent of a fork, which held
-				// the socket first) leads; PIDs, which wrap around, only
-				// break ties.
-				slices.SortStableFunc(holders, func(a, b ProcKey) int { return cmp.Compare(procs[a].FirstSeen, procs[b].FirstSeen) })
+			if e.BytesReceived > o.BytesReceived {
+				o.BytesReceived = e.BytesReceived
 			}
-			obs = append(obs, SocketObservation{
-				Proto: e.Proto, Local: e.Local, Remote: e.Remote, State: e.State, Inode: e.Inode,
-				Cookie: e.Cookie, UID: e.UID, Netns: e.Netns, First: s.Taken, Last: s.Taken,
-				Holders: holders, Source: s.Source, Via: "snapshot",
-				BytesAcked: e.BytesAcked, BytesReceived: e.BytesReceived,
-			})
-			lastSnap = append(lastSnap, si)
-			open[k] = len(obs) - 1
+			continue
 		}
-		// A socket this dump does not list ends its observation.
-		for k, i := range open {
-			if lastSnap[i] != si {
-				delete(open, k)
-			}
+		if len(holders) > 1 {
+			// Primary holder first: dumps carry no start times, so the
+			// process seen earliest (the parent of a fork, which held
+			// the socket first) leads; PIDs, which wrap around, only
+			// break ties.
+			slices.SortStableFunc(holders, func(a, b ProcKey) int { return cmp.Compare(procs[a].FirstSeen, procs[b].FirstSeen) })
+		}
+		c.obs = append(c.obs, SocketObservation{
+			Proto: e.Proto, Local: e.Local, Remote: e.Remote, State: e.State, Inode: e.Inode,
+			Cookie: e.Cookie, UID: e.UID, Netns: e.Netns, First: s.Taken, Last: s.Taken,
+			Holders: holders, Source: s.Source, Via: "snapshot",
+			BytesAcked: e.BytesAcked, BytesReceived: e.BytesReceived,
+		})
+		c.lastSnap = append(c.lastSnap, si)
+		c.open[k] = len(c.obs) - 1
+	}
+	// A socket this dump does not list ends its observation.
+	for k, i := range c.open {
+		if c.lastSnap[i] != si {
+			delete(c.open, k)
 		}
 	}
+}
+
+// Finish returns the observations, the coverage and the processes of the
+// dumps added (see CompileSnapshots).
+func (c *SnapshotCompiler) Finish() ([]SocketObservation, Coverage, map[ProcKey]ProcessInfo) {
+	cov, obs := c.cov, c.obs
 	for ns, ts := range cov.Inventories {
 		slices.Sort(ts)
 		cov.Inventories[ns] = slices.Compact(ts)
 	}
-	perFile := map[uint64][]int64{}
-	files := map[string]uint64{}
-	for _, s := range ordered {
-		id, ok := files[s.File]
-		if !ok {
-			id = uint64(len(files))
-			files[s.File] = id
-		}
-		perFile[id] = append(perFile[id], s.Taken)
-	}
-	for id := range perFile {
-		cov.Interval = max(cov.Interval, medianGap(map[uint64][]int64{0: perFile[id]}))
+	for _, f := range c.files {
+		cov.Interval = max(cov.Interval, medianGap(map[uint64][]int64{0: c.taken[f]}))
 	}
 	sortObservations(obs)
-	out := make(map[ProcKey]ProcessInfo, len(procs))
-	for k, p := range procs {
+	out := make(map[ProcKey]ProcessInfo, len(c.procs))
+	for k, p := range c.procs {
 		out[k] = *p
 	}
 	return obs, cov, out

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf16"
 )
@@ -132,6 +133,115 @@ func ReadSocketDumps(paths []string, opts Options) ([]SocketSnapshot, []Diagnost
 	return snaps, diags, nil
 }
 
+// CompileSocketDumps is ReadSocketDumps followed by CompileSnapshots without
+// holding every dump in memory: the files are parsed side by side and their
+// dumps compiled as they come, merged in time order, so an hour-long ss
+// loop costs the memory of its sockets' lifetimes, not of its listings.
+// When a file's dumps are not in time order (a clock step), or with
+// opts.Strict, it reads everything first, as ReadSocketDumps does; the
+// result is the same either way.
+func CompileSocketDumps(paths []string, opts Options) ([]SocketObservation, Coverage, map[ProcKey]ProcessInfo, []Diagnostic, error) {
+	if !opts.Strict {
+		if obs, cov, procs, diags, ok, err := compileDumpStream(paths, opts); ok {
+			return obs, cov, procs, diags, err
+		}
+	}
+	snaps, diags, err := ReadSocketDumps(paths, opts)
+	if err != nil {
+		return nil, Coverage{}, nil, diags, err
+	}
+	obs, cov, procs := CompileSnapshots(snaps)
+	return obs, cov, procs, diags, nil
+}
+
+// compileDumpStream is CompileSocketDumps' streaming path; ok is false when
+// a file's dumps turned out not to be in time order.
+func compileDumpStream(paths []string, opts Options) (obs []SocketObservation, cov Coverage, procs map[ProcKey]ProcessInfo, diags []Diagnostic, ok bool, err error) {
+	type result struct {
+		diags []Diagnostic
+		err   error
+	}
+	stop := make(chan struct{})
+	chans := make([]chan SocketSnapshot, len(paths))
+	results := make([]result, len(paths))
+	var wg sync.WaitGroup
+	for i, p := range paths {
+		chans[i] = make(chan SocketSnapshot, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(chans[i])
+			f, err := os.Open(p)
+			if err != nil {
+				results[i].err = fmt.Errorf("read socket dump: %w", err)
+				return
+			}
+			defer f.Close()
+			st, err := f.Stat()
+			if err != nil {
+				results[i].err = fmt.Errorf("read socket dump: %w", err)
+				return
+			}
+			results[i].diags, results[i].err = parseSocketDumpEach(f, p, st.ModTime(), opts.MaxDiagnostics, func(s SocketSnapshot) bool {
+				select {
+				case chans[i] <- s:
+					return true
+				case <-stop:
+					return false
+				}
+			})
+		}()
+	}
+	heads := make([]*SocketSnapshot, len(paths))
+	next := func(i int) bool { // false: file i went back in time
+		s, more := <-chans[i]
+		if !more {
+			heads[i] = nil
+			return true
+		}
+		if heads[i] != nil && s.Taken < heads[i].Taken {
+			return false
+		}
+		heads[i] = &s
+		return true
+	}
+	ok = true
+	for i := range paths {
+		ok = ok && next(i)
+	}
+	c := NewSnapshotCompiler()
+	for ok {
+		best := -1
+		for i, h := range heads {
+			if h != nil && (best < 0 || h.Taken < heads[best].Taken) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		c.Add(heads[best])
+		ok = next(best)
+	}
+	close(stop)
+	for i := range chans {
+		for range chans[i] { // let the readers see stop
+		}
+	}
+	wg.Wait()
+	if !ok {
+		return nil, Coverage{}, nil, nil, false, nil
+	}
+	for _, r := range results {
+		diags = append(diags, r.diags...)
+		if r.err != nil {
+			return nil, Coverage{}, nil, diags, true, r.err
+		}
+	}
+	obs, cov, procs = c.Finish()
+	return obs, cov, procs, diags, true, nil
+}
+
 func readSocketDump(path string, opts Options) ([]SocketSnapshot, []Diagnostic, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -156,12 +266,20 @@ func ParseSocketDump(r io.Reader, name string, mtime time.Time) ([]SocketSnapsho
 }
 
 func parseSocketDump(r io.Reader, name string, mtime time.Time, maxDiag int) ([]SocketSnapshot, []Diagnostic, error) {
+	var snaps []SocketSnapshot
+	diags, err := parseSocketDumpEach(r, name, mtime, maxDiag, func(s SocketSnapshot) bool { snaps = append(snaps, s); return true })
+	return snaps, diags, err
+}
+
+// parseSocketDumpEach is parseSocketDump handing each snapshot to emit as
+// soon as it is parsed, in file order; emit returns false to stop reading.
+func parseSocketDumpEach(r io.Reader, name string, mtime time.Time, maxDiag int, emit func(SocketSnapshot) bool) ([]Diagnostic, error) {
 	ds := newDiagSink(name, maxDiag)
 	br := bufio.NewReaderSize(io.LimitReader(r, maxDumpBytes), 64<<10)
 	if m, _ := br.Peek(2); len(m) == 2 && m[0] == 0x1f && m[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, nil, fmt.Errorf("parse socket dump %s: %w: %v", name, ErrMalformed, err)
+			return nil, fmt.Errorf("parse socket dump %s: %w: %v", name, ErrMalformed, err)
 		}
 		defer zr.Close()
 		br = bufio.NewReaderSize(io.LimitReader(zr, maxDumpBytes), 64<<10)
@@ -175,7 +293,7 @@ func parseSocketDump(r io.Reader, name string, mtime time.Time, maxDiag int) ([]
 	for size := sniffBytes; ; size *= 4 {
 		head, err := tr.Peek(size)
 		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-			return nil, nil, fmt.Errorf("parse socket dump %s: %w", name, err)
+			return nil, fmt.Errorf("parse socket dump %s: %w", name, err)
 		}
 		if f, err = detectDump(head); err == nil {
 			break
@@ -190,12 +308,13 @@ func parseSocketDump(r io.Reader, name string, mtime time.Time, maxDiag int) ([]
 		}
 		if blank {
 			ds.add(DiagSkipped, dumpLine{n: 1}, "dump-empty", "the dump holds no tool output (only timestamp lines, or nothing): no sockets from it")
-			return nil, ds.list(), nil
+			return ds.list(), nil
 		}
-		return nil, nil, fmt.Errorf("parse socket dump %s: %w", name, err)
+		return nil, fmt.Errorf("parse socket dump %s: %w", name, err)
 	}
 	var (
-		snaps   []SocketSnapshot
+		own     ownerCount
+		stopped bool // emit said stop
 		block   []dumpLine
 		inBlock bool // a timestamp line opened the current block
 		blockTS int64
@@ -206,7 +325,7 @@ func parseSocketDump(r io.Reader, name string, mtime time.Time, maxDiag int) ([]
 		pre        []dumpLine // content before the first timestamp line
 	)
 	flush := func(last bool) {
-		if !inBlock {
+		if !inBlock || stopped {
 			return
 		}
 		if last && len(nonBlank(block)) == 0 {
@@ -219,10 +338,11 @@ func parseSocketDump(r io.Reader, name string, mtime time.Time, maxDiag int) ([]
 		s := b.finish()
 		s.Taken = blockTS
 		s.TimeFromMtime = blockMtime
-		snaps = append(snaps, s)
+		own.add(&s)
+		stopped = !emit(s)
 	}
 	lr := newLineReader(tr, ds)
-	for {
+	for !stopped {
 		l, ok := lr.next()
 		if !ok {
 			break
@@ -254,8 +374,11 @@ func parseSocketDump(r io.Reader, name string, mtime time.Time, maxDiag int) ([]
 		}
 		block = append(block, l)
 	}
+	if stopped {
+		return ds.list(), nil
+	}
 	if err := lr.err; err != nil {
-		return snaps, ds.list(), fmt.Errorf("parse socket dump %s: %w", name, err)
+		return ds.list(), fmt.Errorf("parse socket dump %s: %w", name, err)
 	}
 	if lr.cutTail {
 		ds.add(DiagTruncated, lr.last, "no-final-newline", "file does not end with a newline; the last line may be cut")
@@ -267,34 +390,41 @@ func parseSocketDump(r io.Reader, name string, mtime time.Time, maxDiag int) ([]
 		s.Taken = mtime.UnixNano()
 		s.TimeFromMtime = true
 		ds.add(DiagInfo, dumpLine{n: 1}, "time-from-mtime", fmt.Sprintf("no timestamp lines; snapshot time is the file's mtime %s", mtime.UTC().Format(time.RFC3339Nano)))
-		noOwners([]SocketSnapshot{s}, ds)
-		return []SocketSnapshot{s}, ds.list(), nil
+		own.add(&s)
+		own.report(ds)
+		emit(s)
+		return ds.list(), nil
 	}
 	if len(nonBlank(pre)) > 0 {
 		p := nonBlank(pre)
 		ds.add(DiagSkipped, p[0], "before-first-timestamp", "output before the first timestamp line skipped")
 	}
 	flush(true)
-	noOwners(snaps, ds)
-	return snaps, ds.list(), nil
+	own.report(ds)
+	return ds.list(), nil
 }
 
-// noOwners says so when a dump lists sockets but never the process of any:
+// ownerCount counts a dump's socket listings and whether any names its
+// process.
+type ownerCount struct {
+	n     int
+	owned bool
+}
+
+func (o *ownerCount) add(s *SocketSnapshot) {
+	for i := range s.Sockets {
+		o.owned = o.owned || len(s.Sockets[i].Holders) > 0
+	}
+	o.n += len(s.Sockets)
+}
+
+// report says so when a dump lists sockets but never the process of any:
 // it was taken without the tool's process option (ss -tuna, netstat -tuna)
 // or without the rights to see other users' processes, and nothing in it
 // can be attributed.
-func noOwners(snaps []SocketSnapshot, ds *diagSink) {
-	n := 0
-	for _, s := range snaps {
-		for _, e := range s.Sockets {
-			if len(e.Holders) > 0 {
-				return
-			}
-			n++
-		}
-	}
-	if n > 0 {
-		ds.add(DiagInfo, dumpLine{n: 1}, "no-processes", fmt.Sprintf("none of the %d socket listings names its process: take the dump as root with the process option (ss -tunap, netstat -tunap, lsof -i)", n))
+func (o *ownerCount) report(ds *diagSink) {
+	if o.n > 0 && !o.owned {
+		ds.add(DiagInfo, dumpLine{n: 1}, "no-processes", fmt.Sprintf("none of the %d socket listings names its process: take the dump as root with the process option (ss -tunap, netstat -tunap, lsof -i)", o.n))
 	}
 }
 

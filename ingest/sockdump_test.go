@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/tools/txtar"
 )
 
@@ -770,5 +771,86 @@ func TestParseSocketDumpSSCutUsers(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no diagnostic for the cut process list: %v", diags)
+	}
+}
+
+// TestCompileSocketDumpsStreams: the streaming compile gives what reading
+// every dump first and compiling them gives, for every fixture dump alone,
+// for all of them at once (interleaved in time), for a loop whose clock
+// steps back (the in-memory path), and for a file that cannot be read.
+func TestCompileSocketDumpsStreams(t *testing.T) {
+	dir := t.TempDir()
+	var all []string
+	files, err := filepath.Glob(filepath.Join(sockFixtures, "*.txtar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		ar, err := txtar.ParseFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ar.Files {
+			if strings.HasSuffix(m.Name, ".json") {
+				continue
+			}
+			p := filepath.Join(dir, filepath.Base(file)+"-"+strings.ReplaceAll(m.Name, "/", "_"))
+			if err := os.WriteFile(p, m.Data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(p, fixtureMtime, fixtureMtime); err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, p)
+		}
+	}
+	// Two loops of the same sockets, interleaved, and one whose clock steps back.
+	loop := func(name string, start, step int64, n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "%d.000000000\n", start+int64(i)*step)
+			for j := range 3 {
+				if (i+j)%4 != 0 {
+					fmt.Fprintf(&b, "tcp   ESTAB  0      0      198.51.100.1:%d   203.0.113.%d:443 users:((\"app%d\",pid=%d,fd=5))\n", 40000+j, 1+j, j, 100+j+i/5)
+				}
+			}
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a, b := loop("a.ss", 1796205600, 2, 20), loop("b.ss", 1796205601, 2, 20)
+	back := loop("back.ss", 1796205700, -1, 10)
+	for name, paths := range map[string][]string{"all fixtures": all, "interleaved": {a, b}, "clock step back": {a, back}, "one": {a}} {
+		snaps, wantDiags, err := ReadSocketDumps(paths, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		wantObs, wantCov, wantProcs := CompileSnapshots(snaps)
+		obs, cov, procs, diags, err := CompileSocketDumps(paths, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		addrs := cmpopts.EquateComparable(netip.AddrPort{})
+		if d := cmp.Diff(wantObs, obs, addrs); d != "" {
+			t.Errorf("%s: observations (-read all +streamed):\n%s", name, d)
+		}
+		if d := cmp.Diff(wantCov, cov); d != "" {
+			t.Errorf("%s: coverage:\n%s", name, d)
+		}
+		if d := cmp.Diff(wantProcs, procs, addrs); d != "" {
+			t.Errorf("%s: processes:\n%s", name, d)
+		}
+		if d := cmp.Diff(wantDiags, diags, cmpopts.IgnoreFields(Diagnostic{}, "Err")); d != "" {
+			t.Errorf("%s: diagnostics:\n%s", name, d)
+		}
+		if name == "interleaved" && (len(obs) == 0 || len(cov.Inventories[0]) != 40) {
+			t.Errorf("interleaved: %d observations, %d inventories", len(obs), len(cov.Inventories[0]))
+		}
+	}
+	if _, _, _, _, err := CompileSocketDumps([]string{a, filepath.Join(dir, "missing")}, Options{}); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("a missing file: %v", err)
 	}
 }

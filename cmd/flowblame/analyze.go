@@ -475,13 +475,12 @@ func openInputs(ctx context.Context, o analyzeOptions) (*analysisInput, error) {
 		in.sources = caps
 	}
 	if len(o.Sockets) > 0 {
-		snaps, diags, err := ingest.ReadSocketDumps(o.Sockets, iopts)
+		fobs, fcov, fprocs, diags, err := ingest.CompileSocketDumps(o.Sockets, iopts)
 		if err != nil {
 			in.Close()
 			return nil, err
 		}
 		in.diags = append(in.diags, diags...)
-		fobs, fcov, fprocs := ingest.CompileSnapshots(snaps)
 		obs = append(obs, fobs...)
 		cov = cov.Merge(fcov)
 		for k, v := range fprocs {
