@@ -499,7 +499,8 @@ type foreignKey struct {
 	proto         uint8
 	local, remote netip.AddrPort
 	inode         uint64
-	holders       string
+	first         ProcKey // the first holder (sorted), inline: most sockets have one
+	more          string  // holdersKey of the others
 }
 
 // holdersKey is a sorted holder list as a map key ("pid/start,...").
@@ -580,9 +581,14 @@ func (c *SnapshotCompiler) Add(s *SocketSnapshot) {
 	}
 	c.taken[s.File] = append(c.taken[s.File], s.Taken)
 	procs, pids := c.procs, c.pids
+	var buf [4]ProcKey
 	for ei := range s.Sockets {
 		e := &s.Sockets[ei]
-		holders := make([]ProcKey, len(e.Holders))
+		holders := buf[:0]
+		if len(e.Holders) > len(buf) {
+			holders = make([]ProcKey, 0, len(e.Holders))
+		}
+		holders = holders[:len(e.Holders)]
 		for hi, h := range e.Holders {
 			comm := ""
 			if hi < len(e.Comms) {
@@ -628,7 +634,13 @@ func (c *SnapshotCompiler) Add(s *SocketSnapshot) {
 		}
 		slices.SortFunc(holders, cmpProcKey)
 		holders = slices.Compact(holders)
-		k := foreignKey{netns: e.Netns, proto: e.Proto, local: e.Local, remote: e.Remote, inode: e.Inode, holders: holdersKey(holders)}
+		k := foreignKey{netns: e.Netns, proto: e.Proto, local: e.Local, remote: e.Remote, inode: e.Inode}
+		if len(holders) > 0 {
+			k.first = holders[0]
+			if len(holders) > 1 {
+				k.more = holdersKey(holders[1:])
+			}
+		}
 		if i, ok := c.open[k]; ok {
 			if c.lastSnap[i] == si {
 				continue // listed twice in this dump
@@ -645,6 +657,7 @@ func (c *SnapshotCompiler) Add(s *SocketSnapshot) {
 			}
 			continue
 		}
+		holders = slices.Clone(holders) // buf is reused by the next socket
 		if len(holders) > 1 {
 			// Primary holder first: dumps carry no start times, so the
 			// process seen earliest (the parent of a fork, which held

@@ -1127,6 +1127,16 @@ func udpState(remote netip.AddrPort) string {
 }
 
 func atoiPos(s string) (int, bool) {
-	n, err := strconv.Atoi(s)
-	return n, err == nil && n >= 0
+	if len(s) == 0 || len(s) > 18 || !allDigits(s) {
+		if len(s) > 0 && (s[0] < '0' || s[0] > '9') && s[0] != '+' && s[0] != '-' {
+			return 0, false // not a number (no error value to build)
+		}
+		n, err := strconv.Atoi(s)
+		return n, err == nil && n >= 0
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
 }

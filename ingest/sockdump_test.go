@@ -854,3 +854,20 @@ func TestCompileSocketDumpsStreams(t *testing.T) {
 		t.Errorf("a missing file: %v", err)
 	}
 }
+
+// TestNumberFastPaths: atoiPos and isUint agree with strconv on every kind
+// of input (their fast paths skip building error values).
+func TestNumberFastPaths(t *testing.T) {
+	for _, s := range []string{"", "0", "7", "007", "-1", "+5", "-0", "1a", " 1", "1 ", "123456789012345678", "1234567890123456789",
+		"9223372036854775807", "9223372036854775808", "18446744073709551615", "18446744073709551616", "99999999999999999999", "users:((", "٣"} {
+		n, err := strconv.Atoi(s)
+		wantN, wantOK := n, err == nil && n >= 0
+		if gotN, gotOK := atoiPos(s); gotOK != wantOK || (gotOK && gotN != wantN) {
+			t.Errorf("atoiPos(%q) = %d, %v; want %d, %v", s, gotN, gotOK, wantN, wantOK)
+		}
+		_, err = strconv.ParseUint(s, 10, 64)
+		if got := isUint(s); got != (err == nil) {
+			t.Errorf("isUint(%q) = %v", s, got)
+		}
+	}
+}

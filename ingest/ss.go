@@ -225,7 +225,23 @@ func parseSSLines(lines []dumpLine, b *snapBuilder, ds *diagSink) {
 }
 
 // isUint reports whether s is a decimal number (a queue size, an inode).
-func isUint(s string) bool { _, err := strconv.ParseUint(s, 10, 64); return err == nil }
+func isUint(s string) bool {
+	if len(s) > 0 && len(s) < 20 && allDigits(s) {
+		return true // cannot overflow
+	}
+	_, err := strconv.ParseUint(s, 10, 64)
+	return err == nil
+}
+
+// allDigits reports whether s has only ASCII digits.
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // ssIsState reports whether s is a state as ss prints it.
 func ssIsState(s string) bool {
@@ -313,7 +329,7 @@ func ssUsers(rest string) ([]ssUser, string, error) {
 // cutFields splits off the first n whitespace-separated fields of s and
 // returns them with the remainder (leading spaces trimmed).
 func cutFields(s string, n int) ([]string, string) {
-	var out []string
+	out := make([]string, 0, n)
 	for len(out) < n {
 		s = strings.TrimLeft(s, " \t")
 		if s == "" {
