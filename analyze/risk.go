@@ -50,7 +50,9 @@ func userSuffix(u string) string {
 }
 
 // systemDaemonParents are parents a system daemon normally has.
-var systemDaemonParents = []string{"systemd", "init", "containerd-shim", "runc", "sshd", "cron", "crond", "master"}
+var systemDaemonParents = []string{"systemd", "init", "containerd-shim", "runc", "crun", "conmon", "sshd", "cron", "crond", "master",
+	// Container inits and process supervisors start daemons too.
+	"tini", "dumb-init", "docker-init", "catatonit", "s6-supervise", "runsv", "supervisord", "supervise-daemon", "start-stop-daem", "monit"}
 
 // kthreadPrefixes are kernel thread names; a process with an exe cannot be
 // one.
