@@ -874,12 +874,12 @@ func roundDur(d time.Duration) time.Duration {
 func (c *findCtx) connFloodService(port uint16, fl connFlood) string {
 	who := map[string]int64{}
 	for i := range c.r.Flows {
-		fl := &c.r.Flows[i]
-		if fl.Key.Proto != ingest.ProtoTCP || !fl.Key.Oriented || fl.Key.Folded != "" || fl.Key.A.Port() != port {
+		f := &c.r.Flows[i]
+		if f.Key.Proto != ingest.ProtoTCP || !f.Key.Oriented || f.Key.Folded != "" || f.Key.A.Port() != port {
 			continue
 		}
-		name, _ := c.ownerName(fl)
-		who[name] += fl.Traffic.Out.Wire
+		name, _ := c.ownerName(f)
+		who[name] += f.Traffic.Out.Wire
 	}
 	names := slices.SortedFunc(maps.Keys(who), func(x, y string) int { return cmp.Or(cmp.Compare(who[y], who[x]), cmp.Compare(x, y)) })
 	tx := c.r.Totals.All.Out.Wire
