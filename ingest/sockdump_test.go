@@ -463,6 +463,12 @@ func FuzzParseSocketDump(f *testing.F) {
 				t.Fatalf("invalid snapshot: %v", cerr)
 			}
 		}
+		obs, _, _ := CompileSnapshots(snaps) // the compiler must take whatever the parser gives
+		for _, o := range obs {
+			if o.Last < o.First {
+				t.Fatalf("observation ends before it starts: %+v", o)
+			}
+		}
 	})
 }
 
