@@ -501,10 +501,14 @@ func (c *findCtx) floods() {
 		for _, a := range sp.SpoofedSample {
 			sm = append(sm, a.String())
 		}
-		c.add(Finding{ID: RuleSpoofed, Severity: SevHigh, Next: nextContain + " Spoofing needs raw sockets: look for processes running as root with CAP_NET_RAW.",
+		f := Finding{ID: RuleSpoofed, Severity: SevHigh, Next: nextContain + " Spoofing needs raw sockets: look for processes running as root with CAP_NET_RAW.",
 			Summary: fmt.Sprintf("DDoS participation: %d packets left this host with forged source addresses (%d distinct)", sp.Spoofed, sp.SpoofedSources),
 			Evidence: []string{"targets: " + strings.Join(tg, ", "), "forged sources, e.g.: " + strings.Join(sm, ", "),
-				"no local socket can own these packets, so they stay unattributed (cause " + string(CauseNotLocal) + ")"}})
+				"no local socket can own these packets, so they stay unattributed (cause " + string(CauseNotLocal) + ")"}}
+		if sp.Forwarded > 0 {
+			f.Evidence = append(f.Evidence, fmt.Sprintf("not counted: %d packets whose sources are not the host's either but were answered through it (forwarded for routed pods, VPN or NAT clients)", sp.Forwarded))
+		}
+		c.add(f)
 	}
 }
 

@@ -604,3 +604,40 @@ func TestBackupUpload(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardedIsNotSpoofed: a host that forwards other addresses' traffic
+// (a Kubernetes node with routed pod addresses, a VPN gateway, a NAT
+// instance without masquerade) sends packets with sources that are not its
+// own, and their replies come back through it; spoofed packets' replies go
+// to the real owners of the forged addresses, never back here.
+func TestForwardedIsNotSpoofed(t *testing.T) {
+	var pods, spoofed []ingest.Packet
+	for i := range 600 {
+		src, dst := fmt.Sprintf("10.244.1.%d:%d", 5+i%3, 40000+i%50), fmt.Sprintf("10.244.2.%d:8080", 7+i%4)
+		out := pkt(int64(i*10), ingest.ProtoTCP, src, dst, 200)
+		out.Dir = ingest.DirOut
+		in := pkt(int64(i*10+2), ingest.ProtoTCP, dst, src, 900)
+		in.Dir = ingest.DirIn
+		pods = append(pods, out, in)
+		p := pkt(int64(i*10), ingest.ProtoTCP, fmt.Sprintf("11.%d.%d.%d:%d", i%7, i%11, 1+i%250, 1024+i), "11.9.9.9:80", 60)
+		p.Dir = ingest.DirOut
+		spoofed = append(spoofed, p)
+	}
+	if fs := findingsOf(t, pods, nil, nil); hasFinding(fs, RuleSpoofed, "") {
+		t.Errorf("forwarded pod traffic: %s", ids(fs))
+	}
+	if fs := findingsOf(t, spoofed, nil, nil); !hasFinding(fs, RuleSpoofed, SevHigh) {
+		t.Errorf("spoofed packets: %s", ids(fs))
+	}
+	// Both at once: the spoofed packets are still found.
+	fs := findingsOf(t, append(slices.Clone(pods), spoofed...), nil, nil)
+	for _, f := range fs {
+		if f.ID == RuleSpoofed && (!strings.HasPrefix(f.Summary, "DDoS participation: 600 packets left this host with forged source addresses (600 distinct)") ||
+			!strings.Contains(strings.Join(f.Evidence, "\n"), "not counted: 600 packets whose sources are not the host's either but were answered through it")) {
+			t.Errorf("spoofed among forwarded: %s %q", f.Summary, f.Evidence)
+		}
+	}
+	if !hasFinding(fs, RuleSpoofed, SevHigh) {
+		t.Errorf("spoofed packets among forwarded ones: %s", ids(fs))
+	}
+}

@@ -3,6 +3,7 @@ package analyze
 import (
 	"bytes"
 	"cmp"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -47,14 +48,35 @@ type Signals struct {
 	// EchoRepliesTo counts the echo replies sent, by destination (the
 	// first 200,000 destinations): answers, not a flood of the host's own.
 	EchoRepliesTo map[netip.Addr]int64 `json:"-"`
-	// Spoofed counts outgoing packets whose source is not a local address.
+	// Spoofed counts outgoing packets whose source is not a local address
+	// and to whose source nothing came back from their destination. Such
+	// packets whose destination did answer through this host are
+	// Forwarded: the host routes for those addresses (a Kubernetes node's
+	// pods, a VPN or NAT gateway); a forged source's replies go to the
+	// address's real owner instead.
 	Spoofed        int64        `json:"spoofed_packets"`
 	SpoofedSources int          `json:"spoofed_sources"`
 	SpoofedSample  []netip.Addr `json:"spoofed_sample,omitempty"`
 	SpoofedTargets []netip.Addr `json:"spoofed_targets,omitempty"`
-	spoofSrc       map[netip.Addr]struct{}
-	spoofDst       map[netip.Addr]int64
+	Forwarded      int64        `json:"forwarded_packets"`
+	// spoofPairs counts outgoing packets by (source, destination) while
+	// there are fewer than maxSpoofPairs; later pairs' packets count as
+	// spoofed at once (spoofSrc, spoofDst).
+	spoofPairs map[[2]netip.Addr]*spoofPair
+	spoofSrc   map[netip.Addr]struct{}
+	spoofDst   map[netip.Addr]int64
 }
+
+// spoofPair counts one (source, destination) pair of outgoing packets with
+// a source not local, and whether the destination answered.
+type spoofPair struct {
+	out      int64
+	answered bool
+}
+
+// maxSpoofPairs bounds the pairs SignalSource follows (a spoofed flood
+// makes a pair per packet).
+const maxSpoofPairs = 200000
 
 // StratumHit is one flow seen speaking a mining protocol.
 type StratumHit struct {
@@ -188,6 +210,8 @@ func (s *SignalSource) check(p *ingest.Packet) {
 	out := p.Dir == ingest.DirOut || (p.HasMAC && len(s.localMACs) > 0 && s.macLocal(p.SrcMAC))
 	if out && len(s.local) > 0 {
 		s.checkSpoof(p.Tuple.Src.Addr(), p.Tuple.Dst.Addr())
+	} else if len(s.sig.spoofPairs) > 0 {
+		s.checkReply(p.Tuple.Src.Addr(), p.Tuple.Dst.Addr())
 	}
 }
 
@@ -201,6 +225,8 @@ func (s *SignalSource) checkSummary(f *ingest.Summary) {
 	}
 	if len(s.local) > 0 && (f.Dir == ingest.DirOut || (f.HasMAC && len(s.localMACs) > 0 && s.macLocal(f.SrcMAC))) {
 		s.checkSpoof(f.SrcAddr(), f.DstAddr())
+	} else if len(s.sig.spoofPairs) > 0 {
+		s.checkReply(f.SrcAddr(), f.DstAddr())
 	}
 }
 
@@ -254,16 +280,42 @@ func (s *SignalSource) checkSpoof(src, dst netip.Addr) {
 	if s.isLocal(src) || src.IsLoopback() || s.isLocal(dst) {
 		return
 	}
-	s.sig.Spoofed++
-	if s.sig.spoofSrc == nil {
-		s.sig.spoofSrc = map[netip.Addr]struct{}{}
-		s.sig.spoofDst = map[netip.Addr]int64{}
+	if s.sig.spoofPairs == nil {
+		s.sig.spoofPairs = map[[2]netip.Addr]*spoofPair{}
 	}
-	if len(s.sig.spoofSrc) < 100000 {
-		s.sig.spoofSrc[src] = struct{}{}
+	k := [2]netip.Addr{src, dst}
+	if sp := s.sig.spoofPairs[k]; sp != nil {
+		sp.out++
+		return
 	}
-	if _, ok := s.sig.spoofDst[dst]; ok || len(s.sig.spoofDst) < 200000 { // memory stays bounded
-		s.sig.spoofDst[dst]++
+	if len(s.sig.spoofPairs) < maxSpoofPairs {
+		s.sig.spoofPairs[k] = &spoofPair{out: 1}
+		return
+	}
+	s.sig.spoofed(src, dst, 1)
+}
+
+// checkReply notes a packet that did not leave the host: if it answers
+// outgoing packets of a source that is not local, the host forwards for
+// that source.
+func (s *SignalSource) checkReply(src, dst netip.Addr) {
+	if sp := s.sig.spoofPairs[[2]netip.Addr{dst, src}]; sp != nil {
+		sp.answered = true
+	}
+}
+
+// spoofed counts n packets from a forged src to dst.
+func (sig *Signals) spoofed(src, dst netip.Addr, n int64) {
+	sig.Spoofed += n
+	if sig.spoofSrc == nil {
+		sig.spoofSrc = map[netip.Addr]struct{}{}
+		sig.spoofDst = map[netip.Addr]int64{}
+	}
+	if len(sig.spoofSrc) < 100000 {
+		sig.spoofSrc[src] = struct{}{}
+	}
+	if _, ok := sig.spoofDst[dst]; ok || len(sig.spoofDst) < 200000 { // memory stays bounded
+		sig.spoofDst[dst] += n
 	}
 }
 
@@ -337,6 +389,17 @@ func (s *SignalSource) Signals() Signals {
 		sig.SYNInPorts = sig.SYNInPorts[:20]
 	}
 	sig.EchoIn.done()
+	pairs := slices.SortedFunc(maps.Keys(sig.spoofPairs), func(a, b [2]netip.Addr) int { // the caps below keep the first
+		return cmp.Or(a[0].Compare(b[0]), a[1].Compare(b[1]))
+	})
+	for _, k := range pairs {
+		if sp := sig.spoofPairs[k]; sp.answered {
+			sig.Forwarded += sp.out
+		} else {
+			sig.spoofed(k[0], k[1], sp.out)
+		}
+	}
+	sig.spoofPairs, s.sig.spoofPairs = nil, nil
 	sig.SpoofedSources = len(sig.spoofSrc)
 	for a := range sig.spoofSrc {
 		sig.SpoofedSample = append(sig.SpoofedSample, a)
