@@ -119,7 +119,8 @@ func Findings(in FindingInput) []Finding {
 }
 
 // rulePriority orders findings of equal severity: specific threats before
-// the generic bandwidth finding, so the first finding is the verdict.
+// the generic bandwidth finding, so the first finding that is not
+// Background is the verdict.
 var rulePriority = []string{RuleMining, RuleSYNFlood, RuleUDPFlood, RuleICMPFlood, RuleSpoofed, RuleReflector, RuleDDoSTarget, RuleSuspiciousProc, RuleExfiltration,
 	RuleScanning, RuleSpam, RuleBruteForce, RuleMiningPorts, RuleBandwidthHog, RuleCloudAgent, RulePolicy, RuleBlindSpot, RuleTunnels, RuleUnattributed}
 
@@ -130,9 +131,41 @@ func rulePrio(id string) int {
 	return len(rulePriority)
 }
 
+// Background reports whether a finding of rule id at severity sev is
+// background rather than an answer to "what is using the bandwidth": an
+// SSH brute force, an inbound port scan, outbound mail from a mail server,
+// and notes on the capture itself (blind spots, unattributed traffic,
+// tunnels) carry little of the traffic. They stay findings, but the
+// verdict is the first finding that is not background (VerdictIndex).
+func Background(id string, sev Severity) bool {
+	switch id {
+	case RuleBruteForce, RuleBlindSpot, RuleUnattributed, RuleTunnels:
+		return true
+	case RuleScanning, RuleSpam:
+		return sevRank(sev) <= sevRank(SevLow) // inbound scans, an MTA's mail
+	}
+	return false
+}
+
+// VerdictIndex returns the index of the finding that is the report's
+// verdict in fs, sorted by SortFindings: the first one of high severity or
+// above, else the first that is not Background, else the first; -1 when fs
+// is empty.
+func VerdictIndex(fs []Finding) int {
+	for i, f := range fs {
+		if sevRank(f.Severity) >= sevRank(SevHigh) || !Background(f.ID, f.Severity) {
+			return i
+		}
+	}
+	if len(fs) > 0 {
+		return 0
+	}
+	return -1
+}
+
 // SortFindings orders findings most severe first, then by rule priority
-// (specific threats before generic ones), then by summary: the first one is
-// the report's verdict.
+// (specific threats before generic ones), then by summary; VerdictIndex
+// picks the report's verdict from them.
 func SortFindings(fs []Finding) {
 	slices.SortStableFunc(fs, func(a, b Finding) int {
 		if x := cmp.Compare(sevRank(b.Severity), sevRank(a.Severity)); x != 0 {

@@ -641,3 +641,44 @@ func TestForwardedIsNotSpoofed(t *testing.T) {
 		t.Errorf("spoofed packets among forwarded ones: %s", ids(fs))
 	}
 }
+
+// TestVerdictSkipsBackground: on a busy web server an SSH brute force
+// (medium) and an inbound port scan (low) are findings, but the verdict is
+// the bandwidth answer; a high finding is the verdict whatever its rule.
+func TestVerdictSkipsBackground(t *testing.T) {
+	var pkts []ingest.Packet
+	for i := range 2000 { // nginx serving 40 clients
+		c := fmt.Sprintf("203.0.113.%d:4%04d", 20+i%40, i%40)
+		pkts = append(pkts, pkt(int64(i*20), ingest.ProtoTCP, c, "198.51.100.7:443", 80), pkt(int64(i*20+1), ingest.ProtoTCP, "198.51.100.7:443", c, 1500))
+	}
+	for i := range 30 { // 30 short SSH connections from one source
+		src := fmt.Sprintf("203.0.113.66:%d", 50000+i)
+		pkts = append(pkts, pkt(int64(i*500), ingest.ProtoTCP, src, "198.51.100.7:22", 120), pkt(int64(i*500+5), ingest.ProtoTCP, "198.51.100.7:22", src, 300))
+	}
+	for i := range 150 { // SYNs to 150 ports from one scanner
+		pkts = append(pkts, withFlags(pkt(int64(i*10), ingest.ProtoTCP, "203.0.113.99:40000", fmt.Sprintf("198.51.100.7:%d", 1000+i), 60), 0x02))
+	}
+	slices.SortStableFunc(pkts, func(a, b ingest.Packet) int { return cmp.Compare(a.TS, b.TS) })
+	sig := NewSignalSource(&memSource{pkts: pkts}, local24, nil)
+	res, err := Analyze(context.Background(), sig, Options{Local: local24, Attributor: commAttributor{"nginx"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs := map[ingest.ProcKey]ingest.ProcessInfo{{PID: 77, Start: 1}: {PID: 77, Start: 1, Comm: "nginx", Exe: "/usr/sbin/nginx"}}
+	fs := Findings(FindingInput{Result: res, Signals: sig.Signals(), Procs: procs})
+	if !hasFinding(fs, RuleBruteForce, SevMedium) || !hasFinding(fs, RuleScanning, SevLow) {
+		t.Fatalf("findings %s", ids(fs))
+	}
+	i := VerdictIndex(fs)
+	if i < 0 || fs[i].ID != RuleBandwidthHog {
+		t.Errorf("verdict %d of %s, want the bandwidth finding", i, ids(fs))
+	}
+	fs = append(fs, Finding{ID: RuleBruteForce, Severity: SevHigh})
+	SortFindings(fs)
+	if i := VerdictIndex(fs); fs[i].ID != RuleBruteForce || fs[i].Severity != SevHigh {
+		t.Errorf("a high finding must be the verdict: %s", ids(fs))
+	}
+	if VerdictIndex(nil) != -1 || VerdictIndex([]Finding{{ID: RuleBlindSpot, Severity: SevMedium}}) != 0 {
+		t.Error("VerdictIndex of no findings or only background ones")
+	}
+}

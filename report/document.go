@@ -1071,8 +1071,8 @@ func buildFindings(d *Document, in Input) {
 		d.Findings = append(d.Findings, Finding{ID: fd.ID, Severity: string(fd.Severity), Summary: fd.Summary, Evidence: fd.Evidence, Next: fd.Next})
 	}
 	d.Verdict = Verdict{Severity: "none"}
-	if len(d.Findings) > 0 {
-		top := d.Findings[0]
+	if i := analyze.VerdictIndex(fs); i >= 0 {
+		top := d.Findings[i]
 		d.Verdict = Verdict{Severity: top.Severity, Summary: top.Summary, Next: top.Next}
 		return
 	}
