@@ -73,8 +73,9 @@ type findCtx struct {
 	// flood is, per process, the traffic of a SYN flood's half-open
 	// connections charged to it through its listening socket (ddosTarget):
 	// not the process's doing, so bandwidthHog leaves it out.
-	flood   map[ingest.ProcKey][2]int64     // out, in wire bytes
-	remotes map[ingest.ProcKey][]procRemote // remotesOf's index
+	flood    map[ingest.ProcKey][2]int64     // out, in wire bytes
+	remotes  map[ingest.ProcKey][]procRemote // remotesOf's index
+	synPorts map[uint16]bool                 // local ports bare SYNs came in to (remoteOpened)
 }
 
 // Findings runs every rule and returns the findings, most severe first
@@ -266,7 +267,31 @@ func (c *findCtx) parent(p ingest.ProcessInfo) *ingest.ProcessInfo {
 type procRemote struct {
 	addr    netip.Addr
 	out, in int64
+	served  int64 // of out, what went on connections the remote opened (remoteOpened)
 	flows   int
+}
+
+// remoteOpened reports whether the remote end opened flow f: a TCP
+// connection to a local port bare SYNs came in to (or, with no SYNs seen
+// at all, to the lower port), or UDP to a local port below 1024.
+func (c *findCtx) remoteOpened(f *Flow) bool {
+	k := &f.Key
+	if !k.Oriented {
+		return false
+	}
+	if k.Proto != ingest.ProtoTCP {
+		return k.A.Port() < 1024 && k.A.Port() < k.B.Port()
+	}
+	if c.synPorts == nil {
+		c.synPorts = map[uint16]bool{}
+		for _, p := range c.in.Signals.SYNInPorts {
+			c.synPorts[p.Port] = true
+		}
+	}
+	if len(c.synPorts) > 0 {
+		return c.synPorts[k.A.Port()]
+	}
+	return k.A.Port() < k.B.Port()
 }
 
 // remotesOf returns a process's remote hosts, biggest first. All processes'
@@ -297,6 +322,9 @@ func (c *findCtx) remotesOf(k ingest.ProcKey) []procRemote {
 				r := &c.remotes[p][i]
 				r.out += o.Out.Wire
 				r.in += o.In.Wire
+				if c.remoteOpened(&f) {
+					r.served += o.Out.Wire
+				}
 				if !slices.Contains(seen, p) {
 					seen = append(seen, p)
 					r.flows++
@@ -1087,20 +1115,28 @@ func (c *findCtx) exfiltration() {
 		}
 		sev, what := SevMedium, "possible exfiltration"
 		info, _ := c.proc(p.Key)
-		tool := backupTool(info)
+		tool, kind := uploadTool(info)
+		verb := "uploaded"
+		next := "Find what the process read (its cwd, open files, cmdline) and whether the destination is a known backup or sync target; if it is not, treat the host as compromised: " + nextContainTail
 		switch {
 		case c.flagged[p.Key]:
 			sev = SevHigh
+		case r.served*2 > r.out:
+			// The remote opened the connections to a local service and
+			// pulled the data: a replica, a client downloading a file, or
+			// someone dumping data through the service.
+			what, verb = "large download from a local service", "served"
+			next = "Check in the service's logs who the client is (a replica, a mirror, a user downloading a file) and what it fetched; if it is not expected, block the address and find how it got access; if data was taken, " + nextContainTail
 		case tool != "":
-			// A nightly off-site backup is the usual story (often to
-			// another region or country); attackers use rclone too, so it
-			// stays a finding to confirm.
-			what = "large upload by the backup/sync tool " + tool + " (confirm it is an expected job: attackers exfiltrate with these too)"
+			// A nightly off-site backup or a log shipper is the usual
+			// story (often to another region or country); attackers use
+			// rclone too, so it stays a finding to confirm.
+			what = fmt.Sprintf("large upload by the %s %s (confirm it is expected: attackers exfiltrate with these too)", kind, tool)
 		case c.foreign(r.addr):
 			sev = SevHigh
 		}
-		c.add(Finding{ID: RuleExfiltration, Severity: sev, Procs: []ingest.ProcKey{p.Key}, Next: "Find what the process read (its cwd, open files, cmdline) and whether the destination is a known backup or sync target; if it is not, treat the host as compromised: " + nextContainTail,
-			Summary: fmt.Sprintf("%s: %s uploaded %s to %s (%s), %.0f× more than it received", what, c.procDesc(p.Key), human(r.out), r.addr, c.where(r.addr), float64(r.out)/float64(max(r.in, 1))),
+		c.add(Finding{ID: RuleExfiltration, Severity: sev, Procs: []ingest.ProcKey{p.Key}, Next: next,
+			Summary: fmt.Sprintf("%s: %s %s %s to %s (%s), %.0f× more than it received", what, c.procDesc(p.Key), verb, human(r.out), r.addr, c.where(r.addr), float64(r.out)/float64(max(r.in, 1))),
 			Evidence: []string{fmt.Sprintf("sustained for %.0f s at %s on average (peak %s at %s)", d, humanRate(float64(tx)/d), humanRate(p.Traffic.Peak.Rate), tsStr(p.Traffic.Peak.At)),
 				fmt.Sprintf("%s of the process's TX went to this one host over %d flow(s)", pct(float64(r.out)/float64(tx)), r.flows)}})
 	}
@@ -1160,22 +1196,34 @@ func (c *findCtx) scanning() {
 	}
 }
 
-// backupTools are the comms (and executable names) of backup and sync
-// tools, whose job is uploading a lot to one place.
-var backupTools = map[string]bool{"restic": true, "borg": true, "rclone": true, "rsync": true, "duplicity": true, "kopia": true,
-	"aws": true, "s3cmd": true, "gsutil": true, "azcopy": true, "mc": true, "pgbackrest": true, "pg_basebackup": true, "barman": true,
-	"wal-g": true, "xtrabackup": true, "mariabackup": true, "bacula-fd": true, "bareos-fd": true, "velero": true, "zrepl": true,
-	"syncoid": true, "rdiff-backup": true, "duplicati": true, "restic-rest": true}
+// uploadTools are the comms (and executable names) of programs whose job
+// is uploading a lot to one place, by kind: backup and sync tools, and
+// log and metrics shippers.
+var uploadTools = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"restic", "borg", "rclone", "rsync", "duplicity", "kopia", "aws", "s3cmd", "gsutil", "azcopy", "mc",
+		"pgbackrest", "pg_basebackup", "barman", "wal-g", "xtrabackup", "mariabackup", "bacula-fd", "bareos-fd", "velero", "zrepl",
+		"syncoid", "rdiff-backup", "duplicati", "restic-rest"} {
+		m[n] = "backup/sync tool"
+	}
+	for _, n := range []string{"filebeat", "metricbeat", "auditbeat", "packetbeat", "elastic-agent", "fluent-bit", "fluentd", "td-agent",
+		"td-agent-bit", "vector", "promtail", "grafana-agent", "alloy", "telegraf", "otelcol", "otelcol-contrib", "splunkd",
+		"newrelic-infra", "datadog-agent", "trace-agent", "process-agent", "logstash", "nxlog", "rsyslogd", "syslog-ng",
+		"vmagent", "node_exporter", "falcon-sensor", "wazuh-agentd", "ossec-agentd", "osqueryd"} {
+		m[n] = "log/metrics shipper"
+	}
+	return m
+}()
 
-// backupTool returns the name of the backup or sync tool p runs, by comm
+// uploadTool returns the name and kind of the upload tool p runs, by comm
 // or executable name, or "".
-func backupTool(p ingest.ProcessInfo) string {
+func uploadTool(p ingest.ProcessInfo) (name, kind string) {
 	for _, n := range []string{p.Comm, path.Base(p.Exe)} {
-		if backupTools[n] {
-			return n
+		if k, ok := uploadTools[n]; ok {
+			return n, k
 		}
 	}
-	return ""
+	return "", ""
 }
 
 // cameBack says how many packets a flood's target sent back.

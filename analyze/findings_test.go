@@ -574,16 +574,33 @@ func TestBackupUpload(t *testing.T) {
 			pkts = append(pkts, pkt(int64(i*50+1), ingest.ProtoTCP, "11.4.4.4:443", "198.51.100.7:40000", 66))
 		}
 	}
+	// A replica pulling a base backup from the local PostgreSQL: the
+	// remote opened the connection (its SYN came in to port 5432).
+	served := []ingest.Packet{withFlags(pkt(0, ingest.ProtoTCP, "11.4.4.4:40000", "198.51.100.7:5432", 74), 0x02)}
+	for i := range pkts {
+		p := pkts[i]
+		if p.Tuple.Src.Port() == 40000 {
+			p.Tuple.Src = netip.MustParseAddrPort("198.51.100.7:5432")
+			p.Tuple.Dst = netip.MustParseAddrPort("11.4.4.4:40000")
+		} else {
+			p.Tuple.Src = netip.MustParseAddrPort("11.4.4.4:40000")
+			p.Tuple.Dst = netip.MustParseAddrPort("198.51.100.7:5432")
+		}
+		served = append(served, p)
+	}
 	for _, tc := range []struct {
 		comm, exe string
+		pkts      []ingest.Packet
 		sev       Severity
 		summary   string
 	}{
-		{"python3", "/usr/bin/python3.11", SevHigh, "possible exfiltration: python3"},
-		{"restic", "/usr/bin/restic", SevMedium, "large upload by the backup/sync tool restic"},
-		{"rclone", "/tmp/.x/rclone", SevHigh, "possible exfiltration: rclone"},
+		{"python3", "/usr/bin/python3.11", pkts, SevHigh, "possible exfiltration: python3"},
+		{"restic", "/usr/bin/restic", pkts, SevMedium, "large upload by the backup/sync tool restic"},
+		{"filebeat", "/usr/share/filebeat/bin/filebeat", pkts, SevMedium, "large upload by the log/metrics shipper filebeat"},
+		{"rclone", "/tmp/.x/rclone", pkts, SevHigh, "possible exfiltration: rclone"},
+		{"postgres", "/usr/lib/postgresql/16/bin/postgres", served, SevMedium, "large download from a local service: postgres[77] (uid 0, /usr/lib/postgresql/16/bin/postgres) served 1.5 MB to 11.4.4.4"},
 	} {
-		sig := NewSignalSource(&memSource{pkts: pkts}, local24, nil)
+		sig := NewSignalSource(&memSource{pkts: tc.pkts}, local24, nil)
 		res, err := Analyze(context.Background(), sig, Options{Local: local24, Attributor: commAttributor{tc.comm}})
 		if err != nil {
 			t.Fatal(err)
