@@ -13,7 +13,8 @@ import (
 // packet's 5-tuple, IPLen, fragment state), the transport ports and TCP
 // flags, and the IP headers nested inside tunnels and ICMP error quotes
 // (Packet.Inner), which is what a tshark field walk or conversation table
-// counts.
+// counts; so are the packet headers sampled in sFlow datagrams, which
+// tshark dissects by default.
 //
 // Decisions worth knowing:
 //   - ICMP and ICMPv6 tuples have ports 0 (type/code are not folded into
@@ -106,6 +107,7 @@ const (
 	portMPLSUDP uint16 = 6635 // MPLS-in-UDP (RFC 7510)
 	portGPE     uint16 = 4790 // VXLAN-GPE
 	portL2TP    uint16 = 1701
+	portSFlow   uint16 = 6343 // sFlow datagrams: packet samples, not a tunnel, but tshark dissects their headers
 )
 
 // Decoder decodes link, IP and transport headers of one frame. Not safe for
@@ -286,7 +288,7 @@ func udpTunnelPort(sp, dp uint16) bool {
 	case portVXLAN, portGeneve, portGPE, portGREUDP, portMPLSUDP:
 		return true
 	}
-	for _, port := range [...]uint16{portL2TP, portGTPU, portGTPv0, portTeredo, portAYIYA} {
+	for _, port := range [...]uint16{portL2TP, portGTPU, portGTPv0, portTeredo, portAYIYA, portSFlow} {
 		if sp == port || dp == port {
 			return true
 		}
@@ -1335,8 +1337,114 @@ func (s *state) udpTunnel(sp, dp uint16, b []byte) error {
 		return s.teredo(b)
 	case has(portAYIYA):
 		return s.ayiya(b)
+	case has(portSFlow):
+		return s.sflow(b)
 	}
 	return nil
+}
+
+// sflow decodes an sFlow version 5 datagram as Wireshark does by default
+// (sflow_245.enable_dissection): the header of every packet sampled in a
+// flow sample is dissected, and its IP headers go to Inner as
+// LayerSampled. They are copies of traffic seen elsewhere, counted only
+// where tshark counts every IP header of a frame. Like Wireshark, it stops
+// at the first enterprise-specific sample, and at a field or a sampled
+// header that runs past the datagram; counter samples and other records
+// carry no headers.
+func (s *state) sflow(b []byte) error {
+	u32 := func(off int) (uint32, bool) {
+		if off < 0 || off+4 > len(b) {
+			return 0, false
+		}
+		return binary.BigEndian.Uint32(b[off:]), true
+	}
+	if v, ok := u32(0); !ok || v != 5 {
+		return nil
+	}
+	at, ok := u32(4)
+	off := 8
+	switch {
+	case !ok:
+		return nil
+	case at == 1:
+		off += 4
+	case at == 2:
+		off += 16
+	default:
+		return nil // Wireshark stops at an unknown agent address type
+	}
+	off += 12 // sub-agent id, sequence number, uptime
+	n, ok := u32(off)
+	off += 4
+	for ; ok && n > 0; n-- {
+		typ, ok1 := u32(off)
+		length, ok2 := u32(off + 4)
+		if !ok1 || !ok2 || typ>>12 != 0 {
+			return nil // cut, or an enterprise-specific sample Wireshark cannot skip
+		}
+		body := off + 8
+		switch typ & 0xfff {
+		case 1: // flow sample: seq, source id, rate, pool, drops, input, output, records
+			ok = s.sflowRecords(b, body+28)
+		case 3: // expanded: seq, source type and index, rate, pool, drops, in and out format and value, records
+			ok = s.sflowRecords(b, body+40)
+		}
+		if !ok || int64(body)+int64(length) > int64(len(b)) {
+			return nil // Wireshark checks the sample's length after dissecting it
+		}
+		off = body + int(length)
+	}
+	return nil
+}
+
+// sflowRecords walks the flow records of a flow sample in datagram b,
+// whose record count is at off, and dissects each raw packet header
+// (format 1) of Ethernet, IPv4 or IPv6. As in Wireshark, the record after
+// a raw packet header starts where the header (padded to 4 bytes) ends,
+// whatever the record's length said; other records are skipped by their
+// length. It returns false when a field or a header runs past the
+// datagram (Wireshark stops there).
+func (s *state) sflowRecords(b []byte, off int) bool {
+	if off+4 > len(b) {
+		return false
+	}
+	n := binary.BigEndian.Uint32(b[off:])
+	off += 4
+	for ; n > 0; n-- {
+		if off < 0 || off+8 > len(b) {
+			return false
+		}
+		typ, length := binary.BigEndian.Uint32(b[off:]), binary.BigEndian.Uint32(b[off+4:])
+		rec := off + 8
+		if typ != 1 { // not a raw packet header: skipped unread, even past the end
+			if typ>>12 != 0 && int64(length) > int64(len(b)-rec) {
+				return false // an enterprise's record is shown whole, which fails past the end
+			}
+			off = rec + int(length)
+			continue
+		}
+		if rec+16 > len(b) {
+			return false
+		}
+		proto, hlen := binary.BigEndian.Uint32(b[rec:]), binary.BigEndian.Uint32(b[rec+12:])
+		if int64(hlen) > int64(len(b)-rec-16) {
+			return false // the header runs past the datagram
+		}
+		hdr := b[rec+16 : rec+16+int(hlen)] // may run into the next record, as in Wireshark
+		off = rec + 16 + (int(hlen)+3)&^3
+		depth := s.depth
+		switch proto {
+		case 1: // Ethernet
+			s.innerKind = LayerSampled
+			_ = s.etherType(etTEB, hdr)
+		case 11:
+			_ = s.nested(hdr, 4, LayerSampled)
+		case 12:
+			_ = s.nested(hdr, 6, LayerSampled)
+		}
+		s.depth = depth // samples sit side by side, not inside each other
+	}
+	return true
 }
 
 // l2tp decodes an L2TP header (RFC 2661) as Wireshark does on UDP port

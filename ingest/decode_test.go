@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -187,7 +188,7 @@ func checkDecoded(t *testing.T, link LinkType, frame []byte, p *Packet, err erro
 	}
 	for i := 0; i < int(p.NInner); i++ {
 		l := p.Inner[i]
-		if (l.Kind != LayerTunnel && l.Kind != LayerICMPQuoted) || !l.Src.IsValid() || !l.Dst.IsValid() {
+		if (l.Kind != LayerTunnel && l.Kind != LayerICMPQuoted && l.Kind != LayerSampled) || !l.Src.IsValid() || !l.Dst.IsValid() {
 			t.Fatalf("link %d frame %x: bad inner layer %d: %+v", link, frame, i, l)
 		}
 	}
@@ -214,6 +215,13 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add(uint16(LinkEthernet), hexFrame(f, hdrEth4+hdrIPv4+hdrTCP))
 	f.Add(uint16(linkTokenRing), append([]byte{0x10, 0x40, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0, 1, 0x02, 0x30, 0x06, 0x06, 0x03}, hexFrame(f, hdrIPv4+hdrTCP)...))
+	if src, err := OpenCapture(filepath.Join(fixtureDir, "sflow.pcap"), Options{}); err == nil { // sFlow datagrams with samples
+		var p Packet
+		for i := 0; i < 8 && src.Next(&p) == nil; i++ {
+			f.Add(uint16(p.Link), slices.Clone(p.Frame))
+		}
+		src.Close()
+	}
 	f.Fuzz(func(t *testing.T, link uint16, frame []byte) {
 		d := NewDecoder()
 		var p Packet
@@ -487,10 +495,11 @@ func TestDecodeLayers(t *testing.T) {
 			tuple: tup(ProtoTCP, c+":1234", d+":443"), ipLen: 40},
 		{name: "llc snap", link: LinkEthernet, frame: eth(48, cat([]byte{0xaa, 0xaa, 3, 0, 0, 0, 8, 0}, inner)),
 			tuple: tup(ProtoTCP, c+":1234", d+":443"), ipLen: 40},
-		{name: "inner layers capped", link: LinkRaw,
+		{name: "seven IP headers deep", link: LinkRaw, // tshark counts every one
 			frame: ip4(4, a, b, ip4(4, a, b, ip4(4, a, b, ip4(4, a, b, ip4(4, a, b, ip4(4, a, b, inner)))))),
 			tuple: tup(4, a+":0", b+":0"), ipLen: 160, payload: 64,
-			inner: []IPLayer{layer(LayerTunnel, 4, a, b, 0, 0), layer(LayerTunnel, 4, a, b, 0, 0), layer(LayerTunnel, 4, a, b, 0, 0), layer(LayerTunnel, 4, a, b, 0, 0)}},
+			inner: []IPLayer{layer(LayerTunnel, 4, a, b, 0, 0), layer(LayerTunnel, 4, a, b, 0, 0), layer(LayerTunnel, 4, a, b, 0, 0), layer(LayerTunnel, 4, a, b, 0, 0),
+				layer(LayerTunnel, 4, a, b, 0, 0), layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

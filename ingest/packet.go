@@ -120,6 +120,10 @@ const (
 	LayerTunnel LayerKind = iota + 1
 	// LayerICMPQuoted: the IP header quoted inside an ICMP error message.
 	LayerICMPQuoted
+	// LayerSampled: an IP header of a packet sampled by a flow-sampling
+	// export (sFlow): a copy of traffic seen elsewhere, not part of this
+	// frame's journey. Analysis ignores it; tshark counts it.
+	LayerSampled
 )
 
 // IPLayer is an IP header found inside the packet beyond the outermost one.
@@ -133,7 +137,7 @@ type IPLayer struct {
 }
 
 // MaxInnerLayers is the capacity of Packet.Inner.
-const MaxInnerLayers = 4
+const MaxInnerLayers = 8
 
 // Packet is one decoded frame. Readers fill a caller-owned *Packet in
 // PacketSource.Next; Payload aliases the reader's buffer and is valid only

@@ -98,7 +98,7 @@ func TestAgainstLiveTshark(t *testing.T) {
 	links, _ := filepath.Glob(filepath.Join(fixtureDir, "linktypes", "*.pcap"))
 	sweep, _ := filepath.Glob(filepath.Join(fixtureDir, "sweep", "*.pcap*"))
 	files = append(append(append(append(files, variants...), links...), sweep...), filepath.Join(fixtureDir, "tshark-edge-cases.pcapng"),
-		filepath.Join(fixtureDir, "stacked.pcap"), filepath.Join(fixtureDir, "stacked-sll.pcap"))
+		filepath.Join(fixtureDir, "stacked.pcap"), filepath.Join(fixtureDir, "stacked-sll.pcap"), filepath.Join(fixtureDir, "sflow.pcap"))
 	if len(files) < 2 {
 		t.Fatalf("fixtures missing: %v", files)
 	}
