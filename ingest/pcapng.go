@@ -262,7 +262,9 @@ func (r *pcapngReader) Next(p *Packet) error {
 			err = r.shb(body, off)
 		case blockDarwinPIB:
 			r.pib(body, off)
-		case blockNRB, blockDSB, blockCustom, blockCustomNC, blockJournal:
+		case blockDSB:
+			r.dsb(body, off)
+		case blockNRB, blockCustom, blockCustomNC, blockJournal:
 		default:
 			r.info(fmt.Sprintf("block-%#x", typ), off, fmt.Sprintf("block type %#x skipped", typ))
 		}
@@ -271,6 +273,29 @@ func (r *pcapngReader) Next(p *Packet) error {
 		}
 	}
 	return r.err
+}
+
+// dsb notes a Decryption Secrets Block: tshark decrypts with its secrets
+// and, for WireGuard, dissects and counts the IP packets inside; flowblame
+// counts the encrypted packets only (one info diagnostic per file).
+func (r *pcapngReader) dsb(body []byte, off int64) {
+	kind := "decryption secrets"
+	if len(body) >= 4 {
+		switch r.u32(body) {
+		case 0x544c534b:
+			kind = "a TLS key log"
+		case 0x57474b4c:
+			kind = "WireGuard keys"
+		case 0x5353484b:
+			kind = "an SSH key log"
+		case 0x5a4e574b:
+			kind = "ZigBee network keys"
+		case 0x4f50434b:
+			kind = "OPC UA keys"
+		}
+	}
+	r.info("decryption-secrets", off, fmt.Sprintf("the capture holds %s (a Decryption Secrets Block): tshark decrypts with them "+
+		"and counts the IP packets inside WireGuard tunnels it decrypts; flowblame counts the encrypted packets only", kind))
 }
 
 func (r *pcapngReader) shb(body []byte, off int64) error {

@@ -519,3 +519,27 @@ func TestPcapngSkippedBytesStreamed(t *testing.T) {
 		}
 	}
 }
+
+// TestPcapngDecryptionSecrets: a Decryption Secrets Block is reported (tshark
+// may count traffic it decrypts with it) and does not disturb the packets.
+func TestPcapngDecryptionSecrets(t *testing.T) {
+	f1 := udpFrame(t, "198.51.100.1", "203.0.113.9", 51820, 51820, "wg")
+	b := newNG(false)
+	b.idb(uint16(LinkEthernet), 0)
+	b.block(blockDSB, append(b.u32(0x57474b4c), append(b.u32(4), []byte("key=")...)...))
+	b.epb(0, 1, f1, uint32(len(f1)))
+	src, err := NewReader(bytes.NewReader(b.buf.Bytes()), "wg.pcapng", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pkts, err := readAll(t, src); err != nil || len(pkts) != 1 {
+		t.Fatalf("%d packets, %v", len(pkts), err)
+	}
+	var found bool
+	for _, d := range src.Diagnostics() {
+		found = found || (d.Kind == DiagInfo && strings.Contains(d.Msg, "the capture holds WireGuard keys (a Decryption Secrets Block)"))
+	}
+	if !found {
+		t.Errorf("no decryption-secrets diagnostic in %+v", src.Diagnostics())
+	}
+}
