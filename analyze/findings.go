@@ -573,6 +573,12 @@ func (c *findCtx) floods() {
 	}
 }
 
+// collectorPorts are local UDP ports where collectors receive one-way
+// streams from many senders: syslog, SNMP traps, NetFlow/IPFIX/sFlow
+// exports, statsd/collectd metrics, Graylog GELF.
+var collectorPorts = map[uint16]string{514: "syslog", 5140: "syslog", 162: "SNMP trap", 2055: "NetFlow", 9995: "NetFlow", 9996: "NetFlow",
+	4739: "IPFIX", 6343: "sFlow", 8125: "statsd", 25826: "collectd", 12201: "GELF"}
+
 // reflectorPorts are the UDP source ports of reflection/amplification
 // attacks: services that answer a small spoofed request with a big reply.
 var reflectorPorts = map[uint16]string{19: "chargen", 53: "DNS", 111: "portmap", 123: "NTP", 137: "NetBIOS", 161: "SNMP",
@@ -662,7 +668,11 @@ func (c *findCtx) ddosTarget() {
 		case ingest.ProtoUDP:
 			if t.Out.Packets == 0 { // the host never sent to it: unsolicited
 				port := k.B.Port()
-				if _, ok := reflectorPorts[port]; !ok {
+				_, fromReflector := reflectorPorts[port]
+				if _, collector := collectorPorts[k.A.Port()]; collector && !fromReflector {
+					continue // syslog, traps, flow exports, metrics: sent one way to a collector by design
+				}
+				if !fromReflector {
 					port = 0
 				}
 				add(get(refl, port), fl)

@@ -699,3 +699,25 @@ func TestVerdictSkipsBackground(t *testing.T) {
 		t.Error("VerdictIndex of no findings or only background ones")
 	}
 }
+
+// TestCollectorIsNoFloodTarget: a NetFlow or syslog collector receives a
+// one-way UDP stream from hundreds of exporters; that is its job, not an
+// inbound UDP flood. The same traffic to another port is one.
+func TestCollectorIsNoFloodTarget(t *testing.T) {
+	stream := func(port int) []ingest.Packet {
+		var ps []ingest.Packet
+		for i := range 12000 { // 300 exporters, 1400-byte datagrams, 12 Mb/s for 10 s
+			ps = append(ps, pkt(int64(i*10/12), ingest.ProtoUDP, fmt.Sprintf("11.%d.%d.1:%d", i%300/250, 1+i%250, 40000+i%300), fmt.Sprintf("198.51.100.7:%d", port), 1400))
+		}
+		return ps
+	}
+	if fs := findingsOf(t, stream(2055), nil, nil); hasFinding(fs, RuleDDoSTarget, "") {
+		t.Errorf("NetFlow collector: %s", ids(fs))
+	}
+	if fs := findingsOf(t, stream(514), nil, nil); hasFinding(fs, RuleDDoSTarget, "") {
+		t.Errorf("syslog collector: %s", ids(fs))
+	}
+	if fs := findingsOf(t, stream(27015), nil, nil); !hasFinding(fs, RuleDDoSTarget, SevHigh) {
+		t.Errorf("the same to a game port: %s", ids(fs))
+	}
+}
