@@ -242,6 +242,21 @@ func TestSortFindingsVerdictFirst(t *testing.T) {
 	}
 }
 
+// TestBlindSpotIgnoresFilteredTraffic: with a capture filter the counters
+// hold what it kept out on purpose; kernel drops still count.
+func TestBlindSpotIgnoresFilteredTraffic(t *testing.T) {
+	man := &ingest.Manifest{Capture: ingest.CaptureParams{Filter: "not port 22"}, Interfaces: []ingest.IfaceInfo{{Name: "eth0", Captured: true,
+		CountersStart: &ingest.IfaceCounters{TxBytes: 0}, CountersEnd: &ingest.IfaceCounters{TxBytes: 50_000_000}}}}
+	pkts := []ingest.Packet{pkt(0, ingest.ProtoUDP, "198.51.100.7:1", "203.0.113.1:2", 1000)}
+	if fs := findingsOf(t, pkts, man, nil); hasFinding(fs, RuleBlindSpot, "") {
+		t.Errorf("filtered capture: %s", ids(fs))
+	}
+	man.Interfaces[0].CaptureDropped = 10
+	if fs := findingsOf(t, pkts, man, nil); !hasFinding(fs, RuleBlindSpot, SevMedium) {
+		t.Errorf("drops with a filter: %s", ids(fs))
+	}
+}
+
 func TestBlindSpotIgnoresLoopbackCounters(t *testing.T) {
 	man := &ingest.Manifest{Interfaces: []ingest.IfaceInfo{{Name: "lo", Flags: []string{"up", "loopback"}, Captured: true,
 		CountersStart: &ingest.IfaceCounters{}, CountersEnd: &ingest.IfaceCounters{TxBytes: 2_000_000, RxBytes: 2_000_000}}}}
