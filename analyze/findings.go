@@ -417,8 +417,8 @@ func (c *findCtx) mining() {
 	// Without payload evidence: long-lived, low-rate TCP flows to pool ports.
 	byProc := map[ingest.ProcKey][]Flow{}
 	for _, fl := range c.r.Flows {
-		if fl.Key.Proto != ingest.ProtoTCP || !fl.Key.Oriented || !poolPorts[fl.Key.B.Port()] {
-			continue
+		if fl.Key.Proto != ingest.ProtoTCP || !fl.Key.Oriented || !poolPorts[fl.Key.B.Port()] || c.remoteOpened(&fl) {
+			continue // (a client of a local service whose ephemeral port is 45560 is no pool)
 		}
 		d := float64(fl.Traffic.Last-fl.Traffic.First) / 1e9
 		if d < 30 || float64(fl.Traffic.Out.Wire+fl.Traffic.In.Wire)/d > 20000 {

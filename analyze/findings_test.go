@@ -736,3 +736,27 @@ func TestCollectorIsNoFloodTarget(t *testing.T) {
 		t.Errorf("the same to a game port: %s", ids(fs))
 	}
 }
+
+// TestPoolPortNeedsOutbound: a long-lived, low-rate connection to a
+// mining-pool port is suspicious when the host opened it; a client of a
+// local service whose ephemeral port happens to be 45560 is not.
+func TestPoolPortNeedsOutbound(t *testing.T) {
+	conn := func(local, remote string, open string) []ingest.Packet {
+		var ps []ingest.Packet
+		syn := withFlags(pkt(0, ingest.ProtoTCP, remote, local, 74), 0x02) // the client's SYN
+		if open == "out" {
+			syn = withFlags(pkt(0, ingest.ProtoTCP, local, remote, 74), 0x02)
+		}
+		ps = append(ps, syn)
+		for i := range 60 { // a minute of keep-alive traffic
+			ps = append(ps, pkt(int64(1000+i*1000), ingest.ProtoTCP, local, remote, 200), pkt(int64(1000+i*1000+5), ingest.ProtoTCP, remote, local, 300))
+		}
+		return ps
+	}
+	if fs := findingsOf(t, conn("198.51.100.7:5432", "11.2.3.4:45560", "in"), nil, nil); hasFinding(fs, RuleMiningPorts, "") {
+		t.Errorf("a database client from port 45560: %s", ids(fs))
+	}
+	if fs := findingsOf(t, conn("198.51.100.7:40000", "11.2.3.4:3333", "out"), nil, nil); !hasFinding(fs, RuleMiningPorts, SevMedium) {
+		t.Errorf("the host's connection to a pool port: %s", ids(fs))
+	}
+}
