@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -104,6 +105,10 @@ func ProcessRisk(p ingest.ProcessInfo, parent *ingest.ProcessInfo) []RiskFact {
 		}
 	} else {
 		for _, d := range []string{"/tmp/", "/var/tmp/", "/dev/shm/"} {
+			if goRunBuild.MatchString(exe) {
+				add("exe-go-run", RiskLow, "executable %s is a `go run` build (Go builds and runs programs from /tmp/go-build…)", exe)
+				break
+			}
 			if strings.HasPrefix(exe, d) {
 				add("exe-in-tmp", RiskHigh, "executable %s is under %s (world-writable scratch space)", exe, d)
 				break
@@ -157,6 +162,9 @@ func ProcessRisk(p ingest.ProcessInfo, parent *ingest.ProcessInfo) []RiskFact {
 	slices.SortStableFunc(out, func(a, b RiskFact) int { return order[a.Severity] - order[b.Severity] })
 	return out
 }
+
+// goRunBuild matches where `go run` puts the program it builds and runs.
+var goRunBuild = regexp.MustCompile(`^/tmp/go-build[0-9]+/b[0-9]+/exe/[^/]+$`)
 
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {

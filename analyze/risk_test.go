@@ -26,6 +26,8 @@ func TestProcessRisk(t *testing.T) {
 		{name: "dev shm hidden", p: ingest.ProcessInfo{Comm: "x", Exe: "/dev/shm/.x/x"},
 			want: []string{"exe-in-tmp", "exe-hidden-dir"}},
 		{name: "var tmp", p: ingest.ProcessInfo{Comm: "a", Exe: "/var/tmp/a"}, want: []string{"exe-in-tmp"}},
+		{name: "go run", p: ingest.ProcessInfo{Comm: "server", Exe: "/tmp/go-build2741389263/b001/exe/server"}, want: []string{"exe-go-run"}},
+		{name: "go run look-alike deeper", p: ingest.ProcessInfo{Comm: "x", Exe: "/tmp/go-build1/b001/exe/.x/x"}, want: []string{"exe-in-tmp", "exe-hidden-dir"}},
 		{name: "hidden dir in home", p: ingest.ProcessInfo{Comm: "xmrig", Exe: "/root/.cache/xmrig"}, want: []string{"exe-hidden-dir"}},
 		{name: "deleted exe", p: ingest.ProcessInfo{Comm: "updater", Exe: "/usr/local/bin/updater (deleted)"}, want: []string{"exe-deleted"}},
 		{name: "deleted flag", p: ingest.ProcessInfo{Comm: "updater", Exe: "/usr/local/bin/updater", ExeDeleted: true}, want: []string{"exe-deleted"}},
