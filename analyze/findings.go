@@ -53,14 +53,15 @@ const (
 
 // Next steps, following the runbook (DESIGN.md §1).
 const (
-	nextCapacity    = "The process is an expected service: this is a capacity problem. Check whether the load is legitimate (access logs, a CDN, rate limits) and scale the bandwidth or the service."
-	nextContain     = "Treat the host as compromised: isolate it (security group / firewall the remote addresses), keep this bundle as evidence, back up data, then rebuild from a clean image and rotate credentials; do not just kill the process."
-	nextContainTail = "isolate it, keep this bundle as evidence, back up data, rebuild from a clean image and rotate credentials."
-	nextVendor      = "This is the cloud vendor's own agent: open a ticket with the vendor, attaching this report; stopping the agent may break monitoring or security services."
-	nextDDoSTarget  = "This is an attack on the host, not a process to stop: ask the cloud provider for DDoS protection or scrubbing (or put the service behind a CDN, or move it to a new address), and drop the traffic upstream with a security group or network ACL; a firewall on the host cannot free a saturated link. Keep this bundle as evidence for the provider."
-	nextConnFlood   = "Check whether the process is expected to call this address this often (a crawler, an API client without connection reuse); if not, it is a bot flooding the target: " + nextContainTail
-	nextOneWay      = "Check what the process sends to this address: one-way UDP inside the network is usually metrics or logs (statsd, syslog); if the process should not, it floods the target: " + nextContainTail
-	nextCapture     = "The capture missed traffic: re-collect with a larger ring (fewer interfaces, a --filter) or trust the interface counters for totals."
+	nextCapacity        = "The process is an expected service: this is a capacity problem. Check whether the load is legitimate (access logs, a CDN, rate limits) and scale the bandwidth or the service."
+	nextContain         = "Treat the host as compromised: isolate it (security group / firewall the remote addresses), keep this bundle as evidence, back up data, then rebuild from a clean image and rotate credentials; do not just kill the process."
+	nextContainTail     = "isolate it, keep this bundle as evidence, back up data, rebuild from a clean image and rotate credentials."
+	nextVendor          = "This is the cloud vendor's own agent: open a ticket with the vendor, attaching this report; stopping the agent may break monitoring or security services."
+	nextDDoSTarget      = "This is an attack on the host, not a process to stop: ask the cloud provider for DDoS protection or scrubbing (or put the service behind a CDN, or move it to a new address), and drop the traffic upstream with a security group or network ACL; a firewall on the host cannot free a saturated link. Keep this bundle as evidence for the provider."
+	nextConnFlood       = "Check whether the process is expected to call this address this often (a crawler, an API client without connection reuse); if not, it is a bot flooding the target: " + nextContainTail
+	nextConnFloodTarget = "This is an attack on the service, not a process to stop: rate-limit new connections and requests per client address (nginx limit_req/limit_conn, a WAF or CDN rate rule, or hashlimit/connlimit in the firewall) and block the addresses that reconnect most (the evidence lists them); the service's answers are what fill the uplink, so limiting them on the host helps. If it persists, put the service behind a CDN or the provider's DDoS/WAF protection. Keep this bundle as evidence."
+	nextOneWay          = "Check what the process sends to this address: one-way UDP inside the network is usually metrics or logs (statsd, syslog); if the process should not, it floods the target: " + nextContainTail
+	nextCapture         = "The capture missed traffic: re-collect with a larger ring (fewer interfaces, a --filter) or trust the interface counters for totals."
 )
 
 type findCtx struct {
@@ -795,10 +796,15 @@ func (c *findCtx) ddosTarget() {
 			human(n.Wire), fs.PortAggregates+fs.HostAggregates, fs.MaxFlows))
 	}
 	next := nextDDoSTarget
+	if len(connPorts) == len(parts) {
+		// Only a connection flood: the service's answers fill the uplink,
+		// so limiting the clients on the host does help.
+		next = nextConnFloodTarget
+	}
 	if len(floodPorts) > 0 {
 		next += " Against the SYN flood keep SYN cookies on (net.ipv4.tcp_syncookies=1)."
 	}
-	if len(connPorts) > 0 {
+	if len(connPorts) > 0 && next != nextConnFloodTarget {
 		next += " Against the connection flood, rate-limit new connections and requests per client address (nginx limit_req/limit_conn, a WAF or CDN rate rule, or hashlimit/connlimit in the firewall) and block the addresses that reconnect most (the evidence lists them)."
 	}
 	if len(reflPorts) > 0 {
