@@ -137,6 +137,7 @@ type Capture struct {
 	Interfaces    []Iface   `json:"interfaces"`
 	KernelDropped uint64    `json:"kernel_dropped"`
 	SnapLen       int       `json:"snaplen,omitempty"`
+	Filter        string    `json:"filter,omitempty"` // the collector's capture filter (bundle)
 	HeadersOnly   bool      `json:"headers_only"`
 	CounterTX     int64     `json:"counter_tx_bytes,omitempty"` // interface counters (bundle) over the capture
 	CounterRX     int64     `json:"counter_rx_bytes,omitempty"`
@@ -545,7 +546,7 @@ func buildCapture(d *Document, in Input, f formatter) {
 		c.Interfaces = append(c.Interfaces, ifc)
 	}
 	if m := in.Manifest; m != nil {
-		c.SnapLen = m.Capture.SnapLen
+		c.SnapLen, c.Filter = m.Capture.SnapLen, m.Capture.Filter
 		for _, i := range m.Interfaces {
 			if tx, rx, ok := i.CounterBytes(); ok && i.Captured {
 				c.CounterTX += tx
@@ -566,6 +567,9 @@ func buildCapture(d *Document, in Input, f formatter) {
 			cut = fmt.Sprintf("snaplen %d", c.SnapLen)
 		}
 		c.Text = append(c.Text, fmt.Sprintf("%d packets cut by %s: volumes still count their full wire length", c.Truncated, cut))
+	}
+	if c.Filter != "" {
+		c.Text = append(c.Text, fmt.Sprintf("capture filter %q: what it kept out is in no total or table (the interface counters include it)", c.Filter))
 	}
 	// A line per named interface when there are several (not per file of
 	// a merge of pcap files, which name none).

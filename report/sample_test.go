@@ -13,16 +13,7 @@ import (
 // does and builds its Document.
 func sampleDoc(t *testing.T) *Document {
 	t.Helper()
-	b, err := ingest.OpenBundle("../fixtures/bundles/miner", ingest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	src, err := b.Packets()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	b, src := openMiner(t)
 	local := b.LocalPrefixes()
 	attr := analyze.NewSocketIndex(b.Observations, b.Processes, b.Coverage, analyze.JoinOptions{HostPrefixes: local})
 	sig := analyze.NewSignalSource(src, local, nil)
@@ -38,6 +29,23 @@ func sampleDoc(t *testing.T) *Document {
 	return d
 }
 
+// openMiner opens the miner fixture bundle and its packets, closed when the
+// test ends.
+func openMiner(t *testing.T) (*ingest.Bundle, ingest.PacketSource) {
+	t.Helper()
+	b, err := ingest.OpenBundle("../fixtures/bundles/miner", ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	src, err := b.Packets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return b, src
+}
+
 // renderAs renders d in format (a name RendererFor knows).
 func renderAs(t *testing.T, d *Document, format string) []byte {
 	t.Helper()
@@ -50,4 +58,25 @@ func renderAs(t *testing.T, d *Document, format string) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// TestCaptureFilterLine: a bundle collected with --filter says so in the
+// Capture section and the JSON.
+func TestCaptureFilterLine(t *testing.T) {
+	b, src := openMiner(t)
+	res, err := analyze.Analyze(context.Background(), src, analyze.Options{Local: b.LocalPrefixes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := b.Manifest
+	man.Capture.Filter = "not port 22"
+	d, err := Build(Input{Result: res, Manifest: &man}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(renderAs(t, d, "text"))
+	if !bytes.Contains([]byte(text), []byte(`capture filter "not port 22": what it kept out is in no total or table`)) ||
+		!bytes.Contains(renderAs(t, d, "json"), []byte(`"filter": "not port 22"`)) {
+		t.Errorf("no filter line or field:\n%s", text)
+	}
 }
