@@ -760,3 +760,22 @@ func TestPoolPortNeedsOutbound(t *testing.T) {
 		t.Errorf("the host's connection to a pool port: %s", ids(fs))
 	}
 }
+
+// TestLinkScopedIsNotSpoofed: neighbour discovery from the host's IPv6
+// link-local address, DHCP from 0.0.0.0 and mDNS to a multicast group are
+// not forged sources, even when --local names only the IPv4 address.
+func TestLinkScopedIsNotSpoofed(t *testing.T) {
+	var ps []ingest.Packet
+	for i := range 150 {
+		for _, p := range []ingest.Packet{pkt(int64(i*100), ingest.ProtoICMPv6, "[fe80::1]:0", "[ff02::1:ff00:1]:0", 86),
+			pkt(int64(i*100), ingest.ProtoUDP, "0.0.0.0:68", "255.255.255.255:67", 342),
+			pkt(int64(i*100), ingest.ProtoUDP, "[fe80::1]:546", "[ff02::1:2]:547", 120),
+			pkt(int64(i*100), ingest.ProtoUDP, "10.9.9.9:5353", "224.0.0.251:5353", 100)} {
+			p.Dir = ingest.DirOut
+			ps = append(ps, p)
+		}
+	}
+	if fs := findingsOf(t, ps, nil, nil); hasFinding(fs, RuleSpoofed, "") {
+		t.Errorf("link-scoped traffic: %s", ids(fs))
+	}
+}

@@ -277,7 +277,7 @@ func (s *SignalSource) checkEcho(p *ingest.Packet) {
 // checkSpoof counts an outgoing packet from src to dst when src is not
 // one of the host's addresses.
 func (s *SignalSource) checkSpoof(src, dst netip.Addr) {
-	if s.isLocal(src) || src.IsLoopback() || s.isLocal(dst) {
+	if s.isLocal(src) || src.IsLoopback() || s.isLocal(dst) || linkScoped(src, dst) {
 		return
 	}
 	if s.sig.spoofPairs == nil {
@@ -293,6 +293,15 @@ func (s *SignalSource) checkSpoof(src, dst netip.Addr) {
 		return
 	}
 	s.sig.spoofed(src, dst, 1)
+}
+
+// linkScoped reports whether a packet from src to dst cannot leave the
+// link: the host's own link-local or unspecified source (IPv6 neighbour
+// discovery, DHCP), or a multicast or broadcast destination (mDNS, SSDP).
+// Such sources are no forgery, whatever --local lists.
+func linkScoped(src, dst netip.Addr) bool {
+	src, dst = src.Unmap(), dst.Unmap()
+	return src.IsUnspecified() || src.IsLinkLocalUnicast() || dst.IsMulticast() || dst == netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
 
 // checkReply notes a packet that did not leave the host: if it answers
