@@ -470,6 +470,9 @@ func (c *findCtx) floods() {
 		if (fl.Key.Proto != ingest.ProtoUDP && !icmp) || !fl.Key.Oriented || fl.Key.Folded == FoldedHosts {
 			continue // an aggregate by protocol has no target
 		}
+		if b := fl.Key.B.Addr().Unmap(); b.IsMulticast() || b == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+			continue // a multicast stream (market data, IPTV) or a broadcast stays on the network
+		}
 		if _, svc := reflectorPorts[fl.Key.A.Port()]; svc && !icmp && fl.Traffic.In.Packets > 0 {
 			continue // a service's replies to requests (reflector() judges those)
 		}

@@ -779,3 +779,16 @@ func TestLinkScopedIsNotSpoofed(t *testing.T) {
 		t.Errorf("link-scoped traffic: %s", ids(fs))
 	}
 }
+
+// TestMulticastStreamIsNoFlood: small UDP packets to a multicast group at a
+// high rate (a market-data feed) are no DDoS: multicast stays inside the
+// network.
+func TestMulticastStreamIsNoFlood(t *testing.T) {
+	var ps []ingest.Packet
+	for i := range 5000 { // 1000 packets/s of 120 bytes to 239.1.2.3
+		ps = append(ps, pkt(int64(i), ingest.ProtoUDP, "198.51.100.7:40000", "239.1.2.3:30001", 120))
+	}
+	if fs := findingsOf(t, ps, nil, nil); hasFinding(fs, RuleUDPFlood, "") {
+		t.Errorf("multicast feed: %s", ids(fs))
+	}
+}
