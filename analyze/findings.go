@@ -942,6 +942,7 @@ func (a *connAgg) flood(port uint16) (fl connFlood, part string, ev []string, ok
 	if n := int64(len(a.conns)) - fl.conns; n > 0 {
 		ev[len(ev)-1] += fmt.Sprintf("; other public addresses made %d connections to the port", n)
 	}
+	ev = append(ev, "check the addresses before blocking: carrier-grade NAT gateways, proxies or partners' servers also reconnect often, and their traffic is load, not an attack")
 	return fl, part, ev, true
 }
 
