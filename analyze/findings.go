@@ -1217,8 +1217,8 @@ func (c *findCtx) scanning() {
 }
 
 // uploadTools are the comms (and executable names) of programs whose job
-// is uploading a lot to one place, by kind: backup and sync tools, and
-// log and metrics shippers.
+// is uploading a lot to one place, by kind: backup and sync tools, log and
+// metrics shippers, and container-image and repository pushes.
 var uploadTools = func() map[string]string {
 	m := map[string]string{}
 	for _, n := range []string{"restic", "borg", "rclone", "rsync", "duplicity", "kopia", "aws", "s3cmd", "gsutil", "azcopy", "mc",
@@ -1231,6 +1231,10 @@ var uploadTools = func() map[string]string {
 		"newrelic-infra", "datadog-agent", "trace-agent", "process-agent", "logstash", "nxlog", "rsyslogd", "syslog-ng",
 		"vmagent", "node_exporter", "falcon-sensor", "wazuh-agentd", "ossec-agentd", "osqueryd"} {
 		m[n] = "log/metrics shipper"
+	}
+	for _, n := range []string{"dockerd", "containerd", "buildkitd", "podman", "skopeo", "crane", "git-remote-http",
+		"git-remote-https", "jfrog", "oras"} {
+		m[n] = "image/repository push" // docker push from a build machine, git push
 	}
 	return m
 }()

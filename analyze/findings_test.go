@@ -612,6 +612,7 @@ func TestBackupUpload(t *testing.T) {
 		{"python3", "/usr/bin/python3.11", pkts, SevHigh, "possible exfiltration: python3"},
 		{"restic", "/usr/bin/restic", pkts, SevMedium, "large upload by the backup/sync tool restic"},
 		{"filebeat", "/usr/share/filebeat/bin/filebeat", pkts, SevMedium, "large upload by the log/metrics shipper filebeat"},
+		{"dockerd", "/usr/bin/dockerd", pkts, SevMedium, "large upload by the image/repository push dockerd"},
 		{"rclone", "/tmp/.x/rclone", pkts, SevHigh, "possible exfiltration: rclone"},
 		{"postgres", "/usr/lib/postgresql/16/bin/postgres", served, SevMedium, "large download from a local service: postgres[77] (uid 0, /usr/lib/postgresql/16/bin/postgres) served 1.5 MB to 11.4.4.4"},
 	} {
