@@ -3,13 +3,16 @@ package ingest
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -155,8 +158,37 @@ func CompileSocketDumps(paths []string, opts Options) ([]SocketObservation, Cove
 }
 
 // compileDumpStream is CompileSocketDumps' streaming path; ok is false when
-// a file's dumps turned out not to be in time order.
+// a file's dumps turned out not to be in time order, or a file could not be
+// read (the other path then reports it). Files are opened in the order of
+// their first dump's time, each only once the merge has reached that time,
+// so rotated dumps (one file after another) are read one at a time.
 func compileDumpStream(paths []string, opts Options) (obs []SocketObservation, cov Coverage, procs map[ProcKey]ProcessInfo, diags []Diagnostic, ok bool, err error) {
+	parse := func(p string, emit func(SocketSnapshot) bool) ([]Diagnostic, error) {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("read socket dump: %w", err)
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("read socket dump: %w", err)
+		}
+		return parseSocketDumpEach(f, p, st.ModTime(), opts.MaxDiagnostics, emit)
+	}
+	// The first dump's time of each file (a file without dumps goes last).
+	first := make([]int64, len(paths))
+	for i, p := range paths {
+		first[i] = math.MaxInt64
+		if _, err := parse(p, func(s SocketSnapshot) bool { first[i] = s.Taken; return false }); err != nil {
+			return nil, Coverage{}, nil, nil, false, nil
+		}
+	}
+	order := make([]int, len(paths))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(first[a], first[b]) })
+
 	type result struct {
 		diags []Diagnostic
 		err   error
@@ -165,33 +197,6 @@ func compileDumpStream(paths []string, opts Options) (obs []SocketObservation, c
 	chans := make([]chan SocketSnapshot, len(paths))
 	results := make([]result, len(paths))
 	var wg sync.WaitGroup
-	for i, p := range paths {
-		chans[i] = make(chan SocketSnapshot, 1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(chans[i])
-			f, err := os.Open(p)
-			if err != nil {
-				results[i].err = fmt.Errorf("read socket dump: %w", err)
-				return
-			}
-			defer f.Close()
-			st, err := f.Stat()
-			if err != nil {
-				results[i].err = fmt.Errorf("read socket dump: %w", err)
-				return
-			}
-			results[i].diags, results[i].err = parseSocketDumpEach(f, p, st.ModTime(), opts.MaxDiagnostics, func(s SocketSnapshot) bool {
-				select {
-				case chans[i] <- s:
-					return true
-				case <-stop:
-					return false
-				}
-			})
-		}()
-	}
 	heads := make([]*SocketSnapshot, len(paths))
 	next := func(i int) bool { // false: file i went back in time
 		s, more := <-chans[i]
@@ -205,17 +210,39 @@ func compileDumpStream(paths []string, opts Options) (obs []SocketObservation, c
 		heads[i] = &s
 		return true
 	}
-	ok = true
-	for i := range paths {
-		ok = ok && next(i)
+	start := func(i int) bool {
+		chans[i] = make(chan SocketSnapshot, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(chans[i])
+			results[i].diags, results[i].err = parse(paths[i], func(s SocketSnapshot) bool {
+				select {
+				case chans[i] <- s:
+					return true
+				case <-stop:
+					return false
+				}
+			})
+		}()
+		return next(i)
 	}
 	c := NewSnapshotCompiler()
+	opened := 0
+	ok = true
 	for ok {
 		best := -1
 		for i, h := range heads {
 			if h != nil && (best < 0 || h.Taken < heads[best].Taken) {
 				best = i
 			}
+		}
+		// Open the next file once the merge has reached its first dump
+		// (or nothing else is left): it may hold the earliest dump now.
+		if opened < len(order) && (best < 0 || first[order[opened]] <= heads[best].Taken) {
+			ok = start(order[opened])
+			opened++
+			continue
 		}
 		if best < 0 {
 			break
@@ -224,12 +251,15 @@ func compileDumpStream(paths []string, opts Options) (obs []SocketObservation, c
 		ok = next(best)
 	}
 	close(stop)
-	for i := range chans {
-		for range chans[i] { // let the readers see stop
+	for _, ch := range chans[:] {
+		if ch == nil {
+			continue
+		}
+		for range ch { // let the readers see stop
 		}
 	}
 	wg.Wait()
-	if !ok {
+	if !ok || opened < len(paths) {
 		return nil, Coverage{}, nil, nil, false, nil
 	}
 	for _, r := range results {
@@ -285,12 +315,13 @@ func parseSocketDumpEach(r io.Reader, name string, mtime time.Time, maxDiag int,
 		br = bufio.NewReaderSize(io.LimitReader(zr, maxDumpBytes), 64<<10)
 	}
 	text := textReader(br)
-	tr := bufio.NewReaderSize(text, maxSniffBytes)
+	tr := bufio.NewReaderSize(text, sniffBytes) // grown below only when the sniff needs more
 	// A loop started while nothing was listening prints only its timestamp
 	// lines for a while (ss -H and lsof print nothing then): look further
 	// until the tool's output shows.
 	var f dumpFormat
 	for size := sniffBytes; ; size *= 4 {
+		tr = bufio.NewReaderSize(tr, size) // tr itself while it is big enough
 		head, err := tr.Peek(size)
 		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
 			return nil, fmt.Errorf("parse socket dump %s: %w", name, err)

@@ -829,7 +829,11 @@ func TestCompileSocketDumpsStreams(t *testing.T) {
 	}
 	a, b := loop("a.ss", 1796205600, 2, 20), loop("b.ss", 1796205601, 2, 20)
 	back := loop("back.ss", 1796205700, -1, 10)
-	for name, paths := range map[string][]string{"all fixtures": all, "interleaved": {a, b}, "clock step back": {a, back}, "one": {a}} {
+	var rotated []string // one file a minute, given out of order, two overlapping at the ends
+	for i := range 30 {
+		rotated = append(rotated, loop(fmt.Sprintf("rot-%02d.ss", (i*7)%30), 1796206000+int64((i*7)%30)*60, 1, 61))
+	}
+	for name, paths := range map[string][]string{"all fixtures": all, "interleaved": {a, b}, "clock step back": {a, back}, "one": {a}, "rotated": rotated} {
 		snaps, wantDiags, err := ReadSocketDumps(paths, Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
