@@ -659,6 +659,13 @@ func TestForwardedIsNotSpoofed(t *testing.T) {
 	if fs := findingsOf(t, pods, nil, nil); hasFinding(fs, RuleSpoofed, "") {
 		t.Errorf("forwarded pod traffic: %s", ids(fs))
 	}
+	sig := NewSignalSource(&memSource{pkts: append(slices.Clone(pods), spoofed...)}, local24, nil)
+	if _, err := Analyze(context.Background(), sig, Options{Local: local24}); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := sig.Signals(), sig.Signals(); a.Spoofed != 600 || a.Forwarded != 600 || a.Spoofed != b.Spoofed || a.Forwarded != b.Forwarded || a.SpoofedSources != b.SpoofedSources {
+		t.Errorf("Signals twice: %d/%d/%d then %d/%d/%d (spoofed/forwarded/sources)", a.Spoofed, a.Forwarded, a.SpoofedSources, b.Spoofed, b.Forwarded, b.SpoofedSources)
+	}
 	if fs := findingsOf(t, spoofed, nil, nil); !hasFinding(fs, RuleSpoofed, SevHigh) {
 		t.Errorf("spoofed packets: %s", ids(fs))
 	}

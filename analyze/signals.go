@@ -398,6 +398,7 @@ func (s *SignalSource) Signals() Signals {
 		sig.SYNInPorts = sig.SYNInPorts[:20]
 	}
 	sig.EchoIn.done()
+	sig.spoofSrc, sig.spoofDst = maps.Clone(sig.spoofSrc), maps.Clone(sig.spoofDst) // s.sig stays as it is: Signals can be called again
 	pairs := slices.SortedFunc(maps.Keys(sig.spoofPairs), func(a, b [2]netip.Addr) int { // the caps below keep the first
 		return cmp.Or(a[0].Compare(b[0]), a[1].Compare(b[1]))
 	})
@@ -408,7 +409,7 @@ func (s *SignalSource) Signals() Signals {
 			sig.spoofed(k[0], k[1], sp.out)
 		}
 	}
-	sig.spoofPairs, s.sig.spoofPairs = nil, nil
+	sig.spoofPairs = nil
 	sig.SpoofedSources = len(sig.spoofSrc)
 	for a := range sig.spoofSrc {
 		sig.SpoofedSample = append(sig.SpoofedSample, a)
