@@ -707,8 +707,11 @@ func readManifestLenient(r io.Reader) (*Manifest, []Diagnostic, error) {
 func readSocketsJSONL(r io.Reader, name string, add func(SocketRecord)) []Diagnostic {
 	return readJSONL(r, name, func(line []byte) error {
 		var rec SocketRecord
-		if err := json.Unmarshal(line, &rec); err != nil {
-			return err
+		if !decodeSocketRecord(line, &rec) { // the collector's own lines; anything else goes to encoding/json
+			rec = SocketRecord{}
+			if err := json.Unmarshal(line, &rec); err != nil {
+				return err
+			}
 		}
 		if rec.Kind == "" {
 			return errors.New("record without kind")

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -597,5 +598,59 @@ func TestCountersBackwards(t *testing.T) {
 	b.checkManifestValues()
 	if len(b.Diagnostics) != 1 || !strings.Contains(b.Diagnostics[0].Msg, "eth1: the interface counters went backwards") {
 		t.Errorf("diagnostics %v", b.Diagnostics)
+	}
+}
+
+// FuzzDecodeSocketRecord: whatever line decodeSocketRecord accepts,
+// encoding/json accepts too and decodes to the same record.
+func FuzzDecodeSocketRecord(f *testing.F) {
+	for _, l := range strings.Split(testSockets, "\n") {
+		f.Add([]byte(l))
+	}
+	for _, l := range []string{`{"kind":"seen","t":-9223372036854775808,"holders":[]}`, `{"kind":"x","inode":18446744073709551615}`,
+		`{"kind":"x","inode":18446744073709551616}`, `{"kind":"x","t":1.5}`, `{"kind":"x","t":1e3}`, `{"kind":"\u0041"}`, `{"KIND":"x"}`,
+		`{"kind":"x","holders":[{"pid":1,"start":2},{}]}`, `{"kind":"x","holders":null}`, `{"kind":"x"} x`, `{"kind":"x","t":-0}`,
+		`{"kind":"x","t":01}`, `{ "kind" : "x" , "t" : 5 }`, `{"kind":"é"}`, `{"kind":"x","kind":"y"}`, `{}`} {
+		f.Add([]byte(l))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var fast SocketRecord
+		if !decodeSocketRecord(line, &fast) {
+			return
+		}
+		var slow SocketRecord
+		if err := json.Unmarshal(line, &slow); err != nil {
+			t.Fatalf("%q: the fast decoder accepted what encoding/json rejects: %v", line, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q: fast %+v, encoding/json %+v", line, fast, slow)
+		}
+	})
+}
+
+// TestDecodeSocketRecordTakesCollectorLines: every line the collector wrote
+// into the fixture bundles takes the fast path and decodes as
+// encoding/json decodes it.
+func TestDecodeSocketRecordTakesCollectorLines(t *testing.T) {
+	files, _ := filepath.Glob("../fixtures/bundles/*/" + SocketsFile)
+	n := 0
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+			var fast, slow SocketRecord
+			if !decodeSocketRecord(line, &fast) {
+				t.Fatalf("%s: fast path declined %s", file, line)
+			}
+			if err := json.Unmarshal(line, &slow); err != nil || !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("%s: %s: fast %+v, encoding/json %+v (%v)", file, line, fast, slow, err)
+			}
+			n++
+		}
+	}
+	if n < 1000 {
+		t.Fatalf("only %d collector lines in the fixtures", n)
 	}
 }
