@@ -222,12 +222,13 @@ func (nc *NativeCompiler) Finish() ([]SocketObservation, Coverage, []Diagnostic)
 		c.finish(idx, 1<<62)
 	}
 	cov := Coverage{Inventories: c.inv, Interval: medianGap(c.inv), Source: FormatNative}
-	sortObservations(c.obs)
-	return c.obs, cov, c.diags.diagnostics()
+	obs := c.obs.flatten()
+	sortObservations(obs)
+	return obs, cov, c.diags.diagnostics()
 }
 
 type compiler struct {
-	obs      []SocketObservation
+	obs      obsStore
 	open     map[sockID]int    // open observations by socket id
 	inodeIdx map[[2]uint64]int // (netns, inode) → open observation (probe ↔ seen merge)
 	ended    map[sockID]int    // last finished observation per socket id (late destroy records)
@@ -264,7 +265,7 @@ func (c *compiler) lastInvBefore(netns uint64, t int64) (int64, bool) {
 // finish closes open observation idx: it was last listed by the last
 // inventory strictly before `before`.
 func (c *compiler) finish(idx int, before int64) {
-	o := &c.obs[idx]
+	o := c.obs.at(idx)
 	// Only sockets listed by an inventory stay listed until they are gone;
 	// a socket known from a probe alone was seen once.
 	if t, ok := c.lastInvBefore(o.Netns, before-1); ok && t > o.Last && o.Via == "snapshot" {
@@ -274,7 +275,7 @@ func (c *compiler) finish(idx int, before int64) {
 }
 
 func (c *compiler) forget(idx int) {
-	o := &c.obs[idx]
+	o := c.obs.at(idx)
 	for _, id := range c.ids[idx] {
 		if c.open[id] == idx {
 			delete(c.open, id)
@@ -318,7 +319,7 @@ func (c *compiler) record(n int, r *SocketRecord) {
 	id := recordID(r, proto, local, remote)
 	idx, isOpen := c.open[id]
 	if !isOpen && r.Inode != 0 {
-		if i, ok := c.inodeIdx[[2]uint64{r.Netns, r.Inode}]; ok && c.obs[i].Local == local && c.obs[i].Remote == remote {
+		if i, ok := c.inodeIdx[[2]uint64{r.Netns, r.Inode}]; ok && c.obs.at(i).Local == local && c.obs.at(i).Remote == remote {
 			idx, isOpen = i, true
 			c.open[id] = i
 			c.ids[i] = append(c.ids[i], id)
@@ -331,7 +332,7 @@ func (c *compiler) record(n int, r *SocketRecord) {
 	// starts one under the new tuple, which keeps the holders if the record
 	// names none.
 	if isOpen && local.IsValid() {
-		if o := &c.obs[idx]; o.Proto != proto || o.Local != local || o.Remote != remote {
+		if o := c.obs.at(idx); o.Proto != proto || o.Local != local || o.Remote != remote {
 			if len(holders) == 0 {
 				holders = o.Holders
 			}
@@ -347,7 +348,7 @@ func (c *compiler) record(n int, r *SocketRecord) {
 			return
 		}
 		if isOpen {
-			o := &c.obs[idx]
+			o := c.obs.at(idx)
 			if sameHolders(o.Holders, r.Holders) || len(r.Holders) == 0 {
 				c.touch(o, r)
 				if r.Kind == "seen" {
@@ -362,13 +363,13 @@ func (c *compiler) record(n int, r *SocketRecord) {
 		if r.Kind == "probe" {
 			via = "probe"
 		}
-		c.obs = append(c.obs, SocketObservation{
+		c.obs.push(SocketObservation{
 			Proto: proto, Local: local, Remote: remote, State: r.State, Inode: r.Inode, Cookie: r.Cookie,
 			UID: r.UID, Netns: r.Netns, First: r.T, Last: r.T, Holders: slices.Clone(holders),
 			Source: FormatNative, Via: via, BytesAcked: r.BytesAcked, BytesReceived: r.BytesReceived,
 			Partial: r.Partial,
 		})
-		i := len(c.obs) - 1
+		i := c.obs.len() - 1
 		c.open[id] = i
 		c.ids[i] = append(c.ids[i], id)
 		if r.Inode != 0 {
@@ -385,15 +386,15 @@ func (c *compiler) record(n int, r *SocketRecord) {
 		}
 		c.finish(idx, before)
 	case "destroy":
-		if i, ok := c.ended[id]; ok && !isOpen && c.obs[i].Closed == 0 && r.T >= c.obs[i].First {
+		if i, ok := c.ended[id]; ok && !isOpen && c.obs.at(i).Closed == 0 && r.T >= c.obs.at(i).First {
 			// The destroy event was written after the "gone" record.
-			o := &c.obs[i]
+			o := c.obs.at(i)
 			o.Closed = r.T
 			setCounters(o, r)
 			return
 		}
 		if isOpen {
-			o := &c.obs[idx]
+			o := c.obs.at(idx)
 			c.finish(idx, r.T+1)
 			o.Closed = r.T
 			if o.Last > r.T {
@@ -409,7 +410,7 @@ func (c *compiler) record(n int, r *SocketRecord) {
 			c.diags.note(where, "destroy record without tuple for an unknown socket", ErrMalformed)
 			return
 		}
-		c.obs = append(c.obs, SocketObservation{
+		c.obs.push(SocketObservation{
 			Proto: proto, Local: local, Remote: remote, State: r.State, Inode: r.Inode, Cookie: r.Cookie,
 			UID: r.UID, Netns: r.Netns, First: r.T, Last: r.T, Closed: r.T, Holders: slices.Clone(holders),
 			Source: FormatNative, Via: "destroy", BytesAcked: r.BytesAcked, BytesReceived: r.BytesReceived,
@@ -417,7 +418,7 @@ func (c *compiler) record(n int, r *SocketRecord) {
 		})
 	case "bytes":
 		if isOpen {
-			setCounters(&c.obs[idx], r)
+			setCounters(c.obs.at(idx), r)
 		}
 	}
 }
@@ -699,4 +700,39 @@ func (c *SnapshotCompiler) Finish() ([]SocketObservation, Coverage, map[ProcKey]
 		out[k] = *p
 	}
 	return obs, cov, out
+}
+
+// obsStore holds observations in fixed-size chunks while a compiler adds
+// them: a bundle of a busy host has millions, and a growing slice would
+// copy them again and again (Go grows large slices by a quarter), with the
+// garbage collector scanning every copy. flatten makes the one final slice.
+type obsStore struct {
+	chunks [][]SocketObservation
+	n      int
+}
+
+const obsChunk = 4096
+
+func (s *obsStore) at(i int) *SocketObservation { return &s.chunks[i/obsChunk][i%obsChunk] }
+
+func (s *obsStore) len() int { return s.n }
+
+func (s *obsStore) push(o SocketObservation) {
+	if s.n%obsChunk == 0 {
+		s.chunks = append(s.chunks, make([]SocketObservation, 0, obsChunk))
+	}
+	last := &s.chunks[len(s.chunks)-1]
+	*last = append(*last, o)
+	s.n++
+}
+
+// flatten returns the observations as one slice and empties s.
+func (s *obsStore) flatten() []SocketObservation {
+	out := make([]SocketObservation, 0, s.n)
+	for i, c := range s.chunks {
+		out = append(out, c...)
+		s.chunks[i] = nil // each chunk can go as soon as it is copied
+	}
+	s.chunks, s.n = nil, 0
+	return out
 }

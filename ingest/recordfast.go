@@ -25,15 +25,15 @@ func decodeSocketRecord(line []byte, rec *SocketRecord) bool {
 		}
 		switch key {
 		case "kind":
-			rec.Kind, ok = d.str()
+			rec.Kind, ok = d.known()
 		case "proto":
-			rec.Proto, ok = d.str()
+			rec.Proto, ok = d.known()
 		case "local":
 			rec.Local, ok = d.str()
 		case "remote":
 			rec.Remote, ok = d.str()
 		case "state":
-			rec.State, ok = d.str()
+			rec.State, ok = d.known()
 		case "partial":
 			rec.Partial, ok = d.str()
 		case "t":
@@ -123,6 +123,40 @@ func (d *recDecoder) str() (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// knownValues are the strings most records repeat: read as these
+// constants, they cost no allocation.
+var knownValues = func() map[string]string {
+	m := map[string]string{}
+	for _, v := range []string{"seen", "gone", "snapshot", "probe", "destroy", "bytes", "tcp", "udp",
+		"ESTAB", "LISTEN", "UNCONN", "TIME-WAIT", "CLOSE-WAIT", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2",
+		"LAST-ACK", "CLOSING", "CLOSE", "UNKNOWN"} {
+		m[v] = v
+	}
+	return m
+}()
+
+// known is str for values that are usually one of knownValues.
+func (d *recDecoder) known() (string, bool) {
+	start := d.i
+	if !d.lit('"') {
+		return "", false
+	}
+	q := d.i
+	for end := q; end < len(d.b); end++ {
+		if c := d.b[end]; c == '"' {
+			if v, ok := knownValues[string(d.b[q:end])]; ok { // no allocation for the lookup
+				d.i = end + 1
+				return v, true
+			}
+			break
+		} else if c == '\\' || c < 0x20 || c >= 0x80 {
+			break
+		}
+	}
+	d.i = start
+	return d.str()
 }
 
 // digits reads an optional minus sign and the digits of a JSON integer
