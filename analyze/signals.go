@@ -398,7 +398,7 @@ func (s *SignalSource) Signals() Signals {
 		sig.SYNInPorts = sig.SYNInPorts[:20]
 	}
 	sig.EchoIn.done()
-	sig.spoofSrc, sig.spoofDst = maps.Clone(sig.spoofSrc), maps.Clone(sig.spoofDst) // s.sig stays as it is: Signals can be called again
+	sig.spoofSrc, sig.spoofDst = maps.Clone(sig.spoofSrc), maps.Clone(sig.spoofDst)      // s.sig stays as it is: Signals can be called again
 	pairs := slices.SortedFunc(maps.Keys(sig.spoofPairs), func(a, b [2]netip.Addr) int { // the caps below keep the first
 		return cmp.Or(a[0].Compare(b[0]), a[1].Compare(b[1]))
 	})
