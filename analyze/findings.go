@@ -703,7 +703,7 @@ func (c *findCtx) ddosTarget() {
 	}
 	var connPorts []uint16 // the ports a connection flood was found on
 	for _, port := range slices.Sorted(maps.Keys(conns)) {
-		fl, part, evs, ok := conns[port].flood(port)
+		fl, part, evs, ok := conns[port].flood(port, c.where)
 		if !ok {
 			continue
 		}
@@ -896,7 +896,7 @@ type connFlood struct {
 
 // flood reports whether the connections to port are a connection (HTTP)
 // flood, with the summary part and the evidence.
-func (a *connAgg) flood(port uint16) (fl connFlood, part string, ev []string, ok bool) {
+func (a *connAgg) flood(port uint16, where func(netip.Addr) string) (fl connFlood, part string, ev []string, ok bool) {
 	var durs []int64
 	fl.first, fl.last = math.MaxInt64, math.MinInt64
 	for _, c := range a.conns {
@@ -934,7 +934,11 @@ func (a *connAgg) flood(port uint16) (fl connFlood, part string, ev []string, ok
 	})
 	var names []string
 	for _, s := range top[:min(5, len(top))] {
-		names = append(names, fmt.Sprintf("%s (%d)", s, a.perSource[s]))
+		name := fmt.Sprintf("%s (%d", s, a.perSource[s])
+		if loc := where(s); loc != "?" {
+			name += ", " + loc // a CDN's or a carrier's AS shows here
+		}
+		names = append(names, name+")")
 	}
 	ev = append(ev, fmt.Sprintf("connection flood on local port %d: %d completed connections, %.0f/s, %s–%s, from %s public addresses that connected %d times or more each (a browser reuses a few connections); most: %s",
 		port, fl.conns, fl.rate, tsStr(fl.first), tsStr(fl.last), sources, connFloodRepeat, strings.Join(names, ", ")),

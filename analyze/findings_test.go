@@ -800,3 +800,19 @@ func TestMulticastStreamIsNoFlood(t *testing.T) {
 		t.Errorf("multicast feed: %s", ids(fs))
 	}
 }
+
+// TestConnectionFloodNamesWhere: the reconnecting addresses come with
+// where they are (with an ASN database, a CDN's or a carrier's AS).
+func TestConnectionFloodNamesWhere(t *testing.T) {
+	a := &connAgg{perSource: map[netip.Addr]int{}}
+	for i := range 1200 {
+		src := netip.AddrFrom4([4]byte{11, 0, byte(i % 40), 1})
+		fl := &Flow{Key: FlowKey{Proto: ingest.ProtoTCP, A: netip.MustParseAddrPort("198.51.100.7:443"), B: netip.AddrPortFrom(src, uint16(20000+i)), Oriented: true},
+			Traffic: Traffic{First: t0 + int64(i)*20e6, Last: t0 + int64(i)*20e6 + 1e8}}
+		a.add(fl)
+	}
+	_, _, ev, ok := a.flood(443, func(netip.Addr) string { return "US AS13335 Cloudflare" })
+	if !ok || !strings.Contains(strings.Join(ev, "\n"), "most: 11.0.0.1 (30, US AS13335 Cloudflare)") {
+		t.Errorf("flood %v, evidence %q", ok, ev)
+	}
+}
