@@ -631,9 +631,7 @@ func (c *findCtx) ddosTarget() {
 	// the server's port is taken to be the lower one.
 	halfOpen := func(fl *Flow) bool {
 		k, t := &fl.Key, &fl.Traffic
-		_, synTo := synIn[k.A.Port()]
-		return k.Proto == ingest.ProtoTCP && k.Oriented && k.Folded == "" &&
-			(synTo || (len(synIn) == 0 && k.A.Port() < k.B.Port())) &&
+		return k.Proto == ingest.ProtoTCP && k.Oriented && k.Folded == "" && c.remoteOpened(fl) &&
 			t.In.Packets >= 1 && t.In.Packets <= 2 && t.In.Wire <= 200 && t.Out.Packets <= 6 && t.Out.Wire <= 6*90
 	}
 	syn := map[uint16]*agg{}       // half-open connections by local port
@@ -650,7 +648,7 @@ func (c *findCtx) ddosTarget() {
 		case ingest.ProtoTCP:
 			if halfOpen(fl) {
 				add(get(syn, k.A.Port()), fl)
-			} else if _, synTo := synIn[k.A.Port()]; (synTo || (len(synIn) == 0 && k.A.Port() < k.B.Port())) &&
+			} else if c.remoteOpened(fl) &&
 				t.In.Packets >= 2 && t.Out.Packets >= 1 && publicAddr(k.B.Addr()) {
 				a := conns[k.A.Port()]
 				if a == nil {
