@@ -59,7 +59,8 @@ const (
 	nextVendor          = "This is the cloud vendor's own agent: open a ticket with the vendor, attaching this report; stopping the agent may break monitoring or security services."
 	nextDDoSTarget      = "This is an attack on the host, not a process to stop: ask the cloud provider for DDoS protection or scrubbing (or put the service behind a CDN, or move it to a new address), and drop the traffic upstream with a security group or network ACL; a firewall on the host cannot free a saturated link. Keep this bundle as evidence for the provider."
 	nextConnFlood       = "Check whether the process is expected to call this address this often (a crawler, an API client without connection reuse); if not, it is a bot flooding the target: " + nextContainTail
-	nextConnFloodTarget = "This is an attack on the service, not a process to stop: rate-limit new connections and requests per client address (nginx limit_req/limit_conn, a WAF or CDN rate rule, or hashlimit/connlimit in the firewall) and block the addresses that reconnect most (the evidence lists them); the service's answers are what fill the uplink, so limiting them on the host helps. If it persists, put the service behind a CDN or the provider's DDoS/WAF protection. Keep this bundle as evidence."
+	adviceRateLimit     = "rate-limit new connections and requests per client address (nginx limit_req/limit_conn, a WAF or CDN rate rule, or hashlimit/connlimit in the firewall) and block the addresses that reconnect most (the evidence lists them)"
+	nextConnFloodTarget = "This is an attack on the service, not a process to stop: " + adviceRateLimit + "; the service's answers are what fill the uplink, so limiting them on the host helps. If it persists, put the service behind a CDN or the provider's DDoS/WAF protection. Keep this bundle as evidence."
 	nextOneWay          = "Check what the process sends to this address: one-way UDP inside the network is usually metrics or logs (statsd, syslog); if the process should not, it floods the target: " + nextContainTail
 	nextCapture         = "The capture missed traffic: re-collect with a larger ring (fewer interfaces, a --filter) or trust the interface counters for totals."
 )
@@ -283,16 +284,23 @@ func (c *findCtx) remoteOpened(f *Flow) bool {
 	if k.Proto != ingest.ProtoTCP {
 		return k.A.Port() < 1024 && k.A.Port() < k.B.Port()
 	}
+	if c.synTo(k.A.Port()) {
+		return true
+	}
+	return len(c.synPorts) == 0 && k.A.Port() < k.B.Port() // no SYNs seen at all: the server's port is the lower
+
+}
+
+// synTo reports whether bare SYNs came in to local port p (the signals'
+// busiest ports): its connections were opened by the remote ends.
+func (c *findCtx) synTo(p uint16) bool {
 	if c.synPorts == nil {
 		c.synPorts = map[uint16]bool{}
-		for _, p := range c.in.Signals.SYNInPorts {
-			c.synPorts[p.Port] = true
+		for _, s := range c.in.Signals.SYNInPorts {
+			c.synPorts[s.Port] = true
 		}
 	}
-	if len(c.synPorts) > 0 {
-		return c.synPorts[k.A.Port()]
-	}
-	return k.A.Port() < k.B.Port()
+	return c.synPorts[p]
 }
 
 // remotesOf returns a process's remote hosts, biggest first. All processes'
@@ -470,7 +478,7 @@ func (c *findCtx) floods() {
 		if (fl.Key.Proto != ingest.ProtoUDP && !icmp) || !fl.Key.Oriented || fl.Key.Folded == FoldedHosts {
 			continue // an aggregate by protocol has no target
 		}
-		if b := fl.Key.B.Addr().Unmap(); b.IsMulticast() || b == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		if groupAddr(fl.Key.B.Addr()) {
 			continue // a multicast stream (market data, IPTV) or a broadcast stays on the network
 		}
 		if _, svc := reflectorPorts[fl.Key.A.Port()]; svc && !icmp && fl.Traffic.In.Packets > 0 {
@@ -797,7 +805,8 @@ func (c *findCtx) ddosTarget() {
 			human(n.Wire), fs.PortAggregates+fs.HostAggregates, fs.MaxFlows))
 	}
 	next := nextDDoSTarget
-	if len(connPorts) == len(parts) {
+	onlyConn := len(connPorts) == len(parts)
+	if onlyConn {
 		// Only a connection flood: the service's answers fill the uplink,
 		// so limiting the clients on the host does help.
 		next = nextConnFloodTarget
@@ -805,8 +814,8 @@ func (c *findCtx) ddosTarget() {
 	if len(floodPorts) > 0 {
 		next += " Against the SYN flood keep SYN cookies on (net.ipv4.tcp_syncookies=1)."
 	}
-	if len(connPorts) > 0 && next != nextConnFloodTarget {
-		next += " Against the connection flood, rate-limit new connections and requests per client address (nginx limit_req/limit_conn, a WAF or CDN rate rule, or hashlimit/connlimit in the firewall) and block the addresses that reconnect most (the evidence lists them)."
+	if len(connPorts) > 0 && !onlyConn {
+		next += " Against the connection flood, " + adviceRateLimit + "."
 	}
 	if len(reflPorts) > 0 {
 		next += fmt.Sprintf(" The reflected part can be dropped upstream by its source port: UDP from port(s) %s (replies the host never asked for).", joinAnd(reflPorts))
@@ -1170,13 +1179,9 @@ func (c *findCtx) scanning() {
 	ports := map[ingest.ProcKey]map[netip.AddrPort]bool{}
 	bytes := map[ingest.ProcKey]int64{}
 	answered := map[ingest.ProcKey]map[netip.AddrPort]bool{} // endpoints that answered (answeredFlow)
-	served := map[uint16]bool{}                              // local ports bare SYNs came in to: their connections are the remotes'
-	for _, p := range c.in.Signals.SYNInPorts {
-		served[p.Port] = true
-	}
 	for _, fl := range c.r.Flows {
 		if !fl.Key.Oriented || fl.Key.Proto == ingest.ProtoICMP || fl.Key.A.Port() <= fl.Key.B.Port() || fl.Traffic.Out.Packets == 0 ||
-			(fl.Key.Proto == ingest.ProtoTCP && served[fl.Key.A.Port()]) {
+			(fl.Key.Proto == ingest.ProtoTCP && c.synTo(fl.Key.A.Port())) { // SYNs came in: the remotes' connections
 			continue // server side of a connection, ICMP, or traffic the host never sent on (a flood against it)
 		}
 		o := ownerOf(&fl)
@@ -1244,12 +1249,19 @@ var uploadTools = func() map[string]string {
 // uploadTool returns the name and kind of the upload tool p runs, by comm
 // or executable name, or "".
 func uploadTool(p ingest.ProcessInfo) (name, kind string) {
-	for _, n := range []string{p.Comm, path.Base(p.Exe)} {
-		if k, ok := uploadTools[n]; ok {
-			return n, k
+	name, kind, _ = programIn(uploadTools, p.Comm, p.Exe)
+	return name, kind
+}
+
+// programIn looks a program up in m by its comm, then by its executable's
+// name, and returns the name that matched.
+func programIn[V any](m map[string]V, comm, exe string) (name string, v V, ok bool) {
+	for _, n := range []string{comm, path.Base(exe)} {
+		if v, ok := m[n]; ok && n != "" {
+			return n, v, true
 		}
 	}
-	return "", ""
+	return "", v, false
 }
 
 // cameBack says how many packets a flood's target sent back.
@@ -1313,10 +1325,8 @@ func (c *findCtx) spam() {
 		if a.flows < 20 || len(a.remotes) < 20 {
 			continue
 		}
-		mta := mailers[a.comm]
-		if p, ok := c.proc(k); ok && p.Exe != "" {
-			mta = mta || mailers[path.Base(p.Exe)]
-		}
+		p, _ := c.proc(k)
+		_, _, mta := programIn(mailers, a.comm, p.Exe)
 		who := "unattributed sockets"
 		if k != (ingest.ProcKey{}) {
 			who = c.procDesc(k)

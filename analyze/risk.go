@@ -104,14 +104,14 @@ func ProcessRisk(p ingest.ProcessInfo, parent *ingest.ProcessInfo) []RiskFact {
 			add("windows-exe-in-temp", RiskHigh, "executable %s is in a temporary or public directory", exe)
 		}
 	} else {
-		for _, d := range []string{"/tmp/", "/var/tmp/", "/dev/shm/"} {
-			if goRunBuild.MatchString(exe) {
-				add("exe-go-run", RiskLow, "executable %s is a `go run` build (Go builds and runs programs from /tmp/go-build…)", exe)
-				break
-			}
-			if strings.HasPrefix(exe, d) {
-				add("exe-in-tmp", RiskHigh, "executable %s is under %s (world-writable scratch space)", exe, d)
-				break
+		if goRunBuild.MatchString(exe) {
+			add("exe-go-run", RiskLow, "executable %s is a `go run` build (Go builds and runs programs from /tmp/go-build…)", exe)
+		} else {
+			for _, d := range []string{"/tmp/", "/var/tmp/", "/dev/shm/"} {
+				if strings.HasPrefix(exe, d) {
+					add("exe-in-tmp", RiskHigh, "executable %s is under %s (world-writable scratch space)", exe, d)
+					break
+				}
 			}
 		}
 		if c := hiddenComponent(exe); c != "" && !toolchainDir(exe, c) {

@@ -207,11 +207,24 @@ func (s *SignalSource) check(p *ingest.Packet) {
 	if (p.Tuple.Proto == ingest.ProtoICMP || p.Tuple.Proto == ingest.ProtoICMPv6) && len(p.Payload) > 0 && !p.Fragment {
 		s.checkEcho(p)
 	}
-	out := p.Dir == ingest.DirOut || (p.HasMAC && len(s.localMACs) > 0 && s.macLocal(p.SrcMAC))
-	if out && len(s.local) > 0 {
-		s.checkSpoof(p.Tuple.Src.Addr(), p.Tuple.Dst.Addr())
-	} else if len(s.sig.spoofPairs) > 0 {
-		s.checkReply(p.Tuple.Src.Addr(), p.Tuple.Dst.Addr())
+	if out := s.outgoing(p.Dir, p.HasMAC, p.SrcMAC); out || len(s.sig.spoofPairs) > 0 {
+		s.checkSource(out, p.Tuple.Src.Addr(), p.Tuple.Dst.Addr())
+	}
+}
+
+// outgoing reports whether a frame left the host (by the capture's
+// direction or a local source MAC), when the local addresses are known.
+func (s *SignalSource) outgoing(dir ingest.Direction, hasMAC bool, srcMAC [6]byte) bool {
+	return len(s.local) > 0 && (dir == ingest.DirOut || (hasMAC && len(s.localMACs) > 0 && s.macLocal(srcMAC)))
+}
+
+// checkSource looks at a frame's addresses: an outgoing one whose source is
+// not local may be spoofed; any other may answer such packets.
+func (s *SignalSource) checkSource(out bool, src, dst netip.Addr) {
+	if out {
+		s.checkSpoof(src, dst)
+	} else {
+		s.checkReply(src, dst)
 	}
 }
 
@@ -223,10 +236,8 @@ func (s *SignalSource) checkSummary(f *ingest.Summary) {
 	if f.Proto == ingest.ProtoTCP && f.TCPFlags&0x12 == 0x02 {
 		s.checkSYN(f.Tuple(), f.TS)
 	}
-	if len(s.local) > 0 && (f.Dir == ingest.DirOut || (f.HasMAC && len(s.localMACs) > 0 && s.macLocal(f.SrcMAC))) {
-		s.checkSpoof(f.SrcAddr(), f.DstAddr())
-	} else if len(s.sig.spoofPairs) > 0 {
-		s.checkReply(f.SrcAddr(), f.DstAddr())
+	if out := s.outgoing(f.Dir, f.HasMAC, f.SrcMAC); out || len(s.sig.spoofPairs) > 0 {
+		s.checkSource(out, f.SrcAddr(), f.DstAddr())
 	}
 }
 
@@ -300,8 +311,15 @@ func (s *SignalSource) checkSpoof(src, dst netip.Addr) {
 // discovery, DHCP), or a multicast or broadcast destination (mDNS, SSDP).
 // Such sources are no forgery, whatever --local lists.
 func linkScoped(src, dst netip.Addr) bool {
-	src, dst = src.Unmap(), dst.Unmap()
-	return src.IsUnspecified() || src.IsLinkLocalUnicast() || dst.IsMulticast() || dst == netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	src = src.Unmap()
+	return src.IsUnspecified() || src.IsLinkLocalUnicast() || groupAddr(dst)
+}
+
+// groupAddr reports whether a is a multicast or the broadcast address: a
+// destination that is no single host and stays inside the network.
+func groupAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
 
 // checkReply notes a packet that did not leave the host: if it answers

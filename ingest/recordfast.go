@@ -106,23 +106,29 @@ func (d *recDecoder) end() bool {
 	return d.i == len(d.b)
 }
 
-// str reads a string of printable ASCII without escapes.
-func (d *recDecoder) str() (string, bool) {
+// raw reads a string of printable ASCII without escapes and returns its
+// bytes (aliasing the line).
+func (d *recDecoder) raw() ([]byte, bool) {
 	if !d.lit('"') {
-		return "", false
+		return nil, false
 	}
 	start := d.i
 	for ; d.i < len(d.b); d.i++ {
 		switch c := d.b[d.i]; {
 		case c == '"':
-			s := string(d.b[start:d.i])
 			d.i++
-			return s, true
+			return d.b[start : d.i-1], true
 		case c == '\\' || c < 0x20 || c >= 0x80:
-			return "", false
+			return nil, false
 		}
 	}
-	return "", false
+	return nil, false
+}
+
+// str is raw as a string.
+func (d *recDecoder) str() (string, bool) {
+	b, ok := d.raw()
+	return string(b), ok
 }
 
 // knownValues are the strings most records repeat: read as these
@@ -139,24 +145,11 @@ var knownValues = func() map[string]string {
 
 // known is str for values that are usually one of knownValues.
 func (d *recDecoder) known() (string, bool) {
-	start := d.i
-	if !d.lit('"') {
-		return "", false
+	b, ok := d.raw()
+	if v, hit := knownValues[string(b)]; ok && hit { // the lookup does not allocate
+		return v, true
 	}
-	q := d.i
-	for end := q; end < len(d.b); end++ {
-		if c := d.b[end]; c == '"' {
-			if v, ok := knownValues[string(d.b[q:end])]; ok { // no allocation for the lookup
-				d.i = end + 1
-				return v, true
-			}
-			break
-		} else if c == '\\' || c < 0x20 || c >= 0x80 {
-			break
-		}
-	}
-	d.i = start
-	return d.str()
+	return string(b), ok
 }
 
 // digits reads an optional minus sign and the digits of a JSON integer

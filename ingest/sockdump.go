@@ -164,16 +164,7 @@ func CompileSocketDumps(paths []string, opts Options) ([]SocketObservation, Cove
 // so rotated dumps (one file after another) are read one at a time.
 func compileDumpStream(paths []string, opts Options) (obs []SocketObservation, cov Coverage, procs map[ProcKey]ProcessInfo, diags []Diagnostic, ok bool, err error) {
 	parse := func(p string, emit func(SocketSnapshot) bool) ([]Diagnostic, error) {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, fmt.Errorf("read socket dump: %w", err)
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return nil, fmt.Errorf("read socket dump: %w", err)
-		}
-		return parseSocketDumpEach(f, p, st.ModTime(), opts.MaxDiagnostics, emit)
+		return parseDumpFile(p, opts.MaxDiagnostics, emit)
 	}
 	// The first dump's time of each file (a file without dumps goes last).
 	first := make([]int64, len(paths))
@@ -273,16 +264,24 @@ func compileDumpStream(paths []string, opts Options) (obs []SocketObservation, c
 }
 
 func readSocketDump(path string, opts Options) ([]SocketSnapshot, []Diagnostic, error) {
+	var snaps []SocketSnapshot
+	diags, err := parseDumpFile(path, opts.MaxDiagnostics, func(s SocketSnapshot) bool { snaps = append(snaps, s); return true })
+	return snaps, diags, err
+}
+
+// parseDumpFile is parseSocketDumpEach on the file at path, dated by its
+// mtime when it has no timestamp lines.
+func parseDumpFile(path string, maxDiag int, emit func(SocketSnapshot) bool) ([]Diagnostic, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read socket dump: %w", err)
+		return nil, fmt.Errorf("read socket dump: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, nil, fmt.Errorf("read socket dump: %w", err)
+		return nil, fmt.Errorf("read socket dump: %w", err)
 	}
-	return parseSocketDump(f, path, st.ModTime(), opts.MaxDiagnostics)
+	return parseSocketDumpEach(f, path, st.ModTime(), maxDiag, emit)
 }
 
 // ParseSocketDump parses one foreign socket dump read from r; name is used in
