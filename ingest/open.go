@@ -41,8 +41,7 @@ const (
 
 // OpenCapture opens one pcap or pcapng file, optionally compressed (gzip,
 // zstd or LZ4), sniffing the format from its magic number. The returned
-// source owns the
-// file and closes it in Close.
+// source owns the file and closes it in Close.
 func OpenCapture(path string, opts Options) (PacketSource, error) {
 	return openCapture(path, opts, readBufSize)
 }
@@ -150,11 +149,10 @@ func newReader(r io.Reader, name string, opts Options, bufSize int) (captureRead
 	}
 	// A compressed capture (gzip, zstd or LZ4 frames, as Wireshark reads
 	// them) is read through its decompressor.
-	codec := ""
+	codec := compression(head)
 	var inner io.Reader
-	switch {
-	case head[0] == 0x1f && head[1] == 0x8b:
-		codec = "gzip"
+	switch codec {
+	case "gzip":
 		gz, err := gzip.NewReader(br)
 		if err != nil {
 			if isEOF(err) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -167,8 +165,7 @@ func newReader(r io.Reader, name string, opts Options, bufSize int) (captureRead
 		// (a cut stream is a truncation diagnostic); closing a file whose
 		// stream is cut, before or after reading it all, is no error.
 		inner = gz
-	case be32(head) == magicZstd:
-		codec = "zstd"
+	case "zstd":
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow),
 			zstd.WithDecoderMaxMemory(zstdMaxWindow*2))
 		if err != nil {
@@ -176,8 +173,7 @@ func newReader(r io.Reader, name string, opts Options, bufSize int) (captureRead
 		}
 		closers = append(closers, zr.IOReadCloser()) // frees the decoder; never fails
 		inner = zr
-	case be32(head) == magicLZ4:
-		codec = "lz4"
+	case "lz4":
 		inner = lz4.NewReader(br)
 	}
 	if inner != nil {
@@ -223,6 +219,27 @@ func newReader(r io.Reader, name string, opts Options, bufSize int) (captureRead
 // which covers every level's default): a hostile frame header cannot make
 // the reader allocate more.
 const zstdMaxWindow = 128 << 20
+
+// compression names the compression a file starting with head (4 bytes)
+// is in: "gzip", "zstd", "lz4", or "" for none of them.
+func compression(head []byte) string {
+	switch {
+	case head[0] == 0x1f && head[1] == 0x8b:
+		return "gzip"
+	case be32(head) == magicZstd:
+		return "zstd"
+	case be32(head) == magicLZ4:
+		return "lz4"
+	}
+	return ""
+}
+
+// MayHoldPcapng reports whether a file starting with head is pcapng, or is
+// compressed in a way OpenCapture reads (gzip, zstd, LZ4) and so may hold
+// pcapng once decompressed.
+func MayHoldPcapng(head [4]byte) bool {
+	return be32(head[:]) == magicPcapng || compression(head[:]) != ""
+}
 
 func be32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])

@@ -302,7 +302,7 @@ func (in *analysisInput) openStdin(ctx context.Context, stdin io.Reader, iopts i
 	}
 	src.Close()
 	var head [4]byte
-	if n, _ := io.ReadFull(rw.Open(), head[:]); n == 4 && isPcapngOrCompressed(head) {
+	if n, _ := io.ReadFull(rw.Open(), head[:]); n == 4 && ingest.MayHoldPcapng(head) {
 		hints, found, err := collectHints(func() (ingest.PacketSource, error) { return ingest.NewReader(rw.Open(), name, ingest.Options{}) })
 		switch {
 		case found && (err != nil || rw.Exceeded()):
@@ -560,19 +560,11 @@ func anyPcapng(paths []string) bool {
 		var head [4]byte
 		n, _ := io.ReadFull(f, head[:])
 		f.Close()
-		if n == 4 && isPcapngOrCompressed(head) {
+		if n == 4 && ingest.MayHoldPcapng(head) {
 			return true
 		}
 	}
 	return false
-}
-
-// isPcapngOrCompressed reports whether a file starting with head is pcapng
-// (which can carry process hints) or compressed (gzip, zstd, LZ4: it may be
-// pcapng).
-func isPcapngOrCompressed(head [4]byte) bool {
-	return head == [4]byte{0x0a, 0x0d, 0x0d, 0x0a} || (head[0] == 0x1f && head[1] == 0x8b) ||
-		head == [4]byte{0x28, 0xb5, 0x2f, 0xfd} || head == [4]byte{0x04, 0x22, 0x4d, 0x18}
 }
 
 func parseGroup(s string) (analyze.GroupBy, error) {
