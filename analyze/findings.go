@@ -1006,6 +1006,18 @@ func joinAnd(xs []string) string {
 // times more bytes out than in. The host is not compromised but
 // misconfigured, and its outbound bandwidth is spent on someone else's
 // DDoS.
+//
+// Real clients get big replies too, so three shapes are not reflection:
+// a private (or CGNAT, link-local) client, whose requests come from the
+// host's own networks, not from a spoofer on the Internet (an SNMP poller's
+// GetBulk walks, an internal resolver); a client that also completed TCP
+// connections to the same service (a resolver retrying truncated answers
+// over TCP: a spoofed address cannot do a handshake); and for DNS, answers
+// that fit the EDNS buffer resolvers have used since DNS Flag Day 2020
+// (dnsSafeReply) with an amplification below reflection's usual 30× or
+// more: the DNSSEC answers an authoritative server gives a busy resolver.
+// The last stays a medium finding (reflection with modest answers looks
+// the same); the others are no finding.
 func (c *findCtx) reflector() {
 	type key struct {
 		port   uint16
@@ -1020,25 +1032,39 @@ func (c *findCtx) reflector() {
 	}
 	m := map[key]*agg{}
 	var keys []key
+	portOut := map[uint16]int64{}   // reply bytes of each service, to all clients
+	portClients := map[uint16]int{} // its clients
+	tcpClients := map[key]bool{}    // clients that completed TCP connections to the port
 	for i := range c.r.Flows {
 		fl := &c.r.Flows[i]
 		k := &fl.Key
-		if k.Proto != ingest.ProtoUDP || !k.Oriented || k.Folded != "" || fl.Traffic.Out.Packets == 0 {
+		if !k.Oriented || k.Folded != "" || fl.Traffic.Out.Packets == 0 {
 			continue
 		}
 		if _, ok := reflectorPorts[k.A.Port()]; !ok {
 			continue
 		}
 		kk := key{k.A.Port(), k.B.Addr()}
+		if k.Proto == ingest.ProtoTCP {
+			if tcpServed(fl) {
+				tcpClients[kk] = true
+			}
+			continue
+		}
+		if k.Proto != ingest.ProtoUDP {
+			continue
+		}
 		a := m[kk]
 		if a == nil {
 			a = &agg{first: math.MaxInt64, last: math.MinInt64, procs: map[ingest.ProcKey]bool{}, local: k.A.Addr()}
 			m[kk] = a
 			keys = append(keys, kk)
+			portClients[kk.port]++
 		}
 		a.flows++
 		a.out.Add(fl.Traffic.Out)
 		a.in.Add(fl.Traffic.In)
+		portOut[kk.port] += fl.Traffic.Out.Wire
 		a.first, a.last = min(a.first, fl.Traffic.First), max(a.last, fl.Traffic.Last)
 		if o := ownerOf(fl); o.Attributed() {
 			a.procs[o.Proc] = true
@@ -1051,24 +1077,67 @@ func (c *findCtx) reflector() {
 		if a.out.Wire < 1_000_000 || a.out.Packets < 500 || a.in.Packets == 0 || amp < 10 {
 			continue // (replies to no request seen are the UDP flood rule's)
 		}
+		if !publicAddr(kk.target) || tcpClients[kk] {
+			continue
+		}
+		meanReply := a.out.Wire / a.out.Packets
+		modest := kk.port == 53 && amp < 30 && meanReply <= dnsSafeReply
 		d := max(float64(a.last-a.first)/1e9, 1)
-		who := fmt.Sprintf("the %s service on port %d", reflectorPorts[kk.port], kk.port)
+		svc := reflectorPorts[kk.port]
+		who := fmt.Sprintf("the %s service on port %d", svc, kk.port)
 		pks := slices.SortedFunc(maps.Keys(a.procs), func(x, y ingest.ProcKey) int { return cmp.Compare(x.PID, y.PID) })
 		if len(pks) > 0 {
-			who = fmt.Sprintf("%s (%s service on port %d)", c.procDesc(pks[0]), reflectorPorts[kk.port], kk.port)
+			who = fmt.Sprintf("%s (%s service on port %d)", c.procDesc(pks[0]), svc, kk.port)
+		}
+		ev := []string{
+			fmt.Sprintf("%d replies (%s, %s average) from %s:%d to %s over %d flow(s), against %d requests (%s, %s average), %s–%s",
+				a.out.Packets, human(a.out.Wire), human(meanReply), a.local, kk.port, kk.target, a.flows,
+				a.in.Packets, human(a.in.Wire), human(a.in.Wire/max(a.in.Packets, 1)), tsStr(a.first), tsStr(a.last)),
+			fmt.Sprintf("%s of the port's reply bytes went to %s; the port answered %d client(s) in all",
+				pct(share(a.out.Wire, portOut[kk.port])), kk.target, portClients[kk.port]),
+		}
+		if modest {
+			c.add(Finding{ID: RuleReflector, Severity: SevMedium, Procs: pks,
+				Next: fmt.Sprintf("If this host is an authoritative DNS server and %s is a known resolver (its network is above), these are DNSSEC answers and normal. If the host is a resolver, it must not answer the Internet: allow recursion for your own networks only (or block port 53 in the security group) and check the traffic stops.", kk.target),
+				Summary: fmt.Sprintf("Large DNS answers to one client: %s sent %s to %s (%s), %.0f× its queries, %s: a busy resolver of an authoritative server, or reflection with modest answers",
+					who, human(a.out.Wire), kk.target, c.where(kk.target), amp, humanRate(float64(a.out.Wire)/d)),
+				Evidence: append(ev, fmt.Sprintf("the answers average %s, within the %d-byte EDNS buffer resolvers use, and %.0f× is below the 30× or more reflection usually gets; no TCP connection from %s to port 53 was seen (a real resolver retries truncated answers over TCP)",
+					human(meanReply), dnsEDNSBuffer, amp, kk.target))})
+			continue
 		}
 		c.add(Finding{ID: RuleReflector, Severity: SevHigh, Procs: pks,
 			Next: "The host is being abused, not (necessarily) compromised: the service answers anyone on the Internet. Restrict it (DNS: recursion for your own networks only; NTP: disable monlist / use a current ntpd; memcached: bind to localhost, disable UDP; SSDP/SNMP/CLDAP: block from the Internet), or block the port in the security group, then check the traffic stops.",
 			Summary: fmt.Sprintf("DDoS reflection: %s answers spoofed requests in the name of %s (%s): %s sent, %.0f× the requests, %s",
 				who, kk.target, c.where(kk.target), human(a.out.Wire), amp, humanRate(float64(a.out.Wire)/d)),
-			Evidence: []string{
-				fmt.Sprintf("%d replies (%s, %s average) from %s:%d to %s over %d flow(s), against %d requests (%s, %s average), %s–%s",
-					a.out.Packets, human(a.out.Wire), human(a.out.Wire/a.out.Packets), a.local, kk.port, kk.target, a.flows,
-					a.in.Packets, human(a.in.Wire), human(a.in.Wire/max(a.in.Packets, 1)), tsStr(a.first), tsStr(a.last)),
+			Evidence: append(ev,
 				fmt.Sprintf("an amplification of %.0f× on %s (port %d) is what reflection attacks look for; %s is the victim, the requests only carry its address",
-					amp, reflectorPorts[kk.port], kk.port, kk.target)}})
+					amp, svc, kk.port, kk.target))})
 	}
 }
+
+// tcpServed reports whether a TCP flow to a local service carried data back
+// to the remote end, which therefore completed the handshake (a spoofed
+// address cannot): more IP bytes out than the largest SYN-ACKs would make
+// (60 bytes in IPv4, 80 in IPv6, with every option), after at least three
+// packets in. Retransmitted SYN-ACKs to a spoofed SYN are no more than that.
+func tcpServed(fl *Flow) bool {
+	t := &fl.Traffic
+	ctl := int64(60)
+	if a := fl.Key.A.Addr(); a.Is6() && !a.Is4In6() {
+		ctl = 80
+	}
+	return t.In.Packets >= 3 && t.Out.Packets >= 2 && t.Out.IP > t.Out.Packets*ctl
+}
+
+// dnsEDNSBuffer is the EDNS UDP buffer size resolvers have advertised since
+// DNS Flag Day 2020 (larger answers are truncated and retried over TCP);
+// dnsSafeReply is the largest frame such an answer makes on the wire (UDP,
+// IPv6 and an 802.1Q-tagged Ethernet header on top). Reflection asks for
+// 4,096-byte answers, which leave as fragments up to the MTU.
+const (
+	dnsEDNSBuffer = 1232
+	dnsSafeReply  = dnsEDNSBuffer + 8 + 40 + 18
+)
 
 // atLeast formats a distinct count that stops at 65,536.
 func atLeast(n int) string {

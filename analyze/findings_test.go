@@ -816,3 +816,84 @@ func TestConnectionFloodNamesWhere(t *testing.T) {
 		t.Errorf("flood %v, evidence %q", ok, ev)
 	}
 }
+
+// TestReflectorLookalikes: big UDP answers to one client are reflection only
+// when the client cannot be a real one. An authoritative server's DNSSEC
+// answers to a busy resolver are a medium finding at most; a resolver that
+// also retries over TCP, and a private SNMP poller's GetBulk walks, are none.
+// Spoofed ANY queries with fragment-sized answers stay high.
+func TestReflectorLookalikes(t *testing.T) {
+	dnssec := func(tcp bool) []ingest.Packet {
+		var ps []ingest.Packet
+		for i := 0; i < 1000; i++ { // a resolver, new source port per query, 1.2 KB signed answers
+			cl := fmt.Sprintf("203.0.113.60:%d", 20000+(i*7919)%40000)
+			ps = append(ps, pkt(int64(i*50), ingest.ProtoUDP, cl, "198.51.100.7:53", 90),
+				pkt(int64(i*50+1), ingest.ProtoUDP, "198.51.100.7:53", cl, 1200))
+		}
+		for i := 0; i < 500; i++ { // 99 other resolvers
+			cl := fmt.Sprintf("203.0.113.%d:%d", 100+i%99, 30000+i)
+			ps = append(ps, pkt(int64(i*100), ingest.ProtoUDP, cl, "198.51.100.7:53", 90),
+				pkt(int64(i*100+1), ingest.ProtoUDP, "198.51.100.7:53", cl, 600))
+		}
+		if tcp { // the same resolver retries a truncated answer over TCP
+			cl := "203.0.113.60:41000"
+			ps = append(ps, withFlags(pkt(100, ingest.ProtoTCP, cl, "198.51.100.7:53", 74), 0x02),
+				withFlags(pkt(101, ingest.ProtoTCP, "198.51.100.7:53", cl, 74), 0x12),
+				withFlags(pkt(102, ingest.ProtoTCP, cl, "198.51.100.7:53", 66), 0x10),
+				withFlags(pkt(103, ingest.ProtoTCP, cl, "198.51.100.7:53", 120), 0x18),
+				withFlags(pkt(104, ingest.ProtoTCP, "198.51.100.7:53", cl, 3000), 0x18))
+		}
+		slices.SortStableFunc(ps, func(a, b ingest.Packet) int { return cmp.Compare(a.TS, b.TS) })
+		return ps
+	}
+	var poller, anyQueries []ingest.Packet
+	for i := 0; i < 1000; i++ { // a monitoring host's SNMP GetBulk walks
+		cl := fmt.Sprintf("10.0.0.5:%d", 40000+i%20)
+		poller = append(poller, pkt(int64(i*50), ingest.ProtoUDP, cl, "198.51.100.7:161", 80),
+			pkt(int64(i*50+1), ingest.ProtoUDP, "198.51.100.7:161", cl, 1400))
+	}
+	for i := 0; i < 1000; i++ { // spoofed ANY queries: 4 KB answers leave as three fragments
+		victim := fmt.Sprintf("203.0.113.50:%d", 1024+i)
+		anyQueries = append(anyQueries, pkt(int64(i*10), ingest.ProtoUDP, victim, "198.51.100.7:53", 80),
+			pkt(int64(i*10+1), ingest.ProtoUDP, "198.51.100.7:53", victim, 1514),
+			pkt(int64(i*10+1), ingest.ProtoUDP, "198.51.100.7:53", victim, 1514),
+			pkt(int64(i*10+1), ingest.ProtoUDP, "198.51.100.7:53", victim, 1200))
+	}
+	var spoofedSYNs []ingest.Packet // SYNs in the victim's name: the host's SYN-ACKs go unanswered
+	for i := int64(0); i < 3; i++ {
+		spoofedSYNs = append(spoofedSYNs, withFlags(pkt(10000+i*1000, ingest.ProtoTCP, "203.0.113.50:5000", "198.51.100.7:53", 74), 0x02))
+	}
+	for i := int64(0); i < 5; i++ {
+		spoofedSYNs = append(spoofedSYNs, withFlags(pkt(10001+i*1000, ingest.ProtoTCP, "198.51.100.7:53", "203.0.113.50:5000", 74), 0x12))
+	}
+	for _, tc := range []struct {
+		name string
+		pkts []ingest.Packet
+		sev  Severity // "" = no reflector finding
+	}{
+		{"dnssec answers to a busy resolver", dnssec(false), SevMedium},
+		{"resolver that retries over tcp", dnssec(true), ""},
+		{"private snmp poller", poller, ""},
+		{"spoofed any queries", anyQueries, SevHigh},
+		{"spoofed any queries and syns", append(slices.Clone(anyQueries), spoofedSYNs...), SevHigh},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := findingsOf(t, tc.pkts, nil, nil)
+			for _, f := range fs {
+				t.Logf("%s %s: %s %q", f.Severity, f.ID, f.Summary, f.Evidence)
+				if sevRank(f.Severity) >= sevRank(SevHigh) && f.ID != RuleReflector {
+					t.Errorf("unexpected %s %s", f.Severity, f.ID)
+				}
+			}
+			if tc.sev == "" {
+				if hasFinding(fs, RuleReflector, "") {
+					t.Errorf("unexpected %s in %s", RuleReflector, ids(fs))
+				}
+				return
+			}
+			if !hasFinding(fs, RuleReflector, tc.sev) || hasFinding(fs, RuleReflector, SevHigh) != (tc.sev == SevHigh) {
+				t.Errorf("want %s %s, got %s", tc.sev, RuleReflector, ids(fs))
+			}
+		})
+	}
+}
