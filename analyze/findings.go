@@ -53,16 +53,18 @@ const (
 
 // Next steps, following the runbook (DESIGN.md §1).
 const (
-	nextCapacity        = "The process is an expected service: this is a capacity problem. Check whether the load is legitimate (access logs, a CDN, rate limits) and scale the bandwidth or the service."
-	nextContain         = "Treat the host as compromised: isolate it (security group / firewall the remote addresses), keep this bundle as evidence, back up data, then rebuild from a clean image and rotate credentials; do not just kill the process."
-	nextContainTail     = "isolate it, keep this bundle as evidence, back up data, rebuild from a clean image and rotate credentials."
-	nextVendor          = "This is the cloud vendor's own agent: open a ticket with the vendor, attaching this report; stopping the agent may break monitoring or security services."
-	nextDDoSTarget      = "This is an attack on the host, not a process to stop: ask the cloud provider for DDoS protection or scrubbing (or put the service behind a CDN, or move it to a new address), and drop the traffic upstream with a security group or network ACL; a firewall on the host cannot free a saturated link. Keep this bundle as evidence for the provider."
-	nextConnFlood       = "Check whether the process is expected to call this address this often (a crawler, an API client without connection reuse); if not, it is a bot flooding the target: " + nextContainTail
-	adviceRateLimit     = "rate-limit new connections and requests per client address (nginx limit_req/limit_conn, a WAF or CDN rate rule, or hashlimit/connlimit in the firewall) and block the addresses that reconnect most (the evidence lists them)"
-	nextConnFloodTarget = "This is an attack on the service, not a process to stop: " + adviceRateLimit + "; the service's answers are what fill the uplink, so limiting them on the host helps. If it persists, put the service behind a CDN or the provider's DDoS/WAF protection. Keep this bundle as evidence."
-	nextOneWay          = "Check what the process sends to this address: one-way UDP inside the network is usually metrics or logs (statsd, syslog); if the process should not, it floods the target: " + nextContainTail
-	nextCapture         = "The capture missed traffic: re-collect with a larger ring (fewer interfaces, a --filter) or trust the interface counters for totals."
+	nextCapacity          = "The process is an expected service: this is a capacity problem. Check whether the load is legitimate (access logs, a CDN, rate limits) and scale the bandwidth or the service."
+	nextContain           = "Treat the host as compromised: isolate it (security group / firewall the remote addresses), keep this bundle as evidence, back up data, then rebuild from a clean image and rotate credentials; do not just kill the process."
+	nextContainTail       = "isolate it, keep this bundle as evidence, back up data, rebuild from a clean image and rotate credentials."
+	nextVendor            = "This is the cloud vendor's own agent: open a ticket with the vendor, attaching this report; stopping the agent may break monitoring or security services."
+	nextDDoSTarget        = "This is an attack on the host, not a process to stop: ask the cloud provider for DDoS protection or scrubbing (or put the service behind a CDN, or move it to a new address), and drop the traffic upstream with a security group or network ACL; a firewall on the host cannot free a saturated link. Keep this bundle as evidence for the provider."
+	nextConnFlood         = "Check whether the process is expected to call this address this often (a crawler, an API client without connection reuse); if not, it is a bot flooding the target: " + nextContainTail
+	adviceRateLimit       = "rate-limit new connections and requests per client address (nginx limit_req/limit_conn, a WAF or CDN rate rule, or hashlimit/connlimit in the firewall) and block the addresses that reconnect most (the evidence lists them)"
+	nextConnFloodTarget   = "This is an attack on the service, not a process to stop: " + adviceRateLimit + "; the service's answers are what fill the uplink, so limiting them on the host helps. If it persists, put the service behind a CDN or the provider's DDoS/WAF protection. Keep this bundle as evidence."
+	adviceSlowRequest     = "cut slow clients off with request timeouts (nginx client_header_timeout/client_body_timeout, Apache mod_reqtimeout, HAProxy timeout http-request, Go http.Server ReadHeaderTimeout) and a per-address connection limit (nginx limit_conn, connlimit in the firewall), then block the addresses that hold most (the evidence lists them)"
+	nextSlowRequestTarget = "This is an attack on the service's connection slots, not on the link: " + adviceSlowRequest + ". A proxy or CDN that buffers whole requests before passing them on (nginx in front of Apache, a cloud load balancer) also stops it. Keep this bundle as evidence."
+	nextOneWay            = "Check what the process sends to this address: one-way UDP inside the network is usually metrics or logs (statsd, syslog); if the process should not, it floods the target: " + nextContainTail
+	nextCapture           = "The capture missed traffic: re-collect with a larger ring (fewer interfaces, a --filter) or trust the interface counters for totals."
 )
 
 type findCtx struct {
@@ -646,6 +648,7 @@ func (c *findCtx) ddosTarget() {
 	refl := map[uint16]*agg{}      // unsolicited UDP by source port, 0 for other ports
 	var icmp *agg                  // inbound ICMP
 	conns := map[uint16]*connAgg{} // completed connections from public addresses, by local port
+	slow := map[uint16]*slowAgg{}  // stalled connections from public addresses, by local port
 	for i := range c.r.Flows {
 		fl := &c.r.Flows[i]
 		k, t := &fl.Key, &fl.Traffic
@@ -664,6 +667,14 @@ func (c *findCtx) ddosTarget() {
 					conns[k.A.Port()] = a
 				}
 				a.add(fl)
+				if stalled(fl) {
+					s := slow[k.A.Port()]
+					if s == nil {
+						s = &slowAgg{perSource: map[netip.Addr]int{}}
+						slow[k.A.Port()] = s
+					}
+					s.add(fl)
+				}
 			}
 		case ingest.ProtoICMP, ingest.ProtoICMPv6:
 			// Mostly unanswered; a ping flood the host answers one for one
@@ -718,6 +729,18 @@ func (c *findCtx) ddosTarget() {
 		parts = append(parts, part)
 		ev = append(ev, evs...)
 		ev = append(ev, c.connFloodService(port, fl))
+	}
+	var slowPorts []uint16 // the ports a slow-request attack was found on
+	for _, port := range slices.Sorted(maps.Keys(slow)) {
+		part, evs, in, ok := slow[port].attack(port, c.where)
+		if !ok {
+			continue
+		}
+		total += in
+		slowPorts = append(slowPorts, port)
+		parts = append(parts, part)
+		ev = append(ev, evs...)
+		ev = append(ev, fmt.Sprintf("%s holds the connections on port %d", c.portServer(port), port))
 	}
 	var svcs, reflPorts []string
 	var reflBytes int64
@@ -805,11 +828,21 @@ func (c *findCtx) ddosTarget() {
 			human(n.Wire), fs.PortAggregates+fs.HostAggregates, fs.MaxFlows))
 	}
 	next := nextDDoSTarget
-	onlyConn := len(connPorts) == len(parts)
-	if onlyConn {
+	onlyConn := len(connPorts) > 0 && len(connPorts)+len(slowPorts) == len(parts)
+	switch {
+	case onlyConn:
 		// Only a connection flood: the service's answers fill the uplink,
 		// so limiting the clients on the host does help.
 		next = nextConnFloodTarget
+		if len(slowPorts) > 0 {
+			next += " Against the held connections, " + adviceSlowRequest + "."
+		}
+	case len(slowPorts) == len(parts):
+		// Only held connections: they take the service's connection slots,
+		// not the link; the host can cut them off itself.
+		next = nextSlowRequestTarget
+	case len(slowPorts) > 0:
+		next += " Against the held connections, " + adviceSlowRequest + "."
 	}
 	if len(floodPorts) > 0 {
 		next += " Against the SYN flood keep SYN cookies on (net.ipv4.tcp_syncookies=1)."
@@ -936,17 +969,7 @@ func (a *connAgg) flood(port uint16, where func(netip.Addr) string) (fl connFloo
 	}
 	sources := atLeast(fl.sources)
 	part = fmt.Sprintf("%s on port %d (%.0f short connections/s from %s addresses)", what, port, fl.rate, sources)
-	top := slices.SortedFunc(maps.Keys(a.perSource), func(x, y netip.Addr) int {
-		return cmp.Or(cmp.Compare(a.perSource[y], a.perSource[x]), x.Compare(y))
-	})
-	var names []string
-	for _, s := range top[:min(5, len(top))] {
-		name := fmt.Sprintf("%s (%d", s, a.perSource[s])
-		if loc := where(s); loc != "?" {
-			name += ", " + loc // a CDN's or a carrier's AS shows here
-		}
-		names = append(names, name+")")
-	}
+	names := topSources(a.perSource, where)
 	ev = append(ev, fmt.Sprintf("connection flood on local port %d: %d completed connections, %.0f/s, %s–%s, from %s public addresses that connected %d times or more each (a browser reuses a few connections); most: %s",
 		port, fl.conns, fl.rate, tsStr(fl.first), tsStr(fl.last), sources, connFloodRepeat, strings.Join(names, ", ")),
 		fmt.Sprintf("median connection %s long, %s in and %s out each on average", roundDur(time.Duration(fl.median)), human(fl.in/fl.conns), human(fl.out/fl.conns)))
@@ -955,6 +978,112 @@ func (a *connAgg) flood(port uint16, where func(netip.Addr) string) (fl connFloo
 	}
 	ev = append(ev, "check the addresses before blocking: carrier-grade NAT gateways, proxies or partners' servers also reconnect often, and their traffic is load, not an attack")
 	return fl, part, ev, true
+}
+
+// A stalled connection (stalled) lasted stallMin or more, the remote end
+// sending small pieces of a request, the host nothing back but ACKs and at
+// most a TLS handshake (stallServed bytes of payload): it waits for the
+// rest of a request that never ends. That is Slowloris (a header line every
+// few seconds) and slow POST (a body byte at a time). A slow-request attack
+// on a port is slowMin or more such connections from addresses that each
+// held slowRepeat or more at some time in the capture (slowloris.py opens
+// 150 from one address; a browser keeps a few connections and gets answers
+// on them). Idle keep-alive connections send nothing, or TCP keepalive
+// probes of at most one byte, which stalled does not count.
+const (
+	stallMin    = 20 * nsPerSec
+	stallServed = 6000 // a TLS handshake with a certificate chain
+	stallIn     = 8192 // request bytes sent in all, headers and a trickled body
+	slowMin     = 150
+	slowRepeat  = 20
+)
+
+// stalled reports whether fl, a TCP connection the remote end opened, is
+// held open by a slow request (see stallMin).
+func stalled(fl *Flow) bool {
+	t := &fl.Traffic
+	bare := int64(52) // IPv4 + TCP with timestamps, no payload
+	if a := fl.Key.A.Addr(); a.Is6() && !a.Is4In6() {
+		bare = 72
+	}
+	inPayload := t.In.IP - t.In.Packets*bare
+	outPayload := t.Out.IP - t.Out.Packets*bare
+	return t.Last-t.First >= stallMin && t.In.Packets >= 3 &&
+		inPayload >= 8*t.In.Packets && inPayload <= stallIn && // data in most packets, not keepalive probes
+		outPayload <= stallServed
+}
+
+// slowAgg holds the stalled connections public addresses made to one local
+// port.
+type slowAgg struct {
+	conns     []connRec
+	perSource map[netip.Addr]int
+}
+
+func (a *slowAgg) add(fl *Flow) {
+	t := &fl.Traffic
+	src := fl.Key.B.Addr()
+	a.conns = append(a.conns, connRec{src: src, first: t.First, last: t.Last, in: t.In.Wire, out: t.Out.Wire})
+	a.perSource[src]++
+}
+
+// attack reports whether the stalled connections to port are a
+// slow-request attack, with the summary part, the evidence and the wire
+// bytes they brought in.
+func (a *slowAgg) attack(port uint16, where func(netip.Addr) string) (part string, ev []string, in int64, ok bool) {
+	var n, sources, out int64
+	first, last := int64(math.MaxInt64), int64(math.MinInt64)
+	var durs []int64
+	for _, c := range a.conns {
+		if a.perSource[c.src] < slowRepeat {
+			continue
+		}
+		n++
+		in += c.in
+		out += c.out
+		first, last = min(first, c.first), max(last, c.last)
+		durs = append(durs, c.last-c.first)
+	}
+	for _, k := range a.perSource {
+		if k >= slowRepeat {
+			sources++
+		}
+	}
+	if n < slowMin {
+		return "", nil, 0, false
+	}
+	slices.Sort(durs)
+	names := topSources(a.perSource, where)
+	got := "nothing back but ACKs"
+	if out/n > 1000 {
+		got += " and a TLS handshake"
+	}
+	part = fmt.Sprintf("a slow-request (Slowloris) attack on port %d (%d connections held open from %d addresses, none answered)", port, n, sources)
+	ev = append(ev, fmt.Sprintf("slow requests on local port %d: %d connections from %d public addresses that held %d or more each, %s–%s; each sent a request a few bytes at a time (%s in on average) for %s (median) and got %s; most: %s",
+		port, n, sources, slowRepeat, tsStr(first), tsStr(last), human(in/n), roundDur(time.Duration(durs[len(durs)/2])),
+		got, strings.Join(names, ", ")))
+	if k := int64(len(a.conns)) - n; k > 0 {
+		ev[0] += fmt.Sprintf("; other public addresses held %d such connections", k)
+	}
+	ev = append(ev, "each held connection takes one of the server's connection slots (Apache's MaxRequestWorkers, a thread or a file descriptor) until the server gives up waiting; the users of one NAT gateway on a very slow link can look alike, check the addresses before blocking")
+	return part, ev, in, true
+}
+
+// topSources lists the 5 addresses with the most connections, as
+// "address (count, where)": a CDN's or a carrier's AS shows there.
+func topSources(perSource map[netip.Addr]int, where func(netip.Addr) string) []string {
+	top := slices.SortedFunc(maps.Keys(perSource), func(x, y netip.Addr) int {
+		return cmp.Or(cmp.Compare(perSource[y], perSource[x]), x.Compare(y))
+	})
+	var names []string
+	for _, s := range top[:min(5, len(top))] {
+		name := fmt.Sprintf("%s (%d", s, perSource[s])
+		if loc := where(s); loc != "?" {
+			name += ", " + loc
+		}
+		names = append(names, name+")")
+	}
+	return names
 }
 
 // roundDur rounds d to milliseconds, or to microseconds below one.
@@ -968,6 +1097,13 @@ func roundDur(d time.Duration) time.Duration {
 // connFloodService says who answered a connection flood on port and what
 // it sent back.
 func (c *findCtx) connFloodService(port uint16, fl connFlood) string {
+	tx := c.r.Totals.All.Out.Wire
+	return fmt.Sprintf("%s answered it with %s, %s of the host's TX", c.portServer(port), human(fl.out), pct(share(fl.out, tx)))
+}
+
+// portServer names what served local TCP port: the owner of the flows on
+// it that sent the most.
+func (c *findCtx) portServer(port uint16) string {
 	who := map[string]int64{}
 	for i := range c.r.Flows {
 		f := &c.r.Flows[i]
@@ -978,8 +1114,7 @@ func (c *findCtx) connFloodService(port uint16, fl connFlood) string {
 		who[name] += f.Traffic.Out.Wire
 	}
 	names := slices.SortedFunc(maps.Keys(who), func(x, y string) int { return cmp.Or(cmp.Compare(who[y], who[x]), cmp.Compare(x, y)) })
-	tx := c.r.Totals.All.Out.Wire
-	return fmt.Sprintf("%s answered it with %s, %s of the host's TX", names[0], human(fl.out), pct(share(fl.out, tx)))
+	return names[0]
 }
 
 // publicAddr reports whether a is a public unicast address: not private,

@@ -897,3 +897,97 @@ func TestReflectorLookalikes(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowRequestAttack: 8 addresses each hold 25 connections to the web
+// server, sending a header line every 10 s that the server only ACKs
+// (Slowloris), in plain HTTP and after a TLS handshake: an inbound DDoS
+// with host-side advice. The same connections sending one-byte keepalive
+// probes, or getting answers, are no attack.
+func TestSlowRequestAttack(t *testing.T) {
+	const (
+		slowloris = iota
+		overTLS
+		keepalive
+		answered
+	)
+	conns := func(kind int) []ingest.Packet {
+		var ps []ingest.Packet
+		for i := 0; i < 200; i++ {
+			cl := fmt.Sprintf("203.0.113.%d:%d", 10+i%8, 40000+i)
+			srv := "198.51.100.7:80"
+			if kind == overTLS {
+				srv = "198.51.100.7:443"
+			}
+			ms := int64(i * 20)
+			ps = append(ps, withFlags(pkt(ms, ingest.ProtoTCP, cl, srv, 74), 0x02),
+				withFlags(pkt(ms+1, ingest.ProtoTCP, srv, cl, 74), 0x12),
+				withFlags(pkt(ms+2, ingest.ProtoTCP, cl, srv, 66), 0x10))
+			switch kind {
+			case overTLS:
+				ps = append(ps, withFlags(pkt(ms+3, ingest.ProtoTCP, cl, srv, 66+517), 0x18),
+					withFlags(pkt(ms+4, ingest.ProtoTCP, srv, cl, 1514), 0x10),
+					withFlags(pkt(ms+4, ingest.ProtoTCP, srv, cl, 1514), 0x10),
+					withFlags(pkt(ms+4, ingest.ProtoTCP, srv, cl, 1200), 0x18),
+					withFlags(pkt(ms+5, ingest.ProtoTCP, cl, srv, 66+80), 0x18))
+			case slowloris, answered:
+				ps = append(ps, withFlags(pkt(ms+3, ingest.ProtoTCP, cl, srv, 66+120), 0x18))
+			}
+			for k := int64(1); k <= 6; k++ {
+				at := ms + k*10_000
+				switch kind {
+				case keepalive:
+					ps = append(ps, withFlags(pkt(at, ingest.ProtoTCP, cl, srv, 67), 0x10))
+				case answered:
+					ps = append(ps, withFlags(pkt(at, ingest.ProtoTCP, cl, srv, 66+200), 0x18),
+						withFlags(pkt(at+1, ingest.ProtoTCP, srv, cl, 1514), 0x10),
+						withFlags(pkt(at+1, ingest.ProtoTCP, srv, cl, 900), 0x18))
+				default:
+					ps = append(ps, withFlags(pkt(at, ingest.ProtoTCP, cl, srv, 66+15), 0x18))
+				}
+				ps = append(ps, withFlags(pkt(at+2, ingest.ProtoTCP, srv, cl, 66), 0x10))
+			}
+		}
+		slices.SortStableFunc(ps, func(a, b ingest.Packet) int { return cmp.Compare(a.TS, b.TS) })
+		return ps
+	}
+	for _, tc := range []struct {
+		name   string
+		kind   int
+		attack bool
+	}{
+		{"slowloris", slowloris, true},
+		{"slowloris over tls", overTLS, true},
+		{"idle connections with keepalive probes", keepalive, false},
+		{"keep-alive clients getting answers", answered, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := findingsOf(t, conns(tc.kind), nil, nil)
+			var got *Finding
+			for i, f := range fs {
+				t.Logf("%s %s: %s %q", f.Severity, f.ID, f.Summary, f.Evidence)
+				if f.ID == RuleDDoSTarget {
+					got = &fs[i]
+				}
+				if f.ID != RuleDDoSTarget && sevRank(f.Severity) >= sevRank(SevHigh) {
+					t.Errorf("unexpected %s %s", f.Severity, f.ID)
+				}
+			}
+			if !tc.attack {
+				if got != nil {
+					t.Errorf("unexpected %s: %s", got.ID, got.Summary)
+				}
+				return
+			}
+			if got == nil || got.Severity != SevHigh || !strings.Contains(got.Summary, "Slowloris") ||
+				!strings.Contains(got.Summary, "200 connections held open from 8 addresses") {
+				t.Fatalf("want a high %s naming the slow-request attack, got %s", RuleDDoSTarget, ids(fs))
+			}
+			if !strings.Contains(got.Next, "client_header_timeout") || strings.Contains(got.Next, "scrubbing") {
+				t.Errorf("want host-side advice, got %q", got.Next)
+			}
+			if tls := strings.Contains(strings.Join(got.Evidence, " "), "TLS handshake"); tls != (tc.kind == overTLS) {
+				t.Errorf("TLS handshake mentioned: %v, want %v", tls, tc.kind == overTLS)
+			}
+		})
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -445,6 +446,12 @@ func runRole(role string, args []string, rep *Report) error {
 		return roleChurn(ctx, f, rep)
 	case role == "flood":
 		return roleFlood(ctx, f, rep)
+	case role == "httpd":
+		return roleHTTPD(ctx, f, rep)
+	case role == "slowloris":
+		return roleSlowloris(ctx, f, rep)
+	case role == "httpget":
+		return roleHTTPGet(ctx, f, rep)
 	case role == "udp":
 		return roleUDP(ctx, f, rep)
 	case role == "server":
@@ -604,6 +611,100 @@ func roleFlood(ctx context.Context, f roleFlags, rep *Report) error {
 		if err := request(f, from[i%len(from)], 0, rep); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// roleHTTPD: a net/http server on -listen with no timeouts (a server a
+// slow-request attack works against), answering every request with -reply
+// bytes.
+func roleHTTPD(ctx context.Context, f roleFlags, rep *Report) error {
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return err
+	}
+	body := make([]byte, f.reply)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n, _ := w.Write(body)
+		reportMu.Lock()
+		rep.Sent += int64(n)
+		reportMu.Unlock()
+	})}
+	go func() { <-ctx.Done(); srv.Close() }()
+	if err := srv.Serve(ln); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// roleSlowloris: -n connections to -peer, spread over the -local addresses,
+// each sending the start of an HTTP request and then one more header line
+// every -dur/6 for -dur, never ending the headers (Slowloris), then
+// closing. The report counts the connections and the bytes sent.
+func roleSlowloris(ctx context.Context, f roleFlags, rep *Report) error {
+	from := strings.Split(f.local, ",")
+	conns := make([]*net.TCPConn, 0, f.n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	var sent int64
+	for i := 0; i < f.n; i++ {
+		c, err := dialTCP(f.peer, from[i%len(from)])
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+		m, err := fmt.Fprintf(c, "GET /?%d HTTP/1.1\r\nHost: %s\r\nUser-Agent: Mozilla/5.0\r\n", i, f.peer)
+		if err != nil {
+			return err
+		}
+		sent += int64(m)
+	}
+	for k := 0; k < 6 && ctx.Err() == nil; k++ {
+		time.Sleep(f.dur / 6)
+		for i, c := range conns {
+			m, err := fmt.Fprintf(c, "X-a: %d\r\n", 1000+i)
+			if err != nil {
+				return err
+			}
+			sent += int64(m)
+		}
+	}
+	reportMu.Lock()
+	defer reportMu.Unlock()
+	rep.Sent += sent
+	for _, c := range conns {
+		rep.Conns = append(rep.Conns, ConnReport{Proto: "tcp", Local: c.LocalAddr().String(), Remote: c.RemoteAddr().String()})
+	}
+	return nil
+}
+
+// roleHTTPGet: -n HTTP GETs of http://-peer/ from the -local address over
+// -dur, a new connection each, every answer read whole.
+func roleHTTPGet(ctx context.Context, f roleFlags, rep *Report) error {
+	from, err := netip.ParseAddr(f.local)
+	if err != nil {
+		return err
+	}
+	d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: from.AsSlice()}}
+	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+	start := time.Now()
+	for i := 0; i < f.n && ctx.Err() == nil; i++ {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * f.dur / time.Duration(f.n))))
+		resp, err := cl.Get("http://" + f.peer + "/")
+		if err != nil {
+			return err
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		reportMu.Lock()
+		rep.Recv += n
+		reportMu.Unlock()
 	}
 	return nil
 }
