@@ -80,6 +80,7 @@ type findCtx struct {
 	flood    map[ingest.ProcKey][2]int64     // out, in wire bytes
 	remotes  map[ingest.ProcKey][]procRemote // remotesOf's index
 	synPorts map[uint16]bool                 // local ports bare SYNs came in to (remoteOpened)
+	proxies  map[netip.Addr]string           // proxyOf's cache
 }
 
 // Findings runs every rule and returns the findings, most severe first
@@ -219,6 +220,20 @@ func (c *findCtx) where(a netip.Addr) string {
 		s += " (foreign)"
 	}
 	return s
+}
+
+// proxyOf names the reverse proxy (CDN, cloud load balancer) a belongs to,
+// or "" (Location.Proxy).
+func (c *findCtx) proxyOf(a netip.Addr) string {
+	p, ok := c.proxies[a]
+	if !ok {
+		if c.proxies == nil {
+			c.proxies = map[netip.Addr]string{}
+		}
+		p = Locate(c.in.Geo, a).Proxy
+		c.proxies[a] = p
+	}
+	return p
 }
 
 func (c *findCtx) foreign(a netip.Addr) bool {
@@ -644,11 +659,13 @@ func (c *findCtx) ddosTarget() {
 		return k.Proto == ingest.ProtoTCP && k.Oriented && k.Folded == "" && c.remoteOpened(fl) &&
 			t.In.Packets >= 1 && t.In.Packets <= 2 && t.In.Wire <= 200 && t.Out.Packets <= 6 && t.Out.Wire <= 6*90
 	}
-	syn := map[uint16]*agg{}       // half-open connections by local port
-	refl := map[uint16]*agg{}      // unsolicited UDP by source port, 0 for other ports
-	var icmp *agg                  // inbound ICMP
-	conns := map[uint16]*connAgg{} // completed connections from public addresses, by local port
-	slow := map[uint16]*slowAgg{}  // stalled connections from public addresses, by local port
+	syn := map[uint16]*agg{}         // half-open connections by local port
+	refl := map[uint16]*agg{}        // unsolicited UDP by source port, 0 for other ports
+	var icmp *agg                    // inbound ICMP
+	conns := map[uint16]*connAgg{}   // completed connections from public addresses, by local port
+	slow := map[uint16]*slowAgg{}    // stalled connections from public addresses, by local port
+	proxied := map[uint16]*connAgg{} // completed connections from reverse proxies, by local port
+	proxyNames := map[uint16]map[string]int{}
 	for i := range c.r.Flows {
 		fl := &c.r.Flows[i]
 		k, t := &fl.Key, &fl.Traffic
@@ -661,12 +678,26 @@ func (c *findCtx) ddosTarget() {
 				add(get(syn, k.A.Port()), fl)
 			} else if c.remoteOpened(fl) &&
 				t.In.Packets >= 2 && t.Out.Packets >= 1 && publicAddr(k.B.Addr()) {
-				a := conns[k.A.Port()]
+				// A reverse proxy's connections carry many visitors: they
+				// are no flooding clients, nor slow ones (proxies buffer
+				// requests), and are judged apart (proxyChurn).
+				by, proxy := conns, c.proxyOf(k.B.Addr())
+				if proxy != "" {
+					by = proxied
+					if proxyNames[k.A.Port()] == nil {
+						proxyNames[k.A.Port()] = map[string]int{}
+					}
+					proxyNames[k.A.Port()][proxy]++
+				}
+				a := by[k.A.Port()]
 				if a == nil {
 					a = &connAgg{perSource: map[netip.Addr]int{}}
-					conns[k.A.Port()] = a
+					by[k.A.Port()] = a
 				}
 				a.add(fl)
+				if proxy != "" {
+					continue
+				}
 				if stalled(fl) {
 					s := slow[k.A.Port()]
 					if s == nil {
@@ -719,6 +750,9 @@ func (c *findCtx) ddosTarget() {
 		}
 	}
 	var connPorts []uint16 // the ports a connection flood was found on
+	for _, port := range slices.Sorted(maps.Keys(proxied)) {
+		c.proxyChurn(port, proxied[port], proxyNames[port])
+	}
 	for _, port := range slices.Sorted(maps.Keys(conns)) {
 		fl, part, evs, ok := conns[port].flood(port, c.where)
 		if !ok {
@@ -934,13 +968,12 @@ type connFlood struct {
 	median         int64   // connection length (ns)
 }
 
-// flood reports whether the connections to port are a connection (HTTP)
-// flood, with the summary part and the evidence.
-func (a *connAgg) flood(port uint16, where func(netip.Addr) string) (fl connFlood, part string, ev []string, ok bool) {
+// stats sums the connections of the addresses that made repeat or more.
+func (a *connAgg) stats(repeat int) (fl connFlood) {
 	var durs []int64
 	fl.first, fl.last = math.MaxInt64, math.MinInt64
 	for _, c := range a.conns {
-		if a.perSource[c.src] < connFloodRepeat {
+		if a.perSource[c.src] < repeat {
 			continue
 		}
 		fl.conns++
@@ -950,17 +983,29 @@ func (a *connAgg) flood(port uint16, where func(netip.Addr) string) (fl connFloo
 		durs = append(durs, c.last-c.first)
 	}
 	for _, n := range a.perSource {
-		if n >= connFloodRepeat {
+		if n >= repeat {
 			fl.sources++
 		}
 	}
-	if fl.conns < connFloodMin || fl.sources < connFloodSources {
-		return fl, "", nil, false
+	if fl.conns > 0 {
+		fl.rate = float64(fl.conns) / max(float64(fl.last-fl.first)/1e9, 1)
+		slices.Sort(durs)
+		fl.median = durs[len(durs)/2]
 	}
-	fl.rate = float64(fl.conns) / max(float64(fl.last-fl.first)/1e9, 1)
-	slices.Sort(durs)
-	fl.median = durs[len(durs)/2]
-	if fl.rate < connFloodRate || fl.median > connFloodShort {
+	return fl
+}
+
+// churning reports whether fl has the volume, rate and shortness of a
+// connection flood.
+func (fl *connFlood) churning() bool {
+	return fl.conns >= connFloodMin && fl.rate >= connFloodRate && fl.median <= connFloodShort
+}
+
+// flood reports whether the connections to port are a connection (HTTP)
+// flood, with the summary part and the evidence.
+func (a *connAgg) flood(port uint16, where func(netip.Addr) string) (fl connFlood, part string, ev []string, ok bool) {
+	fl = a.stats(connFloodRepeat)
+	if fl.sources < connFloodSources || !fl.churning() {
 		return fl, "", nil, false
 	}
 	what := "a connection flood"
@@ -1084,6 +1129,29 @@ func topSources(perSource map[netip.Addr]int, where func(netip.Addr) string) []s
 		names = append(names, name+")")
 	}
 	return names
+}
+
+// proxyChurn reports connection-flood volumes that came through reverse
+// proxies (a CDN, a cloud load balancer) to port: an HTTP flood passing
+// through the proxy looks like its ordinary traffic from here, and the
+// proxy's addresses carry every visitor, so this is a low finding whose
+// advice is to look behind the proxy, never to block its addresses.
+func (c *findCtx) proxyChurn(port uint16, a *connAgg, names map[string]int) {
+	fl := a.stats(1)
+	if !fl.churning() {
+		return
+	}
+	proxies := slices.SortedFunc(maps.Keys(names), func(x, y string) int { return cmp.Or(cmp.Compare(names[y], names[x]), cmp.Compare(x, y)) })
+	via := joinAnd(proxies)
+	c.add(Finding{ID: RuleDDoSTarget, Severity: SevLow,
+		Next: fmt.Sprintf("Do not block these addresses: they are %s's and carry every visitor. If the load is a problem, find the real clients in the access log (CF-Connecting-IP, Fastly-Client-IP or X-Forwarded-For) and rate-limit or block them at the proxy (Cloudflare rate limiting rules or Under Attack mode, Fastly rate limiting, Cloud Armor); accept connections to port %d from the proxy's ranges only, so that nobody goes around it.", via, port),
+		Summary: fmt.Sprintf("heavy connection churn through %s on port %d (%.0f short connections/s from %d of its addresses): an HTTP flood passing through the proxy, or its ordinary traffic",
+			via, port, fl.rate, fl.sources),
+		Evidence: []string{
+			fmt.Sprintf("%d completed connections to local port %d from %s addresses, %.0f/s, %s–%s; median %s long, %s in and %s out each on average",
+				fl.conns, port, via, fl.rate, tsStr(fl.first), tsStr(fl.last), roundDur(time.Duration(fl.median)), human(fl.in/fl.conns), human(fl.out/fl.conns)),
+			fmt.Sprintf("most: %s", strings.Join(topSources(a.perSource, c.where), ", ")),
+			c.connFloodService(port, fl)}})
 }
 
 // roundDur rounds d to milliseconds, or to microseconds below one.

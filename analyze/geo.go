@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // Location is where an address is: a special range, or a country and an
@@ -13,6 +14,10 @@ type Location struct {
 	CountryName string `json:"country_name,omitempty"`
 	ASN         uint   `json:"asn,omitempty"`
 	ASOrg       string `json:"as_org,omitempty"`
+	// Proxy names the CDN or cloud load balancer whose published
+	// origin-facing ranges hold the address (ReverseProxy): its
+	// connections carry many visitors, not one client.
+	Proxy string `json:"proxy,omitempty"`
 }
 
 // String renders the location for a table cell: "DE AS24940 Hetzner", or
@@ -30,6 +35,12 @@ func (l Location) String() string {
 		if l.ASOrg != "" {
 			s += " " + l.ASOrg
 		}
+	}
+	if l.Proxy != "" && !strings.Contains(l.ASOrg, strings.Fields(l.Proxy)[0]) {
+		if s != "" {
+			s += " "
+		}
+		s += l.Proxy
 	}
 	if s == "" {
 		return "?"
@@ -105,10 +116,59 @@ func Locate(g GeoLookup, a netip.Addr) Location {
 	if s, ok := SpecialRange(a); ok {
 		return Location{Special: s}
 	}
+	var l Location
 	if g != nil {
-		if l, ok := g.Lookup(a.Unmap()); ok {
-			return l
+		if loc, ok := g.Lookup(a.Unmap()); ok {
+			l = loc
 		}
 	}
-	return Location{}
+	l.Proxy = ReverseProxy(a, l.ASN)
+	return l
+}
+
+// proxyRanges are the published ranges reverse proxies connect to origin
+// servers from: a server behind one sees every visitor's connection come
+// from these addresses. Cloudflare: cloudflare.com/ips (unchanged since
+// 2021); Fastly: api.fastly.com/public-ip-list; Google Cloud's external
+// load balancers and health checks (cloud.google.com/load-balancing/docs/
+// firewall-rules).
+var proxyRanges = func() map[string][]netip.Prefix {
+	m := map[string][]netip.Prefix{}
+	for name, ps := range map[string][]string{
+		"Cloudflare": {"173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22", "141.101.64.0/18",
+			"108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17",
+			"162.158.0.0/15", "104.16.0.0/13", "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
+			"2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32", "2405:8100::/32",
+			"2a06:98c0::/29", "2c0f:f248::/32"},
+		"Fastly": {"23.235.32.0/20", "43.249.72.0/22", "103.244.50.0/24", "103.245.222.0/23", "103.245.224.0/24",
+			"104.156.80.0/20", "140.248.64.0/18", "140.248.128.0/17", "146.75.0.0/17", "151.101.0.0/16",
+			"157.52.64.0/18", "167.82.0.0/17", "167.82.128.0/20", "167.82.160.0/20", "167.82.224.0/20",
+			"172.111.64.0/18", "185.31.16.0/22", "199.27.72.0/21", "199.232.0.0/16", "2a04:4e40::/32", "2a04:4e42::/32"},
+		"Google Cloud load balancer": {"130.211.0.0/22", "35.191.0.0/16", "2600:2d00:1:b029::/64", "2600:2d00:1:1::/64"},
+	} {
+		for _, p := range ps {
+			m[name] = append(m[name], netip.MustParsePrefix(p))
+		}
+	}
+	return m
+}()
+
+// proxyASNs are reverse proxies known by their AS number only (their
+// origin-facing ranges are not published as a short list); they are
+// recognised when an ASN database is loaded.
+var proxyASNs = map[uint]string{13335: "Cloudflare", 54113: "Fastly", 20940: "Akamai", 16625: "Akamai",
+	19551: "Imperva", 30148: "Sucuri"}
+
+// ReverseProxy names the CDN or cloud load balancer a belongs to (by its
+// published ranges, or by asn when not 0), or "".
+func ReverseProxy(a netip.Addr, asn uint) string {
+	a = a.Unmap()
+	for _, name := range []string{"Cloudflare", "Fastly", "Google Cloud load balancer"} {
+		for _, p := range proxyRanges[name] {
+			if p.Contains(a) {
+				return name
+			}
+		}
+	}
+	return proxyASNs[asn]
 }

@@ -290,6 +290,7 @@ type RemoteRow struct {
 	ASN         uint                `json:"asn,omitempty"`
 	ASOrg       string              `json:"as_org,omitempty"`
 	Special     string              `json:"special,omitempty"` // "private (RFC 1918)", "cloud metadata", ...
+	Proxy       string              `json:"proxy,omitempty"`   // a CDN or cloud load balancer: "Cloudflare", ...
 	Foreign     bool                `json:"foreign,omitempty"`
 	TX          analyze.Counts      `json:"tx"`
 	RX          analyze.Counts      `json:"rx"`
@@ -843,7 +844,7 @@ func buildRemotes(d *Document, in Input, f formatter, top int) {
 		if !row.Folded {
 			a, _ := netip.ParseAddr(row.Addr)
 			loc := analyze.Locate(in.Geo, a)
-			row.Country, row.CountryName, row.ASN, row.ASOrg, row.Special = loc.Country, loc.CountryName, loc.ASN, loc.ASOrg, loc.Special
+			row.Country, row.CountryName, row.ASN, row.ASOrg, row.Special, row.Proxy = loc.Country, loc.CountryName, loc.ASN, loc.ASOrg, loc.Special, loc.Proxy
 			place = loc.String()
 		}
 		row.Fmt = map[string]string{
