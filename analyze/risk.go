@@ -32,7 +32,17 @@ type RiskFact struct {
 }
 
 // systemDirs hold the executables of system daemons on Linux.
-var systemDirs = []string{"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/", "/usr/lib/systemd/", "/lib/systemd/"}
+// /usr/local/{s,}bin hold what the administrator installed by hand (the
+// containerd install guide puts it there; sshd built from source).
+var systemDirs = []string{"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/", "/usr/lib/systemd/", "/lib/systemd/",
+	"/usr/local/sbin/", "/usr/local/bin/"}
+
+// packageTrees are root-owned trees a package manager or a distribution
+// unpacks programs into, at any depth: the FHS library trees, Nix and Guix
+// stores, snaps (read-only squashfs mounts), and the data directories k3s
+// and RKE2 unpack their bundled containerd, runc and CNI plugins into.
+var packageTrees = []string{"/usr/lib/", "/lib/", "/usr/libexec/", "/usr/lib64/", "/nix/store/", "/gnu/store/",
+	"/snap/", "/var/lib/snapd/snap/", "/var/lib/rancher/k3s/data/", "/var/lib/rancher/rke2/data/"}
 
 // systemDaemons are names that malware likes to borrow.
 var systemDaemons = []string{"sshd", "cron", "crond", "atd", "anacron", "rsyslogd", "syslogd", "syslog-ng", "dbus-daemon",
@@ -41,7 +51,9 @@ var systemDaemons = []string{"sshd", "cron", "crond", "atd", "anacron", "rsyslog
 
 // rootDaemons run as root when started by init (their per-session or
 // privilege-separated children run as other users but have another parent).
-var rootDaemons = []string{"sshd", "cron", "crond", "atd", "auditd", "init", "systemd", "systemd-logind", "udevd", "systemd-udevd"}
+// (Not systemd: init starts a user's own manager, `systemd --user`, as that
+// user.)
+var rootDaemons = []string{"sshd", "cron", "crond", "atd", "auditd", "init", "systemd-logind", "udevd", "systemd-udevd"}
 
 func userSuffix(u string) string {
 	if u == "" {
@@ -53,7 +65,9 @@ func userSuffix(u string) string {
 // systemDaemonParents are parents a system daemon normally has.
 var systemDaemonParents = []string{"systemd", "init", "containerd-shim", "runc", "crun", "conmon", "sshd", "cron", "crond", "master",
 	// Container inits and process supervisors start daemons too.
-	"tini", "dumb-init", "docker-init", "catatonit", "s6-supervise", "runsv", "supervisord", "supervise-daemon", "start-stop-daem", "monit"}
+	"tini", "dumb-init", "docker-init", "catatonit", "s6-supervise", "runsv", "supervisord", "supervise-daemon", "start-stop-daem", "monit",
+	// Kubernetes distributions that run their own containerd; dockerd runs containerd too.
+	"k3s-server", "k3s-agent", "rke2", "kubelite", "dockerd"}
 
 // kthreadPrefixes are kernel thread names; a process with an exe cannot be
 // one.
@@ -261,7 +275,7 @@ func daemonName(comm, base string) string {
 }
 
 // inDirs: exe is directly in one of dirs, or anywhere below the
-// package-managed trees /usr/lib, /lib, /usr/lib64 and /usr/libexec.
+// packageTrees.
 func inDirs(exe string, dirs []string) bool {
 	for _, d := range dirs {
 		if !strings.HasPrefix(exe, d) {
@@ -271,7 +285,7 @@ func inDirs(exe string, dirs []string) bool {
 			return true
 		}
 	}
-	for _, d := range []string{"/usr/lib/", "/lib/", "/usr/libexec/", "/usr/lib64/"} {
+	for _, d := range packageTrees {
 		if strings.HasPrefix(exe, d) {
 			return true
 		}
@@ -281,8 +295,19 @@ func inDirs(exe string, dirs []string) bool {
 
 // commMatches: comm is the exe basename, allowing the kernel's 15-byte
 // truncation.
+//
+// A program may name its processes after their role, "k3s" as "k3s-server"
+// or "k3s-agent": the executable's name, a separator and more. systemd
+// names the helpers it forks in parentheses, "(sd-pam)" for a user
+// manager's PAM session, "(sd-executor)".
 func commMatches(comm, base string) bool {
-	return comm == base || comm == truncComm(base)
+	if comm == base || comm == truncComm(base) {
+		return true
+	}
+	if rest, ok := strings.CutPrefix(comm, base); ok && base != "" && rest != "" && strings.ContainsRune("-:_.", rune(rest[0])) {
+		return true
+	}
+	return base == "systemd" && strings.HasPrefix(comm, "(") && strings.HasSuffix(comm, ")")
 }
 
 func interpreter(base string) bool {
