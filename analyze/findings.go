@@ -1418,7 +1418,7 @@ func (c *findCtx) exfiltration() {
 		}
 		sev, what := SevMedium, "possible exfiltration"
 		info, _ := c.proc(p.Key)
-		tool, kind := uploadTool(info)
+		tool, kind, via := c.uploaderOf(info)
 		verb := "uploaded"
 		next := "Find what the process read (its cwd, open files, cmdline) and whether the destination is a known backup or sync target; if it is not, treat the host as compromised: " + nextContainTail
 		switch {
@@ -1434,7 +1434,7 @@ func (c *findCtx) exfiltration() {
 			// A nightly off-site backup or a log shipper is the usual
 			// story (often to another region or country); attackers use
 			// rclone too, so it stays a finding to confirm.
-			what = fmt.Sprintf("large upload by the %s %s (confirm it is expected: attackers exfiltrate with these too)", kind, tool)
+			what = fmt.Sprintf("large upload by the %s %s%s (confirm it is expected: attackers exfiltrate with these too)", kind, tool, via)
 		case c.foreign(r.addr):
 			sev = SevHigh
 		}
@@ -1511,9 +1511,12 @@ var uploadTools = func() map[string]string {
 		"vmagent", "node_exporter", "falcon-sensor", "wazuh-agentd", "ossec-agentd", "osqueryd"} {
 		m[n] = "log/metrics shipper"
 	}
-	for _, n := range []string{"dockerd", "containerd", "buildkitd", "podman", "skopeo", "crane", "git-remote-http",
+	for _, n := range []string{"dockerd", "containerd", "buildkitd", "podman", "skopeo", "crane", "git", "git-remote-http",
 		"git-remote-https", "jfrog", "oras"} {
 		m[n] = "image/repository push" // docker push from a build machine, git push
+	}
+	for _, n := range []string{"scp", "sftp", "lftp"} {
+		m[n] = "file transfer tool"
 	}
 	return m
 }()
@@ -1523,6 +1526,26 @@ var uploadTools = func() map[string]string {
 func uploadTool(p ingest.ProcessInfo) (name, kind string) {
 	name, kind, _ = programIn(uploadTools, p.Comm, p.Exe)
 	return name, kind
+}
+
+// transports carry another program's data: rsync, borg, scp and git start
+// ssh and hand it what they send.
+var transports = map[string]bool{"ssh": true, "dbclient": true, "plink": true}
+
+// uploaderOf returns the upload tool p runs (uploadTool), or, when p is an
+// ssh client, the one that started it, with "through ssh" in via.
+func (c *findCtx) uploaderOf(p ingest.ProcessInfo) (name, kind, via string) {
+	if name, kind = uploadTool(p); name != "" {
+		return name, kind, ""
+	}
+	if t, _, ok := programIn(transports, p.Comm, p.Exe); ok {
+		if parent := c.parent(p); parent != nil {
+			if name, kind = uploadTool(*parent); name != "" {
+				return name, kind, fmt.Sprintf(" through %s (%s[%d] started it)", t, parent.Comm, parent.PID)
+			}
+		}
+	}
+	return "", "", ""
 }
 
 // programIn looks a program up in m by its comm, then by its executable's

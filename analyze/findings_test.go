@@ -608,20 +608,29 @@ func TestBackupUpload(t *testing.T) {
 		pkts      []ingest.Packet
 		sev       Severity
 		summary   string
+		parent    string // the comm of its parent, pid 76
 	}{
-		{"python3", "/usr/bin/python3.11", pkts, SevHigh, "possible exfiltration: python3"},
-		{"restic", "/usr/bin/restic", pkts, SevMedium, "large upload by the backup/sync tool restic"},
-		{"filebeat", "/usr/share/filebeat/bin/filebeat", pkts, SevMedium, "large upload by the log/metrics shipper filebeat"},
-		{"dockerd", "/usr/bin/dockerd", pkts, SevMedium, "large upload by the image/repository push dockerd"},
-		{"rclone", "/tmp/.x/rclone", pkts, SevHigh, "possible exfiltration: rclone"},
-		{"postgres", "/usr/lib/postgresql/16/bin/postgres", served, SevMedium, "large download from a local service: postgres[77] (uid 0, /usr/lib/postgresql/16/bin/postgres) served 1.5 MB to 11.4.4.4"},
+		{"python3", "/usr/bin/python3.11", pkts, SevHigh, "possible exfiltration: python3", ""},
+		{"ssh", "/usr/bin/ssh", pkts, SevMedium, "large upload by the backup/sync tool rsync through ssh (rsync[76] started it)", "rsync"},
+		{"ssh", "/usr/bin/ssh", pkts, SevMedium, "large upload by the image/repository push git through ssh (git[76] started it)", "git"},
+		{"ssh", "/usr/bin/ssh", pkts, SevMedium, "large upload by the file transfer tool scp through ssh (scp[76] started it)", "scp"},
+		{"ssh", "/usr/bin/ssh", pkts, SevHigh, "possible exfiltration: ssh", "bash"}, // tar c / | ssh …
+		{"curl", "/usr/bin/curl", pkts, SevHigh, "possible exfiltration: curl", ""},
+		{"restic", "/usr/bin/restic", pkts, SevMedium, "large upload by the backup/sync tool restic", ""},
+		{"filebeat", "/usr/share/filebeat/bin/filebeat", pkts, SevMedium, "large upload by the log/metrics shipper filebeat", ""},
+		{"dockerd", "/usr/bin/dockerd", pkts, SevMedium, "large upload by the image/repository push dockerd", ""},
+		{"rclone", "/tmp/.x/rclone", pkts, SevHigh, "possible exfiltration: rclone", ""},
+		{"postgres", "/usr/lib/postgresql/16/bin/postgres", served, SevMedium, "large download from a local service: postgres[77] (uid 0, /usr/lib/postgresql/16/bin/postgres) served 1.5 MB to 11.4.4.4", ""},
 	} {
 		sig := NewSignalSource(&memSource{pkts: tc.pkts}, local24, nil)
 		res, err := Analyze(context.Background(), sig, Options{Local: local24, Attributor: commAttributor{tc.comm}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		procs := map[ingest.ProcKey]ingest.ProcessInfo{{PID: 77, Start: 1}: {PID: 77, Start: 1, Comm: tc.comm, Exe: tc.exe}}
+		procs := map[ingest.ProcKey]ingest.ProcessInfo{{PID: 77, Start: 1}: {PID: 77, PPID: 76, Start: 1, Comm: tc.comm, Exe: tc.exe}}
+		if tc.parent != "" {
+			procs[ingest.ProcKey{PID: 76, Start: 1}] = ingest.ProcessInfo{PID: 76, PPID: 1, Start: 1, Comm: tc.parent, Exe: "/usr/bin/" + tc.parent}
+		}
 		fs := Findings(FindingInput{Result: res, Signals: sig.Signals(), Procs: procs, Geo: countryGeo("NL"), HomeCountry: "US"})
 		var got *Finding
 		for i := range fs {
