@@ -443,8 +443,9 @@ func (c *findCtx) mining() {
 	// Without payload evidence: long-lived, low-rate TCP flows to pool ports.
 	byProc := map[ingest.ProcKey][]Flow{}
 	for _, fl := range c.r.Flows {
-		if fl.Key.Proto != ingest.ProtoTCP || !fl.Key.Oriented || !poolPorts[fl.Key.B.Port()] || c.remoteOpened(&fl) {
-			continue // (a client of a local service whose ephemeral port is 45560 is no pool)
+		if fl.Key.Proto != ingest.ProtoTCP || !fl.Key.Oriented || !poolPorts[fl.Key.B.Port()] || c.remoteOpened(&fl) ||
+			!publicAddr(fl.Key.B.Addr()) {
+			continue // (a client of a local service whose ephemeral port is 45560 is no pool; pools are on the Internet, not on 10.0.0.5:8888)
 		}
 		d := float64(fl.Traffic.Last-fl.Traffic.First) / 1e9
 		if d < 30 || float64(fl.Traffic.Out.Wire+fl.Traffic.In.Wire)/d > 20000 {

@@ -755,8 +755,9 @@ func TestCollectorIsNoFloodTarget(t *testing.T) {
 }
 
 // TestPoolPortNeedsOutbound: a long-lived, low-rate connection to a
-// mining-pool port is suspicious when the host opened it; a client of a
-// local service whose ephemeral port happens to be 45560 is not.
+// mining-pool port is suspicious when the host opened it to the Internet;
+// a client of a local service whose ephemeral port happens to be 45560 is
+// not, nor is an internal service on such a port.
 func TestPoolPortNeedsOutbound(t *testing.T) {
 	conn := func(local, remote string, open string) []ingest.Packet {
 		var ps []ingest.Packet
@@ -775,6 +776,9 @@ func TestPoolPortNeedsOutbound(t *testing.T) {
 	}
 	if fs := findingsOf(t, conn("198.51.100.7:40000", "11.2.3.4:3333", "out"), nil, nil); !hasFinding(fs, RuleMiningPorts, SevMedium) {
 		t.Errorf("the host's connection to a pool port: %s", ids(fs))
+	}
+	if fs := findingsOf(t, conn("198.51.100.7:40000", "10.0.0.5:8888", "out"), nil, nil); hasFinding(fs, RuleMiningPorts, "") {
+		t.Errorf("a connection to an internal service on 8888: %s", ids(fs))
 	}
 }
 
