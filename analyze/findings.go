@@ -1484,6 +1484,17 @@ func (c *findCtx) scanning() {
 		if k != (ingest.ProcKey{}) {
 			who = c.procDesc(k)
 		}
+		info, _ := c.proc(k)
+		if name, kind, ok := programIn(p2pPrograms, info.Comm, info.Exe); ok && !c.flagged[k] {
+			// Peer discovery: a DHT or a blockchain node asks thousands of
+			// peers, many gone or behind NAT, and they do not answer.
+			c.add(Finding{ID: RuleScanning, Severity: SevLow, Procs: []ingest.ProcKey{k},
+				Next:    fmt.Sprintf("Peer-to-peer software, not an attack: if %s is not supposed to run on this host, stop it and find who installed it; if it is, its peer traffic is expected (limit its bandwidth or peer count in its settings if it is the bandwidth hog).", name),
+				Summary: fmt.Sprintf("peer discovery by the %s %s: %s contacted %d remote endpoints on %d hosts, %d of them answered", kind, name, who, np, n, na),
+				Evidence: []string{fmt.Sprintf("%d distinct remote hosts, %d distinct host:port endpoints, %s in all, %s on average each; %d of the endpoints answered (peers that left or sit behind NAT do not)", n, np, human(bytes[k]), human(bytes[k]/int64(np)), na),
+					fmt.Sprintf("%s has no risk facts (its executable %s is where such software is installed)", c.procDesc(k), firstNonEmpty(info.Exe, "?"))}})
+			continue
+		}
 		c.add(Finding{ID: RuleScanning, Severity: SevHigh, Procs: []ingest.ProcKey{k}, Next: nextContain,
 			Summary:  fmt.Sprintf("scanning: %s contacted %d remote endpoints on %d hosts with %s on average each", who, np, n, human(bytes[k]/int64(np))),
 			Evidence: []string{fmt.Sprintf("%d distinct remote hosts, %d distinct host:port endpoints, %s in all; %d of the endpoints answered (the rest were silent or refused)", n, np, human(bytes[k]), na)}})
@@ -1495,6 +1506,26 @@ func (c *findCtx) scanning() {
 		}
 	}
 }
+
+// p2pPrograms are peer-to-peer programs, by kind, whose peer discovery
+// contacts many hosts that mostly do not answer: BitTorrent clients, and
+// blockchain and overlay network nodes.
+var p2pPrograms = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"transmission-da", "transmission-daemon", "qbittorrent-nox", "qbittorrent", "deluged", "rtorrent",
+		"aria2c", "ktorrent", "btfs"} {
+		m[n] = "BitTorrent client"
+	}
+	for _, n := range []string{"bitcoind", "bitcoin-qt", "geth", "erigon", "nethermind", "Nethermind.Runn", "besu", "reth", "lighthouse",
+		"prysm", "beacon-chain", "teku", "nimbus_beacon_n", "lodestar", "monerod", "solana-validator", "agave-validator", "litecoind",
+		"dogecoind", "zcashd", "cardano-node", "polkadot", "cosmovisor", "gaiad", "avalanchego", "bor", "heimdalld", "op-node"} {
+		m[n] = "blockchain node"
+	}
+	for _, n := range []string{"ipfs", "kubo", "syncthing", "i2pd", "i2prouter", "yggdrasil", "zerotier-one", "tailscaled"} {
+		m[n] = "peer-to-peer network node"
+	}
+	return m
+}()
 
 // uploadTools are the comms (and executable names) of programs whose job
 // is uploading a lot to one place, by kind: backup and sync tools, log and

@@ -1004,3 +1004,49 @@ func TestSlowRequestAttack(t *testing.T) {
 		})
 	}
 }
+
+// TestPeerDiscoveryIsNoScan: a BitTorrent client's DHT asks thousands of
+// peers over UDP and most do not answer, as a scan's probes go unanswered;
+// from a known peer-to-peer program installed where such software is, it
+// is a low "peer discovery" finding, not a high scan. The same traffic
+// from a program with risk facts, or from an unknown one, stays a scan.
+func TestPeerDiscoveryIsNoScan(t *testing.T) {
+	var dht []ingest.Packet
+	for i := range 2000 {
+		r := fmt.Sprintf("%d.%d.%d.%d:%d", 20+i%150, i%200, i%7, 1+i%250, 1024+(i*7919)%40000)
+		dht = append(dht, pkt(int64(i*25), ingest.ProtoUDP, "198.51.100.7:51413", r, 140))
+		if i%5 < 2 {
+			dht = append(dht, pkt(int64(i*25+10), ingest.ProtoUDP, r, "198.51.100.7:51413", 380))
+		}
+	}
+	for _, tc := range []struct {
+		comm, exe string
+		sev       Severity
+		summary   string
+	}{
+		{"transmission-da", "/usr/bin/transmission-daemon", SevLow, "peer discovery by the BitTorrent client transmission-da: transmission-da[77]"},
+		{"geth", "/usr/local/bin/geth", SevLow, "peer discovery by the blockchain node geth: geth[77]"},
+		{"geth", "/tmp/geth", SevHigh, "scanning: geth[77]"},
+		{"worker", "/opt/app/worker", SevHigh, "scanning: worker[77]"},
+	} {
+		sig := NewSignalSource(&memSource{pkts: dht}, local24, nil)
+		res, err := Analyze(context.Background(), sig, Options{Local: local24, Attributor: commAttributor{tc.comm}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs := map[ingest.ProcKey]ingest.ProcessInfo{{PID: 77, Start: 1}: {PID: 77, PPID: 1, Start: 1, Comm: tc.comm, Exe: tc.exe}}
+		fs := Findings(FindingInput{Result: res, Signals: sig.Signals(), Procs: procs})
+		var got *Finding
+		for i := range fs {
+			if fs[i].ID == RuleScanning {
+				got = &fs[i]
+			}
+		}
+		if got == nil || got.Severity != tc.sev || !strings.HasPrefix(got.Summary, tc.summary) {
+			t.Errorf("%s at %s: %s; want %s %q", tc.comm, tc.exe, ids(fs), tc.sev, tc.summary)
+			if got != nil {
+				t.Log(got.Summary)
+			}
+		}
+	}
+}
