@@ -534,8 +534,16 @@ func (c *findCtx) floods() {
 			continue // the target answers: a client (a DNS forwarder's queries, QUIC ACKs, RTP), not a flood
 		}
 		sev, next, what := SevHigh, nextContain, "DDoS participation"
-		if !publicAddr(t) && !tg.icmp {
-			// One-way UDP inside the network is mostly metrics and logs.
+		shipper := c.shipperStream(a.procs)
+		switch {
+		case tg.icmp:
+		case shipper != "":
+			// rsyslogd to a hosted syslog intake, softflowd to a flow
+			// collector: a stream by design, wherever the collector is.
+			sev, next, what = SevLow, nextOneWay, "one-way UDP stream"
+		case !publicAddr(t) || allIn(a.ports, collectorPorts):
+			// One-way UDP inside the network, or to a collector's port,
+			// is mostly metrics and logs.
 			sev, next, what = SevMedium, nextOneWay, "possible DDoS participation"
 		}
 		id, proto, unit, ports := RuleUDPFlood, "UDP", "UDP packets", fmt.Sprintf(" on %d port(s)", len(a.ports))
@@ -552,8 +560,12 @@ func (c *findCtx) floods() {
 			who = c.procDesc(pks[0])
 			c.flagged[pks[0]] = true
 		}
+		summary := fmt.Sprintf("%s: %s floods %s (%s) with small %s packets, %.0f packets/s", what, who, t, c.where(t), proto, pps)
+		if sev == SevLow {
+			summary = fmt.Sprintf("%s: %s, a %s, sends %s (%s) %.0f small UDP packets/s that get no answer: logs or metrics, a flood only if the collector is not yours", what, who, shipper, t, c.where(t), pps)
+		}
 		c.add(Finding{ID: id, Severity: sev, Procs: pks, Next: next,
-			Summary: fmt.Sprintf("%s: %s floods %s (%s) with small %s packets, %.0f packets/s", what, who, t, c.where(t), proto, pps),
+			Summary: summary,
 			Evidence: []string{fmt.Sprintf("%d %s (%s, %d B average) to %s%s between %s and %s; %s",
 				a.pkts, unit, human(a.bytes), a.bytes/a.pkts, t, ports, tsStr(a.first), tsStr(a.last), cameBack(a.back))}})
 	}
@@ -1540,7 +1552,8 @@ var uploadTools = func() map[string]string {
 	for _, n := range []string{"filebeat", "metricbeat", "auditbeat", "packetbeat", "elastic-agent", "fluent-bit", "fluentd", "td-agent",
 		"td-agent-bit", "vector", "promtail", "grafana-agent", "alloy", "telegraf", "otelcol", "otelcol-contrib", "splunkd",
 		"newrelic-infra", "datadog-agent", "trace-agent", "process-agent", "logstash", "nxlog", "rsyslogd", "syslog-ng",
-		"vmagent", "node_exporter", "falcon-sensor", "wazuh-agentd", "ossec-agentd", "osqueryd"} {
+		"vmagent", "node_exporter", "falcon-sensor", "wazuh-agentd", "ossec-agentd", "osqueryd",
+		"softflowd", "pmacctd", "sfacctd", "nfacctd", "fprobe", "hsflowd", "goflow2", "ntopng", "nprobe", "statsd", "collectd", "journald-remote"} {
 		m[n] = "log/metrics shipper"
 	}
 	for _, n := range []string{"dockerd", "containerd", "buildkitd", "podman", "skopeo", "crane", "git", "git-remote-http",
@@ -1589,6 +1602,40 @@ func programIn[V any](m map[string]V, comm, exe string) (name string, v V, ok bo
 		}
 	}
 	return "", v, false
+}
+
+// shipperStream says "log/metrics shipper" when every sender of a one-way
+// UDP stream is one (uploadTools) without medium or high risk facts, and
+// "" otherwise.
+func (c *findCtx) shipperStream(procs map[ingest.ProcKey]bool) string {
+	for k := range procs {
+		info, ok := c.proc(k)
+		if !ok || c.flagged[k] {
+			return ""
+		}
+		if _, kind := uploadTool(info); kind != "log/metrics shipper" {
+			return ""
+		}
+		for _, f := range ProcessRisk(info, c.parent(info)) {
+			if f.Severity == RiskHigh || f.Severity == RiskMedium {
+				return ""
+			}
+		}
+	}
+	if len(procs) == 0 {
+		return ""
+	}
+	return "log/metrics shipper"
+}
+
+// allIn reports whether every key of set is in m.
+func allIn[V any](set map[uint16]bool, m map[uint16]V) bool {
+	for k := range set {
+		if _, ok := m[k]; !ok {
+			return false
+		}
+	}
+	return len(set) > 0
 }
 
 // cameBack says how many packets a flood's target sent back.

@@ -1050,3 +1050,57 @@ func TestPeerDiscoveryIsNoScan(t *testing.T) {
 		}
 	}
 }
+
+// TestLogStreamIsNoFlood: one-way UDP from a log, metrics or flow shipper
+// (rsyslogd to a hosted syslog intake on a high port) is a low "one-way
+// UDP stream", wherever the collector is; to a collector's well-known port
+// without a known sender, a medium; from anything else to a public
+// address, or from a shipper's name with risk facts, DDoS participation.
+func TestLogStreamIsNoFlood(t *testing.T) {
+	stream := func(port int) []ingest.Packet {
+		var ps []ingest.Packet
+		for i := range 3000 { // 1000 lines a second
+			ps = append(ps, pkt(int64(i), ingest.ProtoUDP, "198.51.100.7:41000", fmt.Sprintf("11.5.5.5:%d", port), 200))
+		}
+		return ps
+	}
+	for _, tc := range []struct {
+		name, comm, exe string
+		port            int
+		sev             Severity
+		summary         string
+	}{
+		{"rsyslogd to a hosted intake", "rsyslogd", "/usr/sbin/rsyslogd", 41234, SevLow, "one-way UDP stream: rsyslogd[77]"},
+		{"softflowd to a collector", "softflowd", "/usr/sbin/softflowd", 2055, SevLow, "one-way UDP stream: softflowd[77]"},
+		{"unknown sender to syslog's port", "", "", 514, SevMedium, "possible DDoS participation: unattributed sockets"},
+		{"a worker to a high port", "worker", "/opt/app/worker", 41234, SevHigh, "DDoS participation: worker[77]"},
+		{"rsyslogd from /tmp", "rsyslogd", "/tmp/rsyslogd", 41234, SevHigh, "DDoS participation: rsyslogd[77]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sig := NewSignalSource(&memSource{pkts: stream(tc.port)}, local24, nil)
+			opts := Options{Local: local24}
+			procs := map[ingest.ProcKey]ingest.ProcessInfo{}
+			if tc.comm != "" {
+				opts.Attributor = commAttributor{tc.comm}
+				procs[ingest.ProcKey{PID: 77, Start: 1}] = ingest.ProcessInfo{PID: 77, PPID: 1, Start: 1, Comm: tc.comm, Exe: tc.exe}
+			}
+			res, err := Analyze(context.Background(), sig, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs := Findings(FindingInput{Result: res, Signals: sig.Signals(), Procs: procs})
+			var got *Finding
+			for i := range fs {
+				if fs[i].ID == RuleUDPFlood {
+					got = &fs[i]
+				}
+			}
+			if got == nil || got.Severity != tc.sev || !strings.HasPrefix(got.Summary, tc.summary) {
+				t.Errorf("%s; want %s %q", ids(fs), tc.sev, tc.summary)
+				if got != nil {
+					t.Log(got.Summary)
+				}
+			}
+		})
+	}
+}
