@@ -1546,18 +1546,21 @@ var uploadTools = func() map[string]string {
 	m := map[string]string{}
 	for _, n := range []string{"restic", "borg", "rclone", "rsync", "duplicity", "kopia", "aws", "s3cmd", "gsutil", "azcopy", "mc",
 		"pgbackrest", "pg_basebackup", "barman", "wal-g", "xtrabackup", "mariabackup", "bacula-fd", "bareos-fd", "velero", "zrepl",
-		"syncoid", "rdiff-backup", "duplicati", "restic-rest"} {
+		"syncoid", "rdiff-backup", "duplicati", "restic-rest", "s5cmd", "b2", "vmbackup", "clickhouse-backup", "etcdctl",
+		"s3fs", "goofys", "mount-s3", "gcsfuse", "blobfuse2", "syncthing", "dropbox", "onedrive", "nextcloudcmd", "owncloudcmd"} {
 		m[n] = "backup/sync tool"
 	}
 	for _, n := range []string{"filebeat", "metricbeat", "auditbeat", "packetbeat", "elastic-agent", "fluent-bit", "fluentd", "td-agent",
 		"td-agent-bit", "vector", "promtail", "grafana-agent", "alloy", "telegraf", "otelcol", "otelcol-contrib", "splunkd",
 		"newrelic-infra", "datadog-agent", "trace-agent", "process-agent", "logstash", "nxlog", "rsyslogd", "syslog-ng",
 		"vmagent", "node_exporter", "falcon-sensor", "wazuh-agentd", "ossec-agentd", "osqueryd",
-		"softflowd", "pmacctd", "sfacctd", "nfacctd", "fprobe", "hsflowd", "goflow2", "ntopng", "nprobe", "statsd", "collectd", "journald-remote"} {
+		"softflowd", "pmacctd", "sfacctd", "nfacctd", "fprobe", "hsflowd", "goflow2", "ntopng", "nprobe", "statsd", "collectd", "journald-remote",
+		// Remote write and object-storage uploads of monitoring back ends.
+		"prometheus", "thanos", "loki", "tempo", "mimir", "cortex", "victoria-metrics"} {
 		m[n] = "log/metrics shipper"
 	}
-	for _, n := range []string{"dockerd", "containerd", "buildkitd", "podman", "skopeo", "crane", "git", "git-remote-http",
-		"git-remote-https", "jfrog", "oras"} {
+	for _, n := range []string{"dockerd", "containerd", "buildkitd", "buildah", "podman", "skopeo", "crane", "git", "git-remote-http",
+		"git-remote-https", "git-lfs", "jfrog", "oras"} {
 		m[n] = "image/repository push" // docker push from a build machine, git push
 	}
 	for _, n := range []string{"scp", "sftp", "lftp"} {

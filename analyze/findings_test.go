@@ -616,6 +616,8 @@ func TestBackupUpload(t *testing.T) {
 		{"ssh", "/usr/bin/ssh", pkts, SevMedium, "large upload by the file transfer tool scp through ssh (scp[76] started it)", "scp"},
 		{"ssh", "/usr/bin/ssh", pkts, SevHigh, "possible exfiltration: ssh", "bash"}, // tar c / | ssh …
 		{"curl", "/usr/bin/curl", pkts, SevHigh, "possible exfiltration: curl", ""},
+		{"prometheus", "/usr/bin/prometheus", pkts, SevMedium, "large upload by the log/metrics shipper prometheus", ""}, // remote write
+		{"s5cmd", "/usr/local/bin/s5cmd", pkts, SevMedium, "large upload by the backup/sync tool s5cmd", ""},
 		{"restic", "/usr/bin/restic", pkts, SevMedium, "large upload by the backup/sync tool restic", ""},
 		{"filebeat", "/usr/share/filebeat/bin/filebeat", pkts, SevMedium, "large upload by the log/metrics shipper filebeat", ""},
 		{"dockerd", "/usr/bin/dockerd", pkts, SevMedium, "large upload by the image/repository push dockerd", ""},
