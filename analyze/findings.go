@@ -835,6 +835,16 @@ func (c *findCtx) ddosTarget() {
 				e.Requests, human(e.Bytes), atLeast(e.Sources), humanRate(rate(a, a.bytes)), tsStr(e.First), tsStr(e.Last), c.in.Signals.EchoRepliesOut))
 		}
 	}
+	waterTorture := false
+	for _, z := range c.in.Signals.DNSIn {
+		part, evs, ok := randomSubdomains(z)
+		if !ok {
+			continue
+		}
+		waterTorture = true
+		parts = append(parts, part)
+		ev = append(ev, evs...)
+	}
 	if len(svcs) > 0 {
 		kind := "a UDP reflection flood from " + joinAnd(svcs)
 		if len(svcs) == 1 && svcs[0] == "other ports" {
@@ -897,12 +907,49 @@ func (c *findCtx) ddosTarget() {
 	if len(connPorts) > 0 && !onlyConn {
 		next += " Against the connection flood, " + adviceRateLimit + "."
 	}
+	if waterTorture {
+		next += " Against the random-subdomain flood: response rate limiting on the server (BIND rate-limit, Knot RRL, NSD rrl, PowerDNS dnsdist), on a resolver aggressive use of DNSSEC-validated cache (RFC 8198) and per-client query limits; the resolvers that relay it are victims too, do not block them wholesale."
+	}
 	if len(reflPorts) > 0 {
 		next += fmt.Sprintf(" The reflected part can be dropped upstream by its source port: UDP from port(s) %s (replies the host never asked for).", joinAnd(reflPorts))
 	}
 	c.add(Finding{ID: RuleDDoSTarget, Severity: SevHigh, Next: next,
 		Summary:  "inbound DDoS: this host is the target of " + strings.Join(parts, " and "),
 		Evidence: ev})
+}
+
+// Random-subdomain (water torture) thresholds: dnsFloodMin queries or more
+// for names under one zone at dnsFloodRate a second or more over their
+// span, at least dnsFloodNew of them asking for a first label not asked
+// for before, from dnsFloodSources addresses or more (the resolvers that
+// relay the flood). A zone's ordinary clients ask for a few names again
+// and again; a reverse zone's first labels are octets.
+const (
+	dnsFloodMin     = 5000
+	dnsFloodRate    = 500
+	dnsFloodNew     = 0.5
+	dnsFloodSources = 5
+)
+
+// randomSubdomains reports whether the queries for names under z are a
+// random-subdomain flood, with the summary part and the evidence.
+func randomSubdomains(z DNSZone) (part string, ev []string, ok bool) {
+	d := max(float64(z.Last-z.First)/1e9, 1)
+	rate := float64(z.Queries) / d
+	if z.Queries < dnsFloodMin || rate < dnsFloodRate || float64(z.Distinct) < dnsFloodNew*float64(z.Queries) || z.Sources < dnsFloodSources {
+		return "", nil, false
+	}
+	under := "under " + z.Zone
+	switch z.Zone {
+	case "":
+		under = "(the capture cut the names before their zone)"
+	case dnsOther:
+		under = "under many zones"
+	}
+	part = fmt.Sprintf("a random-subdomain (water torture) DNS flood (%.0f queries/s for random names %s from %s addresses)", rate, under, atLeast(z.Sources))
+	ev = []string{fmt.Sprintf("DNS queries for names %s: %d at %.0f/s, %s–%s, from %s addresses; %s of them asked for a first label not asked for before (e.g. %s): every one misses the resolvers' caches and reaches the authoritative server, which answers it, so the flows look like busy clients",
+		under, z.Queries, rate, tsStr(z.First), tsStr(z.Last), atLeast(z.Sources), pct(float64(z.Distinct)/float64(z.Queries)), strings.Join(z.Sample, ", "))}
+	return part, ev, true
 }
 
 // connChurn counts the TCP connections this host opened to one address.

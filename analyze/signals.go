@@ -25,6 +25,8 @@ type SignalSource struct {
 	synIn     map[netip.Addr]*SYNTarget
 	synPorts  map[uint16]*SYNPort
 	stratum   map[ingest.FiveTuple]int
+	dnsIn     map[string]*DNSZone // DNS queries that came in, by zone (checkDNS)
+	dnsLabels int                 // distinct first labels held in dnsIn
 }
 
 // Signals are the per-packet facts gathered by a SignalSource.
@@ -39,6 +41,9 @@ type Signals struct {
 	// first (the 20 busiest): who opened a connection, which a flow's
 	// counts do not tell.
 	SYNInPorts []SYNPort `json:"syn_in_ports,omitempty"`
+	// DNSIn counts the DNS queries that came in to local addresses, by
+	// zone, busiest first (20 at most).
+	DNSIn []DNSZone `json:"dns_in,omitempty"`
 	// EchoIn counts the ICMP/ICMPv6 echo requests (pings) that came in to
 	// a local address; EchoRepliesOut the echo replies the host sent. A
 	// ping flood the host answers one for one shows only here: flows carry
@@ -139,7 +144,8 @@ type SYNPort struct {
 // outgoing, as in Options.
 func NewSignalSource(src ingest.PacketSource, local []netip.Prefix, localMACs [][6]byte) *SignalSource {
 	return &SignalSource{PacketSource: src, local: local, localMACs: localMACs,
-		synOut: map[netip.Addr]*SYNTarget{}, synIn: map[netip.Addr]*SYNTarget{}, synPorts: map[uint16]*SYNPort{}, stratum: map[ingest.FiveTuple]int{}}
+		synOut: map[netip.Addr]*SYNTarget{}, synIn: map[netip.Addr]*SYNTarget{}, synPorts: map[uint16]*SYNPort{}, stratum: map[ingest.FiveTuple]int{},
+		dnsIn: map[string]*DNSZone{}}
 }
 
 func (s *SignalSource) isLocal(a netip.Addr) bool {
@@ -207,6 +213,9 @@ func (s *SignalSource) check(p *ingest.Packet) {
 	if (p.Tuple.Proto == ingest.ProtoICMP || p.Tuple.Proto == ingest.ProtoICMPv6) && len(p.Payload) > 0 && !p.Fragment {
 		s.checkEcho(p)
 	}
+	if p.Tuple.Proto == ingest.ProtoUDP && p.Tuple.Dst.Port() == 53 && !p.Fragment {
+		s.checkDNS(p.Tuple.Src.Addr(), p.Tuple.Dst.Addr(), p.TS, p.Payload)
+	}
 	if out := s.outgoing(p.Dir, p.HasMAC, p.SrcMAC); out || len(s.sig.spoofPairs) > 0 {
 		s.checkSource(out, p.Tuple.Src.Addr(), p.Tuple.Dst.Addr())
 	}
@@ -235,6 +244,9 @@ func (s *SignalSource) checkSummary(f *ingest.Summary) {
 	}
 	if f.Proto == ingest.ProtoTCP && f.TCPFlags&0x12 == 0x02 {
 		s.checkSYN(f.Tuple(), f.TS)
+	}
+	if f.Proto == ingest.ProtoUDP && f.DstPort == 53 {
+		s.checkDNS(f.SrcAddr(), f.DstAddr(), f.TS, f.Payload)
 	}
 	if out := s.outgoing(f.Dir, f.HasMAC, f.SrcMAC); out || len(s.sig.spoofPairs) > 0 {
 		s.checkSource(out, f.SrcAddr(), f.DstAddr())
@@ -416,6 +428,7 @@ func (s *SignalSource) Signals() Signals {
 		sig.SYNInPorts = sig.SYNInPorts[:20]
 	}
 	sig.EchoIn.done()
+	sig.DNSIn = s.dnsZones()
 	sig.spoofSrc, sig.spoofDst = maps.Clone(sig.spoofSrc), maps.Clone(sig.spoofDst)      // s.sig stays as it is: Signals can be called again
 	pairs := slices.SortedFunc(maps.Keys(sig.spoofPairs), func(a, b [2]netip.Addr) int { // the caps below keep the first
 		return cmp.Or(a[0].Compare(b[0]), a[1].Compare(b[1]))

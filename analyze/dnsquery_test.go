@@ -1,0 +1,189 @@
+package analyze
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/flowblame/flowblame/ingest"
+)
+
+// dnsQuery builds a DNS query message for name (standard query, one
+// question, type A).
+func dnsQuery(id uint16, name string) []byte {
+	b := []byte{byte(id >> 8), byte(id), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}
+	for _, l := range strings.Split(strings.TrimSuffix(name, "."), ".") {
+		b = append(b, byte(len(l)))
+		b = append(b, l...)
+	}
+	return append(b, 0, 0, 1, 0, 1)
+}
+
+func TestDNSQuestion(t *testing.T) {
+	resp := dnsQuery(1, "www.example.com")
+	resp[2] |= 0x80
+	two := dnsQuery(1, "www.example.com")
+	two[5] = 2
+	ptr := dnsQuery(1, "www.example.com")[:12]
+	ptr = append(ptr, 0xc0, 0x0c)
+	for _, tc := range []struct {
+		name        string
+		msg         []byte
+		first, zone string
+		ok          bool
+	}{
+		{"plain", dnsQuery(1, "WWW.Example.COM"), "www", "example.com", true},
+		{"deep", dnsQuery(1, "a8fk2l.cdn.eu.example.com"), "a8fk2l", "example.com", true},
+		{"second-level ccTLD", dnsQuery(1, "x1.shop.example.co.uk"), "x1", "example.co.uk", true},
+		{"two labels", dnsQuery(1, "abc.com"), "abc", "com", true},
+		{"root label only after first", dnsQuery(1, "localhost"), "localhost", ".", true},
+		{"cut by the snaplen", dnsQuery(1, "qqqqqqqqqqqqqqq.example.com")[:30], "qqqqqqqqqqqqqqq", "", true},
+		{"first label cut", dnsQuery(1, "qqqqqqqqqqqqqqq.example.com")[:20], "", "", false},
+		{"response", resp, "", "", false},
+		{"two questions", two, "", "", false},
+		{"pointer", ptr, "", "", false},
+		{"short", []byte{1, 2, 3}, "", "", false},
+	} {
+		first, zone, ok := dnsQuestion(tc.msg)
+		if string(first) != tc.first || zone != tc.zone || ok != tc.ok {
+			t.Errorf("%s: %q %q %v, want %q %q %v", tc.name, first, zone, ok, tc.first, tc.zone, tc.ok)
+		}
+	}
+}
+
+func FuzzDNSQuestion(f *testing.F) {
+	f.Add(dnsQuery(1, "www.example.com"))
+	f.Add(dnsQuery(7, "a.b.c.d.e.f.co.uk")[:25])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		first, zone, ok := dnsQuestion(b)
+		if ok != (len(first) > 0) || len(first) > 63 || len(zone) > len(b) {
+			t.Fatalf("%q %q %v", first, zone, ok)
+		}
+	})
+}
+
+// TestRandomSubdomainFlood: 20 resolvers relay 1,000 queries a second for
+// random names under example.com to the host, which answers each: an
+// inbound DDoS named for what it is. The same rate of queries for a few
+// names, reverse lookups, or random names from two addresses are not.
+func TestRandomSubdomainFlood(t *testing.T) {
+	queries := func(n, sources int, name func(i int) string) []ingest.Packet {
+		var ps []ingest.Packet
+		for i := range n {
+			src := fmt.Sprintf("203.0.113.%d:%d", 10+i%sources, 1024+i%60000)
+			q := pkt(int64(i), ingest.ProtoUDP, src, "198.51.100.7:53", 90)
+			q.Payload = dnsQuery(uint16(i), name(i))
+			ps = append(ps, q, pkt(int64(i), ingest.ProtoUDP, "198.51.100.7:53", src, 150))
+		}
+		slices.SortStableFunc(ps, func(a, b ingest.Packet) int { return cmp.Compare(a.TS, b.TS) })
+		return ps
+	}
+	random := func(i int) string { return fmt.Sprintf("%08x.example.com", uint32(i)*2654435761) }
+	for _, tc := range []struct {
+		name string
+		pkts []ingest.Packet
+		want string // "" = no ddos-target
+	}{
+		{"water torture", queries(8000, 20, random),
+			"a random-subdomain (water torture) DNS flood (1000 queries/s for random names under example.com from 20 addresses)"},
+		{"busy authoritative", queries(8000, 20, func(i int) string {
+			return []string{"www", "mail", "api", "cdn", "img"}[i%5] + ".example.com"
+		}), ""},
+		{"reverse lookups", queries(8000, 20, func(i int) string { return fmt.Sprintf("%d.%d.113.203.in-addr.arpa", i%256, i/256%256) }), ""},
+		{"two clients", queries(8000, 2, random), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := findingsOf(t, tc.pkts, nil, nil)
+			var got *Finding
+			for i := range fs {
+				t.Logf("%s %s: %s %q", fs[i].Severity, fs[i].ID, fs[i].Summary, fs[i].Evidence)
+				if fs[i].ID == RuleDDoSTarget {
+					got = &fs[i]
+				}
+			}
+			if tc.want == "" {
+				if got != nil {
+					t.Errorf("unexpected %s: %s", got.ID, got.Summary)
+				}
+				return
+			}
+			if got == nil || got.Severity != SevHigh || !strings.Contains(got.Summary, tc.want) ||
+				!strings.Contains(got.Next, "response rate limiting") || !strings.Contains(strings.Join(got.Evidence, " "), "100% of them asked for a first label not asked for before") {
+				t.Fatalf("want a high %s with %q, got %s", RuleDDoSTarget, tc.want, ids(fs))
+			}
+		})
+	}
+}
+
+// TestRandomSubdomainFromCapture reads the flood from a headers-only
+// capture (snaplen 96, as collect writes): over IPv4 the names fit; over
+// IPv6 the 40-byte header leaves 22 bytes of the name, so the zone is cut
+// and the finding says so.
+func TestRandomSubdomainFromCapture(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		var buf bytes.Buffer
+		w := pcapgo.NewWriterNanos(&buf)
+		if err := w.WriteFileHeader(96, layers.LinkTypeEthernet); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 6000 {
+			eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, EthernetType: layers.EthernetTypeIPv4}
+			udp := &layers.UDP{SrcPort: layers.UDPPort(1024 + i), DstPort: 53}
+			var ip gopacket.SerializableLayer
+			if v6 {
+				eth.EthernetType = layers.EthernetTypeIPv6
+				ip6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP,
+					SrcIP: net.ParseIP(fmt.Sprintf("2001:db8:5::%x", 1+i%12)), DstIP: net.ParseIP("2001:db8:1::7")}
+				udp.SetNetworkLayerForChecksum(ip6)
+				ip = ip6
+			} else {
+				ip4 := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP,
+					SrcIP: net.IPv4(203, 0, 113, byte(10+i%12)), DstIP: net.IPv4(198, 51, 100, 7)}
+				udp.SetNetworkLayerForChecksum(ip4)
+				ip = ip4
+			}
+			sb := gopacket.NewSerializeBuffer()
+			q := dnsQuery(uint16(i), fmt.Sprintf("%012x.victim-shop.example", uint64(i)*0x9e3779b97f4a7c15>>16))
+			if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(q)); err != nil {
+				t.Fatal(err)
+			}
+			frame := sb.Bytes()
+			ci := gopacket.CaptureInfo{Timestamp: time.Unix(1_767_225_600, int64(i)*500_000), CaptureLength: min(len(frame), 96), Length: len(frame)}
+			if err := w.WritePacket(ci, frame[:ci.CaptureLength]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		src, err := ingest.NewReader(&buf, "dns.pcap", ingest.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		local := []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8:1::/64")}
+		sig := NewSignalSource(src, local, nil)
+		res, err := Analyze(context.Background(), sig, Options{Local: local})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "(2000 queries/s for random names under victim-shop.example from 12 addresses)"
+		if v6 {
+			want = "(2000 queries/s for random names (the capture cut the names before their zone) from 12 addresses)"
+		}
+		fs := Findings(FindingInput{Result: res, Signals: sig.Signals()})
+		if !hasFinding(fs, RuleDDoSTarget, SevHigh) || !strings.Contains(fs[0].Summary, want) {
+			for _, f := range fs {
+				t.Logf("%s %s: %s", f.Severity, f.ID, f.Summary)
+			}
+			t.Errorf("v6=%v: want a high %s with %q", v6, RuleDDoSTarget, want)
+		}
+	}
+}
