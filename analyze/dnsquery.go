@@ -44,29 +44,35 @@ const dnsOther = "…"
 
 var dnsSeed = maphash.MakeSeed()
 
-// checkDNS notes a UDP datagram to port 53 of a local address from
-// elsewhere, when it is a standard query with one question.
+// checkDNS notes a UDP datagram to port 53 that came in to a local
+// address from elsewhere (dnsIn), or left a local address for elsewhere
+// (dnsOut), when it is a standard query with one question.
 func (s *SignalSource) checkDNS(src, dst netip.Addr, ts int64, payload []byte) {
-	if !s.isLocal(dst) || s.isLocal(src) {
+	m, peer := s.dnsIn, src
+	switch srcLocal, dstLocal := s.isLocal(src), s.isLocal(dst); {
+	case dstLocal && !srcLocal:
+	case srcLocal && !dstLocal:
+		m, peer = s.dnsOut, dst
+	default:
 		return
 	}
 	first, zone, ok := dnsQuestion(payload)
 	if !ok {
 		return
 	}
-	z := s.dnsIn[zone]
+	z := m[zone]
 	if z == nil {
-		if len(s.dnsIn) >= dnsMaxZones {
+		if len(m) >= dnsMaxZones {
 			zone = dnsOther
-			z = s.dnsIn[zone]
+			z = m[zone]
 		}
 		if z == nil {
 			z = &DNSZone{Zone: zone, labels: map[uint64]struct{}{}}
-			s.dnsIn[zone] = z
+			m[zone] = z
 		}
 	}
 	z.Queries++
-	z.see(src, ts)
+	z.see(peer, ts)
 	h := maphash.Bytes(dnsSeed, first)
 	if _, seen := z.labels[h]; !seen && s.dnsLabels < dnsMaxLabels {
 		z.labels[h] = struct{}{}
@@ -141,10 +147,11 @@ func asciiLower(b []byte) []byte {
 // (co.uk, com.au, ne.jp).
 var secondLevel = []string{"co", "com", "net", "org", "gov", "ac", "edu", "ne", "or", "go", "gob", "gouv"}
 
-// dnsZones returns the busiest zones (at most 20), most queries first.
-func (s *SignalSource) dnsZones() []DNSZone {
+// dnsZones returns the busiest zones of m (at most 20), most queries
+// first.
+func dnsZones(m map[string]*DNSZone) []DNSZone {
 	var out []DNSZone
-	for _, z := range s.dnsIn {
+	for _, z := range m {
 		c := *z
 		c.Distinct, c.labels = len(z.labels), nil
 		c.Sample = slices.Clone(z.Sample)

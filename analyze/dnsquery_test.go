@@ -187,3 +187,71 @@ func TestRandomSubdomainFromCapture(t *testing.T) {
 		}
 	}
 }
+
+// TestRandomSubdomainFloodOut: a process on the host asking its resolver
+// for 1,000 random names a second under one zone is a bot taking part in a
+// water-torture attack; a resolver on the host relaying such names from
+// its clients is abused (medium, and no inbound DDoS of its own); a mail
+// server's blocklist lookups and a crawler resolving many domains are
+// neither.
+func TestRandomSubdomainFloodOut(t *testing.T) {
+	out := func(n int, name func(i int) string) []ingest.Packet {
+		var ps []ingest.Packet
+		for i := range n {
+			l := fmt.Sprintf("198.51.100.7:%d", 20000+i%30000)
+			q := pkt(int64(i), ingest.ProtoUDP, l, "203.0.113.53:53", 90)
+			q.Payload = dnsQuery(uint16(i), name(i))
+			ps = append(ps, q, pkt(int64(i), ingest.ProtoUDP, "203.0.113.53:53", l, 150))
+		}
+		return ps
+	}
+	random := func(i int) string { return fmt.Sprintf("%08x.victim.example", uint32(i)*2654435761) }
+	relay := out(8000, random)
+	for i := range 8000 { // the clients' queries the resolver relays
+		src := fmt.Sprintf("203.0.113.%d:%d", 100+i%40, 1024+i)
+		q := pkt(int64(i), ingest.ProtoUDP, src, "198.51.100.7:53", 90)
+		q.Payload = dnsQuery(uint16(i), random(i))
+		relay = append(relay, q, pkt(int64(i), ingest.ProtoUDP, "198.51.100.7:53", src, 150))
+	}
+	slices.SortStableFunc(relay, func(a, b ingest.Packet) int { return cmp.Compare(a.TS, b.TS) })
+	for _, tc := range []struct {
+		name, comm string
+		pkts       []ingest.Packet
+		sev        Severity
+		want       string
+	}{
+		{"bot", "worker", out(8000, random), SevHigh, "DDoS participation: worker[77] (uid 0, /usr/sbin/worker) sends a random-subdomain (water torture) DNS flood, 1000 queries/s for random names under victim.example"},
+		{"resolver relaying", "unbound", relay, SevMedium, "the DNS resolver unbound[77] (uid 0, /usr/sbin/unbound) relays a random-subdomain flood against the servers of victim.example: 1000 queries/s for random names, asked by 40 clients"},
+		{"blocklist lookups", "smtpd", out(8000, func(i int) string { return fmt.Sprintf("%d.%d.0.11.zen.spamhaus.org", i%256, i/256%256) }), "", ""},
+		{"crawler", "crawler", out(8000, func(i int) string { return fmt.Sprintf("site%d.com", i) }), "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sig := NewSignalSource(&memSource{pkts: tc.pkts}, local24, nil)
+			res, err := Analyze(context.Background(), sig, Options{Local: local24, Attributor: commAttributor{tc.comm}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			procs := map[ingest.ProcKey]ingest.ProcessInfo{{PID: 77, Start: 1}: {PID: 77, PPID: 1, Start: 1, Comm: tc.comm, Exe: "/usr/sbin/" + tc.comm}}
+			fs := Findings(FindingInput{Result: res, Signals: sig.Signals(), Procs: procs})
+			var got *Finding
+			for i := range fs {
+				t.Logf("%s %s: %s %q", fs[i].Severity, fs[i].ID, fs[i].Summary, fs[i].Evidence)
+				if fs[i].ID == RuleUDPFlood {
+					got = &fs[i]
+				}
+				if fs[i].ID == RuleDDoSTarget {
+					t.Errorf("unexpected %s", fs[i].ID)
+				}
+			}
+			if tc.want == "" {
+				if got != nil {
+					t.Errorf("unexpected %s", got.Summary)
+				}
+				return
+			}
+			if got == nil || got.Severity != tc.sev || got.Summary != tc.want {
+				t.Errorf("want %s %q, got %s", tc.sev, tc.want, ids(fs))
+			}
+		})
+	}
+}

@@ -108,6 +108,7 @@ func Findings(in FindingInput) []Finding {
 	}
 	c.mining()
 	c.floods()
+	c.waterTortureOut()
 	c.ddosTarget()
 	c.reflector()
 	c.suspicious()
@@ -836,10 +837,16 @@ func (c *findCtx) ddosTarget() {
 		}
 	}
 	waterTorture := false
+	relayed := map[string]int64{} // random names the host asked others for, by zone (waterTortureOut)
+	for _, z := range c.in.Signals.DNSOut {
+		if _, _, ok := randomNames(z, false); ok {
+			relayed[z.Zone] = z.Queries
+		}
+	}
 	for _, z := range c.in.Signals.DNSIn {
 		part, evs, ok := randomSubdomains(z)
-		if !ok {
-			continue
+		if !ok || 2*z.Queries >= relayed[z.Zone] && relayed[z.Zone] > 0 {
+			continue // (a resolver relaying the flood to the zone's servers: waterTortureOut's)
 		}
 		waterTorture = true
 		parts = append(parts, part)
@@ -931,25 +938,96 @@ const (
 	dnsFloodSources = 5
 )
 
+// randomNames reports whether the queries for names under z have a
+// random-subdomain flood's volume, rate and share of new names, with the
+// rate and how to say where the names are. The flood is on one domain: a
+// top-level domain's names (site123.com) or the zones past dnsMaxZones are
+// many domains, as a crawler or a mail server resolving its senders asks
+// for; a zone the snaplen cut counts only when cut may be true (queries
+// that came in to the host, the server of a few zones).
+func randomNames(z DNSZone, cut bool) (rate float64, under string, ok bool) {
+	rate = float64(z.Queries) / max(float64(z.Last-z.First)/1e9, 1)
+	if z.Queries < dnsFloodMin || rate < dnsFloodRate || float64(z.Distinct) < dnsFloodNew*float64(z.Queries) ||
+		z.Zone == dnsOther || z.Zone == "." || (z.Zone != "" && !strings.Contains(z.Zone, ".")) || (z.Zone == "" && !cut) {
+		return rate, "", false
+	}
+	under = "under " + z.Zone
+	if z.Zone == "" {
+		under = "(the capture cut the names before their zone)"
+	}
+	return rate, under, true
+}
+
 // randomSubdomains reports whether the queries for names under z are a
 // random-subdomain flood, with the summary part and the evidence.
 func randomSubdomains(z DNSZone) (part string, ev []string, ok bool) {
-	d := max(float64(z.Last-z.First)/1e9, 1)
-	rate := float64(z.Queries) / d
-	if z.Queries < dnsFloodMin || rate < dnsFloodRate || float64(z.Distinct) < dnsFloodNew*float64(z.Queries) || z.Sources < dnsFloodSources {
+	rate, under, ok := randomNames(z, true)
+	if !ok || z.Sources < dnsFloodSources {
 		return "", nil, false
-	}
-	under := "under " + z.Zone
-	switch z.Zone {
-	case "":
-		under = "(the capture cut the names before their zone)"
-	case dnsOther:
-		under = "under many zones"
 	}
 	part = fmt.Sprintf("a random-subdomain (water torture) DNS flood (%.0f queries/s for random names %s from %s addresses)", rate, under, atLeast(z.Sources))
 	ev = []string{fmt.Sprintf("DNS queries for names %s: %d at %.0f/s, %s–%s, from %s addresses; %s of them asked for a first label not asked for before (e.g. %s): every one misses the resolvers' caches and reaches the authoritative server, which answers it, so the flows look like busy clients",
 		under, z.Queries, rate, tsStr(z.First), tsStr(z.Last), atLeast(z.Sources), pct(float64(z.Distinct)/float64(z.Queries)), strings.Join(z.Sample, ", "))}
 	return part, ev, true
+}
+
+// waterTortureOut finds the host sending a random-subdomain flood: DNS
+// queries for new random names under one zone at a flood's rate. A
+// resolver on the host relaying such a flood from its clients (the same
+// zone's random names came in) is abused, a medium; anything else sending
+// it is a bot (high ddos-udp-flood). The queries are answered, so the UDP
+// flood rule does not see them.
+func (c *findCtx) waterTortureOut() {
+	in := map[string]DNSZone{}
+	for _, z := range c.in.Signals.DNSIn {
+		in[z.Zone] = z
+	}
+	for _, z := range c.in.Signals.DNSOut {
+		rate, under, ok := randomNames(z, false)
+		if !ok {
+			continue
+		}
+		pks := c.dnsSenders()
+		who := "unattributed sockets"
+		if len(pks) > 0 {
+			who = c.procDesc(pks[0])
+		}
+		ev := []string{fmt.Sprintf("%d DNS queries for names %s at %.0f/s to %s server(s), %s–%s; %s of them asked for a first label not asked for before (e.g. %s)",
+			z.Queries, under, rate, atLeast(z.Sources), tsStr(z.First), tsStr(z.Last), pct(float64(z.Distinct)/float64(z.Queries)), strings.Join(z.Sample, ", "))}
+		if iz, ok := in[z.Zone]; ok && 2*iz.Queries >= z.Queries {
+			if _, _, random := randomNames(iz, true); random {
+				c.add(Finding{ID: RuleUDPFlood, Severity: SevMedium, Procs: pks[:min(1, len(pks))],
+					Next:     "The resolver is used to attack the zone's servers: if it answers the Internet, restrict it to your own networks (an open resolver is abused this way); limit queries per client (unbound ratelimit, BIND rate-limit, dnsdist) and find the clients that send the random names (the evidence counts them).",
+					Summary:  fmt.Sprintf("the DNS resolver %s relays a random-subdomain flood against the servers of %s: %.0f queries/s for random names, asked by %s clients", who, strings.TrimPrefix(under, "under "), rate, atLeast(iz.Sources)),
+					Evidence: append(ev, fmt.Sprintf("%d queries for random names %s came in from %s addresses", iz.Queries, under, atLeast(iz.Sources)))})
+				continue
+			}
+		}
+		if len(pks) > 0 {
+			c.flagged[pks[0]] = true
+		}
+		c.add(Finding{ID: RuleUDPFlood, Severity: SevHigh, Procs: pks[:min(1, len(pks))], Next: nextContain,
+			Summary:  fmt.Sprintf("DDoS participation: %s sends a random-subdomain (water torture) DNS flood, %.0f queries/s for random names %s", who, rate, under),
+			Evidence: append(ev, "every query for a new random name misses the resolvers' caches and lands on the zone's authoritative servers: the attack is on them, relayed by the resolvers")})
+	}
+}
+
+// dnsSenders returns the processes that sent DNS queries (UDP to port
+// 53), most packets first.
+func (c *findCtx) dnsSenders() []ingest.ProcKey {
+	by := map[ingest.ProcKey]int64{}
+	for i := range c.r.Flows {
+		fl := &c.r.Flows[i]
+		if fl.Key.Proto != ingest.ProtoUDP || !fl.Key.Oriented || fl.Key.B.Port() != 53 {
+			continue
+		}
+		if o := ownerOf(fl); o.Attributed() {
+			by[o.Proc] += fl.Traffic.Out.Packets
+		}
+	}
+	return slices.SortedFunc(maps.Keys(by), func(x, y ingest.ProcKey) int {
+		return cmp.Or(cmp.Compare(by[y], by[x]), cmp.Compare(x.PID, y.PID), cmp.Compare(x.Start, y.Start))
+	})
 }
 
 // connChurn counts the TCP connections this host opened to one address.

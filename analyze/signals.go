@@ -26,7 +26,8 @@ type SignalSource struct {
 	synPorts  map[uint16]*SYNPort
 	stratum   map[ingest.FiveTuple]int
 	dnsIn     map[string]*DNSZone // DNS queries that came in, by zone (checkDNS)
-	dnsLabels int                 // distinct first labels held in dnsIn
+	dnsOut    map[string]*DNSZone // DNS queries the host sent, by zone
+	dnsLabels int                 // distinct first labels held in dnsIn and dnsOut
 }
 
 // Signals are the per-packet facts gathered by a SignalSource.
@@ -42,8 +43,10 @@ type Signals struct {
 	// counts do not tell.
 	SYNInPorts []SYNPort `json:"syn_in_ports,omitempty"`
 	// DNSIn counts the DNS queries that came in to local addresses, by
-	// zone, busiest first (20 at most).
-	DNSIn []DNSZone `json:"dns_in,omitempty"`
+	// zone, busiest first (20 at most); DNSOut those the host sent to
+	// other addresses (Sources counts the servers asked).
+	DNSIn  []DNSZone `json:"dns_in,omitempty"`
+	DNSOut []DNSZone `json:"dns_out,omitempty"`
 	// EchoIn counts the ICMP/ICMPv6 echo requests (pings) that came in to
 	// a local address; EchoRepliesOut the echo replies the host sent. A
 	// ping flood the host answers one for one shows only here: flows carry
@@ -145,7 +148,7 @@ type SYNPort struct {
 func NewSignalSource(src ingest.PacketSource, local []netip.Prefix, localMACs [][6]byte) *SignalSource {
 	return &SignalSource{PacketSource: src, local: local, localMACs: localMACs,
 		synOut: map[netip.Addr]*SYNTarget{}, synIn: map[netip.Addr]*SYNTarget{}, synPorts: map[uint16]*SYNPort{}, stratum: map[ingest.FiveTuple]int{},
-		dnsIn: map[string]*DNSZone{}}
+		dnsIn: map[string]*DNSZone{}, dnsOut: map[string]*DNSZone{}}
 }
 
 func (s *SignalSource) isLocal(a netip.Addr) bool {
@@ -428,7 +431,7 @@ func (s *SignalSource) Signals() Signals {
 		sig.SYNInPorts = sig.SYNInPorts[:20]
 	}
 	sig.EchoIn.done()
-	sig.DNSIn = s.dnsZones()
+	sig.DNSIn, sig.DNSOut = dnsZones(s.dnsIn), dnsZones(s.dnsOut)
 	sig.spoofSrc, sig.spoofDst = maps.Clone(sig.spoofSrc), maps.Clone(sig.spoofDst)      // s.sig stays as it is: Signals can be called again
 	pairs := slices.SortedFunc(maps.Keys(sig.spoofPairs), func(a, b [2]netip.Addr) int { // the caps below keep the first
 		return cmp.Or(a[0].Compare(b[0]), a[1].Compare(b[1]))
