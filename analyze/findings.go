@@ -780,15 +780,24 @@ func (c *findCtx) ddosTarget() {
 	}
 	var slowPorts []uint16 // the ports a slow-request attack was found on
 	for _, port := range slices.Sorted(maps.Keys(slow)) {
-		part, evs, in, ok := slow[port].attack(port, c.where)
+		part, evs, in, quiet, ok := slow[port].attack(port, c.where)
 		if !ok {
+			continue
+		}
+		evs = append(evs, fmt.Sprintf("%s holds the connections on port %d", c.portServer(port), port))
+		if !quiet {
+			// The server sent a few kB on them: a TLS handshake, or the
+			// start of WebSockets or long polls that then idle.
+			c.add(Finding{ID: RuleDDoSTarget, Severity: SevMedium,
+				Next:     "Count the server's open connections per client address (ss -tn state established '( sport = :" + fmt.Sprint(port) + " )') and look at their requests in its log: if they never complete, " + adviceSlowRequest + "; if they are WebSockets or long polls of real users behind a few NAT gateways, this is load, not an attack.",
+				Summary:  "possible " + part + ", or they are idle long-lived connections (WebSockets, long polling) from busy NAT gateways",
+				Evidence: evs})
 			continue
 		}
 		total += in
 		slowPorts = append(slowPorts, port)
 		parts = append(parts, part)
 		ev = append(ev, evs...)
-		ev = append(ev, fmt.Sprintf("%s holds the connections on port %d", c.portServer(port), port))
 	}
 	var svcs, reflPorts []string
 	var reflBytes int64
@@ -1072,6 +1081,7 @@ type connRec struct {
 	src         netip.Addr
 	first, last int64
 	in, out     int64 // wire bytes
+	served      int64 // payload bytes the host sent (slowAgg)
 }
 
 func (a *connAgg) add(fl *Flow) {
@@ -1172,10 +1182,15 @@ func (a *connAgg) flood(port uint16, where func(netip.Addr) string) (fl connFloo
 // held slowRepeat or more at some time in the capture (slowloris.py opens
 // 150 from one address; a browser keeps a few connections and gets answers
 // on them). Idle keep-alive connections send nothing, or TCP keepalive
-// probes of at most one byte, which stalled does not count.
+// probes of at most one byte, which stalled does not count. A server that
+// sent nothing, or only the error it answers when it gives up or the client
+// leaves (stallQuiet), waits; one that sent a few kB may have completed a
+// TLS handshake, or answered a WebSocket upgrade or a long poll and then
+// idled, which sizes cannot tell apart.
 const (
 	stallMin    = 20 * nsPerSec
 	stallServed = 6000 // a TLS handshake with a certificate chain
+	stallQuiet  = 600  // payload bytes of a server that answered nothing but an error when it gave up or the client left (400, 408)
 	stallIn     = 8192 // request bytes sent in all, headers and a trickled body
 	slowMin     = 150
 	slowRepeat  = 20
@@ -1190,10 +1205,9 @@ func stalled(fl *Flow) bool {
 		bare = 72
 	}
 	inPayload := t.In.IP - t.In.Packets*bare
-	outPayload := t.Out.IP - t.Out.Packets*bare
 	return t.Last-t.First >= stallMin && t.In.Packets >= 3 &&
 		inPayload >= 8*t.In.Packets && inPayload <= stallIn && // data in most packets, not keepalive probes
-		outPayload <= stallServed
+		served(fl) <= stallServed
 }
 
 // slowAgg holds the stalled connections public addresses made to one local
@@ -1206,15 +1220,28 @@ type slowAgg struct {
 func (a *slowAgg) add(fl *Flow) {
 	t := &fl.Traffic
 	src := fl.Key.B.Addr()
-	a.conns = append(a.conns, connRec{src: src, first: t.First, last: t.Last, in: t.In.Wire, out: t.Out.Wire})
+	a.conns = append(a.conns, connRec{src: src, first: t.First, last: t.Last, in: t.In.Wire, out: t.Out.Wire, served: served(fl)})
 	a.perSource[src]++
+}
+
+// served returns the payload bytes the host sent on fl, a TCP connection,
+// estimated from its IP bytes (headers with timestamps).
+func served(fl *Flow) int64 {
+	bare := int64(52)
+	if a := fl.Key.A.Addr(); a.Is6() && !a.Is4In6() {
+		bare = 72
+	}
+	return max(fl.Traffic.Out.IP-fl.Traffic.Out.Packets*bare, 0)
 }
 
 // attack reports whether the stalled connections to port are a
 // slow-request attack, with the summary part, the evidence and the wire
-// bytes they brought in.
-func (a *slowAgg) attack(port uint16, where func(netip.Addr) string) (part string, ev []string, in int64, ok bool) {
-	var n, sources, out int64
+// bytes they brought in; quiet when the server sent nothing on nine in ten
+// of them or more (stallQuiet), where a TLS handshake, or a WebSocket or a
+// long poll that idles after its first answer, cannot be told from a slow
+// request otherwise.
+func (a *slowAgg) attack(port uint16, where func(netip.Addr) string) (part string, ev []string, in int64, quiet bool, ok bool) {
+	var n, sources, out, nQuiet int64
 	first, last := int64(math.MaxInt64), int64(math.MinInt64)
 	var durs []int64
 	for _, c := range a.conns {
@@ -1224,6 +1251,9 @@ func (a *slowAgg) attack(port uint16, where func(netip.Addr) string) (part strin
 		n++
 		in += c.in
 		out += c.out
+		if c.served <= stallQuiet {
+			nQuiet++
+		}
 		first, last = min(first, c.first), max(last, c.last)
 		durs = append(durs, c.last-c.first)
 	}
@@ -1233,7 +1263,7 @@ func (a *slowAgg) attack(port uint16, where func(netip.Addr) string) (part strin
 		}
 	}
 	if n < slowMin {
-		return "", nil, 0, false
+		return "", nil, 0, false, false
 	}
 	slices.Sort(durs)
 	names := topSources(a.perSource, where)
@@ -1241,7 +1271,11 @@ func (a *slowAgg) attack(port uint16, where func(netip.Addr) string) (part strin
 	if out/n > 1000 {
 		got += " and a TLS handshake"
 	}
+	quiet = 10*nQuiet >= 9*n
 	part = fmt.Sprintf("a slow-request (Slowloris) attack on port %d (%d connections held open from %d addresses, none answered)", port, n, sources)
+	if !quiet {
+		part = fmt.Sprintf("slow-request (Slowloris) attack on port %d: %d connections held open from %d addresses got no more back than a TLS handshake", port, n, sources)
+	}
 	ev = append(ev, fmt.Sprintf("slow requests on local port %d: %d connections from %d public addresses that held %d or more each, %s–%s; each sent a request a few bytes at a time (%s in on average) for %s (median) and got %s; most: %s",
 		port, n, sources, slowRepeat, tsStr(first), tsStr(last), human(in/n), roundDur(time.Duration(durs[len(durs)/2])),
 		got, strings.Join(names, ", ")))
@@ -1249,7 +1283,7 @@ func (a *slowAgg) attack(port uint16, where func(netip.Addr) string) (part strin
 		ev[0] += fmt.Sprintf("; other public addresses held %d such connections", k)
 	}
 	ev = append(ev, "each held connection takes one of the server's connection slots (Apache's MaxRequestWorkers, a thread or a file descriptor) until the server gives up waiting; the users of one NAT gateway on a very slow link can look alike, check the addresses before blocking")
-	return part, ev, in, true
+	return part, ev, in, quiet, true
 }
 
 // topSources lists the 5 addresses with the most connections, as

@@ -993,9 +993,14 @@ func TestSlowRequestAttack(t *testing.T) {
 				}
 				return
 			}
-			if got == nil || got.Severity != SevHigh || !strings.Contains(got.Summary, "Slowloris") ||
-				!strings.Contains(got.Summary, "200 connections held open from 8 addresses") {
-				t.Fatalf("want a high %s naming the slow-request attack, got %s", RuleDDoSTarget, ids(fs))
+			// Over TLS the server sent a handshake: a WebSocket or a long
+			// poll that idles after its first answer looks the same.
+			sev, want := SevHigh, "inbound DDoS: this host is the target of a slow-request (Slowloris) attack on port 80 (200 connections held open from 8 addresses, none answered)"
+			if tc.kind == overTLS {
+				sev, want = SevMedium, "possible slow-request (Slowloris) attack on port 443: 200 connections held open from 8 addresses got no more back than a TLS handshake, or they are idle long-lived connections (WebSockets, long polling) from busy NAT gateways"
+			}
+			if got == nil || got.Severity != sev || got.Summary != want {
+				t.Fatalf("want %s %q, got %s", sev, want, ids(fs))
 			}
 			if !strings.Contains(got.Next, "client_header_timeout") || strings.Contains(got.Next, "scrubbing") {
 				t.Errorf("want host-side advice, got %q", got.Next)
