@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // DNSZone counts the DNS queries that came in to the host for names under
@@ -46,7 +47,8 @@ var dnsSeed = maphash.MakeSeed()
 
 // checkDNS notes a UDP datagram to port 53 that came in to a local
 // address from elsewhere (dnsIn), or left a local address for elsewhere
-// (dnsOut), when it is a standard query with one question.
+// (dnsOut), when it is a standard query with one question. It allocates
+// only for a new zone and a zone's first few labels.
 func (s *SignalSource) checkDNS(src, dst netip.Addr, ts int64, payload []byte) {
 	m, peer := s.dnsIn, src
 	switch srcLocal, dstLocal := s.isLocal(src), s.isLocal(dst); {
@@ -56,19 +58,21 @@ func (s *SignalSource) checkDNS(src, dst netip.Addr, ts int64, payload []byte) {
 	default:
 		return
 	}
-	first, zone, ok := dnsQuestion(payload)
+	var buf dnsNameBuf
+	first, zone, ok := dnsQuestion(payload, &buf)
 	if !ok {
 		return
 	}
-	z := m[zone]
+	z := m[string(zone)]
 	if z == nil {
+		name := string(zone)
 		if len(m) >= dnsMaxZones {
-			zone = dnsOther
-			z = m[zone]
+			name = dnsOther
+			z = m[name]
 		}
 		if z == nil {
-			z = &DNSZone{Zone: zone, labels: map[uint64]struct{}{}}
-			m[zone] = z
+			z = &DNSZone{Zone: name, labels: map[uint64]struct{}{}}
+			m[name] = z
 		}
 	}
 	z.Queries++
@@ -83,64 +87,72 @@ func (s *SignalSource) checkDNS(src, dst netip.Addr, ts int64, payload []byte) {
 	}
 }
 
+// dnsNameBuf holds a question's first label and zone, lower-cased.
+type dnsNameBuf [64 + 256]byte
+
 // dnsQuestion reads the question of a DNS query message as far as it was
-// captured: the first label of the name (lower case) and its zone
-// (DNSZone.Zone). ok is false for responses, other opcodes, messages with
-// other than one question, and names whose first label was cut.
-func dnsQuestion(p []byte) (first []byte, zone string, ok bool) {
+// captured: the first label of the name and its zone (DNSZone.Zone), both
+// lower-cased into buf. ok is false for responses, other opcodes,
+// messages with other than one question, and names whose first label was
+// cut.
+func dnsQuestion(p []byte, buf *dnsNameBuf) (first, zone []byte, ok bool) {
 	if len(p) < 14 || p[2]&0xf8 != 0 || binary.BigEndian.Uint16(p[4:]) != 1 {
-		return nil, "", false // a response (QR), not a standard query (opcode), or not one question
+		return nil, nil, false // a response (QR), not a standard query (opcode), or not one question
 	}
-	var labels [][]byte
-	complete := false
+	var last [3][2]int // the start and end of the last three labels after the first, oldest first
+	n, complete := 0, false
 	for i := 12; i < len(p); {
-		n := int(p[i])
-		if n == 0 {
+		l := int(p[i])
+		if l == 0 {
 			complete = true
 			break
 		}
-		if n > 63 || i+1+n > len(p) {
+		if l > 63 || i+1+l > len(p) {
 			break // a compression pointer (not in a question) or the snaplen
 		}
-		labels = append(labels, p[i+1:i+1+n])
-		i += 1 + n
+		if n == 0 {
+			first = lowerInto(buf[:0], p[i+1:i+1+l])
+		} else {
+			last[0], last[1], last[2] = last[1], last[2], [2]int{i + 1, i + 1 + l}
+		}
+		n++
+		i += 1 + l
 	}
-	if len(labels) == 0 {
-		return nil, "", false
+	if n == 0 {
+		return nil, nil, false
 	}
-	first = asciiLower(labels[0])
+	zone = buf[64:64]
 	if !complete {
-		return first, "", true
+		return first, zone, true
 	}
-	rest := labels[1:]
+	rest := min(n-1, 3)
 	keep := 2
-	if len(rest) >= 3 && len(rest[len(rest)-1]) == 2 && slices.Contains(secondLevel, string(asciiLower(rest[len(rest)-2]))) {
+	if rest == 3 && last[2][1]-last[2][0] == 2 && slices.Contains(secondLevel, string(lowerInto(buf[64:64], p[last[1][0]:last[1][1]]))) {
 		keep = 3 // example.co.uk
 	}
-	rest = rest[max(0, len(rest)-keep):]
-	parts := make([]string, len(rest))
-	for i, l := range rest {
-		parts[i] = strings.ToValidUTF8(string(asciiLower(l)), "?")
+	for _, l := range last[3-min(rest, keep):] {
+		if len(zone) > 0 {
+			zone = append(zone, '.')
+		}
+		zone = lowerInto(zone, p[l[0]:l[1]])
 	}
-	zone = strings.Join(parts, ".")
-	if zone == "" {
-		zone = "."
+	if len(zone) == 0 {
+		zone = append(zone, '.')
 	}
 	return first, zone, true
 }
 
-// asciiLower returns a copy of b with A-Z in lower case: DNS compares
-// names without regard to ASCII case only (RFC 4343), and labels may hold
-// any byte.
-func asciiLower(b []byte) []byte {
-	out := make([]byte, len(b))
-	for i, c := range b {
+// lowerInto appends b to dst with A-Z in lower case: DNS compares names
+// without regard to ASCII case only (RFC 4343), and labels may hold any
+// byte.
+func lowerInto(dst, b []byte) []byte {
+	for _, c := range b {
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		out[i] = c
+		dst = append(dst, c)
 	}
-	return out
+	return dst
 }
 
 // secondLevel are the second-level labels ccTLDs register domains under
@@ -155,6 +167,9 @@ func dnsZones(m map[string]*DNSZone) []DNSZone {
 		c := *z
 		c.Distinct, c.labels = len(z.labels), nil
 		c.Sample = slices.Clone(z.Sample)
+		if !utf8.ValidString(c.Zone) {
+			c.Zone = strings.ToValidUTF8(c.Zone, "?")
+		}
 		c.done()
 		out = append(out, c)
 	}

@@ -55,8 +55,9 @@ func TestDNSQuestion(t *testing.T) {
 		{"pointer", ptr, "", "", false},
 		{"short", []byte{1, 2, 3}, "", "", false},
 	} {
-		first, zone, ok := dnsQuestion(tc.msg)
-		if string(first) != tc.first || zone != tc.zone || ok != tc.ok {
+		var buf dnsNameBuf
+		first, zone, ok := dnsQuestion(tc.msg, &buf)
+		if string(first) != tc.first || string(zone) != tc.zone || ok != tc.ok {
 			t.Errorf("%s: %q %q %v, want %q %q %v", tc.name, first, zone, ok, tc.first, tc.zone, tc.ok)
 		}
 	}
@@ -66,7 +67,8 @@ func FuzzDNSQuestion(f *testing.F) {
 	f.Add(dnsQuery(1, "www.example.com"))
 	f.Add(dnsQuery(7, "a.b.c.d.e.f.co.uk")[:25])
 	f.Fuzz(func(t *testing.T, b []byte) {
-		first, zone, ok := dnsQuestion(b)
+		var buf dnsNameBuf
+		first, zone, ok := dnsQuestion(b, &buf)
 		if ok != (len(first) > 0) || len(first) > 63 || len(zone) > len(b) {
 			t.Fatalf("%q %q %v", first, zone, ok)
 		}
@@ -253,5 +255,18 @@ func TestRandomSubdomainFloodOut(t *testing.T) {
 				t.Errorf("want %s %q, got %s", tc.sev, tc.want, ids(fs))
 			}
 		})
+	}
+}
+
+func BenchmarkCheckDNS(b *testing.B) {
+	s := NewSignalSource(nil, local24, nil)
+	msgs := make([][]byte, 4096)
+	for i := range msgs {
+		msgs[i] = dnsQuery(uint16(i), fmt.Sprintf("%08x.www.Example.co.uk", uint32(i)*2654435761))
+	}
+	src, dst := netip.MustParseAddr("203.0.113.9"), netip.MustParseAddr("198.51.100.7")
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		s.checkDNS(src, dst, int64(i), msgs[i%len(msgs)])
 	}
 }
