@@ -28,10 +28,78 @@ type DNSZone struct {
 	// Distinct counts the distinct first labels (a lower bound once the
 	// signals hold dnsMaxLabels of them in all).
 	Distinct int `json:"distinct_labels"`
-	// Sample holds the first few distinct first labels, for the evidence.
+	// Sample holds a few first labels asked for the first time while new
+	// labels came at dnsSampleBurst or more in a window (a flood's), else
+	// the first few distinct ones: for the evidence.
 	Sample []string `json:"sample,omitempty"`
+	// PeakNew is the most queries for a new first label in any
+	// dnsWindow-second window, PeakQueries all the queries in that window,
+	// and PeakAt the window's last second (Unix): a flood of a minute in a
+	// capture of an hour shows at its own rate.
+	// PeakSecs counts the seconds of that window with new labels: the
+	// flood's rate is PeakNew/PeakSecs.
+	PeakNew     int64 `json:"peak_new"`
+	PeakQueries int64 `json:"peak_queries"`
+	PeakAt      int64 `json:"peak_at"`
+	PeakSecs    int64 `json:"peak_secs"`
 	sightings
 	labels map[uint64]struct{}
+	win    dnsWin
+	early  []string // the first few distinct first labels
+}
+
+// dnsSampleBurst is how many new first labels a window must hold for the
+// next ones to be sampled as a flood's.
+const dnsSampleBurst = 100
+
+// dnsWindow is the length in seconds of the window DNSZone's peak is
+// taken over.
+const dnsWindow = 10
+
+// dnsWin counts a zone's queries and new first labels per second over the
+// last dnsWindow seconds.
+type dnsWin struct {
+	sec        int64 // the latest second counted; 0 before the first query
+	q, n       [dnsWindow]int64
+	sumQ, sumN int64
+}
+
+// active counts the seconds of the window with new labels.
+func (w *dnsWin) active() int64 {
+	var n int64
+	for _, c := range w.n {
+		if c > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// add counts a query at second sec, a new first label when isNew, and
+// returns the window's sums. A query more than the window behind the
+// latest one is counted in no window.
+func (w *dnsWin) add(sec int64, isNew bool) (sumQ, sumN int64) {
+	switch {
+	case w.sec == 0:
+		w.sec = sec
+	case sec > w.sec:
+		for t := w.sec + 1; t <= sec && t <= w.sec+dnsWindow; t++ {
+			i := t % dnsWindow
+			w.sumQ, w.sumN = w.sumQ-w.q[i], w.sumN-w.n[i]
+			w.q[i], w.n[i] = 0, 0
+		}
+		w.sec = sec
+	case w.sec-sec >= dnsWindow:
+		return w.sumQ, w.sumN
+	}
+	i := ((sec % dnsWindow) + dnsWindow) % dnsWindow
+	w.q[i]++
+	w.sumQ++
+	if isNew {
+		w.n[i]++
+		w.sumN++
+	}
+	return w.sumQ, w.sumN
 }
 
 const (
@@ -78,10 +146,21 @@ func (s *SignalSource) checkDNS(src, dst netip.Addr, ts int64, payload []byte) {
 	z.Queries++
 	z.see(peer, ts)
 	h := maphash.Bytes(dnsSeed, first)
-	if _, seen := z.labels[h]; !seen && s.dnsLabels < dnsMaxLabels {
+	_, seen := z.labels[h]
+	if !seen && s.dnsLabels < dnsMaxLabels {
 		z.labels[h] = struct{}{}
 		s.dnsLabels++
-		if len(z.Sample) < dnsSample {
+	}
+	sec := floorSec(ts)
+	q, n := z.win.add(sec, !seen)
+	if n > z.PeakNew {
+		z.PeakNew, z.PeakQueries, z.PeakAt, z.PeakSecs = n, q, sec, z.win.active()
+	}
+	if !seen {
+		switch {
+		case len(z.early) < dnsSample:
+			z.early = append(z.early, strings.ToValidUTF8(string(first), "?"))
+		case n >= dnsSampleBurst && len(z.Sample) < dnsSample:
 			z.Sample = append(z.Sample, strings.ToValidUTF8(string(first), "?"))
 		}
 	}
@@ -165,8 +244,11 @@ func dnsZones(m map[string]*DNSZone) []DNSZone {
 	var out []DNSZone
 	for _, z := range m {
 		c := *z
-		c.Distinct, c.labels = len(z.labels), nil
+		c.Distinct, c.labels, c.win, c.early = len(z.labels), nil, dnsWin{}, nil
 		c.Sample = slices.Clone(z.Sample)
+		if len(c.Sample) == 0 {
+			c.Sample = slices.Clone(z.early)
+		}
 		if !utf8.ValidString(c.Zone) {
 			c.Zone = strings.ToValidUTF8(c.Zone, "?")
 		}

@@ -121,7 +121,7 @@ func TestRandomSubdomainFlood(t *testing.T) {
 				return
 			}
 			if got == nil || got.Severity != SevHigh || !strings.Contains(got.Summary, tc.want) ||
-				!strings.Contains(got.Next, "response rate limiting") || !strings.Contains(strings.Join(got.Evidence, " "), "100% of them asked for a first label not asked for before") {
+				!strings.Contains(got.Next, "response rate limiting") || !strings.Contains(strings.Join(got.Evidence, " "), "8000 of them for a first label not asked for before") {
 				t.Fatalf("want a high %s with %q, got %s", RuleDDoSTarget, tc.want, ids(fs))
 			}
 		})

@@ -63,6 +63,8 @@ const (
 	nextConnFloodTarget   = "This is an attack on the service, not a process to stop: " + adviceRateLimit + "; the service's answers are what fill the uplink, so limiting them on the host helps. If it persists, put the service behind a CDN or the provider's DDoS/WAF protection. Keep this bundle as evidence."
 	adviceSlowRequest     = "cut slow clients off with request timeouts (nginx client_header_timeout/client_body_timeout, Apache mod_reqtimeout, HAProxy timeout http-request, Go http.Server ReadHeaderTimeout) and a per-address connection limit (nginx limit_conn, connlimit in the firewall), then block the addresses that hold most (the evidence lists them)"
 	nextSlowRequestTarget = "This is an attack on the service's connection slots, not on the link: " + adviceSlowRequest + ". A proxy or CDN that buffers whole requests before passing them on (nginx in front of Apache, a cloud load balancer) also stops it. Keep this bundle as evidence."
+	adviceWaterTorture    = "turn on response rate limiting in the DNS server (NSD rrl, BIND rate-limit, Knot RRL, PowerDNS dnsdist) and, on a resolver, aggressive use of the DNSSEC-validated cache (RFC 8198) and per-client query limits; the resolvers that relay the flood are victims too, do not block them wholesale"
+	nextWaterTorture      = "This is an attack on the DNS service, not a process to stop: " + adviceWaterTorture + ". If the queries fill the link or the server cannot keep up, ask the DNS or cloud provider for DDoS protection (an anycast DNS service absorbs such floods). Keep this bundle as evidence."
 	nextOneWay            = "Check what the process sends to this address: one-way UDP inside the network is usually metrics or logs (statsd, syslog); if the process should not, it floods the target: " + nextContainTail
 	nextCapture           = "The capture missed traffic: re-collect with a larger ring (fewer interfaces, a --filter) or trust the interface counters for totals."
 )
@@ -860,6 +862,7 @@ func (c *findCtx) ddosTarget() {
 		waterTorture = true
 		parts = append(parts, part)
 		ev = append(ev, evs...)
+		ev = append(ev, c.dnsService())
 	}
 	if len(svcs) > 0 {
 		kind := "a UDP reflection flood from " + joinAnd(svcs)
@@ -889,11 +892,13 @@ func (c *findCtx) ddosTarget() {
 		}
 	}
 	rx := c.r.Totals.All.In.Wire
-	last := fmt.Sprintf("%s received in all, %s of the host's RX; no local process sends it", human(total), pct(share(total, rx)))
-	if len(floodPorts) > 0 {
-		last += fmt.Sprintf(" (the half-open connections are charged to the listening process, method %s)", MethodListener)
+	if total > 0 { // (a random-subdomain flood's bytes are not told from the zone's other queries)
+		last := fmt.Sprintf("%s received in all, %s of the host's RX; no local process sends it", human(total), pct(share(total, rx)))
+		if len(floodPorts) > 0 {
+			last += fmt.Sprintf(" (the half-open connections are charged to the listening process, method %s)", MethodListener)
+		}
+		ev = append(ev, last)
 	}
-	ev = append(ev, last)
 	if fs := c.r.Meta.Folded; fs != nil {
 		n := fs.Ports
 		n.Add(fs.Hosts)
@@ -923,8 +928,11 @@ func (c *findCtx) ddosTarget() {
 	if len(connPorts) > 0 && !onlyConn {
 		next += " Against the connection flood, " + adviceRateLimit + "."
 	}
-	if waterTorture {
-		next += " Against the random-subdomain flood: response rate limiting on the server (BIND rate-limit, Knot RRL, NSD rrl, PowerDNS dnsdist), on a resolver aggressive use of DNSSEC-validated cache (RFC 8198) and per-client query limits; the resolvers that relay it are victims too, do not block them wholesale."
+	switch {
+	case waterTorture && len(parts) == 1:
+		next = nextWaterTorture
+	case waterTorture:
+		next += " Against the random-subdomain flood, " + adviceWaterTorture + "."
 	}
 	if len(reflPorts) > 0 {
 		next += fmt.Sprintf(" The reflected part can be dropped upstream by its source port: UDP from port(s) %s (replies the host never asked for).", joinAnd(reflPorts))
@@ -935,11 +943,12 @@ func (c *findCtx) ddosTarget() {
 }
 
 // Random-subdomain (water torture) thresholds: dnsFloodMin queries or more
-// for names under one zone at dnsFloodRate a second or more over their
-// span, at least dnsFloodNew of them asking for a first label not asked
-// for before, from dnsFloodSources addresses or more (the resolvers that
-// relay the flood). A zone's ordinary clients ask for a few names again
-// and again; a reverse zone's first labels are octets.
+// for names under one zone asking for a first label not asked for before,
+// dnsFloodRate×dnsWindow of them within some dnsWindow seconds, where
+// they were at least dnsFloodNew of the zone's queries, from
+// dnsFloodSources addresses or more (the resolvers that relay the flood).
+// A zone's ordinary clients ask for a few names again and again; a reverse
+// zone's first labels are octets.
 const (
 	dnsFloodMin     = 5000
 	dnsFloodRate    = 500
@@ -955,8 +964,8 @@ const (
 // for; a zone the snaplen cut counts only when cut may be true (queries
 // that came in to the host, the server of a few zones).
 func randomNames(z DNSZone, cut bool) (rate float64, under string, ok bool) {
-	rate = float64(z.Queries) / max(float64(z.Last-z.First)/1e9, 1)
-	if z.Queries < dnsFloodMin || rate < dnsFloodRate || float64(z.Distinct) < dnsFloodNew*float64(z.Queries) ||
+	rate = float64(z.PeakNew) / float64(max(z.PeakSecs, 1)) // the flood's own rate
+	if z.Distinct < dnsFloodMin || z.PeakNew < dnsFloodRate*dnsWindow || float64(z.PeakNew) < dnsFloodNew*float64(z.PeakQueries) ||
 		z.Zone == dnsOther || z.Zone == "." || (z.Zone != "" && !strings.Contains(z.Zone, ".")) || (z.Zone == "" && !cut) {
 		return rate, "", false
 	}
@@ -975,9 +984,39 @@ func randomSubdomains(z DNSZone) (part string, ev []string, ok bool) {
 		return "", nil, false
 	}
 	part = fmt.Sprintf("a random-subdomain (water torture) DNS flood (%.0f queries/s for random names %s from %s addresses)", rate, under, atLeast(z.Sources))
-	ev = []string{fmt.Sprintf("DNS queries for names %s: %d at %.0f/s, %s–%s, from %s addresses; %s of them asked for a first label not asked for before (e.g. %s): every one misses the resolvers' caches and reaches the authoritative server, which answers it, so the flows look like busy clients",
-		under, z.Queries, rate, tsStr(z.First), tsStr(z.Last), atLeast(z.Sources), pct(float64(z.Distinct)/float64(z.Queries)), strings.Join(z.Sample, ", "))}
+	ev = []string{dnsEvidence(z, under, "from "+atLeast(z.Sources)+" addresses") +
+		": every one misses the resolvers' caches and reaches the authoritative server, which answers it, so the flows look like busy clients"}
 	return part, ev, true
+}
+
+// dnsService says who answered the DNS queries that came in (UDP to local
+// port 53) and what that took.
+func (c *findCtx) dnsService() string {
+	who := map[string]int64{}
+	var in, out int64
+	for i := range c.r.Flows {
+		f := &c.r.Flows[i]
+		if f.Key.Proto != ingest.ProtoUDP || !f.Key.Oriented || f.Key.Folded != "" || f.Key.A.Port() != 53 {
+			continue
+		}
+		name, _ := c.ownerName(f)
+		who[name] += f.Traffic.Out.Wire
+		in, out = in+f.Traffic.In.Wire, out+f.Traffic.Out.Wire
+	}
+	if len(who) == 0 {
+		return "no DNS server answered on port 53 in the capture"
+	}
+	names := slices.SortedFunc(maps.Keys(who), func(x, y string) int { return cmp.Or(cmp.Compare(who[y], who[x]), cmp.Compare(x, y)) })
+	return fmt.Sprintf("%s answered on port 53: %s of queries in and %s of answers out, %s of the host's RX and %s of its TX",
+		names[0], human(in), human(out), pct(share(in, c.r.Totals.All.In.Wire)), pct(share(out, c.r.Totals.All.Out.Wire)))
+}
+
+// dnsEvidence describes the queries for names under z (randomNames), sent
+// between the host and peers.
+func dnsEvidence(z DNSZone, under, peers string) string {
+	return fmt.Sprintf("%d DNS queries for names %s %s, %s–%s, %d of them for a first label not asked for before (e.g. %s); in the %d s to %s, %d of %d queries asked for a new one (%.0f/s over the %d s they came in)",
+		z.Queries, under, peers, tsStr(z.First), tsStr(z.Last), z.Distinct, strings.Join(z.Sample, ", "),
+		dnsWindow, tsStr((z.PeakAt+1)*nsPerSec), z.PeakNew, z.PeakQueries, float64(z.PeakNew)/float64(max(z.PeakSecs, 1)), z.PeakSecs)
 }
 
 // waterTortureOut finds the host sending a random-subdomain flood: DNS
@@ -1001,8 +1040,7 @@ func (c *findCtx) waterTortureOut() {
 		if len(pks) > 0 {
 			who = c.procDesc(pks[0])
 		}
-		ev := []string{fmt.Sprintf("%d DNS queries for names %s at %.0f/s to %s server(s), %s–%s; %s of them asked for a first label not asked for before (e.g. %s)",
-			z.Queries, under, rate, atLeast(z.Sources), tsStr(z.First), tsStr(z.Last), pct(float64(z.Distinct)/float64(z.Queries)), strings.Join(z.Sample, ", "))}
+		ev := []string{dnsEvidence(z, under, "to "+atLeast(z.Sources)+" server(s)")}
 		if iz, ok := in[z.Zone]; ok && 2*iz.Queries >= z.Queries {
 			if _, _, random := randomNames(iz, true); random {
 				c.add(Finding{ID: RuleUDPFlood, Severity: SevMedium, Procs: pks[:min(1, len(pks))],

@@ -30,7 +30,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in fixtures/golden")
 
-var bundles = []string{"webserver", "miner", "floodbot", "exfil", "masquerade", "cloudagent", "container", "ddostarget", "httpflood"}
+var bundles = []string{"webserver", "miner", "floodbot", "exfil", "masquerade", "cloudagent", "container", "ddostarget", "httpflood", "dnsflood"}
 
 // scrub removes what cannot be deterministic across builds (the tool
 // version), in one place.
@@ -98,6 +98,8 @@ func TestVerdicts(t *testing.T) {
 		"ddostarget": "**Verdict (high):** inbound DDoS: this host is the target of a SYN flood on port 443 (600 half-open connections/s from 7200 addresses) and a UDP reflection flood from NTP (123) and memcached (11211)",
 		// Bots reconnecting: not nginx's capacity problem alone.
 		"httpflood": "**Verdict (high):** inbound DDoS: this host is the target of an HTTP flood on port 443 (45 short connections/s from 60 addresses)",
+		// Answered queries: only the names show the flood.
+		"dnsflood": "**Verdict (high):** inbound DDoS: this host is the target of a random-subdomain (water torture) DNS flood (800 queries/s for random names under shop.example from 30 addresses)",
 	}
 	for _, b := range bundles {
 		out, _, err := runArgs(t, "analyze", "-f", "md", filepath.Join("..", "..", "fixtures", "bundles", b))
