@@ -59,10 +59,15 @@ const dnsWindow = 10
 // dnsWin counts a zone's queries and new first labels per second over the
 // last dnsWindow seconds.
 type dnsWin struct {
-	sec        int64 // the latest second counted; 0 before the first query
+	sec        int64 // the latest second counted
+	started    bool  // a query was counted
 	q, n       [dnsWindow]int64
 	sumQ, sumN int64
 }
+
+// dnsSlot is second sec's place in the window (sec may be negative: a
+// pcapng time offset can put packets before 1970).
+func dnsSlot(sec int64) int64 { return ((sec % dnsWindow) + dnsWindow) % dnsWindow }
 
 // active counts the seconds of the window with new labels.
 func (w *dnsWin) active() int64 {
@@ -80,11 +85,11 @@ func (w *dnsWin) active() int64 {
 // latest one is counted in no window.
 func (w *dnsWin) add(sec int64, isNew bool) (sumQ, sumN int64) {
 	switch {
-	case w.sec == 0:
-		w.sec = sec
+	case !w.started:
+		w.sec, w.started = sec, true
 	case sec > w.sec:
 		for t := w.sec + 1; t <= sec && t <= w.sec+dnsWindow; t++ {
-			i := t % dnsWindow
+			i := dnsSlot(t)
 			w.sumQ, w.sumN = w.sumQ-w.q[i], w.sumN-w.n[i]
 			w.q[i], w.n[i] = 0, 0
 		}
@@ -92,7 +97,7 @@ func (w *dnsWin) add(sec int64, isNew bool) (sumQ, sumN int64) {
 	case w.sec-sec >= dnsWindow:
 		return w.sumQ, w.sumN
 	}
-	i := ((sec % dnsWindow) + dnsWindow) % dnsWindow
+	i := dnsSlot(sec)
 	w.q[i]++
 	w.sumQ++
 	if isNew {

@@ -270,3 +270,26 @@ func BenchmarkCheckDNS(b *testing.B) {
 		s.checkDNS(src, dst, int64(i), msgs[i%len(msgs)])
 	}
 }
+
+// TestDNSWindow: the window counts the last 10 seconds, whatever their
+// sign, and forgets what slid out of it.
+func TestDNSWindow(t *testing.T) {
+	for _, base := range []int64{1_767_225_600, 0, -25} {
+		var w dnsWin
+		for s := base; s < base+10; s++ {
+			w.add(s, true)
+		}
+		if q, n := w.add(base+9, false); q != 11 || n != 10 {
+			t.Errorf("base %d: %d queries, %d new in the window, want 11 and 10", base, q, n)
+		}
+		if q, n := w.add(base+14, true); q != 7 || n != 6 { // seconds base+5 … base+14
+			t.Errorf("base %d: after sliding: %d, %d; want 7 and 6", base, q, n)
+		}
+		if q, n := w.add(base+2, true); q != 7 || n != 6 { // behind the window: not counted
+			t.Errorf("base %d: a late query changed the window: %d, %d", base, q, n)
+		}
+		if got := w.active(); got != 6 {
+			t.Errorf("base %d: %d active seconds, want 6", base, got)
+		}
+	}
+}
