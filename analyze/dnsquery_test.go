@@ -224,6 +224,7 @@ func TestRandomSubdomainFloodOut(t *testing.T) {
 	}{
 		{"bot", "worker", out(8000, random), SevHigh, "DDoS participation: worker[77] (uid 0, /usr/sbin/worker) sends a random-subdomain (water torture) DNS flood, 1000 queries/s for random names under victim.example"},
 		{"resolver relaying", "unbound", relay, SevMedium, "the DNS resolver unbound[77] (uid 0, /usr/sbin/unbound) relays a random-subdomain flood against the servers of victim.example: 1000 queries/s for random names, asked by 40 clients"},
+		{"local resolver passing a local bot's names on", "systemd-resolve", out(8000, random), SevHigh, "DDoS participation: a random-subdomain (water torture) DNS flood leaves through the local resolver systemd-resolve[77] (uid 0, /usr/sbin/systemd-resolve), 1000 queries/s for random names under victim.example, asked by a process on this host"},
 		{"blocklist lookups", "smtpd", out(8000, func(i int) string { return fmt.Sprintf("%d.%d.0.11.zen.spamhaus.org", i%256, i/256%256) }), "", ""},
 		{"crawler", "crawler", out(8000, func(i int) string { return fmt.Sprintf("site%d.com", i) }), "", ""},
 	} {

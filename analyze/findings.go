@@ -1050,14 +1050,33 @@ func (c *findCtx) waterTortureOut() {
 				continue
 			}
 		}
+		ev = append(ev, "every query for a new random name misses the resolvers' caches and lands on the zone's authoritative servers: the attack is on them, relayed by the resolvers")
 		if len(pks) > 0 {
+			if info, ok := c.proc(pks[0]); ok {
+				if name, _, isResolver := programIn(localResolvers, info.Comm, info.Exe); isResolver {
+					// The host's own resolver sends what a local process
+					// asks it over the loopback: the bot is that process.
+					c.add(Finding{ID: RuleUDPFlood, Severity: SevHigh, Procs: pks[:1],
+						Next: fmt.Sprintf("A process on this host sends the random names to its local resolver %s, which passes them on: find it (%s, or the resolver's query log) and then %s", name, "ss -uap 'dport = 53' on the loopback", nextContainTail),
+						Summary: fmt.Sprintf("DDoS participation: a random-subdomain (water torture) DNS flood leaves through the local resolver %s, %.0f queries/s for random names %s, asked by a process on this host",
+							who, rate, under),
+						Evidence: append(ev, fmt.Sprintf("no such queries came in from other hosts: they reach %s on the loopback or a local socket, which the capture on the uplink does not show", name))})
+					continue
+				}
+			}
 			c.flagged[pks[0]] = true
 		}
 		c.add(Finding{ID: RuleUDPFlood, Severity: SevHigh, Procs: pks[:min(1, len(pks))], Next: nextContain,
 			Summary:  fmt.Sprintf("DDoS participation: %s sends a random-subdomain (water torture) DNS flood, %.0f queries/s for random names %s", who, rate, under),
-			Evidence: append(ev, "every query for a new random name misses the resolvers' caches and lands on the zone's authoritative servers: the attack is on them, relayed by the resolvers")})
+			Evidence: ev})
 	}
 }
+
+// localResolvers are caching DNS resolvers and forwarders that run on a
+// host for its own processes.
+var localResolvers = map[string]bool{"systemd-resolve": true, "systemd-resolved": true, "dnsmasq": true, "unbound": true,
+	"named": true, "pdns_recursor": true, "kresd": true, "coredns": true, "nscd": true, "dnscrypt-proxy": true, "stubby": true,
+	"cloudflared": true, "resolved": true}
 
 // dnsSenders returns the processes that sent DNS queries (UDP to port
 // 53), most packets first.
