@@ -122,8 +122,60 @@ func Locate(g GeoLookup, a netip.Addr) Location {
 			l = loc
 		}
 	}
-	l.Proxy = ReverseProxy(a, l.ASN)
+	if l.Proxy == "" {
+		l.Proxy = ReverseProxy(a, l.ASN)
+	}
 	return l
+}
+
+// UserProxy is a reverse proxy the user named (analyze --proxy): a range
+// its connections to this host come from.
+type UserProxy struct {
+	Prefix netip.Prefix
+	Name   string
+}
+
+// WithProxies returns g answering also that the addresses in ps are those
+// proxies (Location.Proxy); g may be nil.
+func WithProxies(g GeoLookup, ps []UserProxy) GeoLookup {
+	if len(ps) == 0 {
+		return g
+	}
+	return proxyGeo{g, ps}
+}
+
+type proxyGeo struct {
+	GeoLookup
+	ps []UserProxy
+}
+
+func (p proxyGeo) Lookup(a netip.Addr) (Location, bool) {
+	var l Location
+	ok := false
+	if p.GeoLookup != nil {
+		l, ok = p.GeoLookup.Lookup(a)
+	}
+	for _, u := range p.ps {
+		if u.Prefix.Contains(a) {
+			l.Proxy, ok = u.Name, true
+			break
+		}
+	}
+	return l, ok
+}
+
+func (p proxyGeo) CountrySource() string {
+	if p.GeoLookup == nil {
+		return ""
+	}
+	return p.GeoLookup.CountrySource()
+}
+
+func (p proxyGeo) ASNSource() string {
+	if p.GeoLookup == nil {
+		return ""
+	}
+	return p.GeoLookup.ASNSource()
 }
 
 // proxyRanges are the published ranges reverse proxies connect to origin

@@ -59,6 +59,7 @@ type analyzeOptions struct {
 	ASNDB       string
 	HomeCountry string
 	Policy      string
+	Proxies     []string // [NAME=]CIDR of reverse proxies in front of the host
 
 	Command string
 	Version string
@@ -102,6 +103,7 @@ Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
 			&cli.IntFlag{Name: "max-flows", Value: defaultMaxFlows, Usage: "keep at most `N` flows (5-tuples) apart, about 2 KB of memory each; further new flows (a spoofed-source flood, a scan) are counted in aggregates by host pair, then by protocol, and a diagnostic says so (0: no limit)"},
 			&cli.StringFlag{Name: "fail-on", Usage: "exit 3 when a finding of `SEVERITY` or worse exists (info, low, medium, high, critical)"},
 			&cli.StringFlag{Name: "policy", Usage: "allow-list `FILE` (JSON: processes, countries, ASNs, rate limits); traffic outside it is a policy-violation finding"},
+			&cli.StringSliceFlag{Name: "proxy", Usage: "[NAME=]`CIDR` of a reverse proxy in front of this host that flowblame does not know (a CDN's or load balancer's origin-facing range, e.g. CloudFront=130.176.0.0/16; comma-separated or repeated): its connections carry many visitors and are not taken for flooding clients"},
 			&cli.StringFlag{Name: "geoip-db", Usage: "country (or city) mmdb `FILE` (GeoLite2, DB-IP); default: $FLOWBLAME_GEOIP_DB, /usr/share/GeoIP, /var/lib/GeoIP, else the embedded DB-IP Lite country database"},
 			&cli.StringFlag{Name: "asn-db", Usage: "ASN mmdb `FILE` (GeoLite2-ASN, DB-IP ASN Lite); default: $FLOWBLAME_ASN_DB or the usual locations"},
 			&cli.StringFlag{Name: "home-country", Usage: "ISO `CODE` of the host's country; other countries are flagged foreign (default: the country of the host's own public address)"},
@@ -124,6 +126,7 @@ Exit status: 0 ok, 1 error, 2 usage, 3 a finding at or above --fail-on exists.`,
 				Order: c.String("sort"), NetFilter: c.String("net-filter"), NetFilter6: c.String("net-filter6"), LinkLocal: c.Bool("link-local"),
 				Phase: c.Float64("phase"), Ifaces: c.StringSlice("interface"), Start: c.String("start"),
 				GeoDB: c.String("geoip-db"), ASNDB: c.String("asn-db"), HomeCountry: c.String("home-country"), Policy: c.String("policy"),
+				Proxies: c.StringSlice("proxy"),
 				Command: commandLine(c), Version: version, Stdin: c.App.Reader,
 			}
 			return runAnalyze(c.Context, o, c.App.Writer, c.App.ErrWriter)
@@ -239,12 +242,26 @@ func captureDir(dir string) (files []string, d ingest.Diagnostic, ok bool) {
 	return files, ingest.Diagnostic{File: dir, Kind: ingest.DiagInfo, Where: "directory", Offset: -1, Count: 1, Msg: msg}, true
 }
 
+// prefixOrAddr parses a CIDR (masked) or a single address (as a /32 or
+// /128).
+func prefixOrAddr(s string) (netip.Prefix, bool) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), true
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(a, a.BitLen()), true
+}
+
 // analysisInput is what the inputs resolve to.
 type analysisInput struct {
 	bundle  *ingest.Bundle
 	src     ingest.PacketSource
 	local   []netip.Prefix
 	macs    [][6]byte
+	proxies []analyze.UserProxy // --proxy
 	attr    analyze.Attributor
 	nat     *analyze.NATIndex // the bundle's NAT translations, nil without
 	procs   map[ingest.ProcKey]ingest.ProcessInfo
@@ -414,15 +431,25 @@ func openInputs(ctx context.Context, o analyzeOptions) (*analysisInput, error) {
 		if s == "" {
 			continue
 		}
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil {
-				return nil, usagef("bad --local %q: want CIDR or address", s)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
+		p, ok := prefixOrAddr(s)
+		if !ok {
+			return nil, usagef("bad --local %q: want CIDR or address", s)
 		}
-		in.local = append(in.local, p.Masked())
+		in.local = append(in.local, p)
+	}
+	for _, s := range o.Proxies {
+		name, cidr, named := strings.Cut(strings.TrimSpace(s), "=")
+		if !named {
+			cidr = name
+		}
+		p, ok := prefixOrAddr(cidr)
+		if !ok {
+			return nil, usagef("bad --proxy %q: want [NAME=]CIDR", s)
+		}
+		if !named || name == "" {
+			name = "your proxy " + p.String()
+		}
+		in.proxies = append(in.proxies, analyze.UserProxy{Prefix: p, Name: name})
 	}
 	for _, s := range o.LocalMACs {
 		m, err := net.ParseMAC(strings.TrimSpace(s))
@@ -702,8 +729,8 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 	if g.err != nil {
 		return g.err
 	}
-	geo := g.db
-	defer geo.Close()
+	defer g.db.Close()
+	geo := analyze.WithProxies(g.db, in.proxies)
 	var man *ingest.Manifest
 	if in.bundle != nil {
 		man = &in.bundle.Manifest

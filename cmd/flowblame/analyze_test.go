@@ -160,6 +160,7 @@ func TestExitCodes(t *testing.T) {
 		{"iftop -G", []string{"analyze", "-f", "iftop", "-G", "2001:db8::/32", "../../fixtures/bundles/miner"}, exitOK},
 		{"iftop -G with IPv4", []string{"analyze", "-f", "iftop", "-G", "198.51.100.0/24", "../../fixtures/bundles/miner"}, exitUsage},
 		{"negative --max-flows", []string{"analyze", "--max-flows", "-1", "../../fixtures/bundles/miner"}, exitUsage},
+		{"bad --proxy", []string{"analyze", "--proxy", "CloudFront=130.176.0.0/99", "../../fixtures/bundles/miner"}, exitUsage},
 		{"missing file", []string{"analyze", "no-such-capture.pcap"}, exitError},
 		{"directory that is not a bundle", []string{"analyze", "../../fixtures/bundles"}, exitError},
 		{"a bundle's manifest", []string{"analyze", "../../fixtures/bundles/miner/manifest.json"}, exitError},
@@ -692,5 +693,41 @@ func TestAnalyzeMaxFlows(t *testing.T) {
 	out, _, err := runArgs(t, "analyze", "-f", "brief", "--max-flows", "2", bundle)
 	if err != nil || !strings.Contains(out, "more than 2 flows: later new flows are aggregates") {
 		t.Errorf("brief report (%v) does not mention the aggregates:\n%s", err, out)
+	}
+}
+
+// TestProxyFlag: the HTTP flood's 60 bot addresses declared a reverse proxy
+// of the host's (--proxy) are no flood sources: the report names the proxy
+// in the remote hosts' table and its connection churn is a low finding.
+func TestProxyFlag(t *testing.T) {
+	out, _, err := runArgs(t, "analyze", "-f", "json", "--top", "100", "--proxy", "EdgeLB=185.100.0.0/14", filepath.Join("..", "..", "fixtures", "bundles", "httpflood"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Findings []struct{ ID, Severity, Summary string }
+		Remotes  []struct{ Addr, Proxy string }
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	churn := false
+	for _, f := range doc.Findings {
+		if f.ID == "ddos-target" && f.Severity != "low" {
+			t.Errorf("a %s ddos-target through a declared proxy: %s", f.Severity, f.Summary)
+		}
+		churn = churn || f.ID == "ddos-target" && strings.HasPrefix(f.Summary, "heavy connection churn through EdgeLB on port 443")
+	}
+	if !churn {
+		t.Errorf("no low ddos-target naming EdgeLB: %+v", doc.Findings)
+	}
+	named := 0
+	for _, r := range doc.Remotes {
+		if strings.HasPrefix(r.Addr, "185.10") && r.Proxy == "EdgeLB" {
+			named++
+		}
+	}
+	if named == 0 {
+		t.Errorf("no remote host named EdgeLB: %+v", doc.Remotes)
 	}
 }
