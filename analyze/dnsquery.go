@@ -42,6 +42,10 @@ type DNSZone struct {
 	PeakQueries int64 `json:"peak_queries"`
 	PeakAt      int64 `json:"peak_at"`
 	PeakSecs    int64 `json:"peak_secs"`
+	// Senders are the (source, destination) endpoints of a few burst
+	// queries (those Sample's labels came in): the flows that find the
+	// process that asked.
+	Senders [][2]netip.AddrPort `json:"-"`
 	sightings
 	labels map[uint64]struct{}
 	win    dnsWin
@@ -122,12 +126,12 @@ var dnsSeed = maphash.MakeSeed()
 // address from elsewhere (dnsIn), or left a local address for elsewhere
 // (dnsOut), when it is a standard query with one question. It allocates
 // only for a new zone and a zone's first few labels.
-func (s *SignalSource) checkDNS(src, dst netip.Addr, ts int64, payload []byte) {
-	m, peer := s.dnsIn, src
-	switch srcLocal, dstLocal := s.isLocal(src), s.isLocal(dst); {
+func (s *SignalSource) checkDNS(src, dst netip.AddrPort, ts int64, payload []byte) {
+	m, peer := s.dnsIn, src.Addr()
+	switch srcLocal, dstLocal := s.isLocal(src.Addr()), s.isLocal(dst.Addr()); {
 	case dstLocal && !srcLocal:
 	case srcLocal && !dstLocal:
-		m, peer = s.dnsOut, dst
+		m, peer = s.dnsOut, dst.Addr()
 	default:
 		return
 	}
@@ -167,6 +171,7 @@ func (s *SignalSource) checkDNS(src, dst netip.Addr, ts int64, payload []byte) {
 			z.early = append(z.early, strings.ToValidUTF8(string(first), "?"))
 		case n >= dnsSampleBurst && len(z.Sample) < dnsSample:
 			z.Sample = append(z.Sample, strings.ToValidUTF8(string(first), "?"))
+			z.Senders = append(z.Senders, [2]netip.AddrPort{src, dst})
 		}
 	}
 }
@@ -250,7 +255,7 @@ func dnsZones(m map[string]*DNSZone) []DNSZone {
 	for _, z := range m {
 		c := *z
 		c.Distinct, c.labels, c.win, c.early = len(z.labels), nil, dnsWin{}, nil
-		c.Sample = slices.Clone(z.Sample)
+		c.Sample, c.Senders = slices.Clone(z.Sample), slices.Clone(z.Senders)
 		if len(c.Sample) == 0 {
 			c.Sample = slices.Clone(z.early)
 		}

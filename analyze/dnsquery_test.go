@@ -265,7 +265,7 @@ func BenchmarkCheckDNS(b *testing.B) {
 	for i := range msgs {
 		msgs[i] = dnsQuery(uint16(i), fmt.Sprintf("%08x.www.Example.co.uk", uint32(i)*2654435761))
 	}
-	src, dst := netip.MustParseAddr("203.0.113.9"), netip.MustParseAddr("198.51.100.7")
+	src, dst := netip.MustParseAddrPort("203.0.113.9:4000"), netip.MustParseAddrPort("198.51.100.7:53")
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		s.checkDNS(src, dst, int64(i), msgs[i%len(msgs)])
@@ -292,5 +292,54 @@ func TestDNSWindow(t *testing.T) {
 		if got := w.active(); got != 6 {
 			t.Errorf("base %d: %d active seconds, want 6", base, got)
 		}
+	}
+}
+
+// byPortAttributor charges a flow to the process listed for its local port
+// (pid 100+index), else to pid 99 (postfix's master).
+type byPortAttributor map[uint16]string
+
+func (a byPortAttributor) Attribute(proto uint8, local, remote netip.AddrPort, ts int64) (Attribution, int64, int64) {
+	if comm, ok := a[local.Port()]; ok {
+		return Attribution{Proc: ingest.ProcKey{PID: 100, Start: 1}, Comm: comm, Method: MethodExact, Confidence: ConfHigh}, ts - nsPerSec, ts + 100*nsPerSec
+	}
+	return Attribution{Proc: ingest.ProcKey{PID: 99, Start: 1}, Comm: "master", Method: MethodExact, Confidence: ConfHigh}, ts - nsPerSec, ts + 100*nsPerSec
+}
+
+// TestRandomSubdomainSender: the flood is charged to the process whose
+// sockets sent the random names, not to a busier DNS client of the host
+// (a mail server resolving many ordinary names).
+func TestRandomSubdomainSender(t *testing.T) {
+	var ps []ingest.Packet
+	for i := range 20000 { // postfix: ordinary lookups from many ports
+		l := fmt.Sprintf("198.51.100.7:%d", 20000+i%20000)
+		q := pkt(int64(i/2), ingest.ProtoUDP, l, "203.0.113.53:53", 90)
+		q.Payload = dnsQuery(uint16(i), []string{"mx1", "mx2", "www"}[i%3]+fmt.Sprintf(".site%d.example", i%40))
+		ps = append(ps, q, pkt(int64(i/2), ingest.ProtoUDP, "203.0.113.53:53", l, 150))
+	}
+	for i := range 8000 { // the bot: one socket, random names
+		q := pkt(int64(i), ingest.ProtoUDP, "198.51.100.7:5353", "203.0.113.53:53", 90)
+		q.Payload = dnsQuery(uint16(i), fmt.Sprintf("%08x.victim.example", uint32(i)*2654435761))
+		ps = append(ps, q, pkt(int64(i), ingest.ProtoUDP, "203.0.113.53:53", "198.51.100.7:5353", 150))
+	}
+	slices.SortStableFunc(ps, func(a, b ingest.Packet) int { return cmp.Compare(a.TS, b.TS) })
+	sig := NewSignalSource(&memSource{pkts: ps}, local24, nil)
+	res, err := Analyze(context.Background(), sig, Options{Local: local24, Attributor: byPortAttributor{5353: "kthreadd-x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs := map[ingest.ProcKey]ingest.ProcessInfo{
+		{PID: 99, Start: 1}:  {PID: 99, PPID: 1, Start: 1, Comm: "master", Exe: "/usr/lib/postfix/sbin/master"},
+		{PID: 100, Start: 1}: {PID: 100, PPID: 1, Start: 1, Comm: "kthreadd-x", Exe: "/usr/local/bin/kthreadd-x"},
+	}
+	fs := Findings(FindingInput{Result: res, Signals: sig.Signals(), Procs: procs})
+	for _, f := range fs {
+		t.Logf("%s %s: %s", f.Severity, f.ID, f.Summary)
+		if f.ID == RuleUDPFlood && !strings.HasPrefix(f.Summary, "DDoS participation: kthreadd-x[100]") {
+			t.Errorf("the flood is charged to the wrong process: %s", f.Summary)
+		}
+	}
+	if !hasFinding(fs, RuleUDPFlood, SevHigh) {
+		t.Errorf("no high %s: %s", RuleUDPFlood, ids(fs))
 	}
 }

@@ -1035,7 +1035,7 @@ func (c *findCtx) waterTortureOut() {
 		if !ok {
 			continue
 		}
-		pks := c.dnsSenders()
+		pks := c.dnsSenders(z)
 		who := "unattributed sockets"
 		if len(pks) > 0 {
 			who = c.procDesc(pks[0])
@@ -1078,11 +1078,20 @@ var localResolvers = map[string]bool{"systemd-resolve": true, "systemd-resolved"
 	"named": true, "pdns_recursor": true, "kresd": true, "coredns": true, "nscd": true, "dnscrypt-proxy": true, "stubby": true,
 	"cloudflared": true, "resolved": true}
 
-// dnsSenders returns the processes that sent DNS queries (UDP to port
-// 53), most packets first.
-func (c *findCtx) dnsSenders() []ingest.ProcKey {
+// dnsSenders returns the processes that sent z's burst queries (the
+// owners of their flows, most such flows first), else those that sent DNS
+// queries at all (UDP to port 53), most packets first.
+func (c *findCtx) dnsSenders(z DNSZone) []ingest.ProcKey {
 	by := map[ingest.ProcKey]int64{}
-	for i := range c.r.Flows {
+	for _, e := range z.Senders {
+		if fl, ok := c.flowFor(ingest.FiveTuple{Proto: ingest.ProtoUDP, Src: e[0], Dst: e[1]}); ok {
+			if o := ownerOf(fl); o.Attributed() {
+				by[o.Proc]++
+			}
+		}
+	}
+	found := len(by) > 0
+	for i := 0; i < len(c.r.Flows) && !found; i++ {
 		fl := &c.r.Flows[i]
 		if fl.Key.Proto != ingest.ProtoUDP || !fl.Key.Oriented || fl.Key.B.Port() != 53 {
 			continue

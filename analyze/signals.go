@@ -217,7 +217,7 @@ func (s *SignalSource) check(p *ingest.Packet) {
 		s.checkEcho(p)
 	}
 	if p.Tuple.Proto == ingest.ProtoUDP && p.Tuple.Dst.Port() == 53 && !p.Fragment {
-		s.checkDNS(p.Tuple.Src.Addr(), p.Tuple.Dst.Addr(), p.TS, p.Payload)
+		s.checkDNS(p.Tuple.Src, p.Tuple.Dst, p.TS, p.Payload)
 	}
 	if out := s.outgoing(p.Dir, p.HasMAC, p.SrcMAC); out || len(s.sig.spoofPairs) > 0 {
 		s.checkSource(out, p.Tuple.Src.Addr(), p.Tuple.Dst.Addr())
@@ -249,7 +249,7 @@ func (s *SignalSource) checkSummary(f *ingest.Summary) {
 		s.checkSYN(f.Tuple(), f.TS)
 	}
 	if f.Proto == ingest.ProtoUDP && f.DstPort == 53 {
-		s.checkDNS(f.SrcAddr(), f.DstAddr(), f.TS, f.Payload)
+		s.checkDNS(netip.AddrPortFrom(f.SrcAddr(), f.SrcPort), netip.AddrPortFrom(f.DstAddr(), f.DstPort), f.TS, f.Payload)
 	}
 	if out := s.outgoing(f.Dir, f.HasMAC, f.SrcMAC); out || len(s.sig.spoofPairs) > 0 {
 		s.checkSource(out, f.SrcAddr(), f.DstAddr())
