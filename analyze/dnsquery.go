@@ -10,8 +10,10 @@ import (
 	"unicode/utf8"
 )
 
-// DNSZone counts the DNS queries that came in to the host for names under
-// one zone: how many, and how many distinct first labels they asked for. A
+// DNSZone counts DNS queries for names under one zone, those that came in
+// to the host (Signals.DNSIn: Sources counts the clients) or those it sent
+// (DNSOut: Sources counts the servers asked): how many, and how many
+// distinct first labels they asked for. A
 // random-subdomain ("water torture") flood asks for a new random name under
 // the victim's zone each time (a8fk2lqz.example.com, 91kdmx0e.example.com):
 // every query misses the caches of the resolvers that relay it and reaches
