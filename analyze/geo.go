@@ -36,7 +36,7 @@ func (l Location) String() string {
 			s += " " + l.ASOrg
 		}
 	}
-	if l.Proxy != "" && !strings.Contains(l.ASOrg, strings.Fields(l.Proxy)[0]) {
+	if f := strings.Fields(l.Proxy); len(f) > 0 && !strings.Contains(l.ASOrg, f[0]) {
 		if s != "" {
 			s += " "
 		}

@@ -446,7 +446,7 @@ func openInputs(ctx context.Context, o analyzeOptions) (*analysisInput, error) {
 		if !ok {
 			return nil, usagef("bad --proxy %q: want [NAME=]CIDR", s)
 		}
-		if !named || name == "" {
+		if name = strings.TrimSpace(name); !named || name == "" {
 			name = "your proxy " + p.String()
 		}
 		in.proxies = append(in.proxies, analyze.UserProxy{Prefix: p, Name: name})
