@@ -848,15 +848,10 @@ func (c *findCtx) ddosTarget() {
 		}
 	}
 	waterTorture := false
-	relayed := map[string]int64{} // random names the host asked others for, by zone (waterTortureOut)
-	for _, z := range c.in.Signals.DNSOut {
-		if _, _, ok := randomNames(z, false); ok {
-			relayed[z.Zone] = z.Queries
-		}
-	}
+	relayed := c.relayedZones()
 	for _, z := range c.in.Signals.DNSIn {
 		part, evs, ok := randomSubdomains(z)
-		if !ok || 2*z.Queries >= relayed[z.Zone] && relayed[z.Zone] > 0 {
+		if !ok || relayed[z.Zone] {
 			continue // (a resolver relaying the flood to the zone's servers: waterTortureOut's)
 		}
 		waterTorture = true
@@ -1030,6 +1025,7 @@ func (c *findCtx) waterTortureOut() {
 	for _, z := range c.in.Signals.DNSIn {
 		in[z.Zone] = z
 	}
+	relayed := c.relayedZones()
 	for _, z := range c.in.Signals.DNSOut {
 		rate, under, ok := randomNames(z, false)
 		if !ok {
@@ -1041,14 +1037,13 @@ func (c *findCtx) waterTortureOut() {
 			who = c.procDesc(pks[0])
 		}
 		ev := []string{dnsEvidence(z, under, "to "+atLeast(z.Sources)+" server(s)")}
-		if iz, ok := in[z.Zone]; ok && 2*iz.Queries >= z.Queries {
-			if _, _, random := randomNames(iz, true); random {
-				c.add(Finding{ID: RuleUDPFlood, Severity: SevMedium, Procs: pks[:min(1, len(pks))],
-					Next:     "The resolver is used to attack the zone's servers: if it answers the Internet, restrict it to your own networks (an open resolver is abused this way); limit queries per client (unbound ratelimit, BIND rate-limit, dnsdist) and find the clients that send the random names (the evidence counts them).",
-					Summary:  fmt.Sprintf("the DNS resolver %s relays a random-subdomain flood against the servers of %s: %.0f queries/s for random names, asked by %s clients", who, strings.TrimPrefix(under, "under "), rate, atLeast(iz.Sources)),
-					Evidence: append(ev, fmt.Sprintf("%d queries for random names %s came in from %s addresses", iz.Queries, under, atLeast(iz.Sources)))})
-				continue
-			}
+		if relayed[z.Zone] {
+			iz := in[z.Zone]
+			c.add(Finding{ID: RuleUDPFlood, Severity: SevMedium, Procs: pks[:min(1, len(pks))],
+				Next:     "The resolver is used to attack the zone's servers: if it answers the Internet, restrict it to your own networks (an open resolver is abused this way); limit queries per client (unbound ratelimit, BIND rate-limit, dnsdist) and find the clients that send the random names (the evidence counts them).",
+				Summary:  fmt.Sprintf("the DNS resolver %s relays a random-subdomain flood against the servers of %s: %.0f queries/s for random names, asked by %s clients", who, strings.TrimPrefix(under, "under "), rate, atLeast(iz.Sources)),
+				Evidence: append(ev, fmt.Sprintf("%d queries for random names %s came in from %s addresses", iz.Queries, under, atLeast(iz.Sources)))})
+			continue
 		}
 		ev = append(ev, "every query for a new random name misses the resolvers' caches and lands on the zone's authoritative servers: the attack is on them, relayed by the resolvers")
 		if len(pks) > 0 {
@@ -1070,6 +1065,27 @@ func (c *findCtx) waterTortureOut() {
 			Summary:  fmt.Sprintf("DDoS participation: %s sends a random-subdomain (water torture) DNS flood, %.0f queries/s for random names %s", who, rate, under),
 			Evidence: ev})
 	}
+}
+
+// relayedZones returns the zones whose random names the host both received
+// and sent on, as many in as half those out or more: a resolver on the host
+// relaying a random-subdomain flood from its clients.
+func (c *findCtx) relayedZones() map[string]bool {
+	in := map[string]DNSZone{}
+	for _, z := range c.in.Signals.DNSIn {
+		in[z.Zone] = z
+	}
+	relayed := map[string]bool{}
+	for _, z := range c.in.Signals.DNSOut {
+		iz, ok := in[z.Zone]
+		if !ok || 2*iz.Queries < z.Queries {
+			continue
+		}
+		_, _, randomOut := randomNames(z, false)
+		_, _, randomIn := randomNames(iz, true)
+		relayed[z.Zone] = randomOut && randomIn
+	}
+	return relayed
 }
 
 // localResolvers are caching DNS resolvers and forwarders that run on a
@@ -1266,11 +1282,7 @@ const (
 // held open by a slow request (see stallMin).
 func stalled(fl *Flow) bool {
 	t := &fl.Traffic
-	bare := int64(52) // IPv4 + TCP with timestamps, no payload
-	if a := fl.Key.A.Addr(); a.Is6() && !a.Is4In6() {
-		bare = 72
-	}
-	inPayload := t.In.IP - t.In.Packets*bare
+	inPayload := t.In.IP - t.In.Packets*bareTCP(fl)
 	return t.Last-t.First >= stallMin && t.In.Packets >= 3 &&
 		inPayload >= 8*t.In.Packets && inPayload <= stallIn && // data in most packets, not keepalive probes
 		served(fl) <= stallServed
@@ -1293,11 +1305,17 @@ func (a *slowAgg) add(fl *Flow) {
 // served returns the payload bytes the host sent on fl, a TCP connection,
 // estimated from its IP bytes (headers with timestamps).
 func served(fl *Flow) int64 {
-	bare := int64(52)
+	return max(fl.Traffic.Out.IP-fl.Traffic.Out.Packets*bareTCP(fl), 0)
+}
+
+// bareTCP is the IP length of a segment of fl, a TCP connection, without
+// payload: the IP and TCP headers with the timestamps option Linux uses, 52
+// bytes over IPv4 and 72 over IPv6.
+func bareTCP(fl *Flow) int64 {
 	if a := fl.Key.A.Addr(); a.Is6() && !a.Is4In6() {
-		bare = 72
+		return 72
 	}
-	return max(fl.Traffic.Out.IP-fl.Traffic.Out.Packets*bare, 0)
+	return 52
 }
 
 // attack reports whether the stalled connections to port are a
