@@ -165,8 +165,9 @@ func TestReverseProxy(t *testing.T) {
 		l    Location
 		want string
 	}{
-		{Location{Country: "US", Proxy: "Cloudflare"}, "US Cloudflare"},
-		{Location{Country: "US", ASN: 13335, ASOrg: "CLOUDFLARENET", Proxy: "Cloudflare"}, "US AS13335 CLOUDFLARENET Cloudflare"},
+		{Location{Country: "US", Proxy: "Cloudflare"}, "US (Cloudflare)"},
+		{Location{Country: "US", ASN: 13335, ASOrg: "CLOUDFLARENET", Proxy: "Cloudflare"}, "US AS13335 CLOUDFLARENET"},
+		{Location{Country: "US", ASN: 16509, ASOrg: "AMAZON-02", Proxy: "your proxy 130.176.0.0/16"}, "US AS16509 AMAZON-02 (your proxy 130.176.0.0/16)"},
 		{Location{Country: "US", ASN: 54113, ASOrg: "Fastly, Inc.", Proxy: "Fastly"}, "US AS54113 Fastly, Inc."},
 		{Location{Proxy: "Google Cloud load balancer"}, "Google Cloud load balancer"},
 	} {

@@ -20,8 +20,9 @@ type Location struct {
 	Proxy string `json:"proxy,omitempty"`
 }
 
-// String renders the location for a table cell: "DE AS24940 Hetzner", or
-// the special range, or "?" when nothing is known.
+// String renders the location for a table cell: "DE AS24940 Hetzner",
+// "US (Cloudflare)" for a reverse proxy, or the special range, or "?" when
+// nothing is known.
 func (l Location) String() string {
 	if l.Special != "" {
 		return l.Special
@@ -36,11 +37,14 @@ func (l Location) String() string {
 			s += " " + l.ASOrg
 		}
 	}
-	if f := strings.Fields(l.Proxy); len(f) > 0 && !strings.Contains(l.ASOrg, f[0]) {
+	// The proxy in parentheses ("US (Cloudflare)"), unless the AS name
+	// already says it ("AS13335 CLOUDFLARENET").
+	if f := strings.Fields(l.Proxy); len(f) > 0 && !strings.Contains(strings.ToLower(l.ASOrg), strings.ToLower(f[0])) {
 		if s != "" {
-			s += " "
+			s += " (" + l.Proxy + ")"
+		} else {
+			s = l.Proxy
 		}
-		s += l.Proxy
 	}
 	if s == "" {
 		return "?"
