@@ -229,23 +229,8 @@ func TestRandomSubdomainFloodOut(t *testing.T) {
 		{"crawler", "crawler", out(8000, func(i int) string { return fmt.Sprintf("site%d.com", i) }), "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sig := NewSignalSource(&memSource{pkts: tc.pkts}, local24, nil)
-			res, err := Analyze(context.Background(), sig, Options{Local: local24, Attributor: commAttributor{tc.comm}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			procs := map[ingest.ProcKey]ingest.ProcessInfo{{PID: 77, Start: 1}: {PID: 77, PPID: 1, Start: 1, Comm: tc.comm, Exe: "/usr/sbin/" + tc.comm}}
-			fs := Findings(FindingInput{Result: res, Signals: sig.Signals(), Procs: procs})
-			var got *Finding
-			for i := range fs {
-				t.Logf("%s %s: %s %q", fs[i].Severity, fs[i].ID, fs[i].Summary, fs[i].Evidence)
-				if fs[i].ID == RuleUDPFlood {
-					got = &fs[i]
-				}
-				if fs[i].ID == RuleDDoSTarget {
-					t.Errorf("unexpected %s", fs[i].ID)
-				}
-			}
+			fs := oneProcFindings(t, tc.pkts, tc.comm, "/usr/sbin/"+tc.comm)
+			got := pick(t, fs, RuleUDPFlood, RuleDDoSTarget)
 			if tc.want == "" {
 				if got != nil {
 					t.Errorf("unexpected %s", got.Summary)

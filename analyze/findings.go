@@ -111,6 +111,7 @@ func Findings(in FindingInput) []Finding {
 	c.mining()
 	c.floods()
 	c.waterTortureOut()
+	c.slowOut()
 	c.ddosTarget()
 	c.reflector()
 	c.suspicious()
@@ -1281,11 +1282,74 @@ const (
 // stalled reports whether fl, a TCP connection the remote end opened, is
 // held open by a slow request (see stallMin).
 func stalled(fl *Flow) bool {
-	t := &fl.Traffic
-	inPayload := t.In.IP - t.In.Packets*bareTCP(fl)
-	return t.Last-t.First >= stallMin && t.In.Packets >= 3 &&
-		inPayload >= 8*t.In.Packets && inPayload <= stallIn && // data in most packets, not keepalive probes
-		served(fl) <= stallServed
+	return trickles(fl, fl.Traffic.In, fl.Traffic.Out)
+}
+
+// trickles reports whether the client side of fl (counts client, the
+// server's counts server) held it open with a slow request: stallMin or
+// more, data in most of its packets but little in all, and no more than a
+// TLS handshake back.
+func trickles(fl *Flow, client, server Counts) bool {
+	bare := bareTCP(fl)
+	payload := client.IP - client.Packets*bare
+	return fl.Traffic.Last-fl.Traffic.First >= stallMin && client.Packets >= 3 &&
+		payload >= 8*client.Packets && payload <= stallIn && // data in most packets, not keepalive probes
+		max(server.IP-server.Packets*bare, 0) <= stallServed
+}
+
+// slowOut finds the host holding slow requests open to one target
+// (slowMin or more connections it opened, each trickling a request the
+// target never answered beyond a TLS handshake): a Slowloris bot.
+func (c *findCtx) slowOut() {
+	type target struct {
+		addr netip.Addr
+		port uint16
+	}
+	type agg struct {
+		conns       int
+		first, last int64
+		out         int64
+		procs       map[ingest.ProcKey]int
+	}
+	m := map[target]*agg{}
+	for i := range c.r.Flows {
+		fl := &c.r.Flows[i]
+		k := &fl.Key
+		if k.Proto != ingest.ProtoTCP || !k.Oriented || k.Folded != "" || c.remoteOpened(fl) || !trickles(fl, fl.Traffic.Out, fl.Traffic.In) {
+			continue
+		}
+		tg := target{k.B.Addr(), k.B.Port()}
+		a := m[tg]
+		if a == nil {
+			a = &agg{first: math.MaxInt64, last: math.MinInt64, procs: map[ingest.ProcKey]int{}}
+			m[tg] = a
+		}
+		a.conns++
+		a.out += fl.Traffic.Out.Wire
+		a.first, a.last = min(a.first, fl.Traffic.First), max(a.last, fl.Traffic.Last)
+		if o := ownerOf(fl); o.Attributed() {
+			a.procs[o.Proc]++
+		}
+	}
+	for _, tg := range slices.SortedFunc(maps.Keys(m), func(x, y target) int { return cmp.Or(x.addr.Compare(y.addr), cmp.Compare(x.port, y.port)) }) {
+		a := m[tg]
+		if a.conns < slowMin {
+			continue
+		}
+		pks := slices.SortedFunc(maps.Keys(a.procs), func(x, y ingest.ProcKey) int {
+			return cmp.Or(cmp.Compare(a.procs[y], a.procs[x]), cmp.Compare(x.PID, y.PID), cmp.Compare(x.Start, y.Start))
+		})
+		who := "unattributed sockets"
+		if len(pks) > 0 {
+			who = c.procDesc(pks[0])
+			c.flagged[pks[0]] = true
+		}
+		c.add(Finding{ID: RuleSYNFlood, Severity: SevHigh, Procs: pks, Next: nextContain,
+			Summary: fmt.Sprintf("DDoS participation: %s holds %d slow requests (Slowloris) open to %s (%s), trickling each without ever finishing it",
+				who, a.conns, netip.AddrPortFrom(tg.addr, tg.port), c.where(tg.addr)),
+			Evidence: []string{fmt.Sprintf("%d connections the host opened to %s, %s–%s, each lasting %s or more with a few bytes at a time (%s sent on average) and nothing back but ACKs or a TLS handshake: the target's connection slots stay taken",
+				a.conns, netip.AddrPortFrom(tg.addr, tg.port), tsStr(a.first), tsStr(a.last), roundDur(time.Duration(stallMin)), human(a.out/int64(a.conns)))}})
+	}
 }
 
 // slowAgg holds the stalled connections public addresses made to one local

@@ -301,6 +301,36 @@ func (a commAttributor) Attribute(proto uint8, local, remote netip.AddrPort, ts 
 	return Attribution{Proc: ingest.ProcKey{PID: 77, Start: 1}, Comm: a.comm, Method: MethodExact, Confidence: ConfHigh}, ts - nsPerSec, ts + 100*nsPerSec
 }
 
+// pick logs fs and returns the last finding with rule id (nil if none),
+// failing the test for any finding with rule forbid.
+func pick(t *testing.T, fs []Finding, id, forbid string) *Finding {
+	t.Helper()
+	var got *Finding
+	for i := range fs {
+		t.Logf("%s %s: %s %q", fs[i].Severity, fs[i].ID, fs[i].Summary, fs[i].Evidence)
+		switch fs[i].ID {
+		case id:
+			got = &fs[i]
+		case forbid:
+			t.Errorf("unexpected %s: %s", fs[i].ID, fs[i].Summary)
+		}
+	}
+	return got
+}
+
+// oneProcFindings analyses pkts with every flow charged to one process,
+// pid 77 (comm, exe, started by init), and returns the findings.
+func oneProcFindings(t *testing.T, pkts []ingest.Packet, comm, exe string) []Finding {
+	t.Helper()
+	sig := NewSignalSource(&memSource{pkts: pkts}, local24, nil)
+	res, err := Analyze(context.Background(), sig, Options{Local: local24, Attributor: commAttributor{comm}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs := map[ingest.ProcKey]ingest.ProcessInfo{{PID: 77, Start: 1}: {PID: 77, PPID: 1, Start: 1, Comm: comm, Exe: exe}}
+	return Findings(FindingInput{Result: res, Signals: sig.Signals(), Procs: procs})
+}
+
 // TestSpam: SMTP delivery to many mail servers is spam from anything but a
 // mail server, outbound mail (low) from one; few servers, or mail coming
 // in, is nothing.
@@ -1036,13 +1066,7 @@ func TestPeerDiscoveryIsNoScan(t *testing.T) {
 		{"geth", "/tmp/geth", SevHigh, "scanning: geth[77]"},
 		{"worker", "/opt/app/worker", SevHigh, "scanning: worker[77]"},
 	} {
-		sig := NewSignalSource(&memSource{pkts: dht}, local24, nil)
-		res, err := Analyze(context.Background(), sig, Options{Local: local24, Attributor: commAttributor{tc.comm}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		procs := map[ingest.ProcKey]ingest.ProcessInfo{{PID: 77, Start: 1}: {PID: 77, PPID: 1, Start: 1, Comm: tc.comm, Exe: tc.exe}}
-		fs := Findings(FindingInput{Result: res, Signals: sig.Signals(), Procs: procs})
+		fs := oneProcFindings(t, dht, tc.comm, tc.exe)
 		var got *Finding
 		for i := range fs {
 			if fs[i].ID == RuleScanning {
@@ -1107,6 +1131,52 @@ func TestLogStreamIsNoFlood(t *testing.T) {
 				if got != nil {
 					t.Log(got.Summary)
 				}
+			}
+		})
+	}
+}
+
+// TestSlowlorisFromHost: the host holding 200 slow requests open to one
+// web server is a Slowloris bot (high ddos-syn-flood, charged to the
+// process); one long-lived connection trickling log lines to a collector
+// is not.
+func TestSlowlorisFromHost(t *testing.T) {
+	trickle := func(n int, target string) []ingest.Packet {
+		var ps []ingest.Packet
+		for i := range n {
+			l := fmt.Sprintf("198.51.100.7:%d", 30000+i)
+			ms := int64(i * 20)
+			ps = append(ps, withFlags(pkt(ms, ingest.ProtoTCP, l, target, 74), 0x02),
+				withFlags(pkt(ms+1, ingest.ProtoTCP, target, l, 74), 0x12),
+				withFlags(pkt(ms+2, ingest.ProtoTCP, l, target, 66), 0x10),
+				withFlags(pkt(ms+3, ingest.ProtoTCP, l, target, 66+120), 0x18))
+			for k := int64(1); k <= 6; k++ {
+				ps = append(ps, withFlags(pkt(ms+k*10_000, ingest.ProtoTCP, l, target, 66+15), 0x18),
+					withFlags(pkt(ms+k*10_000+2, ingest.ProtoTCP, target, l, 66), 0x10))
+			}
+		}
+		slices.SortStableFunc(ps, func(a, b ingest.Packet) int { return cmp.Compare(a.TS, b.TS) })
+		return ps
+	}
+	for _, tc := range []struct {
+		name, comm string
+		pkts       []ingest.Packet
+		want       string
+	}{
+		{"slowloris bot", "perl", trickle(200, "203.0.113.80:80"), "DDoS participation: perl[77] (uid 0, /usr/bin/perl) holds 200 slow requests (Slowloris) open to 203.0.113.80:80"},
+		{"log shipper", "rsyslogd", trickle(1, "203.0.113.80:6514"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := oneProcFindings(t, tc.pkts, tc.comm, "/usr/bin/"+tc.comm)
+			got := pick(t, fs, RuleSYNFlood, RuleDDoSTarget) // (the host's own connections are no attack on it)
+			if tc.want == "" {
+				if got != nil {
+					t.Errorf("unexpected %s", got.Summary)
+				}
+				return
+			}
+			if got == nil || got.Severity != SevHigh || !strings.HasPrefix(got.Summary, tc.want) {
+				t.Errorf("want high %q, got %s", tc.want, ids(fs))
 			}
 		})
 	}
