@@ -2121,8 +2121,8 @@ func (c *findCtx) bandwidthHog() {
 		ev = append(ev, fmt.Sprintf("not counting %s received and %s sent on half-open connections of the SYN flood (ddos-target), charged to it through its listening socket",
 			human(f[1]), human(f[0])))
 	}
-	f := Finding{ID: RuleBandwidthHog, Procs: []ingest.ProcKey{top.Key}, Evidence: ev,
-		Summary: fmt.Sprintf("%s %s %s of the host's %s (%s sent, %s received)", c.procDesc(top.Key), dir, pct(s), what, human(topOut), human(topIn))}
+	base := fmt.Sprintf("%s %s %s of the host's %s (%s sent, %s received)", c.procDesc(top.Key), dir, pct(s), what, human(topOut), human(topIn))
+	f := Finding{ID: RuleBandwidthHog, Procs: []ingest.ProcKey{top.Key}, Evidence: ev, Summary: base}
 	info, _ := c.proc(top.Key)
 	var other *Finding
 	for i := range c.out {
@@ -2143,6 +2143,11 @@ func (c *findCtx) bandwidthHog() {
 	default:
 		f.Severity, f.Next = SevInfo, nextCapacity
 		f.Summary += ": a normal service, nothing suspicious found"
+	}
+	if name, kind, p2p := programIn(p2pPrograms, info.Comm, info.Exe); p2p && !c.flagged[top.Key] && (other == nil || sevRank(other.Severity) <= sevRank(SevLow)) {
+		// Its peer discovery is at most the low finding it links to.
+		f.Summary = fmt.Sprintf("%s: the %s %s, peer-to-peer traffic", base, kind, name)
+		f.Next = fmt.Sprintf("Peer-to-peer software uses what bandwidth it gets: if %s should not run on this host, stop it and find who installed it; if it should, cap its upload and download rates and peer count in its settings.", name)
 	}
 	c.add(f)
 }

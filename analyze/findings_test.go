@@ -1079,6 +1079,11 @@ func TestPeerDiscoveryIsNoScan(t *testing.T) {
 				t.Log(got.Summary)
 			}
 		}
+		if tc.sev == SevLow { // the bandwidth finding says what the program is
+			if hog := pick(t, fs, RuleBandwidthHog, ""); hog == nil || !strings.Contains(hog.Summary, ", peer-to-peer traffic") {
+				t.Errorf("%s: the bandwidth finding does not name peer-to-peer traffic: %s", tc.comm, ids(fs))
+			}
+		}
 	}
 }
 
