@@ -24,6 +24,49 @@ func TestBenignServices(t *testing.T) {
 		slices.SortStableFunc(ps, func(a, b ingest.Packet) int { return cmp.Compare(a.TS, b.TS) })
 		return ps
 	}
+	sc := benignScenarios()
+	cdnAndBots := slices.Clone(sc["cdn origin"])
+	for i := range 1500 { // 30 bots, 50 connections each, straight to the origin
+		c := fmt.Sprintf("11.3.%d.%d:%d", i%30/10, 1+i%10, 40000+i)
+		cdnAndBots = append(cdnAndBots, conn(int64(i*40), 150, c, "198.51.100.7:443", 400, 9000)...)
+	}
+	for _, name := range slices.Sorted(maps.Keys(sc)) {
+		t.Run(name, func(t *testing.T) {
+			fs := findingsOf(t, byTime(sc[name]), nil, nil)
+			for _, f := range fs {
+				t.Logf("%s %s: %s %q", f.Severity, f.ID, f.Summary, f.Evidence)
+				if sevRank(f.Severity) >= sevRank(SevMedium) {
+					t.Errorf("unexpected %s %s", f.Severity, f.ID)
+				}
+			}
+			if name != "cdn origin" {
+				return
+			}
+			if len(fs) != 1 || fs[0].ID != RuleDDoSTarget || fs[0].Severity != SevLow ||
+				!strings.Contains(fs[0].Summary, "heavy connection churn through Cloudflare on port 443 (27 short connections/s from 40 of its addresses)") ||
+				!strings.HasPrefix(fs[0].Next, "Do not block these addresses: they are Cloudflare's") {
+				t.Errorf("want one low %s naming Cloudflare, got %s", RuleDDoSTarget, ids(fs))
+			}
+		})
+	}
+	t.Run("bots amid cdn traffic", func(t *testing.T) {
+		fs := findingsOf(t, byTime(cdnAndBots), nil, nil)
+		if !hasFinding(fs, RuleDDoSTarget, SevHigh) || !hasFinding(fs, RuleDDoSTarget, SevLow) {
+			t.Fatalf("want a high HTTP flood by the bots and the low Cloudflare churn, got %s", ids(fs))
+		}
+		for _, f := range fs {
+			if f.Severity == SevHigh && (!strings.Contains(f.Summary, "from 30 addresses") || strings.Contains(strings.Join(f.Evidence, " "), "162.158.")) {
+				t.Errorf("the flood must count the 30 bots alone: %s %q", f.Summary, f.Evidence)
+			}
+		}
+	})
+}
+
+// benignScenarios are ordinary services' traffic on 198.51.100.7, by name:
+// a site behind Cloudflare, a DHT node, a recursive resolver, a WireGuard
+// server, a game server, blackbox probes, an NTP server, a mail server, a
+// Tor relay and a SIP registrar. Packets are in no particular order.
+func benignScenarios() map[string][]ingest.Packet {
 	sc := map[string][]ingest.Packet{}
 	var ps []ingest.Packet
 	for i := range 1600 { // CDN origin: 40 Cloudflare edge addresses, short connections
@@ -103,41 +146,7 @@ func TestBenignServices(t *testing.T) {
 		ps = append(ps, pkt(int64(i*20), ingest.ProtoUDP, cl, "198.51.100.7:5060", 600), pkt(int64(i*20+2), ingest.ProtoUDP, "198.51.100.7:5060", cl, 500))
 	}
 	sc["sip"] = ps
-	cdnAndBots := slices.Clone(sc["cdn origin"])
-	for i := range 1500 { // 30 bots, 50 connections each, straight to the origin
-		c := fmt.Sprintf("11.3.%d.%d:%d", i%30/10, 1+i%10, 40000+i)
-		cdnAndBots = append(cdnAndBots, conn(int64(i*40), 150, c, "198.51.100.7:443", 400, 9000)...)
-	}
-	for _, name := range slices.Sorted(maps.Keys(sc)) {
-		t.Run(name, func(t *testing.T) {
-			fs := findingsOf(t, byTime(sc[name]), nil, nil)
-			for _, f := range fs {
-				t.Logf("%s %s: %s %q", f.Severity, f.ID, f.Summary, f.Evidence)
-				if sevRank(f.Severity) >= sevRank(SevMedium) {
-					t.Errorf("unexpected %s %s", f.Severity, f.ID)
-				}
-			}
-			if name != "cdn origin" {
-				return
-			}
-			if len(fs) != 1 || fs[0].ID != RuleDDoSTarget || fs[0].Severity != SevLow ||
-				!strings.Contains(fs[0].Summary, "heavy connection churn through Cloudflare on port 443 (27 short connections/s from 40 of its addresses)") ||
-				!strings.HasPrefix(fs[0].Next, "Do not block these addresses: they are Cloudflare's") {
-				t.Errorf("want one low %s naming Cloudflare, got %s", RuleDDoSTarget, ids(fs))
-			}
-		})
-	}
-	t.Run("bots amid cdn traffic", func(t *testing.T) {
-		fs := findingsOf(t, byTime(cdnAndBots), nil, nil)
-		if !hasFinding(fs, RuleDDoSTarget, SevHigh) || !hasFinding(fs, RuleDDoSTarget, SevLow) {
-			t.Fatalf("want a high HTTP flood by the bots and the low Cloudflare churn, got %s", ids(fs))
-		}
-		for _, f := range fs {
-			if f.Severity == SevHigh && (!strings.Contains(f.Summary, "from 30 addresses") || strings.Contains(strings.Join(f.Evidence, " "), "162.158.")) {
-				t.Errorf("the flood must count the 30 bots alone: %s %q", f.Summary, f.Evidence)
-			}
-		}
-	})
+	return sc
 }
 
 func TestReverseProxy(t *testing.T) {
@@ -174,5 +183,50 @@ func TestReverseProxy(t *testing.T) {
 		if got := tc.l.String(); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.l, got, tc.want)
 		}
+	}
+}
+
+// TestBenignServicesWithProcesses: the same services, their traffic owned
+// by the programs that serve it, get no finding of medium or higher
+// severity either (the site behind Cloudflare keeps its low churn note).
+func TestBenignServicesWithProcesses(t *testing.T) {
+	procs := map[string][2]string{"resolver": {"unbound", "/usr/sbin/unbound"}, "dht": {"transmission-da", "/usr/bin/transmission-daemon"},
+		"game": {"cs2", "/home/steam/cs2/game/bin/linuxsteamrt64/cs2"}, "ntp server": {"chronyd", "/usr/sbin/chronyd"},
+		"mx": {"master", "/usr/lib/postfix/sbin/master"}, "tor": {"tor", "/usr/bin/tor"}, "sip": {"asterisk", "/usr/sbin/asterisk"},
+		"blackbox": {"blackbox_export", "/usr/local/bin/blackbox_exporter"}, "cdn origin": {"nginx", "/usr/sbin/nginx"},
+		"wireguard": {"wireguard-go", "/usr/bin/wireguard-go"}}
+	sc := benignScenarios()
+	for _, name := range slices.Sorted(maps.Keys(sc)) {
+		t.Run(name, func(t *testing.T) {
+			ps := sc[name]
+			slices.SortStableFunc(ps, func(a, b ingest.Packet) int { return cmp.Compare(a.TS, b.TS) })
+			p, ok := procs[name]
+			if !ok {
+				t.Fatalf("no process for %s", name)
+			}
+			for _, f := range oneProcFindings(t, ps, p[0], p[1]) {
+				t.Logf("%s %s: %s", f.Severity, f.ID, f.Summary)
+				if sevRank(f.Severity) >= sevRank(SevMedium) {
+					t.Errorf("unexpected %s %s", f.Severity, f.ID)
+				}
+			}
+		})
+	}
+}
+
+// TestMediumFactsStayMedium: the top talker with only a medium risk fact
+// (its name differs from its executable's) gets a medium bandwidth finding
+// pointing at it, not a high "abnormal process" with "treat the host as
+// compromised".
+func TestMediumFactsStayMedium(t *testing.T) {
+	var ps []ingest.Packet
+	for i := range 600 {
+		ps = append(ps, pkt(int64(i*50), ingest.ProtoTCP, "198.51.100.7:40000", "203.0.113.9:443", 1514),
+			pkt(int64(i*50+1), ingest.ProtoTCP, "203.0.113.9:443", "198.51.100.7:40000", 1514))
+	}
+	fs := oneProcFindings(t, ps, "nginx", "/opt/app/server")
+	hog := pick(t, fs, RuleBandwidthHog, "")
+	if !hasFinding(fs, RuleSuspiciousProc, SevMedium) || hog == nil || hog.Severity != SevMedium || !strings.HasSuffix(hog.Summary, ": see "+RuleSuspiciousProc) {
+		t.Errorf("want a medium suspicious process and a medium bandwidth finding pointing at it, got %s", ids(fs))
 	}
 }

@@ -2131,7 +2131,7 @@ func (c *findCtx) bandwidthHog() {
 		}
 	}
 	switch vendor, isVendor := VendorAgent(info); {
-	case c.flagged[top.Key]:
+	case c.flagged[top.Key] && (other == nil || sevRank(other.Severity) >= sevRank(SevHigh)):
 		f.Severity, f.Next = SevHigh, nextContain
 		f.Summary += ": an abnormal process"
 	case other != nil:
