@@ -562,7 +562,9 @@ func (c *findCtx) floods() {
 		slices.SortFunc(pks, func(x, y ingest.ProcKey) int { return cmp.Compare(x.PID, y.PID) })
 		if len(pks) > 0 {
 			who = c.procDesc(pks[0])
-			c.flagged[pks[0]] = true
+			if sev == SevHigh { // (a possible flood or a log stream marks no process as abnormal)
+				c.flagged[pks[0]] = true
+			}
 		}
 		summary := fmt.Sprintf("%s: %s floods %s (%s) with small %s packets, %.0f packets/s", what, who, t, c.where(t), proto, pps)
 		if sev == SevLow {

@@ -1186,3 +1186,24 @@ func TestSlowlorisFromHost(t *testing.T) {
 		})
 	}
 }
+
+// TestLowFindingFlagsNoProcess: a log shipper's one-way UDP stream (a low
+// finding) does not make the process abnormal: its large TCP upload to a
+// log intake stays the medium "large upload by the log/metrics shipper".
+func TestLowFindingFlagsNoProcess(t *testing.T) {
+	var ps []ingest.Packet
+	for i := range 3000 {
+		ps = append(ps, pkt(int64(i), ingest.ProtoUDP, "198.51.100.7:41000", "11.5.5.5:41234", 200))
+	}
+	for i := range 1000 { // 50 s, 30 kB/s up
+		ps = append(ps, pkt(int64(i*50), ingest.ProtoTCP, "198.51.100.7:40000", "11.4.4.4:443", 1514))
+		if i%10 == 0 {
+			ps = append(ps, pkt(int64(i*50+1), ingest.ProtoTCP, "11.4.4.4:443", "198.51.100.7:40000", 66))
+		}
+	}
+	slices.SortStableFunc(ps, func(a, b ingest.Packet) int { return cmp.Compare(a.TS, b.TS) })
+	fs := oneProcFindings(t, ps, "rsyslogd", "/usr/sbin/rsyslogd")
+	if !hasFinding(fs, RuleUDPFlood, SevLow) || !hasFinding(fs, RuleExfiltration, SevMedium) || hasFinding(fs, RuleExfiltration, SevHigh) {
+		t.Errorf("want a low one-way stream and a medium upload, got %s", ids(fs))
+	}
+}
