@@ -1821,10 +1821,19 @@ func (c *findCtx) scanning() {
 			Evidence: []string{fmt.Sprintf("%d distinct remote hosts, %d distinct host:port endpoints, %s in all; %d of the endpoints answered (the rest were silent or refused)", n, np, human(bytes[k]), na)}})
 	}
 	for _, s := range c.in.Signals.SYNIn {
-		if s.Ports >= 100 {
-			c.add(Finding{ID: RuleScanning, Severity: SevLow, Next: "Inbound scans are background noise on public hosts; make sure only intended ports are open.",
-				Summary: fmt.Sprintf("inbound port scan from %s (%s): SYNs to %d ports", s.Addr, c.where(s.Addr), s.Ports)})
+		if s.Ports < 100 {
+			continue
 		}
+		if !publicAddr(s.Addr) {
+			// From inside the network: lateral movement after a
+			// compromise, or the organisation's own scanner.
+			c.add(Finding{ID: RuleScanning, Severity: SevMedium,
+				Next:    fmt.Sprintf("A host on the internal network scans this one: find out whether %s is a sanctioned vulnerability scanner; if not, it may be compromised and looking for its next target: check it.", s.Addr),
+				Summary: fmt.Sprintf("inbound port scan from the internal address %s (%s): SYNs to %d ports", s.Addr, c.where(s.Addr), s.Ports)})
+			continue
+		}
+		c.add(Finding{ID: RuleScanning, Severity: SevLow, Next: "Inbound scans are background noise on public hosts; make sure only intended ports are open.",
+			Summary: fmt.Sprintf("inbound port scan from %s (%s): SYNs to %d ports", s.Addr, c.where(s.Addr), s.Ports)})
 	}
 }
 
@@ -2052,9 +2061,15 @@ func (c *findCtx) bruteForce() {
 		a.flows++
 		a.bytes += fl.Traffic.Out.Wire + fl.Traffic.In.Wire
 	}
+	scanners := map[netip.Addr]bool{} // sources that sent SYNs to many ports: a scan (the scanning rule's), not a login attempt
+	for _, s := range c.in.Signals.SYNIn {
+		if s.Ports >= 100 {
+			scanners[s.Addr] = true
+		}
+	}
 	for _, a := range sortedAddrs(m) {
 		g := m[a]
-		if g.flows < 20 || g.bytes/int64(g.flows) > 20000 {
+		if g.flows < 20 || g.bytes/int64(g.flows) > 20000 || scanners[a] {
 			continue
 		}
 		svc := map[uint16]string{22: "SSH", 3389: "RDP", 23: "telnet", 5900: "VNC"}[g.port]

@@ -1207,3 +1207,30 @@ func TestLowFindingFlagsNoProcess(t *testing.T) {
 		t.Errorf("want a low one-way stream and a medium upload, got %s", ids(fs))
 	}
 }
+
+// TestInboundScans: a scan from the Internet is background (low); one from
+// an internal address is worth a look (medium: lateral movement, or the
+// organisation's scanner). A scanner's repeated probes of the RDP port are
+// part of its scan, not a brute force.
+func TestInboundScans(t *testing.T) {
+	scan := func(src string) []ingest.Packet {
+		var ps []ingest.Packet
+		for p := range 150 {
+			ps = append(ps, withFlags(pkt(int64(p*10), ingest.ProtoTCP, src+":40000", fmt.Sprintf("198.51.100.7:%d", 1+p), 60), 0x02))
+		}
+		for i := range 25 { // service detection on RDP: short connections
+			ps = append(ps, conn(int64(2000+i*100), 50, fmt.Sprintf("%s:%d", src, 41000+i), "198.51.100.7:3389", 120, 300)...)
+		}
+		slices.SortStableFunc(ps, func(a, b ingest.Packet) int { return cmp.Compare(a.TS, b.TS) })
+		return ps
+	}
+	for _, tc := range []struct {
+		src string
+		sev Severity
+	}{{"11.2.3.4", SevLow}, {"10.0.0.66", SevMedium}} {
+		fs := findingsOf(t, scan(tc.src), nil, nil)
+		if !hasFinding(fs, RuleScanning, tc.sev) || hasFinding(fs, RuleBruteForce, "") {
+			t.Errorf("scan from %s: %s; want a %s scan and no brute force", tc.src, ids(fs), tc.sev)
+		}
+	}
+}
