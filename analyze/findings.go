@@ -1811,13 +1811,13 @@ func (c *findCtx) scanning() {
 			// peers, many gone or behind NAT, and they do not answer.
 			c.add(Finding{ID: RuleScanning, Severity: SevLow, Procs: []ingest.ProcKey{k},
 				Next:    fmt.Sprintf("Peer-to-peer software, not an attack: if %s is not supposed to run on this host, stop it and find who installed it; if it is, its peer traffic is expected (limit its bandwidth or peer count in its settings if it is the bandwidth hog).", name),
-				Summary: fmt.Sprintf("peer discovery by the %s %s: %s contacted %d remote endpoints on %d hosts, %d of them answered", kind, name, who, np, n, na),
+				Summary: fmt.Sprintf("peer discovery by the %s %s: %s contacted %d remote endpoints on %s, %d of them answered", kind, name, who, np, hostsOf(n), na),
 				Evidence: []string{fmt.Sprintf("%d distinct remote hosts, %d distinct host:port endpoints, %s in all, %s on average each; %d of the endpoints answered (peers that left or sit behind NAT do not)", n, np, human(bytes[k]), human(bytes[k]/int64(np)), na),
 					fmt.Sprintf("%s has no risk facts (its executable %s is where such software is installed)", c.procDesc(k), firstNonEmpty(info.Exe, "?"))}})
 			continue
 		}
 		c.add(Finding{ID: RuleScanning, Severity: SevHigh, Procs: []ingest.ProcKey{k}, Next: nextContain,
-			Summary:  fmt.Sprintf("scanning: %s contacted %d remote endpoints on %d hosts with %s on average each", who, np, n, human(bytes[k]/int64(np))),
+			Summary:  fmt.Sprintf("scanning: %s contacted %d remote endpoints on %s with %s on average each", who, np, hostsOf(n), human(bytes[k]/int64(np))),
 			Evidence: []string{fmt.Sprintf("%d distinct remote hosts, %d distinct host:port endpoints, %s in all; %d of the endpoints answered (the rest were silent or refused)", n, np, human(bytes[k]), na)}})
 	}
 	for _, s := range c.in.Signals.SYNIn {
@@ -1856,6 +1856,15 @@ var p2pPrograms = func() map[string]string {
 	}
 	return m
 }()
+
+// hostsOf says "1 host" or "N hosts" (a port scan of one host has many
+// endpoints on it).
+func hostsOf(n int) string {
+	if n == 1 {
+		return "1 host"
+	}
+	return fmt.Sprintf("%d hosts", n)
+}
 
 // uploadTools are the comms (and executable names) of programs whose job
 // is uploading a lot to one place, by kind: backup and sync tools, log and
