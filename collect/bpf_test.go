@@ -184,8 +184,8 @@ func TestCompileFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := runVM(t, full, frame(17, 5000, 53, 200), 0); got != 96 {
-		t.Errorf("udp/53 verdict %d, want 96", got)
+	if got := runVM(t, full, frame(17, 5000, 53, 200), 0); got != 256 { // a DNS message: whole questions
+		t.Errorf("udp/53 verdict %d, want 256", got)
 	}
 	if got := runVM(t, full, frame(6, 5000, 53, 200), 0); got != 0 {
 		t.Errorf("tcp/53 verdict %d, want 0", got)
@@ -255,6 +255,23 @@ func TestBuildProgramJSONSnap(t *testing.T) {
 	frag := tcpFrame(true, false, 20, stratum)
 	frag[14+7] = 10 // non-first fragment offset
 	udp := frame(17, 1, 2, 200)
+	dnsFrag := frame(17, 5000, 53, 200)
+	dnsFrag[14+7] = 10 // a non-first fragment: no UDP header
+	dnsOpts := frame(17, 0, 0, 204)
+	dnsOpts[14] = 0x46 // a 24-byte IPv4 header (options): the ports are 4 bytes later
+	binary.BigEndian.PutUint16(dnsOpts[14+24:], 5000)
+	binary.BigEndian.PutUint16(dnsOpts[14+26:], 53)
+	longIHL := frame(17, 0, 0, 120)
+	longIHL[14] = 0x4f // 60-byte header: the ports would be at 74
+	udp6 := func(sport, dport uint16, size int) []byte {
+		b := make([]byte, size)
+		binary.BigEndian.PutUint16(b[12:], 0x86dd)
+		b[14] = 0x60
+		b[14+6] = 17
+		binary.BigEndian.PutUint16(b[14+40:], sport)
+		binary.BigEndian.PutUint16(b[14+42:], dport)
+		return b
+	}
 	tests := []struct {
 		name string
 		link ingest.LinkType
@@ -270,6 +287,16 @@ func TestBuildProgramJSONSnap(t *testing.T) {
 		{"eth v6 json", ingest.LinkEthernet, tcpFrame(true, true, 20, stratum), 256},
 		{"eth v6 pure ack", ingest.LinkEthernet, tcpFrame(true, true, 20, ""), 96},
 		{"eth udp", ingest.LinkEthernet, udp, 96},
+		{"eth v4 dns query", ingest.LinkEthernet, frame(17, 5000, 53, 120), 256},
+		{"eth v4 dns answer", ingest.LinkEthernet, frame(17, 53, 5000, 300), 256},
+		{"eth v4 dns with ip options", ingest.LinkEthernet, dnsOpts, 256},
+		{"eth v4 dns fragment", ingest.LinkEthernet, dnsFrag, 96},
+		{"eth v4 udp with 40 bytes of options, cut before its ports", ingest.LinkEthernet, longIHL[:60], 96},
+		{"eth v4 tcp port 53", ingest.LinkEthernet, frame(6, 5000, 53, 120), 96},
+		{"eth v6 dns query", ingest.LinkEthernet, udp6(5000, 53, 120), 256},
+		{"eth v6 udp", ingest.LinkEthernet, udp6(5000, 443, 120), 96},
+		{"eth v6 udp cut before its ports", ingest.LinkEthernet, udp6(5000, 53, 120)[:56], 96},
+		{"raw v4 dns", ingest.LinkRaw, frame(17, 5000, 53, 120)[14:], 256},
 		{"eth runt", ingest.LinkEthernet, udp[:20], 96},
 		{"eth arp", ingest.LinkEthernet, append([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 6}, make([]byte, 46)...), 96},
 		{"raw v4 json", ingest.LinkRaw, tcpFrame(false, false, 20, stratum), 256},

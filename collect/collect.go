@@ -31,7 +31,8 @@ const (
 	// and privacy.
 	DefaultSnapLen = 96
 	// DefaultJSONSnapLen is the bytes kept of TCP segments that start
-	// with '{' (the first line of a JSON-RPC exchange).
+	// with '{' (the first line of a JSON-RPC exchange) and of DNS messages
+	// (UDP port 53: the whole question).
 	DefaultJSONSnapLen = 256
 	// DefaultRotateSize is the size at which capture files rotate.
 	DefaultRotateSize = 64 << 20
@@ -67,7 +68,8 @@ type Options struct {
 	SnapLen int
 	// JSONSnapLen keeps this many bytes (instead of SnapLen) of TCP
 	// segments whose payload starts with '{', so Stratum mining JSON-RPC
-	// and similar JSON-over-TCP protocols can be recognised offline;
+	// and similar JSON-over-TCP protocols can be recognised offline, and
+	// of DNS messages (UDP port 53), so whole query names are kept;
 	// 0 = DefaultJSONSnapLen, negative = off.
 	JSONSnapLen int
 	// Filter is a pcap-filter expression (tcpdump syntax), compiled with
