@@ -270,3 +270,96 @@ func dnsZones(m map[string]*DNSZone) []DNSZone {
 	slices.SortFunc(out, func(a, b DNSZone) int { return cmp.Or(cmp.Compare(b.Queries, a.Queries), cmp.Compare(a.Zone, b.Zone)) })
 	return out[:min(len(out), 20)]
 }
+
+// dnsMaxNames bounds the addresses DNS answers name (Signals.Names).
+const dnsMaxNames = 200_000
+
+// checkDNSAnswer notes the addresses a DNS answer that came in to a local
+// address gave for the name asked (the first name for each address).
+func (s *SignalSource) checkDNSAnswer(dst netip.Addr, payload []byte) {
+	if len(payload) < 12 || payload[2]&0x80 == 0 || !s.isLocal(dst) {
+		return // not a response, or not to this host
+	}
+	dnsAnswers(payload, func(name string, a netip.Addr) {
+		if _, ok := s.sig.Names[a]; !ok && len(s.sig.Names) < dnsMaxNames {
+			if s.sig.Names == nil {
+				s.sig.Names = map[netip.Addr]string{}
+			}
+			s.sig.Names[a] = name
+		}
+	})
+}
+
+// dnsAnswers calls fn with the question's name (lower case, without the
+// final dot) and each IPv4 or IPv6 address in the answer section of DNS
+// response p, as far as it was captured. A response that is not NOERROR,
+// or has other than one question, gives nothing.
+func dnsAnswers(p []byte, fn func(name string, a netip.Addr)) {
+	if len(p) < 12 || p[3]&0x0f != 0 || binary.BigEndian.Uint16(p[4:]) != 1 {
+		return
+	}
+	an := int(binary.BigEndian.Uint16(p[6:]))
+	name, i, ok := dnsName(p, 12)
+	if !ok || i+4 > len(p) || name == "" {
+		return
+	}
+	i += 4 // qtype, qclass
+	for ; an > 0; an-- {
+		_, j, ok := dnsName(p, i)
+		if !ok || j+10 > len(p) {
+			return
+		}
+		typ, class := binary.BigEndian.Uint16(p[j:]), binary.BigEndian.Uint16(p[j+2:])
+		rdlen := int(binary.BigEndian.Uint16(p[j+8:]))
+		rd := j + 10
+		if rd+rdlen > len(p) {
+			return
+		}
+		switch {
+		case class != 1:
+		case typ == 1 && rdlen == 4:
+			fn(name, netip.AddrFrom4([4]byte(p[rd:rd+4])))
+		case typ == 28 && rdlen == 16:
+			fn(name, netip.AddrFrom16([16]byte(p[rd:rd+16])).Unmap())
+		}
+		i = rd + rdlen
+	}
+}
+
+// dnsName reads the (possibly compressed) name at offset i of message p,
+// lower-cased, and returns it with the offset after it; ok is false when
+// it runs past p, loops or is longer than a name can be.
+func dnsName(p []byte, i int) (name string, next int, ok bool) {
+	var b []byte
+	next = -1
+	for jumps := 0; ; {
+		if i >= len(p) {
+			return "", 0, false
+		}
+		l := int(p[i])
+		switch {
+		case l == 0:
+			if next < 0 {
+				next = i + 1
+			}
+			return strings.ToValidUTF8(string(b), "?"), next, true
+		case l&0xc0 == 0xc0:
+			if i+1 >= len(p) || jumps >= 16 {
+				return "", 0, false
+			}
+			if next < 0 {
+				next = i + 2
+			}
+			i = int(binary.BigEndian.Uint16(p[i:]) & 0x3fff)
+			jumps++
+		case l > 63 || i+1+l > len(p) || len(b)+1+l > 255:
+			return "", 0, false
+		default:
+			if len(b) > 0 {
+				b = append(b, '.')
+			}
+			b = lowerInto(b, p[i+1:i+1+l])
+			i += 1 + l
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -327,4 +328,78 @@ func TestRandomSubdomainSender(t *testing.T) {
 	if !hasFinding(fs, RuleUDPFlood, SevHigh) {
 		t.Errorf("no high %s: %s", RuleUDPFlood, ids(fs))
 	}
+}
+
+// dnsResponse builds a NOERROR response to a query for name whose answers
+// are a CNAME to cname (when not empty) and then A/AAAA records for addrs,
+// their owner names compressed as pointers.
+func dnsResponse(name, cname string, addrs ...string) []byte {
+	q := dnsQuery(7, name)
+	q[2], q[3] = 0x81, 0x80
+	n := uint16(len(addrs))
+	if cname != "" {
+		n++
+	}
+	binary.BigEndian.PutUint16(q[6:], n)
+	owner := []byte{0xc0, 12}
+	if cname != "" {
+		var target []byte
+		for _, l := range strings.Split(cname, ".") {
+			target = append(append(target, byte(len(l))), l...)
+		}
+		target = append(target, 0)
+		q = append(q, owner...)
+		q = append(q, 0, 5, 0, 1, 0, 0, 0, 60, byte(len(target)>>8), byte(len(target)))
+		owner = []byte{0xc0, byte(len(q))}
+		q = append(q, target...)
+	}
+	for _, s := range addrs {
+		a := netip.MustParseAddr(s)
+		typ, rd := byte(1), a.AsSlice()
+		if a.Is6() {
+			typ = 28
+		}
+		q = append(q, owner...)
+		q = append(q, 0, typ, 0, 1, 0, 0, 0, 60, 0, byte(len(rd)))
+		q = append(q, rd...)
+	}
+	return q
+}
+
+func TestDNSAnswers(t *testing.T) {
+	collect := func(p []byte) []string {
+		var out []string
+		dnsAnswers(p, func(name string, a netip.Addr) { out = append(out, name+"="+a.String()) })
+		return out
+	}
+	full := dnsResponse("Pool.SupportXMR.example", "lb.supportxmr.example", "45.9.148.21", "2001:db8::1")
+	servfail := slices.Clone(full)
+	servfail[3] = 0x82
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		want []string
+	}{
+		{"cname and two addresses", full, []string{"pool.supportxmr.example=45.9.148.21", "pool.supportxmr.example=2001:db8::1"}},
+		{"cut in the last record", full[:len(full)-3], []string{"pool.supportxmr.example=45.9.148.21"}},
+		{"servfail", servfail, nil},
+		{"query", dnsQuery(1, "www.example.com"), nil},
+		{"pointer loop", append(dnsQuery(1, "a.example")[:12], 0xc0, 12, 0, 1, 0, 1), nil},
+	} {
+		if got := collect(tc.msg); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func FuzzDNSAnswers(f *testing.F) {
+	f.Add(dnsResponse("pool.example", "lb.example", "192.0.2.1", "2001:db8::1"))
+	f.Add(dnsResponse("a.b.c", "", "198.51.100.9")[:30])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dnsAnswers(b, func(name string, a netip.Addr) {
+			if name == "" || len(name) > 255 || !a.IsValid() {
+				t.Fatalf("%q %v", name, a)
+			}
+		})
+	})
 }

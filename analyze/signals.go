@@ -47,6 +47,10 @@ type Signals struct {
 	// other addresses (Sources counts the servers asked).
 	DNSIn  []DNSZone `json:"dns_in,omitempty"`
 	DNSOut []DNSZone `json:"dns_out,omitempty"`
+	// Names are what DNS answers to the host called remote addresses:
+	// the name asked for, by the address answered (the first answer for
+	// each; 200,000 at most).
+	Names map[netip.Addr]string `json:"-"`
 	// EchoIn counts the ICMP/ICMPv6 echo requests (pings) that came in to
 	// a local address; EchoRepliesOut the echo replies the host sent. A
 	// ping flood the host answers one for one shows only here: flows carry
@@ -216,8 +220,13 @@ func (s *SignalSource) check(p *ingest.Packet) {
 	if (p.Tuple.Proto == ingest.ProtoICMP || p.Tuple.Proto == ingest.ProtoICMPv6) && len(p.Payload) > 0 && !p.Fragment {
 		s.checkEcho(p)
 	}
-	if p.Tuple.Proto == ingest.ProtoUDP && p.Tuple.Dst.Port() == 53 && !p.Fragment {
-		s.checkDNS(p.Tuple.Src, p.Tuple.Dst, p.TS, p.Payload)
+	if p.Tuple.Proto == ingest.ProtoUDP && !p.Fragment {
+		switch {
+		case p.Tuple.Dst.Port() == 53:
+			s.checkDNS(p.Tuple.Src, p.Tuple.Dst, p.TS, p.Payload)
+		case p.Tuple.Src.Port() == 53:
+			s.checkDNSAnswer(p.Tuple.Dst.Addr(), p.Payload)
+		}
 	}
 	if out := s.outgoing(p.Dir, p.HasMAC, p.SrcMAC); out || len(s.sig.spoofPairs) > 0 {
 		s.checkSource(out, p.Tuple.Src.Addr(), p.Tuple.Dst.Addr())
@@ -248,8 +257,13 @@ func (s *SignalSource) checkSummary(f *ingest.Summary) {
 	if f.Proto == ingest.ProtoTCP && f.TCPFlags&0x12 == 0x02 {
 		s.checkSYN(f.Tuple(), f.TS)
 	}
-	if f.Proto == ingest.ProtoUDP && f.DstPort == 53 {
-		s.checkDNS(netip.AddrPortFrom(f.SrcAddr(), f.SrcPort), netip.AddrPortFrom(f.DstAddr(), f.DstPort), f.TS, f.Payload)
+	if f.Proto == ingest.ProtoUDP {
+		switch {
+		case f.DstPort == 53:
+			s.checkDNS(netip.AddrPortFrom(f.SrcAddr(), f.SrcPort), netip.AddrPortFrom(f.DstAddr(), f.DstPort), f.TS, f.Payload)
+		case f.SrcPort == 53:
+			s.checkDNSAnswer(f.DstAddr(), f.Payload)
+		}
 	}
 	if out := s.outgoing(f.Dir, f.HasMAC, f.SrcMAC); out || len(s.sig.spoofPairs) > 0 {
 		s.checkSource(out, f.SrcAddr(), f.DstAddr())
@@ -432,6 +446,7 @@ func (s *SignalSource) Signals() Signals {
 	}
 	sig.EchoIn.done()
 	sig.DNSIn, sig.DNSOut = dnsZones(s.dnsIn), dnsZones(s.dnsOut)
+	sig.Names = maps.Clone(sig.Names)
 	sig.spoofSrc, sig.spoofDst = maps.Clone(sig.spoofSrc), maps.Clone(sig.spoofDst)      // s.sig stays as it is: Signals can be called again
 	pairs := slices.SortedFunc(maps.Keys(sig.spoofPairs), func(a, b [2]netip.Addr) int { // the caps below keep the first
 		return cmp.Or(a[0].Compare(b[0]), a[1].Compare(b[1]))

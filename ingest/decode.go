@@ -51,9 +51,9 @@ import (
 
 // Limits that bound the decoder's loops.
 const (
-	maxIPv6Ext = 16 // IPv6 extension headers in one packet
-	maxNesting = 8  // link/IP headers nested through tunnels
-	payloadMax = 64 // bytes of transport payload kept in Packet.Payload
+	maxIPv6Ext = 16  // IPv6 extension headers in one packet
+	maxNesting = 8   // link/IP headers nested through tunnels
+	payloadMax = 256 // bytes of transport payload kept in Packet.Payload (what collect keeps of JSON-RPC and DNS)
 )
 
 // EtherTypes understood by the decoder.

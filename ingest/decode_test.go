@@ -421,7 +421,7 @@ func TestDecodeLayers(t *testing.T) {
 			tuple: tup(ProtoICMP, b+":0", a+":0"), ipLen: 56, payload: 36},
 		{name: "icmpv6 too big quote", link: LinkRaw,
 			frame: ip6(ProtoICMPv6, b6, a6, cat([]byte{2, 0, 0, 0, 0, 0, 5, 0}, ip6(ProtoTCP, a6, "2001:db8::9", tcp(1, 2, 0, nil)))),
-			tuple: tup(ProtoICMPv6, "["+b6+"]:0", "["+a6+"]:0"), inner: []IPLayer{layer(LayerICMPQuoted, ProtoTCP, a6, "2001:db8::9", 0, 0)}, ipLen: 108, payload: 64},
+			tuple: tup(ProtoICMPv6, "["+b6+"]:0", "["+a6+"]:0"), inner: []IPLayer{layer(LayerICMPQuoted, ProtoTCP, a6, "2001:db8::9", 0, 0)}, ipLen: 108, payload: 68},
 		{name: "ip-in-ip", link: LinkRaw, frame: ip4(4, a, b, inner),
 			tuple: tup(4, a+":0", b+":0"), inner: []IPLayer{layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}, ipLen: 60, payload: 40},
 		{name: "6in4", link: LinkRaw, frame: ip4(41, a, b, ip6(ProtoUDP, a6, b6, udp(1, 2, nil))),
@@ -497,7 +497,7 @@ func TestDecodeLayers(t *testing.T) {
 			tuple: tup(ProtoTCP, c+":1234", d+":443"), ipLen: 40},
 		{name: "seven IP headers deep", link: LinkRaw, // tshark counts every one
 			frame: ip4(4, a, b, ip4(4, a, b, ip4(4, a, b, ip4(4, a, b, ip4(4, a, b, ip4(4, a, b, inner)))))),
-			tuple: tup(4, a+":0", b+":0"), ipLen: 160, payload: 64,
+			tuple: tup(4, a+":0", b+":0"), ipLen: 160, payload: 140,
 			inner: []IPLayer{layer(LayerTunnel, 4, a, b, 0, 0), layer(LayerTunnel, 4, a, b, 0, 0), layer(LayerTunnel, 4, a, b, 0, 0), layer(LayerTunnel, 4, a, b, 0, 0),
 				layer(LayerTunnel, 4, a, b, 0, 0), layer(LayerTunnel, ProtoTCP, c, d, 1234, 443)}},
 	}

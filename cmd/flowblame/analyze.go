@@ -738,9 +738,11 @@ func runAnalyze(ctx context.Context, o analyzeOptions, stdout, stderr io.Writer)
 	if in.sockets != nil {
 		in.diags = append(in.diags, in.sockets.TimeDiagnostics(res)...)
 	}
+	signals := sig.Signals()
 	findings := policy.Filter(analyze.Findings(analyze.FindingInput{Result: res, Procs: in.procs, Manifest: man,
-		Signals: sig.Signals(), Geo: geo, HomeCountry: o.HomeCountry, Policy: policy}))
-	doc, err := report.Build(report.Input{Result: res, Procs: in.procs, Manifest: man, Diagnostics: in.diags, Findings: findings, Geo: geo},
+		Signals: signals, Geo: geo, HomeCountry: o.HomeCountry, Policy: policy}))
+	doc, err := report.Build(report.Input{Result: res, Procs: in.procs, Manifest: man, Diagnostics: in.diags, Findings: findings, Geo: geo,
+		Names: signals.Names},
 		report.Options{Top: o.Top, Group: group, Sort: sortBy, Bytes: o.Bytes, Source: in.sources,
 			Command: o.Command, Tool: "flowblame " + o.Version})
 	if err != nil {
