@@ -31,6 +31,9 @@ type Input struct {
 	Geo analyze.GeoLookup
 	// Extra diagnostics (bundle, socket dumps) beyond Result.Diagnostics.
 	Diagnostics []ingest.Diagnostic
+	// Names are what the capture's DNS answers called remote addresses
+	// (analyze.Signals.Names; may be nil).
+	Names map[netip.Addr]string
 }
 
 // Options control what a report shows. They never change the numbers.
@@ -291,6 +294,7 @@ type RemoteRow struct {
 	ASOrg       string              `json:"as_org,omitempty"`
 	Special     string              `json:"special,omitempty"` // "private (RFC 1918)", "cloud metadata", ...
 	Proxy       string              `json:"proxy,omitempty"`   // a CDN or cloud load balancer: "Cloudflare", ...
+	Name        string              `json:"name,omitempty"`    // the name a DNS answer in the capture gave it
 	Foreign     bool                `json:"foreign,omitempty"`
 	TX          analyze.Counts      `json:"tx"`
 	RX          analyze.Counts      `json:"rx"`
@@ -846,6 +850,9 @@ func buildRemotes(d *Document, in Input, f formatter, top int) {
 			loc := analyze.Locate(in.Geo, a)
 			row.Country, row.CountryName, row.ASN, row.ASOrg, row.Special, row.Proxy = loc.Country, loc.CountryName, loc.ASN, loc.ASOrg, loc.Special, loc.Proxy
 			place = loc.String()
+			if row.Name = in.Names[a]; row.Name != "" {
+				place = row.Name + " · " + place
+			}
 		}
 		row.Fmt = map[string]string{
 			"tx": f.bytes(row.TX.Wire), "rx": f.bytes(row.RX.Wire),
