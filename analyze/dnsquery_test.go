@@ -403,3 +403,19 @@ func FuzzDNSAnswers(f *testing.F) {
 		})
 	})
 }
+
+// TestFindingsNameRemotes: a finding's evidence names the remote host by
+// the DNS answer the capture holds, as the report's where column does.
+func TestFindingsNameRemotes(t *testing.T) {
+	q := pkt(0, ingest.ProtoUDP, "198.51.100.7:40000", "203.0.113.53:53", 90)
+	q.Payload = dnsQuery(7, "pool.supportxmr.example")
+	a := pkt(1, ingest.ProtoUDP, "203.0.113.53:53", "198.51.100.7:40000", 120)
+	a.Payload = dnsResponse("pool.supportxmr.example", "", "11.9.148.21")
+	st := pkt(10, ingest.ProtoTCP, "198.51.100.7:45000", "11.9.148.21:3333", 200)
+	st.Payload = []byte(`{"id":1,"method":"mining.subscribe","params":[]}`)
+	fs := findingsOf(t, []ingest.Packet{q, a, st, pkt(100, ingest.ProtoTCP, "11.9.148.21:3333", "198.51.100.7:45000", 200)}, nil, nil)
+	m := pick(t, fs, RuleMining, "")
+	if m == nil || !strings.Contains(m.Summary, "to 11.9.148.21:3333 in pool.supportxmr.example") {
+		t.Errorf("the mining finding does not name the pool: %s", ids(fs))
+	}
+}

@@ -217,13 +217,15 @@ func pct(x float64) string { return fmt.Sprintf("%.0f%%", x*100) }
 
 func tsStr(ns int64) string { return time.Unix(0, ns).UTC().Format("15:04:05Z") }
 
+// where says where a is, after the name a DNS answer in the capture gave it
+// ("pool.supportxmr.example · NL"), as the report's where column does.
 func (c *findCtx) where(a netip.Addr) string {
 	l := Locate(c.in.Geo, a)
 	s := l.String()
 	if c.home != "" && l.Country != "" && l.Country != c.home {
 		s += " (foreign)"
 	}
-	return s
+	return WithName(c.in.Signals.Names[a.Unmap()], s)
 }
 
 // proxyOf names the reverse proxy (CDN, cloud load balancer) a belongs to,

@@ -228,3 +228,16 @@ func ReverseProxy(a netip.Addr, asn uint) string {
 	}
 	return proxyASNs[asn]
 }
+
+// WithName puts the name a DNS answer gave an address before where it is
+// ("pool.supportxmr.example · NL"); an unknown place ("?") gives way to
+// the name alone.
+func WithName(name, where string) string {
+	switch {
+	case name == "":
+		return where
+	case where == "?" || where == "":
+		return name
+	}
+	return name + " · " + where
+}

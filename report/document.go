@@ -850,9 +850,8 @@ func buildRemotes(d *Document, in Input, f formatter, top int) {
 			loc := analyze.Locate(in.Geo, a)
 			row.Country, row.CountryName, row.ASN, row.ASOrg, row.Special, row.Proxy = loc.Country, loc.CountryName, loc.ASN, loc.ASOrg, loc.Special, loc.Proxy
 			place = loc.String()
-			if row.Name = in.Names[a]; row.Name != "" {
-				place = row.Name + " · " + place
-			}
+			row.Name = in.Names[a]
+			place = analyze.WithName(row.Name, place)
 		}
 		row.Fmt = map[string]string{
 			"tx": f.bytes(row.TX.Wire), "rx": f.bytes(row.RX.Wire),
