@@ -124,6 +124,16 @@ const dnsOther = "…"
 
 var dnsSeed = maphash.MakeSeed()
 
+// checkPort53 looks at a UDP datagram from or to port 53: a query to a DNS
+// server (checkDNS) or an answer from one (checkDNSAnswer).
+func (s *SignalSource) checkPort53(src, dst netip.AddrPort, ts int64, payload []byte) {
+	if dst.Port() == 53 {
+		s.checkDNS(src, dst, ts, payload)
+	} else {
+		s.checkDNSAnswer(dst.Addr(), payload)
+	}
+}
+
 // checkDNS notes a UDP datagram to port 53 that came in to a local
 // address from elsewhere (dnsIn), or left a local address for elsewhere
 // (dnsOut), when it is a standard query with one question. It allocates

@@ -791,7 +791,8 @@ func (c *findCtx) ddosTarget() {
 		if !ok {
 			continue
 		}
-		evs = append(evs, fmt.Sprintf("%s holds the connections on port %d", c.portServer(port), port))
+		holder, _, _ := c.portServer(ingest.ProtoTCP, port)
+		evs = append(evs, fmt.Sprintf("%s holds the connections on port %d", holder, port))
 		if !quiet {
 			// The server sent a few kB on them: a TLS handshake, or the
 			// start of WebSockets or long polls that then idle.
@@ -992,23 +993,12 @@ func randomSubdomains(z DNSZone) (part string, ev []string, ok bool) {
 // dnsService says who answered the DNS queries that came in (UDP to local
 // port 53) and what that took.
 func (c *findCtx) dnsService() string {
-	who := map[string]int64{}
-	var in, out int64
-	for i := range c.r.Flows {
-		f := &c.r.Flows[i]
-		if f.Key.Proto != ingest.ProtoUDP || !f.Key.Oriented || f.Key.Folded != "" || f.Key.A.Port() != 53 {
-			continue
-		}
-		name, _ := c.ownerName(f)
-		who[name] += f.Traffic.Out.Wire
-		in, out = in+f.Traffic.In.Wire, out+f.Traffic.Out.Wire
-	}
-	if len(who) == 0 {
+	name, in, out := c.portServer(ingest.ProtoUDP, 53)
+	if name == "" {
 		return "no DNS server answered on port 53 in the capture"
 	}
-	names := slices.SortedFunc(maps.Keys(who), func(x, y string) int { return cmp.Or(cmp.Compare(who[y], who[x]), cmp.Compare(x, y)) })
 	return fmt.Sprintf("%s answered on port 53: %s of queries in and %s of answers out, %s of the host's RX and %s of its TX",
-		names[0], human(in), human(out), pct(share(in, c.r.Totals.All.In.Wire)), pct(share(out, c.r.Totals.All.Out.Wire)))
+		name, human(in), human(out), pct(share(in, c.r.Totals.All.In.Wire)), pct(share(out, c.r.Totals.All.Out.Wire)))
 }
 
 // dnsEvidence describes the queries for names under z (randomNames), sent
@@ -1294,11 +1284,10 @@ func stalled(fl *Flow) bool {
 // more, data in most of its packets but little in all, and no more than a
 // TLS handshake back.
 func trickles(fl *Flow, client, server Counts) bool {
-	bare := bareTCP(fl)
-	payload := client.IP - client.Packets*bare
+	sent := payload(fl, client)
 	return fl.Traffic.Last-fl.Traffic.First >= stallMin && client.Packets >= 3 &&
-		payload >= 8*client.Packets && payload <= stallIn && // data in most packets, not keepalive probes
-		max(server.IP-server.Packets*bare, 0) <= stallServed
+		sent >= 8*client.Packets && sent <= stallIn && // data in most packets, not keepalive probes
+		payload(fl, server) <= stallServed
 }
 
 // slowOut finds the host holding slow requests open to one target
@@ -1366,14 +1355,14 @@ type slowAgg struct {
 func (a *slowAgg) add(fl *Flow) {
 	t := &fl.Traffic
 	src := fl.Key.B.Addr()
-	a.conns = append(a.conns, connRec{src: src, first: t.First, last: t.Last, in: t.In.Wire, out: t.Out.Wire, served: served(fl)})
+	a.conns = append(a.conns, connRec{src: src, first: t.First, last: t.Last, in: t.In.Wire, out: t.Out.Wire, served: payload(fl, t.Out)})
 	a.perSource[src]++
 }
 
-// served returns the payload bytes the host sent on fl, a TCP connection,
-// estimated from its IP bytes (headers with timestamps).
-func served(fl *Flow) int64 {
-	return max(fl.Traffic.Out.IP-fl.Traffic.Out.Packets*bareTCP(fl), 0)
+// payload estimates the TCP payload bytes in c, one side of fl, from its IP
+// bytes (headers with timestamps, bareTCP).
+func payload(fl *Flow, c Counts) int64 {
+	return max(c.IP-c.Packets*bareTCP(fl), 0)
 }
 
 // bareTCP is the IP length of a segment of fl, a TCP connection, without
@@ -1490,23 +1479,29 @@ func roundDur(d time.Duration) time.Duration {
 // it sent back.
 func (c *findCtx) connFloodService(port uint16, fl connFlood) string {
 	tx := c.r.Totals.All.Out.Wire
-	return fmt.Sprintf("%s answered it with %s, %s of the host's TX", c.portServer(port), human(fl.out), pct(share(fl.out, tx)))
+	server, _, _ := c.portServer(ingest.ProtoTCP, port)
+	return fmt.Sprintf("%s answered it with %s, %s of the host's TX", server, human(fl.out), pct(share(fl.out, tx)))
 }
 
-// portServer names what served local TCP port: the owner of the flows on
-// it that sent the most.
-func (c *findCtx) portServer(port uint16) string {
+// portServer names what served local port (of proto): the owner of the
+// flows on it that sent the most ("" when there are none), with the wire
+// bytes they received and sent.
+func (c *findCtx) portServer(proto uint8, port uint16) (name string, in, out int64) {
 	who := map[string]int64{}
 	for i := range c.r.Flows {
 		f := &c.r.Flows[i]
-		if f.Key.Proto != ingest.ProtoTCP || !f.Key.Oriented || f.Key.Folded != "" || f.Key.A.Port() != port {
+		if f.Key.Proto != proto || !f.Key.Oriented || f.Key.Folded != "" || f.Key.A.Port() != port {
 			continue
 		}
-		name, _ := c.ownerName(f)
-		who[name] += f.Traffic.Out.Wire
+		n, _ := c.ownerName(f)
+		who[n] += f.Traffic.Out.Wire
+		in, out = in+f.Traffic.In.Wire, out+f.Traffic.Out.Wire
+	}
+	if len(who) == 0 {
+		return "", 0, 0
 	}
 	names := slices.SortedFunc(maps.Keys(who), func(x, y string) int { return cmp.Or(cmp.Compare(who[y], who[x]), cmp.Compare(x, y)) })
-	return names[0]
+	return names[0], in, out
 }
 
 // publicAddr reports whether a is a public unicast address: not private,
@@ -1645,15 +1640,12 @@ func (c *findCtx) reflector() {
 // tcpServed reports whether a TCP flow to a local service carried data back
 // to the remote end, which therefore completed the handshake (a spoofed
 // address cannot): more IP bytes out than the largest SYN-ACKs would make
-// (60 bytes in IPv4, 80 in IPv6, with every option), after at least three
-// packets in. Retransmitted SYN-ACKs to a spoofed SYN are no more than that.
+// (8 bytes of options more than a bare segment: 60 in IPv4, 80 in IPv6),
+// after at least three packets in. Retransmitted SYN-ACKs to a spoofed SYN
+// are no more than that.
 func tcpServed(fl *Flow) bool {
 	t := &fl.Traffic
-	ctl := int64(60)
-	if a := fl.Key.A.Addr(); a.Is6() && !a.Is4In6() {
-		ctl = 80
-	}
-	return t.In.Packets >= 3 && t.Out.Packets >= 2 && t.Out.IP > t.Out.Packets*ctl
+	return t.In.Packets >= 3 && t.Out.Packets >= 2 && t.Out.IP > t.Out.Packets*(bareTCP(fl)+8)
 }
 
 // dnsEDNSBuffer is the EDNS UDP buffer size resolvers have advertised since

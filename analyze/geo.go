@@ -188,25 +188,28 @@ func (p proxyGeo) ASNSource() string {
 // 2021); Fastly: api.fastly.com/public-ip-list; Google Cloud's external
 // load balancers and health checks (cloud.google.com/load-balancing/docs/
 // firewall-rules).
-var proxyRanges = func() map[string][]netip.Prefix {
-	m := map[string][]netip.Prefix{}
-	for name, ps := range map[string][]string{
-		"Cloudflare": {"173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22", "141.101.64.0/18",
+var proxyRanges = func() []specialRange {
+	var rs []specialRange
+	for _, r := range []struct {
+		name     string
+		prefixes []string
+	}{
+		{"Cloudflare", []string{"173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22", "141.101.64.0/18",
 			"108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17",
 			"162.158.0.0/15", "104.16.0.0/13", "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
 			"2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32", "2405:8100::/32",
-			"2a06:98c0::/29", "2c0f:f248::/32"},
-		"Fastly": {"23.235.32.0/20", "43.249.72.0/22", "103.244.50.0/24", "103.245.222.0/23", "103.245.224.0/24",
+			"2a06:98c0::/29", "2c0f:f248::/32"}},
+		{"Fastly", []string{"23.235.32.0/20", "43.249.72.0/22", "103.244.50.0/24", "103.245.222.0/23", "103.245.224.0/24",
 			"104.156.80.0/20", "140.248.64.0/18", "140.248.128.0/17", "146.75.0.0/17", "151.101.0.0/16",
 			"157.52.64.0/18", "167.82.0.0/17", "167.82.128.0/20", "167.82.160.0/20", "167.82.224.0/20",
-			"172.111.64.0/18", "185.31.16.0/22", "199.27.72.0/21", "199.232.0.0/16", "2a04:4e40::/32", "2a04:4e42::/32"},
-		"Google Cloud load balancer": {"130.211.0.0/22", "35.191.0.0/16", "2600:2d00:1:b029::/64", "2600:2d00:1:1::/64"},
+			"172.111.64.0/18", "185.31.16.0/22", "199.27.72.0/21", "199.232.0.0/16", "2a04:4e40::/32", "2a04:4e42::/32"}},
+		{"Google Cloud load balancer", []string{"130.211.0.0/22", "35.191.0.0/16", "2600:2d00:1:b029::/64", "2600:2d00:1:1::/64"}},
 	} {
-		for _, p := range ps {
-			m[name] = append(m[name], netip.MustParsePrefix(p))
+		for _, p := range r.prefixes {
+			rs = append(rs, specialRange{netip.MustParsePrefix(p), r.name})
 		}
 	}
-	return m
+	return rs
 }()
 
 // proxyASNs are reverse proxies known by their AS number only (their
@@ -219,11 +222,9 @@ var proxyASNs = map[uint]string{13335: "Cloudflare", 54113: "Fastly", 20940: "Ak
 // published ranges, or by asn when not 0), or "".
 func ReverseProxy(a netip.Addr, asn uint) string {
 	a = a.Unmap()
-	for _, name := range []string{"Cloudflare", "Fastly", "Google Cloud load balancer"} {
-		for _, p := range proxyRanges[name] {
-			if p.Contains(a) {
-				return name
-			}
+	for _, r := range proxyRanges {
+		if r.p.Contains(a) {
+			return r.name
 		}
 	}
 	return proxyASNs[asn]

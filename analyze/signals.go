@@ -220,13 +220,8 @@ func (s *SignalSource) check(p *ingest.Packet) {
 	if (p.Tuple.Proto == ingest.ProtoICMP || p.Tuple.Proto == ingest.ProtoICMPv6) && len(p.Payload) > 0 && !p.Fragment {
 		s.checkEcho(p)
 	}
-	if p.Tuple.Proto == ingest.ProtoUDP && !p.Fragment {
-		switch {
-		case p.Tuple.Dst.Port() == 53:
-			s.checkDNS(p.Tuple.Src, p.Tuple.Dst, p.TS, p.Payload)
-		case p.Tuple.Src.Port() == 53:
-			s.checkDNSAnswer(p.Tuple.Dst.Addr(), p.Payload)
-		}
+	if p.Tuple.Proto == ingest.ProtoUDP && !p.Fragment && (p.Tuple.Src.Port() == 53 || p.Tuple.Dst.Port() == 53) {
+		s.checkPort53(p.Tuple.Src, p.Tuple.Dst, p.TS, p.Payload)
 	}
 	if out := s.outgoing(p.Dir, p.HasMAC, p.SrcMAC); out || len(s.sig.spoofPairs) > 0 {
 		s.checkSource(out, p.Tuple.Src.Addr(), p.Tuple.Dst.Addr())
@@ -257,13 +252,8 @@ func (s *SignalSource) checkSummary(f *ingest.Summary) {
 	if f.Proto == ingest.ProtoTCP && f.TCPFlags&0x12 == 0x02 {
 		s.checkSYN(f.Tuple(), f.TS)
 	}
-	if f.Proto == ingest.ProtoUDP {
-		switch {
-		case f.DstPort == 53:
-			s.checkDNS(netip.AddrPortFrom(f.SrcAddr(), f.SrcPort), netip.AddrPortFrom(f.DstAddr(), f.DstPort), f.TS, f.Payload)
-		case f.SrcPort == 53:
-			s.checkDNSAnswer(f.DstAddr(), f.Payload)
-		}
+	if f.Proto == ingest.ProtoUDP && (f.SrcPort == 53 || f.DstPort == 53) {
+		s.checkPort53(netip.AddrPortFrom(f.SrcAddr(), f.SrcPort), netip.AddrPortFrom(f.DstAddr(), f.DstPort), f.TS, f.Payload)
 	}
 	if out := s.outgoing(f.Dir, f.HasMAC, f.SrcMAC); out || len(s.sig.spoofPairs) > 0 {
 		s.checkSource(out, f.SrcAddr(), f.DstAddr())
