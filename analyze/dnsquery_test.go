@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -18,18 +17,11 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/flowblame/flowblame/ingest"
+	"github.com/flowblame/flowblame/internal/dnsmsg"
 )
 
-// dnsQuery builds a DNS query message for name (standard query, one
-// question, type A).
-func dnsQuery(id uint16, name string) []byte {
-	b := []byte{byte(id >> 8), byte(id), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}
-	for _, l := range strings.Split(strings.TrimSuffix(name, "."), ".") {
-		b = append(b, byte(len(l)))
-		b = append(b, l...)
-	}
-	return append(b, 0, 0, 1, 0, 1)
-}
+// dnsQuery and dnsResponse build DNS messages (internal/dnsmsg).
+var dnsQuery, dnsResponse = dnsmsg.Query, dnsmsg.Response
 
 func TestDNSQuestion(t *testing.T) {
 	resp := dnsQuery(1, "www.example.com")
@@ -330,49 +322,13 @@ func TestRandomSubdomainSender(t *testing.T) {
 	}
 }
 
-// dnsResponse builds a NOERROR response to a query for name whose answers
-// are a CNAME to cname (when not empty) and then A/AAAA records for addrs,
-// their owner names compressed as pointers.
-func dnsResponse(name, cname string, addrs ...string) []byte {
-	q := dnsQuery(7, name)
-	q[2], q[3] = 0x81, 0x80
-	n := uint16(len(addrs))
-	if cname != "" {
-		n++
-	}
-	binary.BigEndian.PutUint16(q[6:], n)
-	owner := []byte{0xc0, 12}
-	if cname != "" {
-		var target []byte
-		for _, l := range strings.Split(cname, ".") {
-			target = append(append(target, byte(len(l))), l...)
-		}
-		target = append(target, 0)
-		q = append(q, owner...)
-		q = append(q, 0, 5, 0, 1, 0, 0, 0, 60, byte(len(target)>>8), byte(len(target)))
-		owner = []byte{0xc0, byte(len(q))}
-		q = append(q, target...)
-	}
-	for _, s := range addrs {
-		a := netip.MustParseAddr(s)
-		typ, rd := byte(1), a.AsSlice()
-		if a.Is6() {
-			typ = 28
-		}
-		q = append(q, owner...)
-		q = append(q, 0, typ, 0, 1, 0, 0, 0, 60, 0, byte(len(rd)))
-		q = append(q, rd...)
-	}
-	return q
-}
-
 func TestDNSAnswers(t *testing.T) {
 	collect := func(p []byte) []string {
 		var out []string
 		dnsAnswers(p, func(name string, a netip.Addr) { out = append(out, name+"="+a.String()) })
 		return out
 	}
-	full := dnsResponse("Pool.SupportXMR.example", "lb.supportxmr.example", "45.9.148.21", "2001:db8::1")
+	full := dnsResponse(7, "Pool.SupportXMR.example", "lb.supportxmr.example", "45.9.148.21", "2001:db8::1")
 	servfail := slices.Clone(full)
 	servfail[3] = 0x82
 	for _, tc := range []struct {
@@ -393,8 +349,8 @@ func TestDNSAnswers(t *testing.T) {
 }
 
 func FuzzDNSAnswers(f *testing.F) {
-	f.Add(dnsResponse("pool.example", "lb.example", "192.0.2.1", "2001:db8::1"))
-	f.Add(dnsResponse("a.b.c", "", "198.51.100.9")[:30])
+	f.Add(dnsResponse(7, "pool.example", "lb.example", "192.0.2.1", "2001:db8::1"))
+	f.Add(dnsResponse(7, "a.b.c", "", "198.51.100.9")[:30])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		dnsAnswers(b, func(name string, a netip.Addr) {
 			if name == "" || len(name) > 255 || !a.IsValid() {
@@ -410,7 +366,7 @@ func TestFindingsNameRemotes(t *testing.T) {
 	q := pkt(0, ingest.ProtoUDP, "198.51.100.7:40000", "203.0.113.53:53", 90)
 	q.Payload = dnsQuery(7, "pool.supportxmr.example")
 	a := pkt(1, ingest.ProtoUDP, "203.0.113.53:53", "198.51.100.7:40000", 120)
-	a.Payload = dnsResponse("pool.supportxmr.example", "", "11.9.148.21")
+	a.Payload = dnsResponse(7, "pool.supportxmr.example", "", "11.9.148.21")
 	st := pkt(10, ingest.ProtoTCP, "198.51.100.7:45000", "11.9.148.21:3333", 200)
 	st.Payload = []byte(`{"id":1,"method":"mining.subscribe","params":[]}`)
 	fs := findingsOf(t, []ingest.Packet{q, a, st, pkt(100, ingest.ProtoTCP, "11.9.148.21:3333", "198.51.100.7:45000", 200)}, nil, nil)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/flowblame/flowblame/collect/sockwatch"
 	"github.com/flowblame/flowblame/ingest"
+	"github.com/flowblame/flowblame/internal/dnsmsg"
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
@@ -179,11 +180,7 @@ func runLoopback(t *testing.T, filter bool) {
 	// a DNS query with a long name (to a closed port 53 on 127.0.0.1:
 	// nothing needs to answer): kept whole beyond the snaplen too
 	label := fmt.Sprintf("flowblametest%d%d", os.Getpid(), time.Now().UnixNano()%1e9)
-	query := []byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0}
-	for _, l := range []string{label, "a-rather-long-zone-name-to-pass-ninety-six-bytes", "example"} {
-		query = append(append(query, byte(len(l))), l...)
-	}
-	query = append(query, 0, 0, 1, 0, 1)
+	query := dnsmsg.Query(0x1234, label+".a-rather-long-zone-name-to-pass-ninety-six-bytes.example")
 	if dc, err := net.Dial("udp4", "127.0.0.1:53"); err == nil {
 		dc.Write(query)
 		dc.Close()

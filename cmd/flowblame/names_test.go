@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowblame/flowblame/collect"
 	"github.com/flowblame/flowblame/ingest"
+	"github.com/flowblame/flowblame/internal/dnsmsg"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
@@ -29,10 +30,8 @@ func TestRemoteNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := []byte{4, 'p', 'o', 'o', 'l', 10, 's', 'u', 'p', 'p', 'o', 'r', 't', 'x', 'm', 'r', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1}
-	query := append([]byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0}, name...)
-	answer := append([]byte{0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0}, name...)
-	answer = append(answer, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 45, 9, 148, 21)
+	query := dnsmsg.Query(0x1234, "pool.supportxmr.example")
+	answer := dnsmsg.Response(0x1234, "pool.supportxmr.example", "", "45.9.148.21")
 	frame := func(src, dst string, sport, dport int, tcp bool, payload []byte) []byte {
 		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
 		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(src), DstIP: net.ParseIP(dst)}
